@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Jourpost's tests and demo need on a fresh machine (Debian 12).
+# Idempotent: packages already present are left alone. Run as root (CI runs as root).
+set -euo pipefail
+
+packages=(
+  # WeasyPrint (PDF/A rendering of decisions and reports)
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+  # Independent signature checks (pdfsig), NSS trust store tool (certutil), PDF structure checks
+  poppler-utils libnss3-tools qpdf
+  # PKCS#11 HSM for the signing CA key in tests
+  softhsm2
+  # Real browser for end-to-end journeys
+  chromium
+)
+# Node.js (independent OpenID provider, axe-core) comes with the machine; install Debian's only if absent.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "infra: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "infra: system packages present"

@@ -1,0 +1,1 @@
+"""Jourpost portal: the Litestar application, its schema and its pages."""

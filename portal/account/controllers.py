@@ -1,0 +1,65 @@
+"""Browser login through the OpenID provider, and logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie, State
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.sessions import cookie_name
+from portal.account import service
+from portal.web.deps import portal_state
+from portal.web.state import PortalState
+
+
+def _session_cookie(ps: PortalState, value: str, *, max_age: int | None = None) -> Cookie:
+    """HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET), Secure on https."""
+    return Cookie(
+        key=cookie_name(ps.settings.https),
+        value=value,
+        path="/",
+        httponly=True,
+        secure=ps.settings.https,
+        samesite="lax",
+        max_age=max_age,
+    )
+
+
+class AccountController(Controller):
+    """`/auth/login` → identity provider → `/auth/callback`; `POST /auth/logout`."""
+
+    path = "/auth"
+    include_in_schema = False
+
+    @get("/login")
+    async def login(self, db: AsyncSession, state: State, next: str | None = None) -> Redirect:
+        ps = portal_state(state)
+        assert ps.relying_party is not None
+        token, url = await service.begin_login(db, ps.relying_party, next_path=next)
+        return Redirect(url, cookies=[_session_cookie(ps, token, max_age=600)])
+
+    @get("/callback")
+    async def callback(
+        self, request: Request[Any, Any, Any], db: AsyncSession, state: State
+    ) -> Redirect:
+        ps = portal_state(state)
+        assert ps.relying_party is not None
+        result = await service.complete_login(
+            db,
+            ps.relying_party,
+            ps.vault,
+            token=request.cookies.get(cookie_name(ps.settings.https)),
+            params=dict(request.query_params),
+        )
+        return Redirect(result.next_path, cookies=[_session_cookie(ps, result.token)])
+
+    @post("/logout", status_code=303)
+    async def logout(
+        self, request: Request[Any, Any, Any], db: AsyncSession, state: State
+    ) -> Redirect:
+        ps = portal_state(state)
+        await service.logout(db, request.cookies.get(cookie_name(ps.settings.https)))
+        return Redirect("/?utloggad=1", cookies=[_session_cookie(ps, "", max_age=0)])

@@ -1,0 +1,123 @@
+"""Admin pages: users and their roles."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.roles import Role
+from portal.admin import service
+from portal.admin.schemas import GrantForm, NewUserForm
+from portal.errors import AuditNote, Forbidden, InvalidInput
+from portal.web.deps import portal_state
+from portal.web.principal import Principal
+from portal.web.render import render
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+def require_admin(user: Principal) -> Principal:
+    """Only the service's administrators; others are refused and the attempt audited."""
+    if not user.has_role(Role.ADMIN):
+        raise Forbidden(audit=AuditNote("admin.access", "denied"))
+    return user
+
+
+class AdminController(Controller):
+    """`/admin/users`: add people by personnummer, grant and revoke roles."""
+
+    path = "/admin"
+    include_in_schema = False
+
+    @get("/users")
+    async def users(self, db: AsyncSession, state: State, user: Principal) -> Template:
+        admin = require_admin(user)
+        rows = await service.list_users(db, portal_state(state).vault)
+        return render("admin/users.html", admin, users=rows, form=NewUserForm(), errors={})
+
+    @post("/users")
+    async def add_user(
+        self,
+        db: AsyncSession,
+        state: State,
+        user: Principal,
+        data: Annotated[NewUserForm, Form],
+    ) -> Template | Redirect:
+        admin = require_admin(user)
+        vault = portal_state(state).vault
+        try:
+            new_id = await service.add_user(
+                db, vault, admin.actor(), personnummer=data.personal_identity_number, name=data.name
+            )
+        except InvalidInput as exc:
+            rows = await service.list_users(db, vault)
+            return render(
+                "admin/users.html", admin, status_code=422, users=rows, form=data, errors=exc.errors
+            )
+        return Redirect(f"/admin/users/{new_id}", status_code=303)
+
+    @get("/users/{user_id:uuid}")
+    async def user_page(
+        self, db: AsyncSession, state: State, user: Principal, user_id: uuid.UUID
+    ) -> Template:
+        admin = require_admin(user)
+        return await self._user_page(db, state, admin, user_id, GrantForm(), {}, 200)
+
+    async def _user_page(
+        self,
+        db: AsyncSession,
+        state: State,
+        admin: Principal,
+        user_id: uuid.UUID,
+        form: GrantForm,
+        errors: dict[str, str],
+        status: int,
+    ) -> Template:
+        row = await service.get_user(db, portal_state(state).vault, user_id)
+        orgs = await service.organisations(db)
+        return render(
+            "admin/user.html",
+            admin,
+            status_code=status,
+            row=row,
+            orgs=orgs,
+            roles=list(Role),
+            form=form,
+            errors=errors,
+        )
+
+    @post("/users/{user_id:uuid}/memberships")
+    async def grant(
+        self,
+        db: AsyncSession,
+        state: State,
+        user: Principal,
+        user_id: uuid.UUID,
+        data: Annotated[GrantForm, Form],
+    ) -> Template | Redirect:
+        admin = require_admin(user)
+        try:
+            await service.grant(
+                db,
+                admin.actor(),
+                user_id=user_id,
+                organisation_id=data.organisation_id,
+                role=data.role,
+                unit_id=data.unit_id,
+            )
+        except InvalidInput as exc:
+            return await self._user_page(db, state, admin, user_id, data, exc.errors, 422)
+        return Redirect(f"/admin/users/{user_id}", status_code=303)
+
+    @post("/memberships/{membership_id:uuid}/revoke")
+    async def revoke(self, db: AsyncSession, user: Principal, membership_id: uuid.UUID) -> Redirect:
+        admin = require_admin(user)
+        user_id = await service.revoke(db, admin.actor(), membership_id)
+        return Redirect(f"/admin/users/{user_id}", status_code=303)

@@ -1,0 +1,27 @@
+"""Form inputs of the admin pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class NewUserForm:
+    """Add a person who may log in."""
+
+    personal_identity_number: str = ""
+    """Personnummer, 10 or 12 digits, with or without separator."""
+    name: str = ""
+    """Name shown until the identity provider supplies it at first login."""
+
+
+@dataclass
+class GrantForm:
+    """Grant a role in an organisation (optionally one unit)."""
+
+    organisation_id: str = ""
+    """The organisation."""
+    role: str = ""
+    """A value of auth.roles.Role."""
+    unit_id: str = ""
+    """Optional unit within the organisation."""

@@ -1,0 +1,191 @@
+"""create_app(settings) -> Litestar: the only place the application is assembled.
+
+Nothing is built at import time: the engine, the relying party and the mounted development
+identity provider are created here from the settings, so tests build apps with their own
+settings and several instances can run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.handlers import asgi
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler, Receive, Scope, Send
+
+from auth.roles import ROLE_LABELS, Role
+from auth.sessions import SessionPolicy
+from portal.account.controllers import AccountController
+from portal.admin.controllers import AdminController
+from portal.db.engine import make_engine, make_sessionmaker
+from portal.errors import DomainError
+from portal.health.controllers import HealthController
+from portal.home.controllers import HomeController
+from portal.pii import Vault
+from portal.settings import Settings
+from portal.web import errors as web_errors
+from portal.web.deps import provide_db, provide_principal, provide_user
+from portal.web.headers import build_csp, security_headers
+from portal.web.state import PortalState
+
+PACKAGE = Path(__file__).parent
+FEATURES = ("web", "home", "admin", "account")
+
+
+def _template_dirs() -> list[Path]:
+    return [PACKAGE / f / "templates" for f in FEATURES if (PACKAGE / f / "templates").is_dir()]
+
+
+def _configure_jinja(engine: JinjaTemplateEngine) -> None:
+    def role_label(value: str) -> str:
+        try:
+            return ROLE_LABELS[Role(value)]
+        except ValueError:
+            return value
+
+    engine.engine.globals["role_label"] = role_label
+    engine.engine.autoescape = True
+
+
+def _build_relying_party(settings: Settings) -> Any:
+    from auth.claims import ClaimMapping
+    from auth.oidc import OIDCProviderConfig, RelyingParty
+
+    config = OIDCProviderConfig(
+        issuer=settings.effective_oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret or None,
+        redirect_uri=f"{settings.public_url}/auth/callback",
+        accepted_acr=settings.oidc_accepted_acr,
+        claim_mapping=ClaimMapping.preset(settings.oidc_claim_profile),
+    )
+    return RelyingParty(config)
+
+
+def _dev_idp_handler(settings: Settings) -> ControllerRouterHandler:
+    from auth.devidp import DevIdpClient, DevIdpConfig, create_dev_idp
+
+    from portal.demo import DEMO_PERSONS
+
+    idp = create_dev_idp(
+        DevIdpConfig(
+            issuer=f"{settings.public_url}/dev-idp",
+            clients=[
+                DevIdpClient(
+                    client_id=settings.oidc_client_id,
+                    client_secret=settings.oidc_client_secret,
+                    redirect_uris=[f"{settings.public_url}/auth/callback"],
+                )
+            ],
+            persons=[(p.personnummer, p.given_name, p.family_name) for p in DEMO_PERSONS],
+            key_path=str(Path(settings.data_dir) / "dev-idp-key.json"),
+            production=settings.mode == "production",
+        )
+    )
+
+    @asgi("/dev-idp", is_mount=True, copy_scope=True, include_in_schema=False)
+    async def dev_idp(scope: Scope, receive: Receive, send: Send) -> None:
+        await idp(scope, receive, send)
+
+    return dev_idp
+
+
+def create_app(
+    settings: Settings, *, relying_party: Any = None, object_store: Any = None
+) -> Litestar:
+    """Assemble the portal for `settings` (already validated)."""
+    engine = make_engine(settings.database_url)
+    state = PortalState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        vault=Vault(settings.keks, settings.current_kek, settings.blind_index_key),
+        policy=SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        ),
+        relying_party=relying_party,
+        object_store=object_store,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if state.relying_party is None:
+            state.relying_party = _build_relying_party(settings)
+        try:
+            yield
+        finally:
+            close = getattr(state.relying_party, "aclose", None)
+            if close is not None:
+                await close()
+            await engine.dispose()
+
+    handlers: list[ControllerRouterHandler] = [
+        HealthController,
+        AccountController,
+        HomeController,
+        AdminController,
+        create_static_files_router(
+            path="/static", directories=[PACKAGE / "web" / "static"], include_in_schema=False
+        ),
+    ]
+    if settings.dev_idp_enabled:
+        handlers.append(_dev_idp_handler(settings))
+
+    issuer_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.effective_oidc_issuer))
+    public_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.public_url))
+    form_targets = "" if issuer_origin == public_origin else f" {issuer_origin}"
+    csp = build_csp(form_targets)
+
+    app = Litestar(
+        route_handlers=handlers,
+        dependencies={
+            "db": Provide(provide_db),
+            "principal": Provide(provide_principal),
+            "user": Provide(provide_user),
+        },
+        exception_handlers={
+            DomainError: web_errors.handle_domain_error,
+            HTTPException: web_errors.handle_http_exception,
+            Exception: web_errors.handle_unexpected,
+        },
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key.hex(),
+            cookie_name="__Host-csrftoken" if settings.https else "csrftoken",
+            cookie_secure=settings.https,
+            cookie_samesite="lax",
+            header_name="X-CSRFToken",
+            exclude=["/dev-idp"],
+        ),
+        template_config=TemplateConfig(
+            directory=_template_dirs(),
+            engine=JinjaTemplateEngine,
+            engine_callback=_configure_jinja,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Jourpost API",
+            version="1",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            description="Säkert informationsutbyte mellan kommuner och socialjouren.",
+        ),
+        middleware=[lambda app: security_headers(app, csp=csp, hsts=settings.https)],
+        lifespan=[lifespan],
+        state=State({"portal": state}),
+        request_max_body_size=25 * 1024 * 1024,
+    )
+    return app

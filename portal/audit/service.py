@@ -1,0 +1,183 @@
+"""Write and verify the hash-chained audit log.
+
+Each entry carries the hash of the previous one, so any edit, deletion, insertion or reordering
+breaks the chain from that entry on. Entries are written in the same transaction as the action
+they record (an action that rolls back leaves no entry, and an entry never describes an action
+that did not happen). Writers are serialised on the single `audit_head` row: the first statement
+is an UPDATE of that row, which takes a row lock on PostgreSQL and the write lock on SQLite, so
+two concurrent requests can never both append after the same entry. No personal data goes into
+`details`: identifiers of records and users only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.db.base import utcnow
+from portal.db.models import AuditEntry, AuditHead
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something: a user acting in an organisation (both unknown before login)."""
+
+    user_id: uuid.UUID | None
+    """The user, or None for an anonymous or unknown caller."""
+    org_id: uuid.UUID | None
+    """The organisation the user acted for."""
+
+
+ANONYMOUS = Actor(None, None)
+
+
+def entry_hash(
+    *,
+    seq: int,
+    at: datetime,
+    actor_user_id: uuid.UUID | None,
+    actor_org_id: uuid.UUID | None,
+    owner_org_id: uuid.UUID | None,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    outcome: str,
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 over a canonical JSON rendering of every field of the entry."""
+    body = {
+        "seq": seq,
+        "at": at.isoformat(timespec="microseconds"),
+        "actor_user_id": str(actor_user_id) if actor_user_id else None,
+        "actor_org_id": str(actor_org_id) if actor_org_id else None,
+        "owner_org_id": str(owner_org_id) if owner_org_id else None,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "outcome": outcome,
+        "details": details,
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record(
+    db: AsyncSession,
+    action: str,
+    *,
+    actor: Actor = ANONYMOUS,
+    outcome: str = "ok",
+    owner_org_id: uuid.UUID | None = None,
+    object_type: str | None = None,
+    object_id: str | uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction and return it."""
+    claimed = await db.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.hash)
+    )
+    seq, prev_hash = claimed.one()
+    at = utcnow()
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": at,
+        "actor_user_id": actor.user_id,
+        "actor_org_id": actor.org_id,
+        "owner_org_id": owner_org_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id) if object_id is not None else None,
+        "outcome": outcome,
+        "details": details or {},
+        "prev_hash": prev_hash,
+    }
+    digest = entry_hash(**fields)
+    entry = AuditEntry(**fields, hash=digest)
+    db.add(entry)
+    await db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    await db.flush()
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of checking the whole chain."""
+
+    entries: int
+    """How many entries were checked."""
+    first_bad_seq: int | None
+    """The first entry that does not verify, or None when the chain is intact."""
+    problem: str | None
+    """What is wrong with that entry."""
+
+    @property
+    def ok(self) -> bool:
+        """True when every entry verifies and the head matches the last entry."""
+        return self.first_bad_seq is None
+
+
+async def _entries(db: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = (
+            await db.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.seq > last)
+                .order_by(AuditEntry.seq)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last = rows[-1].seq
+        db.expunge_all()
+
+
+async def verify_chain(db: AsyncSession) -> ChainReport:
+    """Recompute every hash in order; name the first entry that was edited, removed or inserted."""
+    expected_seq, prev, count = 1, GENESIS_HASH, 0
+    async for e in _entries(db):
+        count += 1
+        if e.seq != expected_seq:
+            return ChainReport(count, expected_seq, f"entry {expected_seq} is missing")
+        if e.prev_hash != prev:
+            return ChainReport(count, e.seq, "does not link to the previous entry")
+        recomputed = entry_hash(
+            seq=e.seq,
+            at=e.at,
+            actor_user_id=e.actor_user_id,
+            actor_org_id=e.actor_org_id,
+            owner_org_id=e.owner_org_id,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            outcome=e.outcome,
+            details=e.details,
+            prev_hash=e.prev_hash,
+        )
+        if recomputed != e.hash:
+            return ChainReport(count, e.seq, "content does not match its hash")
+        prev, expected_seq = e.hash, e.seq + 1
+    head = (await db.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1"))).one()
+    if head.seq != expected_seq - 1 or head.hash != prev:
+        return ChainReport(
+            count, expected_seq - 1 or 1, "the chain head does not match the last entry"
+        )
+    return ChainReport(count, None, None)

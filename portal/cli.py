@@ -1,0 +1,127 @@
+"""The `jourpost` command: demo, serve, database migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from portal.settings import Settings, SettingsError, load_settings
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from portal.app import create_app
+
+    # Access logs are off: URLs carry no personal data by design, but the login callback's
+    # query holds one-time codes that have no place in log files.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
+    from portal.db import migrate
+    from portal.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+        settings.object_root.mkdir(parents=True, exist_ok=True)
+        if seed_demo:
+            from portal.demo import seed
+            from portal.pii import Vault
+
+            vault = Vault(settings.keks, settings.current_kek, settings.blind_index_key)
+            async with make_sessionmaker(engine)() as db, db.begin():
+                await seed(db, vault)
+    finally:
+        await engine.dispose()
+
+
+async def _db_check(settings: Settings) -> int:
+    from portal.db import migrate
+    from portal.db.engine import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        current, head = await migrate.current_revision(engine), migrate.head_revision()
+        if current != head:
+            print(
+                f"database at revision {current}, migrations at {head}: run `jourpost db upgrade`"
+            )
+            return 1
+        diffs = await migrate.schema_differences(engine)
+        if diffs:
+            print("database schema differs from the models:")
+            for d in diffs:
+                print(f"  {d}")
+            return 1
+        print(f"database at {head}; schema matches the models")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def _print_demo_banner(settings: Settings) -> None:
+    from portal.demo import DEMO_PERSONS
+
+    print(f"\nJourpost demo: {settings.public_url}/")
+    print("Logga in med BankID-simulatorn som någon av de fiktiva demopersonerna:")
+    for p in DEMO_PERSONS:
+        print(f"  {p.personnummer}  {p.name:<18} {p.role.label}, {p.organisation}")
+    print("Avsluta med Ctrl+C.\n", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jourpost", description="Jourpost portal")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser(
+        "demo", help="run the demo (SQLite, files on disk, dev identity provider)"
+    )
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data", default="./var/demo", help="directory for the demo's data")
+    demo.add_argument("--no-serve", action="store_true", help="prepare the data and exit")
+    sub.add_parser("serve", help="run the portal with configuration from JOURPOST_* / TOML")
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the database to the newest schema")
+    db_sub.add_parser("check", help="exit 1 unless the database is migrated and matches the models")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "demo":
+            from portal.demo import demo_settings
+
+            settings = demo_settings(Path(args.data), args.host, args.port)
+            asyncio.run(_prepare(settings, seed_demo=True))
+            if args.no_serve:
+                return 0
+            _print_demo_banner(settings)
+            _serve(settings)
+            return 0
+        settings = load_settings()
+        if args.command == "serve":
+            _serve(settings)
+            return 0
+        if args.db_command == "upgrade":
+            asyncio.run(_prepare(settings, seed_demo=False))
+            print("database upgraded")
+            return 0
+        return asyncio.run(_db_check(settings))
+    except SettingsError as exc:
+        print(f"jourpost: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Domain errors raised by services, and the one place that maps them to HTTP.
+
+    DomainError
+    ├── NotAuthenticated   401 (pages: redirect to login)
+    ├── Forbidden          403
+    ├── NotFound           404 (also wrong-tenant access: indistinguishable from missing)
+    ├── Conflict           409
+    └── InvalidInput       422 (with per-field messages)
+
+Services raise these and never HTTP exceptions. The API answers RFC 9457 problem details; pages
+answer a Swedish error page. A denial that must be audited (wrong tenant, no role) carries an
+`AuditNote`; the handler writes it in its own transaction after the request's transaction has
+rolled back, so the record of the attempt survives the failed request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AuditNote:
+    """What to write to the audit log about a refused request."""
+
+    action: str
+    """The attempted action, e.g. "advisory.read"."""
+    outcome: str
+    """denied | not_found."""
+    owner_org_id: uuid.UUID | None = None
+    """The organisation whose record was asked for, when it exists."""
+    object_type: str | None = None
+    """Type of the record asked for."""
+    object_id: str | None = None
+    """Identifier of the record asked for."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Extra facts (never personal data)."""
+
+
+class DomainError(Exception):
+    """Base of all errors a service may raise; `message` is Swedish and safe to show."""
+
+    status = 400
+    title = "Felaktig begäran"
+
+    def __init__(self, message: str | None = None, *, audit: AuditNote | None = None) -> None:
+        super().__init__(message or self.title)
+        self.message = message or self.title
+        self.audit = audit
+
+
+class NotAuthenticated(DomainError):
+    """No valid session."""
+
+    status = 401
+    title = "Du behöver logga in"
+
+
+class Forbidden(DomainError):
+    """Logged in, but this role may not do this."""
+
+    status = 403
+    title = "Du saknar behörighet"
+
+
+class NotFound(DomainError):
+    """No such record — or one the user may not know exists."""
+
+    status = 404
+    title = "Hittades inte"
+
+
+class Conflict(DomainError):
+    """The record changed or is in a state that does not allow this."""
+
+    status = 409
+    title = "Konflikt"
+
+
+class InvalidInput(DomainError):
+    """The input is invalid; `errors` maps field names to Swedish messages."""
+
+    status = 422
+    title = "Uppgifterna behöver rättas"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: dict[str, str] | None = None,
+        audit: AuditNote | None = None,
+    ) -> None:
+        super().__init__(message, audit=audit)
+        self.errors = errors or {}

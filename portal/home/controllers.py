@@ -1,0 +1,31 @@
+"""The start page: what this person can do now, per role."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.response import Template
+
+from portal.web.deps import portal_state
+from portal.web.principal import Principal
+from portal.web.render import render
+
+
+class HomeController(Controller):
+    """`/`: a landing page before login, the role start page after."""
+
+    include_in_schema = False
+
+    @get("/")
+    async def start(
+        self, principal: Principal | None, state: State, utloggad: str | None = None
+    ) -> Template:
+        if principal is None:
+            ps = portal_state(state)
+            return render(
+                "home/landing.html",
+                None,
+                demo=ps.settings.dev_idp_enabled,
+                flash="Du är utloggad." if utloggad else None,
+            )
+        return render("home/start.html", principal)

@@ -1,0 +1,224 @@
+"""Jourpost settings: one frozen, typed object, read once at start.
+
+Sources, later ones winning: built-in defaults, a TOML file (``JOURPOST_CONFIG`` or an explicit
+path), then ``JOURPOST_<FIELD>`` environment variables. Nothing here is read at import time:
+``load_settings()`` is called by the CLI, and tests build ``Settings`` directly.
+
+Validation fails fast with a message naming the setting, so a misconfigured production
+instance never starts half-secure (dev identity provider on, no key-encryption key, plain http).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Mode = Literal["production", "development", "demo"]
+
+DEFAULT_ACCEPTED_ACR = (
+    "http://id.elegnamnden.se/loa/1.0/loa3",
+    "http://id.swedenconnect.se/loa/1.0/uncertified-loa3",
+    "http://id.elegnamnden.se/loa/1.0/loa4",
+)
+
+
+class SettingsError(ValueError):
+    """The configuration is invalid; the message names the setting and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the portal needs to start. Secrets are bytes, never logged."""
+
+    mode: Mode = "development"
+    """production refuses development shortcuts; demo/development allow the dev IdP."""
+    public_url: str = "http://127.0.0.1:8000"
+    """The URL users reach the portal at (no trailing slash); https in production."""
+    host: str = "127.0.0.1"
+    """Address `jourpost serve` binds to."""
+    port: int = 8000
+    """Port `jourpost serve` binds to."""
+    database_url: str = "sqlite+aiosqlite:///var/jourpost.sqlite3"
+    """SQLAlchemy async URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."""
+    data_dir: str = "var"
+    """Directory for local state: filesystem object store, dev PKI, dev identity-provider keys."""
+    storage_backend: Literal["filesystem", "s3"] = "filesystem"
+    """Where files go: the local filesystem (embedded default) or an S3-compatible store."""
+    storage_path: str = ""
+    """Root of the filesystem object store (default: <data_dir>/objects)."""
+    s3_endpoint: str = ""
+    """host:port of the S3 server."""
+    s3_access_key: str = ""
+    """S3 access key id."""
+    s3_secret_key: str = ""
+    """S3 secret key."""
+    s3_bucket: str = "jourpost"
+    """S3 bucket (created with object lock when missing)."""
+    s3_secure: bool = True
+    """Use TLS to reach S3."""
+    keks: Mapping[str, bytes] = field(default_factory=dict)
+    """Key-encryption keys by key id (32 bytes each) for files and database fields."""
+    current_kek: str = ""
+    """Key id of the KEK used for new data; older ones only unwrap."""
+    blind_index_key: bytes = b""
+    """HMAC key for the searchable blind index of personal identity numbers (32 bytes)."""
+    secret_key: bytes = b""
+    """Secret for CSRF tokens (32 bytes)."""
+    oidc_issuer: str = ""
+    """Issuer URL of the OpenID provider (empty: the dev identity provider when enabled)."""
+    oidc_client_id: str = "jourpost"
+    """Client id registered at the OpenID provider."""
+    oidc_client_secret: str = ""
+    """Client secret registered at the OpenID provider."""
+    oidc_claim_profile: Literal["oidc-sweden", "idura", "signicat"] = "oidc-sweden"
+    """Which claim carries the personal identity number at this provider."""
+    oidc_accepted_acr: tuple[str, ...] = DEFAULT_ACCEPTED_ACR
+    """Authentication context classes accepted at login (LoA3 and up)."""
+    dev_idp_enabled: bool = False
+    """Mount the development identity provider at /dev-idp (never in production)."""
+    session_idle_minutes: int = 30
+    """A session ends after this long without a request."""
+    session_absolute_hours: int = 12
+    """A session ends this long after login whatever the activity."""
+    smtp_host: str = ""
+    """SMTP server for notifications (empty: notifications are only logged as counts)."""
+    smtp_port: int = 25
+    """SMTP port."""
+    mail_from: str = "jourpost@localhost"
+    """Sender address of notification e-mail."""
+
+    @property
+    def https(self) -> bool:
+        """True when users reach the portal over TLS (cookies get __Host- and Secure)."""
+        return self.public_url.startswith("https://")
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite database."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def object_root(self) -> Path:
+        """Root directory of the filesystem object store."""
+        return Path(self.storage_path or Path(self.data_dir) / "objects")
+
+    @property
+    def effective_oidc_issuer(self) -> str:
+        """The configured issuer, or the mounted dev identity provider's."""
+        return self.oidc_issuer or f"{self.public_url}/dev-idp"
+
+    def validate(self) -> Settings:
+        """Raise SettingsError for an unsafe or inconsistent configuration; return self."""
+        problems: list[str] = []
+        if self.mode not in ("production", "development", "demo"):
+            problems.append(
+                f"JOURPOST_MODE must be production, development or demo, not {self.mode!r}"
+            )
+        if not self.public_url.startswith(("http://", "https://")) or self.public_url.endswith("/"):
+            problems.append("JOURPOST_PUBLIC_URL must be an http(s) URL without a trailing slash")
+        if not self.keks:
+            problems.append("JOURPOST_KEKS is missing: at least one key-encryption key is required")
+        for kid, key in self.keks.items():
+            if len(key) != 32:
+                problems.append(f"JOURPOST_KEKS: key {kid!r} must be 32 bytes (base64 of 32 bytes)")
+        if self.keks and self.current_kek not in self.keks:
+            problems.append("JOURPOST_CURRENT_KEK must name one of the keys in JOURPOST_KEKS")
+        if len(self.blind_index_key) < 32:
+            problems.append("JOURPOST_BLIND_INDEX_KEY must be at least 32 bytes (base64)")
+        if len(self.secret_key) < 32:
+            problems.append("JOURPOST_SECRET_KEY must be at least 32 bytes (base64)")
+        if self.storage_backend == "s3" and not (self.s3_endpoint and self.s3_access_key):
+            problems.append("JOURPOST_S3_ENDPOINT and JOURPOST_S3_ACCESS_KEY are required for s3")
+        if not self.dev_idp_enabled and not self.oidc_issuer:
+            problems.append(
+                "JOURPOST_OIDC_ISSUER is required when the dev identity provider is off"
+            )
+        if self.mode == "production":
+            if self.dev_idp_enabled:
+                problems.append(
+                    "production mode refuses the development identity provider "
+                    "(JOURPOST_DEV_IDP_ENABLED must be false)"
+                )
+            if not self.https:
+                problems.append("production mode requires an https JOURPOST_PUBLIC_URL")
+        if problems:
+            raise SettingsError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+        return self
+
+
+def _decode_key(name: str, value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SettingsError(f"{name} must be base64") from exc
+
+
+def _coerce(name: str, current: Any, raw: Any) -> Any:
+    """Convert a TOML or environment value to the type of the field's default."""
+    env_name = f"JOURPOST_{name.upper()}"
+    if name == "keks":
+        if isinstance(raw, Mapping):
+            items = list(raw.items())
+        else:  # "kid1:BASE64,kid2:BASE64"
+            items = [part.split(":", 1) for part in str(raw).split(",") if part.strip()]
+            if any(len(item) != 2 for item in items):
+                raise SettingsError(f"{env_name} must look like 'kid1:BASE64,kid2:BASE64'")
+        return {str(k).strip(): _decode_key(env_name, str(v).strip()) for k, v in items}
+    if isinstance(current, bytes):
+        return _decode_key(env_name, str(raw))
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(raw).lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{env_name} must be true or false")
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{env_name} must be an integer") from exc
+    if isinstance(current, tuple):
+        if isinstance(raw, list | tuple):
+            return tuple(str(x) for x in raw)
+        return tuple(x.strip() for x in str(raw).split(",") if x.strip())
+    return str(raw)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build validated settings from a TOML file, the environment and explicit overrides."""
+    env = os.environ if environ is None else environ
+    path = config_file or env.get("JOURPOST_CONFIG")
+    values: dict[str, Any] = {}
+    defaults = Settings()
+    known = {f.name for f in fields(Settings)}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from exc
+        unknown = set(data) - known
+        if unknown:
+            raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        for name, raw in data.items():
+            values[name] = _coerce(name, getattr(defaults, name), raw)
+    for name in known:
+        raw_env = env.get(f"JOURPOST_{name.upper()}")
+        if raw_env is not None:
+            values[name] = _coerce(name, getattr(defaults, name), raw_env)
+    values.update(overrides)
+    return replace(defaults, **values).validate()

@@ -1,0 +1,1 @@
+"""Web plumbing shared by every feature: principal, headers, errors, templates, static files."""

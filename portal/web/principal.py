@@ -1,0 +1,131 @@
+"""Who is asking: the session cookie resolved to a user and their live memberships.
+
+Memberships are read from the database on every request, so a revoked role or an ended session
+stops access at the next request, not at the next login.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from auth.roles import ROLE_PERMISSIONS, Permission, Role
+from auth.sessions import SessionPolicy, hash_token
+from portal.audit.service import Actor
+from portal.db.base import utcnow
+from portal.db.models import Membership, User, WebSession
+from portal.pii import Vault
+
+# Touch last_seen_at at most this often: one write per minute per session, not per request.
+_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipView:
+    """One live role of the user."""
+
+    id: uuid.UUID
+    """The membership row."""
+    org_id: uuid.UUID
+    """The organisation the role is held in."""
+    org_name: str
+    """Its name."""
+    org_kind: str
+    """jour | municipality | service."""
+    unit_id: uuid.UUID | None
+    """The unit, for unit-scoped roles."""
+    unit_name: str | None
+    """Its name."""
+    role: Role
+    """The role."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user with their live roles."""
+
+    user_id: uuid.UUID
+    """The user."""
+    name: str
+    """Display name (decrypted for this request only)."""
+    session_id: str
+    """Hash of the session token."""
+    memberships: tuple[MembershipView, ...]
+    """Live roles; empty means no access."""
+
+    def orgs_with(self, permission: Permission) -> set[uuid.UUID]:
+        """Organisations in which the user holds a role granting `permission`."""
+        return {m.org_id for m in self.memberships if permission in ROLE_PERMISSIONS[m.role]}
+
+    def has_role(self, role: Role) -> bool:
+        """True when the user holds `role` anywhere."""
+        return any(m.role == role for m in self.memberships)
+
+    def actor(self, org_id: uuid.UUID | None = None) -> Actor:
+        """The audit actor for an action in `org_id` (default: the user's first organisation)."""
+        if org_id is None and self.memberships:
+            org_id = self.memberships[0].org_id
+        return Actor(self.user_id, org_id)
+
+
+async def live_memberships(db: AsyncSession, user_id: uuid.UUID) -> list[Membership]:
+    """The user's memberships that are not revoked, with organisation and unit loaded."""
+    rows = await db.scalars(
+        select(Membership)
+        .where(Membership.user_id == user_id, Membership.revoked_at.is_(None))
+        .options(selectinload(Membership.organisation), selectinload(Membership.unit))
+        .order_by(Membership.granted_at)
+    )
+    return list(rows)
+
+
+def to_views(memberships: list[Membership]) -> tuple[MembershipView, ...]:
+    """Plain values for templates and checks."""
+    return tuple(
+        MembershipView(
+            id=m.id,
+            org_id=m.organisation_id,
+            org_name=m.organisation.name,
+            org_kind=m.organisation.kind,
+            unit_id=m.unit_id,
+            unit_name=m.unit.name if m.unit else None,
+            role=Role(m.role),
+        )
+        for m in memberships
+    )
+
+
+async def resolve_principal(
+    db: AsyncSession, token: str | None, policy: SessionPolicy, vault: Vault
+) -> Principal | None:
+    """The principal behind a session token, or None (no, unknown, ended or expired session)."""
+    if not token:
+        return None
+    session = await db.get(WebSession, hash_token(token))
+    if session is None or session.ended_at is not None or session.user_id is None:
+        return None
+    now = utcnow()
+    assert session.authenticated_at is not None
+    reason = policy.expiry_reason(
+        authenticated_at=session.authenticated_at, last_seen_at=session.last_seen_at, now=now
+    )
+    if reason is not None:
+        await db.execute(update(WebSession).where(WebSession.id == session.id).values(ended_at=now))
+        return None
+    user = await db.get(User, session.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    if now - session.last_seen_at >= _TOUCH_INTERVAL:
+        session.last_seen_at = now
+    memberships = await live_memberships(db, user.id)
+    return Principal(
+        user_id=user.id,
+        name=vault.decrypt(user.name_enc, f"users.name:{user.id}"),
+        session_id=session.id,
+        memberships=to_views(memberships),
+    )

@@ -1,0 +1,22 @@
+"""Render a page with what every page needs (the principal for the header)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType
+from litestar.response import Template
+
+from portal.web.principal import Principal
+
+
+def render(
+    template: str, principal: Principal | None, *, status_code: int = 200, **context: Any
+) -> Template:
+    """A Swedish HTML page from `template`."""
+    return Template(
+        template_name=template,
+        context={"principal": principal, **context},
+        status_code=status_code,
+        media_type=MediaType.HTML,
+    )

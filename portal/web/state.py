@@ -1,0 +1,42 @@
+"""What the running application holds: built once by create_app, reached via app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from auth.sessions import SessionPolicy
+from portal.pii import Vault
+from portal.settings import Settings
+
+if TYPE_CHECKING:
+    from auth.oidc import RelyingParty
+
+
+@dataclass(slots=True)
+class PortalState:
+    """Long-lived objects of one portal instance (no request data)."""
+
+    settings: Settings
+    """The validated settings."""
+    engine: AsyncEngine
+    """Database engine."""
+    sessionmaker: async_sessionmaker[AsyncSession]
+    """Factory for per-request sessions."""
+    vault: Vault
+    """Blind index and field encryption."""
+    policy: SessionPolicy
+    """Session timeouts."""
+    relying_party: RelyingParty | None = None
+    """The OIDC relying party (created at start-up)."""
+    object_store: Any = None
+    """The object store (storage.ObjectStore); None until files are configured."""
+
+    async def object_store_ping(self) -> None:
+        """Raise when the object store cannot be reached."""
+        if self.object_store is not None:
+            await self.object_store.ping()
+        elif not self.settings.object_root.is_dir():
+            raise FileNotFoundError("object store root missing")
