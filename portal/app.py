@@ -7,6 +7,7 @@ settings and several instances can run side by side.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,13 +17,13 @@ from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
@@ -46,8 +47,10 @@ PACKAGE = Path(__file__).parent
 FEATURES = ("web", "home", "admin", "account")
 
 
-def _template_dirs() -> list[Path]:
-    return [PACKAGE / f / "templates" for f in FEATURES if (PACKAGE / f / "templates").is_dir()]
+def _template_dirs() -> list[Path | os.PathLike[Any] | str]:
+    dirs = [PACKAGE / f / "templates" for f in FEATURES]
+    found: list[Path | os.PathLike[Any] | str] = [d for d in dirs if d.is_dir()]
+    return found
 
 
 def _configure_jinja(engine: JinjaTemplateEngine) -> None:

@@ -71,6 +71,23 @@ async def _db_check(settings: Settings) -> int:
         await engine.dispose()
 
 
+async def _audit_verify(settings: Settings) -> int:
+    from portal.audit.service import verify_chain
+    from portal.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            report = await verify_chain(db)
+    finally:
+        await engine.dispose()
+    if report.ok:
+        print(f"audit log intact: {report.entries} entries")
+        return 0
+    print(f"audit log BROKEN at entry {report.first_bad_seq}: {report.problem}")
+    return 1
+
+
 def _print_demo_banner(settings: Settings) -> None:
     from portal.demo import DEMO_PERSONS
 
@@ -96,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate the database to the newest schema")
     db_sub.add_parser("check", help="exit 1 unless the database is migrated and matches the models")
+    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="exit 1 and name the first bad entry if broken")
     args = parser.parse_args(argv)
 
     try:
@@ -113,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _serve(settings)
             return 0
+        if args.command == "audit":
+            return asyncio.run(_audit_verify(settings))
         if args.db_command == "upgrade":
             asyncio.run(_prepare(settings, seed_demo=False))
             print("database upgraded")

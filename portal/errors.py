@@ -64,6 +64,20 @@ class Forbidden(DomainError):
     title = "Du saknar behörighet"
 
 
+class NoAccess(Forbidden):
+    """Authenticated, but not a Jourpost user with a live role."""
+
+    title = "Du har ingen behörighet i Jourpost"
+
+    def __init__(self, message: str | None = None, *, audit: AuditNote | None = None) -> None:
+        super().__init__(
+            message
+            or "Du är inloggad men har inget uppdrag i Jourpost. "
+            "Kontakta administratören i din kommun eller på socialjouren.",
+            audit=audit,
+        )
+
+
 class NotFound(DomainError):
     """No such record — or one the user may not know exists."""
 

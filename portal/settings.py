@@ -56,25 +56,25 @@ class Settings:
     """host:port of the S3 server."""
     s3_access_key: str = ""
     """S3 access key id."""
-    s3_secret_key: str = ""
+    s3_secret_key: str = field(default="", repr=False)
     """S3 secret key."""
     s3_bucket: str = "jourpost"
     """S3 bucket (created with object lock when missing)."""
     s3_secure: bool = True
     """Use TLS to reach S3."""
-    keks: Mapping[str, bytes] = field(default_factory=dict)
+    keks: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     """Key-encryption keys by key id (32 bytes each) for files and database fields."""
     current_kek: str = ""
     """Key id of the KEK used for new data; older ones only unwrap."""
-    blind_index_key: bytes = b""
+    blind_index_key: bytes = field(default=b"", repr=False)
     """HMAC key for the searchable blind index of personal identity numbers (32 bytes)."""
-    secret_key: bytes = b""
+    secret_key: bytes = field(default=b"", repr=False)
     """Secret for CSRF tokens (32 bytes)."""
     oidc_issuer: str = ""
     """Issuer URL of the OpenID provider (empty: the dev identity provider when enabled)."""
     oidc_client_id: str = "jourpost"
     """Client id registered at the OpenID provider."""
-    oidc_client_secret: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
     """Client secret registered at the OpenID provider."""
     oidc_claim_profile: Literal["oidc-sweden", "idura", "signicat"] = "oidc-sweden"
     """Which claim carries the personal identity number at this provider."""
@@ -163,12 +163,17 @@ def _coerce(name: str, current: Any, raw: Any) -> Any:
     """Convert a TOML or environment value to the type of the field's default."""
     env_name = f"JOURPOST_{name.upper()}"
     if name == "keks":
+        items: list[tuple[Any, Any]] = []
         if isinstance(raw, Mapping):
             items = list(raw.items())
         else:  # "kid1:BASE64,kid2:BASE64"
-            items = [part.split(":", 1) for part in str(raw).split(",") if part.strip()]
-            if any(len(item) != 2 for item in items):
-                raise SettingsError(f"{env_name} must look like 'kid1:BASE64,kid2:BASE64'")
+            for part in str(raw).split(","):
+                if not part.strip():
+                    continue
+                kid, sep, value = part.partition(":")
+                if not sep:
+                    raise SettingsError(f"{env_name} must look like 'kid1:BASE64,kid2:BASE64'")
+                items.append((kid, value))
         return {str(k).strip(): _decode_key(env_name, str(v).strip()) for k, v in items}
     if isinstance(current, bytes):
         return _decode_key(env_name, str(raw))

@@ -13,9 +13,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from auth.errors import LoginRejected
-from auth.oidc import PendingAuth, RelyingParty, VerifiedIdentity
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,9 +23,12 @@ from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.db.base import utcnow
 from portal.db.models import User, UserIdentity, WebSession
-from portal.errors import AuditNote, Forbidden
+from portal.errors import AuditNote, Forbidden, NoAccess
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.web.principal import live_memberships
+
+if TYPE_CHECKING:
+    from auth.oidc import PendingAuth, RelyingParty, VerifiedIdentity
 
 log = logging.getLogger("jourpost.auth")
 
@@ -37,12 +39,6 @@ class LoginFailed(Forbidden):
     """The identity provider's answer was refused (bad state, token, acr...)."""
 
     title = "Inloggningen misslyckades"
-
-
-class NoAccess(Forbidden):
-    """Authenticated, but not a Jourpost user with a live role."""
-
-    title = "Du har ingen behörighet i Jourpost"
 
 
 def safe_next(target: str | None) -> str:
@@ -99,6 +95,8 @@ async def _consume_pending(db: AsyncSession, token: str | None) -> tuple[Pending
             "Inloggningen har gått ut eller redan använts. Börja om från inloggningssidan.",
             audit=AuditNote("login.rejected", "denied", details={"reason": "pending_missing"}),
         )
+    from auth.oidc import PendingAuth
+
     return PendingAuth.from_dict(data["pending"]), safe_next(data.get("next"))
 
 
@@ -138,6 +136,8 @@ async def complete_login(
     params: dict[str, str],
 ) -> LoginResult:
     """Check the callback, map the person to a user with a live role, open a new session."""
+    from auth.errors import LoginRejected
+
     pending, next_path = await _consume_pending(db, token)
     try:
         identity = await rp.complete(params, pending)
@@ -151,8 +151,6 @@ async def complete_login(
     if user is None or not memberships:
         log.info("login refused: no user or no live role")
         raise NoAccess(
-            "Du är inloggad men har inget uppdrag i Jourpost. "
-            "Kontakta administratören i din kommun eller på socialjouren.",
             audit=AuditNote(
                 "login.no_access",
                 "denied",

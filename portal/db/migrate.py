@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from portal.db import models  # noqa: F401  (registers every table)
+from portal.db import registry  # noqa: F401  (registers every table)
 from portal.db.base import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,7 +31,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     """Migrate the database up to `revision`."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: command.upgrade(alembic_config(c), revision))

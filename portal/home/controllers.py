@@ -6,6 +6,7 @@ from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.response import Template
 
+from portal.errors import AuditNote, NoAccess
 from portal.web.deps import portal_state
 from portal.web.principal import Principal
 from portal.web.render import render
@@ -28,4 +29,6 @@ class HomeController(Controller):
                 demo=ps.settings.dev_idp_enabled,
                 flash="Du är utloggad." if utloggad else None,
             )
+        if not principal.memberships:
+            raise NoAccess(audit=AuditNote("access.no_role", "denied"))
         return render("home/start.html", principal)

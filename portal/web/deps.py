@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.sessions import cookie_name
 from portal.audit import service as audit
 from portal.audit.service import ANONYMOUS
-from portal.errors import AuditNote, DomainError, NotAuthenticated
+from portal.errors import AuditNote, DomainError, NoAccess, NotAuthenticated
 from portal.web.principal import Principal, resolve_principal
 from portal.web.state import PortalState
 
@@ -72,4 +72,6 @@ async def provide_user(principal: Principal | None) -> Principal:
     """The logged-in user; unauthenticated requests are sent to login (pages) or get 401 (API)."""
     if principal is None:
         raise NotAuthenticated()
+    if not principal.memberships:
+        raise NoAccess(audit=AuditNote("access.no_role", "denied"))
     return principal

@@ -8,6 +8,7 @@ jour worker's screen in a shared police-building office must not be recoverable 
 from __future__ import annotations
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -24,7 +25,7 @@ def security_headers(app: ASGIApp, *, csp: str, hsts: bool) -> ASGIApp:
     """Wrap `app` so each HTTP response carries the security headers."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         cacheable = scope["path"].startswith("/static/")

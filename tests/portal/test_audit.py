@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import uuid
 
@@ -35,7 +36,7 @@ async def test_chain_verifies_and_links(migrated_engine: AsyncEngine) -> None:
     async with make_sessionmaker(migrated_engine)() as db:
         rows = (await db.scalars(select(AuditEntry).order_by(AuditEntry.seq))).all()
     assert rows[0].prev_hash == audit.GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
 
 
 async def test_edit_is_detected_at_that_entry(migrated_engine: AsyncEngine) -> None:
@@ -66,10 +67,9 @@ async def test_deleting_the_tail_is_detected_by_the_head(migrated_engine: AsyncE
 
 async def test_rollback_leaves_no_entry(migrated_engine: AsyncEngine) -> None:
     maker = make_sessionmaker(migrated_engine)
-    async with maker() as db:
-        async with db.begin():
-            await audit.record(db, "will.rollback")
-            await db.rollback()
+    async with maker() as db, db.begin():
+        await audit.record(db, "will.rollback")
+        await db.rollback()
     async with maker() as db:
         assert await db.scalar(select(func.count()).select_from(AuditEntry)) == 0
     await _append(migrated_engine, 1)

@@ -21,7 +21,12 @@ BASE_ENV = {
 
 def test_environment_values_are_typed() -> None:
     s = load_settings(
-        {**BASE_ENV, "JOURPOST_PORT": "9000", "JOURPOST_S3_SECURE": "false", "JOURPOST_MODE": "demo"}
+        {
+            **BASE_ENV,
+            "JOURPOST_PORT": "9000",
+            "JOURPOST_S3_SECURE": "false",
+            "JOURPOST_MODE": "demo",
+        }
     )
     assert s.port == 9000
     assert s.s3_secure is False
@@ -40,7 +45,7 @@ def test_toml_file_then_environment_wins(tmp_path: Path) -> None:
 def test_unknown_toml_key_is_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "jourpost.toml"
     cfg.write_text("prot = 7000\n")
-    with pytest.raises(SettingsError, match="unknown settings.*prot"):
+    with pytest.raises(SettingsError, match=r"unknown settings.*prot"):
         load_settings({**BASE_ENV, "JOURPOST_CONFIG": str(cfg)})
 
 
@@ -59,7 +64,11 @@ def test_settings_are_frozen() -> None:
     ],
 )
 def test_production_refuses_unsafe_configuration(env: dict[str, str], message: str) -> None:
-    environ = {**BASE_ENV, "JOURPOST_MODE": "production", "JOURPOST_PUBLIC_URL": "https://p.example"}
+    environ = {
+        **BASE_ENV,
+        "JOURPOST_MODE": "production",
+        "JOURPOST_PUBLIC_URL": "https://p.example",
+    }
     environ.update(env)
     with pytest.raises(SettingsError, match=message):
         load_settings(environ)
@@ -86,3 +95,10 @@ def test_production_with_safe_configuration_starts() -> None:
 def test_invalid_values_name_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({**BASE_ENV, **env})
+
+
+def test_repr_never_shows_secrets() -> None:
+    s = load_settings({**BASE_ENV, "JOURPOST_OIDC_CLIENT_SECRET": "topsecret-client"})
+    text = repr(s)
+    assert KEY not in text and "topsecret-client" not in text and "kkkk" not in text
+    assert "public_url" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from portal.db import models  # noqa: F401  (registers every table on Base.metadata)
+from portal.db import registry  # noqa: F401  (registers every table on Base.metadata)
 from portal.db.base import Base
 
 target_metadata = Base.metadata

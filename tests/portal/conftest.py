@@ -1,0 +1,55 @@
+"""A real portal served over HTTP on loopback, migrated and seeded with the demo data."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from portal.settings import Settings
+from tests.conftest import make_settings
+from tests.servers.portal import serve
+
+
+@dataclass
+class RunningPortal:
+    """A portal under test."""
+
+    url: str
+    settings: Settings
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate to head and seed the demo organisations and persons."""
+    from portal.db import migrate
+    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.demo import seed
+    from portal.pii import Vault
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+        async with make_sessionmaker(engine)() as db, db.begin():
+            await seed(db, Vault(settings.keks, settings.current_kek, settings.blind_index_key))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def portal(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
+    """The demo portal (dev identity provider mounted) on a free port."""
+    from portal.app import create_app
+
+    holder: dict[str, Settings] = {}
+
+    def factory(port: int) -> object:
+        settings = make_settings(tmp_path, database_url, public_url=f"http://127.0.0.1:{port}")
+        asyncio.run(prepare_database(settings))
+        holder["settings"] = settings
+        return create_app(settings)
+
+    with serve(factory) as url:
+        yield RunningPortal(url, holder["settings"])

@@ -1,0 +1,36 @@
+"""Log in through the portal and the development identity provider, as a browser would."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.servers.forms import form_with_field
+
+
+def login(
+    base_url: str, personnummer: str, *, next_path: str = ""
+) -> tuple[httpx.Client, httpx.Response]:
+    """Walk /auth/login → dev IdP form → /auth/callback; return the client and the final answer."""
+    client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+    start = client.get("/auth/login" + (f"?next={next_path}" if next_path else ""))
+    assert start.status_code in (302, 303), start.text
+    page = client.get(start.headers["location"])
+    assert page.status_code == 200, page.text
+    form = form_with_field(page.text, str(page.url), "personal_identity_number")
+    data = dict(form.fields)
+    data["personal_identity_number"] = personnummer
+    if form.submit_names:
+        data.setdefault(*form.submit_names[0])
+    answer = client.request(form.method.upper(), form.action, data=data)
+    while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
+        answer = client.get(answer.headers["location"])
+    assert answer.status_code in (302, 303), answer.text
+    callback = client.get(answer.headers["location"])
+    return client, callback
+
+
+def csrf_form(client: httpx.Client) -> dict[str, str]:
+    """The hidden form field a page form would send."""
+    if client.cookies.get("csrftoken") is None:
+        client.get("/healthz")
+    return {"_csrf_token": client.cookies["csrftoken"]}

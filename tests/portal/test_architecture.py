@@ -1,0 +1,47 @@
+"""The dependency rule (DESIGN.md §3): auth, signing, storage never import portal or each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARIES = ("auth", "signing", "storage")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", LIBRARIES)
+def test_library_does_not_import_portal_or_siblings(package: str) -> None:
+    forbidden = {"portal", *LIBRARIES} - {package}
+    files = list((ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no modules"
+    offenders = {
+        str(f.relative_to(ROOT)): sorted(_imports(f) & forbidden)
+        for f in files
+        if _imports(f) & forbidden
+    }
+    assert offenders == {}
+
+
+def test_no_module_builds_an_app_at_import_time() -> None:
+    for f in (ROOT / "portal").rglob("*.py"):
+        tree = ast.parse(f.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                assert name not in {"create_app", "Litestar", "make_engine", "load_settings"}, (
+                    f"{f.relative_to(ROOT)} builds {name} at import time"
+                )

@@ -1,0 +1,77 @@
+"""The `jourpost` command: demo preparation is idempotent, db check, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from portal.cli import main
+from portal.db.engine import make_engine, make_sessionmaker
+from portal.db.models import AuditEntry, Membership, Organisation, User
+from portal.demo import DEMO_PERSONS, MEMBERS, demo_settings
+
+
+async def _counts(url: str) -> tuple[int, int, int]:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            return (
+                await db.scalar(select(func.count()).select_from(Organisation)) or 0,
+                await db.scalar(select(func.count()).select_from(User)) or 0,
+                await db.scalar(select(func.count()).select_from(Membership)) or 0,
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_demo_prepare_is_idempotent(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    assert main(["demo", "--data", str(data), "--no-serve"]) == 0
+    settings = demo_settings(data, "127.0.0.1", 8000)
+    first = asyncio.run(_counts(settings.database_url))
+    assert first == (2 + len(MEMBERS), len(DEMO_PERSONS), len(DEMO_PERSONS))
+    assert main(["demo", "--data", str(data), "--no-serve"]) == 0
+    assert asyncio.run(_counts(settings.database_url)) == first
+    assert (data / "secrets.toml").stat().st_mode & 0o077 == 0
+
+
+def test_db_check_and_audit_verify_through_the_console_script(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    assert main(["demo", "--data", str(data), "--no-serve"]) == 0
+    settings = demo_settings(data, "127.0.0.1", 8000)
+    env = {
+        "JOURPOST_CONFIG": str(data / "secrets.toml"),
+        "JOURPOST_DATABASE_URL": settings.database_url,
+        "JOURPOST_DEV_IDP_ENABLED": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    jourpost = [sys.executable, "-m", "portal.cli"]
+    check = subprocess.run([*jourpost, "db", "check"], env=env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "schema matches" in check.stdout
+    ok = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "intact" in ok.stdout
+
+    async def tamper() -> None:
+        engine = make_engine(settings.database_url)
+        async with make_sessionmaker(engine)() as db, db.begin():
+            await db.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(outcome="x"))
+        await engine.dispose()
+
+    asyncio.run(tamper())
+    bad = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "entry 2" in bad.stdout
+
+
+def test_serve_refuses_an_unsafe_production_configuration(tmp_path: Path) -> None:
+    env = {"JOURPOST_MODE": "production", "JOURPOST_DEV_IDP_ENABLED": "true", "PATH": "/usr/bin"}
+    r = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "serve"], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert "refuses the development identity provider" in r.stderr
+    assert "key-encryption key" in r.stderr

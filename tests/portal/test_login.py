@@ -1,0 +1,167 @@
+"""Login through the development identity provider, sessions, logout, revocation, no access."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from portal.db.base import utcnow
+from portal.db.engine import make_engine, make_sessionmaker
+from portal.db.models import AuditEntry, WebSession
+from portal.demo import DEMO_PERSONS
+from tests.portal.conftest import RunningPortal
+from tests.portal.login import csrf_form, login
+
+ADA = "197512189882"
+HANNA = "196901159803"
+CLIENT_NOT_A_USER = "199204029780"
+
+
+async def _audit_actions(url: str) -> list[tuple[str, str]]:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            rows = (await db.execute(select(AuditEntry.action, AuditEntry.outcome))).all()
+            return [(a, o) for a, o in rows]
+    finally:
+        await engine.dispose()
+
+
+async def _age_sessions(url: str, **delta: timedelta) -> None:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as db, db.begin():
+            values = {k: utcnow() - v for k, v in delta.items()}
+            await db.execute(
+                update(WebSession).where(WebSession.user_id.is_not(None)).values(**values)
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_every_demo_person_lands_on_their_start_page(portal: RunningPortal) -> None:
+    for person in DEMO_PERSONS:
+        client, callback = login(portal.url, person.personnummer)
+        assert callback.status_code in (302, 303), callback.text
+        assert callback.headers["location"] == "/"
+        start = client.get("/")
+        assert start.status_code == 200
+        assert f"Välkommen, {person.name}" in start.text
+        assert person.role.label in start.text
+        assert person.organisation in start.text
+        assert start.headers["cache-control"] == "no-store"
+
+
+def test_login_issues_a_new_session_and_a_hardened_cookie(portal: RunningPortal) -> None:
+    client = httpx.Client(base_url=portal.url, follow_redirects=False)
+    pre = client.get("/auth/login")
+    pre_token = client.cookies["jp_session"]
+    assert "httponly" in pre.headers["set-cookie"].lower()
+    client2, callback = login(portal.url, HANNA)
+    cookie = callback.headers["set-cookie"]
+    assert re.search(r"jp_session=[^;]+", cookie)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie.replace("samesite=lax", "SameSite=Lax")
+    assert "Path=/" in cookie
+    assert client2.cookies["jp_session"] != pre_token
+
+
+def test_next_parameter_is_followed_only_within_the_site(portal: RunningPortal) -> None:
+    _, ok = login(portal.url, ADA, next_path="/admin/users")
+    assert ok.headers["location"] == "/admin/users"
+    _, evil = login(portal.url, ADA, next_path="//evil.example/x")
+    assert evil.headers["location"] == "/"
+
+
+def test_authenticated_person_without_a_role_sees_no_access_and_is_audited(
+    portal: RunningPortal,
+) -> None:
+    client, callback = login(portal.url, CLIENT_NOT_A_USER)
+    assert callback.status_code == 403
+    assert "Du har ingen behörighet i Jourpost" in callback.text
+    assert client.get("/").text.count("Logga in") >= 1  # not logged in
+    actions = asyncio.run(_audit_actions(portal.settings.database_url))
+    assert ("login.no_access", "denied") in actions
+
+
+def test_logout_ends_the_session_at_once(portal: RunningPortal) -> None:
+    client, _ = login(portal.url, HANNA)
+    token = client.cookies["jp_session"]
+    r = client.post("/auth/logout", data=csrf_form(client))
+    assert r.status_code == 303
+    replay = httpx.get(f"{portal.url}/admin/users", cookies={"jp_session": token})
+    assert replay.status_code in (302, 303)
+    assert replay.headers["location"].startswith("/auth/login")
+
+
+def test_revoked_role_stops_access_on_the_next_request(portal: RunningPortal) -> None:
+    hanna, _ = login(portal.url, HANNA)
+    assert "Handläggare" in hanna.get("/").text
+    ada, _ = login(portal.url, ADA)
+    users = ada.get("/admin/users").text
+    hanna_link = re.search(r'href="(/admin/users/[0-9a-f-]+)">Hanna Hedlund<', users)
+    assert hanna_link
+    page = ada.get(hanna_link.group(1)).text
+    revoke = re.search(r'action="(/admin/memberships/[0-9a-f-]+/revoke)"', page)
+    assert revoke
+    assert ada.post(revoke.group(1), data=csrf_form(ada)).status_code == 303
+    after = hanna.get("/")
+    assert after.status_code == 403
+    assert "Du har ingen behörighet i Jourpost" in after.text
+
+
+@pytest.mark.parametrize(
+    "age", [{"last_seen_at": timedelta(minutes=31)}, {"authenticated_at": timedelta(hours=13)}]
+)
+def test_idle_and_absolute_timeouts_end_the_session(
+    portal: RunningPortal, age: dict[str, timedelta]
+) -> None:
+    client, _ = login(portal.url, ADA)
+    assert client.get("/admin/users").status_code == 200
+    asyncio.run(_age_sessions(portal.settings.database_url, **age))
+    r = client.get("/admin/users")
+    assert r.status_code in (302, 303) and r.headers["location"].startswith("/auth/login")
+
+
+def test_handler_is_refused_admin_pages_and_the_attempt_is_audited(portal: RunningPortal) -> None:
+    client, _ = login(portal.url, HANNA)
+    r = client.get("/admin/users")
+    assert r.status_code == 403
+    assert "behörighet" in r.text
+    assert ("admin.access", "denied") in asyncio.run(_audit_actions(portal.settings.database_url))
+
+
+def test_admin_adds_a_user_who_can_then_log_in(portal: RunningPortal) -> None:
+    ada, _ = login(portal.url, ADA)
+    bad = ada.post(
+        "/admin/users",
+        data={**csrf_form(ada), "personal_identity_number": "19780312-0000", "name": "X"},
+    )
+    assert bad.status_code == 422
+    assert "Ange ett giltigt personnummer" in bad.text
+    assert 'aria-invalid="true"' in bad.text
+    created = ada.post(
+        "/admin/users",
+        data={**csrf_form(ada), "personal_identity_number": "199204029780", "name": "Vera Vik"},
+    )
+    assert created.status_code == 303
+    user_page = ada.get(created.headers["location"]).text
+    org_id = re.search(r'<option value="([0-9a-f-]+)"[^>]*>Ljusdal</option>', user_page)
+    assert org_id
+    grant = ada.post(
+        f"{created.headers['location']}/memberships",
+        data={**csrf_form(ada), "organisation_id": org_id.group(1), "role": "handler"},
+    )
+    assert grant.status_code == 303
+    wrong = ada.post(
+        f"{created.headers['location']}/memberships",
+        data={**csrf_form(ada), "organisation_id": org_id.group(1), "role": "jour_staff"},
+    )
+    assert wrong.status_code == 422
+    client, callback = login(portal.url, "199204029780")
+    assert callback.status_code in (302, 303)
+    assert "Ljusdal" in client.get("/").text
