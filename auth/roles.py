@@ -60,6 +60,7 @@ class Permission(StrEnum):
     DRAFT_DECISIONS = "draft_decisions"
     SIGN_DECISIONS = "sign_decisions"
     KEEP_ROSTER = "keep_roster"
+    READ_ROSTERS = "read_rosters"
     READ_ARCHIVE = "read_archive"
     REVIEW_LOGS = "review_logs"
     READ_STATISTICS = "read_statistics"
@@ -67,13 +68,19 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.JOUR_STAFF: frozenset(
-        {Permission.READ_ADVISORIES, Permission.WRITE_REPORTS, Permission.DRAFT_DECISIONS}
+        {
+            Permission.READ_ADVISORIES,
+            Permission.WRITE_REPORTS,
+            Permission.DRAFT_DECISIONS,
+            Permission.READ_ROSTERS,
+        }
     ),
     Role.JOUR_HEAD: frozenset(
         {
             Permission.READ_ADVISORIES,
             Permission.WRITE_REPORTS,
             Permission.DRAFT_DECISIONS,
+            Permission.READ_ROSTERS,
             Permission.READ_STATISTICS,
             Permission.REVIEW_LOGS,
         }

@@ -37,14 +37,16 @@ from portal.errors import DomainError
 from portal.health.controllers import HealthController
 from portal.home.controllers import HomeController
 from portal.pii import Vault
+from portal.rosters.controllers import RosterApi, RosterPages
 from portal.settings import Settings
 from portal.web import errors as web_errors
+from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
 from portal.web.headers import build_csp, security_headers
 from portal.web.state import PortalState
 
 PACKAGE = Path(__file__).parent
-FEATURES = ("web", "home", "admin", "account")
+FEATURES = ("web", "home", "admin", "account", "rosters")
 
 
 def _template_dirs() -> list[Path | os.PathLike[Any] | str]:
@@ -61,6 +63,7 @@ def _configure_jinja(engine: JinjaTemplateEngine) -> None:
             return value
 
     engine.engine.globals["role_label"] = role_label
+    engine.engine.filters["sthlm"] = format_local
     engine.engine.autoescape = True
 
 
@@ -142,6 +145,8 @@ def create_app(
         AccountController,
         HomeController,
         AdminController,
+        RosterPages,
+        RosterApi,
         create_static_files_router(
             path="/static", directories=[PACKAGE / "web" / "static"], include_in_schema=False
         ),

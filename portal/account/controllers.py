@@ -6,12 +6,12 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie, State
+from litestar.params import FromQuery
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.sessions import cookie_name
 from portal.account import service
-from portal.web.deps import portal_state
+from portal.web.deps import Db, portal_state
 from portal.web.state import PortalState
 
 
@@ -35,16 +35,14 @@ class AccountController(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login(self, db: AsyncSession, state: State, next: str | None = None) -> Redirect:
+    async def login(self, db: Db, state: State, next: FromQuery[str | None] = None) -> Redirect:
         ps = portal_state(state)
         assert ps.relying_party is not None
         token, url = await service.begin_login(db, ps.relying_party, next_path=next)
         return Redirect(url, cookies=[_session_cookie(ps, token, max_age=600)])
 
     @get("/callback")
-    async def callback(
-        self, request: Request[Any, Any, Any], db: AsyncSession, state: State
-    ) -> Redirect:
+    async def callback(self, request: Request[Any, Any, Any], db: Db, state: State) -> Redirect:
         ps = portal_state(state)
         assert ps.relying_party is not None
         result = await service.complete_login(
@@ -57,9 +55,7 @@ class AccountController(Controller):
         return Redirect(result.next_path, cookies=[_session_cookie(ps, result.token)])
 
     @post("/logout", status_code=303)
-    async def logout(
-        self, request: Request[Any, Any, Any], db: AsyncSession, state: State
-    ) -> Redirect:
+    async def logout(self, request: Request[Any, Any, Any], db: Db, state: State) -> Redirect:
         ps = portal_state(state)
         await service.logout(db, request.cookies.get(cookie_name(ps.settings.https)))
         return Redirect("/?utloggad=1", cookies=[_session_cookie(ps, "", max_age=0)])

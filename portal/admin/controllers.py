@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Role
 from portal.admin import service
 from portal.admin.schemas import GrantForm, NewUserForm
 from portal.errors import AuditNote, Forbidden, InvalidInput
-from portal.web.deps import portal_state
+from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.principal import Principal
 from portal.web.render import render
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
-
-def require_admin(user: Principal) -> Principal:
+def require_admin(user: CurrentUser) -> Principal:
     """Only the service's administrators; others are refused and the attempt audited."""
     if not user.has_role(Role.ADMIN):
         raise Forbidden(audit=AuditNote("admin.access", "denied"))
@@ -37,7 +32,7 @@ class AdminController(Controller):
     include_in_schema = False
 
     @get("/users")
-    async def users(self, db: AsyncSession, state: State, user: Principal) -> Template:
+    async def users(self, db: Db, state: State, user: CurrentUser) -> Template:
         admin = require_admin(user)
         rows = await service.list_users(db, portal_state(state).vault)
         return render("admin/users.html", admin, users=rows, form=NewUserForm(), errors={})
@@ -45,10 +40,10 @@ class AdminController(Controller):
     @post("/users")
     async def add_user(
         self,
-        db: AsyncSession,
+        db: Db,
         state: State,
-        user: Principal,
-        data: Annotated[NewUserForm, Form],
+        user: CurrentUser,
+        data: URLEncodedBody[NewUserForm],
     ) -> Template | Redirect:
         admin = require_admin(user)
         vault = portal_state(state).vault
@@ -65,17 +60,17 @@ class AdminController(Controller):
 
     @get("/users/{user_id:uuid}")
     async def user_page(
-        self, db: AsyncSession, state: State, user: Principal, user_id: uuid.UUID
+        self, db: Db, state: State, user: CurrentUser, user_id: FromPath[uuid.UUID]
     ) -> Template:
         admin = require_admin(user)
         return await self._user_page(db, state, admin, user_id, GrantForm(), {}, 200)
 
     async def _user_page(
         self,
-        db: AsyncSession,
+        db: Db,
         state: State,
         admin: Principal,
-        user_id: uuid.UUID,
+        user_id: FromPath[uuid.UUID],
         form: GrantForm,
         errors: dict[str, str],
         status: int,
@@ -96,11 +91,11 @@ class AdminController(Controller):
     @post("/users/{user_id:uuid}/memberships")
     async def grant(
         self,
-        db: AsyncSession,
+        db: Db,
         state: State,
-        user: Principal,
-        user_id: uuid.UUID,
-        data: Annotated[GrantForm, Form],
+        user: CurrentUser,
+        user_id: FromPath[uuid.UUID],
+        data: URLEncodedBody[GrantForm],
     ) -> Template | Redirect:
         admin = require_admin(user)
         try:
@@ -117,7 +112,9 @@ class AdminController(Controller):
         return Redirect(f"/admin/users/{user_id}", status_code=303)
 
     @post("/memberships/{membership_id:uuid}/revoke")
-    async def revoke(self, db: AsyncSession, user: Principal, membership_id: uuid.UUID) -> Redirect:
+    async def revoke(
+        self, db: Db, user: CurrentUser, membership_id: FromPath[uuid.UUID]
+    ) -> Redirect:
         admin = require_admin(user)
         user_id = await service.revoke(db, admin.actor(), membership_id)
         return Redirect(f"/admin/users/{user_id}", status_code=303)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.datastructures import State
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from portal.errors import AuditNote, NoAccess
-from portal.web.deps import portal_state
-from portal.web.principal import Principal
+from portal.web.deps import OptionalPrincipal, portal_state
 from portal.web.render import render
 
 
@@ -19,7 +19,7 @@ class HomeController(Controller):
 
     @get("/")
     async def start(
-        self, principal: Principal | None, state: State, utloggad: str | None = None
+        self, principal: OptionalPrincipal, state: State, utloggad: FromQuery[str | None] = None
     ) -> Template:
         if principal is None:
             ps = portal_state(state)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.sessions import cookie_name
@@ -14,6 +15,12 @@ from portal.audit.service import ANONYMOUS
 from portal.errors import AuditNote, DomainError, NoAccess, NotAuthenticated
 from portal.web.principal import Principal, resolve_principal
 from portal.web.state import PortalState
+
+# Explicit name-based injection (Litestar 3 drops inferred dependencies). Handlers write
+# `db: Db`, `user: CurrentUser` or `principal: OptionalPrincipal`.
+Db = NamedDependency[AsyncSession]
+CurrentUser = NamedDependency[Principal]
+OptionalPrincipal = NamedDependency[Principal | None]
 
 
 def portal_state(state: State) -> PortalState:
@@ -58,7 +65,7 @@ async def record_refusal(ps: PortalState, principal: Principal | None, note: Aud
 
 
 async def provide_principal(
-    request: Request[object, object, State], db: AsyncSession, state: State
+    request: Request[object, object, State], db: Db, state: State
 ) -> Principal | None:
     """The logged-in user, or None."""
     ps = portal_state(state)
@@ -68,7 +75,7 @@ async def provide_principal(
     return principal
 
 
-async def provide_user(principal: Principal | None) -> Principal:
+async def provide_user(principal: OptionalPrincipal) -> Principal:
     """The logged-in user; unauthenticated requests are sent to login (pages) or get 401 (API)."""
     if principal is None:
         raise NotAuthenticated()

@@ -29,6 +29,7 @@ async def prepare_database(settings: Settings) -> None:
     from portal.demo import seed
     from portal.pii import Vault
 
+    settings.object_root.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
         await migrate.upgrade(engine)

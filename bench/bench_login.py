@@ -1,0 +1,117 @@
+"""Login round trip and authenticated-page throughput, against the demo portal.
+
+Prints, in one run:
+- login round trip (GET /auth/login → dev IdP form → POST → /auth/callback → start page)
+  p50/p95 over N logins;
+- requests/s of the authenticated start page and of a bare Litestar "hello" route served by the
+  same process, and their ratio.
+
+The portal runs in its own process (uvicorn, one worker, SQLite demo data) so the client does
+not share its interpreter. Usage: .venv/bin/python bench/bench_login.py [--logins 200] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.portal.login import login
+from tests.servers.net import free_port
+
+JONNA = "197803129829"
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("portal exited during start-up")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("portal did not start")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _throughput(
+    url: str, path: str, cookies: dict[str, str], seconds: float, conc: int
+) -> float:
+    """Requests/s of GET `path` with `conc` concurrent clients for `seconds`."""
+    done = 0
+    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=30) as client:
+        await client.get(path)  # warm-up
+        stop = time.monotonic() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < stop:
+                r = await client.get(path)
+                if r.status_code != 200:
+                    raise SystemExit(f"{path} answered {r.status_code}")
+                done += 1
+
+        start = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        return done / (time.monotonic() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--logins", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_portal_with_hello.py")), tmp, str(port)]
+        )
+        try:
+            _wait(url, proc)
+            login(url, JONNA)  # warm up: discovery, JWKS, templates
+            times = []
+            for _ in range(args.logins):
+                t0 = time.perf_counter()
+                client, callback = login(url, JONNA)
+                start_page = client.get(callback.headers["location"])
+                times.append((time.perf_counter() - t0) * 1000)
+                assert start_page.status_code == 200 and "Välkommen" in start_page.text
+            client, _ = login(url, JONNA)
+            cookies = dict(client.cookies)
+
+            page_rps = asyncio.run(_throughput(url, "/", cookies, args.seconds, args.concurrency))
+            hello_rps = asyncio.run(
+                _throughput(url, "/bench/hello", {}, args.seconds, args.concurrency)
+            )
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    print(f"login round trip over {args.logins} logins (start → dev IdP → callback → start page):")
+    print(f"  p50 {statistics.median(times):7.1f} ms   p95 {_percentile(times, 0.95):7.1f} ms")
+    print(f"throughput, {args.concurrency} concurrent clients, {args.seconds:.0f} s each:")
+    print(f"  authenticated start page  {page_rps:8.0f} req/s")
+    print(f"  bare Litestar hello route {hello_rps:8.0f} req/s")
+    print(f"  ratio start page / hello  {page_rps / hello_rps:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

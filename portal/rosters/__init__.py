@@ -1,0 +1,1 @@
+"""On-call roster of chairs (ordförandejour): kept by municipalities, acknowledged by the jour."""
