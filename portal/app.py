@@ -32,6 +32,7 @@ from auth.roles import ROLE_LABELS, Role
 from auth.sessions import SessionPolicy
 from portal.account.controllers import AccountController
 from portal.admin.controllers import AdminController
+from portal.decisions.controllers import DecisionApi, DecisionPages
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.errors import DomainError
 from portal.health.controllers import HealthController
@@ -46,7 +47,7 @@ from portal.web.headers import build_csp, security_headers
 from portal.web.state import PortalState
 
 PACKAGE = Path(__file__).parent
-FEATURES = ("web", "home", "admin", "account", "rosters")
+FEATURES = ("web", "home", "admin", "account", "rosters", "decisions")
 
 
 def _template_dirs() -> list[Path | os.PathLike[Any] | str]:
@@ -147,6 +148,8 @@ def create_app(
         AdminController,
         RosterPages,
         RosterApi,
+        DecisionPages,
+        DecisionApi,
         create_static_files_router(
             path="/static", directories=[PACKAGE / "web" / "static"], include_in_schema=False
         ),

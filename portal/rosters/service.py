@@ -317,6 +317,17 @@ async def on_call_now(
     return result
 
 
+async def function_at(
+    db: AsyncSession, municipality_id: uuid.UUID, user_id: uuid.UUID, at: datetime
+) -> str:
+    """The function (chair, substitute, appointed) the user had on the roster at `at`, or ""."""
+    version = await _version_in_force(db, municipality_id, at)
+    for e in version.entries if version else []:
+        if e.user_id == user_id and e.valid_from <= at < e.valid_to:
+            return e.function
+    return ""
+
+
 async def was_on_roster(
     db: AsyncSession, municipality_id: uuid.UUID, user_id: uuid.UUID, at: datetime
 ) -> bool:

@@ -1,0 +1,1 @@
+"""Chair decisions (ordförandebeslut): drafted by the jour, signed by the chair on a phone."""

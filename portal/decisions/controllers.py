@@ -1,0 +1,275 @@
+"""Decision pages and API: thin handlers over portal.decisions.service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect, Template
+
+from auth.roles import Permission
+from portal.decisions import service
+from portal.decisions.rules import KINDS
+from portal.decisions.schemas import DecisionIn, DecisionOut
+from portal.errors import InvalidInput
+from portal.rosters import service as rosters
+from portal.web.datetimes import format_local, parse_local
+from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.render import render
+
+FIELDS = (
+    "kind",
+    "municipality_id",
+    "oral_decision_at",
+    "decision_maker_id",
+    "subject_personal_identity_number",
+    "subject_name",
+    "facts",
+    "grounds",
+    "placement",
+    "revision",
+)
+
+
+def _from_form(form: dict[str, str]) -> DecisionIn:
+    """Parse the page form; malformed ids and times become field errors."""
+    errors: dict[str, str] = {}
+    ids: dict[str, uuid.UUID] = {}
+    for name, message in (
+        ("municipality_id", "Välj kommun."),
+        ("decision_maker_id", "Välj beslutsfattare."),
+    ):
+        try:
+            ids[name] = uuid.UUID(form.get(name, ""))
+        except ValueError:
+            errors[name] = message
+    oral: datetime | None = None
+    try:
+        oral = parse_local(form.get("oral_decision_at", ""))
+    except ValueError:
+        errors["oral_decision_at"] = "Ange datum och klockslag för det muntliga beslutet."
+    if errors:
+        raise InvalidInput(errors=errors)
+    assert oral is not None
+    return DecisionIn(
+        kind=form.get("kind", ""),
+        municipality_id=ids["municipality_id"],
+        oral_decision_at=oral,
+        decision_maker_id=ids["decision_maker_id"],
+        subject_personal_identity_number=form.get("subject_personal_identity_number", ""),
+        subject_name=form.get("subject_name", ""),
+        facts=form.get("facts", ""),
+        grounds=form.get("grounds", ""),
+        placement=form.get("placement", ""),
+        revision=int(form["revision"]) if form.get("revision", "").isdigit() else None,
+    )
+
+
+class DecisionPages(Controller):
+    """Swedish pages: the list, the drafting form, a decision, its PDF."""
+
+    path = "/decisions"
+    include_in_schema = False
+
+    @get("/")
+    async def index(self, db: Db, state: State, user: CurrentUser) -> Template:
+        rows = await service.list_visible(db, portal_state(state).vault, user)
+        return render(
+            "decisions/list.html",
+            user,
+            rows=rows,
+            can_draft=bool(user.orgs_with(Permission.DRAFT_DECISIONS)),
+        )
+
+    async def _form(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        form: dict[str, str],
+        errors: dict[str, str],
+        *,
+        action: str,
+        status: int = 200,
+    ) -> Template:
+        vault = portal_state(state).vault
+        municipalities = await rosters.visible_municipalities(db, user)
+        people: list[tuple[uuid.UUID, str, str, str]] = []
+        for mid, name in sorted(municipalities.items(), key=lambda kv: kv[1]):
+            for pid, pname, role in await rosters.candidates(db, vault, mid):
+                people.append((pid, pname, role, name))
+        return render(
+            "decisions/form.html",
+            user,
+            status_code=status,
+            form=form,
+            errors=errors,
+            kinds=KINDS,
+            municipalities=sorted(municipalities.items(), key=lambda kv: kv[1]),
+            people=people,
+            action=action,
+        )
+
+    @get("/new")
+    async def new(self, db: Db, state: State, user: CurrentUser) -> Template:
+        service.require_drafter(user)
+        return await self._form(db, state, user, {}, {}, action="/decisions")
+
+    @post("/")
+    async def create(
+        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+    ) -> Template | Redirect:
+        service.require_drafter(user)
+        form = {k: str(v) for k, v in (await request.form()).items() if k in FIELDS}
+        try:
+            new_id = await service.create_draft(
+                db, portal_state(state).vault, user, _from_form(form)
+            )
+        except InvalidInput as exc:
+            return await self._form(
+                db, state, user, form, exc.errors, action="/decisions", status=422
+            )
+        return Redirect(f"/decisions/{new_id}", status_code=303)
+
+    @get("/{decision_id:uuid}")
+    async def show(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Template:
+        d = await service.get(db, portal_state(state).vault, user, decision_id)
+        is_drafter = bool(user.orgs_with(Permission.DRAFT_DECISIONS))
+        return render(
+            "decisions/show.html",
+            user,
+            d=d,
+            is_drafter=is_drafter,
+            is_signer=d.decision_maker_id == user.user_id,
+        )
+
+    @get("/{decision_id:uuid}/edit")
+    async def edit(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Template:
+        service.require_drafter(user)
+        d = await service.get(db, portal_state(state).vault, user, decision_id)
+        form = {
+            "kind": d.kind,
+            "municipality_id": str(d.municipality_id),
+            "oral_decision_at": format_local(d.oral_decision_at, "%Y-%m-%dT%H:%M"),
+            "decision_maker_id": str(d.decision_maker_id),
+            "subject_personal_identity_number": d.subject_personal_identity_number or "",
+            "subject_name": d.subject_name,
+            "facts": d.facts,
+            "grounds": d.grounds,
+            "placement": d.placement,
+            "revision": str(d.revision),
+        }
+        return await self._form(db, state, user, form, {}, action=f"/decisions/{decision_id}")
+
+    @post("/{decision_id:uuid}")
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        decision_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        service.require_drafter(user)
+        form = {k: str(v) for k, v in (await request.form()).items() if k in FIELDS}
+        try:
+            await service.update_draft(
+                db, portal_state(state).vault, user, decision_id, _from_form(form)
+            )
+        except InvalidInput as exc:
+            return await self._form(
+                db, state, user, form, exc.errors, action=f"/decisions/{decision_id}", status=422
+            )
+        return Redirect(f"/decisions/{decision_id}", status_code=303)
+
+    @post("/{decision_id:uuid}/submit")
+    async def submit(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        await service.submit_for_signature(db, portal_state(state).vault, user, decision_id)
+        return Redirect(f"/decisions/{decision_id}", status_code=303)
+
+    @post("/{decision_id:uuid}/close")
+    async def close(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        decision_id: FromPath[uuid.UUID],
+    ) -> Redirect:
+        form = await request.form()
+        await service.close(
+            db,
+            portal_state(state).vault,
+            user,
+            decision_id,
+            to=str(form.get("to", "")),
+            reason=str(form.get("reason", "")),
+        )
+        return Redirect(f"/decisions/{decision_id}", status_code=303)
+
+    @get("/{decision_id:uuid}/document.pdf")
+    async def pdf(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Response[bytes]:
+        data = await service.document_pdf(db, portal_state(state).vault, user, decision_id)
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'inline; filename="beslut.pdf"'},
+        )
+
+
+class DecisionApi(Controller):
+    """JSON API for decisions."""
+
+    path = "/api/v1/decisions"
+    tags = ["ordförandebeslut"]  # noqa: RUF012
+
+    @get("/", summary="Beslut som användaren får se")
+    async def index(self, db: Db, state: State, user: CurrentUser) -> list[DecisionOut]:
+        return await service.list_visible(db, portal_state(state).vault, user)
+
+    @post("/", summary="Dokumentera ett muntligt beslut (utkast)", status_code=201)
+    async def create(
+        self, db: Db, state: State, user: CurrentUser, data: JSONBody[DecisionIn]
+    ) -> DecisionOut:
+        vault = portal_state(state).vault
+        new_id = await service.create_draft(db, vault, user, data)
+        return await service.get(db, vault, user, new_id)
+
+    @get("/{decision_id:uuid}", summary="Ett beslut")
+    async def show(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> DecisionOut:
+        return await service.get(db, portal_state(state).vault, user, decision_id)
+
+    @put("/{decision_id:uuid}", summary="Ändra ett utkast (med revision)")
+    async def update(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        decision_id: FromPath[uuid.UUID],
+        data: JSONBody[DecisionIn],
+    ) -> DecisionOut:
+        vault = portal_state(state).vault
+        await service.update_draft(db, vault, user, decision_id, data)
+        return await service.get(db, vault, user, decision_id)
+
+    @post("/{decision_id:uuid}/submit", summary="Skicka för underskrift", status_code=200)
+    async def submit(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> DecisionOut:
+        vault = portal_state(state).vault
+        await service.submit_for_signature(db, vault, user, decision_id)
+        return await service.get(db, vault, user, decision_id)

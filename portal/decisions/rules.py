@@ -1,0 +1,103 @@
+"""Decision kinds and their deadlines, as data.
+
+The deadlines run from the ORAL decision, not from the signature. Defaults below follow
+DESIGN.md §2 and are to be confirmed by the municipalities' lawyers; they are data so a lawyer's
+correction is a one-line change with no code touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRule:
+    """One thing that must happen within a time of the oral decision."""
+
+    key: str
+    """Stable identifier."""
+    label: str
+    """Swedish description shown to users."""
+    within: timedelta | None
+    """Time allowed after the oral decision; 0 = at once; None = the committee's next meeting."""
+    basis: str
+    """Legal provision the rule comes from."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionKind:
+    """A kind of chair decision."""
+
+    key: str
+    """Stable identifier stored on the decision."""
+    title: str
+    """Swedish title on the document."""
+    act: str
+    """Short legal reference, e.g. "6 § LVU"."""
+    deadlines: tuple[DeadlineRule, ...]
+    """What must follow, counted from the oral decision."""
+
+
+NEXT_MEETING = DeadlineRule(
+    "report_to_committee",
+    "Anmäls vid nämndens nästa sammanträde",
+    None,
+    "delegationsordningen / KL 6 kap. 40 §",
+)
+
+KINDS: dict[str, DecisionKind] = {
+    "lvu6": DecisionKind(
+        "lvu6",
+        "Beslut om omedelbart omhändertagande",
+        "6 § LVU",
+        (
+            DeadlineRule(
+                "submit_to_court",
+                "Underställs förvaltningsrätten",
+                timedelta(days=7),
+                "7 § LVU",
+            ),
+            NEXT_MEETING,
+        ),
+    ),
+    "lvm13": DecisionKind(
+        "lvm13",
+        "Beslut om omedelbart omhändertagande",
+        "13 § LVM",
+        (
+            DeadlineRule(
+                "submit_to_court", "Underställs förvaltningsrätten genast", timedelta(0), "15 § LVM"
+            ),
+            NEXT_MEETING,
+        ),
+    ),
+    "lvu11": DecisionKind(
+        "lvu11",
+        "Beslut om flyttning (omplacering)",
+        "11 § LVU",
+        (NEXT_MEETING,),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A computed deadline of one decision."""
+
+    rule: DeadlineRule
+    """The rule it comes from."""
+    due: datetime | None
+    """When it is due; None for "the committee's next meeting"."""
+
+    def overdue(self, now: datetime) -> bool:
+        """True when the due time has passed."""
+        return self.due is not None and now > self.due
+
+
+def deadlines(kind: str, oral_decision_at: datetime) -> list[Deadline]:
+    """The deadlines of a decision of `kind` taken orally at `oral_decision_at`."""
+    return [
+        Deadline(rule, None if rule.within is None else oral_decision_at + rule.within)
+        for rule in KINDS[kind].deadlines
+    ]

@@ -1,0 +1,443 @@
+"""Decision rules: drafting, the roster check, the document, visibility, lifting.
+
+Threat and rule notes:
+- The decision-maker must have been on the municipality's on-call roster *at the time of the
+  oral decision* (rosters.service.was_on_roster); a chair who is on the roster when signing but
+  was not when deciding is refused, and so is anyone who was never on it.
+- Drafts are the jour's working material: the municipality sees a decision once it is sent for
+  signature. The chair sees the decisions in which they are the decision-maker.
+- Content (subject, facts, grounds, placement) and the rendered document are encrypted at rest;
+  only kind, times, status and ids are in clear, for lists and statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import jinja2
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.roles import Permission
+from portal.audit import service as audit
+from portal.db.base import utcnow
+from portal.db.models import Organisation, User
+from portal.decisions.models import Decision
+from portal.decisions.rules import KINDS, deadlines
+from portal.decisions.schemas import DeadlineOut, DecisionIn, DecisionOut
+from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.rosters import service as rosters
+from portal.web.datetimes import format_local
+from portal.web.principal import Principal
+
+STATUS_LABELS = {
+    "draft": "Utkast",
+    "awaiting_signature": "Väntar på underskrift",
+    "signed": "Signerat",
+    "delivered": "Signerat och levererat",
+    "lifted": "Hävt",
+    "cancelled": "Makulerat",
+}
+FUNCTION_LABELS = {
+    "chair": "ordförande",
+    "substitute": "ersättare",
+    "appointed": "förordnad ledamot",
+}
+MAX_TEXT = 20_000
+
+_documents = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_documents.filters["sthlm"] = format_local
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Which decisions the principal may see and do what with."""
+
+    jours: set[uuid.UUID]
+    municipalities: set[uuid.UUID]
+    user_id: uuid.UUID
+
+
+def access_of(principal: Principal) -> Access:
+    """The organisations through which the principal reaches decisions."""
+    municipal = (
+        principal.orgs_with(Permission.READ_REPORTS)
+        | principal.orgs_with(Permission.SIGN_DECISIONS)
+        | principal.orgs_with(Permission.READ_ARCHIVE)
+    )
+    return Access(principal.orgs_with(Permission.DRAFT_DECISIONS), municipal, principal.user_id)
+
+
+def _visible(decision: Decision, access: Access) -> bool:
+    if decision.jour_id in access.jours:
+        return True
+    if decision.municipality_id in access.municipalities:
+        return decision.status != "draft" or decision.decision_maker_id == access.user_id
+    return False
+
+
+def _ctx(d: Decision, column: str) -> str:
+    return f"decisions.{column}:{d.id}"
+
+
+async def _validate(
+    db: AsyncSession, principal: Principal, data: DecisionIn
+) -> tuple[uuid.UUID, str | None, str]:
+    """Check the input; return (jour id, normalised personnummer or None, roster function)."""
+    errors: dict[str, str] = {}
+    if data.kind not in KINDS:
+        errors["kind"] = "Välj typ av beslut."
+    municipality = await db.get(Organisation, data.municipality_id)
+    jours = principal.orgs_with(Permission.DRAFT_DECISIONS)
+    if (
+        municipality is None
+        or municipality.kind != "municipality"
+        or municipality.jour_id not in jours
+    ):
+        errors["municipality_id"] = "Välj en av jourens medlemskommuner."
+    pnr: str | None = None
+    if data.subject_personal_identity_number.strip():
+        try:
+            pnr = normalise_personnummer(data.subject_personal_identity_number)
+        except InvalidPersonnummer:
+            errors["subject_personal_identity_number"] = "Ange ett giltigt personnummer."
+    for name, value, label in (
+        ("subject_name", data.subject_name, "namn"),
+        ("facts", data.facts, "omständigheter"),
+        ("grounds", data.grounds, "skäl"),
+    ):
+        if not value.strip():
+            errors[name] = f"Ange {label}."
+    for name in ("subject_name", "facts", "grounds", "placement"):
+        if len(getattr(data, name)) > MAX_TEXT:
+            errors[name] = "Texten är för lång."
+    if data.oral_decision_at.tzinfo is None:
+        errors["oral_decision_at"] = "Ange tidpunkt för det muntliga beslutet."
+    elif data.oral_decision_at > utcnow() + timedelta(minutes=5):
+        errors["oral_decision_at"] = "Det muntliga beslutet kan inte ligga i framtiden."
+    function = ""
+    if not errors and municipality is not None:
+        on_roster = await rosters.was_on_roster(
+            db, municipality.id, data.decision_maker_id, data.oral_decision_at
+        )
+        if not on_roster:
+            errors["decision_maker_id"] = (
+                "Personen fanns inte på kommunens ordförandejourlista vid tidpunkten för det "
+                "muntliga beslutet. Kontrollera beslutsfattare och tidpunkt."
+            )
+        else:
+            function = await rosters.function_at(
+                db, municipality.id, data.decision_maker_id, data.oral_decision_at
+            )
+    if errors:
+        raise InvalidInput(errors=errors)
+    assert municipality is not None and municipality.jour_id is not None
+    return municipality.jour_id, pnr, function
+
+
+def _seal(vault: Vault, d: Decision, data: DecisionIn, pnr: str | None) -> None:
+    d.subject_pnr_index = vault.index(pnr) if pnr else None
+    d.subject_enc = vault.encrypt(
+        json.dumps({"name": data.subject_name.strip(), "pnr": pnr}), _ctx(d, "subject")
+    )
+    d.content_enc = vault.encrypt(
+        json.dumps(
+            {
+                "facts": data.facts.strip(),
+                "grounds": data.grounds.strip(),
+                "placement": data.placement.strip(),
+            }
+        ),
+        _ctx(d, "content"),
+    )
+
+
+def require_drafter(principal: Principal) -> None:
+    """Only the jour drafts decisions."""
+    if not principal.orgs_with(Permission.DRAFT_DECISIONS):
+        raise Forbidden(audit=AuditNote("decision.draft", "denied"))
+
+
+async def create_draft(
+    db: AsyncSession, vault: Vault, principal: Principal, data: DecisionIn
+) -> uuid.UUID:
+    """The jour writes down a decision the chair took orally."""
+    require_drafter(principal)
+    jour_id, pnr, function = await _validate(db, principal, data)
+    d = Decision(
+        id=uuid.uuid4(),
+        kind=data.kind,
+        municipality_id=data.municipality_id,
+        jour_id=jour_id,
+        status="draft",
+        oral_decision_at=data.oral_decision_at,
+        decision_maker_id=data.decision_maker_id,
+        decision_maker_function=function,
+        drafted_by=principal.user_id,
+    )
+    _seal(vault, d, data, pnr)
+    db.add(d)
+    await db.flush()
+    await audit.record(
+        db,
+        "decision.create",
+        actor=principal.actor(jour_id),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+        details={"kind": d.kind},
+    )
+    return d.id
+
+
+async def _load(
+    db: AsyncSession, principal: Principal, decision_id: uuid.UUID, action: str
+) -> Decision:
+    d = await db.get(Decision, decision_id)
+    if d is None or not _visible(d, access_of(principal)):
+        raise NotFound(
+            audit=AuditNote(
+                action,
+                "not_found",
+                owner_org_id=d.municipality_id if d else None,
+                object_type="decision",
+                object_id=str(decision_id),
+            )
+        )
+    return d
+
+
+async def update_draft(
+    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID, data: DecisionIn
+) -> None:
+    """Change a draft; refused once sent for signature or when someone else changed it first."""
+    d = await _load(db, principal, decision_id, "decision.update")
+    if d.jour_id not in principal.orgs_with(Permission.DRAFT_DECISIONS):
+        raise Forbidden()
+    if d.status != "draft":
+        raise Conflict("Beslutet är redan skickat för underskrift och kan inte ändras.")
+    _, pnr, function = await _validate(db, principal, data)
+    updated = await db.execute(
+        update(Decision)
+        .where(
+            Decision.id == d.id,
+            Decision.revision == (data.revision or d.revision),
+            Decision.status == "draft",
+        )
+        .values(revision=Decision.revision + 1, updated_at=utcnow())
+    )
+    if updated.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Utkastet har ändrats av någon annan. Ladda om sidan.")
+    await db.refresh(d)
+    d.kind = data.kind
+    d.municipality_id = data.municipality_id
+    d.oral_decision_at = data.oral_decision_at
+    d.decision_maker_id = data.decision_maker_id
+    d.decision_maker_function = function
+    _seal(vault, d, data, pnr)
+    await audit.record(
+        db,
+        "decision.update",
+        actor=principal.actor(d.jour_id),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+    )
+
+
+async def _names(db: AsyncSession, vault: Vault, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = (await db.execute(select(User.id, User.name_enc).where(User.id.in_(ids)))).all()
+    return {r.id: vault.decrypt(r.name_enc, f"users.name:{r.id}") for r in rows}
+
+
+async def to_out(
+    db: AsyncSession, vault: Vault, d: Decision, *, now: datetime | None = None
+) -> DecisionOut:
+    """Decrypt and describe a decision for someone allowed to see it."""
+    now = now or utcnow()
+    subject = json.loads(vault.decrypt(d.subject_enc, _ctx(d, "subject")))
+    content = json.loads(vault.decrypt(d.content_enc, _ctx(d, "content")))
+    municipality = await db.get(Organisation, d.municipality_id)
+    assert municipality is not None
+    names = await _names(db, vault, {d.decision_maker_id})
+    kind = KINDS[d.kind]
+    return DecisionOut(
+        id=d.id,
+        kind=d.kind,
+        title=kind.title,
+        act=kind.act,
+        status=d.status,
+        status_label=STATUS_LABELS[d.status],
+        municipality_id=d.municipality_id,
+        municipality=municipality.name,
+        committee=f"{municipality.committee_name or 'Socialnämnden'} i {municipality.name}",
+        oral_decision_at=d.oral_decision_at,
+        decision_maker_id=d.decision_maker_id,
+        decision_maker=names.get(d.decision_maker_id, ""),
+        decision_maker_function=FUNCTION_LABELS.get(
+            d.decision_maker_function, d.decision_maker_function
+        ),
+        subject_name=subject["name"],
+        subject_personal_identity_number=subject["pnr"],
+        facts=content["facts"],
+        grounds=content["grounds"],
+        placement=content["placement"],
+        revision=d.revision,
+        document_sha256=d.document_sha256,
+        signed_at=d.signed_at,
+        delivered_at=d.delivered_at,
+        deadlines=[
+            DeadlineOut(x.rule.key, x.rule.label, x.rule.basis, x.due, x.overdue(now))
+            for x in deadlines(d.kind, d.oral_decision_at)
+        ],
+    )
+
+
+async def get(
+    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
+) -> DecisionOut:
+    """One decision, audited as a read."""
+    d = await _load(db, principal, decision_id, "decision.read")
+    await audit.record(
+        db,
+        "decision.read",
+        actor=principal.actor(),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+    )
+    return await to_out(db, vault, d)
+
+
+async def list_visible(
+    db: AsyncSession, vault: Vault, principal: Principal, *, statuses: tuple[str, ...] | None = None
+) -> list[DecisionOut]:
+    """Decisions the principal may see, newest oral decision first."""
+    access = access_of(principal)
+    query = (
+        select(Decision)
+        .where(
+            or_(
+                Decision.jour_id.in_(access.jours),
+                Decision.municipality_id.in_(access.municipalities)
+                & ((Decision.status != "draft") | (Decision.decision_maker_id == access.user_id)),
+            )
+        )
+        .order_by(Decision.oral_decision_at.desc())
+    )
+    if statuses:
+        query = query.where(Decision.status.in_(statuses))
+    rows = (await db.scalars(query.limit(500))).all()
+    return [await to_out(db, vault, d) for d in rows]
+
+
+def document_html(out: DecisionOut, *, drafted_at: datetime) -> str:
+    """The decision document's HTML (the PDF/A is rendered from this)."""
+    return _documents.get_template("decisions/document.html").render(d=out, drafted_at=drafted_at)
+
+
+async def submit_for_signature(
+    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
+) -> str:
+    """Render the PDF/A the chair will sign and freeze it; return its SHA-256."""
+    from signing.render import render_pdfa
+
+    d = await _load(db, principal, decision_id, "decision.submit")
+    if d.jour_id not in principal.orgs_with(Permission.DRAFT_DECISIONS):
+        raise Forbidden()
+    if d.status != "draft":
+        raise Conflict("Beslutet är redan skickat för underskrift.")
+    out = await to_out(db, vault, d)
+    html = document_html(out, drafted_at=utcnow())
+    pdf = await asyncio.to_thread(render_pdfa, html)
+    digest = hashlib.sha256(pdf).hexdigest()
+    moved = await db.execute(
+        update(Decision)
+        .where(Decision.id == d.id, Decision.status == "draft", Decision.revision == d.revision)
+        .values(
+            status="awaiting_signature",
+            submitted_at=utcnow(),
+            document_sha256=digest,
+            document_enc=vault.encrypt(base64.b64encode(pdf).decode(), _ctx(d, "document")),
+            revision=Decision.revision + 1,
+        )
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Utkastet ändrades samtidigt. Ladda om sidan.")
+    await audit.record(
+        db,
+        "decision.submit",
+        actor=principal.actor(d.jour_id),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+        details={"sha256": digest},
+    )
+    return digest
+
+
+async def document_pdf(
+    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
+) -> bytes:
+    """The frozen, unsigned PDF the chair is asked to sign; audited as a download."""
+    d = await _load(db, principal, decision_id, "decision.download")
+    if d.document_enc is None:
+        raise NotFound("Beslutet har inget dokument ännu.")
+    await audit.record(
+        db,
+        "decision.download",
+        actor=principal.actor(),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+        details={"document": "unsigned"},
+    )
+    return base64.b64decode(vault.decrypt(d.document_enc, _ctx(d, "document")))
+
+
+async def close(
+    db: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    decision_id: uuid.UUID,
+    *,
+    to: str,
+    reason: str,
+) -> None:
+    """Lift (hävt) or cancel (makulerat) a decision, with a reason; never deletes anything."""
+    d = await _load(db, principal, decision_id, f"decision.{to}")
+    allowed = d.jour_id in principal.orgs_with(Permission.DRAFT_DECISIONS) or (
+        d.municipality_id in principal.orgs_with(Permission.READ_REPORTS)
+    )
+    if not allowed or to not in ("lifted", "cancelled"):
+        raise Forbidden()
+    if d.status in ("lifted", "cancelled"):
+        raise Conflict("Beslutet är redan avslutat.")
+    if to == "cancelled" and d.status not in ("draft", "awaiting_signature"):
+        raise Conflict("Ett signerat beslut kan inte makuleras; det kan hävas.")
+    if not reason.strip():
+        raise InvalidInput(errors={"reason": "Ange skäl."})
+    d.status = to
+    d.closed_at = utcnow()
+    d.closed_reason_enc = vault.encrypt(reason.strip()[:MAX_TEXT], _ctx(d, "closed_reason"))
+    d.revision += 1
+    await audit.record(
+        db,
+        f"decision.{to}",
+        actor=principal.actor(),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+    )

@@ -1,0 +1,157 @@
+"""Decision drafting: the roster check at the time of the oral decision, deadlines, states,
+the frozen PDF/A document, visibility between the jour and the municipalities."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pikepdf
+import pytest
+
+from tests.portal.conftest import RunningPortal
+from tests.portal.decisions.helpers import (
+    ANDERS,
+    GUNILLA,
+    GUSTAV,
+    HANNA,
+    OLOF,
+    draft_body,
+    jour_client,
+    roster_with_olof,
+)
+from tests.portal.sessions import client_as
+
+
+def test_draft_submit_and_deadlines(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    created = jonna.post("/api/v1/decisions", json=draft_body(known))
+    assert created.status_code == 201, created.text
+    d = created.json()
+    assert d["status"] == "draft" and d["decision_maker"] == "Olof Ordén"
+    assert d["decision_maker_function"] == "ordförande"
+    oral = datetime.fromisoformat(d["oral_decision_at"])
+    court = next(x for x in d["deadlines"] if x["key"] == "submit_to_court")
+    assert datetime.fromisoformat(court["due"]) == oral + timedelta(days=7)
+    assert any(x["key"] == "report_to_committee" and x["due"] is None for x in d["deadlines"])
+
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    assert hanna.get(f"/api/v1/decisions/{d['id']}").status_code == 404  # drafts are the jour's
+    olof = client_as(portal.url, portal.settings, OLOF)
+    assert olof.get(f"/api/v1/decisions/{d['id']}").status_code == 200  # the decision-maker
+
+    submitted = jonna.post(f"/api/v1/decisions/{d['id']}/submit")
+    assert submitted.status_code == 200, submitted.text
+    after = submitted.json()
+    assert after["status"] == "awaiting_signature" and len(after["document_sha256"]) == 64
+    assert hanna.get(f"/api/v1/decisions/{d['id']}").json()["status"] == "awaiting_signature"
+
+    pdf = olof.get(f"/decisions/{d['id']}/document.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert hashlib.sha256(pdf.content).hexdigest() == after["document_sha256"]
+    with pikepdf.open(io.BytesIO(pdf.content)) as doc, doc.open_metadata() as meta:
+        assert meta.get("pdfaid:part") == "2" and meta.get("pdfaid:conformance") == "B"
+
+    stale = jonna.put(f"/api/v1/decisions/{d['id']}", json=draft_body(known, revision=1))
+    assert stale.status_code == 409
+    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"decision_maker_id": "GUSTAV"}, "decision_maker_id"),
+        ({"oral_decision_at": "BEFORE_ROSTER"}, "decision_maker_id"),
+        ({"oral_decision_at": "FUTURE"}, "oral_decision_at"),
+        ({"subject_personal_identity_number": "201103059890"}, "subject_personal_identity_number"),
+        ({"facts": "  "}, "facts"),
+        ({"kind": "lvu99"}, "kind"),
+        ({"municipality_id": "GAVLE"}, "decision_maker_id"),
+    ],
+)
+def test_invalid_drafts_are_refused_and_nothing_is_stored(
+    portal: RunningPortal, change: dict[str, str], field: str
+) -> None:
+    known = roster_with_olof(portal, start_hours_ago=2)
+    values = {
+        "GUSTAV": str(known[GUSTAV]),
+        "BEFORE_ROSTER": (datetime.now(UTC) - timedelta(hours=5)).isoformat(),
+        "FUTURE": (datetime.now(UTC) + timedelta(hours=2)).isoformat(),
+        "GAVLE": str(known["Gävle"]),
+    }
+    body = draft_body(known, **{k: values.get(v, v) for k, v in change.items()})
+    jonna = jour_client(portal)
+    r = jonna.post("/api/v1/decisions", json=body)
+    assert r.status_code == 422, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}
+    assert jonna.get("/api/v1/decisions").json() == []
+
+
+def test_only_the_jour_drafts_and_other_tenants_get_404(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    jonna.post(f"/api/v1/decisions/{d['id']}/submit")
+    for pnr in (HANNA, OLOF, GUNILLA):
+        c = client_as(portal.url, portal.settings, pnr)
+        assert c.post("/api/v1/decisions", json=draft_body(known)).status_code == 403
+    missing = uuid.uuid4()
+    for pnr in (GUNILLA, GUSTAV):
+        c = client_as(portal.url, portal.settings, pnr)
+        wrong, absent = c.get(f"/api/v1/decisions/{d['id']}"), c.get(f"/api/v1/decisions/{missing}")
+        assert wrong.status_code == absent.status_code == 404
+        assert wrong.json()["detail"] == absent.json()["detail"]
+        assert c.get(f"/decisions/{d['id']}/document.pdf").status_code == 404
+        assert c.get("/api/v1/decisions").json() == []
+    anders = client_as(portal.url, portal.settings, ANDERS)
+    assert anders.get(f"/api/v1/decisions/{d['id']}").status_code == 200  # Hudiksvall archivist
+
+
+def test_drafting_through_the_pages(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    form = jonna.get("/decisions/new")
+    assert form.status_code == 200 and "Olof Ordén" in form.text
+    data = {
+        "_csrf_token": jonna.cookies["csrftoken"],
+        "kind": "lvu6",
+        "municipality_id": str(known["Hudiksvall"]),
+        "oral_decision_at": "",
+        "decision_maker_id": str(known[OLOF]),
+        "subject_personal_identity_number": "20110305-9893",
+        "subject_name": "Pojke Testsson",
+        "facts": "Omständigheter.",
+        "grounds": "Skäl.",
+    }
+    bad = jonna.post("/decisions", data=data)
+    assert bad.status_code == 422 and "Ange datum och klockslag" in bad.text
+    assert 'aria-invalid="true"' in bad.text
+    data["oral_decision_at"] = (
+        (datetime.now(UTC) + timedelta(minutes=1)).astimezone(ZoneInfo("Europe/Stockholm"))
+    ).strftime("%Y-%m-%dT%H:%M")
+    ok = jonna.post("/decisions", data=data)
+    assert ok.status_code == 303, ok.text
+    page = jonna.get(ok.headers["location"])
+    assert "6 § LVU" in page.text and "Underställs förvaltningsrätten" in page.text
+    listing = jonna.get("/decisions")
+    assert "Väntar" not in listing.text and "Utkast" in listing.text
+
+
+def test_lifting_and_cancelling(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    csrf = {"_csrf_token": jonna.cookies["csrftoken"]}
+    no_reason = jonna.post(f"/decisions/{d['id']}/close", data={**csrf, "to": "cancelled"})
+    assert no_reason.status_code == 422
+    done = jonna.post(
+        f"/decisions/{d['id']}/close", data={**csrf, "to": "cancelled", "reason": "Fattades ej"}
+    )
+    assert done.status_code == 303
+    assert jonna.get(f"/api/v1/decisions/{d['id']}").json()["status"] == "cancelled"
+    again = jonna.post(f"/decisions/{d['id']}/close", data={**csrf, "to": "lifted", "reason": "x"})
+    assert again.status_code == 409
