@@ -88,6 +88,62 @@ async def _audit_verify(settings: Settings) -> int:
     return 1
 
 
+def _portal_roots() -> list[Path]:
+    """The portal's own signing roots, when a Jourpost configuration is present."""
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return []
+    roots = [Path(p) for p in settings.signing_trust_roots]
+    dev_root = Path(settings.data_dir) / "pki" / "root.pem"
+    if dev_root.exists():
+        roots.append(dev_root)
+    return roots
+
+
+def _verify(path: str, trust: list[str], as_json: bool) -> int:
+    import json
+
+    from signing.errors import SigningError
+    from signing.pki import load_certificate
+    from signing.verify import verify_pdf
+
+    try:
+        roots = [load_certificate(Path(p)) for p in [*trust, *map(str, _portal_roots())]]
+    except (OSError, ValueError, SigningError) as exc:
+        print(f"jourpost verify: kan inte läsa rotcertifikat: {exc}", file=sys.stderr)
+        return 2
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        print(f"jourpost verify: kan inte läsa {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(verify_pdf(data, trust_roots=roots))
+    except SigningError as exc:
+        if as_json:
+            print(json.dumps({"valid": False, "modified_after_signing": False, "signatures": []}))
+        print(f"jourpost verify: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        verdict = "GILTIG" if report.valid else "INTE GILTIG"
+        print(f"{path}: {verdict}")
+        if not report.signatures:
+            print("  Inga underskrifter.")
+        for sig in report.to_json()["signatures"]:
+            print(
+                f"  {sig['signer_name']} ({sig['personal_identity_number'] or 'okänt pnr'}), "
+                f"{sig['signed_at']}, PAdES {sig['pades_level']}, "
+                f"{'oförändrad' if sig['intact'] else 'ÄNDRAD'}, "
+                f"{'betrodd' if sig['trusted'] else 'INTE betrodd'}"
+            )
+        if report.modified_after_signing:
+            print("  Dokumentet har ändrats efter underskriften.")
+    return 0 if report.valid else 1
+
+
 def _print_demo_banner(settings: Settings) -> None:
     from portal.demo import DEMO_PERSONS
 
@@ -116,7 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="exit 1 and name the first bad entry if broken")
+    verify = sub.add_parser("verify", help="verify the signatures of a PDF (exit 0 if valid)")
+    verify.add_argument("file")
+    verify.add_argument("--json", action="store_true", help="the DESIGN.md §7 JSON report")
+    verify.add_argument("--trust", action="append", default=[], metavar="ROOT.pem")
     args = parser.parse_args(argv)
+
+    if args.command == "verify":  # needs no configuration at all
+        return _verify(args.file, args.trust, args.json)
 
     try:
         if args.command == "demo":

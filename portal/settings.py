@@ -86,6 +86,8 @@ class Settings:
     """A session ends after this long without a request."""
     session_absolute_hours: int = 12
     """A session ends this long after login whatever the activity."""
+    signing_trust_roots: tuple[str, ...] = ()
+    """PEM files of the roots signed decisions chain to (the portal CA's root in production)."""
     smtp_host: str = ""
     """SMTP server for notifications (empty: notifications are only logged as counts)."""
     smtp_port: int = 25
