@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
-from litestar.response import Redirect, Template
+from litestar.datastructures import State, UploadFile
+from litestar.params import FromPath, JSONBody, MultipartBody
+from litestar.response import Redirect, Stream, Template
 
 from auth.roles import Permission
-from portal.decisions import service
+from portal.audit import service as audit
+from portal.decisions import service, signing
 from portal.decisions.rules import KINDS
 from portal.decisions.schemas import DecisionIn, DecisionOut
 from portal.errors import InvalidInput
@@ -227,6 +229,91 @@ class DecisionPages(Controller):
             media_type="application/pdf",
             headers={"Content-Disposition": 'inline; filename="beslut.pdf"'},
         )
+
+
+class SignPages(Controller):
+    """The chair's phone pages: read the decision, sign it, get the signed PDF."""
+
+    path = "/decisions"
+    include_in_schema = False
+
+    @get("/{decision_id:uuid}/sign")
+    async def sign_page(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Template:
+        d = await service.get(db, portal_state(state).vault, user, decision_id)
+        return render(
+            "decisions/sign.html", user, d=d, is_signer=d.decision_maker_id == user.user_id
+        )
+
+    @post("/{decision_id:uuid}/sign")
+    async def sign(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        ps = portal_state(state)
+        url = await signing.begin(db, ps.vault, ps.relying_party, user, decision_id)
+        return Redirect(url, status_code=303)
+
+    @get("/{decision_id:uuid}/signed.pdf")
+    async def signed_pdf(
+        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+    ) -> Stream:
+        ps = portal_state(state)
+        chunks = await signing.signed_pdf(db, ps.object_store, user, decision_id)
+        return Stream(
+            chunks,
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="beslut-signerat.pdf"'},
+        )
+
+
+MAX_VERIFY_UPLOAD = 20 * 1024 * 1024
+
+
+class VerifyPages(Controller):
+    """Upload a signed PDF and see the same report as `jourpost verify`."""
+
+    path = "/verify"
+    include_in_schema = False
+
+    @get("/")
+    async def form(self, user: CurrentUser) -> Template:
+        return render("decisions/verify.html", user, report=None, error=None)
+
+    @post("/")
+    async def check(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        data: MultipartBody[dict[str, UploadFile]],
+    ) -> Template:
+        from signing.errors import SigningError
+        from signing.verify import verify_pdf
+
+        upload = data.get("file")
+        content = await upload.read() if isinstance(upload, UploadFile) else b""
+        if not content.startswith(b"%PDF-") or len(content) > MAX_VERIFY_UPLOAD:
+            return render(
+                "decisions/verify.html",
+                user,
+                status_code=422,
+                report=None,
+                error="Välj en PDF-fil (högst 20 MB).",
+            )
+        ps = portal_state(state)
+        roots = list(ps.signing.trust_roots) if ps.signing else []
+        try:
+            report = (await verify_pdf(content, trust_roots=roots)).to_json()
+        except SigningError:
+            report = {"valid": False, "modified_after_signing": False, "signatures": []}
+        await audit.record(
+            db,
+            "verify.upload",
+            actor=user.actor(),
+            details={"sha256": hashlib.sha256(content).hexdigest(), "valid": report["valid"]},
+        )
+        return render("decisions/verify.html", user, report=report, error=None)
 
 
 class DecisionApi(Controller):

@@ -202,7 +202,7 @@ async def create_draft(
     return d.id
 
 
-async def _load(
+async def load_visible(
     db: AsyncSession, principal: Principal, decision_id: uuid.UUID, action: str
 ) -> Decision:
     d = await db.get(Decision, decision_id)
@@ -223,7 +223,7 @@ async def update_draft(
     db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID, data: DecisionIn
 ) -> None:
     """Change a draft; refused once sent for signature or when someone else changed it first."""
-    d = await _load(db, principal, decision_id, "decision.update")
+    d = await load_visible(db, principal, decision_id, "decision.update")
     if d.jour_id not in principal.orgs_with(Permission.DRAFT_DECISIONS):
         raise Forbidden()
     if d.status != "draft":
@@ -309,7 +309,7 @@ async def get(
     db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
 ) -> DecisionOut:
     """One decision, audited as a read."""
-    d = await _load(db, principal, decision_id, "decision.read")
+    d = await load_visible(db, principal, decision_id, "decision.read")
     await audit.record(
         db,
         "decision.read",
@@ -354,7 +354,7 @@ async def submit_for_signature(
     """Render the PDF/A the chair will sign and freeze it; return its SHA-256."""
     from signing.render import render_pdfa
 
-    d = await _load(db, principal, decision_id, "decision.submit")
+    d = await load_visible(db, principal, decision_id, "decision.submit")
     if d.jour_id not in principal.orgs_with(Permission.DRAFT_DECISIONS):
         raise Forbidden()
     if d.status != "draft":
@@ -392,7 +392,7 @@ async def document_pdf(
     db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
 ) -> bytes:
     """The frozen, unsigned PDF the chair is asked to sign; audited as a download."""
-    d = await _load(db, principal, decision_id, "decision.download")
+    d = await load_visible(db, principal, decision_id, "decision.download")
     if d.document_enc is None:
         raise NotFound("Beslutet har inget dokument ännu.")
     await audit.record(
@@ -417,7 +417,7 @@ async def close(
     reason: str,
 ) -> None:
     """Lift (hävt) or cancel (makulerat) a decision, with a reason; never deletes anything."""
-    d = await _load(db, principal, decision_id, f"decision.{to}")
+    d = await load_visible(db, principal, decision_id, f"decision.{to}")
     allowed = d.jour_id in principal.orgs_with(Permission.DRAFT_DECISIONS) or (
         d.municipality_id in principal.orgs_with(Permission.READ_REPORTS)
     )

@@ -32,7 +32,11 @@ class PortalState:
     relying_party: RelyingParty | None = None
     """The OIDC relying party (created at start-up)."""
     object_store: Any = None
-    """The object store (storage.ObjectStore); None until files are configured."""
+    """The encrypted object store (storage.EncryptedObjectStore)."""
+    signing: Any = None
+    """What decision signing needs (portal.decisions.signing.SigningSetup); None if off."""
+    mailer: Any = None
+    """The notification sender (portal.notify.service.Mailer); None: built from smtp_host."""
 
     async def object_store_ping(self) -> None:
         """Raise when the object store cannot be reached."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ class RunningPortal:
 
     url: str
     settings: Settings
+    app: Any
 
 
 async def prepare_database(settings: Settings) -> None:
@@ -44,13 +46,14 @@ def portal(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
     """The demo portal (dev identity provider mounted) on a free port."""
     from portal.app import create_app
 
-    holder: dict[str, Settings] = {}
+    holder: dict[str, Any] = {}
 
     def factory(port: int) -> object:
         settings = make_settings(tmp_path, database_url, public_url=f"http://127.0.0.1:{port}")
         asyncio.run(prepare_database(settings))
         holder["settings"] = settings
-        return create_app(settings)
+        holder["app"] = create_app(settings)
+        return holder["app"]
 
     with serve(factory) as url:
-        yield RunningPortal(url, holder["settings"])
+        yield RunningPortal(url, holder["settings"], holder["app"])

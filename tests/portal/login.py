@@ -1,4 +1,5 @@
-"""Log in through the portal and the development identity provider, as a browser would."""
+"""Log in (and step up for a signature) through the portal and the development identity
+provider, as a browser would: follow redirects by hand, fill in the provider's form."""
 
 from __future__ import annotations
 
@@ -7,14 +8,9 @@ import httpx
 from tests.servers.forms import form_with_field
 
 
-def login(
-    base_url: str, personnummer: str, *, next_path: str = ""
-) -> tuple[httpx.Client, httpx.Response]:
-    """Walk /auth/login → dev IdP form → /auth/callback; return the client and the final answer."""
-    client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
-    start = client.get("/auth/login" + (f"?next={next_path}" if next_path else ""))
-    assert start.status_code in (302, 303), start.text
-    page = client.get(start.headers["location"])
+def through_idp(client: httpx.Client, authorize_url: str, personnummer: str) -> httpx.Response:
+    """Open the provider's page, submit the person, follow to and return the callback answer."""
+    page = client.get(authorize_url)
     assert page.status_code == 200, page.text
     form = form_with_field(page.text, str(page.url), "personal_identity_number")
     data = dict(form.fields)
@@ -25,8 +21,17 @@ def login(
     while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
         answer = client.get(answer.headers["location"])
     assert answer.status_code in (302, 303), answer.text
-    callback = client.get(answer.headers["location"])
-    return client, callback
+    return client.get(answer.headers["location"])
+
+
+def login(
+    base_url: str, personnummer: str, *, next_path: str = ""
+) -> tuple[httpx.Client, httpx.Response]:
+    """Walk /auth/login → dev IdP form → /auth/callback; return the client and the final answer."""
+    client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+    start = client.get("/auth/login" + (f"?next={next_path}" if next_path else ""))
+    assert start.status_code in (302, 303), start.text
+    return client, through_idp(client, start.headers["location"], personnummer)
 
 
 def csrf_form(client: httpx.Client) -> dict[str, str]:

@@ -65,7 +65,7 @@ def test_login_issues_a_new_session_and_a_hardened_cookie(portal: RunningPortal)
     client2, callback = login(portal.url, HANNA)
     cookie = callback.headers["set-cookie"]
     assert re.search(r"jp_session=[^;]+", cookie)
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie.replace("samesite=lax", "SameSite=Lax")
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     assert "Path=/" in cookie
     assert client2.cookies["jp_session"] != pre_token
 
@@ -165,3 +165,37 @@ def test_admin_adds_a_user_who_can_then_log_in(portal: RunningPortal) -> None:
     client, callback = login(portal.url, "199204029780")
     assert callback.status_code in (302, 303)
     assert "Ljusdal" in client.get("/").text
+
+
+async def test_https_portal_uses_host_prefixed_secure_cookies_and_hsts(
+    portal: RunningPortal,
+) -> None:
+    """A production-mode portal on https, logging in at the running portal's dev IdP."""
+    from dataclasses import replace
+
+    from litestar.testing import AsyncTestClient
+
+    from portal.app import create_app
+
+    settings = replace(
+        portal.settings,
+        mode="production",
+        public_url="https://portal.test",
+        dev_idp_enabled=False,
+        oidc_issuer=f"{portal.url}/dev-idp",
+    ).validate()
+    async with AsyncTestClient(create_app(settings), base_url="https://portal.test") as client:
+        start = await client.get("/auth/login", follow_redirects=False)
+        assert start.status_code in (302, 303)
+        assert start.headers["location"].startswith(f"{portal.url}/dev-idp/")
+        cookies = start.headers.get_list("set-cookie")
+        cookie = next(c for c in cookies if "jp_session" in c)
+        assert cookie.startswith("__Host-jp_session=")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+        assert "Domain" not in cookie
+        landing = await client.get("/")
+        assert landing.headers["strict-transport-security"].startswith("max-age=")
+        csrf = [c for c in cookies if "csrftoken" in c]
+        assert csrf and csrf[0].startswith("__Host-csrftoken=") and "Secure" in csrf[0]
+        # the CSP lets forms go to the identity provider's origin, nowhere else
+        assert f"form-action 'self' {portal.url}" in landing.headers["content-security-policy"]

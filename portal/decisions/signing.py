@@ -1,0 +1,330 @@
+"""The chair signs on a phone: step-up at the identity provider, then PAdES-B-LTA.
+
+Flow (DESIGN.md §5, "federated signing"):
+1. `begin` — only the decision-maker, only while the decision awaits signature. The chair is
+   sent to the identity provider with `prompt=login`, `max_age=0`, the personnummer as
+   `login_hint`, and the oidc-sweden signRequest (`tbs_data` = SHA-256 of the frozen PDF,
+   `sign_message` = a Swedish sentence naming the decision) — where the provider lacks that
+   extension the nonce is bound to the document digest instead. The pending request is kept
+   in the chair's server-side session.
+2. `complete` — the ID token must be fresh and carry the decision-maker's personnummer. Then
+   an ephemeral key pair, a short-lived certificate from the portal's signing CA
+   (serialNumber PNOSE-<personnummer>, nonRepudiation), and a B-LTA signature with the TSA's
+   timestamp and the CA's OCSP response embedded. The signed PDF goes to the object store
+   with retention and the decision becomes signed and delivered in the same transaction.
+
+Exactly one signature: the decision moves from awaiting_signature with a conditional UPDATE;
+a second (double-clicked or retried) completion finds it signed and returns it unchanged. If
+the TSA or OCSP responder is unreachable nothing is stored, the decision stays awaiting
+signature, and the chair can try again.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
+
+from portal.audit import service as audit
+from portal.db.base import utcnow
+from portal.db.models import User, WebSession
+from portal.decisions import service
+from portal.decisions.models import Decision
+from portal.decisions.rules import KINDS
+from portal.errors import AuditNote, Conflict, DomainError, Forbidden, NotFound
+from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.settings import Settings
+from portal.web.datetimes import format_local
+from portal.web.principal import Principal
+
+if TYPE_CHECKING:
+    from asn1crypto import x509
+
+    from signing.pki import DevPki, SigningCA
+
+log = logging.getLogger("jourpost.signing")
+
+RETENTION = dt.timedelta(days=365 * 10 + 3)
+"""Signed decisions are kept at least ten years (object lock / filesystem retention)."""
+
+
+class SigningUnavailable(DomainError):
+    """A trust service (TSA, OCSP) could not be reached: nothing was signed; try again."""
+
+    status = 503
+    title = "Underskriften kunde inte slutföras"
+
+
+class SigningRefused(Forbidden):
+    """The identity check at signing failed."""
+
+    title = "Underskriften godtogs inte"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSetup:
+    """What signing needs: the CA, the chain and trust roots, and the timestamp authority."""
+
+    ca: SigningCA
+    """Issues the chairs' short-lived certificates."""
+    chain: tuple[x509.Certificate, ...]
+    """Certificates embedded with the signature (signing CA, root)."""
+    trust_roots: tuple[x509.Certificate, ...]
+    """Roots the revocation data and timestamps validate against."""
+    timestamp_url: str
+    """RFC 3161 timestamp authority."""
+
+
+def dev_signing(settings: Settings) -> tuple[SigningSetup, DevPki]:
+    """The demo/dev CA, TSA and OCSP, served by the portal itself under /dev-trust."""
+    from signing.pki import create_dev_pki
+
+    base = f"{settings.public_url}/dev-trust"
+    pki = create_dev_pki(Path(settings.data_dir) / "pki", base)
+    setup = SigningSetup(pki.issuer, (pki.signing_ca, pki.root), (pki.root,), f"{base}/tsa")
+    return setup, pki
+
+
+def _sign_message(d: Decision, committee: str) -> str:
+    kind = KINDS[d.kind]
+    return (
+        f"Jag undertecknar {kind.title.lower()} enligt {kind.act}, {committee}, "
+        f"muntligt beslut {format_local(d.oral_decision_at)}."
+    )
+
+
+async def _pnr_of(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> str:
+    user = await db.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return vault.decrypt(user.pnr_enc, f"users.pnr:{user.id}")
+
+
+async def begin(
+    db: AsyncSession, vault: Vault, rp: Any, principal: Principal, decision_id: uuid.UUID
+) -> str:
+    """Start the step-up for signing; return the identity provider URL to send the chair to."""
+    d = await service.load_visible(db, principal, decision_id, "decision.sign")
+    if d.decision_maker_id != principal.user_id:
+        raise Forbidden(
+            "Endast den som fattade beslutet kan skriva under det.",
+            audit=AuditNote(
+                "decision.sign",
+                "denied",
+                owner_org_id=d.municipality_id,
+                object_type="decision",
+                object_id=str(d.id),
+            ),
+        )
+    if d.status in ("signed", "delivered"):
+        raise Conflict("Beslutet är redan underskrivet.")
+    if d.status != "awaiting_signature" or d.document_sha256 is None:
+        raise Conflict("Beslutet väntar inte på underskrift.")
+    out = await service.to_out(db, vault, d)
+    message = _sign_message(d, out.committee)
+    url, pending = await rp.begin(
+        prompt="login",
+        max_age=0,
+        login_hint=await _pnr_of(db, vault, principal.user_id),
+        sign_request={
+            "tbs_data": base64.b64encode(bytes.fromhex(d.document_sha256)).decode(),
+            "sign_message": base64.b64encode(message.encode()).decode(),
+        },
+        nonce_binding=d.document_sha256,
+    )
+    session = await db.get(WebSession, principal.session_id)
+    assert session is not None
+    session.data = {
+        **session.data,
+        "signing": {
+            "pending": pending.to_dict(),
+            "decision_id": str(d.id),
+            "sha256": d.document_sha256,
+        },
+    }
+    flag_modified(session, "data")
+    return str(url)
+
+
+def has_pending_signature(session: WebSession | None) -> bool:
+    """True when the callback belongs to a signing step-up rather than a login."""
+    return bool(session and session.user_id and "signing" in (session.data or {}))
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def complete(
+    db: AsyncSession,
+    vault: Vault,
+    rp: Any,
+    setup: SigningSetup,
+    files: Any,
+    principal: Principal,
+    params: dict[str, str],
+) -> uuid.UUID:
+    """Check the step-up answer, sign, store and deliver; return the decision id."""
+    from auth.errors import LoginRejected
+    from auth.oidc import PendingAuth
+    from signing.errors import SigningError, TrustServiceUnavailable
+    from signing.pades import sign_pdf
+
+    session = await db.get(WebSession, principal.session_id)
+    info = dict((session.data or {}).get("signing") or {}) if session else {}
+    if not info or session is None:
+        raise SigningRefused("Ingen underskrift pågår. Börja om från beslutet.")
+    session.data = {k: v for k, v in session.data.items() if k != "signing"}
+    flag_modified(session, "data")
+    decision_id = uuid.UUID(info["decision_id"])
+    note = AuditNote("decision.sign", "denied", object_type="decision", object_id=str(decision_id))
+    try:
+        identity = await rp.complete(params, PendingAuth.from_dict(info["pending"]))
+    except LoginRejected as exc:
+        log.info("signing step-up refused: %s", exc.reason)
+        raise SigningRefused(
+            "Legitimeringen för underskriften kunde inte verifieras. Försök igen.",
+            audit=replace(note, details={"reason": exc.reason}),
+        ) from exc
+    d = await db.get(Decision, decision_id)
+    if d is None or d.decision_maker_id != principal.user_id:
+        raise NotFound(audit=note)
+    if d.status in ("signed", "delivered"):
+        return d.id  # a retried or double-clicked completion: already signed once
+    expected = await _pnr_of(db, vault, principal.user_id)
+    try:
+        claimed = normalise_personnummer(identity.personal_identity_number or "")
+    except InvalidPersonnummer:
+        claimed = ""
+    if claimed != expected:
+        raise SigningRefused(
+            "Legitimeringen gjordes av en annan person än beslutsfattaren.",
+            audit=replace(note, details={"reason": "other_person"}),
+        )
+    claimed_row = await db.execute(
+        update(Decision)
+        .where(
+            Decision.id == d.id,
+            Decision.status == "awaiting_signature",
+            Decision.document_sha256 == info["sha256"],
+        )
+        .values(status="signed", revision=Decision.revision + 1)
+    )
+    if claimed_row.rowcount != 1:  # type: ignore[attr-defined]
+        await db.refresh(d)
+        if d.status in ("signed", "delivered"):
+            return d.id
+        raise Conflict("Beslutet väntar inte längre på underskrift.")
+    await db.refresh(d)
+    out = await service.to_out(db, vault, d)
+    assert d.document_enc is not None
+    pdf = base64.b64decode(vault.decrypt(d.document_enc, f"decisions.document:{d.id}"))
+    key = ec.generate_private_key(ec.SECP256R1())  # ephemeral: used for this one signature
+    given = identity.given_name or ""
+    family = identity.family_name or ""
+    name = " ".join(x for x in (given, family) if x) or out.decision_maker
+    try:
+        cert = setup.ca.issue_signer_certificate(
+            public_key=key.public_key(),
+            name=name,
+            personal_identity_number=expected,
+            given_name=given or None,
+            surname=family or None,
+        )
+        signed = await sign_pdf(
+            pdf,
+            signer_cert=cert,
+            signer_key=key,
+            chain=list(setup.chain),
+            timestamp_url=setup.timestamp_url,
+            trust_roots=list(setup.trust_roots),
+            stamp_text=(
+                f"Digitalt signerat av {name}, {out.decision_maker_function} i "
+                f"{out.committee.lower()}, tid {{time}}"
+            ),
+            reason=f"{KINDS[d.kind].title} enligt {KINDS[d.kind].act}",
+            location=out.municipality,
+        )
+    except TrustServiceUnavailable as exc:
+        log.warning("signing failed: trust service unavailable")
+        raise SigningUnavailable(
+            "Tidsstämpel eller spärrkontroll kunde inte hämtas, så inget har skrivits under. "
+            "Försök igen om en stund."
+        ) from exc
+    except SigningError as exc:
+        log.error("signing failed: %s", type(exc).__name__)
+        raise SigningUnavailable("Underskriften kunde inte skapas. Försök igen.") from exc
+    now = utcnow()
+    stored = await files.put(
+        f"decisions/{d.id}/signed.pdf", _one_chunk(signed), retain_until=now + RETENTION
+    )
+    d.signed_at = now
+    d.delivered_at = now
+    d.status = "delivered"
+    d.signed_object_id = stored.object_id
+    d.signed_sha256 = stored.sha256
+    d.signed_size = stored.size
+    d.signed_kek_id = stored.kek_id
+    d.signed_wrapped_key = stored.wrapped_key
+    await audit.record(
+        db,
+        "decision.sign",
+        actor=principal.actor(d.municipality_id),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+        details={"sha256": stored.sha256, "acr": identity.acr},
+    )
+    return d.id
+
+
+async def signed_pdf(
+    db: AsyncSession, files: Any, principal: Principal, decision_id: uuid.UUID
+) -> AsyncIterator[bytes]:
+    """Stream the signed PDF (integrity checked while reading); audited as a download."""
+    from storage import StoredObject
+
+    d = await service.load_visible(db, principal, decision_id, "decision.download")
+    if d.signed_object_id is None:
+        raise NotFound("Beslutet är inte underskrivet ännu.")
+    await audit.record(
+        db,
+        "decision.download",
+        actor=principal.actor(),
+        owner_org_id=d.municipality_id,
+        object_type="decision",
+        object_id=d.id,
+        details={"document": "signed"},
+    )
+    assert (
+        d.signed_size is not None and d.signed_sha256 and d.signed_kek_id and d.signed_wrapped_key
+    )
+    return files.get(  # type: ignore[no-any-return]
+        StoredObject(
+            d.signed_object_id,
+            d.signed_size,
+            d.signed_sha256,
+            d.signed_kek_id,
+            d.signed_wrapped_key,
+        )
+    )
+
+
+async def pending_for(db: AsyncSession, principal: Principal) -> list[Decision]:
+    """Decisions waiting for this person's signature."""
+    rows = await db.scalars(
+        select(Decision).where(
+            Decision.decision_maker_id == principal.user_id, Decision.status == "awaiting_signature"
+        )
+    )
+    return list(rows)

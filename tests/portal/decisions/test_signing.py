@@ -1,0 +1,122 @@
+"""The chair signs on a phone: step-up at the dev identity provider (prompt=login, login_hint,
+signRequest), PAdES-B-LTA with the dev TSA/OCSP, stored with retention, delivered, verified."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signing.pki import load_certificate
+from signing.verify import verify_pdf
+from tests.portal.conftest import RunningPortal
+from tests.portal.decisions.helpers import (
+    EVA,
+    HANNA,
+    OLOF,
+    draft_body,
+    jour_client,
+    roster_with_olof,
+)
+from tests.portal.login import csrf_form, login, through_idp
+from tests.portal.sessions import client_as
+
+PHONE = {"user-agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile"}
+
+
+def _awaiting(portal: RunningPortal) -> str:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
+    return str(d["id"])
+
+
+def test_chair_signs_and_the_municipality_gets_a_valid_b_lta(portal: RunningPortal) -> None:
+    decision_id = _awaiting(portal)
+    olof, _ = login(portal.url, OLOF)
+    olof.headers.update(PHONE)
+    page = olof.get(f"/decisions/{decision_id}/sign")
+    assert page.status_code == 200 and "Skriv under med e-legitimation" in page.text
+    assert "Pojke Testsson" in page.text and "<script" not in page.text
+
+    start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    assert start.status_code == 303
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    assert "login" in query["prompt"][0].split() and query["login_hint"] == [OLOF]
+    idp_page = olof.get(start.headers["location"])
+    assert "Jag undertecknar beslut om omedelbart omhändertagande enligt 6 § LVU" in idp_page.text
+
+    done = through_idp(olof, start.headers["location"], OLOF)
+    assert done.status_code in (302, 303), done.text
+    assert done.headers["location"] == f"/decisions/{decision_id}/sign"
+    after = olof.get(done.headers["location"])
+    assert "har levererats till kommunen" in after.text
+
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    listed = hanna.get("/api/v1/decisions").json()
+    assert [d["status"] for d in listed if d["id"] == decision_id] == ["delivered"]
+    signed = hanna.get(f"/decisions/{decision_id}/signed.pdf")
+    assert signed.status_code == 200 and signed.content.startswith(b"%PDF-")
+
+    root = load_certificate(Path(portal.settings.data_dir) / "pki" / "root.pem")
+    report = asyncio.run(verify_pdf(signed.content, trust_roots=[root])).to_json()
+    assert report["valid"] is True, report
+    [sig] = report["signatures"]
+    assert sig["personal_identity_number"] == OLOF and sig["signer_name"] == "Olof Ordén"
+    assert sig["pades_level"] == "B-LTA"
+
+    # The callback replayed (a double click, a back button) creates no second signature.
+    replay = olof.get(f"/auth/callback?{urlsplit(done.request.url.__str__()).query}")
+    assert replay.status_code in (302, 303, 403)
+    again = hanna.get(f"/decisions/{decision_id}/signed.pdf").content
+    assert again == signed.content
+    assert len(PdfFileReader(io.BytesIO(again)).embedded_regular_signatures) == 1
+
+
+def test_another_person_at_the_identity_provider_is_refused(portal: RunningPortal) -> None:
+    decision_id = _awaiting(portal)
+    olof, _ = login(portal.url, OLOF)
+    start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    refused = through_idp(olof, start.headers["location"], EVA)
+    assert refused.status_code == 403
+    assert "annan person än beslutsfattaren" in refused.text
+    jonna = jour_client(portal)
+    assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "awaiting_signature"
+
+
+def test_only_the_decision_maker_may_start_signing(portal: RunningPortal) -> None:
+    decision_id = _awaiting(portal)
+    eva, _ = login(portal.url, EVA)
+    r = eva.post(f"/decisions/{decision_id}/sign", data=csrf_form(eva))
+    assert r.status_code == 403
+    assert "Endast den som fattade beslutet" in r.text
+
+
+def test_unreachable_timestamp_authority_signs_nothing_and_can_be_retried(
+    portal: RunningPortal,
+) -> None:
+    from dataclasses import replace
+
+    decision_id = _awaiting(portal)
+    state = portal.app.state.portal
+    working = state.signing
+    state.signing = replace(working, timestamp_url="http://127.0.0.1:9/tsa")
+    try:
+        olof, _ = login(portal.url, OLOF)
+        start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+        failed = through_idp(olof, start.headers["location"], OLOF)
+        assert failed.status_code == 503
+        assert "inget har skrivits under" in failed.text
+    finally:
+        state.signing = working
+    jonna = jour_client(portal)
+    assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "awaiting_signature"
+    assert olof.get(f"/decisions/{decision_id}/signed.pdf").status_code == 404
+    retry = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    ok = through_idp(olof, retry.headers["location"], OLOF)
+    assert ok.headers["location"] == f"/decisions/{decision_id}/sign"
+    assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "delivered"
