@@ -37,12 +37,13 @@ async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
         await migrate.upgrade(engine)
         settings.object_root.mkdir(parents=True, exist_ok=True)
         if seed_demo:
-            from portal.demo import seed
+            from portal.demo import seed, seed_rosters
             from portal.pii import Vault
 
             vault = Vault(settings.keks, settings.current_kek, settings.blind_index_key)
             async with make_sessionmaker(engine)() as db, db.begin():
                 await seed(db, vault)
+                await seed_rosters(db, vault)
     finally:
         await engine.dispose()
 

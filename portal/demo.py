@@ -158,6 +158,51 @@ async def seed(db: AsyncSession, vault: Vault) -> None:
             )
 
 
+async def seed_rosters(db: AsyncSession, vault: Vault) -> None:
+    """A roster for Hudiksvall (Olof, then Eva) and Gävle (Gustav), valid for a year from now.
+
+    Only for municipalities without any roster, so a restart never adds versions. The version is
+    created at seeding time: a decision can name its chair only for oral decisions after that.
+    """
+    from datetime import timedelta
+
+    from portal.db.base import utcnow
+    from portal.rosters.models import RosterEntry, RosterVersion
+
+    start = utcnow().replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    plan = {
+        "Hudiksvall": [("197104309831", "chair", 1), ("195806119862", "substitute", 2)],
+        "Gävle": [("199002279850", "chair", 1)],
+    }
+    admin = await db.scalar(select(User).where(User.pnr_index == vault.index("197512189882")))
+    assert admin is not None
+    for name, people in plan.items():
+        org = await db.scalar(select(Organisation).where(Organisation.name == name))
+        assert org is not None
+        if await db.scalar(select(RosterVersion.id).where(RosterVersion.municipality_id == org.id)):
+            continue
+        version = RosterVersion(municipality_id=org.id, number=1, created_by=admin.id)
+        db.add(version)
+        await db.flush()
+        for pnr, function, position in people:
+            user = await db.scalar(select(User).where(User.pnr_index == vault.index(pnr)))
+            assert user is not None
+            entry = RosterEntry(
+                version_id=version.id,
+                user_id=user.id,
+                function=function,
+                position=position,
+                valid_from=start,
+                valid_to=start + timedelta(days=366),
+                phone_enc="",
+            )
+            db.add(entry)
+            await db.flush()
+            entry.phone_enc = vault.encrypt(
+                f"070-000 00 0{position}", f"roster_entries.phone:{entry.id}"
+            )
+
+
 def _b64(n: int = 32) -> str:
     return base64.b64encode(secrets.token_bytes(n)).decode()
 
