@@ -1,0 +1,112 @@
+"""Envelope encryption over any `ObjectStore`.
+
+Threat model: whoever reads or alters the object store (backups, disks, the S3 operator) learns
+nothing but object sizes and keys, and can't make the portal serve altered, truncated,
+reordered or swapped content: see `storage.segments` for the format, `storage.keyring` for the
+key wrapping. What is *not* protected here: an attacker who also holds the database rows and the
+KEKs (they have everything); plaintext in the portal's memory; and the `sha256` kept in the
+database, which lets a database reader confirm a guess of a whole file's content.
+"""
+
+import hashlib
+import hmac
+import os
+from collections.abc import AsyncGenerator, AsyncIterable
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from storage import segments
+from storage.errors import IntegrityError
+from storage.keyring import Keyring
+from storage.keys import validate_key
+from storage.protocol import ObjectStore
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the portal keeps in its database to read an encrypted object back."""
+
+    object_id: str
+    """Key of the ciphertext in the object store (also bound into every segment)."""
+    size: int
+    """Plaintext size in bytes."""
+    sha256: str
+    """Lower-case hex SHA-256 of the plaintext, checked after every full read."""
+    kek_id: str
+    """Id of the keyring KEK that wrapped the data key."""
+    wrapped_key: bytes
+    """The object's data key, wrapped by that KEK (never stored next to the ciphertext)."""
+
+
+class EncryptedObjectStore:
+    """Encrypts on `put`, decrypts and verifies on `get`; streams both ways in 1 MiB segments.
+
+    Use `.store` directly for `delete`, `exists`, `set_legal_hold`, `list_keys` and `ping`:
+    those need no keys.
+    """
+
+    def __init__(self, store: ObjectStore, keyring: Keyring) -> None:
+        self.store = store
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"EncryptedObjectStore({self.store!r}, {self.keyring!r})"
+
+    async def put(
+        self,
+        object_id: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        retain_until: datetime | None = None,
+    ) -> StoredObject:
+        """Encrypt `chunks` under a fresh data key and store them atomically under `object_id`."""
+        validate_key(object_id)
+        # A fresh key per object: segment nonces are counters, safe only if a key seals once.
+        data_key = os.urandom(segments.DATA_KEY_SIZE)
+        kek_id, wrapped_key = self.keyring.wrap(object_id, data_key)
+        digest, size = hashlib.sha256(), 0
+
+        async def measured() -> AsyncGenerator[bytes, None]:
+            nonlocal size
+            async for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+
+        ciphertext = segments.encrypt(data_key, object_id, measured())
+        await self.store.put(object_id, ciphertext, retain_until=retain_until)
+        return StoredObject(object_id, size, digest.hexdigest(), kek_id, wrapped_key)
+
+    async def get(self, stored: StoredObject) -> AsyncGenerator[bytes, None]:
+        """Yield verified plaintext; raise `IntegrityError` as soon as anything doesn't match.
+
+        The size and SHA-256 are checked at the end (the segment tags already cover every
+        byte; this also catches a database row that doesn't belong to this ciphertext). A
+        consumer must treat the download as failed if the iteration raises.
+        """
+        data_key = self.keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
+        digest, size = hashlib.sha256(), 0
+        async with (
+            aclosing(self.store.get(stored.object_id)) as ciphertext,
+            aclosing(segments.decrypt(data_key, stored.object_id, ciphertext)) as plaintext,
+        ):
+            async for chunk in plaintext:
+                size += len(chunk)
+                if size > stored.size:
+                    raise IntegrityError(f"{stored.object_id!r} is longer than recorded")
+                digest.update(chunk)
+                yield chunk
+        if size != stored.size or not hmac.compare_digest(digest.hexdigest(), stored.sha256):
+            raise IntegrityError(f"{stored.object_id!r} differs from its recorded size/SHA-256")
+
+    def rewrap(self, stored: StoredObject, keyring: Keyring | None = None) -> StoredObject:
+        """Wrap the data key under the current KEK of `keyring` (default: this store's).
+
+        The content is not touched (`jourpost keys rotate` runs this over every row, then the
+        old KEK can leave the keyring). `keyring` must hold both the old and the current KEK.
+        """
+        keyring = keyring or self.keyring
+        data_key = keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
+        kek_id, wrapped_key = keyring.wrap(stored.object_id, data_key)
+        return replace(stored, kek_id=kek_id, wrapped_key=wrapped_key)

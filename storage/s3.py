@@ -1,0 +1,289 @@
+"""S3 object store through the `minio` client (production; tested against SeaweedFS).
+
+minio is synchronous: every call runs in a worker thread (`asyncio.to_thread`).
+
+Atomicity: `put` spools the incoming chunks to an anonymous temporary file first and uploads
+only once the source is exhausted, so a source that fails midway uploads nothing; minio aborts
+its multipart upload if the upload itself fails. The spool holds whatever the caller gives: use
+`EncryptedObjectStore` so it only ever holds ciphertext.
+
+Retention (bucket created with `object_lock=True`): `retain_until` becomes an Object Lock
+COMPLIANCE retain-until date, enforced by the server, which refuses to delete the locked version
+before that date or under legal hold, even for the bucket's owner. Object lock implies
+versioning, so this backend also keeps the S3 quirks from leaking out:
+- `delete` removes every version by id (a plain DELETE would only add a delete marker and the
+  "deleted" document would stay in the bucket); the server's refusal becomes `RetentionError`.
+- `put` over an existing key first checks its lock (S3 would accept a new version on top of a
+  locked one) and afterwards deletes the older versions, so an overwrite really replaces.
+Without object lock the bucket is assumed unversioned and `retain_until` is refused.
+"""
+
+import asyncio
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import COMPLIANCE
+from minio.datatypes import Object
+from minio.error import MinioException, S3Error
+from minio.retention import Retention
+
+from storage.errors import (
+    BackendUnavailable,
+    ObjectNotFound,
+    RetentionError,
+    StorageError,
+)
+from storage.keys import validate_key, validate_prefix
+from storage.retention import normalize_retain_until, now
+
+READ_CHUNK = 1 << 20
+"""Bytes per read from a GET response, and per spool write."""
+PART_SIZE = 5 << 20
+"""Multipart part size (S3's minimum); minio holds one part in memory while uploading."""
+LIST_BATCH = 1000
+"""Keys fetched per thread hop by `list_keys`."""
+
+_T = TypeVar("_T")
+_MISSING = {"NoSuchKey", "NoSuchVersion"}
+
+
+class S3Store:
+    """`ObjectStore` over one S3 bucket."""
+
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        *,
+        object_lock: bool = False,
+        spool_dir: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.object_lock = object_lock
+        self.spool_dir = spool_dir
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        *,
+        secure: bool = True,
+        region: str | None = None,
+        object_lock: bool = False,
+        timeout: float = 60.0,
+        spool_dir: Path | None = None,
+    ) -> "S3Store":
+        """Build the minio client with bounded timeouts and a few retries on 5xx."""
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+            retries=urllib3.Retry(
+                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
+            maxsize=16,
+        )
+        client = Minio(
+            endpoint, access_key, secret_key, secure=secure, region=region, http_client=http
+        )
+        return cls(client, bucket, object_lock=object_lock, spool_dir=spool_dir)
+
+    def __repr__(self) -> str:
+        # Never the client: its repr may carry credentials in future minio versions.
+        return f"S3Store(bucket={self.bucket!r}, object_lock={self.object_lock})"
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if missing (with object lock if wanted); verify lock otherwise."""
+        if not await self._run(self.client.bucket_exists, self.bucket):
+            try:
+                await self._run(self.client.make_bucket, self.bucket, object_lock=self.object_lock)
+                return
+            except StorageError as exc:
+                # Another portal instance starting at the same moment may have won the race.
+                if _code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    raise
+        if self.object_lock:
+            try:
+                await self._run(self.client.get_object_lock_config, self.bucket)
+            except StorageError as exc:
+                # Object lock can only be chosen at creation; silently storing without it
+                # would make every retention date a no-op.
+                raise StorageError(f"bucket {self.bucket!r} has no object lock") from exc
+
+    # -- ObjectStore ---------------------------------------------------------------------
+
+    async def put(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Spool, then upload in one request (or a multipart upload above 5 MiB)."""
+        validate_key(key)
+        retain_until = normalize_retain_until(retain_until)
+        if retain_until is not None and not self.object_lock:
+            raise StorageError("retain_until needs a bucket with object lock")
+        await self._check_mutable(key)
+        spool = await asyncio.to_thread(_spool_file, self.spool_dir)
+        try:
+            buffer = bytearray()
+            async for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= READ_CHUNK:
+                    await asyncio.to_thread(spool.write, buffer)
+                    buffer = bytearray()
+            await asyncio.to_thread(spool.write, buffer)
+            length = spool.tell()
+            spool.seek(0)
+            await self._check_mutable(key)  # the spooling may have taken minutes
+            retention = Retention(COMPLIANCE, retain_until) if retain_until else None
+            result = await self._run(
+                self.client.put_object,
+                self.bucket,
+                key,
+                spool,
+                length,
+                part_size=PART_SIZE,
+                num_parallel_uploads=1,  # one part in memory at a time
+                retention=retention,
+            )
+        finally:
+            spool.close()
+        if self.object_lock:
+            await self._delete_versions(key, keep=result.version_id, missing_ok=True)
+
+    async def get(self, key: str) -> AsyncGenerator[bytes, None]:
+        """Stream the GET response in chunks of up to 1 MiB."""
+        validate_key(key)
+        response = await self._run(self.client.get_object, self.bucket, key, key=key)
+        try:
+            while chunk := await self._run(response.read, READ_CHUNK):
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def delete(self, key: str) -> None:
+        """Delete every version; `RetentionError` if the server (or our check) refuses."""
+        validate_key(key)
+        if not self.object_lock:
+            await self._run(self.client.stat_object, self.bucket, key, key=key)
+            await self._run(self.client.remove_object, self.bucket, key, key=key)
+            return
+        await self._check_mutable(key)
+        await self._delete_versions(key, keep=None, missing_ok=False)
+
+    async def exists(self, key: str) -> bool:
+        """HEAD the object."""
+        validate_key(key)
+        try:
+            await self._run(self.client.stat_object, self.bucket, key, key=key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def set_legal_hold(self, key: str, on: bool) -> None:
+        """Set the S3 legal hold of the current version (needs object lock)."""
+        validate_key(key)
+        if not self.object_lock:
+            raise StorageError("legal hold needs a bucket with object lock")
+        hold = self.client.enable_object_legal_hold if on else self.client.disable_object_legal_hold
+        await self._run(self.client.stat_object, self.bucket, key, key=key)
+        await self._run(hold, self.bucket, key, key=key)
+
+    async def ping(self) -> None:
+        """A signed request that needs the server, the credentials and the bucket."""
+        try:
+            found = await self._run(self.client.bucket_exists, self.bucket)
+        except StorageError as exc:
+            raise BackendUnavailable(f"S3 not usable: {exc}") from exc
+        if not found:
+            raise BackendUnavailable(f"bucket {self.bucket!r} does not exist")
+
+    async def list_keys(self, prefix: str = "") -> AsyncGenerator[str, None]:
+        """List the bucket page by page (the listing never sits in memory whole)."""
+        validate_prefix(prefix)
+        objects = self.client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
+        while batch := await self._run(_take, objects, LIST_BATCH):
+            for obj in batch:
+                if obj.object_name is not None and not obj.is_dir:
+                    yield obj.object_name
+
+    # -- helpers -------------------------------------------------------------------------
+
+    async def _run(
+        self, fn: Callable[..., _T], *args: Any, key: str | None = None, **kwargs: Any
+    ) -> _T:
+        """Run a blocking minio call in a thread; translate its errors to ours."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except S3Error as exc:
+            if exc.code in _MISSING and key is not None:
+                raise ObjectNotFound(key) from exc
+            if exc.code == "NoSuchBucket":
+                raise BackendUnavailable(f"bucket {self.bucket!r} does not exist") from exc
+            raise StorageError(f"S3 refused: {exc.code}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackendUnavailable(f"S3 not reachable: {type(exc).__name__}") from exc
+
+    async def _check_mutable(self, key: str) -> None:
+        """Refuse (RetentionError) if the current version is locked; no-op without lock."""
+        if not self.object_lock:
+            return
+        try:
+            stat: Object = await self._run(self.client.stat_object, self.bucket, key, key=key)
+        except ObjectNotFound:
+            return
+        headers = stat.metadata or {}
+        if headers.get("x-amz-object-lock-legal-hold") == "ON":
+            raise RetentionError(f"{key!r} is under legal hold")
+        until = headers.get("x-amz-object-lock-retain-until-date")
+        if until and datetime.fromisoformat(until) > now():
+            raise RetentionError(f"{key!r} is retained until {until}")
+
+    async def _delete_versions(self, key: str, *, keep: str | None, missing_ok: bool) -> None:
+        listing = self.client.list_objects(
+            self.bucket, prefix=key, recursive=True, include_version=True
+        )
+        found = [obj for obj in await self._run(_take, listing, None) if obj.object_name == key]
+        if not missing_ok and all(obj.is_delete_marker for obj in found):
+            raise ObjectNotFound(key)
+        versions = [obj.version_id for obj in found if obj.version_id != keep]
+        for version_id in versions:
+            try:
+                await self._run(
+                    self.client.remove_object, self.bucket, key, version_id=version_id, key=key
+                )
+            except ObjectNotFound:
+                continue
+            except StorageError as exc:
+                if _code(exc) == "AccessDenied":
+                    raise RetentionError(f"{key!r} is locked (the server refused)") from exc
+                raise
+
+
+def _spool_file(directory: Path | None) -> IO[bytes]:
+    return tempfile.TemporaryFile(dir=directory)
+
+
+def _code(exc: StorageError) -> str | None:
+    """The S3 error code behind one of our errors, if any."""
+    cause = exc.__cause__
+    return cause.code if isinstance(cause, S3Error) else None
+
+
+def _take(objects: Iterator[Object], count: int | None) -> list[Object]:
+    batch: list[Object] = []
+    for obj in objects:
+        batch.append(obj)
+        if len(batch) == count:
+            break
+    return batch

@@ -1,0 +1,94 @@
+"""S3-only behaviour, against a real SeaweedFS (never a mock: the lock is the server's job)."""
+
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from minio.error import S3Error
+
+from storage import BackendUnavailable, RetentionError, S3Store, StorageError
+from tests.servers.seaweedfs import SeaweedFS
+from tests.storage.helpers import chunks, collect, s3_store
+
+
+async def test_server_enforces_compliance_lock(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    store = s3_store(seaweed, tmp_path)
+    await store.ensure_bucket()
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    await store.put("decision.pdf", chunks(b"signed"), retain_until=until)
+
+    client = seaweed.client()
+    retention = client.get_object_retention(store.bucket, "decision.pdf")
+    assert retention is not None
+    assert retention.mode == "COMPLIANCE"
+    assert retention.retain_until_date == until
+    # Bypass our own check: the server itself must refuse to delete the locked version.
+    (version,) = client.list_objects(store.bucket, include_version=True)
+    with pytest.raises(S3Error):
+        client.remove_object(store.bucket, "decision.pdf", version_id=version.version_id)
+    with pytest.raises(RetentionError):
+        await store.delete("decision.pdf")
+    assert await collect(store.get("decision.pdf")) == b"signed"
+
+
+async def test_server_enforces_legal_hold(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    store = s3_store(seaweed, tmp_path)
+    await store.ensure_bucket()
+    await store.put("k", chunks(b"x"))
+    await store.set_legal_hold("k", True)
+    client = seaweed.client()
+    assert client.is_object_legal_hold_enabled(store.bucket, "k")
+    (version,) = client.list_objects(store.bucket, include_version=True)
+    with pytest.raises(S3Error):
+        client.remove_object(store.bucket, "k", version_id=version.version_id)
+
+
+async def test_bucket_without_lock(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    plain = s3_store(seaweed, tmp_path, object_lock=False)
+    await plain.ensure_bucket()
+    with pytest.raises(StorageError, match="object lock"):
+        await plain.put("k", chunks(b"x"), retain_until=datetime.now(UTC) + timedelta(1))
+    with pytest.raises(StorageError, match="object lock"):
+        await plain.set_legal_hold("k", True)
+    await plain.put("k", chunks(b"x"))
+    await plain.delete("k")
+    assert not await plain.exists("k")
+    # Asking for object lock on an existing bucket without it must fail, not be ignored.
+    locked = S3Store(plain.client, plain.bucket, object_lock=True)
+    with pytest.raises(StorageError, match="no object lock"):
+        await locked.ensure_bucket()
+
+
+async def test_ping_failures(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    missing = s3_store(seaweed, tmp_path)
+    with pytest.raises(BackendUnavailable):
+        await missing.ping()
+    await missing.ensure_bucket()
+    await missing.ping()
+
+    wrong_secret = S3Store.connect(
+        seaweed.endpoint, seaweed.access_key, "wrong", missing.bucket, secure=False
+    )
+    with pytest.raises(BackendUnavailable):
+        await wrong_secret.ping()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    unreachable = S3Store.connect(
+        f"127.0.0.1:{closed_port}", "a", "b", missing.bucket, secure=False, timeout=5.0
+    )
+    with pytest.raises(BackendUnavailable):
+        await unreachable.ping()
+
+
+async def test_ensure_bucket_is_idempotent(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    first = s3_store(seaweed, tmp_path)
+    await first.ensure_bucket()
+    await first.ensure_bucket()
+    # Two instances starting together: both see no bucket, one creates it first. The race is
+    # forced by making the loser's bucket_exists answer "no" (the creation is real).
+    loser = S3Store(seaweed.client(), first.bucket, object_lock=True)
+    loser.client.bucket_exists = lambda bucket_name: False  # type: ignore[method-assign]
+    await loser.ensure_bucket()
