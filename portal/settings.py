@@ -86,6 +86,22 @@ class Settings:
     """A session ends after this long without a request."""
     session_absolute_hours: int = 12
     """A session ends this long after login whatever the activity."""
+    signing_ca_cert: str = ""
+    """PEM of the signing CA that issues chairs' certificates (production; empty in demo)."""
+    signing_ca_key_file: str = ""
+    """PEM private key of the signing CA (only if no PKCS#11 module is configured)."""
+    signing_pkcs11_module: str = ""
+    """PKCS#11 module holding the signing CA key (e.g. an HSM's or SoftHSM2's .so)."""
+    signing_pkcs11_token: str = ""
+    """Token label of the CA key."""
+    signing_pkcs11_pin: str = field(default="", repr=False)
+    """User PIN of that token."""
+    signing_pkcs11_key: str = ""
+    """Label of the CA key on the token."""
+    signing_tsa_url: str = ""
+    """RFC 3161 timestamp authority used for every signature and archival timestamp."""
+    signing_ocsp_base_url: str = ""
+    """Base URL of the OCSP/CRL service for the signing CA (put in issued certificates)."""
     signing_trust_roots: tuple[str, ...] = ()
     """PEM files of the roots signed decisions chain to (the portal CA's root in production)."""
     smtp_host: str = ""
@@ -149,6 +165,13 @@ class Settings:
                 )
             if not self.https:
                 problems.append("production mode requires an https JOURPOST_PUBLIC_URL")
+        if self.signing_ca_cert and not (self.signing_tsa_url and self.signing_trust_roots):
+            problems.append(
+                "JOURPOST_SIGNING_TSA_URL and JOURPOST_SIGNING_TRUST_ROOTS are required with a "
+                "signing CA"
+            )
+        if self.signing_ca_cert and not (self.signing_pkcs11_module or self.signing_ca_key_file):
+            problems.append("the signing CA needs a key: a PKCS#11 module or a key file")
         if problems:
             raise SettingsError("Invalid configuration:\n  - " + "\n  - ".join(problems))
         return self

@@ -251,7 +251,7 @@ class SignPages(Controller):
         self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Redirect:
         ps = portal_state(state)
-        url = await signing.begin(db, ps.vault, ps.relying_party, user, decision_id)
+        url = await signing.begin(db, ps.vault, ps.relying_party, ps.signing, user, decision_id)
         return Redirect(url, status_code=303)
 
     @get("/{decision_id:uuid}/signed.pdf")

@@ -95,6 +95,34 @@ def dev_signing(settings: Settings) -> tuple[SigningSetup, DevPki]:
     return setup, pki
 
 
+def configured_signing(settings: Settings) -> SigningSetup | None:
+    """Production signing from the settings: the CA key behind PKCS#11 (or a file), an external
+    TSA and OCSP service. None when no signing CA is configured (signing then refuses)."""
+    if not settings.signing_ca_cert:
+        return None
+    from signing.keys import FileSignerKey, Pkcs11SignerKey, SignerKey
+    from signing.pki import SigningCA, load_certificate
+
+    key: SignerKey
+    if settings.signing_pkcs11_module:
+        key = Pkcs11SignerKey(
+            module_path=settings.signing_pkcs11_module,
+            token_label=settings.signing_pkcs11_token,
+            pin=settings.signing_pkcs11_pin,
+            key_label=settings.signing_pkcs11_key,
+        )
+    else:
+        key = FileSignerKey.from_pem_file(Path(settings.signing_ca_key_file))
+    ca_cert = load_certificate(Path(settings.signing_ca_cert))
+    roots = tuple(load_certificate(Path(p)) for p in settings.signing_trust_roots)
+    return SigningSetup(
+        SigningCA(ca_cert, key, settings.signing_ocsp_base_url),
+        (ca_cert, *roots),
+        roots,
+        settings.signing_tsa_url,
+    )
+
+
 def _sign_message(d: Decision, committee: str) -> str:
     kind = KINDS[d.kind]
     return (
@@ -111,10 +139,17 @@ async def _pnr_of(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> str:
 
 
 async def begin(
-    db: AsyncSession, vault: Vault, rp: Any, principal: Principal, decision_id: uuid.UUID
+    db: AsyncSession,
+    vault: Vault,
+    rp: Any,
+    setup: SigningSetup | None,
+    principal: Principal,
+    decision_id: uuid.UUID,
 ) -> str:
     """Start the step-up for signing; return the identity provider URL to send the chair to."""
     d = await service.load_visible(db, principal, decision_id, "decision.sign")
+    if setup is None:
+        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
     if d.decision_maker_id != principal.user_id:
         raise Forbidden(
             "Endast den som fattade beslutet kan skriva under det.",
@@ -169,7 +204,7 @@ async def complete(
     db: AsyncSession,
     vault: Vault,
     rp: Any,
-    setup: SigningSetup,
+    setup: SigningSetup | None,
     files: Any,
     principal: Principal,
     params: dict[str, str],
@@ -180,6 +215,8 @@ async def complete(
     from signing.errors import SigningError, TrustServiceUnavailable
     from signing.pades import sign_pdf
 
+    if setup is None:
+        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
     session = await db.get(WebSession, principal.session_id)
     info = dict((session.data or {}).get("signing") or {}) if session else {}
     if not info or session is None:
