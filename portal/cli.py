@@ -145,6 +145,27 @@ def _verify(path: str, trust: list[str], as_json: bool) -> int:
     return 0 if report.valid else 1
 
 
+async def _renew_timestamps(settings: Settings, *, force: bool, dry_run: bool) -> int:
+    from portal.app import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        if runtime.signing is None:
+            print("jourpost: signing is not configured (no signing CA / TSA)", file=sys.stderr)
+            return 2
+        from portal.decisions.signing import renew_timestamps
+
+        async with runtime.sessionmaker() as db, db.begin():
+            checked, renewed = await renew_timestamps(
+                db, runtime.object_store, runtime.signing, force=force, dry_run=dry_run
+            )
+        verb = "would renew" if dry_run else "renewed"
+        print(f"{checked} signed decisions checked, {verb} {renewed}")
+        return 0
+    finally:
+        await runtime.engine.dispose()
+
+
 def _print_demo_banner(settings: Settings) -> None:
     from portal.demo import DEMO_PERSONS
 
@@ -177,6 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="the DESIGN.md §7 JSON report")
     verify.add_argument("--trust", action="append", default=[], metavar="ROOT.pem")
+    archive = sub.add_parser("archive", help="archive maintenance")
+    archive_sub = archive.add_subparsers(dest="archive_command", required=True)
+    renew = archive_sub.add_parser(
+        "renew-timestamps", help="add a fresh document timestamp before the TSA certificate expires"
+    )
+    renew.add_argument("--force", action="store_true", help="renew every signed decision")
+    renew.add_argument("--dry-run", action="store_true", help="only report what would be renewed")
     args = parser.parse_args(argv)
 
     if args.command == "verify":  # needs no configuration at all
@@ -197,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _serve(settings)
             return 0
+        if args.command == "archive":
+            return asyncio.run(_renew_timestamps(settings, force=args.force, dry_run=args.dry_run))
         if args.command == "audit":
             return asyncio.run(_audit_verify(settings))
         if args.db_command == "upgrade":

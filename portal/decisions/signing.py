@@ -365,3 +365,81 @@ async def pending_for(db: AsyncSession, principal: Principal) -> list[Decision]:
         )
     )
     return list(rows)
+
+
+def last_timestamp_expiry(pdf: bytes) -> dt.datetime | None:
+    """When the certificate of the newest document timestamp expires (None: no timestamp)."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    stamps = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_timestamp_signatures
+    if not stamps:
+        return None
+    expiry: dt.datetime = stamps[-1].signer_cert["tbs_certificate"]["validity"]["not_after"].native
+    return expiry
+
+
+async def renew_timestamps(
+    db: AsyncSession,
+    files: Any,
+    setup: SigningSetup,
+    *,
+    margin: dt.timedelta = dt.timedelta(days=365),
+    force: bool = False,
+    dry_run: bool = False,
+) -> tuple[int, int]:
+    """Add a fresh document timestamp to stored signed decisions whose newest timestamp's
+    certificate expires within `margin` (or all, with `force`). Returns (checked, renewed).
+
+    The renewed file is stored as a new object with the same retention (the old one stays:
+    it is under retention and still verifies); the decision then points at the new object.
+    """
+    from signing.pades import renew_archival_timestamp
+    from storage import StoredObject
+
+    checked = renewed = 0
+    rows = (await db.scalars(select(Decision).where(Decision.signed_object_id.is_not(None)))).all()
+    for d in rows:
+        assert d.signed_object_id and d.signed_size is not None and d.signed_sha256
+        assert d.signed_kek_id and d.signed_wrapped_key is not None
+        current = StoredObject(
+            d.signed_object_id,
+            d.signed_size,
+            d.signed_sha256,
+            d.signed_kek_id,
+            d.signed_wrapped_key,
+        )
+        pdf = b"".join([chunk async for chunk in files.get(current)])
+        checked += 1
+        expiry = last_timestamp_expiry(pdf)
+        if not force and expiry is not None and expiry > utcnow() + margin:
+            continue
+        renewed += 1
+        if dry_run:
+            continue
+        fresh = await renew_archival_timestamp(
+            pdf,
+            timestamp_url=setup.timestamp_url,
+            trust_roots=list(setup.trust_roots),
+            other_certs=list(setup.chain),
+        )
+        stored = await files.put(
+            f"decisions/{d.id}/signed-{checked}-{utcnow():%Y%m%d%H%M%S}.pdf",
+            _one_chunk(fresh),
+            retain_until=utcnow() + RETENTION,
+        )
+        d.signed_object_id = stored.object_id
+        d.signed_sha256 = stored.sha256
+        d.signed_size = stored.size
+        d.signed_kek_id = stored.kek_id
+        d.signed_wrapped_key = stored.wrapped_key
+        await audit.record(
+            db,
+            "decision.timestamp_renewed",
+            owner_org_id=d.municipality_id,
+            object_type="decision",
+            object_id=d.id,
+            details={"sha256": stored.sha256},
+        )
+    return checked, renewed

@@ -35,6 +35,8 @@ class PortalState:
     """The encrypted object store (storage.EncryptedObjectStore)."""
     signing: Any = None
     """What decision signing needs (portal.decisions.signing.SigningSetup); None if off."""
+    dev_pki: Any = None
+    """The development PKI (signing.pki.DevPki) in demo/development mode."""
     mailer: Any = None
     """The notification sender (portal.notify.service.Mailer); None: built from smtp_host."""
 

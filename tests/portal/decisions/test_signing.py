@@ -120,3 +120,35 @@ def test_unreachable_timestamp_authority_signs_nothing_and_can_be_retried(
     ok = through_idp(olof, retry.headers["location"], OLOF)
     assert ok.headers["location"] == f"/decisions/{decision_id}/sign"
     assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "delivered"
+
+
+def test_renew_timestamps_adds_a_document_timestamp_and_keeps_it_valid(
+    portal: RunningPortal,
+) -> None:
+    from portal.app import build_runtime
+    from portal.decisions.signing import renew_timestamps
+
+    decision_id = _awaiting(portal)
+    olof, _ = login(portal.url, OLOF)
+    start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    through_idp(olof, start.headers["location"], OLOF)
+    before = olof.get(f"/decisions/{decision_id}/signed.pdf").content
+
+    async def renew(**kw: bool) -> tuple[int, int]:
+        runtime = build_runtime(portal.settings)
+        try:
+            async with runtime.sessionmaker() as db, db.begin():
+                return await renew_timestamps(db, runtime.object_store, runtime.signing, **kw)
+        finally:
+            await runtime.engine.dispose()
+
+    assert asyncio.run(renew()) == (1, 0)  # a fresh timestamp is years from expiry
+    assert asyncio.run(renew(force=True, dry_run=True)) == (1, 1)
+    assert olof.get(f"/decisions/{decision_id}/signed.pdf").content == before
+    assert asyncio.run(renew(force=True)) == (1, 1)
+    after = olof.get(f"/decisions/{decision_id}/signed.pdf").content
+    assert after.startswith(before)  # an incremental update: the signed bytes are untouched
+    reader = PdfFileReader(io.BytesIO(after))
+    assert len(reader.embedded_timestamp_signatures) == 2
+    root = load_certificate(Path(portal.settings.data_dir) / "pki" / "root.pem")
+    assert asyncio.run(verify_pdf(after, trust_roots=[root])).valid
