@@ -10,8 +10,8 @@ packages=(
   poppler-utils libnss3-tools qpdf
   # PKCS#11 HSM for the signing CA key in tests
   softhsm2
-  # Real browser for end-to-end journeys
-  chromium
+  # Real browser for end-to-end journeys; HTTP load generator for bench/
+  chromium wrk
 )
 # Node.js (independent OpenID provider, axe-core) comes with the machine; install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
