@@ -166,6 +166,22 @@ async def _renew_timestamps(settings: Settings, *, force: bool, dry_run: bool) -
         await runtime.engine.dispose()
 
 
+async def _keys_rotate(settings: Settings) -> int:
+    from portal.app import build_runtime
+    from portal.keys.service import rotate
+
+    runtime = build_runtime(settings)
+    try:
+        report = await rotate(runtime.sessionmaker, runtime.vault, runtime.object_store)
+    finally:
+        await runtime.engine.dispose()
+    print(
+        f"rotated to key {settings.current_kek!r}: {report.fields} database values re-encrypted, "
+        f"{report.objects} file keys re-wrapped"
+    )
+    return 0
+
+
 def _print_demo_banner(settings: Settings) -> None:
     from portal.demo import DEMO_PERSONS
 
@@ -205,6 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     renew.add_argument("--force", action="store_true", help="renew every signed decision")
     renew.add_argument("--dry-run", action="store_true", help="only report what would be renewed")
+    keys = sub.add_parser("keys", help="key-encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser(
+        "rotate",
+        help="re-wrap every file key and re-encrypt every field under JOURPOST_CURRENT_KEK",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "verify":  # needs no configuration at all
@@ -225,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _serve(settings)
             return 0
+        if args.command == "keys":
+            return asyncio.run(_keys_rotate(settings))
         if args.command == "archive":
             return asyncio.run(_renew_timestamps(settings, force=args.force, dry_run=args.dry_run))
         if args.command == "audit":
