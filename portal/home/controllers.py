@@ -7,8 +7,10 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from portal.decisions.rules import KINDS
+from portal.decisions.signing import pending_for
 from portal.errors import AuditNote, NoAccess
-from portal.web.deps import OptionalPrincipal, portal_state
+from portal.web.deps import Db, OptionalPrincipal, portal_state
 from portal.web.render import render
 
 
@@ -19,7 +21,11 @@ class HomeController(Controller):
 
     @get("/")
     async def start(
-        self, principal: OptionalPrincipal, state: State, utloggad: FromQuery[str | None] = None
+        self,
+        db: Db,
+        principal: OptionalPrincipal,
+        state: State,
+        utloggad: FromQuery[str | None] = None,
     ) -> Template:
         if principal is None:
             ps = portal_state(state)
@@ -31,4 +37,12 @@ class HomeController(Controller):
             )
         if not principal.memberships:
             raise NoAccess(audit=AuditNote("access.no_role", "denied"))
-        return render("home/start.html", principal)
+        to_sign = await pending_for(db, principal)
+        return render(
+            "home/start.html",
+            principal,
+            to_sign=[
+                {"id": d.id, "act": KINDS[d.kind].act, "oral_decision_at": d.oral_decision_at}
+                for d in to_sign
+            ],
+        )

@@ -39,6 +39,10 @@ def test_chair_signs_and_the_municipality_gets_a_valid_b_lta(portal: RunningPort
     decision_id = _awaiting(portal)
     olof, _ = login(portal.url, OLOF)
     olof.headers.update(PHONE)
+    start_page = olof.get("/").text
+    assert (
+        "Väntar på din underskrift" in start_page and f"/decisions/{decision_id}/sign" in start_page
+    )
     page = olof.get(f"/decisions/{decision_id}/sign")
     assert page.status_code == 200 and "Skriv under med e-legitimation" in page.text
     assert "Pojke Testsson" in page.text and "<script" not in page.text
