@@ -107,6 +107,15 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return page(request, status, title, detail)
 
 
+def handle_provider_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The identity provider can't be reached or answers nonsense: 503, not "login refused"."""
+    log.warning("identity provider unavailable: %s", type(exc).__name__)
+    title, detail = "Inloggningstjänsten svarar inte", "Försök igen om en stund."
+    if wants_json(request):
+        return problem(503, title, detail, request.url.path)
+    return page(request, 503, title, detail)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything else: log the type (never the message: it may hold personal data), answer 500."""
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope["path"])

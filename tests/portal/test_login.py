@@ -199,3 +199,21 @@ async def test_https_portal_uses_host_prefixed_secure_cookies_and_hsts(
         assert csrf and csrf[0].startswith("__Host-csrftoken=") and "Secure" in csrf[0]
         # the CSP lets forms go to the identity provider's origin, nowhere else
         assert f"form-action 'self' {portal.url}" in landing.headers["content-security-policy"]
+
+
+async def test_unreachable_identity_provider_is_a_503_not_a_refusal(
+    portal: RunningPortal,
+) -> None:
+    from dataclasses import replace
+
+    from litestar.testing import AsyncTestClient
+
+    from portal.app import create_app
+
+    settings = replace(
+        portal.settings, dev_idp_enabled=False, oidc_issuer="http://127.0.0.1:9/idp"
+    ).validate()
+    async with AsyncTestClient(create_app(settings)) as client:
+        r = await client.get("/auth/login", headers={"accept": "text/html"})
+        assert r.status_code == 503
+        assert "Inloggningstjänsten svarar inte" in r.text
