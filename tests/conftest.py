@@ -12,6 +12,7 @@ import asyncio
 import base64
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,10 +58,11 @@ def pg_server() -> Iterator[str]:
     yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}"
 
 
-def make_pg_database(pg_server: str) -> tuple[str, str]:
-    """Create an empty database; return (name, URL)."""
+def make_pg_database(pg_server: str, template: str | None = None) -> tuple[str, str]:
+    """Create a database (empty, or a copy of `template`); return (name, URL)."""
     name = f"jourpost_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    copy = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"{copy}'))
     return name, f"{pg_server}/{name}"
 
 
@@ -69,14 +71,59 @@ def drop_pg_database(name: str) -> None:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+async def _migrate(url: str) -> None:
+    from portal.db import migrate
+    from portal.db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per session; tests get copies of it."""
+    name, url = make_pg_database(pg_server)
+    try:
+        asyncio.run(_migrate(url))
+        yield name
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to head once per session; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "jourpost.sqlite3"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each backend (a fresh one per test)."""
+    """A fresh database migrated to head, on each backend (a copy of a session template)."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'jourpost.sqlite3'}"
+        path = tmp_path / "jourpost.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     server = request.getfixturevalue("pg_server")
-    name, url = make_pg_database(server)
+    name, url = make_pg_database(server, template=request.getfixturevalue("pg_template"))
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, never-migrated database on each backend (for migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    name, url = make_pg_database(request.getfixturevalue("pg_server"))
     try:
         yield url
     finally:

@@ -8,8 +8,8 @@ from portal.db import migrate
 from portal.db.engine import make_engine
 
 
-async def test_models_match_migrations(database_url: str) -> None:
-    engine = make_engine(database_url)
+async def test_models_match_migrations(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         await migrate.upgrade(engine)
         assert await migrate.current_revision(engine) == migrate.head_revision()
@@ -18,10 +18,10 @@ async def test_models_match_migrations(database_url: str) -> None:
         await engine.dispose()
 
 
-async def test_every_migration_upgrades_and_downgrades(database_url: str) -> None:
+async def test_every_migration_upgrades_and_downgrades(empty_database_url: str) -> None:
     revisions = list(ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions())
     revisions.reverse()  # oldest first
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     try:
         for rev in revisions:
             await migrate.upgrade(engine, rev.revision)
