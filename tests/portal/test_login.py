@@ -217,3 +217,15 @@ async def test_unreachable_identity_provider_is_a_503_not_a_refusal(
         r = await client.get("/auth/login", headers={"accept": "text/html"})
         assert r.status_code == 503
         assert "Inloggningstjänsten svarar inte" in r.text
+
+
+def test_page_forms_carry_a_working_csrf_field(portal: RunningPortal) -> None:
+    """A browser posts the hidden field from the page (no header): the logout form must work."""
+    from tests.servers.forms import forms
+
+    client, _ = login(portal.url, HANNA)
+    page = client.get("/")
+    logout = next(f for f in forms(page.text, str(page.url)) if f.action.endswith("/auth/logout"))
+    assert "_csrf_token" in logout.fields and "&lt;input" not in page.text
+    r = client.post(logout.action, data=logout.fields)
+    assert r.status_code == 303

@@ -1,0 +1,1 @@
+"""Versioned code lists (kategori, åtgärd, karaktär, initiativtagare) for reports and statistics."""

@@ -1,0 +1,239 @@
+"""Read the versioned code lists; validate codes against the version a report is written under."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.codelists.models import CodeEntry, CodeListVersion, CodeMapping
+from portal.codelists.schemas import CodeListsOut, CodeListVersionOut, CodeMappingOut, CodeOut
+from portal.codelists.standard import ENTRIES, LISTS, MAPPINGS, VERSIONS
+from portal.db.base import utcnow
+from portal.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """One code as callers see it."""
+
+    list_name: str
+    """category | action | character | initiator."""
+    code: str
+    """Stable identifier."""
+    label: str
+    """Swedish label."""
+    definition: str | None
+    """Optional Swedish definition."""
+    valid_from: date
+    """First day the code applies."""
+    valid_to: date | None
+    """Last day, or None while current."""
+    involves_child: bool
+    """A category about a child or young person (protection assessment required)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLists:
+    """All four lists of one version."""
+
+    version: str
+    """The version name."""
+    valid_from: date
+    """First day of the version."""
+    valid_to: date | None
+    """Last day, or None while current."""
+    description: str
+    """What changed (Swedish)."""
+    lists: dict[str, tuple[Code, ...]]
+    """Codes per list name, in display order."""
+
+    def get(self, list_name: str, code: str) -> Code | None:
+        """The code, or None when this version has no such code in that list."""
+        return next((c for c in self.lists.get(list_name, ()) if c.code == code), None)
+
+    def label(self, list_name: str, code: str) -> str:
+        """The label of a code (the code itself when unknown, never an error)."""
+        found = self.get(list_name, code)
+        return found.label if found else code
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """Code `from_code` of `from_version` corresponds to `to_code` of `to_version`."""
+
+    list_name: str
+    """The list."""
+    from_version: str
+    """Older version."""
+    from_code: str
+    """Code in the older version."""
+    to_version: str
+    """Newer version."""
+    to_code: str
+    """Corresponding code in the newer version (a split gives several rows)."""
+
+
+async def versions(db: AsyncSession) -> list[CodeListVersion]:
+    """Every version, oldest first."""
+    return list(await db.scalars(select(CodeListVersion).order_by(CodeListVersion.valid_from)))
+
+
+async def current_version(db: AsyncSession, on: date | None = None) -> str:
+    """The version valid on `on` (default today, UTC date)."""
+    day = on or utcnow().date()
+    found = await db.scalar(
+        select(CodeListVersion.version)
+        .where(
+            CodeListVersion.valid_from <= day,
+            or_(CodeListVersion.valid_to.is_(None), CodeListVersion.valid_to >= day),
+        )
+        .order_by(CodeListVersion.valid_from.desc())
+        .limit(1)
+    )
+    if found is None:
+        raise NotFound("Det finns ingen giltig kodlista.")
+    return found
+
+
+async def load(db: AsyncSession, version: str) -> CodeLists:
+    """All lists of `version`; NotFound when there is no such version."""
+    v = await db.get(CodeListVersion, version)
+    if v is None:
+        raise NotFound("Kodlistversionen finns inte.")
+    rows = await db.scalars(
+        select(CodeEntry)
+        .where(CodeEntry.version == version)
+        .order_by(CodeEntry.list_name, CodeEntry.position)
+    )
+    lists: dict[str, list[Code]] = {name: [] for name in LISTS}
+    for r in rows:
+        lists.setdefault(r.list_name, []).append(
+            Code(
+                r.list_name,
+                r.code,
+                r.label,
+                r.definition,
+                r.valid_from,
+                r.valid_to,
+                r.involves_child,
+            )
+        )
+    return CodeLists(
+        v.version,
+        v.valid_from,
+        v.valid_to,
+        v.description,
+        {k: tuple(c) for k, c in lists.items()},
+    )
+
+
+async def mappings(db: AsyncSession) -> list[Mapping]:
+    """Every mapping between versions."""
+    rows = await db.scalars(
+        select(CodeMapping).order_by(
+            CodeMapping.list_name, CodeMapping.from_version, CodeMapping.from_code
+        )
+    )
+    return [
+        Mapping(m.list_name, m.from_version, m.from_code, m.to_version, m.to_code) for m in rows
+    ]
+
+
+async def map_code(
+    db: AsyncSession, list_name: str, code: str, from_version: str, to_version: str
+) -> list[str]:
+    """The codes of `to_version` that `code` of `from_version` corresponds to (for statistics)."""
+    if from_version == to_version:
+        return [code]
+    rows = await db.scalars(
+        select(CodeMapping.to_code)
+        .where(
+            CodeMapping.list_name == list_name,
+            CodeMapping.from_version == from_version,
+            CodeMapping.from_code == code,
+            CodeMapping.to_version == to_version,
+        )
+        .order_by(CodeMapping.to_code)
+    )
+    return list(rows)
+
+
+async def seed_code_lists(db: AsyncSession) -> int:
+    """Insert the standard versions, codes and mappings that are missing; return rows added.
+
+    Idempotent. Migration 0003 already inserts the standard lists, so a migrated database needs
+    nothing; this exists for databases built otherwise and for a future version added here.
+    """
+    added = 0
+    for v in VERSIONS:
+        if await db.get(CodeListVersion, v.version) is None:
+            db.add(CodeListVersion(**asdict(v)))
+            added += 1
+    await db.flush()
+    by_version = {v.version: v for v in VERSIONS}
+    for e in ENTRIES:
+        if await db.get(CodeEntry, (e.list_name, e.version, e.code)) is None:
+            db.add(
+                CodeEntry(
+                    list_name=e.list_name,
+                    version=e.version,
+                    code=e.code,
+                    label=e.label,
+                    definition=e.definition,
+                    valid_from=by_version[e.version].valid_from,
+                    valid_to=by_version[e.version].valid_to,
+                    position=e.position,
+                    involves_child=e.involves_child,
+                )
+            )
+            added += 1
+    for m in MAPPINGS:
+        if await db.get(CodeMapping, m) is None:
+            db.add(
+                CodeMapping(
+                    list_name=m[0], from_version=m[1], from_code=m[2], to_version=m[3], to_code=m[4]
+                )
+            )
+            added += 1
+    await db.flush()
+    return added
+
+
+async def overview(db: AsyncSession) -> CodeListsOut:
+    """Every version with its lists, the current version, and the mappings (for the API)."""
+    out: list[CodeListVersionOut] = []
+    for v in await versions(db):
+        lists = await load(db, v.version)
+        out.append(
+            CodeListVersionOut(
+                version=lists.version,
+                valid_from=lists.valid_from,
+                valid_to=lists.valid_to,
+                description=lists.description,
+                lists={
+                    name: [
+                        CodeOut(
+                            c.code,
+                            c.label,
+                            c.definition,
+                            c.valid_from,
+                            c.valid_to,
+                            c.involves_child,
+                        )
+                        for c in codes
+                    ]
+                    for name, codes in lists.lists.items()
+                },
+            )
+        )
+    return CodeListsOut(
+        current_version=await current_version(db),
+        versions=out,
+        mappings=[
+            CodeMappingOut(m.list_name, m.from_version, m.from_code, m.to_version, m.to_code)
+            for m in await mappings(db)
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Notifications: a transactional e-mail outbox and its dispatcher."""

@@ -1,0 +1,1 @@
+"""Incident reports (händelserapporter): jour -> a municipality unit, acknowledged, with addenda."""

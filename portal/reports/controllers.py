@@ -1,0 +1,375 @@
+"""Report pages (Swedish) and the JSON API under /api/v1/reports. Thin: parse, call, present."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
+from litestar.response import Redirect, Stream, Template
+
+from portal.attachments.files import content_disposition
+from portal.attachments.service import Upload
+from portal.codelists import service as codelists
+from portal.errors import Forbidden, InvalidInput
+from portal.reports import pdf, service
+from portal.reports.forms import SUBJECT_ROWS, field_id, parse_report_form
+from portal.reports.schemas import (
+    URGENCIES,
+    AcknowledgeInput,
+    AddendumInput,
+    AttachmentsCreated,
+    AttachmentsIn,
+    PersonOption,
+    ReportInput,
+    ReportOut,
+    ReportSummary,
+)
+from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.render import render
+
+
+def _pdf_response(report: ReportOut, body: bytes) -> Response[bytes]:
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{pdf.file_name(report)}"'},
+    )
+
+
+class ReportApiController(Controller):
+    """JSON API for case systems: write, list, read, acknowledge, addenda, PDF."""
+
+    path = "/api/v1/reports"
+    tags = ["Händelserapporter"]  # noqa: RUF012
+
+    @post("", summary="Skriv en händelserapport")
+    async def create(
+        self, db: Db, state: State, user: CurrentUser, data: JSONBody[ReportInput]
+    ) -> ReportOut:
+        vault = portal_state(state).vault
+        report_id = await service.create_report(db, vault, user, data)
+        return await service.open_report(db, vault, user, report_id)
+
+    @get("", summary="Inkorg (box=inbox) eller skickade (box=sent)")
+    async def list_reports(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        box: FromQuery[Literal["inbox", "sent"]] = "inbox",
+    ) -> list[ReportSummary]:
+        vault = portal_state(state).vault
+        if box == "sent":
+            return await service.list_sent(db, vault, user)
+        return await service.list_inbox(db, vault, user)
+
+    @get("/{report_id:uuid}", summary="Läs en rapport (markeras som läst, loggas)")
+    async def read(
+        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+    ) -> ReportOut:
+        return await service.open_report(db, portal_state(state).vault, user, report_id)
+
+    @get("/{report_id:uuid}/follow-up-candidates", summary="Handläggare som kan ta över")
+    async def candidates(
+        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+    ) -> list[PersonOption]:
+        vault = portal_state(state).vault
+        return await service.follow_up_candidates(db, vault, user, report_id)
+
+    @post("/{report_id:uuid}/acknowledge", status_code=200, summary="Kvittera rapporten")
+    async def acknowledge(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        data: JSONBody[AcknowledgeInput],
+    ) -> ReportOut:
+        await service.acknowledge(db, user, report_id, data.follow_up_owner_id)
+        return await service.open_report(db, portal_state(state).vault, user, report_id)
+
+    @post("/{report_id:uuid}/addenda", summary="Lägg till ett tillägg")
+    async def addendum(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        data: JSONBody[AddendumInput],
+    ) -> ReportOut:
+        vault = portal_state(state).vault
+        await service.add_addendum(db, vault, user, report_id, data.text)
+        return await service.open_report(db, vault, user, report_id)
+
+    @post("/{report_id:uuid}/attachments", summary="Bifoga filer (multipart, fältet attachments)")
+    async def attach(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        data: MultipartBody[AttachmentsIn],
+    ) -> AttachmentsCreated:
+        ps = portal_state(state)
+        uploads = [Upload(f.file, f.filename) for f in data.attachments]
+        ids = await service.add_attachments(db, ps.object_store, ps.vault, user, report_id, uploads)
+        return AttachmentsCreated(ids)
+
+    @get("/{report_id:uuid}/attachments/{attachment_id:uuid}", summary="Hämta en bifogad fil")
+    async def attachment(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        attachment_id: FromPath[uuid.UUID],
+    ) -> Stream:
+        return await _file(db, state, user, report_id, attachment_id)
+
+    @get(
+        "/{report_id:uuid}/pdf",
+        summary="Rapporten som PDF/A (nedladdningen loggas)",
+        media_type="application/pdf",
+    )
+    async def download(
+        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+    ) -> Response[bytes]:
+        vault = portal_state(state).vault
+        report = await service.report_for_download(db, vault, user, report_id)
+        return _pdf_response(report, await pdf.render(report))
+
+
+async def _file(
+    db: Db, state: State, user: CurrentUser, report_id: uuid.UUID, attachment_id: uuid.UUID
+) -> Stream:
+    ps = portal_state(state)
+    opened = await service.open_attachment(
+        db, ps.object_store, ps.vault, user, report_id, attachment_id
+    )
+    return Stream(
+        opened.chunks,
+        media_type=opened.view.content_type,
+        headers={
+            "Content-Disposition": content_disposition(opened.view.name, opened.view.content_type),
+            "Content-Length": str(opened.view.size),
+        },
+    )
+
+
+async def _form_fields(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+    form = await request.form()
+    return {k: [v for v in form.getall(k) if isinstance(v, str)] for k in form}
+
+
+class ReportPageController(Controller):
+    """`/rapporter`: the report form, the unit inbox, the jour's sent list, the report page."""
+
+    path = "/rapporter"
+    include_in_schema = False
+
+    async def _form_page(
+        self,
+        db: Db,
+        user: CurrentUser,
+        *,
+        values: dict[str, str] | None = None,
+        actions: list[str] | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> Template:
+        version = await codelists.current_version(db)
+        return render(
+            "reports/new.html",
+            user,
+            status_code=status,
+            groups=await service.form_units(db, user),
+            lists=await codelists.load(db, version),
+            urgencies=URGENCIES,
+            rows=range(SUBJECT_ROWS),
+            values=values or {},
+            checked=set(actions or []),
+            errors=errors or {},
+            fid=field_id,
+        )
+
+    @get("/")
+    async def start(self, user: CurrentUser) -> Redirect:
+        """The jour lands on its sent reports, a handler on the unit inbox."""
+        target = "skickade" if service.scope_of(user).jours else "inkorg"
+        return Redirect(f"/rapporter/{target}", status_code=303)
+
+    @get("/ny")
+    async def new(self, db: Db, user: CurrentUser) -> Template:
+        if not service.scope_of(user).jours:
+            raise Forbidden()
+        return await self._form_page(db, user)
+
+    @post("/ny")
+    async def create(
+        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+    ) -> Template | Redirect:
+        parsed = parse_report_form(await _form_fields(request))
+        try:
+            report_id = await service.create_report(
+                db, portal_state(state).vault, user, parsed.data, pre_errors=parsed.errors
+            )
+        except InvalidInput as exc:
+            return await self._form_page(
+                db,
+                user,
+                values=dict(parsed.values),
+                actions=parsed.actions,
+                errors=exc.errors,
+                status=422,
+            )
+        return Redirect(f"/rapporter/{report_id}?skickad=1", status_code=303)
+
+    @get("/inkorg")
+    async def inbox(self, db: Db, state: State, user: CurrentUser) -> Template:
+        rows = await service.list_inbox(db, portal_state(state).vault, user)
+        return render("reports/inbox.html", user, rows=rows, fmt=service.local_time)
+
+    @get("/skickade")
+    async def sent(self, db: Db, state: State, user: CurrentUser) -> Template:
+        rows = await service.list_sent(db, portal_state(state).vault, user)
+        return render("reports/sent.html", user, rows=rows, fmt=service.local_time)
+
+    async def _detail(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        *,
+        flash: str | None = None,
+        errors: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> Template:
+        vault = portal_state(state).vault
+        report = await service.open_report(db, vault, user, report_id)
+        candidates = (
+            await service.follow_up_candidates(db, vault, user, report_id)
+            if report.can_acknowledge
+            else []
+        )
+        return render(
+            "reports/detail.html",
+            user,
+            status_code=status,
+            r=report,
+            candidates=candidates,
+            me=user.user_id,
+            fmt=service.local_time,
+            flash=flash,
+            errors=errors or {},
+            values=values or {},
+            fid=field_id,
+        )
+
+    @get("/{report_id:uuid}")
+    async def detail(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        skickad: FromQuery[str | None] = None,
+        kvitterad: FromQuery[str | None] = None,
+        tillagg: FromQuery[str | None] = None,
+        bifogad: FromQuery[str | None] = None,
+    ) -> Template:
+        flash = (
+            "Rapporten är skickad."
+            if skickad
+            else "Rapporten är kvitterad."
+            if kvitterad
+            else "Tillägget är sparat."
+            if tillagg
+            else None
+        )
+        return await self._detail(db, state, user, report_id, flash=flash)
+
+    @post("/{report_id:uuid}/kvittera")
+    async def acknowledge(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        fields = await _form_fields(request)
+        raw = (fields.get("follow_up_owner_id") or [""])[0].strip()
+        try:
+            owner = uuid.UUID(raw) if raw else None
+        except ValueError:
+            owner = uuid.UUID(int=0)  # matches nobody: the service answers with a field error
+        try:
+            await service.acknowledge(db, user, report_id, owner)
+        except InvalidInput as exc:
+            return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
+        return Redirect(f"/rapporter/{report_id}?kvitterad=1", status_code=303)
+
+    @post("/{report_id:uuid}/tillagg")
+    async def addendum(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        fields = await _form_fields(request)
+        text = (fields.get("text") or [""])[0]
+        try:
+            await service.add_addendum(db, portal_state(state).vault, user, report_id, text)
+        except InvalidInput as exc:
+            return await self._detail(
+                db, state, user, report_id, errors=exc.errors, values={"text": text}, status=422
+            )
+        return Redirect(f"/rapporter/{report_id}?tillagg=1", status_code=303)
+
+    @post("/{report_id:uuid}/bilagor")
+    async def attach(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        form = await request.form()
+        uploads = [
+            Upload(f.file, f.filename)
+            for f in form.getall("attachments")
+            if isinstance(f, UploadFile) and f.filename
+        ]
+        ps = portal_state(state)
+        try:
+            await service.add_attachments(db, ps.object_store, ps.vault, user, report_id, uploads)
+        except InvalidInput as exc:
+            return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
+        return Redirect(f"/rapporter/{report_id}?bifogad=1", status_code=303)
+
+    @get("/{report_id:uuid}/bilagor/{attachment_id:uuid}")
+    async def attachment(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        report_id: FromPath[uuid.UUID],
+        attachment_id: FromPath[uuid.UUID],
+    ) -> Stream:
+        return await _file(db, state, user, report_id, attachment_id)
+
+    @get("/{report_id:uuid}/pdf")
+    async def download(
+        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+    ) -> Response[bytes]:
+        vault = portal_state(state).vault
+        report = await service.report_for_download(db, vault, user, report_id)
+        return _pdf_response(report, await pdf.render(report))

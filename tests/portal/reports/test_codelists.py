@@ -1,0 +1,77 @@
+"""Versioned code lists: 2016 and 2017, the 13–20 split, the API, and seeding idempotence."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from portal.codelists import service as codelists
+from portal.codelists.models import CodeEntry
+from portal.db.engine import make_sessionmaker
+from tests.portal.conftest import RunningPortal
+from tests.portal.reports.conftest import ADA, JONNA, People
+from tests.portal.reports.helpers import BARN, report_payload, unit_ids
+
+
+async def test_versions_and_mapping_in_the_database(migrated_engine: AsyncEngine) -> None:
+    async with make_sessionmaker(migrated_engine)() as db:
+        assert [v.version for v in await codelists.versions(db)] == ["2016", "2017"]
+        assert await codelists.current_version(db) == "2017"
+        old, new = await codelists.load(db, "2016"), await codelists.load(db, "2017")
+        assert old.get("category", "13_20_ar") is not None
+        assert new.get("category", "13_20_ar") is None
+        assert new.get("category", "13_17_ar") and new.get("category", "18_20_ar")
+        assert old.get("category", "13_17_ar") is None
+        assert new.get("category", "18_20_ar").involves_child  # type: ignore[union-attr]
+        for name in ("action", "character", "initiator"):
+            assert [c.code for c in old.lists[name]] == [c.code for c in new.lists[name]]
+        assert len(new.lists["action"]) == 24 and len(new.lists["character"]) == 14
+        assert len(new.lists["initiator"]) == 5
+        assert new.get("action", "handr_43_lvu").label == "Handr 43§ LVU"  # type: ignore[union-attr]
+        assert new.valid_to is None and old.valid_to is not None
+        assert await codelists.map_code(db, "category", "13_20_ar", "2016", "2017") == [
+            "13_17_ar",
+            "18_20_ar",
+        ]
+        assert await codelists.map_code(db, "category", "man", "2016", "2017") == ["man"]
+        assert await codelists.map_code(db, "action", "logi", "2016", "2017") == ["logi"]
+
+
+async def test_seeding_is_idempotent(migrated_engine: AsyncEngine) -> None:
+    async def count(db: AsyncSession) -> int:
+        return int(await db.scalar(select(func.count()).select_from(CodeEntry)) or 0)
+
+    maker = make_sessionmaker(migrated_engine)
+    async with maker() as db, db.begin():
+        before = await count(db)
+        assert await codelists.seed_code_lists(db) == 0  # the migration already inserted them
+        await db.execute(CodeEntry.__table__.delete().where(CodeEntry.code == "stod"))
+    async with maker() as db, db.begin():
+        assert await codelists.seed_code_lists(db) == 2  # "Stöd" in 2016 and 2017
+        assert await codelists.seed_code_lists(db) == 0
+        assert await count(db) == before
+
+
+def test_code_list_api_and_reports_keep_their_version(
+    portal: RunningPortal, people: People
+) -> None:
+    body = people(ADA).get("/api/v1/codelists").json()  # any logged-in user may read them
+    assert body["current_version"] == "2017"
+    by_version = {v["version"]: v for v in body["versions"]}
+    assert {c["code"] for c in by_version["2016"]["lists"]["category"]} >= {"13_20_ar"}
+    assert "13_20_ar" not in {c["code"] for c in by_version["2017"]["lists"]["category"]}
+    split = [m for m in body["mappings"] if m["from_code"] == "13_20_ar"]
+    assert {m["to_code"] for m in split} == {"13_17_ar", "18_20_ar"}
+    schema = people(ADA).get("/schema/openapi.json").json()
+    assert "/api/v1/codelists" in schema["paths"] and "/api/v1/reports" in schema["paths"]
+
+    unit = unit_ids(portal.settings)[("Hudiksvall", BARN)]
+    jonna = people(JONNA)
+    old_code = jonna.post("/api/v1/reports", json=report_payload(unit, category="13_20_ar"))
+    assert old_code.status_code == 422
+    assert {e["field"] for e in old_code.json()["errors"]} == {"category"}
+    old_version = jonna.post("/api/v1/reports", json=report_payload(unit, code_list_version="2016"))
+    assert old_version.status_code == 422
+    assert {e["field"] for e in old_version.json()["errors"]} == {"code_list_version"}
+    ok = jonna.post("/api/v1/reports", json=report_payload(unit, code_list_version="2017"))
+    assert ok.status_code == 201 and ok.json()["code_list_version"] == "2017"
