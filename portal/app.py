@@ -21,6 +21,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.handlers import asgi
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -28,16 +29,25 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
+from auth.errors import ProviderUnavailable
 from auth.roles import ROLE_LABELS, Role
 from auth.sessions import SessionPolicy
 from portal.account.controllers import AccountController
 from portal.admin.controllers import AdminController
-from portal.decisions.controllers import DecisionApi, DecisionPages
+from portal.advisories.api import AdvisoryApi
+from portal.advisories.controllers import AdvisoryPages, JourPages
+from portal.attachments.store import build_file_store
+from portal.codelists.controllers import CodeListApiController
 from portal.db.engine import make_engine, make_sessionmaker
+from portal.decisions.controllers import DecisionApi, DecisionPages, SignPages, VerifyPages
+from portal.decisions.signing import configured_signing, dev_signing
 from portal.errors import DomainError
 from portal.health.controllers import HealthController
 from portal.home.controllers import HomeController
+from portal.lookup.controllers import LookupApi, LookupPage
+from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
+from portal.reports.controllers import ReportApiController, ReportPageController
 from portal.rosters.controllers import RosterApi, RosterPages
 from portal.settings import Settings
 from portal.web import errors as web_errors
@@ -47,7 +57,17 @@ from portal.web.headers import build_csp, security_headers
 from portal.web.state import PortalState
 
 PACKAGE = Path(__file__).parent
-FEATURES = ("web", "home", "admin", "account", "rosters", "decisions")
+FEATURES = (
+    "web",
+    "home",
+    "admin",
+    "account",
+    "rosters",
+    "decisions",
+    "reports",
+    "advisories",
+    "lookup",
+)
 
 
 def _template_dirs() -> list[Path | os.PathLike[Any] | str]:
@@ -85,7 +105,6 @@ def _build_relying_party(settings: Settings) -> Any:
 
 def _dev_idp_handler(settings: Settings) -> ControllerRouterHandler:
     from auth.devidp import DevIdpClient, DevIdpConfig, create_dev_idp
-
     from portal.demo import DEMO_PERSONS
 
     idp = create_dev_idp(
@@ -111,10 +130,23 @@ def _dev_idp_handler(settings: Settings) -> ControllerRouterHandler:
     return dev_idp
 
 
-def create_app(
+def _trust_services_handler(pki: Any) -> ControllerRouterHandler:
+    """The dev CA's TSA, OCSP and CRLs at /dev-trust (demo and development only)."""
+    from signing.trust_services import create_trust_services_app
+
+    trust: Any = create_trust_services_app(pki)  # a plain ASGI callable (its own scope types)
+
+    @asgi("/dev-trust", is_mount=True, copy_scope=True, include_in_schema=False)
+    async def dev_trust(scope: Scope, receive: Receive, send: Send) -> None:
+        await trust(scope, receive, send)
+
+    return dev_trust
+
+
+def build_runtime(
     settings: Settings, *, relying_party: Any = None, object_store: Any = None
-) -> Litestar:
-    """Assemble the portal for `settings` (already validated)."""
+) -> PortalState:
+    """The long-lived objects of a portal instance (also used by CLI jobs, without the web)."""
     engine = make_engine(settings.database_url)
     state = PortalState(
         settings=settings,
@@ -126,16 +158,31 @@ def create_app(
             absolute=timedelta(hours=settings.session_absolute_hours),
         ),
         relying_party=relying_party,
-        object_store=object_store,
+        object_store=object_store if object_store is not None else build_file_store(settings),
     )
+    if settings.dev_idp_enabled:
+        state.signing, state.dev_pki = dev_signing(settings)
+    else:
+        state.signing = configured_signing(settings)
+    return state
+
+
+def create_app(
+    settings: Settings, *, relying_party: Any = None, object_store: Any = None
+) -> Litestar:
+    """Assemble the portal for `settings` (already validated)."""
+    state = build_runtime(settings, relying_party=relying_party, object_store=object_store)
+    engine = state.engine
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if state.relying_party is None:
             state.relying_party = _build_relying_party(settings)
+        dispatcher = start_dispatcher(state)  # e-mail outbox, only when smtp_host is set
         try:
             yield
         finally:
+            await stop_dispatcher(dispatcher)
             close = getattr(state.relying_party, "aclose", None)
             if close is not None:
                 await close()
@@ -146,16 +193,27 @@ def create_app(
         AccountController,
         HomeController,
         AdminController,
+        AdvisoryPages,
+        AdvisoryApi,
+        JourPages,
+        LookupPage,
+        LookupApi,
         RosterPages,
         RosterApi,
         DecisionPages,
+        SignPages,
+        VerifyPages,
         DecisionApi,
+        ReportPageController,
+        ReportApiController,
+        CodeListApiController,
         create_static_files_router(
             path="/static", directories=[PACKAGE / "web" / "static"], include_in_schema=False
         ),
     ]
     if settings.dev_idp_enabled:
         handlers.append(_dev_idp_handler(settings))
+        handlers.append(_trust_services_handler(state.dev_pki))
 
     issuer_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.effective_oidc_issuer))
     public_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.public_url))
@@ -172,6 +230,7 @@ def create_app(
         exception_handlers={
             DomainError: web_errors.handle_domain_error,
             HTTPException: web_errors.handle_http_exception,
+            ProviderUnavailable: web_errors.handle_provider_unavailable,
             Exception: web_errors.handle_unexpected,
         },
         csrf_config=CSRFConfig(
@@ -180,7 +239,7 @@ def create_app(
             cookie_secure=settings.https,
             cookie_samesite="lax",
             header_name="X-CSRFToken",
-            exclude=["/dev-idp"],
+            exclude=["/dev-idp", "/dev-trust"],
         ),
         template_config=TemplateConfig(
             directory=_template_dirs(),
@@ -196,6 +255,13 @@ def create_app(
         ),
         middleware=[lambda app: security_headers(app, csp=csp, hsts=settings.https)],
         lifespan=[lifespan],
+        # Our own loggers at INFO; libraries (httpx logs every request URL) at WARNING.
+        # Exceptions are logged by portal.web.errors (type only: messages may hold personal data).
+        logging_config=LoggingConfig(
+            root={"level": "WARNING", "handlers": ["queue_listener"]},
+            loggers={"jourpost": {"level": "INFO", "propagate": True}},
+            log_exceptions="never",
+        ),
         state=State({"portal": state}),
         request_max_body_size=25 * 1024 * 1024,
     )

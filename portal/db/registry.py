@@ -3,6 +3,11 @@
 Each feature keeps its models in portal/<feature>/models.py; add the module here.
 """
 
+from portal.advisories import models as advisories_models  # noqa: F401
+from portal.attachments import models as attachments_models  # noqa: F401
+from portal.codelists import models as codelists_models  # noqa: F401
 from portal.db import models  # noqa: F401
-from portal.rosters import models as rosters_models  # noqa: F401
 from portal.decisions import models as decisions_models  # noqa: F401
+from portal.notify import models as notify_models  # noqa: F401
+from portal.reports import models as reports_models  # noqa: F401
+from portal.rosters import models as rosters_models  # noqa: F401

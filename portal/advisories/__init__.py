@@ -1,0 +1,1 @@
+"""Advisories (aviseringar): a municipality's plan for a client, sent to its jour."""

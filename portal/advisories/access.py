@@ -1,0 +1,107 @@
+"""Who may see and change an advisory (DESIGN.md §6, requirements 22-23).
+
+A handler (POST_ADVISORIES) sees and changes only their own municipality's advisories; jour
+staff (READ_ADVISORIES) see those addressed to their jour (`Advisory.jour_id`, fixed when the
+advisory is posted). Anyone else, and any other tenant, gets a 404 that looks exactly like a
+missing record, and the attempt is audited (the AuditNote is written after the rollback).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.roles import Permission
+from portal.advisories.models import Advisory
+from portal.audit.service import Actor
+from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.web.principal import Principal
+
+
+def own_orgs(p: Principal) -> set[uuid.UUID]:
+    """Municipalities whose advisories the caller posts and changes."""
+    return p.orgs_with(Permission.POST_ADVISORIES)
+
+
+def jour_orgs(p: Principal) -> set[uuid.UUID]:
+    """Jours whose incoming advisories the caller reads and acknowledges."""
+    return p.orgs_with(Permission.READ_ADVISORIES)
+
+
+def visible(p: Principal) -> ColumnElement[bool]:
+    """SQL condition: the advisory is the caller's municipality's or addressed to their jour."""
+    own, jours = own_orgs(p), jour_orgs(p)
+    if not own and not jours:
+        return false()
+    return or_(Advisory.organisation_id.in_(own), Advisory.jour_id.in_(jours))
+
+
+def actor_for(p: Principal, adv: Advisory) -> Actor:
+    """The audit actor: acting for the sending municipality, else for the jour."""
+    return p.actor(adv.organisation_id if adv.organisation_id in own_orgs(p) else adv.jour_id)
+
+
+def note(action: str, outcome: str, adv_id: uuid.UUID, org: uuid.UUID | None) -> AuditNote:
+    """The audit record of a refused request about an advisory."""
+    return AuditNote(action, outcome, org, "advisory", str(adv_id))
+
+
+async def get_visible(
+    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = False
+) -> Advisory:
+    """The advisory if the caller may see it; else NotFound, audited as not_found or denied."""
+    stmt = select(Advisory).where(Advisory.id == advisory_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    adv = await db.scalar(stmt)
+    if adv is None:
+        raise NotFound(audit=note(action, "not_found", advisory_id, None))
+    if adv.organisation_id not in own_orgs(p) and adv.jour_id not in jour_orgs(p):
+        raise NotFound(audit=note(action, "denied", advisory_id, adv.organisation_id))
+    return adv
+
+
+async def get_for_sender(
+    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, action: str
+) -> Advisory:
+    """The advisory, locked, if the caller's municipality sent it and it is still active."""
+    adv = await get_visible(db, p, advisory_id, action, lock=True)
+    if adv.organisation_id not in own_orgs(p):
+        raise Forbidden(
+            "Bara kommunen som skickade aviseringen kan ändra den.",
+            audit=note(action, "denied", advisory_id, adv.organisation_id),
+        )
+    if adv.status != "active":
+        raise Conflict("Aviseringen är återkallad och kan inte ändras.")
+    return adv
+
+
+def is_jour_reader(p: Principal) -> bool:
+    """True when the caller reads advisories for a jour."""
+    return bool(jour_orgs(p))
+
+
+def require_sender(p: Principal) -> set[uuid.UUID]:
+    """Organisations the caller may post advisories for; Forbidden (audited) when none."""
+    own = own_orgs(p)
+    if not own:
+        raise Forbidden(
+            "Bara handläggare i en kommun kan lägga in aviseringar.",
+            audit=AuditNote("advisory.create", "denied"),
+        )
+    return own
+
+
+def sender(p: Principal, organisation_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """(sending municipality, sending unit) for a new advisory; the unit gets the reminders."""
+    own = require_sender(p)
+    if organisation_id is None:
+        if len(own) != 1:
+            raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som skickar."})
+        organisation_id = next(iter(own))
+    elif organisation_id not in own:
+        raise InvalidInput(errors={"organisation_id": "Du kan bara skicka från din egen kommun."})
+    units = [m.unit_id for m in p.memberships if m.org_id == organisation_id and m.unit_id]
+    return organisation_id, units[0] if units else None

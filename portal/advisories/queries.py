@@ -1,0 +1,436 @@
+"""Reading advisories: lists, the night view, lookup by blind index, one advisory with history.
+
+Every read is audited in the request's transaction (lists with the ids they showed); the
+lookup's audit entry is written by portal.lookup. Who may read what: portal.advisories.access.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.advisories import access
+from portal.advisories.content import AdvisoryContent, Subject, from_blob
+from portal.advisories.models import (
+    Advisory,
+    AdvisoryAcknowledgement,
+    AdvisorySubject,
+    AdvisoryVersion,
+)
+from portal.attachments import service as attachments
+from portal.attachments.service import AttachmentView, OpenedFile
+from portal.audit import service as audit
+from portal.db.models import Organisation, Unit, User
+from portal.errors import AuditNote, Forbidden, NotFound
+from portal.pii import Vault
+from portal.web.datetimes import STOCKHOLM
+from portal.web.principal import Principal
+from storage import EncryptedObjectStore
+
+OWNER_TYPE = "advisory"
+"""owner_type of advisory attachments."""
+NIGHT_VIEW_EXPIRED = timedelta(days=7)
+"""The night view keeps expired advisories this long, marked "Utgången"."""
+LOOKUP_EXPIRED = timedelta(days=30)
+"""A lookup shows advisories that expired this recently, marked "Utgången"."""
+LIST_LIMIT = 200
+"""Most rows in one list."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """An acknowledgement by the jour."""
+
+    version: int
+    """The acknowledged version."""
+    user_name: str
+    """Who acknowledged."""
+    at: datetime
+    """When."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One entry of the version history."""
+
+    version: int
+    """Number, from 1."""
+    kind: str
+    """created | amended | reconfirmed."""
+    created_at: datetime
+    """When."""
+    created_by: str
+    """Who."""
+    valid_until: datetime
+    """Validity set by this version."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """An advisory in a list: its current version, briefly."""
+
+    id: uuid.UUID
+    """The advisory."""
+    organisation_name: str
+    """Sending municipality."""
+    status: str
+    """active | withdrawn."""
+    version: int
+    """Current version."""
+    created_at: datetime
+    """First posted."""
+    changed_at: datetime
+    """Content last changed."""
+    confirmed_at: datetime
+    """Last version (amend or re-confirmation)."""
+    valid_until: datetime
+    """Expiry."""
+    expired: bool
+    """valid_until has passed."""
+    legal_basis: str
+    """none | sol | lvu | lvm."""
+    subjects: tuple[Subject, ...]
+    """The persons (current version)."""
+    acknowledged: bool
+    """The jour acknowledged the current content."""
+    last_ack: Ack | None
+    """The newest acknowledgement."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """One version of an advisory with everything around it."""
+
+    summary: Summary
+    """The advisory's current state."""
+    shown: VersionInfo
+    """The version shown (current unless a history entry was asked for)."""
+    content: AdvisoryContent
+    """What the shown version says."""
+    jour_name: str
+    """The jour it is addressed to."""
+    unit_name: str | None
+    """The sending unit."""
+    versions: tuple[VersionInfo, ...]
+    """History, newest first."""
+    acks: tuple[Ack, ...]
+    """Acknowledgements, newest first."""
+    attachments: tuple[AttachmentView, ...]
+    """Attached files."""
+    withdrawn_at: datetime | None
+    """When withdrawn."""
+    withdrawn_by: str | None
+    """Who withdrew."""
+    withdraw_reason: str | None
+    """Why."""
+    can_change: bool
+    """The caller may amend, re-confirm, withdraw and attach."""
+    can_acknowledge: bool
+    """The caller may acknowledge the current version (and has not yet)."""
+
+
+async def version_row(db: AsyncSession, advisory_id: uuid.UUID, number: int) -> AdvisoryVersion:
+    """One version row (NotFound if there is no such version)."""
+    row = await db.scalar(
+        select(AdvisoryVersion).where(
+            AdvisoryVersion.advisory_id == advisory_id, AdvisoryVersion.version == number
+        )
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _decrypt_subjects(vault: Vault, rows: Iterable[AdvisorySubject]) -> dict[int, str]:
+    return {s.position: vault.decrypt(s.pnr_enc, f"advisory_subjects.pnr:{s.id}") for s in rows}
+
+
+def _decode(vault: Vault, ver: AdvisoryVersion, subjects: dict[int, str]) -> AdvisoryContent:
+    blob = vault.decrypt(ver.content_enc, f"advisory_versions.content:{ver.id}")
+    return from_blob(blob, subjects, legal_basis=ver.legal_basis, valid_until=ver.valid_until)
+
+
+async def content_of(db: AsyncSession, vault: Vault, ver: AdvisoryVersion) -> AdvisoryContent:
+    """What one version says, decrypted."""
+    rows = await db.scalars(
+        select(AdvisorySubject).where(
+            AdvisorySubject.advisory_id == ver.advisory_id, AdvisorySubject.version == ver.version
+        )
+    )
+    return _decode(vault, ver, _decrypt_subjects(vault, rows))
+
+
+async def _user_names(
+    db: AsyncSession, vault: Vault, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    users = await db.scalars(select(User).where(User.id.in_(wanted)))
+    return {u.id: vault.decrypt(u.name_enc, f"users.name:{u.id}") for u in users}
+
+
+async def _summaries(
+    db: AsyncSession, vault: Vault, advs: Sequence[Advisory], now: datetime
+) -> list[Summary]:
+    """Current version, subjects, acknowledgements and names of many advisories, in 5 queries."""
+    if not advs:
+        return []
+    ids = [a.id for a in advs]
+    current = and_(
+        AdvisoryVersion.advisory_id == Advisory.id,
+        AdvisoryVersion.version == Advisory.current_version,
+    )
+    versions = {
+        v.advisory_id: v
+        for v in await db.scalars(
+            select(AdvisoryVersion).join(Advisory, current).where(Advisory.id.in_(ids))
+        )
+    }
+    subjects: dict[uuid.UUID, list[AdvisorySubject]] = {}
+    subject_rows = await db.scalars(
+        select(AdvisorySubject)
+        .join(
+            Advisory,
+            and_(
+                AdvisorySubject.advisory_id == Advisory.id,
+                AdvisorySubject.version == Advisory.current_version,
+            ),
+        )
+        .where(Advisory.id.in_(ids))
+    )
+    for s in subject_rows:
+        subjects.setdefault(s.advisory_id, []).append(s)
+    acks: dict[uuid.UUID, list[AdvisoryAcknowledgement]] = {}
+    ack_rows = await db.scalars(
+        select(AdvisoryAcknowledgement)
+        .where(AdvisoryAcknowledgement.advisory_id.in_(ids))
+        .order_by(AdvisoryAcknowledgement.at.desc())
+    )
+    for a in ack_rows:
+        acks.setdefault(a.advisory_id, []).append(a)
+    names = await _user_names(db, vault, (a.user_id for rows in acks.values() for a in rows))
+    org_rows = await db.execute(
+        select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_({a.organisation_id for a in advs})
+        )
+    )
+    orgs = {org_id: name for org_id, name in org_rows}
+    result = []
+    for adv in advs:
+        content = _decode(
+            vault, versions[adv.id], _decrypt_subjects(vault, subjects.get(adv.id, []))
+        )
+        own_acks = acks.get(adv.id, [])
+        last = own_acks[0] if own_acks else None
+        result.append(
+            Summary(
+                id=adv.id,
+                organisation_name=orgs.get(adv.organisation_id, ""),
+                status=adv.status,
+                version=adv.current_version,
+                created_at=adv.created_at,
+                changed_at=adv.changed_at,
+                confirmed_at=adv.confirmed_at,
+                valid_until=adv.valid_until,
+                expired=adv.valid_until <= now,
+                legal_basis=adv.legal_basis,
+                subjects=content.subjects,
+                acknowledged=any(a.version >= adv.content_version for a in own_acks),
+                last_ack=Ack(last.version, names.get(last.user_id, ""), last.at) if last else None,
+            )
+        )
+    return result
+
+
+async def _audit_list(db: AsyncSession, p: Principal, scope: str, rows: Sequence[Summary]) -> None:
+    await audit.record(
+        db, "advisory.list", actor=p.actor(), object_type="advisory",
+        details={"scope": scope, "advisories": [str(r.id) for r in rows]},
+    )  # fmt: skip
+
+
+async def list_sent(
+    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime
+) -> list[Summary]:
+    """The caller's municipality's advisories, newest first (all states)."""
+    own = access.own_orgs(p)
+    if not own:
+        raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "sent"}))
+    advs = (
+        await db.scalars(
+            select(Advisory)
+            .where(Advisory.organisation_id.in_(own))
+            .order_by(Advisory.created_at.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    rows = await _summaries(db, vault, advs, now)
+    await _audit_list(db, p, "sent", rows)
+    return rows
+
+
+async def list_for_jour(
+    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime
+) -> list[Summary]:
+    """The night view: active advisories to the caller's jour, newest first."""
+    jours = access.jour_orgs(p)
+    if not jours:
+        raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
+    advs = (
+        await db.scalars(
+            select(Advisory)
+            .where(
+                Advisory.jour_id.in_(jours),
+                Advisory.status == "active",
+                Advisory.valid_until > now - NIGHT_VIEW_EXPIRED,
+            )
+            .order_by(Advisory.created_at.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    rows = await _summaries(db, vault, advs, now)
+    await _audit_list(db, p, "jour", rows)
+    return rows
+
+
+async def find_by_pnr_index(
+    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+) -> list[Summary]:
+    """Active and recently expired advisories about one person that the caller may see.
+
+    Uses the index on advisory_subjects.pnr_index: the cost depends on the person's advisories,
+    not on the archive's size. The caller (lookup) writes the audit entry.
+    """
+    advs = (
+        (
+            await db.scalars(
+                select(Advisory)
+                .join(
+                    AdvisorySubject,
+                    and_(
+                        AdvisorySubject.advisory_id == Advisory.id,
+                        AdvisorySubject.version == Advisory.current_version,
+                    ),
+                )
+                .where(
+                    AdvisorySubject.pnr_index == pnr_index,
+                    access.visible(p),
+                    Advisory.status == "active",
+                    Advisory.valid_until > now - LOOKUP_EXPIRED,
+                )
+                .order_by(Advisory.valid_until.desc())
+                .limit(LIST_LIMIT)
+            )
+        )
+        .unique()
+        .all()
+    )
+    return await _summaries(db, vault, list(dict.fromkeys(advs)), now)
+
+
+async def get(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    advisory_id: uuid.UUID,
+    *,
+    now: datetime,
+    version: int | None = None,
+) -> Detail:
+    """One advisory (the current or an earlier version) with history; audited."""
+    adv = await access.get_visible(db, p, advisory_id, "advisory.read")
+    (summary,) = await _summaries(db, vault, [adv], now)
+    shown_row = await version_row(db, adv.id, version or adv.current_version)
+    content = await content_of(db, vault, shown_row)
+    version_rows = (
+        await db.scalars(
+            select(AdvisoryVersion)
+            .where(AdvisoryVersion.advisory_id == adv.id)
+            .order_by(AdvisoryVersion.version.desc())
+        )
+    ).all()
+    ack_rows = (
+        await db.scalars(
+            select(AdvisoryAcknowledgement)
+            .where(AdvisoryAcknowledgement.advisory_id == adv.id)
+            .order_by(AdvisoryAcknowledgement.at.desc())
+        )
+    ).all()
+    people = [v.created_by for v in version_rows] + [a.user_id for a in ack_rows]
+    names = await _user_names(
+        db, vault, [*people, *([adv.withdrawn_by] if adv.withdrawn_by else [])]
+    )
+    infos = tuple(
+        VersionInfo(v.version, v.kind, v.created_at, names.get(v.created_by, ""), v.valid_until)
+        for v in version_rows
+    )
+    jour = await db.get(Organisation, adv.jour_id)
+    unit = await db.get(Unit, adv.unit_id) if adv.unit_id else None
+    files = await attachments.list_attachments(db, vault, owner_type=OWNER_TYPE, owner_id=adv.id)
+    reason = (
+        vault.decrypt(adv.withdraw_reason_enc, f"advisories.withdraw_reason:{adv.id}")
+        if adv.withdraw_reason_enc
+        else None
+    )
+    active = adv.status == "active"
+    acked_by_me = any(a.user_id == p.user_id and a.version == adv.current_version for a in ack_rows)
+    await audit.record(
+        db, "advisory.read", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
+        object_type="advisory", object_id=adv.id, details={"version": shown_row.version},
+    )  # fmt: skip
+    return Detail(
+        summary=summary,
+        shown=next(i for i in infos if i.version == shown_row.version),
+        content=content,
+        jour_name=jour.name if jour else "",
+        unit_name=unit.name if unit else None,
+        versions=infos,
+        acks=tuple(Ack(a.version, names.get(a.user_id, ""), a.at) for a in ack_rows),
+        attachments=tuple(files),
+        withdrawn_at=adv.withdrawn_at,
+        withdrawn_by=names.get(adv.withdrawn_by) if adv.withdrawn_by else None,
+        withdraw_reason=reason,
+        can_change=active and adv.organisation_id in access.own_orgs(p),
+        can_acknowledge=active and adv.jour_id in access.jour_orgs(p) and not acked_by_me,
+    )
+
+
+async def open_attachment(
+    db: AsyncSession,
+    files: EncryptedObjectStore,
+    vault: Vault,
+    p: Principal,
+    advisory_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+) -> OpenedFile:
+    """Open an attachment of a visible advisory for download (audited)."""
+    action = "attachment.download"
+    adv = await access.get_visible(db, p, advisory_id, action)
+    try:
+        return await attachments.open_attachment(
+            db, files, vault, owner_type=OWNER_TYPE, owner_id=adv.id,
+            attachment_id=attachment_id, actor=access.actor_for(p, adv),
+        )  # fmt: skip
+    except NotFound:
+        raise NotFound(
+            audit=AuditNote(
+                action, "not_found", adv.organisation_id, "attachment", str(attachment_id)
+            )
+        ) from None
+
+
+def shift_start(now: datetime) -> datetime:
+    """Start of the current jour shift: the latest 08:00 or 16:00 in Stockholm at or before now."""
+    local = now.astimezone(STOCKHOLM)
+    candidates = [
+        (local - timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+        for days in (0, 1)
+        for hour in (8, 16)
+    ]
+    return max(c for c in candidates if c <= local)

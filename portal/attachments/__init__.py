@@ -1,0 +1,1 @@
+"""File attachments of records (advisories, reports): checked by content, encrypted at rest."""

@@ -1,0 +1,1 @@
+"""Personnummer lookup for the jour: advisories and reports about one person."""

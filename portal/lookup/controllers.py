@@ -1,0 +1,65 @@
+"""Lookup by personnummer: the `/lookup` page (form posts) and `POST /api/v1/lookup`."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import JSONBody, URLEncodedBody
+from litestar.response import Template
+
+from portal.advisories import texts
+from portal.db.base import utcnow
+from portal.errors import AuditNote, Forbidden, InvalidInput
+from portal.lookup import service
+from portal.lookup.schemas import LookupIn, LookupOut, lookup_out
+from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.render import render
+
+
+class LookupPage(Controller):
+    """`/lookup`: search form and results (the number is posted, never put in the URL)."""
+
+    path = "/lookup"
+    include_in_schema = False
+
+    @get("/")
+    async def form(self, user: CurrentUser) -> Template:
+        if not service.may_look_up(user):
+            raise Forbidden(audit=AuditNote("lookup", "denied"))
+        return render("lookup/lookup.html", user, result=None, value="", errors={}, texts=texts)
+
+    @post("/")
+    async def search(
+        self, db: Db, state: State, user: CurrentUser, data: URLEncodedBody[LookupIn]
+    ) -> Template:
+        now = utcnow()
+        try:
+            result = await service.lookup(
+                db, portal_state(state).vault, user, data.personal_identity_number, now=now
+            )
+        except InvalidInput as exc:
+            return render(
+                "lookup/lookup.html", user, status_code=422, result=None,
+                value=data.personal_identity_number, errors=exc.errors, texts=texts,
+            )  # fmt: skip
+        return render(
+            "lookup/lookup.html", user, result=result, value="", errors={}, now=now, texts=texts
+        )
+
+
+class LookupApi(Controller):
+    """`POST /api/v1/lookup`."""
+
+    path = "/api/v1/lookup"
+    tags = ["lookup"]  # noqa: RUF012
+
+    @post("/", summary="Look a person up", status_code=200)
+    async def lookup(
+        self, db: Db, state: State, user: CurrentUser, data: JSONBody[LookupIn]
+    ) -> LookupOut:
+        """Advisories (active and expired within 30 days) and incident reports about the person
+        that the caller may see. Audited; an invalid number answers 422."""
+        result = await service.lookup(
+            db, portal_state(state).vault, user, data.personal_identity_number, now=utcnow()
+        )
+        return lookup_out(result)

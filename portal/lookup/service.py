@@ -1,0 +1,91 @@
+"""Look a person up by personnummer during a call: their advisories and incident reports.
+
+The number is normalised, turned into its blind index and matched on indexed columns only, so
+the cost does not grow with the archive. Each lookup is audited (action "lookup") with the
+blind index as the object id, never the number itself, so log review can see who looked up the
+same person without the log revealing who it was.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.roles import Permission
+from portal.advisories import queries
+from portal.advisories.queries import Summary
+from portal.audit import service as audit
+from portal.errors import AuditNote, Forbidden, InvalidInput
+from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.web.principal import Principal
+
+FindReports = Callable[[AsyncSession, Principal, str], Awaitable[list[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """What the caller may see about one person."""
+
+    personal_identity_number: str
+    """The normalised number looked up (shown back to the caller, never stored)."""
+    advisories: tuple[Summary, ...]
+    """Active and recently expired advisories, latest expiry first."""
+    reports: tuple[Any, ...]
+    """Incident reports the caller may see (portal.reports.service.find_by_person)."""
+    reports_searched: bool
+    """False when the reports feature is not installed in this build."""
+
+
+def _find_reports() -> FindReports | None:
+    """portal.reports.service.find_by_person, or None when the module is absent."""
+    try:
+        module = importlib.import_module("portal.reports.service")
+    except ModuleNotFoundError as exc:
+        if exc.name != "portal.reports.service":
+            raise
+        return None
+    found: FindReports | None = getattr(module, "find_by_person", None)
+    return found
+
+
+def may_look_up(p: Principal) -> bool:
+    """Jour staff and handlers may look people up (each sees only what they may read)."""
+    return bool(p.orgs_with(Permission.READ_ADVISORIES) or p.orgs_with(Permission.POST_ADVISORIES))
+
+
+async def lookup(
+    db: AsyncSession, vault: Vault, p: Principal, personnummer: str, *, now: datetime
+) -> LookupResult:
+    """Advisories and reports about the person; InvalidInput for an invalid number."""
+    if not may_look_up(p):
+        raise Forbidden(audit=AuditNote("lookup", "denied"))
+    try:
+        pnr = normalise_personnummer(personnummer)
+    except InvalidPersonnummer:
+        raise InvalidInput(
+            errors={
+                "personal_identity_number": "Ange ett giltigt person- eller samordningsnummer, "
+                "t.ex. 20110305-9893."
+            }
+        ) from None
+    index = vault.index(pnr)
+    found = await queries.find_by_pnr_index(db, vault, p, index, now=now)
+    find_reports = _find_reports()
+    reports = await find_reports(db, p, index) if find_reports else []
+    await audit.record(
+        db,
+        "lookup",
+        actor=p.actor(),
+        object_type="person",
+        object_id=index,
+        details={
+            "advisories": [str(a.id) for a in found],
+            "reports": [str(getattr(r, "id", "")) for r in reports],
+        },
+    )
+    return LookupResult(pnr, tuple(found), tuple(reports), find_reports is not None)

@@ -1,0 +1,118 @@
+"""Personnummer lookup: active and recently expired advisories, tenancy, audit, bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.portal.advisories.conftest import AdvisoryPortal
+from tests.portal.advisories.helpers import (
+    BOY,
+    BOY17,
+    GUNILLA,
+    HANNA,
+    JONNA,
+    OLOF,
+    OTHER_HANDLER,
+    OTHER_JOUR_STAFF,
+    add_second_jour,
+    audit_entries,
+    body,
+    expire,
+)
+
+
+def _post(client: object, pnr: str, plan: str) -> str:
+    subjects = [{"personal_identity_number": pnr, "name": "Kalle Klient"}]
+    r = client.post("/api/v1/advisories", json=body(subjects=subjects, plan=plan))  # type: ignore[attr-defined]
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def test_lookup_finds_active_and_recently_expired_of_own_jour_only(jp: AdvisoryPortal) -> None:
+    add_second_jour(jp.settings)
+    hanna, gunilla = jp.client(HANNA), jp.client(GUNILLA)
+    active = _post(hanna, BOY, "Aktiv plan")
+    recent = _post(gunilla, BOY, "Gick ut i förra veckan")
+    old = _post(hanna, BOY, "Gick ut för länge sedan")
+    _post(hanna, BOY17, "Annan person")
+    elsewhere = _post(jp.client(OTHER_HANDLER), BOY, "Annan jour")
+    withdrawn = _post(hanna, BOY, "Återkallad")
+    assert (
+        hanna.post(f"/api/v1/advisories/{withdrawn}/withdraw", json={"reason": "Fel"}).status_code
+        == 204
+    )
+    expire(jp.settings, recent, timedelta(days=6))
+    expire(jp.settings, old, timedelta(days=45))
+
+    jonna = jp.client(JONNA)
+    r = jonna.post("/api/v1/lookup", json={"personal_identity_number": "20110305-9893"})
+    assert r.status_code == 200, r.text
+    found = r.json()
+    assert found["personal_identity_number"] == BOY
+    assert [(a["id"], a["expired"]) for a in found["advisories"]] == [
+        (active, False),
+        (recent, True),
+    ]
+    assert found["reports_searched"] is True and found["reports"] == []
+
+    # The other jour sees only its own municipality's advisory; a handler only their own.
+    other = jp.client(OTHER_JOUR_STAFF).post(
+        "/api/v1/lookup", json={"personal_identity_number": BOY}
+    )
+    assert [a["id"] for a in other.json()["advisories"]] == [elsewhere]
+    mine = gunilla.post("/api/v1/lookup", json={"personal_identity_number": BOY})
+    assert [a["id"] for a in mine.json()["advisories"]] == [recent]
+
+    # Audited with the blind index, never the number.
+    entries = audit_entries(jp.settings, "lookup")
+    assert len(entries) == 3
+    assert all(BOY not in str(e.details) and BOY not in str(e.object_id) for e in entries)
+    assert entries[0].object_type == "person" and len(entries[0].object_id or "") == 64
+    assert entries[0].details["advisories"] == [active, recent]
+
+
+def test_lookup_page_posts_and_shows_warnings(jp: AdvisoryPortal) -> None:
+    hanna, jonna = jp.client(HANNA), jp.client(JONNA)
+    recent = _post(hanna, BOY, "Plan")
+    expire(jp.settings, recent, timedelta(days=2))
+    assert jonna.get("/lookup").status_code == 200
+    r = jonna.post(
+        "/lookup",
+        data={"personal_identity_number": "110305-9893", "_csrf_token": jonna.cookies["csrftoken"]},
+    )
+    assert r.status_code == 200
+    assert "Resultat för 20110305-9893" in r.text and "Utgången" in r.text
+    assert f'href="/advisories/{recent}"' in r.text
+    # No GET search: the number never goes in a URL.
+    assert jonna.get("/lookup", params={"personal_identity_number": BOY}).text.count(BOY) == 0
+
+
+def test_invalid_number_and_roles_without_lookup(jp: AdvisoryPortal) -> None:
+    jonna = jp.client(JONNA)
+    r = jonna.post("/api/v1/lookup", json={"personal_identity_number": "20110305-9890"})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["field"] == "personal_identity_number"
+    page = jonna.post(
+        "/lookup",
+        data={"personal_identity_number": "12345", "_csrf_token": jonna.cookies["csrftoken"]},
+    )
+    assert page.status_code == 422
+    assert "Ange ett giltigt person- eller samordningsnummer" in page.text
+    assert 'aria-invalid="true"' in page.text
+    assert audit_entries(jp.settings, "lookup") == []
+    chair = jp.client(OLOF).post("/api/v1/lookup", json={"personal_identity_number": BOY})
+    assert chair.status_code == 403
+    assert [e.outcome for e in audit_entries(jp.settings, "lookup")] == ["denied"]
+
+
+def test_coordination_number_is_accepted(jp: AdvisoryPortal) -> None:
+    # Samordningsnummer: day of birth + 60 (fictitious, valid check digit).
+    hanna = jp.client(HANNA)
+    subjects = [{"personal_identity_number": "19920462-9787", "name": "Asylsökande A"}]
+    r = hanna.post("/api/v1/advisories", json=body(subjects=subjects))
+    assert r.status_code == 201, r.text
+    found = jp.client(JONNA).post(
+        "/api/v1/lookup", json={"personal_identity_number": "199204629787"}
+    )
+    assert [a["id"] for a in found.json()["advisories"]] == [r.json()["id"]]
