@@ -32,6 +32,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from auth.errors import ProviderUnavailable
 from auth.roles import ROLE_LABELS, Role
 from auth.sessions import SessionPolicy
+from portal import jobs
 from portal.account.controllers import AccountController
 from portal.admin.controllers import AdminController
 from portal.advisories.api import AdvisoryApi
@@ -178,10 +179,14 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if state.relying_party is None:
             state.relying_party = _build_relying_party(settings)
+        if settings.storage_backend == "s3":
+            await state.object_store.store.ensure_bucket()
         dispatcher = start_dispatcher(state)  # e-mail outbox, only when smtp_host is set
+        periodic = jobs.start(state.sessionmaker)  # expiry reminders
         try:
             yield
         finally:
+            await jobs.stop(periodic)
             await stop_dispatcher(dispatcher)
             close = getattr(state.relying_party, "aclose", None)
             if close is not None:

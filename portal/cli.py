@@ -182,6 +182,19 @@ async def _keys_rotate(settings: Settings) -> int:
     return 0
 
 
+async def _jobs_once(settings: Settings) -> int:
+    from portal import jobs
+    from portal.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        queued = await jobs.run_once(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    print(f"{queued} expiry reminders queued")
+    return 0
+
+
 def _print_demo_banner(settings: Settings) -> None:
     from portal.demo import DEMO_PERSONS
 
@@ -227,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rotate",
         help="re-wrap every file key and re-encrypt every field under JOURPOST_CURRENT_KEK",
     )
+    jobs_parser = sub.add_parser("jobs", help="periodic jobs")
+    jobs_sub = jobs_parser.add_subparsers(dest="jobs_command", required=True)
+    jobs_sub.add_parser("run-once", help="run the periodic jobs once (expiry reminders), for cron")
     args = parser.parse_args(argv)
 
     if args.command == "verify":  # needs no configuration at all
@@ -247,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             _serve(settings)
             return 0
+        if args.command == "jobs":
+            return asyncio.run(_jobs_once(settings))
         if args.command == "keys":
             return asyncio.run(_keys_rotate(settings))
         if args.command == "archive":

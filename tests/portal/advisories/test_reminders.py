@@ -67,3 +67,24 @@ def test_expiry_reminder_is_queued_once_without_personal_data(jp: AdvisoryPortal
     assert _remind(jp, datetime.now(UTC) + timedelta(days=13)) == 1  # the re-confirmed one
     assert [m.link_path for m in _outbox(jp)][-1] == f"/advisories/{due}"
     assert len(_outbox(jp)) == 3
+
+
+def test_periodic_job_runs_the_reminders(jp: AdvisoryPortal) -> None:
+    """portal.jobs.run_once (lifespan loop and `jourpost jobs run-once`) queues due reminders."""
+    from portal import jobs
+    from portal.db.engine import make_engine, make_sessionmaker
+
+    _post(jp.client(HANNA), 1)
+
+    async def once() -> int:
+        engine = make_engine(jp.settings.database_url)
+        try:
+            return await jobs.run_once(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    import asyncio
+
+    assert asyncio.run(once()) == 1
+    assert asyncio.run(once()) == 0
+    assert [m.template for m in _outbox(jp)] == ["advisory_expiring"]

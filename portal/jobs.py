@@ -1,0 +1,54 @@
+"""Periodic jobs of a portal instance: advisory expiry reminders.
+
+Run in every instance's lifespan (every 15 minutes) and by `jourpost jobs run-once` (for cron).
+Safe to run in several instances at once: each advisory is claimed with a conditional UPDATE, so
+it is reminded once. The reminders go to the e-mail outbox; the dispatcher sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portal.db.base import utcnow
+
+log = logging.getLogger("jourpost.jobs")
+
+INTERVAL_SECONDS = 15 * 60
+
+
+async def run_once(maker: async_sessionmaker[AsyncSession]) -> int:
+    """Run every job once; return how many reminders were queued."""
+    from portal.advisories.service import send_expiry_reminders
+
+    async with maker() as db, db.begin():
+        queued = await send_expiry_reminders(db, now=utcnow())
+    if queued:
+        log.info("queued %d expiry reminders", queued)
+    return queued
+
+
+async def _loop(maker: async_sessionmaker[AsyncSession], interval: float) -> None:
+    while True:
+        try:
+            await run_once(maker)
+        except Exception as exc:  # a failed round is retried at the next one
+            log.warning("periodic jobs failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
+def start(
+    maker: async_sessionmaker[AsyncSession], interval: float = INTERVAL_SECONDS
+) -> asyncio.Task[None]:
+    """Start the periodic loop (for the app's lifespan)."""
+    return asyncio.create_task(_loop(maker, interval), name="jourpost-jobs")
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel the loop and wait for it."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
