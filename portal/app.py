@@ -182,7 +182,7 @@ def create_app(
         if settings.storage_backend == "s3":
             await state.object_store.store.ensure_bucket()
         dispatcher = start_dispatcher(state)  # e-mail outbox, only when smtp_host is set
-        periodic = jobs.start(state.sessionmaker)  # expiry reminders
+        periodic = jobs.start(state.sessionmaker, state.object_store.store)  # reminders, anchors
         try:
             yield
         finally:

@@ -73,20 +73,28 @@ async def _db_check(settings: Settings) -> int:
 
 
 async def _audit_verify(settings: Settings) -> int:
+    from portal.app import build_runtime
+    from portal.audit.anchor import verify_anchors
     from portal.audit.service import verify_chain
-    from portal.db.engine import make_engine, make_sessionmaker
 
-    engine = make_engine(settings.database_url)
+    runtime = build_runtime(settings)
     try:
-        async with make_sessionmaker(engine)() as db:
+        async with runtime.sessionmaker() as db:
             report = await verify_chain(db)
+            anchors = await verify_anchors(db, runtime.object_store.store)
     finally:
-        await engine.dispose()
-    if report.ok:
-        print(f"audit log intact: {report.entries} entries")
-        return 0
-    print(f"audit log BROKEN at entry {report.first_bad_seq}: {report.problem}")
-    return 1
+        await runtime.engine.dispose()
+    if not report.ok:
+        print(f"audit log BROKEN at entry {report.first_bad_seq}: {report.problem}")
+        return 1
+    if not anchors.ok:
+        print(
+            f"audit log REWRITTEN: entry {anchors.first_bad_seq} differs from its anchor "
+            "in the object store"
+        )
+        return 1
+    print(f"audit log intact: {report.entries} entries, {anchors.anchors} anchors match")
+    return 0
 
 
 def _portal_roots() -> list[Path]:
@@ -188,7 +196,9 @@ async def _jobs_once(settings: Settings) -> int:
 
     engine = make_engine(settings.database_url)
     try:
-        queued = await jobs.run_once(make_sessionmaker(engine))
+        from portal.attachments.store import build_file_store
+
+        queued = await jobs.run_once(make_sessionmaker(engine), build_file_store(settings).store)
     finally:
         await engine.dispose()
     print(f"{queued} expiry reminders queued")

@@ -1,4 +1,4 @@
-"""Periodic jobs of a portal instance: advisory expiry reminders.
+"""Periodic jobs of a portal instance: advisory expiry reminders, audit-chain anchors.
 
 Run in every instance's lifespan (every 15 minutes) and by `jourpost jobs run-once` (for cron).
 Safe to run in several instances at once: each advisory is claimed with a conditional UPDATE, so
@@ -20,31 +20,40 @@ log = logging.getLogger("jourpost.jobs")
 INTERVAL_SECONDS = 15 * 60
 
 
-async def run_once(maker: async_sessionmaker[AsyncSession]) -> int:
-    """Run every job once; return how many reminders were queued."""
+async def run_once(maker: async_sessionmaker[AsyncSession], store: object = None) -> int:
+    """Run every job once; return how many reminders were queued.
+
+    With `store` (the raw object store), the audit chain's head is also anchored there.
+    """
     from portal.advisories.service import send_expiry_reminders
+    from portal.audit.anchor import anchor
 
     async with maker() as db, db.begin():
         queued = await send_expiry_reminders(db, now=utcnow())
+    if store is not None:
+        async with maker() as db:
+            await anchor(db, store)
     if queued:
         log.info("queued %d expiry reminders", queued)
     return queued
 
 
-async def _loop(maker: async_sessionmaker[AsyncSession], interval: float) -> None:
+async def _loop(maker: async_sessionmaker[AsyncSession], store: object, interval: float) -> None:
     while True:
         try:
-            await run_once(maker)
+            await run_once(maker, store)
         except Exception as exc:  # a failed round is retried at the next one
             log.warning("periodic jobs failed: %s", type(exc).__name__)
         await asyncio.sleep(interval)
 
 
 def start(
-    maker: async_sessionmaker[AsyncSession], interval: float = INTERVAL_SECONDS
+    maker: async_sessionmaker[AsyncSession],
+    store: object = None,
+    interval: float = INTERVAL_SECONDS,
 ) -> asyncio.Task[None]:
     """Start the periodic loop (for the app's lifespan)."""
-    return asyncio.create_task(_loop(maker, interval), name="jourpost-jobs")
+    return asyncio.create_task(_loop(maker, store, interval), name="jourpost-jobs")
 
 
 async def stop(task: asyncio.Task[None]) -> None:

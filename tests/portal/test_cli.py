@@ -75,3 +75,58 @@ def test_serve_refuses_an_unsafe_production_configuration(tmp_path: Path) -> Non
     assert r.returncode == 2
     assert "refuses the development identity provider" in r.stderr
     assert "key-encryption key" in r.stderr
+
+
+def test_anchors_detect_a_chain_rewritten_with_fresh_hashes(tmp_path: Path) -> None:
+    """Someone with database access edits an entry and recomputes every later hash: the chain
+    verifies, but the head anchored earlier in the object store no longer matches."""
+    from portal.audit.service import entry_hash
+    from portal.db.models import AuditHead
+
+    data = tmp_path / "demo"
+    assert main(["demo", "--data", str(data), "--no-serve"]) == 0
+    settings = demo_settings(data, "127.0.0.1", 8000)
+    env = {
+        "JOURPOST_CONFIG": str(data / "secrets.toml"),
+        "JOURPOST_DATABASE_URL": settings.database_url,
+        "JOURPOST_DATA_DIR": settings.data_dir,
+        "JOURPOST_DEV_IDP_ENABLED": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    jourpost = [sys.executable, "-m", "portal.cli"]
+    run = subprocess.run([*jourpost, "jobs", "run-once"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    ok = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "1 anchors match" in ok.stdout, ok.stdout + ok.stderr
+
+    async def rewrite() -> None:
+        engine = make_engine(settings.database_url)
+        async with make_sessionmaker(engine)() as db, db.begin():
+            rows = (await db.scalars(select(AuditEntry).order_by(AuditEntry.seq))).all()
+            rows[1].outcome = "denied"
+            prev = rows[0].hash
+            for e in rows[1:]:
+                e.prev_hash = prev
+                e.hash = "x" * 64  # placeholder, set below (unique constraint)
+                await db.flush()
+                e.hash = entry_hash(
+                    seq=e.seq,
+                    at=e.at,
+                    actor_user_id=e.actor_user_id,
+                    actor_org_id=e.actor_org_id,
+                    owner_org_id=e.owner_org_id,
+                    action=e.action,
+                    object_type=e.object_type,
+                    object_id=e.object_id,
+                    outcome=e.outcome,
+                    details=e.details,
+                    prev_hash=e.prev_hash,
+                )
+                await db.flush()
+                prev = e.hash
+            await db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+        await engine.dispose()
+
+    asyncio.run(rewrite())
+    bad = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "REWRITTEN" in bad.stdout, bad.stdout
