@@ -45,6 +45,7 @@ from portal.decisions.signing import configured_signing, dev_signing
 from portal.errors import DomainError
 from portal.health.controllers import HealthController
 from portal.home.controllers import HomeController
+from portal.logreview.controllers import LogReviewPages
 from portal.lookup.controllers import LookupApi, LookupPage
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
@@ -68,6 +69,7 @@ FEATURES = (
     "reports",
     "advisories",
     "lookup",
+    "logreview",
 )
 
 
@@ -205,6 +207,7 @@ def create_app(
         LookupApi,
         RosterPages,
         RosterApi,
+        LogReviewPages,
         DecisionPages,
         SignPages,
         VerifyPages,

@@ -1,0 +1,1 @@
+"""Log review (loggkontroll): who read which of an organisation's records."""

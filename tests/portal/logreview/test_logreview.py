@@ -1,0 +1,83 @@
+"""Log review: an archivist sees who read the municipality's records, by user, period, person."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.portal.conftest import RunningPortal
+from tests.portal.decisions.helpers import (
+    ANDERS,
+    BOY,
+    GUNILLA,
+    HANNA,
+    draft_body,
+    jour_client,
+    roster_with_olof,
+)
+from tests.portal.sessions import client_as
+
+STHLM = ZoneInfo("Europe/Stockholm")
+
+
+def _period() -> dict[str, str]:
+    now = datetime.now(UTC)
+    fmt = "%Y-%m-%dT%H:%M"
+    return {
+        "since": (now - timedelta(hours=1)).astimezone(STHLM).strftime(fmt),
+        "until": (now + timedelta(hours=1)).astimezone(STHLM).strftime(fmt),
+    }
+
+
+def test_archivist_reviews_reads_by_person_and_exports_csv(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    jonna.post(f"/api/v1/decisions/{d['id']}/submit")
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    assert hanna.get(f"/api/v1/decisions/{d['id']}").status_code == 200
+
+    anders = client_as(portal.url, portal.settings, ANDERS)
+    page = anders.get("/logs")
+    assert page.status_code == 200 and "Loggkontroll" in page.text
+    base = {"_csrf_token": anders.cookies["csrftoken"], "org_id": str(known["Hudiksvall"])}
+    shown = anders.post("/logs", data={**base, **_period(), "format": "html"})
+    assert shown.status_code == 200
+    assert "Hanna Hedlund" in shown.text and "Läste beslut" in shown.text
+
+    by_person = anders.post(
+        "/logs", data={**base, **_period(), "personal_identity_number": BOY, "format": "html"}
+    )
+    assert "Läste beslut" in by_person.text and "Hanna Hedlund" in by_person.text
+    other = anders.post(
+        "/logs",
+        data={**base, **_period(), "personal_identity_number": "200908179799", "format": "html"},
+    )
+    assert "0 händelser" in other.text
+
+    csv = anders.post("/logs", data={**base, **_period(), "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.startswith("Tid;Användare;Organisation;Händelse")
+    assert "Hanna Hedlund;Hudiksvall;Läste beslut" in csv.text
+
+    bad = anders.post(
+        "/logs", data={**base, **_period(), "personal_identity_number": "123", "format": "html"}
+    )
+    assert bad.status_code == 422 and "Ange ett giltigt personnummer" in bad.text
+
+
+def test_others_cannot_review_and_other_organisations_are_404(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    gunilla = client_as(portal.url, portal.settings, GUNILLA)
+    assert gunilla.get("/logs").status_code == 403
+    anders = client_as(portal.url, portal.settings, ANDERS)
+    wrong = anders.post(
+        "/logs",
+        data={
+            "_csrf_token": anders.cookies["csrftoken"],
+            "org_id": str(known["Gävle"]),
+            **_period(),
+            "format": "html",
+        },
+    )
+    assert wrong.status_code == 404
