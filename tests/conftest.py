@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from portal.settings import Settings, load_settings
+from tests.servers.seaweedfs import SeaweedFS, seaweedfs
 
 PG_HOST = os.environ.get("JOURPOST_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("JOURPOST_TEST_PG_PORT", "5432"))
@@ -128,6 +129,13 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield url
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedFS]:
+    """One real S3 server (SeaweedFS) for the session; each test uses its own bucket."""
+    with seaweedfs() as server:
+        yield server
 
 
 def _b64(n: int = 32) -> str:

@@ -13,6 +13,7 @@ import pytest
 from portal.settings import Settings
 from tests.conftest import make_settings
 from tests.servers.portal import serve
+from tests.servers.seaweedfs import SeaweedFS
 
 
 @dataclass
@@ -50,6 +51,36 @@ def portal(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
 
     def factory(port: int) -> object:
         settings = make_settings(tmp_path, database_url, public_url=f"http://127.0.0.1:{port}")
+        asyncio.run(prepare_database(settings))
+        holder["settings"] = settings
+        holder["app"] = create_app(settings)
+        return holder["app"]
+
+    with serve(factory) as url:
+        yield RunningPortal(url, holder["settings"], holder["app"])
+
+
+@pytest.fixture
+def portal_s3(database_url: str, tmp_path: Path, seaweed: SeaweedFS) -> Iterator[RunningPortal]:
+    """The demo portal with its files in a real S3 server (object lock on, a fresh bucket)."""
+    import uuid
+
+    from portal.app import create_app
+
+    holder: dict[str, Any] = {}
+
+    def factory(port: int) -> object:
+        settings = make_settings(
+            tmp_path,
+            database_url,
+            public_url=f"http://127.0.0.1:{port}",
+            storage_backend="s3",
+            s3_endpoint=seaweed.endpoint,
+            s3_access_key=seaweed.access_key,
+            s3_secret_key=seaweed.secret_key,
+            s3_bucket=f"jp-{uuid.uuid4().hex[:12]}",
+            s3_secure=False,
+        )
         asyncio.run(prepare_database(settings))
         holder["settings"] = settings
         holder["app"] = create_app(settings)

@@ -1,20 +1,12 @@
 """Fixtures: every `store` test runs on the filesystem backend and on a real SeaweedFS."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from storage import EncryptedObjectStore, FilesystemStore, Keyring, ObjectStore
-from tests.servers.seaweedfs import SeaweedFS, seaweedfs
 from tests.storage.helpers import s3_store
-
-
-@pytest.fixture(scope="session")
-def seaweed() -> Iterator[SeaweedFS]:
-    """One SeaweedFS for the session; each test gets its own bucket."""
-    with seaweedfs() as server:
-        yield server
 
 
 @pytest.fixture(params=["filesystem", "s3"])
