@@ -14,9 +14,11 @@ from tests.servers.net import free_port
 
 
 @contextmanager
-def serve(app_factory: Callable[[int], Any], *, timeout: float = 20.0) -> Iterator[str]:
-    """Build the app for a free port, serve it, yield its base URL, stop it afterwards."""
-    port = free_port()
+def serve(
+    app_factory: Callable[[int], Any], *, timeout: float = 20.0, port: int | None = None
+) -> Iterator[str]:
+    """Build the app for a (free) port, serve it, yield its base URL, stop it afterwards."""
+    port = port or free_port()
     app = app_factory(port)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"

@@ -1,0 +1,107 @@
+"""Signing with the step-up at an independent OpenID provider (npm oidc-provider): it has no
+oidc-sweden signRequest support, so the fresh authentication (prompt=login, max_age=0) is bound
+to the document through the nonce, and the signature still ends as a valid PAdES-B-LTA."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from signing.pki import load_certificate
+from signing.verify import verify_pdf
+from tests.conftest import make_settings
+from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.decisions.helpers import OLOF, draft_body, jour_client, roster_with_olof
+from tests.servers.net import free_port
+from tests.servers.oidc_provider import missing_reason, running_oidc_provider
+from tests.servers.portal import serve
+
+
+@pytest.fixture
+def portal_at_op(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
+    """The portal logging in at oidc-provider, whose only user is Olof (the chair)."""
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"oidc-provider is required under CI: {reason}")
+        pytest.skip(reason)
+    from portal.app import create_app
+
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    with running_oidc_provider(
+        client_id="jourpost",
+        client_secret=secret,
+        redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
+        user_pnr=OLOF,
+    ) as op:
+        holder: dict[str, object] = {}
+
+        def factory(p: int) -> object:
+            settings = make_settings(
+                tmp_path,
+                database_url,
+                public_url=f"http://127.0.0.1:{p}",
+                oidc_issuer=op.issuer,
+                oidc_client_id="jourpost",
+                oidc_client_secret=secret,
+            )
+            asyncio.run(prepare_database(settings))
+            holder["settings"] = settings
+            holder["app"] = create_app(settings)
+            return holder["app"]
+
+        with serve(factory, port=port) as url:
+            yield RunningPortal(url, holder["settings"], holder["app"])  # type: ignore[arg-type]
+
+
+def _through_op(client: httpx.Client, url: str) -> httpx.Response:
+    """Follow the provider's headless interaction until our callback, then call it."""
+    response = client.get(url)
+    for _ in range(15):
+        location = response.headers.get("location", "")
+        assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+        if "/auth/callback" in location:
+            return client.get(location)
+        response = client.get(httpx.URL(str(response.url)).join(location))
+    raise AssertionError("too many redirects")
+
+
+def test_chair_signs_with_step_up_at_oidc_provider(portal_at_op: RunningPortal) -> None:
+    portal = portal_at_op
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
+
+    olof = httpx.Client(base_url=portal.url, follow_redirects=False, timeout=30)
+    start = olof.get("/auth/login")
+    logged_in = _through_op(olof, start.headers["location"])
+    assert logged_in.status_code in (302, 303), logged_in.text
+    home = olof.get("/").text
+    # The provider's name claims win over the admin-entered name (it knows the person).
+    assert "Välkommen, Testa Testsson" in home and "Ordförande" in home
+
+    olof.get("/healthz")
+    sign = olof.post(f"/decisions/{d['id']}/sign", data={"_csrf_token": olof.cookies["csrftoken"]})
+    assert sign.status_code == 303
+    query = parse_qs(urlsplit(sign.headers["location"]).query)
+    assert "login" in query["prompt"][0].split() and query["max_age"] == ["0"]
+    assert "https://id.oidc.se/param/signRequest" not in query  # the provider can't take it
+    done = _through_op(olof, sign.headers["location"])
+    assert done.status_code in (302, 303), done.text
+    assert done.headers["location"] == f"/decisions/{d['id']}/sign"
+    assert jonna.get(f"/api/v1/decisions/{d['id']}").json()["status"] == "delivered"
+
+    signed = olof.get(f"/decisions/{d['id']}/signed.pdf").content
+    root = load_certificate(Path(portal.settings.data_dir) / "pki" / "root.pem")
+    report = asyncio.run(verify_pdf(signed, trust_roots=[root])).to_json()
+    assert report["valid"] is True
+    assert report["signatures"][0]["personal_identity_number"] == OLOF
