@@ -78,9 +78,12 @@ DEMO_PERSONS: tuple[DemoPerson, ...] = (
 )
 
 
+def _slug(municipality: str) -> str:
+    return municipality.lower().translate(str.maketrans("åäö", "aao"))
+
+
 def _mailbox(municipality: str, unit: str) -> str:
-    slug = municipality.lower().translate(str.maketrans("åäö", "aao"))
-    return f"ifo.{UNIT_SLUGS[unit]}@{slug}.kommun.example"
+    return f"ifo.{UNIT_SLUGS[unit]}@{_slug(municipality)}.kommun.example"
 
 
 async def _org(db: AsyncSession, name: str, **fields: object) -> Organisation:
@@ -129,6 +132,9 @@ async def seed(db: AsyncSession, vault: Vault) -> None:
             await db.flush()
             user.pnr_enc = vault.encrypt(person.personnummer, f"users.pnr:{user.id}")
             user.name_enc = vault.encrypt(person.name, f"users.name:{user.id}")
+            if person.role in (Role.CHAIR, Role.SUBSTITUTE):
+                address = f"{person.given_name.lower()}@{_slug(person.organisation)}.kommun.example"
+                user.email_enc = vault.encrypt(address, f"users.email:{user.id}")
         org = orgs[person.organisation]
         unit_id = None
         if person.unit:

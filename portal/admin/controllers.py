@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from auth.roles import Role
 from portal.admin import service
-from portal.admin.schemas import GrantForm, NewUserForm
+from portal.admin.schemas import EmailForm, GrantForm, NewUserForm
 from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.principal import Principal
@@ -49,7 +49,12 @@ class AdminController(Controller):
         vault = portal_state(state).vault
         try:
             new_id = await service.add_user(
-                db, vault, admin.actor(), personnummer=data.personal_identity_number, name=data.name
+                db,
+                vault,
+                admin.actor(),
+                personnummer=data.personal_identity_number,
+                name=data.name,
+                email=data.email,
             )
         except InvalidInput as exc:
             rows = await service.list_users(db, vault)
@@ -109,6 +114,24 @@ class AdminController(Controller):
             )
         except InvalidInput as exc:
             return await self._user_page(db, state, admin, user_id, data, exc.errors, 422)
+        return Redirect(f"/admin/users/{user_id}", status_code=303)
+
+    @post("/users/{user_id:uuid}/email")
+    async def set_email(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        user_id: FromPath[uuid.UUID],
+        data: URLEncodedBody[EmailForm],
+    ) -> Template | Redirect:
+        admin = require_admin(user)
+        try:
+            await service.set_email(
+                db, portal_state(state).vault, admin.actor(), user_id, data.email
+            )
+        except InvalidInput as exc:
+            return await self._user_page(db, state, admin, user_id, GrantForm(), exc.errors, 422)
         return Redirect(f"/admin/users/{user_id}", status_code=303)
 
     @post("/memberships/{membership_id:uuid}/revoke")

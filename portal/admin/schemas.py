@@ -13,6 +13,16 @@ class NewUserForm:
     """Personnummer, 10 or 12 digits, with or without separator."""
     name: str = ""
     """Name shown until the identity provider supplies it at first login."""
+    email: str = ""
+    """Optional address for notifications (signing requests); the mails carry no case content."""
+
+
+@dataclass
+class EmailForm:
+    """Change a user's notification address."""
+
+    email: str = ""
+    """The address, or empty to remove it."""
 
 
 @dataclass

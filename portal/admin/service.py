@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -32,8 +33,21 @@ class UserRow:
     """Birth date and a masked tail: enough to tell people apart on screen."""
     personal_identity_number: str
     """Full personnummer (only on the user's own page)."""
+    email: str
+    """Notification address, or empty."""
     memberships: tuple[Membership, ...]
     """All memberships, live and revoked."""
+
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def _check_email(email: str) -> str:
+    """A plausible address (the mail server has the last word) or an InvalidInput."""
+    clean = email.strip()
+    if clean and (len(clean) > 254 or not EMAIL_RE.match(clean)):
+        raise InvalidInput(errors={"email": "Ange en giltig e-postadress."})
+    return clean
 
 
 def _mask(pnr: str) -> str:
@@ -47,6 +61,7 @@ def _row(vault: Vault, user: User, memberships: list[Membership]) -> UserRow:
         name=vault.decrypt(user.name_enc, f"users.name:{user.id}"),
         masked_pnr=_mask(pnr),
         personal_identity_number=pnr,
+        email=vault.decrypt(user.email_enc, f"users.email:{user.id}") if user.email_enc else "",
         memberships=tuple(memberships),
     )
 
@@ -85,7 +100,7 @@ async def get_user(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> UserRo
 
 
 async def add_user(
-    db: AsyncSession, vault: Vault, actor: Actor, *, personnummer: str, name: str
+    db: AsyncSession, vault: Vault, actor: Actor, *, personnummer: str, name: str, email: str = ""
 ) -> uuid.UUID:
     """Add a person by personnummer; refuses duplicates."""
     errors: dict[str, str] = {}
@@ -99,6 +114,11 @@ async def add_user(
         errors["name"] = "Ange namn."
     elif len(clean_name) > 200:
         errors["name"] = "Namnet får vara högst 200 tecken."
+    try:
+        address = _check_email(email)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+        address = ""
     if errors:
         raise InvalidInput(errors=errors)
     if await db.scalar(select(User.id).where(User.pnr_index == vault.index(pnr))):
@@ -112,6 +132,7 @@ async def add_user(
             pnr_index=vault.index(pnr),
             pnr_enc=vault.encrypt(pnr, f"users.pnr:{user_id}"),
             name_enc=vault.encrypt(clean_name, f"users.name:{user_id}"),
+            email_enc=vault.encrypt(address, f"users.email:{user_id}") if address else None,
         )
     )
     try:
@@ -120,6 +141,18 @@ async def add_user(
         raise Conflict("Personen lades just till av någon annan.") from exc
     await audit.record(db, "user.add", actor=actor, object_type="user", object_id=user_id)
     return user_id
+
+
+async def set_email(
+    db: AsyncSession, vault: Vault, actor: Actor, user_id: uuid.UUID, email: str
+) -> None:
+    """Set or remove a user's notification address."""
+    user = await db.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    address = _check_email(email)
+    user.email_enc = vault.encrypt(address, f"users.email:{user.id}") if address else None
+    await audit.record(db, "user.email", actor=actor, object_type="user", object_id=user.id)
 
 
 async def organisations(db: AsyncSession) -> list[Organisation]:

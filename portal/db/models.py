@@ -64,6 +64,7 @@ class User(Base):
     pnr_index: Mapped[str] = mapped_column(String(64), unique=True)
     pnr_enc: Mapped[str] = mapped_column(Text)
     name_enc: Mapped[str] = mapped_column(Text)
+    email_enc: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 

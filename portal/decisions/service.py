@@ -376,6 +376,17 @@ async def submit_for_signature(
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("Utkastet ändrades samtidigt. Ladda om sidan.")
+    maker = await db.get(User, d.decision_maker_id)
+    if maker is not None and maker.email_enc:
+        from portal.notify.service import queue_mail
+
+        # Day or night: the chair is told at once that something awaits (no content in the mail).
+        await queue_mail(
+            db,
+            to=vault.decrypt(maker.email_enc, f"users.email:{maker.id}"),
+            template="sign_request",
+            link_path=f"/decisions/{d.id}/sign",
+        )
     await audit.record(
         db,
         "decision.submit",

@@ -229,3 +229,31 @@ def test_page_forms_carry_a_working_csrf_field(portal: RunningPortal) -> None:
     assert "_csrf_token" in logout.fields and "&lt;input" not in page.text
     r = client.post(logout.action, data=logout.fields)
     assert r.status_code == 303
+
+
+def test_admin_sets_a_notification_address(portal: RunningPortal) -> None:
+    ada, _ = login(portal.url, ADA)
+    bad = ada.post(
+        "/admin/users",
+        data={
+            **csrf_form(ada),
+            "personal_identity_number": "199204029780",
+            "name": "Vera Vik",
+            "email": "inte en adress",
+        },
+    )
+    assert bad.status_code == 422 and "Ange en giltig e-postadress" in bad.text
+    created = ada.post(
+        "/admin/users",
+        data={
+            **csrf_form(ada),
+            "personal_identity_number": "199204029780",
+            "name": "Vera Vik",
+            "email": "vera@ljusdal.kommun.example",
+        },
+    )
+    page = ada.get(created.headers["location"]).text
+    assert 'value="vera@ljusdal.kommun.example"' in page
+    changed = ada.post(f"{created.headers['location']}/email", data={**csrf_form(ada), "email": ""})
+    assert changed.status_code == 303
+    assert 'value=""' in ada.get(created.headers["location"]).text

@@ -156,3 +156,30 @@ def test_renew_timestamps_adds_a_document_timestamp_and_keeps_it_valid(
     assert len(reader.embedded_timestamp_signatures) == 2
     root = load_certificate(Path(portal.settings.data_dir) / "pki" / "root.pem")
     assert asyncio.run(verify_pdf(after, trust_roots=[root])).valid
+
+
+def test_sending_for_signature_notifies_the_chair_without_content(portal: RunningPortal) -> None:
+    """The chair is told at once that a decision awaits, by e-mail, with nothing about the case."""
+    from sqlalchemy import select
+
+    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.notify.models import OutboxMail
+    from portal.notify.service import compose
+
+    decision_id = _awaiting(portal)
+
+    async def outbox() -> list[OutboxMail]:
+        engine = make_engine(portal.settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                return list(await db.scalars(select(OutboxMail)))
+        finally:
+            await engine.dispose()
+
+    (mail,) = [m for m in asyncio.run(outbox()) if m.template == "sign_request"]
+    assert mail.to_addr == "olof@hudiksvall.kommun.example"
+    assert mail.link_path == f"/decisions/{decision_id}/sign"
+    message = compose(mail, public_url=portal.url).as_string()
+    assert "väntar på din underskrift" in compose(mail, public_url=portal.url).get_content()
+    for secret in ("Pojke", "Testsson", "201103059893", "LVU", "berusad", "Olof"):
+        assert secret not in message, secret
