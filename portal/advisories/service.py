@@ -158,6 +158,7 @@ async def create(
         db, "advisory.create", actor=actor, owner_org_id=org_id, object_type="advisory",
         object_id=adv.id, details={"version": 1},
     )  # fmt: skip
+    await _notify_jour(db, org.jour_id, adv.id)
     for upload, check in zip(uploads, checked, strict=True):
         assert files is not None, "uploads need a file store"
         await attachments.add_attachment(
@@ -217,7 +218,22 @@ async def amend(
         db, "advisory.amend", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
         object_type="advisory", object_id=adv.id, details={"version": number},
     )  # fmt: skip
+    await _notify_jour(db, adv.jour_id, adv.id)
     return number
+
+
+async def _notify_jour(db: AsyncSession, jour_id: uuid.UUID, advisory_id: uuid.UUID) -> None:
+    """Tell the jour's functional mailboxes that a new or changed advisory waits (no content)."""
+    from portal.notify.service import queue_mail
+
+    mailboxes = await db.scalars(
+        select(Unit.mailbox).where(Unit.organisation_id == jour_id, Unit.mailbox.is_not(None))
+    )
+    for mailbox in mailboxes:
+        assert mailbox is not None
+        await queue_mail(
+            db, to=mailbox, template="new_advisory", link_path=f"/advisories/{advisory_id}"
+        )
 
 
 async def reconfirm(

@@ -41,6 +41,7 @@ TEMPLATES: dict[str, str] = {
     "new_report": "Det finns en ny händelserapport till er enhet i Jourpost.",
     "report_addendum": "Det finns ett tillägg till en händelserapport till er enhet i Jourpost.",
     "advisory_expiring": "Det finns en avisering som snart går ut.",
+    "new_advisory": "Det finns en ny eller ändrad avisering till socialjouren i Jourpost.",
     "sign_request": "Det finns ett beslut som väntar på din underskrift i Jourpost.",
 }
 _FOOTER = (

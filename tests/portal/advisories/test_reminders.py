@@ -48,7 +48,7 @@ def test_expiry_reminder_is_queued_once_without_personal_data(jp: AdvisoryPortal
     )
 
     assert _remind(jp, datetime.now(UTC)) == 1
-    (mail,) = _outbox(jp)
+    (mail,) = [m for m in _outbox(jp) if m.template == "advisory_expiring"]
     assert mail.to_addr == "ifo.barn@hudiksvall.kommun.example"
     assert mail.template == "advisory_expiring" and mail.link_path == f"/advisories/{due}"
     message = compose(mail, public_url=jp.url).as_string()
@@ -65,8 +65,9 @@ def test_expiry_reminder_is_queued_once_without_personal_data(jp: AdvisoryPortal
     assert _remind(jp, datetime.now(UTC)) == 0
     assert _remind(jp, datetime.now(UTC) + timedelta(days=9)) == 1  # the 10-day one
     assert _remind(jp, datetime.now(UTC) + timedelta(days=13)) == 1  # the re-confirmed one
-    assert [m.link_path for m in _outbox(jp)][-1] == f"/advisories/{due}"
-    assert len(_outbox(jp)) == 3
+    reminders = [m for m in _outbox(jp) if m.template == "advisory_expiring"]
+    assert reminders[-1].link_path == f"/advisories/{due}"
+    assert len(reminders) == 3
 
 
 def test_periodic_job_runs_the_reminders(jp: AdvisoryPortal) -> None:
@@ -87,4 +88,17 @@ def test_periodic_job_runs_the_reminders(jp: AdvisoryPortal) -> None:
 
     assert asyncio.run(once()) == 1
     assert asyncio.run(once()) == 0
-    assert [m.template for m in _outbox(jp)] == ["advisory_expiring"]
+    assert [m.template for m in _outbox(jp) if m.template != "new_advisory"] == [
+        "advisory_expiring"
+    ]
+
+
+def test_a_new_advisory_notifies_the_jour_mailbox_without_content(jp: AdvisoryPortal) -> None:
+    aid = _post(jp.client(HANNA), 10)
+    mails = [m for m in _outbox(jp) if m.template == "new_advisory"]
+    assert [(m.to_addr, m.link_path) for m in mails] == [
+        ("socialjouren@gavle.kommun.example", f"/advisories/{aid}")
+    ]
+    message = compose(mails[0], public_url=jp.url).as_string()
+    for secret in (BOY, "Kalle", "Delsbo", "akutboende", "Hudiksvall"):
+        assert secret not in message, secret
