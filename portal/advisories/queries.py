@@ -25,8 +25,9 @@ from portal.advisories.models import (
 from portal.attachments import service as attachments
 from portal.attachments.service import AttachmentView, OpenedFile
 from portal.audit import service as audit
-from portal.db.models import Organisation, Unit, User
+from portal.db.models import Organisation, Unit
 from portal.errors import AuditNote, Forbidden, NotFound
+from portal.people import user_names
 from portal.pii import Vault
 from portal.web.datetimes import STOCKHOLM
 from portal.web.principal import Principal
@@ -165,16 +166,6 @@ async def content_of(db: AsyncSession, vault: Vault, ver: AdvisoryVersion) -> Ad
     return _decode(vault, ver, _decrypt_subjects(vault, rows))
 
 
-async def _user_names(
-    db: AsyncSession, vault: Vault, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    users = await db.scalars(select(User).where(User.id.in_(wanted)))
-    return {u.id: vault.decrypt(u.name_enc, f"users.name:{u.id}") for u in users}
-
-
 async def _summaries(
     db: AsyncSession, vault: Vault, advs: Sequence[Advisory], now: datetime
 ) -> list[Summary]:
@@ -214,7 +205,7 @@ async def _summaries(
     )
     for a in ack_rows:
         acks.setdefault(a.advisory_id, []).append(a)
-    names = await _user_names(db, vault, (a.user_id for rows in acks.values() for a in rows))
+    names = await user_names(db, vault, (a.user_id for rows in acks.values() for a in rows))
     org_rows = await db.execute(
         select(Organisation.id, Organisation.name).where(
             Organisation.id.in_({a.organisation_id for a in advs})
@@ -363,7 +354,7 @@ async def get(
         )
     ).all()
     people = [v.created_by for v in version_rows] + [a.user_id for a in ack_rows]
-    names = await _user_names(
+    names = await user_names(
         db, vault, [*people, *([adv.withdrawn_by] if adv.withdrawn_by else [])]
     )
     infos = tuple(

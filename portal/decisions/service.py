@@ -33,6 +33,7 @@ from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS, deadlines
 from portal.decisions.schemas import DeadlineOut, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.rosters import service as rosters
 from portal.web.datetimes import format_local
@@ -257,11 +258,6 @@ async def update_draft(
     )
 
 
-async def _names(db: AsyncSession, vault: Vault, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = (await db.execute(select(User.id, User.name_enc).where(User.id.in_(ids)))).all()
-    return {r.id: vault.decrypt(r.name_enc, f"users.name:{r.id}") for r in rows}
-
-
 async def to_out(
     db: AsyncSession, vault: Vault, d: Decision, *, now: datetime | None = None
 ) -> DecisionOut:
@@ -271,7 +267,7 @@ async def to_out(
     content = json.loads(vault.decrypt(d.content_enc, _ctx(d, "content")))
     municipality = await db.get(Organisation, d.municipality_id)
     assert municipality is not None
-    names = await _names(db, vault, {d.decision_maker_id})
+    names = await user_names(db, vault, {d.decision_maker_id})
     kind = KINDS[d.kind]
     return DecisionOut(
         id=d.id,

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.roles import Permission
 from portal.advisories.models import AdvisorySubject
 from portal.audit import service as audit
-from portal.db.models import AuditEntry, Organisation, User
+from portal.db.models import AuditEntry, Organisation
 from portal.decisions.models import Decision
 from portal.errors import AuditNote, InvalidInput, NotFound
+from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.reports.models import ReportSubject
 from portal.web.datetimes import format_local
@@ -112,10 +113,7 @@ async def review(
     entries = (await db.scalars(query)).all()
     users = {e.actor_user_id for e in entries if e.actor_user_id}
     orgs = {e.actor_org_id for e in entries if e.actor_org_id}
-    names = {
-        r.id: vault.decrypt(r.name_enc, f"users.name:{r.id}")
-        for r in (await db.execute(select(User.id, User.name_enc).where(User.id.in_(users)))).all()
-    }
+    names = await user_names(db, vault, users)
     org_names = dict(
         (
             await db.execute(
@@ -161,10 +159,7 @@ async def users_of(
             )
         ).all()
     )
-    rows = (await db.execute(select(User.id, User.name_enc).where(User.id.in_(ids)))).all()
-    return sorted(
-        ((r.id, vault.decrypt(r.name_enc, f"users.name:{r.id}")) for r in rows), key=lambda x: x[1]
-    )
+    return sorted((await user_names(db, vault, ids)).items(), key=lambda x: x[1])
 
 
 def to_csv(rows: list[LogRow]) -> str:

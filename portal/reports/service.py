@@ -27,9 +27,10 @@ from portal.audit import service as audit
 from portal.codelists import service as codelists
 from portal.codelists.service import CodeLists
 from portal.db.base import utcnow
-from portal.db.models import Membership, Organisation, Unit, User
+from portal.db.models import Membership, Organisation, Unit
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.notify.service import queue_mail
+from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.schemas import (
@@ -425,16 +426,6 @@ async def create_report(
 # --- reading -------------------------------------------------------------------------------
 
 
-async def _names(
-    db: AsyncSession, vault: Vault, ids: Iterable[uuid.UUID | None]
-) -> dict[uuid.UUID, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    users = await db.scalars(select(User).where(User.id.in_(wanted)))
-    return {u.id: vault.decrypt(u.name_enc, f"users.name:{u.id}") for u in users}
-
-
 async def _org_names(db: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
@@ -494,7 +485,7 @@ async def _summaries(
     reports = [r for r, _ in rows]
     orgs = await _org_names(db, [x.jour_id for x in reports] + [x.municipality_id for x in reports])
     units = await _unit_names(db, [x.unit_id for x in reports])
-    owners = await _names(db, vault, [x.follow_up_owner_id for x in reports]) if vault else {}
+    owners = await user_names(db, vault, [x.follow_up_owner_id for x in reports]) if vault else {}
     cache = _ListCache(db)
     out: list[ReportSummary] = []
     for report, read_at in rows:
@@ -591,7 +582,7 @@ async def _view(db: AsyncSession, vault: Vault, report: Report, scope: Scope) ->
             .order_by(ReportAddendum.created_at, ReportAddendum.id)
         )
     ).all()
-    names = await _names(
+    names = await user_names(
         db,
         vault,
         [report.author_id, report.acknowledged_by, report.follow_up_owner_id]
@@ -707,7 +698,7 @@ async def follow_up_candidates(
             )
         )
     )
-    names = await _names(db, vault, ids)
+    names = await user_names(db, vault, ids)
     return sorted(
         (PersonOption(uid, n) for uid, n in names.items()), key=lambda p: p.name.casefold()
     )

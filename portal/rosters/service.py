@@ -20,6 +20,7 @@ from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import Membership, Organisation, User
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.people import user_names
 from portal.pii import Vault
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import (
@@ -158,17 +159,10 @@ async def create_version(
     return version.id
 
 
-async def _names(db: AsyncSession, vault: Vault, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    rows = (await db.execute(select(User.id, User.name_enc).where(User.id.in_(ids)))).all()
-    return {r.id: vault.decrypt(r.name_enc, f"users.name:{r.id}") for r in rows}
-
-
 async def _out(
     db: AsyncSession, vault: Vault, version: RosterVersion, municipality: str
 ) -> RosterVersionOut:
-    names = await _names(
+    names = await user_names(
         db, vault, {e.user_id for e in version.entries} | {a.user_id for a in version.acks}
     )
     return RosterVersionOut(
@@ -299,7 +293,7 @@ async def on_call_now(
         if version is None:
             result.append(OnCallOut(mid, name, None, None, False, []))
             continue
-        names = await _names(db, vault, {e.user_id for e in version.entries})
+        names = await user_names(db, vault, {e.user_id for e in version.entries})
         current = sorted(
             (e for e in version.entries if e.valid_from <= now < e.valid_to),
             key=lambda e: e.position,
