@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -270,6 +271,14 @@ class SignPages(Controller):
 MAX_VERIFY_UPLOAD = 20 * 1024 * 1024
 
 
+@dataclass
+class VerifyUpload:
+    """The verification form."""
+
+    file: UploadFile | None = None
+    """The PDF to check."""
+
+
 class VerifyPages(Controller):
     """Upload a signed PDF and see the same report as `jourpost verify`."""
 
@@ -286,13 +295,12 @@ class VerifyPages(Controller):
         db: Db,
         state: State,
         user: CurrentUser,
-        data: MultipartBody[dict[str, UploadFile]],
+        data: MultipartBody[VerifyUpload],
     ) -> Template:
         from signing.errors import SigningError
         from signing.verify import verify_pdf
 
-        upload = data.get("file")
-        content = await upload.read() if isinstance(upload, UploadFile) else b""
+        content = await data.file.read() if data.file is not None else b""
         if not content.startswith(b"%PDF-") or len(content) > MAX_VERIFY_UPLOAD:
             return render(
                 "decisions/verify.html",

@@ -14,6 +14,7 @@ from signing.pki import load_certificate
 from signing.verify import verify_pdf
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import (
+    ANDERS,
     EVA,
     HANNA,
     OLOF,
@@ -183,3 +184,31 @@ def test_sending_for_signature_notifies_the_chair_without_content(portal: Runnin
     assert "väntar på din underskrift" in compose(mail, public_url=portal.url).get_content()
     for secret in ("Pojke", "Testsson", "201103059893", "LVU", "berusad", "Olof"):
         assert secret not in message, secret
+
+
+def test_verification_page_reports_like_the_command(portal: RunningPortal) -> None:
+    decision_id = _awaiting(portal)
+    olof, _ = login(portal.url, OLOF)
+    start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    through_idp(olof, start.headers["location"], OLOF)
+    signed = olof.get(f"/decisions/{decision_id}/signed.pdf").content
+
+    anders = client_as(portal.url, portal.settings, ANDERS)
+    form = anders.get("/verify")
+    assert form.status_code == 200 and 'enctype="multipart/form-data"' in form.text
+    csrf = {"_csrf_token": anders.cookies["csrftoken"]}
+    ok = anders.post(
+        "/verify", data=csrf, files={"file": ("beslut.pdf", signed, "application/pdf")}
+    )
+    assert ok.status_code == 200
+    assert "<strong>Giltig</strong>" in ok.text and "PAdES B-LTA" in ok.text
+    assert OLOF in ok.text and "Olof Ordén" in ok.text
+    tampered = signed + b"\n% efterhandstillagg\n"
+    bad = anders.post(
+        "/verify", data=csrf, files={"file": ("beslut.pdf", tampered, "application/pdf")}
+    )
+    assert "Inte giltig" in bad.text and "ändrats efter underskriften" in bad.text
+    junk = anders.post(
+        "/verify", data=csrf, files={"file": ("x.pdf", b"MZ\x90", "application/pdf")}
+    )
+    assert junk.status_code == 422 and "Välj en PDF-fil" in junk.text
