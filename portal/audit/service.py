@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.base import utcnow
 from portal.db.models import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
+BATCH = 5000
+"""Entries read per query while verifying (keyset pagination on seq)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,20 @@ class Actor:
 
 
 ANONYMOUS = Actor(None, None)
+
+
+_encode_str = (
+    json.encoder.encode_basestring
+)  # the C escaper json.dumps uses with ensure_ascii=False
+_encode_details = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else _encode_str(value)
+
+
+def _json_uuid(value: uuid.UUID | None) -> str:
+    return "null" if value is None else f'"{value}"'
 
 
 def entry_hash(
@@ -55,22 +71,32 @@ def entry_hash(
     details: dict[str, Any],
     prev_hash: str,
 ) -> str:
-    """SHA-256 over a canonical JSON rendering of every field of the entry."""
-    body = {
-        "seq": seq,
-        "at": at.isoformat(timespec="microseconds"),
-        "actor_user_id": str(actor_user_id) if actor_user_id else None,
-        "actor_org_id": str(actor_org_id) if actor_org_id else None,
-        "owner_org_id": str(owner_org_id) if owner_org_id else None,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "outcome": outcome,
-        "details": details,
-        "prev_hash": prev_hash,
-    }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """SHA-256 over a canonical JSON rendering of every field of the entry.
+
+    The rendering is exactly `json.dumps(body, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)` of the fields (UUIDs as strings, `at` as ISO 8601 with microseconds):
+    the keys are written in sorted order by hand because that is twice as fast over a million
+    entries. tests/portal/test_audit.py checks the two renderings agree on random entries.
+    """
+    canonical = (
+        f'{{"action":{_encode_str(action)},"actor_org_id":{_json_uuid(actor_org_id)},'
+        f'"actor_user_id":{_json_uuid(actor_user_id)},'
+        f'"at":"{at.isoformat(timespec="microseconds")}",'
+        f'"details":{_encode_details(details)},"object_id":{_json_str(object_id)},'
+        f'"object_type":{_json_str(object_type)},"outcome":{_encode_str(outcome)},'
+        f'"owner_org_id":{_json_uuid(owner_org_id)},"prev_hash":{_encode_str(prev_hash)},'
+        f'"seq":{int(seq)}}}'
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def reference_canonical(fields: dict[str, Any]) -> str:
+    """The canonical rendering spelled out with json.dumps (the definition; used by tests)."""
+    body = dict(fields)
+    for key in ("actor_user_id", "actor_org_id", "owner_org_id"):
+        body[key] = str(body[key]) if body[key] else None
+    body["at"] = body["at"].isoformat(timespec="microseconds")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 async def record(
@@ -131,15 +157,29 @@ class ChainReport:
         return self.first_bad_seq is None
 
 
-async def _entries(db: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEntry]:
+_COLUMNS = (
+    AuditEntry.seq,
+    AuditEntry.at,
+    AuditEntry.actor_user_id,
+    AuditEntry.actor_org_id,
+    AuditEntry.owner_org_id,
+    AuditEntry.action,
+    AuditEntry.object_type,
+    AuditEntry.object_id,
+    AuditEntry.outcome,
+    AuditEntry.details,
+    AuditEntry.prev_hash,
+    AuditEntry.hash,
+)
+
+
+async def _entries(db: AsyncSession, batch: int = BATCH) -> AsyncIterator[Row[Any]]:
+    """Every entry in seq order as plain rows (no ORM objects: a million of them add up)."""
     last = 0
     while True:
         rows = (
-            await db.scalars(
-                select(AuditEntry)
-                .where(AuditEntry.seq > last)
-                .order_by(AuditEntry.seq)
-                .limit(batch)
+            await db.execute(
+                select(*_COLUMNS).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
             )
         ).all()
         if not rows:
@@ -147,7 +187,6 @@ async def _entries(db: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEn
         for row in rows:
             yield row
         last = rows[-1].seq
-        db.expunge_all()
 
 
 async def verify_chain(db: AsyncSession) -> ChainReport:
