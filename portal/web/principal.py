@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +18,7 @@ from auth.roles import ROLE_PERMISSIONS, Permission, Role
 from auth.sessions import SessionPolicy, hash_token
 from portal.audit.service import Actor
 from portal.db.base import utcnow
-from portal.db.models import Membership, User, WebSession
+from portal.db.models import Membership, Organisation, Unit, User, WebSession
 from portal.pii import Vault
 
 # Touch last_seen_at at most this often: one write per minute per session, not per request.
@@ -100,14 +100,57 @@ def to_views(memberships: list[Membership]) -> tuple[MembershipView, ...]:
     )
 
 
+# Hot path: built once at import, executed on every authenticated request (two queries in all).
+_SESSION_AND_USER = (
+    select(WebSession, User)
+    .join(User, User.id == WebSession.user_id)
+    .where(WebSession.id == bindparam("session_id"))
+)
+_MEMBERSHIP_VIEWS = (
+    select(
+        Membership.id,
+        Membership.organisation_id,
+        Organisation.name,
+        Organisation.kind,
+        Membership.unit_id,
+        Unit.name,
+        Membership.role,
+    )
+    .join(Organisation, Organisation.id == Membership.organisation_id)
+    .outerjoin(Unit, Unit.id == Membership.unit_id)
+    .where(Membership.user_id == bindparam("user_id"), Membership.revoked_at.is_(None))
+    .order_by(Membership.granted_at)
+)
+
+
+async def membership_views(db: AsyncSession, user_id: uuid.UUID) -> tuple[MembershipView, ...]:
+    """The user's live roles as plain values, in one query."""
+    rows = await db.execute(_MEMBERSHIP_VIEWS, {"user_id": user_id})
+    return tuple(
+        MembershipView(
+            id=mid,
+            org_id=org_id,
+            org_name=org_name,
+            org_kind=org_kind,
+            unit_id=unit_id,
+            unit_name=unit_name,
+            role=Role(role),
+        )
+        for mid, org_id, org_name, org_kind, unit_id, unit_name, role in rows
+    )
+
+
 async def resolve_principal(
     db: AsyncSession, token: str | None, policy: SessionPolicy, vault: Vault
 ) -> Principal | None:
     """The principal behind a session token, or None (no, unknown, ended or expired session)."""
     if not token:
         return None
-    session = await db.get(WebSession, hash_token(token))
-    if session is None or session.ended_at is not None or session.user_id is None:
+    found = (await db.execute(_SESSION_AND_USER, {"session_id": hash_token(token)})).first()
+    if found is None:
+        return None
+    session, user = found
+    if session.ended_at is not None:
         return None
     now = utcnow()
     assert session.authenticated_at is not None
@@ -117,15 +160,13 @@ async def resolve_principal(
     if reason is not None:
         await db.execute(update(WebSession).where(WebSession.id == session.id).values(ended_at=now))
         return None
-    user = await db.get(User, session.user_id)
-    if user is None or user.disabled_at is not None:
+    if user.disabled_at is not None:
         return None
     if now - session.last_seen_at >= _TOUCH_INTERVAL:
         session.last_seen_at = now
-    memberships = await live_memberships(db, user.id)
     return Principal(
         user_id=user.id,
         name=vault.decrypt(user.name_enc, f"users.name:{user.id}"),
         session_id=session.id,
-        memberships=to_views(memberships),
+        memberships=await membership_views(db, user.id),
     )
