@@ -52,6 +52,7 @@ from portal.pii import Vault
 from portal.reports.controllers import ReportApiController, ReportPageController
 from portal.rosters.controllers import RosterApi, RosterPages
 from portal.settings import Settings
+from portal.stats.controllers import CostPages, StatsApi, StatsPages
 from portal.web import errors as web_errors
 from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
@@ -61,6 +62,7 @@ from portal.web.state import PortalState
 PACKAGE = Path(__file__).parent
 FEATURES = (
     "web",
+    "stats",
     "home",
     "admin",
     "account",
@@ -215,6 +217,9 @@ def create_app(
         ReportPageController,
         ReportApiController,
         CodeListApiController,
+        StatsPages,
+        CostPages,
+        StatsApi,
         create_static_files_router(
             path="/static", directories=[PACKAGE / "web" / "static"], include_in_schema=False
         ),

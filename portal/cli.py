@@ -44,6 +44,14 @@ async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
             async with make_sessionmaker(engine)() as db, db.begin():
                 await seed(db, vault)
                 await seed_rosters(db, vault)
+            if settings.demo_activity:
+                from portal.db.base import utcnow
+                from portal.stats.synthetic import generate_year
+
+                async with make_sessionmaker(engine)() as db, db.begin():
+                    made = await generate_year(db, vault, now=utcnow())
+                if made:
+                    print(f"demo: {made} synthetic incident reports for the past year")
     finally:
         await engine.dispose()
 

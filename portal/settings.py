@@ -110,6 +110,16 @@ class Settings:
     """SMTP port."""
     mail_from: str = "jourpost@localhost"
     """Sender address of notification e-mail."""
+    demo_activity: bool = True
+    """`jourpost demo` generates a year of synthetic reports on first start (statistics)."""
+    stats_suppress_below: int = 5
+    """Counts from 1 to this minus one are shown as "<5" to political audiences (chairs)."""
+    cost_population_percent: int = 50
+    """Cost key: percent of the jour's cost shared by population; the rest by time used."""
+    cost_period: str = "tertial"
+    """Invoicing period for the cost allocation: tertial, quarter or year."""
+    cost_annual_sek: int = 0
+    """The jour's annual cost in SEK for the invoice basis (0: shares only, no amounts)."""
 
     @property
     def https(self) -> bool:
@@ -172,6 +182,14 @@ class Settings:
             )
         if self.signing_ca_cert and not (self.signing_pkcs11_module or self.signing_ca_key_file):
             problems.append("the signing CA needs a key: a PKCS#11 module or a key file")
+        if not 0 <= self.cost_population_percent <= 100:
+            problems.append("JOURPOST_COST_POPULATION_PERCENT must be between 0 and 100")
+        if self.cost_period not in ("tertial", "quarter", "year"):
+            problems.append("JOURPOST_COST_PERIOD must be tertial, quarter or year")
+        if self.stats_suppress_below < 1 or self.cost_annual_sek < 0:
+            problems.append(
+                "JOURPOST_STATS_SUPPRESS_BELOW must be >= 1, JOURPOST_COST_ANNUAL_SEK >= 0"
+            )
         if problems:
             raise SettingsError("Invalid configuration:\n  - " + "\n  - ".join(problems))
         return self

@@ -1,0 +1,205 @@
+"""A year of synthetic jour activity for the demo, following the Gävleborg 2017 figures.
+
+Distributions come from the jour's annual report tables shipped in portal/stats/data (cases per
+municipality incl. "Annan kommun", per category, character and initiator; actions per type) and
+from Table 1 (172 of 2,383 cases without action, 3,900 actions, 253 cases during on-call time,
+902 hours on actions). Every person is fictitious: personnummer are generated with valid check
+digits from random birth dates and serial numbers, and no name is stored. Reports are written
+under the code list valid today, encrypted like real ones (narrative, assessment, subjects), and
+inserted in bulk so the demo starts in seconds.
+
+Idempotent: nothing is generated when the jour already has reports (a demo restart, or a jour
+that was used by hand).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import uuid
+from datetime import datetime, timedelta
+from importlib import resources
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.codelists import service as codelists
+from portal.codelists.standard import slug
+from portal.db.models import Membership, Organisation, Unit, User
+from portal.pii import Vault
+from portal.reports.models import Report, ReportAction, ReportSubject
+
+CASES_PER_YEAR = 2383
+NO_ACTION = 172 / 2383
+ON_CALL = 253 / 2383
+MEAN_EXTRA_ACTIONS = 3900 / (2383 - 172) - 1
+MEAN_MINUTES = 902 * 60 / 2383
+AGES = {
+    "0_12_ar": (0, 12),
+    "13_17_ar": (13, 17),
+    "18_20_ar": (18, 20),
+    "man": (21, 80),
+    "kvinna": (21, 80),
+    "familj": (25, 60),
+    "kvinna_med_barn": (20, 50),
+    "man_med_barn": (20, 55),
+}
+NARRATIVE = "Syntetiskt ärende för demonstrationen. Inga verkliga personer."
+
+
+def _weights(filename: str, label_column: str) -> dict[str, int]:
+    text = resources.files("portal.stats").joinpath(f"data/{filename}").read_text("utf-8")
+    out: dict[str, int] = {}
+    for row in csv.DictReader(text.splitlines()):
+        value = (row.get("y2017") or "").strip()
+        if value.isdigit() and int(value) > 0:
+            out[row[label_column]] = int(value)
+    return out
+
+
+def _pick(rng: random.Random, weights: dict[str, int]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _luhn(digits: str) -> int:
+    total = 0
+    for i, ch in enumerate(digits):
+        n = int(ch) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return (10 - total % 10) % 10
+
+
+def fictitious_pnr(rng: random.Random, born: datetime) -> str:
+    """A 12-digit personnummer with a valid check digit for a random serial on `born`."""
+    serial = f"{rng.randint(0, 999):03d}"
+    ten = born.strftime("%y%m%d") + serial
+    return born.strftime("%Y%m%d") + serial + str(_luhn(ten))
+
+
+async def generate_year(
+    db: AsyncSession, vault: Vault, *, now: datetime, seed: int = 2017, cases: int = CASES_PER_YEAR
+) -> int:
+    """Insert a year of reports ending at `now` for the first jour; return how many."""
+    jour = await db.scalar(select(Organisation).where(Organisation.kind == "jour").limit(1))
+    if jour is None:
+        return 0
+    if await db.scalar(select(func.count()).select_from(Report).where(Report.jour_id == jour.id)):
+        return 0
+    author = await db.scalar(
+        select(Membership.user_id)
+        .where(Membership.organisation_id == jour.id, Membership.role == "jour_staff")
+        .limit(1)
+    ) or await db.scalar(select(User.id).limit(1))
+    assert author is not None
+    rng = random.Random(seed)  # noqa: S311  (reproducible demo data, not a secret)
+    version = await codelists.current_version(db, on=now.date())
+    lists = await codelists.load(db, version)
+    valid = {name: {c.code for c in codes} for name, codes in lists.lists.items()}
+    child = {c.code for c in lists.lists["category"] if c.involves_child}
+
+    def coded(filename: str, column: str, list_name: str) -> dict[str, int]:
+        w = {slug(label): n for label, n in _weights(filename, column).items()}
+        return {code: n for code, n in w.items() if code in valid[list_name]}
+
+    categories = coded("gavleborg_t3_cases_per_category.csv", "category_sv", "category")
+    characters = coded("gavleborg_t6_cases_by_character.csv", "character_sv", "character")
+    initiators = coded("gavleborg_t7_cases_by_initiator.csv", "initiator_sv", "initiator")
+    actions = coded("gavleborg_t4_actions_per_type.csv", "action_sv", "action")
+    municipalities = _weights("gavleborg_t2_cases_per_municipality.csv", "municipality")
+
+    members = {
+        name: oid
+        for oid, name in await db.execute(
+            select(Organisation.id, Organisation.name).where(Organisation.jour_id == jour.id)
+        )
+    }
+    units = {
+        (org, name): uid
+        for uid, org, name in await db.execute(select(Unit.id, Unit.organisation_id, Unit.name))
+    }
+
+    reports: list[dict[str, object]] = []
+    subjects: list[dict[str, object]] = []
+    action_rows: list[dict[str, object]] = []
+    for _ in range(cases):
+        rid = uuid.uuid4()
+        occurred = now - timedelta(seconds=rng.randint(3600, 365 * 86400))
+        category = _pick(rng, categories)
+        muni = _pick(rng, municipalities)
+        org_id = members.get(muni)
+        is_child = category in child
+        unit = (
+            units.get((org_id, "IFO barn och unga" if is_child else "IFO vuxen"))
+            if org_id
+            else None
+        )
+        row: dict[str, object] = {
+            "id": rid,
+            "jour_id": jour.id,
+            "author_id": author,
+            "municipality_id": org_id,
+            "unit_id": unit,
+            "other_municipality": None if org_id else "Uppsala",
+            "code_list_version": version,
+            "occurred_at": occurred,
+            "on_call": rng.random() < ON_CALL,
+            "initiator_code": _pick(rng, initiators),
+            "category_code": category,
+            "character_code": _pick(rng, characters),
+            "minutes": max(5, 5 * round(rng.expovariate(1 / MEAN_MINUTES) / 5)),
+            "child_involved": is_child,
+            "assessment_enc": None,
+            "assessment_facts_enc": None,
+            "assessed_at": None,
+            "assessed_by_enc": None,
+            "narrative_enc": vault.encrypt(NARRATIVE, f"reports.narrative:{rid}"),
+            "follow_up_requested": False,
+            "follow_up_urgency": None,
+            "created_at": occurred + timedelta(minutes=45),
+            "changed_at": occurred + timedelta(minutes=45),
+            "acknowledged_at": occurred + timedelta(hours=20)
+            if occurred < now - timedelta(days=2)
+            else None,
+        }
+        if is_child:
+            row["assessment_enc"] = vault.encrypt(
+                "Barnet bedöms inte vara i akut fara.", f"reports.assessment:{rid}"
+            )
+            row["assessment_facts_enc"] = vault.encrypt(
+                "Syntetiska uppgifter.", f"reports.assessment_facts:{rid}"
+            )
+            row["assessed_at"] = occurred + timedelta(minutes=30)
+            row["assessed_by_enc"] = vault.encrypt(
+                "Jourens socialsekreterare", f"reports.assessed_by:{rid}"
+            )
+        reports.append(row)
+        low, high = AGES.get(category, (21, 80))
+        born = occurred - timedelta(days=rng.randint(low * 365 + 1, high * 365 + 300))
+        pnr = fictitious_pnr(rng, born)
+        sid = uuid.uuid4()
+        subjects.append(
+            {
+                "id": sid,
+                "report_id": rid,
+                "position": 0,
+                "identity_unknown": False,
+                "pnr_index": vault.index(pnr),
+                "pnr_enc": vault.encrypt(pnr, f"report_subjects.pnr:{sid}"),
+                "name_enc": None,
+            }
+        )
+        if rng.random() >= NO_ACTION:
+            n = 1
+            while n < 4 and rng.random() < MEAN_EXTRA_ACTIONS / (1 + MEAN_EXTRA_ACTIONS):
+                n += 1
+            chosen: set[str] = set()
+            while len(chosen) < n:
+                chosen.add(_pick(rng, actions))
+            action_rows += [{"report_id": rid, "action_code": code} for code in sorted(chosen)]
+    for i in range(0, len(reports), 500):
+        await db.execute(insert(Report), reports[i : i + 500])
+    for i in range(0, len(subjects), 500):
+        await db.execute(insert(ReportSubject), subjects[i : i + 500])
+    for i in range(0, len(action_rows), 1000):
+        await db.execute(insert(ReportAction), action_rows[i : i + 1000])
+    return len(reports)
