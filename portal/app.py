@@ -37,6 +37,7 @@ from portal.account.controllers import AccountController
 from portal.admin.controllers import AdminController
 from portal.advisories.api import AdvisoryApi
 from portal.advisories.controllers import AdvisoryPages, JourPages
+from portal.archive.controllers import ArchiveApi, ArchivePages
 from portal.attachments.store import build_file_store
 from portal.codelists.controllers import CodeListApiController
 from portal.db.engine import make_engine, make_sessionmaker
@@ -63,6 +64,7 @@ PACKAGE = Path(__file__).parent
 FEATURES = (
     "web",
     "stats",
+    "archive",
     "home",
     "admin",
     "account",
@@ -217,6 +219,8 @@ def create_app(
         ReportPageController,
         ReportApiController,
         CodeListApiController,
+        ArchivePages,
+        ArchiveApi,
         StatsPages,
         CostPages,
         StatsApi,

@@ -105,6 +105,30 @@ async def _audit_verify(settings: Settings) -> int:
     return 0
 
 
+def _archive_export(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import date, datetime, time, timedelta
+
+    from portal.archive.cli import export_command
+    from portal.web.datetimes import STOCKHOLM
+
+    try:
+        first = date.fromisoformat(args.date_from) if args.date_from else None
+        last = date.fromisoformat(args.date_to) if args.date_to else None
+    except ValueError:
+        print("jourpost archive export: datum anges som ÅÅÅÅ-MM-DD", file=sys.stderr)
+        return 2
+    return asyncio.run(
+        export_command(
+            settings,
+            org=args.org,
+            since=datetime.combine(first, time(), STOCKHOLM) if first else None,
+            until=datetime.combine(last + timedelta(days=1), time(), STOCKHOLM) if last else None,
+            kinds=args.types,
+            out=Path(args.out),
+        )
+    )
+
+
 def _portal_roots() -> list[Path]:
     """The portal's own signing roots, when a Jourpost configuration is present."""
     try:
@@ -252,6 +276,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     renew.add_argument("--force", action="store_true", help="renew every signed decision")
     renew.add_argument("--dry-run", action="store_true", help="only report what would be renewed")
+    export = archive_sub.add_parser(
+        "export", help="write an organisation's records as an E-ARK SIP (FGS 2.0) zip"
+    )
+    export.add_argument("--org", required=True, help="organisation name or id")
+    export.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (Stockholm)")
+    export.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (inclusive)")
+    export.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        choices=["advisory", "report", "decision", "roster"],
+    )
+    export.add_argument("--out", required=True, help="the zip file to write")
     keys = sub.add_parser("keys", help="key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser(
@@ -285,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_jobs_once(settings))
         if args.command == "keys":
             return asyncio.run(_keys_rotate(settings))
+        if args.command == "archive" and args.archive_command == "export":
+            return _archive_export(settings, args)
         if args.command == "archive":
             return asyncio.run(_renew_timestamps(settings, force=args.force, dry_run=args.dry_run))
         if args.command == "audit":

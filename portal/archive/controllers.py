@@ -1,0 +1,368 @@
+"""Archive pages (/archive), the archive API (/api/v1/archive) and the streamed e-archive export.
+
+Searches post their filters (a personnummer never goes in a URL). Record pages run the integrity
+check on open. Exports are streamed zips (E-ARK SIP); every exported record is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+from litestar.response import Stream, Template
+
+from portal.archive import export, service
+from portal.audit import service as audit
+from portal.db.base import utcnow
+from portal.errors import Forbidden, InvalidInput, NotFound
+from portal.web.datetimes import STOCKHOLM
+from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.principal import Principal
+from portal.web.render import render
+
+ALL_KINDS = tuple(service.KINDS)
+
+
+def _orgs(user: Principal) -> list[tuple[uuid.UUID, str]]:
+    allowed = service.archive_orgs(user)
+    if not allowed:
+        raise Forbidden("Arkivet är till för arkivarier och registratorer.")
+    names = {m.org_id: m.org_name for m in user.memberships if m.org_id in allowed}
+    return sorted(names.items(), key=lambda kv: kv[1])
+
+
+def _day(text: str, field_name: str, errors: dict[str, str]) -> date | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        errors[field_name] = "Ange datum som ÅÅÅÅ-MM-DD."
+        return None
+
+
+def _start(d: date | None) -> datetime | None:
+    return datetime.combine(d, time(), STOCKHOLM) if d else None
+
+
+def _end(d: date | None) -> datetime | None:
+    return datetime.combine(d + timedelta(days=1), time(), STOCKHOLM) if d else None
+
+
+@dataclass
+class SearchIn:
+    """Archive search (API)."""
+
+    organisation_id: uuid.UUID | None = None
+    """Whose archive (default: the user's first)."""
+    types: list[str] = field(default_factory=lambda: list(ALL_KINDS))
+    """advisory, report, decision, roster."""
+    date_from: date | None = None
+    """First day (Stockholm)."""
+    date_to: date | None = None
+    """Last day, inclusive."""
+    personal_identity_number: str = ""
+    """Records about this person (optional)."""
+
+
+@dataclass
+class RecordRef:
+    """One record to export."""
+
+    type: str
+    """advisory | report | decision | roster."""
+    id: uuid.UUID
+    """Its id."""
+
+
+@dataclass
+class ExportIn:
+    """Records to export as one package."""
+
+    records: list[RecordRef]
+    """What goes in the package."""
+
+
+async def _search(
+    db: Db, state: State, user: Principal, data: SearchIn
+) -> tuple[uuid.UUID, list[service.Hit]]:
+    orgs = _orgs(user)
+    org_id = data.organisation_id or orgs[0][0]
+    if org_id not in dict(orgs):
+        raise NotFound()
+    kinds = [k for k in data.types if k in service.KINDS]
+    if not kinds:
+        raise InvalidInput(errors={"types": "Välj minst en handlingstyp."})
+    hits = await service.search(
+        db,
+        portal_state(state).vault,
+        user,
+        org_id=org_id,
+        kinds=kinds,
+        since=_start(data.date_from),
+        until=_end(data.date_to),
+        personnummer=data.personal_identity_number,
+    )
+    return org_id, hits
+
+
+async def _check_refs(
+    db: Db, state: State, user: Principal, refs: list[tuple[str, uuid.UUID]]
+) -> None:
+    if not refs:
+        raise InvalidInput(errors={"records": "Välj minst en handling att exportera."})
+    vault = portal_state(state).vault
+    for kind, rid in refs:
+        await service.load(db, vault, user, kind, rid)  # NotFound (audited) when not theirs
+
+
+def _stream(
+    state: State, user: Principal, refs: list[tuple[str, uuid.UUID]], archivist: str
+) -> Stream:
+    ps = portal_state(state)
+    roots = list(ps.signing.trust_roots) if ps.signing else []
+    records = export.load_records(
+        ps.sessionmaker,
+        ps.vault,
+        ps.object_store,
+        refs,
+        trust_roots=roots,
+        actor=user.actor(),
+    )
+    package = uuid.uuid4()
+    body = export.stream_sip(
+        records,
+        ps.object_store,
+        label=f"Jourpost, {len(refs)} handlingar",
+        archivist=archivist,
+        package_id=package,
+    )
+    return Stream(
+        body,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="jourpost-sip-{package}.zip"'},
+    )
+
+
+class ArchivePages(Controller):
+    """`/archive`: search, open with an integrity check, export."""
+
+    path = "/archive"
+    include_in_schema = False
+
+    def _page(self, user: Principal, **context: Any) -> Template:
+        status = context.pop("status", 200)
+        context.setdefault("errors", {})
+        context.setdefault("form", {})
+        context.setdefault("hits", None)
+        return render(
+            "archive/search.html",
+            user,
+            status_code=status,
+            orgs=_orgs(user),
+            kinds=service.KINDS,
+            **context,
+        )
+
+    @get("/")
+    async def form(self, user: CurrentUser) -> Template:
+        return self._page(user, form={"types": list(ALL_KINDS)})
+
+    @post("/search")
+    async def search(
+        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+    ) -> Template:
+        raw = await request.form()
+        form: dict[str, Any] = {
+            k: str(v) for k, v in raw.items() if k not in ("_csrf_token", "types")
+        }
+        form["types"] = [str(t) for t in raw.getall("types")] if "types" in raw else []
+        errors: dict[str, str] = {}
+        since = _day(form.get("date_from", ""), "date_from", errors)
+        until = _day(form.get("date_to", ""), "date_to", errors)
+        org: uuid.UUID | None = None
+        try:
+            org = (
+                uuid.UUID(form.get("organisation_id", "")) if form.get("organisation_id") else None
+            )
+        except ValueError:
+            errors["organisation_id"] = "Välj organisation."
+        if errors:
+            return self._page(user, form=form, errors=errors, status=422)
+        try:
+            _, hits = await _search(
+                db,
+                state,
+                user,
+                SearchIn(
+                    org, form["types"], since, until, form.get("personal_identity_number", "")
+                ),
+            )
+        except InvalidInput as exc:
+            return self._page(user, form=form, errors=exc.errors, status=422)
+        return self._page(user, form=form, hits=hits)
+
+    @get("/records/{kind:str}/{record_id:uuid}")
+    async def record(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        kind: FromPath[str],
+        record_id: FromPath[uuid.UUID],
+    ) -> Template:
+        ps = portal_state(state)
+        rec = await service.load(db, ps.vault, user, kind, record_id)
+        roots = list(ps.signing.trust_roots) if ps.signing else []
+        integrity = await service.check(ps.object_store, rec, roots)
+        await audit.record(
+            db,
+            "archive.open",
+            actor=user.actor(
+                rec.owner_org_id if rec.owner_org_id in service.archive_orgs(user) else None
+            ),
+            owner_org_id=rec.owner_org_id,
+            object_type=kind,
+            object_id=rec.id,
+            details={"integrity_ok": integrity.ok},
+        )
+        return render(
+            "archive/record.html", user, record=rec, integrity=integrity, kinds=service.KINDS
+        )
+
+    @get("/records/{kind:str}/{record_id:uuid}/files/{number:int}")
+    async def download(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        kind: FromPath[str],
+        record_id: FromPath[uuid.UUID],
+        number: FromPath[int],
+    ) -> Stream:
+        ps = portal_state(state)
+        rec = await service.load(db, ps.vault, user, kind, record_id)
+        if not 1 <= number <= len(rec.files):
+            raise NotFound()
+        f = rec.files[number - 1]
+        await audit.record(
+            db,
+            "archive.download",
+            actor=user.actor(),
+            owner_org_id=rec.owner_org_id,
+            object_type=kind,
+            object_id=rec.id,
+            details={"file": number},
+        )
+        safe = export._safe(f.name)
+        return Stream(
+            service.read_file(ps.object_store, f),
+            media_type=f.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+        )
+
+    @post("/export", status_code=200)
+    async def export_selected(
+        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+    ) -> Stream:
+        raw = await request.form()
+        refs: list[tuple[str, uuid.UUID]] = []
+        for value in raw.getall("ref") if "ref" in raw else []:
+            kind, _, rid = str(value).partition(":")
+            try:
+                refs.append((kind, uuid.UUID(rid)))
+            except ValueError:
+                raise NotFound() from None
+        await _check_refs(db, state, user, refs)
+        return _stream(state, user, refs, _orgs(user)[0][1])
+
+
+class ArchiveApi(Controller):
+    """JSON API for case and e-archive systems."""
+
+    path = "/api/v1/archive"
+    tags = ["Arkiv"]  # noqa: RUF012
+
+    @post(
+        "/search", summary="Sök i organisationens arkiv (personnummer i kroppen, aldrig i URL:en)"
+    )
+    async def search(
+        self, db: Db, state: State, user: CurrentUser, data: JSONBody[SearchIn]
+    ) -> dict[str, Any]:
+        org_id, hits = await _search(db, state, user, data)
+        return {
+            "organisation_id": str(org_id),
+            "records": [
+                {
+                    "type": h.kind,
+                    "id": str(h.id),
+                    "title": h.title,
+                    "date": h.date.isoformat(),
+                    "status": h.status,
+                }
+                for h in hits
+            ],
+        }
+
+    @get("/records/{kind:str}/{record_id:uuid}", summary="En handling med integritetskontroll")
+    async def record(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        kind: FromPath[str],
+        record_id: FromPath[uuid.UUID],
+    ) -> dict[str, Any]:
+        ps = portal_state(state)
+        rec = await service.load(db, ps.vault, user, kind, record_id)
+        integrity = await service.check(
+            ps.object_store, rec, list(ps.signing.trust_roots) if ps.signing else []
+        )
+        await audit.record(
+            db,
+            "archive.open",
+            actor=user.actor(),
+            owner_org_id=rec.owner_org_id,
+            object_type=kind,
+            object_id=rec.id,
+            details={"integrity_ok": integrity.ok},
+        )
+        return {
+            "type": rec.kind,
+            "id": str(rec.id),
+            "title": rec.title,
+            "date": rec.date.isoformat(),
+            "content": [{"label": k, "value": v} for k, v in rec.facts],
+            "versions": [{"what": w, "at": t.isoformat(), "by": b} for w, t, b in rec.versions],
+            "receipts": [{"what": w, "at": t.isoformat(), "by": b} for w, t, b in rec.receipts],
+            "files": [
+                {
+                    "name": c.name,
+                    "sha256": c.sha256,
+                    "size": c.size,
+                    "ok": c.ok,
+                    "problem": c.problem,
+                }
+                for c in integrity.files
+            ],
+            "signature": integrity.signature,
+            "integrity_ok": integrity.ok,
+            "checked_at": utcnow().isoformat(),
+        }
+
+    @post(
+        "/export",
+        status_code=200,
+        summary="Exportera handlingar som E-ARK SIP (FGS Paketstruktur 2.0), zip",
+    )
+    async def export(
+        self, db: Db, state: State, user: CurrentUser, data: JSONBody[ExportIn]
+    ) -> Stream:
+        refs = [(r.type, r.id) for r in data.records]
+        await _check_refs(db, state, user, refs)
+        return _stream(state, user, refs, _orgs(user)[0][1])
