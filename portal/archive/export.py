@@ -499,25 +499,31 @@ async def load_records(
     trust_roots: Any,
     actor: Any,
     check: bool = True,
+    batch: int = 100,
 ) -> AsyncIterator[Loaded]:
-    """Each record with its integrity check and audit trail; each export audited in its own
-    short transaction (so a long export never holds a transaction open)."""
+    """Each record with its integrity check and audit trail. Records are read and their exports
+    audited in short transactions of `batch` records, so a long export never holds a
+    transaction open and memory holds one batch."""
     from portal.archive import service
     from portal.audit import service as audit
 
-    for kind, record_id in refs:
+    pending = list(refs)
+    for start in range(0, len(pending), batch):
+        loaded: list[tuple[Record, list[dict[str, Any]]]] = []
         async with sessionmaker() as db, db.begin():
-            record = await service.load_unchecked(db, vault, kind, record_id)
-            if record is None:
-                continue
-            await audit.record(
-                db,
-                "archive.export",
-                actor=actor,
-                owner_org_id=record.owner_org_id,
-                object_type=kind,
-                object_id=record.id,
-            )
-            trail = await service.audit_trail(db, record.id)
-        integrity = await service.check(files, record, trust_roots) if check else None
-        yield record, integrity, trail
+            for kind, record_id in pending[start : start + batch]:
+                record = await service.load_unchecked(db, vault, kind, record_id)
+                if record is None:
+                    continue
+                await audit.record(
+                    db,
+                    "archive.export",
+                    actor=actor,
+                    owner_org_id=record.owner_org_id,
+                    object_type=kind,
+                    object_id=record.id,
+                )
+                loaded.append((record, await service.audit_trail(db, record.id)))
+        for record, trail in loaded:
+            integrity = await service.check(files, record, trust_roots) if check else None
+            yield record, integrity, trail

@@ -98,8 +98,21 @@ async def current_version(db: AsyncSession, on: date | None = None) -> str:
     return found
 
 
+# Published versions never change (standard.py is append-only; see its docstring), so a version
+# read once is kept for the life of the process: statistics and exports read thousands of reports.
+_LOADED: dict[str, CodeLists] = {}
+
+
 async def load(db: AsyncSession, version: str) -> CodeLists:
     """All lists of `version`; NotFound when there is no such version."""
+    if version in _LOADED:
+        return _LOADED[version]
+    lists = await _load(db, version)
+    _LOADED[version] = lists
+    return lists
+
+
+async def _load(db: AsyncSession, version: str) -> CodeLists:
     v = await db.get(CodeListVersion, version)
     if v is None:
         raise NotFound("Kodlistversionen finns inte.")
