@@ -51,6 +51,7 @@ from portal.lookup.controllers import LookupApi, LookupPage
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.reports.controllers import ReportApiController, ReportPageController
+from portal.retention.controllers import RetentionPages
 from portal.rosters.controllers import RosterApi, RosterPages
 from portal.settings import Settings
 from portal.stats.controllers import CostPages, StatsApi, StatsPages
@@ -65,6 +66,7 @@ FEATURES = (
     "web",
     "stats",
     "archive",
+    "retention",
     "home",
     "admin",
     "account",
@@ -221,6 +223,7 @@ def create_app(
         CodeListApiController,
         ArchivePages,
         ArchiveApi,
+        RetentionPages,
         StatsPages,
         CostPages,
         StatsApi,

@@ -289,6 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["advisory", "report", "decision", "roster"],
     )
     export.add_argument("--out", required=True, help="the zip file to write")
+    retention = sub.add_parser("retention", help="retention (gallring) by the rules")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    run = retention_sub.add_parser("run", help="cull every record that is due (see --dry-run)")
+    run.add_argument("--dry-run", action="store_true", help="only report what would be culled")
+    run.add_argument("--json", action="store_true", help="the report as JSON")
     keys = sub.add_parser("keys", help="key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser(
@@ -322,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_jobs_once(settings))
         if args.command == "keys":
             return asyncio.run(_keys_rotate(settings))
+        if args.command == "retention":
+            from portal.retention.cli import run_command
+
+            return asyncio.run(run_command(settings, dry_run=args.dry_run, as_json=args.json))
         if args.command == "archive" and args.archive_command == "export":
             return _archive_export(settings, args)
         if args.command == "archive":

@@ -112,6 +112,8 @@ class Settings:
     """Sender address of notification e-mail."""
     demo_activity: bool = True
     """`jourpost demo` generates a year of synthetic reports on first start (statistics)."""
+    retention_rules: str = ""
+    """TOML file with the retention (gallring) rules; empty: the defaults in portal/retention."""
     stats_suppress_below: int = 5
     """Counts from 1 to this minus one are shown as "<5" to political audiences (chairs)."""
     cost_population_percent: int = 50

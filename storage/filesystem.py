@@ -129,6 +129,10 @@ class FilesystemStore:
         async with self._lock:
             await _run_to_completion(self._set_legal_hold, key, path, on)
 
+    async def lock_state(self, key: str) -> tuple[datetime | None, bool]:
+        """(retain_until, legal_hold) from the sidecar; (None, False) without one."""
+        return self._read_meta(key)
+
     async def ping(self) -> None:
         """Create and remove a probe file: proves the root is there and writable."""
         try:

@@ -45,6 +45,10 @@ class ObjectStore(Protocol):
         """Put or lift a legal hold: while on, the object can't be deleted or overwritten."""
         ...
 
+    async def lock_state(self, key: str) -> tuple[datetime | None, bool]:
+        """(retain_until, legal_hold) of the object; (None, False) when unlocked or absent."""
+        ...
+
     async def ping(self) -> None:
         """Raise `BackendUnavailable` unless the store can be used (for /readyz)."""
         ...

@@ -234,6 +234,19 @@ class S3Store:
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendUnavailable(f"S3 not reachable: {type(exc).__name__}") from exc
 
+    async def lock_state(self, key: str) -> tuple[datetime | None, bool]:
+        """(retain_until, legal_hold) of the current version; (None, False) without a lock."""
+        if not self.object_lock:
+            return None, False
+        try:
+            stat: Object = await self._run(self.client.stat_object, self.bucket, key, key=key)
+        except ObjectNotFound:
+            return None, False
+        headers = stat.metadata or {}
+        until = headers.get("x-amz-object-lock-retain-until-date")
+        held = headers.get("x-amz-object-lock-legal-hold") == "ON"
+        return (datetime.fromisoformat(until) if until else None), held
+
     async def _check_mutable(self, key: str) -> None:
         """Refuse (RetentionError) if the current version is locked; no-op without lock."""
         if not self.object_lock:

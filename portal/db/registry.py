@@ -10,5 +10,6 @@ from portal.db import models  # noqa: F401
 from portal.decisions import models as decisions_models  # noqa: F401
 from portal.notify import models as notify_models  # noqa: F401
 from portal.reports import models as reports_models  # noqa: F401
+from portal.retention import models as retention_models  # noqa: F401
 from portal.rosters import models as rosters_models  # noqa: F401
 from portal.stats import models as stats_models  # noqa: F401

@@ -1,0 +1,170 @@
+"""`/retention`: the archivist's culling list (a dry run), the culling itself, and legal holds."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from portal.archive.service import archive_orgs
+from portal.db.base import utcnow
+from portal.errors import Forbidden, InvalidInput, NotFound
+from portal.retention import service
+from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.principal import Principal
+from portal.web.render import render
+
+FLASH = {
+    "spärrad": "Handlingen är spärrad för gallring.",
+    "hävd": "Spärren är hävd.",
+}
+
+
+def _org(user: Principal, raw: str | None) -> tuple[uuid.UUID, list[tuple[uuid.UUID, str]]]:
+    allowed = archive_orgs(user)
+    if not allowed:
+        raise Forbidden("Gallring sköts av arkivarier och registratorer.")
+    names = sorted(
+        {m.org_id: m.org_name for m in user.memberships if m.org_id in allowed}.items(),
+        key=lambda kv: kv[1],
+    )
+    if not raw:
+        return names[0][0], names
+    try:
+        org = uuid.UUID(raw)
+    except ValueError:
+        raise NotFound() from None
+    if org not in allowed:
+        raise NotFound()
+    return org, names
+
+
+class RetentionPages(Controller):
+    """Culling list, run, holds."""
+
+    path = "/retention"
+    include_in_schema = False
+
+    async def _page(
+        self,
+        db: Db,
+        state: State,
+        user: Principal,
+        org: uuid.UUID,
+        orgs: list[tuple[uuid.UUID, str]],
+        **extra: Any,
+    ) -> Template:
+        ps = portal_state(state)
+        rules = service.load_rules(ps.settings.retention_rules or None)
+        the_plan = await service.plan(
+            db, ps.vault, ps.object_store.store, rules, now=utcnow(), org_id=org
+        )
+        holds = await service.active_holds(db, ps.vault, [org])
+        return render(
+            "retention/retention.html",
+            user,
+            status_code=extra.pop("status", 200),
+            plan=the_plan,
+            rules=rules,
+            holds=holds,
+            org=org,
+            orgs=orgs,
+            labels=service.TYPE_LABELS,
+            errors=extra.pop("errors", {}),
+            form=extra.pop("form", {}),
+            **extra,
+        )
+
+    @get("/")
+    async def page(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        org: FromQuery[str | None] = None,
+        flash: FromQuery[str | None] = None,
+    ) -> Template:
+        org_id, orgs = _org(user, org)
+        return await self._page(db, state, user, org_id, orgs, flash=FLASH.get(flash or ""))
+
+    @post("/run")
+    async def run(
+        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+    ) -> Template:
+        form = await request.form()
+        org_id, orgs = _org(user, str(form.get("org", "")))
+        if form.get("confirm") != "on":
+            return await self._page(
+                db,
+                state,
+                user,
+                org_id,
+                orgs,
+                status=422,
+                errors={"confirm": "Bekräfta att du har gått igenom listan."},
+            )
+        ps = portal_state(state)
+        rules = service.load_rules(ps.settings.retention_rules or None)
+        the_plan = await service.plan(
+            db, ps.vault, ps.object_store.store, rules, now=utcnow(), org_id=org_id
+        )
+        result = await service.cull(
+            ps.sessionmaker, ps.object_store.store, the_plan, actor=user.actor(org_id), rules=rules
+        )
+        return await self._page(db, state, user, org_id, orgs, result=result)
+
+    @post("/holds")
+    async def hold(
+        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+    ) -> Template | Redirect:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        org_id, orgs = _org(user, form.get("org"))
+        ps = portal_state(state)
+        try:
+            record_id = uuid.UUID(form.get("record_id", "").strip())
+        except ValueError:
+            return await self._page(
+                db,
+                state,
+                user,
+                org_id,
+                orgs,
+                status=422,
+                form=form,
+                errors={"record_id": "Ange handlingens id (finns på handlingens sida i arkivet)."},
+            )
+        try:
+            await service.place_hold(
+                db,
+                ps.vault,
+                ps.object_store.store,
+                actor_orgs=archive_orgs(user),
+                actor=user.actor(org_id),
+                record_type=form.get("record_type", ""),
+                record_id=record_id,
+                reason=form.get("reason", ""),
+            )
+        except InvalidInput as exc:
+            return await self._page(
+                db, state, user, org_id, orgs, status=422, form=form, errors=exc.errors
+            )
+        return Redirect(f"/retention?org={org_id}&flash=spärrad", status_code=303)
+
+    @post("/holds/{hold_id:uuid}/lift")
+    async def lift(
+        self, db: Db, state: State, user: CurrentUser, hold_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        ps = portal_state(state)
+        await service.lift_hold(
+            db,
+            ps.object_store.store,
+            actor_orgs=archive_orgs(user),
+            actor=user.actor(),
+            hold_id=hold_id,
+            now=utcnow(),
+        )
+        return Redirect("/retention?flash=hävd", status_code=303)

@@ -1,0 +1,531 @@
+"""Retention (gallring): which records are due, which are kept and why, and culling them.
+
+Rules are data (rules.toml, overridable by `JOURPOST_RETENTION_RULES`). A record is due when its
+anchor date plus the rule's months has passed. A due record is nevertheless kept when:
+- it is under an active legal hold (an archivist placed it; see `place_hold`);
+- its rule says `keep` (bevaras);
+- it names a person born on one of the rule's `exempt_birth_days` (the research sample);
+- it is still in progress (a decision not yet delivered, lifted or cancelled; a municipality's
+  roster version that is still the newest);
+- one of its files is still locked in the object store (retention or legal hold there): it is
+  reported as blocked with the date it can go, and nothing of it is deleted.
+
+Culling deletes one record per transaction: every row that belongs to it, an audit entry
+(`retention.cull`, ids and rule only), then its objects in the store; if an object cannot be
+deleted the transaction rolls back and the record stays whole in the database.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import json
+import tomllib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.advisories.models import (
+    Advisory,
+    AdvisoryAcknowledgement,
+    AdvisorySubject,
+    AdvisoryVersion,
+)
+from portal.attachments.models import Attachment
+from portal.audit import service as audit
+from portal.audit.service import Actor
+from portal.db.models import Organisation
+from portal.decisions.models import Decision
+from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
+from portal.pii import Vault
+from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
+from portal.retention.models import LegalHold
+from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
+from storage.errors import ObjectNotFound, StorageError
+
+TYPES = ("advisory", "report", "decision", "roster")
+TYPE_LABELS = {
+    "advisory": "Avisering",
+    "report": "Händelserapport",
+    "decision": "Ordförandebeslut",
+    "roster": "Ordförandejourlista",
+}
+FINISHED_DECISIONS = ("delivered", "lifted", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """The retention rule of one record type."""
+
+    record_type: str
+    """advisory | report | decision | roster."""
+    after_months: int
+    """Months after the anchor date."""
+    anchor: str
+    """Which date the time runs from."""
+    keep: bool = False
+    """Never culled (bevaras)."""
+    exempt_birth_days: tuple[int, ...] = ()
+    """Kept when the record names a person born on one of these days."""
+
+
+def load_rules(path: str | None = None) -> dict[str, Rule]:
+    """The rules from `path`, or the defaults shipped with the package."""
+    if path:
+        text = Path(path).read_text("utf-8")
+    else:
+        text = resources.files("portal.retention").joinpath("rules.toml").read_text("utf-8")
+    raw = tomllib.loads(text)
+    rules: dict[str, Rule] = {}
+    for t in TYPES:
+        if t not in raw:
+            raise ValueError(f"retention rules: no rule for {t!r}")
+        r = raw[t]
+        rules[t] = Rule(
+            t,
+            int(r["after_months"]),
+            str(r["anchor"]),
+            bool(r.get("keep", False)),
+            tuple(int(d) for d in r.get("exempt_birth_days", ())),
+        )
+    return rules
+
+
+def add_months(when: datetime, months: int) -> datetime:
+    """`when` plus whole calendar months (the day clamped to the month's length)."""
+    month0 = when.month - 1 + months
+    year, month = when.year + month0 // 12, month0 % 12 + 1
+    day = min(when.day, calendar.monthrange(year, month)[1])
+    return when.replace(year=year, month=month, day=day)
+
+
+def birth_day(pnr: str) -> int:
+    """Day of birth from a 12-digit personnummer (coordination numbers: day + 60)."""
+    day = int(pnr[6:8])
+    return day - 60 if day > 60 else day
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A record whose time is up, and what happens to it."""
+
+    record_type: str
+    """advisory | report | decision | roster."""
+    record_id: uuid.UUID
+    """The record."""
+    owner_org_id: uuid.UUID
+    """Whose record it is."""
+    due_at: datetime
+    """When its retention time ran out."""
+    action: str = "cull"
+    """cull | hold | keep | exempt | in_progress | blocked."""
+    reason: str = ""
+    """Why it is kept (Swedish)."""
+    blocked_until: datetime | None = None
+    """For blocked records: when the object store lets it go."""
+    objects: list[str] = field(default_factory=list)
+    """Keys of its objects in the store."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What culling at `now` would do."""
+
+    now: datetime
+    """The moment the plan is for."""
+    candidates: list[Candidate]
+    """Every record whose time is up."""
+    not_due: dict[str, int]
+    """Records per type whose time is not up."""
+
+    @property
+    def due(self) -> list[Candidate]:
+        """The records that would be deleted."""
+        return [c for c in self.candidates if c.action == "cull"]
+
+    @property
+    def kept(self) -> list[Candidate]:
+        """The records whose time is up but which are kept, with the reason."""
+        return [c for c in self.candidates if c.action != "cull"]
+
+    def as_json(self, names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
+        """For `--json` and the API."""
+        return {
+            "now": self.now.isoformat(),
+            "cull": [_c(c, names) for c in self.due],
+            "kept": [_c(c, names) for c in self.kept],
+            "not_due": self.not_due,
+        }
+
+
+def _c(c: Candidate, names: dict[uuid.UUID, str] | None) -> dict[str, Any]:
+    return {
+        "type": c.record_type,
+        "id": str(c.record_id),
+        "organisation": (names or {}).get(c.owner_org_id, str(c.owner_org_id)),
+        "due_at": c.due_at.isoformat(),
+        "action": c.action,
+        "reason": c.reason,
+        "blocked_until": c.blocked_until.isoformat() if c.blocked_until else None,
+    }
+
+
+async def _held(db: AsyncSession) -> set[tuple[str, uuid.UUID]]:
+    rows = await db.execute(
+        select(LegalHold.record_type, LegalHold.record_id).where(LegalHold.lifted_at.is_(None))
+    )
+    return {(t, i) for t, i in rows}
+
+
+async def _attachment_keys(db: AsyncSession, owner_type: str, owner_id: uuid.UUID) -> list[str]:
+    rows = await db.scalars(
+        select(Attachment.object_id).where(
+            Attachment.owner_type == owner_type, Attachment.owner_id == owner_id
+        )
+    )
+    return list(rows)
+
+
+async def _records(
+    db: AsyncSession, vault: Vault, record_type: str, org_id: uuid.UUID | None
+) -> list[tuple[uuid.UUID, uuid.UUID, datetime, str | None, list[str], list[str]]]:
+    """(id, owner, anchor date, in-progress reason, personnummer, object keys) per record."""
+    out: list[tuple[uuid.UUID, uuid.UUID, datetime, str | None, list[str], list[str]]] = []
+    if record_type == "advisory":
+        stmt = select(Advisory)
+        if org_id:
+            stmt = stmt.where(Advisory.organisation_id == org_id)
+        for a in await db.scalars(stmt):
+            anchor = max(a.valid_until, a.withdrawn_at or a.valid_until)
+            out.append(
+                (
+                    a.id,
+                    a.organisation_id,
+                    anchor,
+                    None,
+                    [],
+                    await _attachment_keys(db, "advisory", a.id),
+                )
+            )
+    elif record_type == "report":
+        stmt_r = select(Report)
+        if org_id:
+            stmt_r = stmt_r.where(Report.municipality_id == org_id)
+        for r in await db.scalars(stmt_r):
+            out.append((r.id, r.municipality_id or r.jour_id, r.occurred_at, None, [], []))
+    elif record_type == "decision":
+        stmt_d = select(Decision)
+        if org_id:
+            stmt_d = stmt_d.where(Decision.municipality_id == org_id)
+        for d in await db.scalars(stmt_d):
+            busy = None if d.status in FINISHED_DECISIONS else "Beslutet är inte avslutat."
+            keys = [d.signed_object_id] if d.signed_object_id else []
+            out.append((d.id, d.municipality_id, d.oral_decision_at, busy, [], keys))
+    else:
+        newest = dict(
+            (m, n)
+            for m, n in await db.execute(
+                select(RosterVersion.municipality_id, func.max(RosterVersion.number)).group_by(
+                    RosterVersion.municipality_id
+                )
+            )
+        )
+        stmt_v = select(RosterVersion, func.max(RosterEntry.valid_to)).join(
+            RosterEntry, RosterEntry.version_id == RosterVersion.id, isouter=True
+        )
+        if org_id:
+            stmt_v = stmt_v.where(RosterVersion.municipality_id == org_id)
+        for v, last in await db.execute(stmt_v.group_by(RosterVersion.id)):
+            busy = (
+                "Listan är kommunens gällande version."
+                if newest.get(v.municipality_id) == v.number
+                else None
+            )
+            out.append((v.id, v.municipality_id, last or v.created_at, busy, [], []))
+    return out
+
+
+async def _persons(
+    db: AsyncSession, vault: Vault, record_type: str, record_id: uuid.UUID
+) -> list[str]:
+    """The personnummer a record names (only read for records whose time is up)."""
+    if record_type == "report":
+        rows = await db.scalars(select(ReportSubject).where(ReportSubject.report_id == record_id))
+        return [vault.decrypt(s.pnr_enc, f"report_subjects.pnr:{s.id}") for s in rows if s.pnr_enc]
+    if record_type == "decision":
+        d = await db.get(Decision, record_id)
+        if d is None:
+            return []
+        subject = json.loads(vault.decrypt(d.subject_enc, f"decisions.subject:{d.id}"))
+        return [subject["pnr"]] if subject.get("pnr") else []
+    if record_type == "advisory":
+        subjects = await db.scalars(
+            select(AdvisorySubject).where(AdvisorySubject.advisory_id == record_id)
+        )
+        return [vault.decrypt(s.pnr_enc, f"advisory_subjects.pnr:{s.id}") for s in subjects]
+    return []
+
+
+async def plan(
+    db: AsyncSession,
+    vault: Vault,
+    store: Any,
+    rules: dict[str, Rule],
+    *,
+    now: datetime,
+    org_id: uuid.UUID | None = None,
+) -> Plan:
+    """What is due at `now` (for one organisation, or all), and what is kept and why."""
+    held = await _held(db)
+    candidates: list[Candidate] = []
+    not_due: dict[str, int] = {}
+    for t in TYPES:
+        rule = rules[t]
+        not_due[t] = 0
+        for rid, owner, anchor, busy, _, keys in await _records(db, vault, t, org_id):
+            due_at = add_months(anchor, rule.after_months)
+            if due_at > now:
+                not_due[t] += 1
+                continue
+            c = Candidate(t, rid, owner, due_at, objects=keys)
+            if t == "report":
+                c.objects = await _attachment_keys(db, "report", rid)
+            if (t, rid) in held:
+                c.action, c.reason = "hold", "Bevaras: spärrad för gallring (legal hold)."
+            elif rule.keep:
+                c.action, c.reason = "keep", "Bevaras enligt gallringsreglerna för typen."
+            elif busy:
+                c.action, c.reason = "in_progress", busy
+            elif rule.exempt_birth_days and any(
+                birth_day(p) in rule.exempt_birth_days for p in await _persons(db, vault, t, rid)
+            ):
+                days = ", ".join(str(d) for d in rule.exempt_birth_days)
+                c.action, c.reason = (
+                    "exempt",
+                    f"Bevaras: person född den {days} i månaden (forskningsurval).",
+                )
+            else:
+                for key in c.objects:
+                    until, on_hold = await store.lock_state(key)
+                    if on_hold:
+                        c.action, c.reason = (
+                            "blocked",
+                            "En fil är spärrad i lagringen (legal hold).",
+                        )
+                        break
+                    if until is not None and until > now:
+                        c.action = "blocked"
+                        c.blocked_until = max(until, c.blocked_until or until)
+                        c.reason = (
+                            "En fil är låst i lagringen till "
+                            + c.blocked_until.date().isoformat()
+                            + "."
+                        )
+            candidates.append(c)
+    candidates.sort(key=lambda c: (c.record_type, c.due_at))
+    return Plan(now, candidates, not_due)
+
+
+@dataclass(slots=True)
+class CullResult:
+    """What a culling run did."""
+
+    deleted: list[Candidate] = field(default_factory=list)
+    """Records deleted."""
+    failed: list[tuple[Candidate, str]] = field(default_factory=list)
+    """Records that could not be deleted (kept whole), with the reason."""
+
+
+async def _delete_rows(db: AsyncSession, c: Candidate) -> None:
+    rid = c.record_id
+    if c.record_type == "advisory":
+        for model in (AdvisorySubject, AdvisoryAcknowledgement, AdvisoryVersion):
+            await db.execute(delete(model).where(model.advisory_id == rid))
+        await db.execute(
+            delete(Attachment).where(
+                Attachment.owner_type == "advisory", Attachment.owner_id == rid
+            )
+        )
+        await db.execute(delete(Advisory).where(Advisory.id == rid))
+    elif c.record_type == "report":
+        for child in (ReportAction, ReportSubject, ReportRead, ReportAddendum):
+            await db.execute(delete(child).where(child.report_id == rid))
+        await db.execute(
+            delete(Attachment).where(Attachment.owner_type == "report", Attachment.owner_id == rid)
+        )
+        await db.execute(delete(Report).where(Report.id == rid))
+    elif c.record_type == "decision":
+        await db.execute(delete(Decision).where(Decision.id == rid))
+    else:
+        await db.execute(delete(RosterEntry).where(RosterEntry.version_id == rid))
+        await db.execute(delete(RosterAck).where(RosterAck.version_id == rid))
+        await db.execute(delete(RosterVersion).where(RosterVersion.id == rid))
+
+
+async def cull(
+    sessionmaker: Any, store: Any, the_plan: Plan, *, actor: Actor, rules: dict[str, Rule]
+) -> CullResult:
+    """Delete every record the plan marks for culling, each in its own transaction."""
+    result = CullResult()
+    for c in the_plan.due:
+        try:
+            async with sessionmaker() as db, db.begin():
+                await _delete_rows(db, c)
+                rule = rules[c.record_type]
+                await audit.record(
+                    db,
+                    "retention.cull",
+                    actor=actor,
+                    owner_org_id=c.owner_org_id,
+                    object_type=c.record_type,
+                    object_id=c.record_id,
+                    details={
+                        "rule": f"{rule.after_months} months after {rule.anchor}",
+                        "due_at": c.due_at.isoformat(),
+                        "files": len(c.objects),
+                    },
+                )
+                await db.flush()
+                for key in c.objects:
+                    with contextlib.suppress(ObjectNotFound):  # already gone: nothing to remove
+                        await store.delete(key)
+        except StorageError as exc:
+            result.failed.append((c, f"filen kunde inte tas bort ({type(exc).__name__})"))
+            continue
+        result.deleted.append(c)
+    return result
+
+
+async def _owner_of(
+    db: AsyncSession, record_type: str, record_id: uuid.UUID
+) -> tuple[uuid.UUID, list[str]] | None:
+    if record_type == "advisory":
+        a = await db.get(Advisory, record_id)
+        return (a.organisation_id, await _attachment_keys(db, "advisory", a.id)) if a else None
+    if record_type == "report":
+        r = await db.get(Report, record_id)
+        if r is None:
+            return None
+        return r.municipality_id or r.jour_id, await _attachment_keys(db, "report", r.id)
+    if record_type == "decision":
+        d = await db.get(Decision, record_id)
+        return (
+            (d.municipality_id, [d.signed_object_id] if d.signed_object_id else []) if d else None
+        )
+    if record_type == "roster":
+        v = await db.get(RosterVersion, record_id)
+        return (v.municipality_id, []) if v else None
+    return None
+
+
+async def place_hold(
+    db: AsyncSession,
+    vault: Vault,
+    store: Any,
+    *,
+    actor_orgs: set[uuid.UUID],
+    actor: Actor,
+    record_type: str,
+    record_id: uuid.UUID,
+    reason: str,
+) -> LegalHold:
+    """Hold a record of one of the archivist's organisations (404, audited, for any other)."""
+    found = await _owner_of(db, record_type, record_id) if record_type in TYPES else None
+    if found is None or found[0] not in actor_orgs:
+        raise NotFound(
+            audit=AuditNote(
+                "retention.hold",
+                "not_found",
+                owner_org_id=found[0] if found else None,
+                object_type=record_type if record_type in TYPES else None,
+                object_id=str(record_id),
+            )
+        )
+    if not reason.strip():
+        raise InvalidInput(errors={"reason": "Ange skälet till spärren (t.ex. ärendenummer)."})
+    active = await db.scalar(
+        select(LegalHold.id).where(
+            LegalHold.record_type == record_type,
+            LegalHold.record_id == record_id,
+            LegalHold.lifted_at.is_(None),
+        )
+    )
+    if active is not None:
+        raise Conflict("Handlingen är redan spärrad för gallring.")
+    hold = LegalHold(
+        id=uuid.uuid4(),
+        record_type=record_type,
+        record_id=record_id,
+        organisation_id=found[0],
+        reason_enc="",
+        placed_by=actor.user_id,
+    )
+    hold.reason_enc = vault.encrypt(reason.strip(), f"legal_holds.reason:{hold.id}")
+    db.add(hold)
+    await db.flush()
+    for key in found[1]:
+        await store.set_legal_hold(key, True)
+    await audit.record(
+        db,
+        "retention.hold",
+        actor=actor,
+        owner_org_id=found[0],
+        object_type=record_type,
+        object_id=record_id,
+    )
+    return hold
+
+
+async def lift_hold(
+    db: AsyncSession,
+    store: Any,
+    *,
+    actor_orgs: set[uuid.UUID],
+    actor: Actor,
+    hold_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """Lift an active hold of one of the archivist's organisations."""
+    hold = await db.get(LegalHold, hold_id)
+    if hold is None or hold.organisation_id not in actor_orgs or hold.lifted_at is not None:
+        raise NotFound(
+            audit=AuditNote(
+                "retention.lift", "not_found", object_type="legal_hold", object_id=str(hold_id)
+            )
+        )
+    hold.lifted_at, hold.lifted_by = now, actor.user_id
+    found = await _owner_of(db, hold.record_type, hold.record_id)
+    for key in found[1] if found else []:
+        await store.set_legal_hold(key, False)
+    await audit.record(
+        db,
+        "retention.lift",
+        actor=actor,
+        owner_org_id=hold.organisation_id,
+        object_type=hold.record_type,
+        object_id=hold.record_id,
+    )
+
+
+async def active_holds(
+    db: AsyncSession, vault: Vault, orgs: Sequence[uuid.UUID]
+) -> list[tuple[LegalHold, str]]:
+    """Active holds of the organisations, with their (decrypted) reasons."""
+    rows = await db.scalars(
+        select(LegalHold)
+        .where(LegalHold.organisation_id.in_(list(orgs)), LegalHold.lifted_at.is_(None))
+        .order_by(LegalHold.placed_at)
+    )
+    return [(h, vault.decrypt(h.reason_enc, f"legal_holds.reason:{h.id}")) for h in rows]
+
+
+async def org_names(db: AsyncSession) -> dict[uuid.UUID, str]:
+    """Every organisation's name (for reports)."""
+    return {i: n for i, n in await db.execute(select(Organisation.id, Organisation.name))}

@@ -1,0 +1,105 @@
+"""The culling page over HTTP: the list, a hold, a refused hold, the confirmed run."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.db.base import utcnow
+from portal.db.models import Organisation, User
+from portal.reports.models import Report
+from portal.retention.service import add_months
+from tests.portal.conftest import RunningPortal
+from tests.portal.reports.helpers import audit_entries, with_db
+from tests.portal.sessions import client_as
+
+ANDERS, HANNA = "198311099876", "196901159803"
+
+
+def _old_reports(portal: RunningPortal) -> dict[str, str]:
+    async def work(db: AsyncSession) -> dict[str, str]:
+        orgs = {n: i for i, n in await db.execute(select(Organisation.id, Organisation.name))}
+        author = await db.scalar(select(User.id).limit(1))
+        out = {}
+        for name, muni in (("hud", "Hudiksvall"), ("gavle", "Gävle")):
+            r = Report(
+                jour_id=orgs["Socialjouren Gävleborg"],
+                author_id=author,
+                municipality_id=orgs[muni],
+                code_list_version="2017",
+                occurred_at=add_months(utcnow(), -61) - timedelta(days=1),
+                on_call=False,
+                initiator_code="polisen",
+                category_code="man",
+                character_code="boende",
+                minutes=5,
+                child_involved=False,
+                narrative_enc="x",
+                follow_up_requested=False,
+            )
+            db.add(r)
+            await db.flush()
+            out[name] = str(r.id)
+        return out
+
+    return with_db(portal.settings, work)
+
+
+def test_the_archivist_holds_runs_and_is_refused_elsewhere(portal: RunningPortal) -> None:
+    ids = _old_reports(portal)
+    with closing(client_as(portal.url, portal.settings, ANDERS)) as c:
+        token = c.cookies["csrftoken"]
+        page = c.get("/retention")
+        assert page.status_code == 200
+        assert "Gallras nu (1)" in page.text and ids["hud"][:8] in page.text
+        assert ids["gavle"][:8] not in page.text  # Gävle's record is not Hudiksvall's to cull
+        refused = c.post(
+            "/retention/holds",
+            data={
+                "_csrf_token": token,
+                "record_type": "report",
+                "record_id": ids["gavle"],
+                "reason": "x",
+            },
+        )
+        assert refused.status_code == 404
+        assert audit_entries(portal.settings, "retention.hold")[-1].outcome == "not_found"
+        bad = c.post(
+            "/retention/holds",
+            data={
+                "_csrf_token": token,
+                "record_type": "report",
+                "record_id": ids["hud"],
+                "reason": " ",
+            },
+        )
+        assert bad.status_code == 422 and "Ange skälet" in bad.text
+        held = c.post(
+            "/retention/holds",
+            data={
+                "_csrf_token": token,
+                "record_type": "report",
+                "record_id": ids["hud"],
+                "reason": "Tvist",
+            },
+        )
+        assert held.status_code == 303
+        page = c.get(held.headers["location"]).text
+        assert "Gallras nu (0)" in page and "spärrad för gallring (legal hold)" in page
+        assert "Tvist" in page
+        hold_id = page.split('action="/retention/holds/')[1].split("/lift")[0]
+        assert (
+            c.post(f"/retention/holds/{hold_id}/lift", data={"_csrf_token": token}).status_code
+            == 303
+        )
+        unconfirmed = c.post("/retention/run", data={"_csrf_token": token})
+        assert unconfirmed.status_code == 422 and "Bekräfta" in unconfirmed.text
+        done = c.post("/retention/run", data={"_csrf_token": token, "confirm": "on"})
+        assert done.status_code == 200 and "1 handlingar gallrades." in done.text
+    culled = audit_entries(portal.settings, "retention.cull")
+    assert [e.object_id for e in culled] == [ids["hud"]]
+    with closing(client_as(portal.url, portal.settings, HANNA)) as hanna:
+        assert hanna.get("/retention").status_code == 403
