@@ -176,6 +176,20 @@ async def test_legal_hold(store: ObjectStore) -> None:
     assert not await store.exists("held")
 
 
+async def test_lock_state_reports_retention_and_hold(store: ObjectStore) -> None:
+    assert await store.lock_state("absent") == (None, False)
+    await store.put("free", chunks(b"x"))
+    assert await store.lock_state("free") == (None, False)
+    until = datetime.now(UTC) + timedelta(days=3)
+    await store.put("kept", chunks(b"x"), retain_until=until)
+    retained, held = await store.lock_state("kept")
+    assert retained is not None and abs((retained - until).total_seconds()) < 1 and not held
+    await store.set_legal_hold("kept", True)
+    assert (await store.lock_state("kept"))[1] is True
+    await store.set_legal_hold("kept", False)
+    assert (await store.lock_state("kept"))[1] is False
+
+
 async def test_legal_hold_outlives_retention(store: ObjectStore) -> None:
     await store.put("k", chunks(b"x"), retain_until=datetime.now(UTC) + timedelta(seconds=2))
     await store.set_legal_hold("k", True)
