@@ -168,7 +168,8 @@ async def seed_rosters(db: AsyncSession, vault: Vault) -> None:
     """A roster for Hudiksvall (Olof, then Eva) and Gävle (Gustav), valid for a year from now.
 
     Only for municipalities without any roster, so a restart never adds versions. The version is
-    created at seeding time: a decision can name its chair only for oral decisions after that.
+    dated from the start of its period (a day before the first start of the demo), as if it had
+    been sent then, so a demo user can record a decision taken "half an hour ago" at once.
     """
     from datetime import timedelta
 
@@ -187,7 +188,9 @@ async def seed_rosters(db: AsyncSession, vault: Vault) -> None:
         assert org is not None
         if await db.scalar(select(RosterVersion.id).where(RosterVersion.municipality_id == org.id)):
             continue
-        version = RosterVersion(municipality_id=org.id, number=1, created_by=admin.id)
+        version = RosterVersion(
+            municipality_id=org.id, number=1, created_by=admin.id, created_at=start
+        )
         db.add(version)
         await db.flush()
         for pnr, function, position in people:

@@ -1,0 +1,106 @@
+"""Browser journeys: the real `jourpost demo` in a subprocess, Debian's Chromium via Playwright.
+
+No browser is downloaded: Chromium is the Debian package (infra/install-system-deps.sh) and axe-core
+comes from tests/e2e/package-lock.json (`npm ci` in infra/setup.sh). A missing Chromium or axe-core
+fails the tests; nothing is skipped. Screenshots go to test-artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.servers.net import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@dataclass
+class Demo:
+    """The running demo."""
+
+    url: str
+    """Base URL."""
+    data: Path
+    """Its data directory (the dev CA's root is in data/pki/root.pem)."""
+    jourpost: str
+    """The `jourpost` command of this venv."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """What one journey leaves for the next (ids)."""
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    data = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    jourpost = str(Path(sys.executable).parent / "jourpost")
+    log = open(data / "demo.log", "wb")  # noqa: SIM115  (closed below, after the process)
+    proc = subprocess.Popen(
+        [jourpost, "demo", "--data", str(data), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jourpost demo exited: {(data / 'demo.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("jourpost demo did not become ready in 90 s")
+            time.sleep(0.3)
+        yield Demo(url, data, jourpost)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.fail("Debian chromium is missing: run infra/install-system-deps.sh")
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: run `npm ci` in tests/e2e (infra/setup.sh does)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -1,0 +1,283 @@
+"""Issue 6 journeys a–e, in order, against `jourpost demo` in Chromium, as the demo persons.
+
+Each step asserts what the person sees, runs axe-core (WCAG 2.1 A and AA) on the page and saves a
+screenshot under test-artifacts/e2e/. The chair signs on a 360 px phone viewport with the keyboard
+alone. The journeys share one demo (session fixture) and run in file order: a later journey uses
+what an earlier one created.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import Demo
+from tests.e2e.pages import check, focus_is_visible, login, new_page, tab_to
+
+HANNA, JONNA, OLOF, ANDERS = "196901159803", "197803129829", "197104309831", "198311099876"
+BOY = "201103059893"
+STHLM_FMT = "%Y-%m-%dT%H:%M"
+
+
+def _local(delta: timedelta) -> str:
+    from portal.web.datetimes import STOCKHOLM
+
+    return (datetime.now(STOCKHOLM) + delta).strftime(STHLM_FMT)
+
+
+def _pdf(path: Path) -> Path:
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.docinfo["/Title"] = "Planering"
+    pdf.save(path)
+    return path
+
+
+def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
+    demo: Demo, browser: Any, tmp_path: Path
+) -> None:
+    page = new_page(browser)
+    login(page, demo.url, HANNA)
+    check(page, "a1-hanna-start")
+    page.goto(f"{demo.url}/advisories/new")
+    check(page, "a2-advisory-form")
+
+    # A first attempt without a plan: the error is announced and tied to its field.
+    page.fill("[name=subjects-0-personal_identity_number]", BOY)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka till socialjouren").click()
+    summary = page.locator("[role=alert]").first
+    assert summary.is_visible()
+    invalid = page.locator("[aria-invalid=true]")
+    assert invalid.count() >= 1
+    described = invalid.first.get_attribute("aria-describedby")
+    assert described and page.locator(f"#{described.split()[0]}").is_visible()
+    check(page, "a3-advisory-form-errors")
+
+    page.fill("[name=subjects-0-personal_identity_number]", BOY)
+    page.fill("[name=subjects-0-name]", "Kalle Klient")
+    page.get_by_label("Planering", exact=True).fill("Placerad hos morbror i Delsbo. Skolan måndag.")
+    page.get_by_label("Alternativ planering").fill("Jourhem via IFO.")
+    page.get_by_label("Instruktioner till jouren").fill("Bevilja inte akutboende.")
+    page.get_by_label("Placeringens lagrum").select_option("sol")
+    page.fill("[name=contact_name]", "Hanna Hedlund")
+    page.fill("[name=contact_phone]", "070-000 00 01")
+    page.set_input_files("[name=attachments]", str(_pdf(tmp_path / "Planering Kalle.pdf")))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka till socialjouren").click()
+    page.wait_for_url(re.compile(r".*/advisories/[0-9a-f-]{36}\?sparad=1"))
+    body = page.content()
+    assert "Bevilja inte akutboende." in body and "Planering Kalle.pdf" in body
+    demo.state["advisory"] = re.search(r"/advisories/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
+    check(page, "a4-advisory-saved")
+
+
+def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> None:
+    page = new_page(browser)
+    login(page, demo.url, JONNA)
+    page.goto(f"{demo.url}/lookup")
+    check(page, "b1-lookup")
+    page.get_by_label("Personnummer eller samordningsnummer").fill(BOY)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sök").click()
+    assert BOY not in page.url  # the personnummer is posted, never in the URL
+    assert "Kalle Klient" in page.content()
+    check(page, "b2-lookup-result")
+    with page.expect_navigation():
+        page.locator(f"a[href='/advisories/{demo.state['advisory']}']").first.click()
+    assert "Bevilja inte akutboende." in page.content()
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("Kvittera version 1")).click()
+    assert "Kvitterad" in page.content() or "kvitterad" in page.content()
+    check(page, "b3-advisory-acknowledged")
+
+    page.goto(f"{demo.url}/rapporter/ny")
+    check(page, "b4-report-form")
+    page.get_by_label("Enhet").select_option(label="Hudiksvall – IFO barn och unga")
+    page.fill("#subjects-0-personal_identity_number", BOY)
+    page.fill("#subjects-0-name", "Kalle Klient")
+    page.get_by_label("När hände det?").fill(_local(timedelta(hours=-2)))
+    page.get_by_label("Under beredskapstid").check()
+    page.get_by_label("Initiativtagare").select_option("polisen")
+    page.get_by_label("Kategori").select_option("13_17_ar")
+    page.get_by_label("Karaktär").select_option("barn_ungdom")
+    page.get_by_label("Skyddsbedömning", exact=True).first.check()
+    page.get_by_label("Upplys/Hänvis").check()
+    page.get_by_label("Tidsåtgång i minuter").fill("45")
+    page.get_by_label("Vad hände och vad gjorde jouren?").fill(
+        "Polisen hittade pojken på stationen. Morbror kontaktad, pojken åkte dit."
+    )
+    page.get_by_label("Barn berörs").check()
+    page.fill("#assessment-assessment", "Inte i akut fara hos morbror.")
+    page.fill("#assessment-facts", "Samtal med pojken och morbror.")
+    page.fill("#assessment-assessed_at", _local(timedelta(hours=-1)))
+    page.fill("#assessment-assessed_by", "Jonna Jourström")
+    page.get_by_label("Kommunen behöver följa upp").check()
+    page.get_by_label("Hur snart?").select_option("nasta_vardag")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka rapporten").click()
+    page.wait_for_url(re.compile(r".*/rapporter/[0-9a-f-]{36}.*"))
+    demo.state["report"] = re.search(r"/rapporter/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
+    assert "Morbror kontaktad" in page.content()
+    check(page, "b5-report-sent")
+
+
+def test_c_hanna_reads_acknowledges_and_takes_over(demo: Demo, browser: Any) -> None:
+    page = new_page(browser)
+    login(page, demo.url, HANNA)
+    page.goto(f"{demo.url}/rapporter/inkorg")
+    check(page, "c1-inbox")
+    with page.expect_navigation():
+        page.locator(f"a[href^='/rapporter/{demo.state['report']}']").first.click()
+    assert "Morbror kontaktad" in page.content()
+    check(page, "c2-report")
+    page.get_by_label("Vem tar över uppföljningen?").select_option(label="Hanna Hedlund (jag)")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Kvittera rapporten").click()
+    text = page.content()
+    assert "Kvitterad" in text or "kvitterad" in text
+    assert "Hanna Hedlund" in text
+    check(page, "c3-report-acknowledged")
+
+
+def test_d_jonna_drafts_and_olof_signs_on_a_phone_with_the_keyboard(
+    demo: Demo, browser: Any, tmp_path: Path
+) -> None:
+    page = new_page(browser)
+    login(page, demo.url, JONNA)
+    page.goto(f"{demo.url}/decisions/new")
+    check(page, "d1-decision-form")
+    page.get_by_label("Typ av beslut").select_option("lvu6")
+    page.get_by_label("Kommun").select_option(label="Hudiksvall")
+    page.get_by_label("Tidspunkt för det muntliga beslutet".replace("Tidspunkt", "Tidpunkt")).fill(
+        _local(timedelta(minutes=-30))
+    )
+    maker = page.get_by_label("Beslutsfattare")
+    olof = [o for o in maker.locator("option").all_inner_texts() if "Olof Ordén" in o]
+    maker.select_option(label=olof[0])
+    page.get_by_label("Personnummer (lämna tomt om identiteten är okänd)").fill(BOY)
+    page.fill("[name=subject_name]", "Kalle Klient")
+    page.get_by_label("Omständigheter").fill("Pojken har rymt från HVB tre gånger i veckan.")
+    page.get_by_label("Skäl", exact=True).fill("Allvarlig risk för hälsa och utveckling.")
+    page.get_by_label("Placering (om beslutad)").fill("Jourhem i Hudiksvall.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Spara utkast").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Skicka till beslutsfattaren för underskrift").click()
+    decision = re.search(r"/decisions/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
+    demo.state["decision"] = decision
+    check(page, "d2-decision-sent")
+
+    phone = new_page(browser, phone=True)
+    login(phone, demo.url, OLOF)
+    assert "Väntar på din underskrift" in phone.content()
+    check(phone, "d3-olof-start")
+    # From here on, the keyboard alone.
+    tab_to(
+        phone, f"e => e.tagName === 'A' && e.getAttribute('href') === '/decisions/{decision}/sign'"
+    )
+    phone.keyboard.press("Enter")
+    phone.wait_for_url(f"**/decisions/{decision}/sign")
+    assert "Kalle Klient" in phone.content()
+    check(phone, "d4-sign-page")
+    tab_to(
+        phone,
+        "e => e.tagName === 'BUTTON' && e.innerText.includes('Skriv under med e-legitimation')",
+    )
+    phone.keyboard.press("Enter")
+    phone.wait_for_url("**/dev-idp/**")
+    assert "Jag undertecknar beslut om omedelbart omhändertagande" in phone.content()
+    check(phone, "d5-idp-sign")
+    tab_to(phone, "e => e.id === 'pnr'")
+    if phone.evaluate("document.activeElement.value") != OLOF:
+        phone.keyboard.press("Control+A")
+        phone.keyboard.type(OLOF)
+    tab_to(phone, "e => e.tagName === 'BUTTON' && e.innerText.trim() === 'Skriv under'")
+    phone.keyboard.press("Enter")
+    phone.wait_for_url(f"**/decisions/{decision}/sign")
+    assert "har levererats till kommunen" in phone.content()
+    check(phone, "d6-signed")
+    tab_to(phone, "e => e.tagName === 'A' && e.getAttribute('href').endsWith('/signed.pdf')")
+    with phone.expect_download() as download:
+        phone.keyboard.press("Enter")
+    pdf = tmp_path / "beslut.pdf"
+    download.value.save_as(pdf)
+    verified = subprocess.run(
+        [demo.jourpost, "verify", str(pdf), "--trust", str(demo.data / "pki" / "root.pem")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "GILTIG" in verified.stdout
+
+    # Without JavaScript the decision is still readable.
+    nojs = new_page(browser, phone=True, javascript=False)
+    login(nojs, demo.url, OLOF)
+    nojs.goto(f"{demo.url}/decisions/{decision}/sign")
+    assert "Kalle Klient" in nojs.content() and "Skäl" in nojs.content()
+
+
+def test_d_the_signing_page_stays_within_its_budget(demo: Demo, browser: Any) -> None:
+    """≤ 100 KB transferred (compressed), everything from the portal's own origin, no PDF."""
+    phone = new_page(browser, phone=True)
+    login(phone, demo.url, OLOF)
+    decision = demo.state["decision"]
+    cdp = phone.context.new_cdp_session(phone)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    sizes: dict[str, int] = {}
+    urls: dict[str, str] = {}
+    cdp.on(
+        "Network.requestWillBeSent", lambda e: urls.__setitem__(e["requestId"], e["request"]["url"])
+    )
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"])),
+    )
+    phone.goto(f"{demo.url}/decisions/{decision}/sign", wait_until="networkidle")
+    assert all(u.startswith(demo.url) or u.startswith("data:") for u in urls.values()), urls
+    assert not any(u.endswith(".pdf") for u in urls.values())
+    total = sum(sizes.values())
+    assert 0 < total <= 100 * 1024, f"{total} bytes"
+
+
+def test_e_anders_finds_verifies_and_exports_the_decision(
+    demo: Demo, browser: Any, tmp_path: Path
+) -> None:
+    from tests.portal.archive.eark import validate_sip
+
+    page = new_page(browser)
+    login(page, demo.url, ANDERS)
+    page.goto(f"{demo.url}/archive")
+    check(page, "e1-archive-search")
+    page.get_by_label("Personnummer (valfritt)").fill(BOY)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sök").click()
+    assert BOY not in page.url
+    check(page, "e2-archive-results")
+    with page.expect_navigation():
+        page.locator(f"a[href='/archive/records/decision/{demo.state['decision']}']").click()
+    text = page.content()
+    assert "Integritetskontroll: godkänd." in text
+    assert "Underskriften är giltig och betrodd." in text and "B-LTA" in text
+    check(page, "e3-archive-decision")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Exportera till e-arkiv").click()
+    package = tmp_path / "sip.zip"
+    download.value.save_as(package)
+    report = validate_sip(package.read_bytes(), tmp_path / "sip")
+    assert report.ok, report.problems
+    assert any(n.endswith(f"beslut-{demo.state['decision']}.pdf") for n in report.data_files)
+
+
+def test_focus_is_visible_on_the_start_page(demo: Demo, browser: Any) -> None:
+    page = new_page(browser)
+    login(page, demo.url, HANNA)
+    page.keyboard.press("Tab")
+    assert focus_is_visible(page)
