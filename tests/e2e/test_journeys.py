@@ -47,10 +47,12 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
     page.goto(f"{demo.url}/advisories/new")
     check(page, "a2-advisory-form")
 
-    # A first attempt without a plan: the error is announced and tied to its field.
+    # A first attempt without a plan (with the file, so through the upload script): the error
+    # is announced and tied to its field.
     page.fill("[name=subjects-0-personal_identity_number]", BOY)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Skicka till socialjouren").click()
+    page.set_input_files("[name=attachments]", str(_pdf(tmp_path / "Planering Kalle.pdf")))
+    page.get_by_role("button", name="Skicka till socialjouren").click()
+    page.wait_for_selector("[role=alert]")
     summary = page.locator("[role=alert]").first
     assert summary.is_visible()
     invalid = page.locator("[aria-invalid=true]")
@@ -68,8 +70,15 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
     page.fill("[name=contact_name]", "Hanna Hedlund")
     page.fill("[name=contact_phone]", "070-000 00 01")
     page.set_input_files("[name=attachments]", str(_pdf(tmp_path / "Planering Kalle.pdf")))
-    with page.expect_navigation():
+    # With a file chosen, the upload goes through the progress script (XMLHttpRequest).
+    with (
+        page.expect_request(
+            lambda r: r.method == "POST" and r.headers.get("x-upload-progress") == "1"
+        ) as upload,
+        page.expect_navigation(url=re.compile(r".*\?sparad=1")),
+    ):
         page.get_by_role("button", name="Skicka till socialjouren").click()
+    assert upload.value.url.endswith("/advisories/new")
     page.wait_for_url(re.compile(r".*/advisories/[0-9a-f-]{36}\?sparad=1"))
     body = page.content()
     assert "Bevilja inte akutboende." in body and "Planering Kalle.pdf" in body
