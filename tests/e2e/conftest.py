@@ -89,8 +89,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Module scope, not session: Playwright's sync API keeps an
+    event loop running in this thread while it is open, and later tests call asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
