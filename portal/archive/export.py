@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape, quoteattr
 
 from portal.archive.service import Integrity, Record, StoredFile, read_file, verification_json
 
@@ -53,6 +54,49 @@ for prefix, uri in (
 SCHEMAS = ("mets.xsd", "xlink.xsd", "DILCISExtensionMETS.xsd", "DILCISExtensionSIPMETS.xsd")
 SOFTWARE = "Jourpost"
 VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the package metadata needs of a record once its files are written (kept small:
+    the whole records are not held until the end of an export of thousands)."""
+
+    kind: str
+    """Record type."""
+    id: uuid.UUID
+    """Record id."""
+    owner: uuid.UUID
+    """Owning organisation."""
+    title: str
+    """Title."""
+    date: datetime
+    """The record's date."""
+    created: datetime
+    """Drawn up."""
+    integrity: str
+    """ok | failed | unknown."""
+    signatures: tuple[tuple[datetime, str], ...]
+    """Signature events (when, what)."""
+    signature_checked: bool
+    """The check included a signature verification."""
+
+    @classmethod
+    def of(cls, record: Record, integrity: Integrity | None) -> Summary:
+        """Summarise a record that has been written."""
+        state = "unknown" if integrity is None else ("ok" if integrity.ok else "failed")
+        return cls(
+            record.kind,
+            record.id,
+            record.owner_org_id,
+            record.title,
+            record.date,
+            record.created_at,
+            state,
+            tuple(
+                (when, what) for what, when, _ in record.receipts if what.startswith("Underskriven")
+            ),
+            integrity is not None and integrity.signature is not None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +183,10 @@ def record_xml(record: Record) -> bytes:
     return _xml(root)
 
 
+def _attrs(values: dict[str, str]) -> str:
+    return "".join(f" {k}={quoteattr(v)}" for k, v in values.items())
+
+
 def _safe(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return keep.strip("._") or "fil"
@@ -154,7 +202,7 @@ class SipWriter:
         self.archivist = archivist
         self.created = datetime.now(UTC)
         self.entries: list[Entry] = []
-        self.records: list[tuple[Record, Integrity | None]] = []
+        self.records: list[Summary] = []
         self._buffer = _Buffer()
         self._zip = zipfile.ZipFile(self._buffer, "w", compression=zipfile.ZIP_DEFLATED)
         self._zip.writestr(f"{self.root}/representations/rep1/metadata/", b"")
@@ -180,19 +228,16 @@ class SipWriter:
         self.entries.append(Entry(path, mime, size, digest, record))
 
     def finish(self) -> None:
-        """Write the representation METS, the metadata and the root METS; close the zip."""
+        """Write the representation METS, the metadata and the root METS; close the zip.
+
+        The three large files (one line per file or record) are streamed into their entries as
+        text, never built as a tree, so their size does not count against memory."""
         rep = "representations/rep1/"
         rep_entries = [e for e in self.entries if e.path.startswith(rep)]
-        rep_mets = self._mets(
-            f"{self.root}-rep1",
-            "Representation rep1",
-            file_groups=[("Data", [(e, e.path[len(rep) :]) for e in rep_entries])],
-            struct=[("Data", None)],
-        )
-        self.add_bytes(f"{rep}METS.xml", rep_mets, "text/xml")
-        self.add_bytes("metadata/descriptive/records.xml", self._descriptive(), "text/xml")
-        self.add_bytes("metadata/preservation/premis.xml", self._premis(), "text/xml")
-        by_path = {e.path: e for e in self.entries}
+        self._write_text(f"{rep}METS.xml", self._rep_mets(rep_entries, rep))
+        self._write_text("metadata/descriptive/records.xml", self._descriptive())
+        self._write_text("metadata/preservation/premis.xml", self._premis())
+        by_path = {e.path: e for e in self.entries[-3:]}
         root_mets = self._mets(
             self.root,
             self.label,
@@ -203,6 +248,64 @@ class SipWriter:
         )
         self._zip.writestr(f"{self.root}/METS.xml", root_mets)
         self._zip.close()
+
+    def _write_text(self, path: str, chunks: Iterable[str], mime: str = "text/xml") -> None:
+        entry, digest = self.open_stream(path)
+        size = 0
+        with entry:
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                entry.write(data)
+                digest.update(data)
+                size += len(data)
+        self.entries.append(Entry(path, mime, size, digest.hexdigest()))
+
+    def _header(self, objid: str, label: str) -> str:
+        attrs = {
+            "xmlns:mets": METS,
+            "xmlns:csip": CSIP,
+            "xmlns:sip": SIP,
+            "xmlns:xlink": XLINK,
+            "xmlns:xsi": XSI,
+            "OBJID": objid,
+            "LABEL": label,
+            "TYPE": "OTHER",
+            "csip:OTHERTYPE": "Socialtjänstens jourhandlingar (Jourpost)",
+            "csip:CONTENTINFORMATIONTYPE": "OTHER",
+            "csip:OTHERCONTENTINFORMATIONTYPE": "FGS Paketstruktur 2.0",
+            "PROFILE": "https://earksip.dilcis.eu/profile/E-ARK-SIP.xml",
+        }
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<mets:mets{_attrs(attrs)}>"
+            f'<mets:metsHdr CREATEDATE="{_iso(self.created)}" RECORDSTATUS="NEW" '
+            'csip:OAISPACKAGETYPE="SIP">'
+            '<mets:agent ROLE="CREATOR" TYPE="OTHER" OTHERTYPE="SOFTWARE">'
+            f"<mets:name>{SOFTWARE}</mets:name>"
+            f'<mets:note csip:NOTETYPE="SOFTWARE VERSION">{VERSION}</mets:note></mets:agent>'
+            '<mets:agent ROLE="ARCHIVIST" TYPE="ORGANIZATION">'
+            f"<mets:name>{escape(self.archivist)}</mets:name></mets:agent></mets:metsHdr>\n"
+        )
+
+    def _rep_mets(self, entries: list[Entry], rep: str) -> Iterable[str]:
+        objid = f"{self.root}-rep1"
+        yield self._header(objid, "Representation rep1")
+        yield '<mets:fileSec ID="filesec-1"><mets:fileGrp ID="grp-1" USE="Data">\n'
+        for i, e in enumerate(entries, 1):
+            href = _attrs({"xlink:href": e.path[len(rep) :]})
+            yield (
+                f'<mets:file ID="file-1-{i}"{_attrs(self._file_attrs(e))}>'
+                f'<mets:FLocat LOCTYPE="URL" xlink:type="simple"{href}/></mets:file>\n'
+            )
+        yield "</mets:fileGrp></mets:fileSec>\n"
+        yield (
+            '<mets:structMap ID="struct-1" TYPE="PHYSICAL" LABEL="CSIP">'
+            f'<mets:div ID="div-root"{_attrs({"LABEL": objid})}>'
+            '<mets:div ID="div-1" LABEL="Data">\n'
+        )
+        for i in range(1, len(entries) + 1):
+            yield f'<mets:fptr FILEID="file-1-{i}"/>\n'
+        yield "</mets:div></mets:div></mets:structMap></mets:mets>\n"
 
     def _file_attrs(self, e: Entry) -> dict[str, str]:
         return {
@@ -334,88 +437,86 @@ class SipWriter:
                 )
         return _xml(m)
 
-    def _descriptive(self) -> bytes:
-        root = ET.Element(
-            "records", {"package": str(self.package_id), "created": _iso(self.created)}
-        )
-        for record, integrity in self.records:
-            ET.SubElement(
-                root,
-                "record",
-                {
-                    "type": record.kind,
-                    "id": str(record.id),
-                    "owner": str(record.owner_org_id),
-                    "date": _iso(record.date),
-                    "created": _iso(record.created_at),
-                    "integrity": "unknown"
-                    if integrity is None
-                    else ("ok" if integrity.ok else "failed"),
-                    "path": f"representations/rep1/data/{record.kind}-{record.id}/",
-                },
-            ).text = record.title
-        return _xml(root)
+    def _descriptive(self) -> Iterable[str]:
+        yield '<?xml version="1.0" encoding="UTF-8"?>\n'
+        yield f'<records package="{self.package_id}" created="{_iso(self.created)}">\n'
+        for r in self.records:
+            attrs = {
+                "type": r.kind,
+                "id": str(r.id),
+                "owner": str(r.owner),
+                "date": _iso(r.date),
+                "created": _iso(r.created),
+                "integrity": r.integrity,
+                "path": f"representations/rep1/data/{r.kind}-{r.id}/",
+            }
+            yield f"<record{_attrs(attrs)}>{escape(r.title)}</record>\n"
+        yield "</records>\n"
 
-    def _premis(self) -> bytes:
-        p = ET.Element(_q(PREMIS, "premis"), {"version": "3.0"})
+    def _premis(self) -> Iterable[str]:
+        yield '<?xml version="1.0" encoding="UTF-8"?>\n'
+        yield f'<premis:premis xmlns:premis="{PREMIS}" xmlns:xsi="{XSI}" version="3.0">\n'
         for e in self.entries:
-            obj = ET.SubElement(p, _q(PREMIS, "object"), {_q(XSI, "type"): "premis:file"})
-            ident = ET.SubElement(obj, _q(PREMIS, "objectIdentifier"))
-            ET.SubElement(ident, _q(PREMIS, "objectIdentifierType")).text = "filepath"
-            ET.SubElement(ident, _q(PREMIS, "objectIdentifierValue")).text = e.path
-            chars = ET.SubElement(obj, _q(PREMIS, "objectCharacteristics"))
-            fixity = ET.SubElement(chars, _q(PREMIS, "fixity"))
-            ET.SubElement(fixity, _q(PREMIS, "messageDigestAlgorithm")).text = "SHA-256"
-            ET.SubElement(fixity, _q(PREMIS, "messageDigest")).text = e.sha256
-            ET.SubElement(chars, _q(PREMIS, "size")).text = str(e.size)
-            fmt = ET.SubElement(
-                ET.SubElement(chars, _q(PREMIS, "format")), _q(PREMIS, "formatDesignation")
+            yield (
+                '<premis:object xsi:type="premis:file"><premis:objectIdentifier>'
+                "<premis:objectIdentifierType>filepath</premis:objectIdentifierType>"
+                f"<premis:objectIdentifierValue>{escape(e.path)}</premis:objectIdentifierValue>"
+                "</premis:objectIdentifier><premis:objectCharacteristics><premis:fixity>"
+                "<premis:messageDigestAlgorithm>SHA-256</premis:messageDigestAlgorithm>"
+                f"<premis:messageDigest>{e.sha256}</premis:messageDigest></premis:fixity>"
+                f"<premis:size>{e.size}</premis:size><premis:format><premis:formatDesignation>"
+                f"<premis:formatName>{escape(e.mime)}</premis:formatName>"
+                "</premis:formatDesignation></premis:format></premis:objectCharacteristics>"
+                "</premis:object>\n"
             )
-            ET.SubElement(fmt, _q(PREMIS, "formatName")).text = e.mime
         n = 0
-        for record, integrity in self.records:
+        for r in self.records:
             events: list[tuple[str, datetime, str, str]] = [
-                ("creation", record.created_at, "success", "Upprättad i Jourpost")
+                ("creation", r.created, "success", "Upprättad i Jourpost")
             ]
-            for what, when, _who in record.receipts:
-                if what.startswith("Underskriven"):
-                    events.append(("digital signature generation", when, "success", what))
-            if integrity is not None:
+            events += [
+                ("digital signature generation", w, "success", what) for w, what in r.signatures
+            ]
+            if r.integrity != "unknown":
+                note = "SHA-256 och storlek kontrollerade"
+                if r.signature_checked:
+                    note += "; underskrift verifierad"
                 events.append(
                     (
                         "fixity check",
                         self.created,
-                        "success" if integrity.ok else "failure",
-                        "SHA-256 och storlek kontrollerade; underskrift verifierad"
-                        if integrity.signature is not None
-                        else "SHA-256 och storlek kontrollerade",
+                        "success" if r.integrity == "ok" else "failure",
+                        note,
                     )
                 )
             events.append(("transfer", self.created, "success", "Exporterad till e-arkiv"))
             for etype, when, outcome, note in events:
                 n += 1
-                ev = ET.SubElement(p, _q(PREMIS, "event"))
-                eid = ET.SubElement(ev, _q(PREMIS, "eventIdentifier"))
-                ET.SubElement(eid, _q(PREMIS, "eventIdentifierType")).text = "local"
-                ET.SubElement(eid, _q(PREMIS, "eventIdentifierValue")).text = f"event-{n}"
-                ET.SubElement(ev, _q(PREMIS, "eventType")).text = etype
-                ET.SubElement(ev, _q(PREMIS, "eventDateTime")).text = _iso(when)
-                detail = ET.SubElement(ev, _q(PREMIS, "eventDetailInformation"))
-                ET.SubElement(detail, _q(PREMIS, "eventDetail")).text = note
-                out = ET.SubElement(ev, _q(PREMIS, "eventOutcomeInformation"))
-                ET.SubElement(out, _q(PREMIS, "eventOutcome")).text = outcome
-                link = ET.SubElement(ev, _q(PREMIS, "linkingObjectIdentifier"))
-                ET.SubElement(link, _q(PREMIS, "linkingObjectIdentifierType")).text = "filepath"
-                ET.SubElement(
-                    link, _q(PREMIS, "linkingObjectIdentifierValue")
-                ).text = f"representations/rep1/data/{record.kind}-{record.id}/record.xml"
-        agent = ET.SubElement(p, _q(PREMIS, "agent"))
-        aid = ET.SubElement(agent, _q(PREMIS, "agentIdentifier"))
-        ET.SubElement(aid, _q(PREMIS, "agentIdentifierType")).text = "local"
-        ET.SubElement(aid, _q(PREMIS, "agentIdentifierValue")).text = f"{SOFTWARE} {VERSION}"
-        ET.SubElement(agent, _q(PREMIS, "agentName")).text = SOFTWARE
-        ET.SubElement(agent, _q(PREMIS, "agentType")).text = "software"
-        return _xml(p)
+                yield (
+                    "<premis:event><premis:eventIdentifier>"
+                    "<premis:eventIdentifierType>local</premis:eventIdentifierType>"
+                    f"<premis:eventIdentifierValue>event-{n}</premis:eventIdentifierValue>"
+                    f"</premis:eventIdentifier><premis:eventType>{etype}</premis:eventType>"
+                    f"<premis:eventDateTime>{_iso(when)}</premis:eventDateTime>"
+                    "<premis:eventDetailInformation>"
+                    f"<premis:eventDetail>{escape(note)}</premis:eventDetail>"
+                    "</premis:eventDetailInformation><premis:eventOutcomeInformation>"
+                    f"<premis:eventOutcome>{outcome}</premis:eventOutcome>"
+                    "</premis:eventOutcomeInformation><premis:linkingObjectIdentifier>"
+                    "<premis:linkingObjectIdentifierType>filepath</premis:linkingObjectIdentifierType>"
+                    "<premis:linkingObjectIdentifierValue>"
+                    f"representations/rep1/data/{r.kind}-{r.id}/record.xml"
+                    "</premis:linkingObjectIdentifierValue></premis:linkingObjectIdentifier>"
+                    "</premis:event>\n"
+                )
+        yield (
+            "<premis:agent><premis:agentIdentifier>"
+            "<premis:agentIdentifierType>local</premis:agentIdentifierType>"
+            f"<premis:agentIdentifierValue>{SOFTWARE} {VERSION}</premis:agentIdentifierValue>"
+            f"</premis:agentIdentifier><premis:agentName>{SOFTWARE}</premis:agentName>"
+            "<premis:agentType>software</premis:agentType></premis:agent>\n"
+        )
+        yield "</premis:premis>\n"
 
 
 Loaded = tuple[Record, Integrity | None, list[dict[str, Any]]]
@@ -461,7 +562,7 @@ async def stream_sip(
             "application/json",
             key,
         )
-        writer.records.append((record, integrity))
+        writer.records.append(Summary.of(record, integrity))
         if on_record is not None:
             on_record(record)
         yield writer.take()
