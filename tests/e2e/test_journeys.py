@@ -290,3 +290,27 @@ def test_focus_is_visible_on_the_start_page(demo: Demo, browser: Any) -> None:
     login(page, demo.url, HANNA)
     page.keyboard.press("Tab")
     assert focus_is_visible(page)
+
+
+def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser: Any) -> None:
+    """Statistics, costs, log review, retention and the lists: axe, lang and 360 px too."""
+    visits = {
+        "198507049818": ["/", "/stats", "/stats/costs", "/logs", "/jour/advisories", "/decisions"],
+        OLOF: ["/stats", "/decisions"],
+        ANDERS: ["/retention", "/logs", "/verify"],
+        HANNA: ["/advisories", "/rapporter/inkorg"],
+        JONNA: ["/rapporter/skickade", "/rosters/on-call"],
+    }
+    for pnr, paths in visits.items():
+        page = new_page(browser)
+        login(page, demo.url, pnr)
+        for path in paths:
+            response = page.goto(f"{demo.url}{path}")
+            assert response is not None and response.status == 200, (pnr, path)
+            check(page, f"f-{pnr[-4:]}{path.replace('/', '-')}")
+        if pnr == HANNA:
+            page.goto(demo.url + "/")
+            with page.expect_navigation():
+                page.get_by_role("link", name="Ordförandejour").first.click()
+            check(page, "f-hanna-roster")
+        page.context.close()
