@@ -247,4 +247,7 @@ def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
         data_dir=str(data_dir.resolve()),
         storage_backend="filesystem",
         dev_idp_enabled=True,
+        # An example annual cost for the cost allocation page: Socialjouren Nordväst's budget for
+        # 2017 (shared/domain/stats/budgets.csv); Gävleborg's is not in the sources.
+        cost_annual_sek=7_714_000,
     )
