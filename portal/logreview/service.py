@@ -38,6 +38,17 @@ ACTION_LABELS = {
     "decision.download": "Hämtade beslut (PDF)",
     "attachment.download": "Hämtade bilaga",
     "roster.read": "Läste ordförandejourlista",
+    "archive.search": "Sökte i arkivet",
+    "archive.open": "Öppnade handling i arkivet",
+    "archive.download": "Hämtade fil ur arkivet",
+    "archive.export": "Exporterade till e-arkiv",
+    "retention.cull": "Gallrade handling",
+    "retention.hold": "Spärrade handling för gallring",
+    "retention.lift": "Hävde gallringsspärr",
+    "stats.read": "Begärde statistik",
+    "stats.export": "Hämtade statistik",
+    "costs.lock": "Låste kostnadsperiod",
+    "costs.export": "Hämtade fakturaunderlag",
 }
 MAX_ROWS = 5000
 
