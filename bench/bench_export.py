@@ -14,7 +14,8 @@ filesystem object store. Then, in the same run:
 Peak memory is tracemalloc's peak of Python allocations during each run (a second run of each,
 because tracemalloc slows the code it watches); the package is then checked with eark-validator.
 
-Usage: .venv/bin/python bench/bench_export.py [--records 10000]
+Usage: .venv/bin/python bench/bench_export.py [--records 10000] [--pdf]
+(--pdf adds each record's PDF/A rendition, about 60 ms of WeasyPrint per record.)
 """
 
 from __future__ import annotations
@@ -89,11 +90,20 @@ async def _fill(settings: Any, n: int) -> None:
         await rt.engine.dispose()
 
 
+PDF = {"on": False}
+
+
 async def _export(settings: Any, out: Path) -> None:
     from portal.archive.cli import export_command
 
     code = await export_command(
-        settings, org="Hudiksvall", since=None, until=None, kinds=["report"], out=out
+        settings,
+        org="Hudiksvall",
+        since=None,
+        until=None,
+        kinds=["report"],
+        out=out,
+        pdf=PDF["on"],
     )
     assert code == 0
 
@@ -137,7 +147,9 @@ def _peak(fn: Any, *args: Any) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--pdf", action="store_true", help="with the PDF/A rendition per record")
     args = parser.parse_args()
+    PDF["on"] = args.pdf
 
     from tests.conftest import make_settings
     from tests.portal.archive.eark import validate_sip

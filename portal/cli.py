@@ -125,6 +125,7 @@ def _archive_export(settings: Settings, args: argparse.Namespace) -> int:
             until=datetime.combine(last + timedelta(days=1), time(), STOCKHOLM) if last else None,
             kinds=args.types,
             out=Path(args.out),
+            pdf=not args.no_pdf,
         )
     )
 
@@ -289,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["advisory", "report", "decision", "roster"],
     )
     export.add_argument("--out", required=True, help="the zip file to write")
+    export.add_argument(
+        "--no-pdf", action="store_true", help="leave out the PDF/A rendition of each record"
+    )
     retention = sub.add_parser("retention", help="retention (gallring) by the rules")
     retention_sub = retention.add_subparsers(dest="retention_command", required=True)
     run = retention_sub.add_parser("run", help="cull every record that is due (see --dry-run)")

@@ -28,6 +28,7 @@ async def export_command(
     until: datetime | None,
     kinds: list[str] | None,
     out: Path,
+    pdf: bool = True,
 ) -> int:
     """Write the package; 0 on success, 2 for an unknown organisation."""
     from portal.app import build_runtime
@@ -72,6 +73,7 @@ async def export_command(
                 runtime.object_store,
                 label=f"{name}, {len(refs)} handlingar",
                 archivist=name,
+                pdf=pdf,
             ):
                 fh.write(chunk)
             fh.flush()

@@ -139,7 +139,7 @@ def test_the_archivist_finds_opens_and_exports(
     assert any(n.endswith("attachments/01-Plan_f_r_Kalle.pdf") or "01-Plan" in n for n in names)
     for kind in ("advisory", "decision"):
         base = f"representations/rep1/data/{kind}-{records[kind]}/"
-        for part in ("record.xml", "verification.json", "audit.json"):
+        for part in ("record.xml", "record.pdf", "verification.json", "audit.json"):
             assert base + part in names, (base + part, names)
     # The signed PDF in the package is the stored one and still verifies.
     pdf = report.read(
@@ -149,6 +149,11 @@ def test_the_archivist_finds_opens_and_exports(
     assert asyncio.run(verify_pdf(pdf, trust_roots=[root])).valid
     record_xml = report.read(f"representations/rep1/data/advisory-{records['advisory']}/record.xml")
     assert BOY.encode() in record_xml and b"Bevilja inte akutboende." in record_xml
+    rendition = report.read(f"representations/rep1/data/advisory-{records['advisory']}/record.pdf")
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(rendition)) as doc:  # a PDF/A-2b rendition
+        assert doc.open_metadata().get("pdfaid:part") == "2"
     exported = [e.object_id for e in audit_entries(portal.settings, "archive.export")]
     assert sorted(exported) == sorted([records["advisory"], records["decision"]])
 
