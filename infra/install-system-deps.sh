@@ -8,6 +8,8 @@ packages=(
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
   # Independent signature checks (pdfsig), NSS trust store tool (certutil), PDF structure checks
   poppler-utils libnss3-tools qpdf
+  # Validation with the clock really moved (signatures years after the certificate expired)
+  faketime
   # PKCS#11 HSM for the signing CA key in tests
   softhsm2
   # Real browser for end-to-end journeys; HTTP load generator for bench/

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,12 +161,19 @@ def _verify(path: str, trust: list[str], as_json: bool) -> int:
     except OSError as exc:
         print(f"jourpost verify: kan inte läsa {path}: {exc.strerror}", file=sys.stderr)
         return 2
+    # pyHanko logs each failed validation attempt with a traceback (long-term validation tries
+    # the current time first, then the past); the verdict printed below is what counts.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         report = asyncio.run(verify_pdf(data, trust_roots=roots))
-    except SigningError as exc:
+    except Exception as exc:  # any file must get a verdict, never a traceback
         if as_json:
             print(json.dumps({"valid": False, "modified_after_signing": False, "signatures": []}))
-        print(f"jourpost verify: {exc}", file=sys.stderr)
+        reason = (
+            exc if isinstance(exc, SigningError) else f"kunde inte granskas ({type(exc).__name__})"
+        )
+        print(f"jourpost verify: {path}: INTE GILTIG: {reason}", file=sys.stderr)
         return 1
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))

@@ -38,6 +38,22 @@ SIGNER_CERT_LIFETIME = dt.timedelta(minutes=15)
 CLOCK_SKEW = dt.timedelta(minutes=1)
 """How far in the past a signer certificate's validity starts."""
 
+SIGNER_STATUS_VALIDITY = dt.timedelta(minutes=5)
+"""How long an OCSP answer or CRL about a chair's certificate counts as fresh (nextUpdate).
+
+Must end before the certificate does. A long-term validator (ETSI EN 319 102-1 time-sliding, as
+pyHanko implements it) re-validates an expired certificate at the last moment its newest status
+information was still fresh; if that moment lies after the certificate's notAfter, the signature
+can never be validated again (OUT_OF_BOUNDS_NO_POE). The status is fetched within seconds of
+issuing the 15-minute certificate, so five minutes leaves ten to spare.
+"""
+
+PROFILE_VERSION = "2"
+"""Version of the dev PKI certificate profiles; a change re-issues the CA/TSA/OCSP certificates.
+
+2: the TSA certificate names no revocation source (see `_issue_certificates`).
+"""
+
 CRL_NAME = "signing-ca.crl"
 """File name of the signing CA's CRL under ``<trust services>/crl/``."""
 
@@ -237,8 +253,11 @@ class SigningCA:
         )
 
     def build_crl(self, *, now: dt.datetime | None = None) -> crl.CertificateList:
-        """An empty CRL (nothing is revoked: certificates live 15 minutes, keys are discarded)."""
-        return build_crl(self.certificate, self.key, now=now)
+        """An empty CRL (nothing is revoked: certificates live 15 minutes, keys are discarded).
+
+        Fresh for `SIGNER_STATUS_VALIDITY`, like the OCSP answers, for the same reason.
+        """
+        return build_crl(self.certificate, self.key, now=now, validity=SIGNER_STATUS_VALIDITY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +298,7 @@ class DevPki:
 
 _STEMS = ("root", "signing-ca", "tsa", "ocsp")
 _URL_FILE = "trust-services-url.txt"
+_PROFILE_FILE = "certificate-profile.txt"
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -343,8 +363,16 @@ _YEAR = dt.timedelta(days=365)
 def _issue_certificates(directory: Path, url: str) -> None:
     """(Re)issue the CA, TSA and OCSP certificates for the keys on disk, pointing at `url`.
 
-    The past-time validation of PAdES-LTA wants revocation data for every certificate in the
-    path but the root, so the CA and TSA certificates name the root's CRL at `url`.
+    The signing CA names the root's CRL at `url`: the past-time validation of PAdES-LTA checks
+    it with the CRL embedded at signing time, under the proof of existence of the document
+    timestamp.
+
+    The TSA certificate names no revocation source. The newest document timestamp of an
+    archived PDF is always validated at the *current* time, offline, decades on; a CRL embedded
+    years ago can't show that the TSA certificate is unrevoked today, so a TSA certificate with
+    a CRL pointer makes every archived signature INDETERMINATE a day after the CRL's
+    nextUpdate. A TSA certificate is instead trusted as a trust-service identity (as in the EU
+    trusted lists); the archive renews document timestamps before it expires (docs/signing.md).
     """
     now = _now() - CLOCK_SKEW
     root = load_certificate(directory / "root.pem")
@@ -380,7 +408,6 @@ def _issue_certificates(directory: Path, url: str) -> None:
         extensions=[
             ("key_usage", x509.KeyUsage({"digital_signature"}), True),
             ("extended_key_usage", ["time_stamping"], True),
-            root_crl,
         ],
     )
     ocsp = build_certificate(
@@ -400,6 +427,7 @@ def _issue_certificates(directory: Path, url: str) -> None:
     _write_cert(directory / "tsa.pem", tsa)
     _write_cert(directory / "ocsp.pem", ocsp)
     (directory / _URL_FILE).write_text(url + "\n", encoding="utf-8")
+    (directory / _PROFILE_FILE).write_text(PROFILE_VERSION + "\n", encoding="utf-8")
 
 
 def create_dev_pki(directory: Path, trust_services_url: str) -> DevPki:
@@ -418,7 +446,15 @@ def create_dev_pki(directory: Path, trust_services_url: str) -> DevPki:
     url_file = directory / _URL_FILE
     certs = [directory / f"{stem}.pem" for stem in _STEMS]
     stored_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else None
-    if stored_url != url or not all(path.exists() for path in certs):
+    profile_file = directory / _PROFILE_FILE
+    stored_profile = (
+        profile_file.read_text(encoding="utf-8").strip() if profile_file.exists() else None
+    )
+    if (
+        stored_url != url
+        or stored_profile != PROFILE_VERSION
+        or not all(path.exists() for path in certs)
+    ):
         _issue_certificates(directory, url)
     tsa_key = FileSignerKey.from_pem_file(directory / "tsa.key.pem").private_key
     ocsp_key = FileSignerKey.from_pem_file(directory / "ocsp.key.pem").private_key

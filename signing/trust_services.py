@@ -42,7 +42,14 @@ from pyhanko.sign.timestamps import DummyTimeStamper
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from signing.keys import SignerKey
-from signing.pki import CRL_NAME, ROOT_CRL_NAME, DevPki, SigningCA, build_crl
+from signing.pki import (
+    CRL_NAME,
+    ROOT_CRL_NAME,
+    SIGNER_STATUS_VALIDITY,
+    DevPki,
+    SigningCA,
+    build_crl,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,8 +63,8 @@ RequestObserver = Callable[[str, float], None]
 MAX_BODY = 64 * 1024
 """Largest request body accepted (timestamp and OCSP requests are a few hundred bytes)."""
 
-OCSP_VALIDITY = dt.timedelta(hours=1)
-"""nextUpdate - thisUpdate of OCSP responses."""
+OCSP_VALIDITY = SIGNER_STATUS_VALIDITY
+"""nextUpdate - thisUpdate of OCSP responses (shorter than a chair certificate lives)."""
 
 
 def _attribute(name: str, value: object) -> cms.CMSAttribute:

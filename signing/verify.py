@@ -53,14 +53,27 @@ from pyhanko_certvalidator.authority import CertTrustAnchor
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
+    FreshnessReqType,
     RevocationCheckingPolicy,
     RevocationCheckingRule,
 )
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from signing.errors import UnreadablePdf
+from signing.pki import SIGNER_STATUS_VALIDITY
 
 Level = Literal["B-B", "B-T", "B-LT", "B-LTA"]
+
+REVOCATION_FRESHNESS = SIGNER_STATUS_VALIDITY
+"""Maximum accepted revocation freshness (ETSI EN 319 102-1 §5.2.5.4): status information
+counts as fresh for this long after it was issued, whatever its nextUpdate says.
+
+Why: the time-sliding of long-term validation re-validates an expired certificate at the last
+moment its newest status information was fresh; with a 15-minute chair certificate that moment
+must fall inside the certificate's life. Answers from our responder are fresh for five minutes
+anyway; decisions signed before 2026-12-04 carry OCSP answers that claimed an hour (past the
+certificate's end), and validate with this rule.
+"""
 
 _PNOSE = re.compile(r"^PNOSE-(\d{12})$")
 _ALLOWED_AFTER_SIGNING = (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
@@ -140,7 +153,9 @@ def validation_spec(
         RevocationCheckingPolicy(
             ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
             intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
-        )
+        ),
+        freshness=REVOCATION_FRESHNESS,
+        freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
     )
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(

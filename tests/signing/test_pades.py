@@ -157,19 +157,6 @@ async def test_untrusted_root_is_not_trusted(signed_lta: bytes, tmp_path: Path) 
     assert report.valid is False
 
 
-async def test_b_lta_passes_simulated_validation_years_after_expiry(
-    signed_lta: bytes, pki: DevPki
-) -> None:
-    reader = PdfFileReader(io.BytesIO(signed_lta))
-    [signature] = reader.embedded_regular_signatures
-    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=5 * 365)
-    assert signature.signer_cert.not_valid_after < future
-    result = await ades.simulate_future_ades_lta_validation(
-        signature, validation_spec([pki.root]), future_validation_time=future
-    )
-    assert result.ades_subindic == AdESPassed.OK, result.failure_msg
-
-
 async def test_b_t_fails_simulated_validation_years_later(
     decision_pdf: bytes, pki: DevPki, trust_services: RunningTrustServices
 ) -> None:
