@@ -34,13 +34,17 @@ import aiohttp
 from asn1crypto import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import VENDOR
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers import constants as sign_constants
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimestampRequestError
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
@@ -94,6 +98,37 @@ class _KeptKeySigner(signers.Signer):
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
             return self._key.sign(data, ec.ECDSA(algorithm))
         return self._key.sign(data, padding.PKCS1v15(), algorithm)
+
+
+class _PdfA2Signer(signers.PdfSigner):
+    """A PdfSigner that keeps a PDF/A-2 (PDF 1.7) document at PDF 1.7.
+
+    pyHanko registers the ISO/TS 32002 extension for ECDSA signatures, which raises the
+    catalog's /Version to 2.0 — and PDF/A-2 is built on PDF 1.7 (ISO 32000-1). A PAdES
+    signature in PDF 1.7 only needs the ESIC extension (ETSI EN 319 142-1 profiles ISO 32000-1
+    and allows ECDSA through CAdES), so that is all we register.
+    """
+
+    def register_extensions(self, pdf_out: BasePdfFileWriter, *, md_algorithm: str) -> None:
+        pdf_out.ensure_output_version(version=(1, 7))  # type: ignore[no-untyped-call]
+        pdf_out.register_extension(sign_constants.ESIC_EXTENSION_1)
+
+
+def _align_producer(writer: IncrementalPdfFileWriter) -> None:
+    """Make the Info dictionary's /Producer equal the XMP pdf:Producer pyHanko writes.
+
+    Every incremental update by pyHanko sets XMP pdf:Producer to "pyHanko <version>" but only
+    appends "; pyHanko <version>" to Info /Producer, and PDF/A-2 (6.6.2.3) wants the two
+    equivalent. Changed in the signature's own revision, so the frozen PDF the chair's
+    signRequest names stays a byte-for-byte prefix of the signed file.
+    """
+    info_ref = writer.trailer.raw_get("/Info") if "/Info" in writer.trailer else None
+    if not isinstance(info_ref, generic.IndirectObject):
+        return
+    info = info_ref.get_object()  # type: ignore[no-untyped-call]
+    if info.get("/Producer") != VENDOR:
+        info["/Producer"] = generic.TextStringObject(VENDOR)
+        writer.mark_update(info_ref)
 
 
 @functools.cache
@@ -225,6 +260,7 @@ async def sign_pdf(
     stamp_style = _stamp_style(stamp_text) if stamp_text else None
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        _align_producer(writer)
     except (PdfError, ValueError) as exc:
         raise UnreadablePdf(f"cannot read the PDF to sign: {exc}") from exc
     async with contextlib.AsyncExitStack() as stack:
@@ -243,7 +279,7 @@ async def sign_pdf(
                 else None
             ),
         )
-        pdf_signer = signers.PdfSigner(
+        pdf_signer = _PdfA2Signer(
             meta,
             signer=_KeptKeySigner(signer_key, signer_cert, chain),
             # One instance for the signature and the document timestamp (TOOLING pitfall).

@@ -10,6 +10,8 @@ import pikepdf
 import pytest
 
 from signing.errors import RenderError
+from signing.pades import renew_archival_timestamp
+from signing.pki import DevPki
 from signing.render import render_pdfa, warm_up
 from tests.servers.trust_services import RunningTrustServices
 
@@ -103,3 +105,34 @@ def test_files_only_under_the_base_directory(tmp_path: Path) -> None:
         render_pdfa("<img src='file:///etc/hostname'>", base_url=f"{assets}/")
     with pytest.raises(RenderError):  # no base directory: no files at all
         render_pdfa(f"<link rel='stylesheet' href='file://{assets}/style.css'><p>x</p>")
+
+
+def _info_matches_xmp(pdf: pikepdf.Pdf) -> list[str]:
+    """PDF/A-2 6.6.2.3: each Info entry that has an XMP analogue must be equivalent to it."""
+    meta = pdf.open_metadata()
+    analogues = {"/Producer": "pdf:Producer", "/Title": "dc:title", "/Creator": "xmp:CreatorTool"}
+    return [
+        f"{key}: Info {pdf.docinfo[key]!s} != XMP {meta.get(xmp)!s}"
+        for key, xmp in analogues.items()
+        if key in pdf.docinfo and str(pdf.docinfo[key]) != str(meta.get(xmp))
+    ]
+
+
+@pytest.mark.parametrize("stage", ["signed", "renewed"])
+async def test_signed_file_stays_pdf_1_7_with_pdfa_markers(
+    stage: str, signed_lta: bytes, pki: DevPki, trust_services: RunningTrustServices
+) -> None:
+    data = signed_lta
+    if stage == "renewed":
+        data = await renew_archival_timestamp(
+            signed_lta, timestamp_url=trust_services.tsa_url, trust_roots=[pki.root]
+        )
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        # PDF/A-2 is PDF 1.7: no /Version 2.0 in the catalog, no ISO 32002 extension; PAdES
+        # in PDF 1.7 is declared with the ESIC extension.
+        assert pdf.pdf_version == "1.7"
+        assert "/Version" not in pdf.Root
+        assert set(pdf.Root.Extensions.keys()) == {"/ESIC"}
+        meta = pdf.open_metadata()
+        assert meta.get("pdfaid:part") == "2" and meta.get("pdfaid:conformance") == "B"
+        assert _info_matches_xmp(pdf) == []
