@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from asn1crypto import cms, tsp, x509
+from asn1crypto import cms, crl, ocsp, tsp, x509
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
@@ -198,25 +199,69 @@ def _signature_timestamp_time(sig: EmbeddedPdfSignature) -> dt.datetime | None:
     return None
 
 
-def _has_revinfo(reader: PdfFileReader) -> bool:
-    if "/DSS" not in reader.root:
+def _dss_at(reader: PdfFileReader, revision: int | None) -> Any:
+    """The DSS dictionary as of `revision` (None: the latest), or None."""
+    root = reader.root if revision is None else reader.get_historical_root(revision)
+    return root["/DSS"].get_object() if "/DSS" in root else None
+
+
+def _covers(dss: Any, cert: x509.Certificate) -> bool:
+    """True if `dss` holds revocation data about `cert` (an OCSP answer for its serial and
+    issuer, or a CRL from its issuer) — or, for a certificate that names no revocation source,
+    the certificate itself."""
+    if dss is None:
         return False
-    dss = reader.root["/DSS"].get_object()
-    return bool(dss.get("/OCSPs") or dss.get("/CRLs"))
+    for ref in dss.get("/OCSPs", ()):
+        try:
+            basic = ocsp.OCSPResponse.load(ref.get_object().data).basic_ocsp_response
+        except (ValueError, TypeError, KeyError):
+            continue
+        for single in basic["tbs_response_data"]["responses"]:
+            cert_id = single["cert_id"]
+            digest = hashlib.new(cert_id["hash_algorithm"]["algorithm"].native)
+            digest.update(cert.issuer.dump())
+            if (
+                cert_id["serial_number"].native == cert.serial_number
+                and cert_id["issuer_name_hash"].native == digest.digest()
+            ):
+                return True
+    for ref in dss.get("/CRLs", ()):
+        try:
+            revocation_list = crl.CertificateList.load(ref.get_object().data)
+            issuer, key_id = revocation_list.issuer, revocation_list.authority_key_identifier
+        except (ValueError, TypeError, KeyError):
+            continue
+        # Names alone can collide (two CAs called the same); the key identifier can't.
+        if issuer == cert.issuer and key_id == cert.authority_key_identifier:
+            return True
+    if cert.crl_distribution_points or cert.ocsp_urls:
+        return False
+    return any(ref.get_object().data == cert.dump() for ref in dss.get("/Certs", ()))
 
 
 def _pades_level(
+    reader: PdfFileReader,
     sig: EmbeddedPdfSignature,
     timestamps: Sequence[EmbeddedPdfSignature],
     has_ts: bool,
-    has_revinfo: bool,
 ) -> Level:
+    """The baseline level of this signature, from its own validation data.
+
+    B-T: a signature timestamp. B-LT: plus revocation data about *this* signer's certificate in
+    the DSS (another signature's data does not count). B-LTA: plus a document timestamp over a
+    revision whose DSS already held that data.
+    """
     if not has_ts:
         return "B-B"
-    if not has_revinfo:
+    cert = sig.signer_cert
+    if not _covers(_dss_at(reader, None), cert):
         return "B-T"
-    archived = any(ts.signed_revision > sig.signed_revision for ts in timestamps)
-    return "B-LTA" if archived else "B-LT"
+    for ts in timestamps:
+        if ts.signed_revision > sig.signed_revision and _covers(
+            _dss_at(reader, ts.signed_revision), cert
+        ):
+            return "B-LTA"
+    return "B-LT"
 
 
 def _junk_after_last_revision(pdf: bytes) -> bool:
@@ -269,9 +314,14 @@ async def _validate(sig: EmbeddedPdfSignature, inputs: _Inputs) -> tuple[Any, bo
         )
     except Exception as exc:  # malformed CMS and the like: unusable, say why
         return None, False, f"{type(exc).__name__}: {exc}"
-    ts_ok = status.timestamp_validity is None or status.timestamp_validity.trusted
-    trusted = bool(status.trusted and ts_ok)
-    return status, trusted, None if trusted else status.summary()
+    # A signature timestamp from a TSA we don't trust proves nothing, so it is ignored: the
+    # signature is judged as if it had none (at the current time), never held against it.
+    trusted = bool(status.trusted)
+    ts = status.timestamp_validity
+    notes = [] if trusted else [status.summary()]
+    if ts is not None and not ts.trusted:
+        notes.append(f"signature timestamp not trusted, ignored: {ts.summary()}")
+    return status, trusted, "; ".join(notes) or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,9 +340,7 @@ class _Inputs:
         )
 
 
-async def _report_one(
-    sig: EmbeddedPdfSignature, inputs: _Inputs, has_revinfo: bool
-) -> tuple[SignatureReport, bool]:
+async def _report_one(sig: EmbeddedPdfSignature, inputs: _Inputs) -> tuple[SignatureReport, bool]:
     """Validate one signature; returns the report and whether it saw illegal modifications."""
     cert = sig.signer_cert
     pnr_match = _PNOSE.match(_subject_value(cert, "serial_number") or "")
@@ -309,7 +357,7 @@ async def _report_one(
         signer_name=_subject_value(cert, "common_name") or cert.subject.human_friendly,
         personal_identity_number=pnr_match.group(1) if pnr_match else None,
         signed_at=signed_at,
-        pades_level=_pades_level(sig, inputs.timestamps, ts_time is not None, has_revinfo),
+        pades_level=_pades_level(inputs.reader, sig, inputs.timestamps, ts_time is not None),
         intact=intact,
         trusted=trusted and intact,
         detail=detail,
@@ -341,11 +389,10 @@ async def verify_pdf(
         other_certs=other_certs,
         allow_fetching=allow_fetching,
     )
-    has_revinfo = _has_revinfo(reader)
     reports: list[SignatureReport] = []
     modified = bool(signatures) and _junk_after_last_revision(pdf)
     for sig in signatures:
-        report, sig_modified = await _report_one(sig, inputs, has_revinfo)
+        report, sig_modified = await _report_one(sig, inputs)
         reports.append(report)
         modified = modified or sig_modified
     return VerificationReport(modified_after_signing=modified, signatures=tuple(reports))

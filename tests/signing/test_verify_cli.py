@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from signing.pki import DevPki
 from tests.signing.conftest import CHAIR_NAME, CHAIR_PNR
 
@@ -67,3 +69,39 @@ def test_unreadable_input_is_a_clear_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not a pdf")
     r = _verify(str(junk), "--json")
     assert r.returncode == 1 and json.loads(r.stdout.splitlines()[0])["valid"] is False
+
+
+def _garbled_contents(pdf: bytes) -> bytes:
+    # Overwrite the start of the first signature's /Contents hex string (same length).
+    start = pdf.index(b"/Contents <") + len(b"/Contents <")
+    return pdf[:start] + b"00" * 64 + pdf[start + 128 :]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["empty", "truncated", "garbled-signature", "only-header", "directory", "signature-only"],
+)
+def test_odd_input_gets_a_verdict_and_no_traceback(
+    name: str, signed_lta: bytes, pki: DevPki, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{name}.pdf"
+    if name == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(
+            {
+                "empty": b"",
+                "truncated": signed_lta[: len(signed_lta) // 2],
+                "garbled-signature": _garbled_contents(signed_lta),
+                "only-header": b"%PDF-1.7\n%%EOF\n",
+                "signature-only": signed_lta[signed_lta.index(b"/Contents <") :],
+            }[name]
+        )
+    for args in (["--json"], []):
+        r = _verify(str(path), *args, "--trust", str(pki.root_path))
+        assert "Traceback" not in r.stdout + r.stderr, r.stderr
+        assert r.returncode in (1, 2), (r.returncode, r.stdout, r.stderr)
+        if args:
+            assert r.returncode == 2 or json.loads(r.stdout)["valid"] is False
+        else:
+            assert "INTE GILTIG" in r.stdout + r.stderr or "kan inte läsa" in r.stderr
