@@ -279,7 +279,14 @@ def create_app(
         # Exceptions are logged by portal.web.errors (type only: messages may hold personal data).
         logging_config=LoggingConfig(
             root={"level": "WARNING", "handlers": ["queue_listener"]},
-            loggers={"jourpost": {"level": "INFO", "propagate": True}},
+            loggers={
+                "jourpost": {"level": "INFO", "propagate": True},
+                # pyHanko logs each failed validation step (routine in long-term validation:
+                # the current time is tried before the past) with the signer certificate's
+                # subject, i.e. the chair's name and personnummer (PNOSE-…).
+                "pyhanko": {"level": "CRITICAL", "propagate": True},
+                "pyhanko_certvalidator": {"level": "CRITICAL", "propagate": True},
+            },
             log_exceptions="never",
         ),
         state=State({"portal": state}),

@@ -205,12 +205,16 @@ async def _renew_timestamps(settings: Settings, *, force: bool, dry_run: bool) -
         from portal.decisions.signing import renew_timestamps
 
         async with runtime.sessionmaker() as db, db.begin():
-            checked, renewed = await renew_timestamps(
+            result = await renew_timestamps(
                 db, runtime.object_store, runtime.signing, force=force, dry_run=dry_run
             )
         verb = "would renew" if dry_run else "renewed"
-        print(f"{checked} signed decisions checked, {verb} {renewed}")
-        return 0
+        print(
+            f"{result.checked} signed decisions checked, {verb} {result.renewed} "
+            f"({result.repaired} because they no longer verified offline), "
+            f"{result.still_invalid} need attention"
+        )
+        return 1 if result.still_invalid else 0
     finally:
         await runtime.engine.dispose()
 

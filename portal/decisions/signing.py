@@ -380,6 +380,20 @@ def last_timestamp_expiry(pdf: bytes) -> dt.datetime | None:
     return expiry
 
 
+@dataclass(frozen=True, slots=True)
+class RenewalReport:
+    """What `renew_timestamps` did."""
+
+    checked: int
+    """Signed decisions read."""
+    renewed: int
+    """Given a new document timestamp (or, with dry_run, that would be)."""
+    repaired: int
+    """Of those, renewed because they no longer verified offline (not for expiry or force)."""
+    still_invalid: int
+    """Still not valid offline after renewal, or damaged (not intact): need a person."""
+
+
 async def renew_timestamps(
     db: AsyncSession,
     files: Any,
@@ -388,17 +402,23 @@ async def renew_timestamps(
     margin: dt.timedelta = dt.timedelta(days=365),
     force: bool = False,
     dry_run: bool = False,
-) -> tuple[int, int]:
-    """Add a fresh document timestamp to stored signed decisions whose newest timestamp's
-    certificate expires within `margin` (or all, with `force`). Returns (checked, renewed).
+) -> RenewalReport:
+    """Add a fresh document timestamp to stored signed decisions that need one.
 
-    The renewed file is stored as a new object with the same retention (the old one stays:
-    it is under retention and still verifies); the decision then points at the new object.
+    A decision needs one when its newest timestamp's certificate expires within `margin`, when
+    `force` is given, or when it no longer verifies offline although its signatures are intact
+    (repair: decisions signed before 2026-12-04 carry a last timestamp whose TSA certificate
+    names a CRL that the file holds only for a day; see docs/signing.md). The renewal is an
+    incremental update (revocation data for the old timestamps plus a new document timestamp):
+    the signature itself is untouched. The renewed file is stored as a new object with the same
+    retention (the old one stays: it is under retention); the decision then points at it.
     """
     from signing.pades import renew_archival_timestamp
+    from signing.verify import verify_pdf
     from storage import StoredObject
 
-    checked = renewed = 0
+    checked = renewed = repaired = still_invalid = 0
+    roots = list(setup.trust_roots)
     rows = (await db.scalars(select(Decision).where(Decision.signed_object_id.is_not(None)))).all()
     for d in rows:
         assert d.signed_object_id and d.signed_size is not None and d.signed_sha256
@@ -413,17 +433,28 @@ async def renew_timestamps(
         pdf = b"".join([chunk async for chunk in files.get(current)])
         checked += 1
         expiry = last_timestamp_expiry(pdf)
-        if not force and expiry is not None and expiry > utcnow() + margin:
-            continue
+        due = force or expiry is None or expiry <= utcnow() + margin
+        if not due:
+            report = await verify_pdf(pdf, trust_roots=roots)
+            if report.valid:
+                continue
+            if report.modified_after_signing or not all(s.intact for s in report.signatures):
+                still_invalid += 1  # damaged: a timestamp would only cover the damage
+                log.warning("renew-timestamps: signed decision %s is not intact", d.id)
+                continue
+            repaired += 1
         renewed += 1
         if dry_run:
             continue
         fresh = await renew_archival_timestamp(
             pdf,
             timestamp_url=setup.timestamp_url,
-            trust_roots=list(setup.trust_roots),
+            trust_roots=roots,
             other_certs=list(setup.chain),
         )
+        if not (await verify_pdf(fresh, trust_roots=roots)).valid:
+            still_invalid += 1
+            log.warning("renew-timestamps: decision %s still does not verify offline", d.id)
         stored = await files.put(
             f"decisions/{d.id}/signed-{checked}-{utcnow():%Y%m%d%H%M%S}.pdf",
             _one_chunk(fresh),
@@ -442,4 +473,4 @@ async def renew_timestamps(
             object_id=d.id,
             details={"sha256": stored.sha256},
         )
-    return checked, renewed
+    return RenewalReport(checked, renewed, repaired, still_invalid)

@@ -12,7 +12,6 @@ repair path.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from signing.pades import renew_archival_timestamp
-from signing.pki import DevPki, create_dev_pki
+from signing.pki import DevPki
 from signing.verify import REVOCATION_FRESHNESS
-from tests.servers.trust_services import RunningTrustServices, start_trust_services
+from tests.servers.trust_services import RunningTrustServices
 from tests.signing.conftest import CHAIR_PNR, sign_as_chair
+from tests.signing.legacy import LEGACY_PDF, LEGACY_ROOT, legacy_trust_services
 
 HERE = Path(__file__).parent
-LEGACY = HERE / "data" / "legacy-2026-12-04"
 FOREIGN = HERE / "foreign_pyhanko.py"
 LATER = ["+1d", "+365d", "+1826d"]
 """One day, one year and five years after now (libfaketime offsets)."""
@@ -142,21 +141,12 @@ def test_not_valid_once_the_tsa_certificate_expired(signed_file: Path, pki: DevP
 
 @pytest.fixture(scope="module")
 def legacy_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevPki, Path]]:
-    """The fixture's PKI with today's certificate profiles, its trust services on its own URL."""
-    directory = tmp_path_factory.mktemp("legacy") / "pki"
-    shutil.copytree(LEGACY / "pki", directory)
-    url = (directory / "trust-services-url.txt").read_text(encoding="utf-8").strip()
-    pki = create_dev_pki(directory, url)  # same keys and root; TSA certificate re-issued
-    try:
-        services = start_trust_services(pki)
-    except RuntimeError as exc:  # the port is fixed by the fixture's certificates
-        pytest.fail(f"cannot serve the legacy trust services at {url}: {exc}")
-    yield pki, LEGACY / "pki" / "root.pem"
-    services.stop()
+    with legacy_trust_services(tmp_path_factory.mktemp("legacy")) as pki:
+        yield pki, LEGACY_ROOT
 
 
 def test_legacy_decision_does_not_verify_a_day_later_without_repair() -> None:
-    report = jourpost_verify("+1d", LEGACY / "beslut.pdf", LEGACY / "pki" / "root.pem")
+    report = jourpost_verify("+1d", LEGACY_PDF, LEGACY_ROOT)
     [sig] = report["signatures"]  # type: ignore[misc]
     assert report["valid"] is False and sig["intact"] is True and sig["trusted"] is False
 
@@ -165,7 +155,7 @@ async def test_legacy_decision_verifies_years_later_after_repair(
     legacy_pki: tuple[DevPki, Path], tmp_path: Path
 ) -> None:
     pki, root = legacy_pki
-    original = (LEGACY / "beslut.pdf").read_bytes()
+    original = (LEGACY_PDF).read_bytes()
     repaired = await renew_archival_timestamp(
         original,
         timestamp_url=f"{pki.trust_services_url}/tsa",

@@ -139,18 +139,19 @@ def test_renew_timestamps_adds_a_document_timestamp_and_keeps_it_valid(
     through_idp(olof, start.headers["location"], OLOF)
     before = olof.get(f"/decisions/{decision_id}/signed.pdf").content
 
-    async def renew(**kw: bool) -> tuple[int, int]:
+    async def renew(**kw: bool) -> tuple[int, int, int, int]:
         runtime = build_runtime(portal.settings)
         try:
             async with runtime.sessionmaker() as db, db.begin():
-                return await renew_timestamps(db, runtime.object_store, runtime.signing, **kw)
+                r = await renew_timestamps(db, runtime.object_store, runtime.signing, **kw)
+                return r.checked, r.renewed, r.repaired, r.still_invalid
         finally:
             await runtime.engine.dispose()
 
-    assert asyncio.run(renew()) == (1, 0)  # a fresh timestamp is years from expiry
-    assert asyncio.run(renew(force=True, dry_run=True)) == (1, 1)
+    assert asyncio.run(renew()) == (1, 0, 0, 0)  # valid, and years from expiry
+    assert asyncio.run(renew(force=True, dry_run=True)) == (1, 1, 0, 0)
     assert olof.get(f"/decisions/{decision_id}/signed.pdf").content == before
-    assert asyncio.run(renew(force=True)) == (1, 1)
+    assert asyncio.run(renew(force=True)) == (1, 1, 0, 0)
     after = olof.get(f"/decisions/{decision_id}/signed.pdf").content
     assert after.startswith(before)  # an incremental update: the signed bytes are untouched
     reader = PdfFileReader(io.BytesIO(after))
