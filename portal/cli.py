@@ -161,10 +161,6 @@ def _verify(path: str, trust: list[str], as_json: bool) -> int:
     except OSError as exc:
         print(f"jourpost verify: kan inte läsa {path}: {exc.strerror}", file=sys.stderr)
         return 2
-    # pyHanko logs each failed validation attempt with a traceback (long-term validation tries
-    # the current time first, then the past); the verdict printed below is what counts.
-    for name in ("pyhanko", "pyhanko_certvalidator"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         report = asyncio.run(verify_pdf(data, trust_roots=roots))
     except Exception as exc:  # any file must get a verdict, never a traceback
@@ -261,6 +257,12 @@ def _print_demo_banner(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pyHanko logs each failed validation step (routine: long-term validation tries the current
+    # time before the past) with a traceback and the signer certificate's subject — the chair's
+    # name and personnummer. Every command that verifies (verify, archive export,
+    # renew-timestamps) prints its own verdict instead. (The server's LoggingConfig does the same.)
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(prog="jourpost", description="Jourpost portal")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
