@@ -256,6 +256,18 @@ def _print_demo_banner(settings: Settings) -> None:
     print("Avsluta med Ctrl+C.\n", flush=True)
 
 
+def _data_settings(data: Path) -> Settings:
+    """The settings `jourpost demo --data DIR` runs with (SQLite, files and keys under DIR), for
+    the commands that work on a demo's data; refuses a directory the demo never prepared."""
+    from portal.demo import demo_settings
+
+    if not (data / "secrets.toml").is_file():
+        raise SettingsError(
+            f"{data} holds no demo data (no secrets.toml): run `jourpost demo --data {data}` first"
+        )
+    return demo_settings(data, "127.0.0.1", 8000)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # pyHanko logs each failed validation step (routine: long-term validation tries the current
     # time before the past) with a traceback and the signer certificate's subject — the chair's
@@ -264,6 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("pyhanko", "pyhanko_certvalidator"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(prog="jourpost", description="Jourpost portal")
+    # Commands that work on the database take --data DIR: a demo's data, no JOURPOST_* needed.
+    on_data = argparse.ArgumentParser(add_help=False)
+    on_data.add_argument(
+        "--data", metavar="DIR", help="work on the data of `jourpost demo --data DIR`"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="run the demo (SQLite, files on disk, dev identity provider)"
@@ -275,11 +292,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("serve", help="run the portal with configuration from JOURPOST_* / TOML")
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("upgrade", help="migrate the database to the newest schema")
-    db_sub.add_parser("check", help="exit 1 unless the database is migrated and matches the models")
+    db_sub.add_parser(
+        "upgrade", parents=[on_data], help="migrate the database to the newest schema"
+    )
+    db_sub.add_parser(
+        "check",
+        parents=[on_data],
+        help="exit 1 unless the database is migrated and matches the models",
+    )
     audit = sub.add_parser("audit", help="the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="exit 1 and name the first bad entry if broken")
+    audit_sub.add_parser(
+        "verify", parents=[on_data], help="exit 1 and name the first bad entry if broken"
+    )
     verify = sub.add_parser("verify", help="verify the signatures of a PDF (exit 0 if valid)")
     verify.add_argument("file")
     verify.add_argument("--json", action="store_true", help="the DESIGN.md §7 JSON report")
@@ -287,12 +312,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     archive = sub.add_parser("archive", help="archive maintenance")
     archive_sub = archive.add_subparsers(dest="archive_command", required=True)
     renew = archive_sub.add_parser(
-        "renew-timestamps", help="add a fresh document timestamp before the TSA certificate expires"
+        "renew-timestamps",
+        parents=[on_data],
+        help="add a fresh document timestamp before the TSA certificate expires",
     )
     renew.add_argument("--force", action="store_true", help="renew every signed decision")
     renew.add_argument("--dry-run", action="store_true", help="only report what would be renewed")
     export = archive_sub.add_parser(
-        "export", help="write an organisation's records as an E-ARK SIP (FGS 2.0) zip"
+        "export",
+        parents=[on_data],
+        help="write an organisation's records as an E-ARK SIP (FGS 2.0) zip",
     )
     export.add_argument("--org", required=True, help="organisation name or id")
     export.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (Stockholm)")
@@ -309,18 +338,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     retention = sub.add_parser("retention", help="retention (gallring) by the rules")
     retention_sub = retention.add_subparsers(dest="retention_command", required=True)
-    run = retention_sub.add_parser("run", help="cull every record that is due (see --dry-run)")
+    run = retention_sub.add_parser(
+        "run", parents=[on_data], help="cull every record that is due (see --dry-run)"
+    )
     run.add_argument("--dry-run", action="store_true", help="only report what would be culled")
     run.add_argument("--json", action="store_true", help="the report as JSON")
     keys = sub.add_parser("keys", help="key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser(
         "rotate",
+        parents=[on_data],
         help="re-wrap every file key and re-encrypt every field under JOURPOST_CURRENT_KEK",
     )
     jobs_parser = sub.add_parser("jobs", help="periodic jobs")
     jobs_sub = jobs_parser.add_subparsers(dest="jobs_command", required=True)
-    jobs_sub.add_parser("run-once", help="run the periodic jobs once (expiry reminders), for cron")
+    jobs_sub.add_parser(
+        "run-once",
+        parents=[on_data],
+        help="run the periodic jobs once (expiry reminders), for cron",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "verify":  # needs no configuration at all
@@ -337,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_demo_banner(settings)
             _serve(settings)
             return 0
-        settings = load_settings()
+        data = getattr(args, "data", None)
+        settings = _data_settings(Path(data)) if data else load_settings()
         if args.command == "serve":
             _serve(settings)
             return 0
