@@ -178,13 +178,16 @@ def _verify(path: str, trust: list[str], as_json: bool) -> int:
         print(f"{path}: {verdict}")
         if not report.signatures:
             print("  Inga underskrifter.")
-        for sig in report.to_json()["signatures"]:
+        for signature in report.signatures:
+            sig = signature.to_json()
             print(
                 f"  {sig['signer_name']} ({sig['personal_identity_number'] or 'okänt pnr'}), "
                 f"{sig['signed_at']}, PAdES {sig['pades_level']}, "
                 f"{'oförändrad' if sig['intact'] else 'ÄNDRAD'}, "
                 f"{'betrodd' if sig['trusted'] else 'INTE betrodd'}"
             )
+            if signature.detail:  # the validator's own words (English), for the archivist
+                print(f"    ({signature.detail})")
         if report.modified_after_signing:
             print("  Dokumentet har ändrats efter underskriften.")
     return 0 if report.valid else 1
