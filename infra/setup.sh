@@ -27,6 +27,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# eark-validator 1.1.3 (the E-ARK checks of exported packages) pins lxml==5.1.0, which pyHanko
+# cannot share: it gets its own virtualenv, rebuilt when its pins change.
+eark=.venv/eark-validator
+want=$(sha256sum infra/eark-validator.txt | cut -d' ' -f1)
+if [ "$(cat "$eark/.jourpost-deps" 2>/dev/null)" != "$want" ]; then
+  "$PYTHON" -m venv --clear "$eark"
+  "$eark/bin/python" -m pip install -q -r infra/eark-validator.txt
+  echo "$want" > "$eark/.jourpost-deps"
+fi
+
 for dir in tests/servers/oidc_provider tests/e2e; do
   if [ -f "$dir/package-lock.json" ]; then
     lock=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -20,6 +21,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 Mode = Literal["production", "development", "demo"]
+
+# Fictitious organisation numbers (Luhn-valid, in the unassigned 212999 series) for the demo's
+# organisations, so the demo's e-archive packages name their archival creator like a real one.
+DEMO_ARCHIVE_ORG_NUMBERS = (
+    "Socialjouren Gävleborg=212999-0004",
+    "Bollnäs=212999-0012",
+    "Gävle=212999-0020",
+    "Hofors=212999-0038",
+    "Hudiksvall=212999-0046",
+    "Ljusdal=212999-0053",
+    "Nordanstig=212999-0061",
+    "Ockelbo=212999-0079",
+    "Ovanåker=212999-0087",
+    "Sandviken=212999-0095",
+    "Söderhamn=212999-0103",
+)
+_ORG_NUMBER = re.compile(r"\d{6}-\d{4}")
 
 DEFAULT_ACCEPTED_ACR = (
     "http://id.elegnamnden.se/loa/1.0/loa3",
@@ -122,6 +140,22 @@ class Settings:
     """Invoicing period for the cost allocation: tertial, quarter or year."""
     cost_annual_sek: int = 0
     """The jour's annual cost in SEK for the invoice basis (0: shares only, no amounts)."""
+    archive_org_numbers: tuple[str, ...] = DEMO_ARCHIVE_ORG_NUMBERS
+    """Organisation numbers of the archival creators, "Name=NNNNNN-NNNN" per organisation (the
+    name as in Jourpost). E-archive packages name the exported organisation as archival creator
+    (METS agent ARCHIVIST) with this number as its identification code. The default holds
+    fictitious numbers for the demo's organisations: set the real ones in production."""
+    archive_submission_agreement: str = "Jourpost demo, leveransöverenskommelse 2026:1 (fiktiv)"
+    """Reference of the submission agreement (leveransöverenskommelse) e-archive packages are
+    delivered under; written as METS altRecordID SUBMISSIONAGREEMENT (empty: left out)."""
+
+    def archive_org_number(self, name: str) -> str:
+        """The organisation number of the named archival creator ("" when not configured)."""
+        for entry in self.archive_org_numbers:
+            key, _, number = entry.partition("=")
+            if key.strip() == name:
+                return number.strip()
+        return ""
 
     @property
     def https(self) -> bool:
@@ -192,6 +226,13 @@ class Settings:
             problems.append(
                 "JOURPOST_STATS_SUPPRESS_BELOW must be >= 1, JOURPOST_COST_ANNUAL_SEK >= 0"
             )
+        for entry in self.archive_org_numbers:
+            org, sep, number = entry.partition("=")
+            if not (sep and org.strip() and _ORG_NUMBER.fullmatch(number.strip())):
+                problems.append(
+                    "JOURPOST_ARCHIVE_ORG_NUMBERS entries look like 'Name=NNNNNN-NNNN', "
+                    f"not {entry!r}"
+                )
         if problems:
             raise SettingsError("Invalid configuration:\n  - " + "\n  - ".join(problems))
         return self

@@ -72,7 +72,7 @@ async def export_command(
                 records,
                 runtime.object_store,
                 label=f"{name}, {len(refs)} handlingar",
-                archivist=name,
+                archivist=export.archivist_for(settings, name),
                 pdf=pdf,
             ):
                 fh.write(chunk)

@@ -139,7 +139,7 @@ def _stream(
         records,
         ps.object_store,
         label=f"Jourpost, {len(refs)} handlingar",
-        archivist=archivist,
+        archivist=export.archivist_for(ps.settings, archivist),
         package_id=package,
     )
     return Stream(

@@ -1,23 +1,28 @@
-"""E-archive export: an E-ARK SIP (CSIP 2.0 / FGS Paketstruktur 2.0) streamed as a zip.
+"""E-archive export: an E-ARK SIP (FGS Paketstruktur 2.0 = E-ARK CSIP 2.1.0 + SIP 2.1.0) as a zip.
 
 Layout of the package (one representation holding every exported record):
 
     <package>/METS.xml                                root METS (CSIP profile, SIP package type)
-    <package>/metadata/descriptive/records.xml        one <record> per record: type, id, dates
+    <package>/documentation/om-paketet.txt            what the package holds (Swedish, UTF-8)
+    <package>/metadata/descriptive/records.xml        one <entry> per record: type, id, dates
     <package>/metadata/preservation/premis.xml        PREMIS objects, events and agents
-    <package>/schemas/                                (empty: the schemas are the public ones)
+    <package>/schemas/                                METS, xlink and DILCIS extension schemas and
+                                                      jourpost-record.xsd (record.xml, records.xml)
     <package>/representations/rep1/METS.xml           representation METS: every data file
-    <package>/representations/rep1/metadata/          (empty)
+    <package>/representations/rep1/schemas/           the same schemas, for the representation
     <package>/representations/rep1/data/<type>-<id>/
-        record.xml            the record: content, versions, receipts (UTF-8 XML)
+        record.xml            the record (jourpost-record.xsd): persons, content, versions, receipts
+        record.pdf            a PDF/A-2b rendition of record.xml (unless left out)
         beslut-<id>.pdf       decisions: the signed PDF/A (PAdES-B-LTA), as stored
         attachments/...       the record's attachments, as stored
-        verification.json     the integrity check and signature verification done at export
+        verification.json     what was checked at export, when, by what, and the verdict then
         audit.json            the audit-log entries that name the record (with their hashes)
 
-Every file has a SHA-256 checksum and size in a METS file. The zip is written entry by entry
-into a small buffer that is handed to the caller after each chunk, so memory stays bounded by the
-largest chunk plus the list of file descriptions, whatever the number or size of records.
+Every file has a SHA-256 checksum and size in a METS file; every zip entry is dated with the
+export time in Swedish local time. The zip is written entry by entry into a small buffer that is
+handed to the caller after each chunk, so memory stays bounded by the largest chunk plus the list
+of file descriptions, whatever the number or size of records. docs/archive.md describes the
+package and the validator run that checks it.
 """
 
 from __future__ import annotations
@@ -26,17 +31,19 @@ import functools
 import hashlib
 import io
 import json
+import stat
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
-from portal.archive.service import Integrity, Record, StoredFile, read_file, verification_json
+from portal.archive.service import Integrity, Record, StoredFile, read_file
 
 METS = "http://www.loc.gov/METS/"
 CSIP = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"
@@ -44,6 +51,8 @@ SIP = "https://DILCIS.eu/XML/METS/SIPExtensionMETS"
 XLINK = "http://www.w3.org/1999/xlink"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 PREMIS = "http://www.loc.gov/premis/v3"
+RECORD = "urn:jourpost:record:1"
+"""Namespace of record.xml and records.xml (schemas/jourpost-record.xsd)."""
 for prefix, uri in (
     ("mets", METS),
     ("csip", CSIP),
@@ -53,9 +62,22 @@ for prefix, uri in (
     ("premis", PREMIS),
 ):
     ET.register_namespace(prefix, uri)
-SCHEMAS = ("mets.xsd", "xlink.xsd", "DILCISExtensionMETS.xsd", "DILCISExtensionSIPMETS.xsd")
+RECORD_XSD = "jourpost-record.xsd"
+SCHEMAS = (
+    "mets.xsd",
+    "xlink.xsd",
+    "DILCISExtensionMETS.xsd",
+    "DILCISExtensionSIPMETS.xsd",
+    RECORD_XSD,
+)
 SOFTWARE = "Jourpost"
 VERSION = "0.1.0"
+CONTENT_CATEGORY = "Socialtjänstens jourhandlingar (Jourpost)"
+"""csip:OTHERTYPE beside mets/@TYPE="Other" (no CSIP content category fits better)."""
+CONTENT_TYPE = "Jourpost records (jourpost-record.xsd 1.0)"
+"""csip:OTHERCONTENTINFORMATIONTYPE: the content, not the packaging (CSIP4/CSIP63)."""
+DOCUMENTATION = "documentation/om-paketet.txt"
+REP = "representations/rep1/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +99,27 @@ class Summary:
     """Drawn up."""
     integrity: str
     """ok | failed | unknown."""
-    signatures: tuple[tuple[datetime, str], ...]
-    """Signature events (when, what)."""
-    signature_checked: bool
-    """The check included a signature verification."""
+    signatures: tuple[tuple[datetime, str, str], ...]
+    """Signature events (when, what, by whom)."""
+    checked_at: datetime | None
+    """When the integrity check (and signature verification) was made; None: not checked."""
+    signature_verdict: str | None
+    """valid | invalid at checked_at; None when no signature was verified."""
+    signed_path: str | None
+    """Package path of the signed PDF (None when there is none or it was left out)."""
+
+    @property
+    def key(self) -> str:
+        """`<type>-<id>`: the record's folder and the `record` of its entries."""
+        return f"{self.kind}-{self.id}"
 
     @classmethod
-    def of(cls, record: Record, integrity: Integrity | None) -> Summary:
+    def of(cls, record: Record, integrity: Integrity | None, signed_path: str | None) -> Summary:
         """Summarise a record that has been written."""
         state = "unknown" if integrity is None else ("ok" if integrity.ok else "failed")
+        verdict = None
+        if integrity is not None and integrity.signature is not None:
+            verdict = "valid" if integrity.signature.get("valid") else "invalid"
         return cls(
             record.kind,
             record.id,
@@ -95,9 +129,13 @@ class Summary:
             record.created_at,
             state,
             tuple(
-                (when, what) for what, when, _ in record.receipts if what.startswith("Underskriven")
+                (when, what, who)
+                for what, when, who in record.receipts
+                if what.startswith("Underskriven")
             ),
-            integrity is not None and integrity.signature is not None,
+            integrity.checked_at if integrity is not None else None,
+            verdict,
+            signed_path,
         )
 
 
@@ -115,6 +153,29 @@ class Entry:
     """Lower-case hex."""
     record: str | None = None
     """`<type>-<id>` of the record it belongs to (None for package metadata)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Archivist:
+    """The archival creator (arkivbildare) and the delivery the package belongs to."""
+
+    name: str
+    """The organisation whose records these are."""
+    org_number: str = ""
+    """Its organisation number, NNNNNN-NNNN ("" when not configured)."""
+    submission_agreement: str = ""
+    """Reference of the submission agreement (leveransöverenskommelse), "" when none."""
+
+    @property
+    def identification_code(self) -> str:
+        """The METS/PREMIS identification code: ORG:<number without hyphen>, or ""."""
+        return f"ORG:{self.org_number.replace('-', '')}" if self.org_number else ""
+
+
+def archivist_for(settings: Any, name: str) -> Archivist:
+    """The archival creator `name` with its organisation number and the submission agreement
+    from the settings (`archive_org_numbers`, `archive_submission_agreement`)."""
+    return Archivist(name, settings.archive_org_number(name), settings.archive_submission_agreement)
 
 
 class _Buffer(io.RawIOBase):
@@ -139,7 +200,8 @@ class _Buffer(io.RawIOBase):
 
 
 def _schema(name: str) -> bytes:
-    """A schema shipped with the package (METS: CC0; xlink: LoC; DILCIS extensions: E-ARK)."""
+    """A schema shipped with the package (METS: CC0; xlink: LoC; DILCIS extensions: E-ARK;
+    jourpost-record.xsd: ours)."""
     from importlib import resources
 
     return resources.files("portal.archive").joinpath(f"schemas/{name}").read_bytes()
@@ -158,31 +220,124 @@ def _xml(root: ET.Element) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
-def record_xml(record: Record) -> bytes:
-    """The record's content, versions and receipts as XML."""
+def _r(tag: str) -> str:
+    # Unqualified here; the root's xmlns attribute puts every element in RECORD when written.
+    return tag
+
+
+def record_xml(record: Record, schema_location: str = f"../../schemas/{RECORD_XSD}") -> bytes:
+    """The record as XML (schemas/jourpost-record.xsd): the persons it is about, each with their
+    own name and identity elements, its content, versions, receipts and stored files.
+
+    `schema_location` is the schema's path relative to where the file is written."""
     root = ET.Element(
-        "record", {"type": record.kind, "id": str(record.id), "owner": str(record.owner_org_id)}
+        _r("record"),
+        {
+            "xmlns": RECORD,
+            "schemaVersion": "1.0",
+            "type": record.kind,
+            "id": str(record.id),
+            "owner": str(record.owner_org_id),
+            _q(XSI, "schemaLocation"): f"{RECORD} {schema_location}",
+        },
     )
-    ET.SubElement(root, "title").text = record.title
-    ET.SubElement(root, "date").text = _iso(record.date)
-    ET.SubElement(root, "created").text = _iso(record.created_at)
-    content = ET.SubElement(root, "content")
+    ET.SubElement(root, _r("title")).text = record.title
+    ET.SubElement(root, _r("date")).text = _iso(record.date)
+    ET.SubElement(root, _r("created")).text = _iso(record.created_at)
+    persons = ET.SubElement(root, _r("persons"))
+    for p in record.persons:
+        person = ET.SubElement(
+            persons,
+            _r("person"),
+            {"label": p.label, "identityKnown": "true" if p.personal_identity_number else "false"},
+        )
+        ET.SubElement(person, _r("name")).text = p.name
+        if p.personal_identity_number:
+            ET.SubElement(person, _r("personalIdentityNumber")).text = p.personal_identity_number
+    person_labels = {p.label for p in record.persons}
+    content = ET.SubElement(root, _r("content"))
     for label, value in record.facts:
-        ET.SubElement(content, "field", {"label": label}).text = value
-    versions = ET.SubElement(root, "versions")
+        if label not in person_labels:  # the persons are above, identity apart from name
+            ET.SubElement(content, _r("field"), {"label": label}).text = value
+    versions = ET.SubElement(root, _r("versions"))
     for what, when, who in record.versions:
-        ET.SubElement(versions, "version", {"at": _iso(when), "by": who}).text = what
-    receipts = ET.SubElement(root, "receipts")
+        ET.SubElement(versions, _r("version"), {"at": _iso(when), "by": who}).text = what
+    receipts = ET.SubElement(root, _r("receipts"))
     for what, when, who in record.receipts:
-        ET.SubElement(receipts, "receipt", {"at": _iso(when), "by": who}).text = what
-    files = ET.SubElement(root, "files")
+        ET.SubElement(receipts, _r("receipt"), {"at": _iso(when), "by": who}).text = what
+    files = ET.SubElement(root, _r("files"))
     for f in record.files:
         ET.SubElement(
             files,
-            "file",
-            {"name": f.name, "sha256": f.stored.sha256, "size": str(f.stored.size)},
+            _r("file"),
+            {
+                "name": f.name,
+                "mimeType": f.content_type,
+                "sha256": f.stored.sha256,
+                "size": str(f.stored.size),
+            },
         )
     return _xml(root)
+
+
+def verification_document(integrity: Integrity) -> dict[str, Any]:
+    """verification.json: what was checked at export, when, with what, and the verdict then.
+
+    Every verdict is qualified by `checked_at`: it says what held at that moment and stays true
+    later; it is not a claim about the file today (check the signed PDF again for that)."""
+    sig = integrity.signature
+    document: dict[str, Any] = {
+        "checked_at": _iso(integrity.checked_at),
+        "checked_by": {
+            "software": SOFTWARE,
+            "version": VERSION,
+            "signature_validator": f"pyHanko {_version('pyHanko')}",
+        },
+        "what_was_checked": [
+            "Each stored file was read back through the encrypted store, its SHA-256 and size "
+            "compared with the values recorded when it was stored.",
+        ]
+        + (
+            [
+                "The signed PDF's signatures were verified with pyHanko against the portal's "
+                "trust roots: integrity of the signed bytes, the certificate chain, the embedded "
+                "revocation data and timestamps (PAdES), and changes after signing."
+            ]
+            if sig is not None
+            else []
+        ),
+        "files": [
+            {
+                "name": f.name,
+                "sha256_recorded": f.sha256,
+                "size_recorded": f.size,
+                "matched_at_check": f.ok,
+                "problem": f.problem,
+            }
+            for f in integrity.files
+        ],
+        "integrity_verdict_at_check": "ok" if integrity.ok else "failed",
+    }
+    if sig is not None:
+        report = {("valid_at_check" if k == "valid" else k): v for k, v in sig.items()}
+        document["signature"] = {
+            "verdict_at_check": "valid" if sig.get("valid") else "invalid",
+            "report_at_check": report,
+        }
+    document["note"] = (
+        "Verdicts hold for checked_at. Files that failed their check are not in the package. "
+        "verification.json is not covered by the signature; the PREMIS events in "
+        "metadata/preservation/premis.xml record the same checks."
+    )
+    return document
+
+
+@functools.cache
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _attrs(values: dict[str, str]) -> str:
@@ -222,23 +377,61 @@ def _safe(name: str) -> str:
     return keep.strip("._") or "fil"
 
 
+PACKAGE_NOTE = """Om paketet
+==========
+
+Ett informationspaket (SIP) från Jourpost enligt FGS Paketstruktur 2.0, det vill säga
+E-ARK CSIP 2.1.0 och E-ARK SIP 2.1.0. Paketet innehåller handlingar ur en organisations arkiv
+i Jourpost: aviseringar, händelserapporter, ordförandebeslut och ordförandejourlistor.
+
+METS.xml                          paketets METS (arkivbildare med organisationsnummer, avtal)
+metadata/descriptive/records.xml  förteckning över handlingarna (schemas/jourpost-record.xsd)
+metadata/preservation/premis.xml  PREMIS: filer, händelser (upprättande, underskrift,
+                                  kontroll vid export, överföring) och agenter
+schemas/                          XML-scheman, bland dem jourpost-record.xsd
+representations/rep1/METS.xml     representationens METS med alla datafiler
+representations/rep1/data/<typ>-<id>/
+  record.xml         handlingen: personer (namn och personnummer i egna element), innehåll,
+                     versioner, kvittenser och filer; valideras mot jourpost-record.xsd
+  record.pdf         samma handling återgiven som PDF/A-2b (om den inte valts bort)
+  beslut-<id>.pdf    ordförandebeslutet som det skrevs under (PDF/A, PAdES-B-LTA)
+  attachments/       bilagor som de lagrades
+  verification.json  vad som kontrollerades vid exporten, när, med vilket verktyg och
+                     resultatet vid det tillfället (inte ett påstående om senare tidpunkter)
+  audit.json         loggposterna som rör handlingen, med sina kontrollsummor
+
+Alla filer har SHA-256 och storlek i METS. Tider anges i UTC (ISO 8601).
+Handlingarna kan omfattas av sekretess enligt 26 kap. offentlighets- och sekretesslagen.
+"""
+
+
 class SipWriter:
     """Writes the package into a zip, entry by entry; `take()` returns what is ready."""
 
-    def __init__(self, package_id: uuid.UUID, *, label: str, archivist: str) -> None:
+    def __init__(self, package_id: uuid.UUID, *, label: str, archivist: str | Archivist) -> None:
+        from portal.web.datetimes import STOCKHOLM
+
         self.package_id = package_id
         self.root = f"jourpost-sip-{package_id}"
         self.label = label
-        self.archivist = archivist
+        self.archivist = archivist if isinstance(archivist, Archivist) else Archivist(archivist)
         self.created = datetime.now(UTC)
+        self._stamp = self.created.astimezone(STOCKHOLM).timetuple()[:6]
         self.entries: list[Entry] = []
         self.records: list[Summary] = []
         self._buffer = _Buffer()
         self._zip = zipfile.ZipFile(self._buffer, "w", compression=zipfile.ZIP_DEFLATED)
-        self._zip.writestr(f"{self.root}/representations/rep1/metadata/", b"")
-        for folder in ("schemas/", "representations/rep1/schemas/"):
+        self.add_bytes(DOCUMENTATION, PACKAGE_NOTE.encode(), "text/plain")
+        for folder in ("schemas/", f"{REP}schemas/"):
             for xsd in SCHEMAS:
                 self.add_bytes(f"{folder}{xsd}", _schema(xsd), "application/xml")
+
+    def _info(self, path: str) -> zipfile.ZipInfo:
+        """A zip entry dated with the export time (local time, as zip dates are)."""
+        info = zipfile.ZipInfo(f"{self.root}/{path}", date_time=self._stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = (stat.S_IFREG | 0o644) << 16
+        return info
 
     def take(self) -> bytes:
         """The zip bytes written since the last call."""
@@ -246,12 +439,12 @@ class SipWriter:
 
     def add_bytes(self, path: str, data: bytes, mime: str, record: str | None = None) -> None:
         """A small file from memory."""
-        self._zip.writestr(f"{self.root}/{path}", data)
+        self._zip.writestr(self._info(path), data)
         self.entries.append(Entry(path, mime, len(data), hashlib.sha256(data).hexdigest(), record))
 
     def open_stream(self, path: str) -> tuple[Any, Any]:
         """A writable entry for a large file, and a running hash (close the entry when done)."""
-        return self._zip.open(f"{self.root}/{path}", "w", force_zip64=True), hashlib.sha256()
+        return self._zip.open(self._info(path), "w", force_zip64=True), hashlib.sha256()
 
     def stream_done(self, path: str, mime: str, size: int, digest: str, record: str) -> None:
         """Register a streamed file."""
@@ -262,21 +455,21 @@ class SipWriter:
 
         The three large files (one line per file or record) are streamed into their entries as
         text, never built as a tree, so their size does not count against memory."""
-        rep = "representations/rep1/"
-        rep_entries = [e for e in self.entries if e.path.startswith(rep)]
-        self._write_text(f"{rep}METS.xml", self._rep_mets(rep_entries, rep))
+        rep_entries = [e for e in self.entries if e.path.startswith(REP)]
+        self._write_text(f"{REP}METS.xml", self._rep_mets(rep_entries))
         self._write_text("metadata/descriptive/records.xml", self._descriptive())
         self._write_text("metadata/preservation/premis.xml", self._premis())
-        by_path = {e.path: e for e in self.entries[-3:]}
-        root_mets = self._mets(
-            self.root,
-            self.label,
-            file_groups=[("Representations/rep1", [(by_path[f"{rep}METS.xml"], f"{rep}METS.xml")])],
-            struct=[("Representations/rep1", f"{rep}METS.xml")],
-            dmd=by_path["metadata/descriptive/records.xml"],
-            premis=by_path["metadata/preservation/premis.xml"],
+        by_path = {e.path: e for e in self.entries}
+        self._zip.writestr(
+            self._info("METS.xml"),
+            self._root_mets(
+                documentation=[by_path[DOCUMENTATION]],
+                schemas=[by_path[f"schemas/{xsd}"] for xsd in SCHEMAS],
+                rep_mets=by_path[f"{REP}METS.xml"],
+                dmd=by_path["metadata/descriptive/records.xml"],
+                premis=by_path["metadata/preservation/premis.xml"],
+            ),
         )
-        self._zip.writestr(f"{self.root}/METS.xml", root_mets)
         self._zip.close()
 
     def _write_text(self, path: str, chunks: Iterable[str], mime: str = "text/xml") -> None:
@@ -290,51 +483,103 @@ class SipWriter:
                 size += len(data)
         self.entries.append(Entry(path, mime, size, digest.hexdigest()))
 
-    def _header(self, objid: str, label: str) -> str:
+    def _mets_attrs(self, objid: str, label: str) -> dict[str, str]:
+        return {
+            "OBJID": objid,
+            "LABEL": label,
+            "TYPE": "Other",
+            "csip:OTHERTYPE": CONTENT_CATEGORY,
+            "csip:CONTENTINFORMATIONTYPE": "OTHER",
+            "csip:OTHERCONTENTINFORMATIONTYPE": CONTENT_TYPE,
+            "PROFILE": "https://earksip.dilcis.eu/profile/E-ARK-SIP.xml",
+        }
+
+    def _header(self) -> str:
+        """metsHdr: the software (CSIP10-16), the archival creator with its organisation number
+        (SIP: agent ARCHIVIST, note IDENTIFICATIONCODE) and the submission agreement (SIP5)."""
+        created = _iso(self.created)
+        a = self.archivist
+        archivist_note = (
+            f'<mets:note csip:NOTETYPE="IDENTIFICATIONCODE">{escape(a.identification_code)}'
+            "</mets:note>"
+            if a.identification_code
+            else ""
+        )
+        agreement = (
+            f'<mets:altRecordID TYPE="SUBMISSIONAGREEMENT">{escape(a.submission_agreement)}'
+            "</mets:altRecordID>"
+            if a.submission_agreement
+            else ""
+        )
+        return (
+            f'<mets:metsHdr CREATEDATE="{created}" LASTMODDATE="{created}" RECORDSTATUS="NEW" '
+            'csip:OAISPACKAGETYPE="SIP">'
+            '<mets:agent ROLE="CREATOR" TYPE="OTHER" OTHERTYPE="SOFTWARE">'
+            f"<mets:name>{SOFTWARE}</mets:name>"
+            f'<mets:note csip:NOTETYPE="SOFTWARE VERSION">{VERSION}</mets:note></mets:agent>'
+            '<mets:agent ROLE="ARCHIVIST" TYPE="ORGANIZATION">'
+            f"<mets:name>{escape(a.name)}</mets:name>{archivist_note}</mets:agent>"
+            f"{agreement}</mets:metsHdr>\n"
+        )
+
+    def _open(self, objid: str, label: str) -> str:
         attrs = {
             "xmlns:mets": METS,
             "xmlns:csip": CSIP,
             "xmlns:sip": SIP,
             "xmlns:xlink": XLINK,
             "xmlns:xsi": XSI,
-            "OBJID": objid,
-            "LABEL": label,
-            "TYPE": "OTHER",
-            "csip:OTHERTYPE": "Socialtjänstens jourhandlingar (Jourpost)",
-            "csip:CONTENTINFORMATIONTYPE": "OTHER",
-            "csip:OTHERCONTENTINFORMATIONTYPE": "FGS Paketstruktur 2.0",
-            "PROFILE": "https://earksip.dilcis.eu/profile/E-ARK-SIP.xml",
+            **self._mets_attrs(objid, label),
+            "xsi:schemaLocation": (
+                f"{METS} schemas/mets.xsd {XLINK} schemas/xlink.xsd "
+                f"{CSIP} schemas/DILCISExtensionMETS.xsd {SIP} schemas/DILCISExtensionSIPMETS.xsd"
+            ),
         }
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n<mets:mets{_attrs(attrs)}>{self._header()}'
+
+    def _file(self, file_id: str, e: Entry, href: str) -> str:
         return (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<mets:mets{_attrs(attrs)}>"
-            f'<mets:metsHdr CREATEDATE="{_iso(self.created)}" RECORDSTATUS="NEW" '
-            'csip:OAISPACKAGETYPE="SIP">'
-            '<mets:agent ROLE="CREATOR" TYPE="OTHER" OTHERTYPE="SOFTWARE">'
-            f"<mets:name>{SOFTWARE}</mets:name>"
-            f'<mets:note csip:NOTETYPE="SOFTWARE VERSION">{VERSION}</mets:note></mets:agent>'
-            '<mets:agent ROLE="ARCHIVIST" TYPE="ORGANIZATION">'
-            f"<mets:name>{escape(self.archivist)}</mets:name></mets:agent></mets:metsHdr>\n"
+            f'<mets:file ID="{file_id}"{_attrs(self._file_attrs(e))}>'
+            f'<mets:FLocat LOCTYPE="URL" xlink:type="simple"{_attrs({"xlink:href": href})}/>'
+            "</mets:file>\n"
         )
 
-    def _rep_mets(self, entries: list[Entry], rep: str) -> Iterable[str]:
+    @staticmethod
+    def _group(group_id: str, use: str) -> str:
+        # eark-validator 1.1.3's CSIP63 (2.1.0) wants the content information type on every
+        # file group; it is the package's, so the Documentation and Schemas groups carry it too.
+        attrs = {
+            "ID": group_id,
+            "USE": use,
+            "csip:CONTENTINFORMATIONTYPE": "OTHER",
+            "csip:OTHERCONTENTINFORMATIONTYPE": CONTENT_TYPE,
+        }
+        return f"<mets:fileGrp{_attrs(attrs)}>\n"
+
+    def _rep_mets(self, entries: list[Entry]) -> Iterable[str]:
         objid = f"{self.root}-rep1"
-        yield self._header(objid, "Representation rep1")
-        yield '<mets:fileSec ID="filesec-1"><mets:fileGrp ID="grp-1" USE="Data">\n'
-        for i, e in enumerate(entries, 1):
-            href = _attrs({"xlink:href": e.path[len(rep) :]})
-            yield (
-                f'<mets:file ID="file-1-{i}"{_attrs(self._file_attrs(e))}>'
-                f'<mets:FLocat LOCTYPE="URL" xlink:type="simple"{href}/></mets:file>\n'
-            )
+        yield self._open(objid, "Representation rep1")
+        schemas = [e for e in entries if e.path.startswith(f"{REP}schemas/")]
+        data = [e for e in entries if not e.path.startswith(f"{REP}schemas/")]
+        yield '<mets:fileSec ID="filesec-1">'
+        yield self._group("grp-data", "Data")
+        for i, e in enumerate(data, 1):
+            yield self._file(f"file-data-{i}", e, e.path[len(REP) :])
+        yield "</mets:fileGrp>"
+        yield self._group("grp-schemas", "Schemas")
+        for i, e in enumerate(schemas, 1):
+            yield self._file(f"file-schemas-{i}", e, e.path[len(REP) :])
         yield "</mets:fileGrp></mets:fileSec>\n"
         yield (
             '<mets:structMap ID="struct-1" TYPE="PHYSICAL" LABEL="CSIP">'
             f'<mets:div ID="div-root"{_attrs({"LABEL": objid})}>'
-            '<mets:div ID="div-1" LABEL="Data">\n'
+            '<mets:div ID="div-data" LABEL="Data">\n'
         )
-        for i in range(1, len(entries) + 1):
-            yield f'<mets:fptr FILEID="file-1-{i}"/>\n'
+        for i in range(1, len(data) + 1):
+            yield f'<mets:fptr FILEID="file-data-{i}"/>\n'
+        yield '</mets:div><mets:div ID="div-schemas" LABEL="Schemas">\n'
+        for i in range(1, len(schemas) + 1):
+            yield f'<mets:fptr FILEID="file-schemas-{i}"/>\n'
         yield "</mets:div></mets:div></mets:structMap></mets:mets>\n"
 
     def _file_attrs(self, e: Entry) -> dict[str, str]:
@@ -346,130 +591,75 @@ class SipWriter:
             "CHECKSUMTYPE": "SHA-256",
         }
 
-    def _mets(
+    def _md_ref(self, e: Entry, **attrs: str) -> str:
+        values = {
+            "LOCTYPE": "URL",
+            "xlink:type": "simple",
+            "xlink:href": e.path,
+            **attrs,
+            **self._file_attrs(e),
+        }
+        return f"<mets:mdRef{_attrs(values)}/>"
+
+    def _root_mets(
         self,
-        objid: str,
-        label: str,
         *,
-        file_groups: list[tuple[str, list[tuple[Entry, str]]]],
-        struct: list[tuple[str, str | None]],
-        dmd: Entry | None = None,
-        premis: Entry | None = None,
+        documentation: list[Entry],
+        schemas: list[Entry],
+        rep_mets: Entry,
+        dmd: Entry,
+        premis: Entry,
     ) -> bytes:
-        m = ET.Element(
-            _q(METS, "mets"),
-            {
-                "OBJID": objid,
-                "LABEL": label,
-                "TYPE": "OTHER",
-                _q(CSIP, "OTHERTYPE"): "Socialtjänstens jourhandlingar (Jourpost)",
-                _q(CSIP, "CONTENTINFORMATIONTYPE"): "OTHER",
-                _q(CSIP, "OTHERCONTENTINFORMATIONTYPE"): "FGS Paketstruktur 2.0",
-                "PROFILE": "https://earksip.dilcis.eu/profile/E-ARK-SIP.xml",
-                _q(XSI, "schemaLocation"): (
-                    f"{METS} http://www.loc.gov/standards/mets/mets.xsd "
-                    f"{XLINK} http://www.loc.gov/standards/mets/xlink.xsd "
-                    f"{CSIP} https://earkcsip.dilcis.eu/schema/DILCISExtensionMETS.xsd "
-                    f"{SIP} https://earksip.dilcis.eu/schema/DILCISExtensionSIPMETS.xsd"
-                ),
-            },
-        )
-        hdr = ET.SubElement(
-            m,
-            _q(METS, "metsHdr"),
-            {
-                "CREATEDATE": _iso(self.created),
-                "RECORDSTATUS": "NEW",
-                _q(CSIP, "OAISPACKAGETYPE"): "SIP",
-            },
-        )
-        creator = ET.SubElement(
-            hdr, _q(METS, "agent"), {"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"}
-        )
-        ET.SubElement(creator, _q(METS, "name")).text = SOFTWARE
-        ET.SubElement(
-            creator, _q(METS, "note"), {_q(CSIP, "NOTETYPE"): "SOFTWARE VERSION"}
-        ).text = VERSION
-        archivist = ET.SubElement(
-            hdr, _q(METS, "agent"), {"ROLE": "ARCHIVIST", "TYPE": "ORGANIZATION"}
-        )
-        ET.SubElement(archivist, _q(METS, "name")).text = self.archivist
-        if dmd is not None:
-            sec = ET.SubElement(
-                m, _q(METS, "dmdSec"), {"ID": "dmd-records", "CREATED": _iso(self.created)}
-            )
-            ET.SubElement(
-                sec,
-                _q(METS, "mdRef"),
-                {
-                    "LOCTYPE": "URL",
-                    _q(XLINK, "type"): "simple",
-                    _q(XLINK, "href"): dmd.path,
-                    "MDTYPE": "OTHER",
-                    "OTHERMDTYPE": "JOURPOST-RECORDS",
-                    **self._file_attrs(dmd),
-                },
-            )
-        if premis is not None:
-            amd = ET.SubElement(m, _q(METS, "amdSec"), {"ID": "amd-1"})
-            dp = ET.SubElement(
-                amd, _q(METS, "digiprovMD"), {"ID": "digiprov-premis", "STATUS": "CURRENT"}
-            )
-            ET.SubElement(
-                dp,
-                _q(METS, "mdRef"),
-                {
-                    "LOCTYPE": "URL",
-                    _q(XLINK, "type"): "simple",
-                    _q(XLINK, "href"): premis.path,
-                    "MDTYPE": "PREMIS",
-                    **self._file_attrs(premis),
-                },
-            )
-        fsec = ET.SubElement(m, _q(METS, "fileSec"), {"ID": "filesec-1"})
-        for n, (use, files) in enumerate(file_groups, 1):
-            grp = ET.SubElement(fsec, _q(METS, "fileGrp"), {"ID": f"grp-{n}", "USE": use})
-            for i, (e, href) in enumerate(files, 1):
-                f = ET.SubElement(
-                    grp, _q(METS, "file"), {"ID": f"file-{n}-{i}", **self._file_attrs(e)}
-                )
-                ET.SubElement(
-                    f,
-                    _q(METS, "FLocat"),
-                    {"LOCTYPE": "URL", _q(XLINK, "type"): "simple", _q(XLINK, "href"): href},
-                )
-        smap = ET.SubElement(
-            m, _q(METS, "structMap"), {"ID": "struct-1", "TYPE": "PHYSICAL", "LABEL": "CSIP"}
-        )
-        top = ET.SubElement(smap, _q(METS, "div"), {"ID": "div-root", "LABEL": objid})
-        if dmd is not None or premis is not None:
-            attrs = {"ID": "div-metadata", "LABEL": "Metadata"}
-            if dmd is not None:
-                attrs["DMDID"] = "dmd-records"
-            if premis is not None:
-                attrs["ADMID"] = "digiprov-premis"
-            ET.SubElement(top, _q(METS, "div"), attrs)
-        for n, (label_, mptr) in enumerate(struct, 1):
-            div = ET.SubElement(top, _q(METS, "div"), {"ID": f"div-{n}", "LABEL": label_})
-            if mptr is None:
-                for i, _ in enumerate(file_groups[n - 1][1], 1):
-                    ET.SubElement(div, _q(METS, "fptr"), {"FILEID": f"file-{n}-{i}"})
-            else:
-                ET.SubElement(
-                    div,
-                    _q(METS, "mptr"),
-                    {
-                        "LOCTYPE": "URL",
-                        _q(XLINK, "type"): "simple",
-                        _q(XLINK, "href"): mptr,
-                        _q(XLINK, "title"): label_,
-                    },
-                )
-        return _xml(m)
+        created = _iso(self.created)
+        parts = [
+            self._open(self.root, self.label),
+            f'<mets:dmdSec ID="dmd-records" CREATED="{created}" STATUS="CURRENT">',
+            self._md_ref(dmd, MDTYPE="OTHER", OTHERMDTYPE="JOURPOST-RECORDS"),
+            '</mets:dmdSec><mets:amdSec ID="amd-1">',
+            '<mets:digiprovMD ID="digiprov-premis" STATUS="CURRENT">',
+            self._md_ref(premis, MDTYPE="PREMIS"),
+            "</mets:digiprovMD></mets:amdSec>\n",
+            '<mets:fileSec ID="filesec-1">',
+            self._group("grp-documentation", "Documentation"),
+            *(self._file(f"file-doc-{i}", e, e.path) for i, e in enumerate(documentation, 1)),
+            "</mets:fileGrp>",
+            self._group("grp-schemas", "Schemas"),
+            *(self._file(f"file-schemas-{i}", e, e.path) for i, e in enumerate(schemas, 1)),
+            "</mets:fileGrp>",
+            self._group("grp-representations", "Representations"),
+            self._file("file-rep1-mets", rep_mets, rep_mets.path),
+            "</mets:fileGrp></mets:fileSec>\n",
+            '<mets:structMap ID="struct-1" TYPE="PHYSICAL" LABEL="CSIP">',
+            f'<mets:div ID="div-root"{_attrs({"LABEL": self.root})}>',
+            '<mets:div ID="div-metadata" LABEL="Metadata" DMDID="dmd-records" '
+            'ADMID="digiprov-premis"/>',
+            '<mets:div ID="div-documentation" LABEL="Documentation">',
+            *(f'<mets:fptr FILEID="file-doc-{i}"/>' for i in range(1, len(documentation) + 1)),
+            '</mets:div><mets:div ID="div-schemas" LABEL="Schemas">',
+            *(f'<mets:fptr FILEID="file-schemas-{i}"/>' for i in range(1, len(schemas) + 1)),
+            '</mets:div><mets:div ID="div-representations" LABEL="Representations">',
+            '<mets:fptr FILEID="file-rep1-mets"/>',
+            '<mets:div ID="div-rep1" LABEL="Representations/rep1">',
+            '<mets:mptr LOCTYPE="URL" xlink:type="simple" '
+            f'xlink:href="{REP}METS.xml" xlink:title="Representations/rep1"/>',
+            "</mets:div></mets:div></mets:div></mets:structMap></mets:mets>\n",
+        ]
+        return "".join(parts).encode("utf-8")
 
     def _descriptive(self) -> Iterable[str]:
         yield '<?xml version="1.0" encoding="UTF-8"?>\n'
-        yield f'<records package="{self.package_id}" created="{_iso(self.created)}">\n'
+        attrs = {
+            "xmlns": RECORD,
+            "xmlns:xsi": XSI,
+            "xsi:schemaLocation": f"{RECORD} ../../schemas/{RECORD_XSD}",
+            "schemaVersion": "1.0",
+            "package": self.root,
+            "created": _iso(self.created),
+            "archivalCreator": self.archivist.name,
+        }
+        if self.archivist.org_number:
+            attrs["organisationNumber"] = self.archivist.org_number
+        yield f"<records{_attrs(attrs)}>\n"
         for r in self.records:
             attrs = {
                 "type": r.kind,
@@ -478,15 +668,23 @@ class SipWriter:
                 "date": _iso(r.date),
                 "created": _iso(r.created),
                 "integrity": r.integrity,
-                "path": f"representations/rep1/data/{r.kind}-{r.id}/",
+                "path": f"{REP}data/{r.key}/",
             }
-            yield f"<record{_attrs(attrs)}>{escape(r.title)}</record>\n"
+            yield f"<entry{_attrs(attrs)}>{escape(r.title)}</entry>\n"
         yield "</records>\n"
 
     def _premis(self) -> Iterable[str]:
+        """PREMIS 3: an object per file; per record the events that concern its files, each
+        linked to those files and to the agents that acted (the software, the organisation)."""
         yield '<?xml version="1.0" encoding="UTF-8"?>\n'
-        yield f'<premis:premis xmlns:premis="{PREMIS}" xmlns:xsi="{XSI}" version="3.0">\n'
+        yield (
+            f'<premis:premis xmlns:premis="{PREMIS}" xmlns:xsi="{XSI}" version="3.0" '
+            f'xsi:schemaLocation="{PREMIS} http://www.loc.gov/standards/premis/premis.xsd">\n'
+        )
+        by_record: dict[str, list[str]] = {}
         for e in self.entries:
+            if e.record is not None:
+                by_record.setdefault(e.record, []).append(e.path)
             yield (
                 '<premis:object xsi:type="premis:file"><premis:objectIdentifier>'
                 "<premis:objectIdentifierType>filepath</premis:objectIdentifierType>"
@@ -499,54 +697,141 @@ class SipWriter:
                 "</premis:formatDesignation></premis:format></premis:objectCharacteristics>"
                 "</premis:object>\n"
             )
+        software = ("local", f"{SOFTWARE} {VERSION}")
+        org = (
+            ("organisationsnummer", self.archivist.org_number)
+            if self.archivist.org_number
+            else ("local", self.archivist.name)
+        )
         n = 0
         for r in self.records:
-            events: list[tuple[str, datetime, str, str]] = [
-                ("creation", r.created, "success", "Upprättad i Jourpost")
+            base = f"{REP}data/{r.key}/"
+            files = by_record.get(r.key, [])
+            record_xml_path = f"{base}record.xml"
+            checked = [p for p in files if not p.endswith(("verification.json", "audit.json"))]
+            events: list[_Event] = [
+                _Event(
+                    "creation",
+                    r.created,
+                    "success",
+                    "Handlingen upprättades i Jourpost.",
+                    [(record_xml_path, "outcome")],
+                    [(org, "implementer"), (software, "executing program")],
+                )
             ]
-            events += [
-                ("digital signature generation", w, "success", what) for w, what in r.signatures
-            ]
-            if r.integrity != "unknown":
-                note = "SHA-256 och storlek kontrollerade"
-                if r.signature_checked:
-                    note += "; underskrift verifierad"
+            for when, what, who in r.signatures:
+                target = r.signed_path or record_xml_path
                 events.append(
-                    (
-                        "fixity check",
-                        self.created,
-                        "success" if r.integrity == "ok" else "failure",
-                        note,
+                    _Event(
+                        "digital signature generation",
+                        when,
+                        "success",
+                        f"{what}{', av ' + who if who else ''}.",
+                        [(target, "outcome")],
+                        [(org, "implementer"), (software, "executing program")],
                     )
                 )
-            events.append(("transfer", self.created, "success", "Exporterad till e-arkiv"))
-            for etype, when, outcome, note in events:
-                n += 1
-                yield (
-                    "<premis:event><premis:eventIdentifier>"
-                    "<premis:eventIdentifierType>local</premis:eventIdentifierType>"
-                    f"<premis:eventIdentifierValue>event-{n}</premis:eventIdentifierValue>"
-                    f"</premis:eventIdentifier><premis:eventType>{etype}</premis:eventType>"
-                    f"<premis:eventDateTime>{_iso(when)}</premis:eventDateTime>"
-                    "<premis:eventDetailInformation>"
-                    f"<premis:eventDetail>{escape(note)}</premis:eventDetail>"
-                    "</premis:eventDetailInformation><premis:eventOutcomeInformation>"
-                    f"<premis:eventOutcome>{outcome}</premis:eventOutcome>"
-                    "</premis:eventOutcomeInformation><premis:linkingObjectIdentifier>"
-                    "<premis:linkingObjectIdentifierType>filepath</premis:linkingObjectIdentifierType>"
-                    "<premis:linkingObjectIdentifierValue>"
-                    f"representations/rep1/data/{r.kind}-{r.id}/record.xml"
-                    "</premis:linkingObjectIdentifierValue></premis:linkingObjectIdentifier>"
-                    "</premis:event>\n"
+            if r.checked_at is not None:
+                verification = f"{base}verification.json"
+                events.append(
+                    _Event(
+                        "fixity check",
+                        r.checked_at,
+                        "success" if r.integrity == "ok" else "failure",
+                        "SHA-256 och storlek jämförda med de värden som registrerades när filerna "
+                        f"lagrades; utfall vid kontrolltillfället: {r.integrity}.",
+                        [(p, "source") for p in checked if p != record_xml_path]
+                        + [(verification, "outcome")],
+                        [(software, "validator")],
+                    )
                 )
-        yield (
-            "<premis:agent><premis:agentIdentifier>"
-            "<premis:agentIdentifierType>local</premis:agentIdentifierType>"
-            f"<premis:agentIdentifierValue>{SOFTWARE} {VERSION}</premis:agentIdentifierValue>"
-            f"</premis:agentIdentifier><premis:agentName>{SOFTWARE}</premis:agentName>"
-            "<premis:agentType>software</premis:agentType></premis:agent>\n"
-        )
+                if r.signature_verdict is not None:
+                    events.append(
+                        _Event(
+                            "digital signature validation",
+                            r.checked_at,
+                            "success" if r.signature_verdict == "valid" else "failure",
+                            f"Underskriften verifierad med {SOFTWARE} {VERSION} "
+                            f"(pyHanko {_version('pyHanko')}) mot portalens betrodda rötter; "
+                            f"utfall vid kontrolltillfället: {r.signature_verdict} "
+                            "(gäller den tidpunkten).",
+                            [
+                                (r.signed_path or record_xml_path, "source"),
+                                (verification, "outcome"),
+                            ],
+                            [(software, "validator")],
+                        )
+                    )
+            events.append(
+                _Event(
+                    "transfer",
+                    self.created,
+                    "success",
+                    "Exporterad till e-arkiv i detta paket.",
+                    [(p, "source") for p in files],
+                    [(software, "executing program"), (org, "implementer")],
+                )
+            )
+            for event in events:
+                n += 1
+                yield event.xml(n)
+        for (id_type, id_value), name, kind in (
+            (software, SOFTWARE, "software"),
+            (org, self.archivist.name, "organization"),
+        ):
+            yield (
+                "<premis:agent><premis:agentIdentifier>"
+                f"<premis:agentIdentifierType>{escape(id_type)}</premis:agentIdentifierType>"
+                f"<premis:agentIdentifierValue>{escape(id_value)}</premis:agentIdentifierValue>"
+                f"</premis:agentIdentifier><premis:agentName>{escape(name)}</premis:agentName>"
+                f"<premis:agentType>{kind}</premis:agentType></premis:agent>\n"
+            )
         yield "</premis:premis>\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """A PREMIS event about one record's files."""
+
+    type: str
+    when: datetime
+    outcome: str
+    detail: str
+    objects: list[tuple[str, str]] = field(default_factory=list)
+    """(package path, role)."""
+    agents: list[tuple[tuple[str, str], str]] = field(default_factory=list)
+    """((identifier type, value), role)."""
+
+    def xml(self, n: int) -> str:
+        agents = "".join(
+            "<premis:linkingAgentIdentifier>"
+            f"<premis:linkingAgentIdentifierType>{escape(t)}</premis:linkingAgentIdentifierType>"
+            f"<premis:linkingAgentIdentifierValue>{escape(v)}</premis:linkingAgentIdentifierValue>"
+            f"<premis:linkingAgentRole>{escape(role)}</premis:linkingAgentRole>"
+            "</premis:linkingAgentIdentifier>"
+            for (t, v), role in self.agents
+        )
+        objects = "".join(
+            "<premis:linkingObjectIdentifier>"
+            "<premis:linkingObjectIdentifierType>filepath</premis:linkingObjectIdentifierType>"
+            f"<premis:linkingObjectIdentifierValue>{escape(path)}"
+            "</premis:linkingObjectIdentifierValue>"
+            f"<premis:linkingObjectRole>{escape(role)}</premis:linkingObjectRole>"
+            "</premis:linkingObjectIdentifier>"
+            for path, role in self.objects
+        )
+        return (
+            "<premis:event><premis:eventIdentifier>"
+            "<premis:eventIdentifierType>local</premis:eventIdentifierType>"
+            f"<premis:eventIdentifierValue>event-{n}</premis:eventIdentifierValue>"
+            f"</premis:eventIdentifier><premis:eventType>{escape(self.type)}</premis:eventType>"
+            f"<premis:eventDateTime>{_iso(self.when)}</premis:eventDateTime>"
+            "<premis:eventDetailInformation>"
+            f"<premis:eventDetail>{escape(self.detail)}</premis:eventDetail>"
+            "</premis:eventDetailInformation><premis:eventOutcomeInformation>"
+            f"<premis:eventOutcome>{self.outcome}</premis:eventOutcome>"
+            f"</premis:eventOutcomeInformation>{agents}{objects}</premis:event>\n"
+        )
 
 
 Loaded = tuple[Record, Integrity | None, list[dict[str, Any]]]
@@ -557,25 +842,27 @@ async def stream_sip(
     files: Any,
     *,
     label: str,
-    archivist: str,
+    archivist: str | Archivist,
     package_id: uuid.UUID | None = None,
     on_record: Callable[[Record], None] | None = None,
     pdf: bool = True,
 ) -> AsyncIterator[bytes]:
     """Yield the zip of the package as it is written; `records` supplies each record.
 
-    With `pdf`, every record also gets record.pdf, a PDF/A-2b rendition of record.xml (about
-    60 ms each with WeasyPrint; a bulk export can leave it out)."""
+    `archivist` is the archival creator (with its organisation number and the submission
+    agreement when known). With `pdf`, every record also gets record.pdf, a PDF/A-2b rendition
+    of record.xml (about 60 ms each with WeasyPrint; a bulk export can leave it out)."""
     writer = SipWriter(package_id or uuid.uuid4(), label=label, archivist=archivist)
     yield writer.take()
     async for record, integrity, trail in records:
         key = f"{record.kind}-{record.id}"
-        base = f"representations/rep1/data/{key}/"
+        base = f"{REP}data/{key}/"
         writer.add_bytes(f"{base}record.xml", record_xml(record), "text/xml", key)
         if pdf:
             rendition = await record_pdf(record, writer.created)
             writer.add_bytes(f"{base}record.pdf", rendition, "application/pdf", key)
         bad = {(c.name, c.sha256) for c in (integrity.files if integrity else []) if not c.ok}
+        signed_path = None
         for i, f in enumerate(record.files, 1):
             if (f.name, f.stored.sha256) in bad:
                 continue  # a file that failed its check is not exported; verification.json says so
@@ -586,10 +873,12 @@ async def stream_sip(
             )
             async for chunk in _stream_file(writer, files, f, path, key):
                 yield chunk
+            if f is record.signed:
+                signed_path = path
         if integrity is not None:
             writer.add_bytes(
                 f"{base}verification.json",
-                verification_json(integrity).encode(),
+                json.dumps(verification_document(integrity), ensure_ascii=False, indent=2).encode(),
                 "application/json",
                 key,
             )
@@ -599,7 +888,7 @@ async def stream_sip(
             "application/json",
             key,
         )
-        writer.records.append(Summary.of(record, integrity))
+        writer.records.append(Summary.of(record, integrity, signed_path))
         if on_record is not None:
             on_record(record)
         yield writer.take()

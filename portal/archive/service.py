@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -104,6 +104,18 @@ class FileCheck:
     """What went wrong (Swedish)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person a record is about, kept apart for the export (record.xml has an element each)."""
+
+    label: str
+    """The label of the fact that shows this person on the record page ("Person 1")."""
+    name: str
+    """Name as recorded ("" when none)."""
+    personal_identity_number: str | None
+    """Personnummer or samordningsnummer; None when the identity is unknown."""
+
+
 @dataclass(slots=True)
 class Record:
     """Everything the archive shows and exports about one record."""
@@ -130,6 +142,8 @@ class Record:
     """Attachments and the signed PDF."""
     signed: StoredFile | None = None
     """The signed PDF of a decision."""
+    persons: list[Person] = field(default_factory=list)
+    """The persons the record is about (also shown, as label/value, among the facts)."""
 
 
 @dataclass(slots=True)
@@ -140,6 +154,8 @@ class Integrity:
     """One per stored file."""
     signature: dict[str, Any] | None
     """`jourpost verify --json` of the signed PDF (decisions)."""
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the check was made (the verdicts hold for that moment)."""
 
     @property
     def ok(self) -> bool:
@@ -424,8 +440,10 @@ async def _advisory(db: AsyncSession, vault: Vault, a: Advisory, owner: uuid.UUI
     blob = vault.decrypt(latest.content_enc, f"advisory_versions.content:{latest.id}")
     content = from_blob(blob, pnrs, legal_basis=latest.legal_basis, valid_until=latest.valid_until)
     facts: list[tuple[str, str]] = []
+    persons: list[Person] = []
     for i, s in enumerate(content.subjects, 1):
         facts.append((f"Person {i}", f"{s.name or ''} {s.personnummer or 'identitet okänd'}"))
+        persons.append(Person(f"Person {i}", s.name or "", s.personnummer or None))
         if s.description:
             facts.append((f"Person {i}, beskrivning", s.description))
     facts += [
@@ -459,6 +477,7 @@ async def _advisory(db: AsyncSession, vault: Vault, a: Advisory, owner: uuid.UUI
             for k in acks
         ],
         await _attachments(db, vault, "advisory", a.id),
+        persons=persons,
     )
 
 
@@ -482,9 +501,12 @@ async def _report(db: AsyncSession, vault: Vault, r: Report, owner: uuid.UUID) -
         ("Åtgärder", ", ".join(a.label for a in out.actions) or "inga"),
         ("Tid (minuter)", str(out.minutes)),
     ]
+    persons: list[Person] = []
     for i, s in enumerate(out.subjects, 1):
         who = "identitet okänd" if s.identity_unknown else (s.personal_identity_number or "")
         facts.append((f"Person {i}", f"{s.name or ''} {who}".strip()))
+        pnr = None if s.identity_unknown else (s.personal_identity_number or None)
+        persons.append(Person(f"Person {i}", s.name or "", pnr))
     if out.assessment:
         facts += [
             ("Skyddsbedömning", out.assessment.assessment),
@@ -525,6 +547,7 @@ async def _report(db: AsyncSession, vault: Vault, r: Report, owner: uuid.UUID) -
         versions,
         receipts,
         await _attachments(db, vault, "report", r.id),
+        persons=persons,
     )
 
 
@@ -581,6 +604,7 @@ async def _decision(db: AsyncSession, vault: Vault, d: Decision, owner: uuid.UUI
         receipts,
         [signed] if signed else [],
         signed,
+        [Person("Person", out.subject_name or "", out.subject_personal_identity_number or None)],
     )
 
 

@@ -1,4 +1,5 @@
-"""The archivist: search, open with an integrity check, export as an E-ARK SIP (eark-validator).
+"""The archivist: search, open with an integrity check, export as an E-ARK SIP (eark-validator
+1.1.3, CSIP/SIP 2.1.0 and 2.0.4; the record XML against its shipped XSD; PREMIS links; zip dates).
 
 Real portal over HTTP, real dev CA/TSA/OCSP for the signed decision, the filesystem object store
 (the S3 path of the same file service is covered by tests/portal/test_s3_flows.py).
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import zipfile
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +28,7 @@ from portal.decisions.models import Decision
 from signing.pki import load_certificate
 from signing.verify import verify_pdf
 from tests.portal.advisories.helpers import pdf_bytes
-from tests.portal.archive.eark import validate_sip
+from tests.portal.archive.eark import SipReport, validate_sip
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import draft_body, jour_client, roster_with_olof
 from tests.portal.login import csrf_form, login, through_idp
@@ -131,6 +135,16 @@ def test_the_archivist_finds_opens_and_exports(
         assert package.headers["content-type"] == "application/zip"
     report = validate_sip(package.content, tmp_path)
     assert report.ok, report.problems
+    assert report.validator == "eark-validator 1.1.3"
+    assert report.summary == [
+        f"CSIP/SIP {v}: 0 errors, {len([w for w in report.warnings if w.startswith(v)])} "
+        "warnings, 1 accepted false positive (SIP14)"
+        for v in ("2.1.0", "2.0.4")
+    ]
+    _zip_dates_and_folders(package.content)
+    _header(report, portal)
+    assert _validate_record_xml(report) == 3  # two record.xml and records.xml
+    _premis_links(report, records["decision"])
     names = report.data_files
     assert any(
         n.endswith(f"decision-{records['decision']}/beslut-{records['decision']}.pdf")
@@ -149,6 +163,27 @@ def test_the_archivist_finds_opens_and_exports(
     assert asyncio.run(verify_pdf(pdf, trust_roots=[root])).valid
     record_xml = report.read(f"representations/rep1/data/advisory-{records['advisory']}/record.xml")
     assert BOY.encode() in record_xml and b"Bevilja inte akutboende." in record_xml
+    # The person's identity in its own element, not merged into the name.
+    person = etree.fromstring(record_xml).find(f"{R}persons/{R}person")
+    assert person is not None
+    assert person.findtext(f"{R}name") == "Kalle Klient"
+    assert person.findtext(f"{R}personalIdentityNumber") == BOY
+    assert BOY not in "".join(
+        e.text or ""
+        for e in etree.fromstring(record_xml).iter()
+        if e.tag != f"{R}personalIdentityNumber"
+    )
+    verification = json.loads(
+        report.read(f"representations/rep1/data/decision-{records['decision']}/verification.json")
+    )
+    checked_at = datetime.fromisoformat(verification["checked_at"])
+    assert timedelta(0) <= datetime.now(UTC) - checked_at < timedelta(minutes=10)
+    assert verification["checked_by"]["software"] == "Jourpost"
+    assert verification["checked_by"]["signature_validator"].startswith("pyHanko ")
+    assert verification["integrity_verdict_at_check"] == "ok"
+    assert verification["signature"]["verdict_at_check"] == "valid"
+    assert "valid" not in verification and "integrity_ok" not in verification
+    assert len(verification["what_was_checked"]) == 2
     rendition = report.read(f"representations/rep1/data/advisory-{records['advisory']}/record.pdf")
     import pikepdf
 
@@ -220,7 +255,8 @@ def test_a_changed_file_fails_the_check_and_is_left_out_of_the_export(
     verification = report.read(
         f"representations/rep1/data/advisory-{records['advisory']}/verification.json"
     )
-    assert b'"integrity_ok": false' in verification
+    assert json.loads(verification)["integrity_verdict_at_check"] == "failed"
+    assert json.loads(verification)["files"][0]["matched_at_check"] is False
 
 
 def test_the_validator_rejects_a_broken_package(
@@ -248,6 +284,42 @@ def test_the_validator_rejects_a_broken_package(
     no_mets = rewrite(lambda n, d: None if n.count("/") == 1 and n.endswith("/METS.xml") else d)
     assert not validate_sip(no_mets, tmp_path / "nomets").ok
 
+    # The old defects, put back one at a time, fail the Schematron profiles of both versions.
+    def root_mets(old: bytes, new: bytes) -> bytes:
+        def change(name: str, data: bytes) -> bytes:
+            if name.count("/") == 1 and name.endswith("/METS.xml"):
+                assert old in data, old
+                return data.replace(old, new, 1)
+            return data
+
+        return rewrite(change)
+
+    for old, new, rules in (
+        (b'TYPE="Other"', b'TYPE="OTHER"', ("CSIP2", "CSIP2")),
+        (b'USE="Schemas"', b'USE="Data"', ("CSIP113", "CSIP113")),
+        (b'LABEL="Schemas"', b'LABEL="Data"', ("CSIP99", "CSIP99")),
+        (b'LABEL="Representations"', b'LABEL="Content"', ("CSIP103", "CSIP103")),
+        (
+            b'USE="Representations" csip:CONTENTINFORMATIONTYPE="OTHER"',
+            b'USE="Representations/rep1"',
+            ("CSIP62", "CSIP114"),  # 2.0.4 wants USE="Representations" exactly
+        ),
+        (  # a second CREATOR agent: SIP14 is no longer the known false positive
+            b'<mets:agent ROLE="ARCHIVIST"',
+            b'<mets:agent ROLE="CREATOR" TYPE="ORGANIZATION"><mets:name>X</mets:name>'
+            b'<mets:note csip:NOTETYPE="IDENTIFICATIONCODE">ORG:1</mets:note></mets:agent>'
+            b'<mets:agent ROLE="ARCHIVIST"',
+            ("SIP14", "SIP14"),
+        ),
+    ):
+        bad = validate_sip(root_mets(old, new), tmp_path / rules[0])
+        for version, rule in zip(("2.1.0", "2.0.4"), rules, strict=True):
+            assert any(p.startswith(f"{version} METS.xml {rule} ") for p in bad.problems), (
+                rule,
+                version,
+                bad.problems,
+            )
+
 
 def test_cli_export_of_a_municipality(
     portal: RunningPortal, records: dict[str, str], tmp_path: Path
@@ -274,6 +346,190 @@ def test_cli_export_of_a_municipality(
         )
         == 2
     )
+
+
+def test_record_xml_is_checked_against_the_shipped_schema(
+    portal: RunningPortal, records: dict[str, str], tmp_path: Path
+) -> None:
+    with closing(_anders(portal)) as c:
+        good = c.post(
+            "/archive/export",
+            data={"ref": f"advisory:{records['advisory']}", "_csrf_token": c.cookies["csrftoken"]},
+        ).content
+    report = validate_sip(good, tmp_path)
+    assert report.ok, report.problems
+    path = f"representations/rep1/data/advisory-{records['advisory']}/record.xml"
+    schema = _schema_of(report.root / path)
+    valid = report.read(path)
+    assert schema.validate(etree.fromstring(valid))
+    for old, new in (
+        (f"<personalIdentityNumber>{BOY}<".encode(), b"<personalIdentityNumber>2011-03-05<"),
+        (b"<persons>", b"<people>"),
+        (b'type="advisory"', b'type="memo"'),
+    ):
+        assert old in valid, old
+        broken = valid.replace(old, new, 1).replace(
+            b"</persons>", b"</people>", old == b"<persons>"
+        )
+        assert not schema.validate(etree.fromstring(broken)), new
+    names = zipfile.ZipFile(io.BytesIO(good)).namelist()
+    assert any(n.endswith("/schemas/jourpost-record.xsd") and n.count("/") == 2 for n in names)
+    mets = etree.fromstring(report.read("METS.xml"))
+    schemas = [g for g in mets.iter(f"{M}fileGrp") if g.get("USE") == "Schemas"]
+    hrefs = [f.find(f"{M}FLocat").get(f"{X}href") for f in schemas[0].findall(f"{M}file")]  # type: ignore[union-attr]
+    assert "schemas/jourpost-record.xsd" in hrefs
+    division = [d for d in mets.iter(f"{M}div") if d.get("LABEL") == "Schemas"]
+    assert len(division[0].findall(f"{M}fptr")) == len(hrefs)
+
+
+def test_cli_export_of_a_demos_data_with_no_environment(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "demo"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no JOURPOST_* at all
+    jourpost = [sys.executable, "-m", "portal.cli"]
+    prepared = subprocess.run(
+        [*jourpost, "demo", "--data", str(data), "--no-serve"], env=env, capture_output=True
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    out = tmp_path / "hudiksvall.zip"
+    run = subprocess.run(
+        [
+            *jourpost,
+            *("archive", "export", "--data", str(data), "--org", "Hudiksvall"),
+            *("--type", "report", "--out", str(out), "--no-pdf"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "handlingar från Hudiksvall" in run.stdout
+    report = validate_sip(out.read_bytes(), tmp_path / "check")
+    assert report.ok, report.problems
+    assert len(report.data_files) > 10
+    records_in_package = [n for n in report.data_files if n.endswith("/record.xml")]
+    assert _validate_record_xml(report) == len(records_in_package) + 1
+    mets = etree.fromstring(report.read("METS.xml"))
+    archivist = next(a for a in mets.iter(f"{M}agent") if a.get("ROLE") == "ARCHIVIST")
+    assert archivist.findtext(f"{M}note") == "ORG:2129990046"
+    missing = subprocess.run(
+        [
+            *jourpost,
+            *("archive", "export", "--data", str(tmp_path / "nothing")),
+            *("--org", "X", "--out", str(tmp_path / "x.zip")),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "jourpost demo --data" in missing.stderr
+    assert not (tmp_path / "nothing").exists()
+
+
+M = "{http://www.loc.gov/METS/}"
+X = "{http://www.w3.org/1999/xlink}"
+R = "{urn:jourpost:record:1}"
+P = "{http://www.loc.gov/premis/v3}"
+XSI_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"
+
+
+def _schema_of(path: Path) -> etree.XMLSchema:
+    """The XSD the file names in xsi:schemaLocation, as shipped in the package."""
+    doc = etree.parse(str(path))
+    namespace, location = doc.getroot().get(XSI_LOCATION).split()
+    assert namespace == "urn:jourpost:record:1"
+    return etree.XMLSchema(etree.parse(str(path.parent / location)))
+
+
+def _validate_record_xml(report: SipReport) -> int:
+    """Every record.xml and records.xml against the schema it references; how many."""
+    files = [*report.root.rglob("record.xml"), report.root / "metadata/descriptive/records.xml"]
+    for path in files:
+        schema = _schema_of(path)
+        assert schema.validate(etree.parse(str(path))), (path, schema.error_log)
+    return len(files)
+
+
+def _zip_dates_and_folders(data: bytes) -> None:
+    from datetime import datetime
+
+    from portal.web.datetimes import STOCKHOLM
+
+    now = datetime.now(STOCKHOLM).replace(tzinfo=None)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = z.infolist()
+    assert infos
+    for info in infos:
+        assert not info.is_dir(), info.filename  # no empty folders
+        when = datetime(*info.date_time)
+        assert timedelta(0) <= now - when < timedelta(minutes=10), (info.filename, when)
+    assert not any("/representations/rep1/metadata" in i.filename for i in infos)
+
+
+def _header(report: SipReport, portal: RunningPortal) -> None:
+    mets = etree.fromstring(report.read("METS.xml"))
+    assert mets.get("TYPE") == "Other"
+    content = mets.get("{https://DILCIS.eu/XML/METS/CSIPExtensionMETS}OTHERCONTENTINFORMATIONTYPE")
+    assert content and "Jourpost records" in content and "FGS" not in content
+    agents = {a.get("ROLE"): a for a in mets.iter(f"{M}agent")}
+    assert agents["ARCHIVIST"].get("TYPE") == "ORGANIZATION"
+    assert agents["ARCHIVIST"].findtext(f"{M}name") == "Hudiksvall"
+    assert portal.settings.archive_org_number("Hudiksvall") == "212999-0046"
+    assert agents["ARCHIVIST"].findtext(f"{M}note") == "ORG:2129990046"
+    agreement = mets.find(f"{M}metsHdr/{M}altRecordID")
+    assert agreement is not None and agreement.get("TYPE") == "SUBMISSIONAGREEMENT"
+    assert agreement.text == portal.settings.archive_submission_agreement
+    uses = [g.get("USE") for g in mets.iter(f"{M}fileGrp")]
+    assert uses == ["Documentation", "Schemas", "Representations"]
+
+
+def _premis_links(report: SipReport, decision: str) -> None:
+    premis = etree.fromstring(report.read("metadata/preservation/premis.xml"))
+    objects = {
+        o.findtext(f"{P}objectIdentifier/{P}objectIdentifierValue")
+        for o in premis.iter(f"{P}object")
+    }
+    agents = {
+        a.findtext(f"{P}agentIdentifier/{P}agentIdentifierValue") for a in premis.iter(f"{P}agent")
+    }
+    assert agents == {"Jourpost 0.1.0", "212999-0046"}
+    events = list(premis.iter(f"{P}event"))
+    for event in events:
+        linked_objects = [
+            x.findtext(f"{P}linkingObjectIdentifierValue")
+            for x in event.findall(f"{P}linkingObjectIdentifier")
+        ]
+        linked_agents = [
+            x.findtext(f"{P}linkingAgentIdentifierValue")
+            for x in event.findall(f"{P}linkingAgentIdentifier")
+        ]
+        assert linked_objects and set(linked_objects) <= objects, linked_objects
+        assert linked_agents and set(linked_agents) <= agents, linked_agents
+
+    def of_type(kind: str) -> list[list[str | None]]:
+        return [
+            [
+                x.findtext(f"{P}linkingObjectIdentifierValue")
+                for x in e.findall(f"{P}linkingObjectIdentifier")
+            ]
+            for e in events
+            if e.findtext(f"{P}eventType") == kind
+        ]
+
+    base = f"representations/rep1/data/decision-{decision}/"
+    assert of_type("digital signature generation") == [[f"{base}beslut-{decision}.pdf"]]
+    [validation] = [
+        e for e in events if e.findtext(f"{P}eventType") == "digital signature validation"
+    ]
+    assert validation.findtext(f"{P}eventOutcomeInformation/{P}eventOutcome") == "success"
+    assert "kontrolltillfället" in (
+        validation.findtext(f"{P}eventDetailInformation/{P}eventDetail") or ""
+    )
+    assert of_type("digital signature validation") == [
+        [f"{base}beslut-{decision}.pdf", f"{base}verification.json"]
+    ]
 
 
 def _uuid(text: str) -> Any:
