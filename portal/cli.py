@@ -11,6 +11,52 @@ from pathlib import Path
 
 from portal.settings import Settings, SettingsError, load_settings
 
+INSECURE_FLAG = "--insecure-development"
+
+
+def serve_refusals(settings: Settings) -> list[str]:
+    """Why `jourpost serve` refuses this configuration without INSECURE_FLAG (empty: it won't).
+
+    `serve` is what an operator starts on a network: anything that lets a stranger in — the
+    development identity provider (anyone logs in as anyone), plain http (cookies and codes in
+    the clear), a mode other than production (demo shortcuts) — must be asked for by name.
+    Missing keys are refused by `Settings.validate` whatever the flag.
+    """
+    reasons = []
+    if settings.dev_idp_enabled:
+        reasons.append(
+            "the development identity provider is enabled (JOURPOST_DEV_IDP_ENABLED): "
+            "anyone could log in as anyone"
+        )
+    if not settings.https:
+        reasons.append(f"JOURPOST_PUBLIC_URL is not https ({settings.public_url})")
+    if settings.mode != "production":
+        reasons.append(f"JOURPOST_MODE is {settings.mode!r}, not 'production'")
+    return reasons
+
+
+def _guarded_serve(settings: Settings, *, insecure: bool) -> int:
+    reasons = serve_refusals(settings)
+    if reasons and not insecure:
+        print(
+            "jourpost serve: refusing to start an insecure portal:\n  - "
+            + "\n  - ".join(reasons)
+            + f"\nFix the configuration, use `jourpost demo` to try Jourpost, or pass "
+            f"{INSECURE_FLAG} on a machine no one else can reach.",
+            file=sys.stderr,
+        )
+        return 2
+    if reasons:
+        banner = "!" * 78
+        print(
+            f"{banner}\nINSECURE DEVELOPMENT SERVER ({INSECURE_FLAG}): "
+            + "; ".join(reasons)
+            + f"\nNever expose this to a network or put real data in it.\n{banner}",
+            file=sys.stderr,
+        )
+    _serve(settings)
+    return 0
+
 
 def _serve(settings: Settings) -> None:
     import uvicorn
@@ -292,7 +338,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data", default="./var/demo", help="directory for the demo's data")
     demo.add_argument("--no-serve", action="store_true", help="prepare the data and exit")
-    sub.add_parser("serve", help="run the portal with configuration from JOURPOST_* / TOML")
+    serve = sub.add_parser(
+        "serve", help="run the portal with configuration from JOURPOST_* / TOML (production)"
+    )
+    serve.add_argument(
+        INSECURE_FLAG,
+        action="store_true",
+        help="allow the development identity provider, http and non-production modes "
+        "(INSECURE: only on a machine no one else can reach)",
+    )
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser(
@@ -379,8 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = getattr(args, "data", None)
         settings = _data_settings(Path(data)) if data else load_settings()
         if args.command == "serve":
-            _serve(settings)
-            return 0
+            return _guarded_serve(settings, insecure=args.insecure_development)
         if args.command == "jobs":
             return asyncio.run(_jobs_once(settings))
         if args.command == "keys":

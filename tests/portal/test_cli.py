@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
 
 from portal.cli import main
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import AuditEntry, Membership, Organisation, User
 from portal.demo import DEMO_PERSONS, MEMBERS, demo_settings
+from tests.servers.net import free_port
 
 
 async def _counts(url: str) -> tuple[int, int, int]:
@@ -130,3 +132,79 @@ def test_anchors_detect_a_chain_rewritten_with_fresh_hashes(tmp_path: Path) -> N
     asyncio.run(rewrite())
     bad = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "REWRITTEN" in bad.stdout, bad.stdout
+
+
+def _keys_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    import base64
+    import os
+
+    key = lambda: base64.b64encode(os.urandom(32)).decode()  # noqa: E731
+    return {
+        "PATH": "/usr/bin:/bin",
+        "JOURPOST_KEKS": f"k1:{key()}",
+        "JOURPOST_CURRENT_KEK": "k1",
+        "JOURPOST_BLIND_INDEX_KEY": key(),
+        "JOURPOST_SECRET_KEY": key(),
+        "JOURPOST_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}",
+        "JOURPOST_DATA_DIR": str(tmp_path),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        # No JOURPOST_MODE at all: the default mode must not let the dev identity provider in.
+        ({"JOURPOST_DEV_IDP_ENABLED": "true"}, "anyone could log in as anyone"),
+        (
+            {"JOURPOST_MODE": "demo", "JOURPOST_DEV_IDP_ENABLED": "true"},
+            "development identity provider is enabled",
+        ),
+        (
+            {"JOURPOST_MODE": "development", "JOURPOST_OIDC_ISSUER": "https://idp.example"},
+            "not https",
+        ),
+    ],
+)
+def test_serve_is_secure_by_default(tmp_path: Path, extra: dict[str, str], reason: str) -> None:
+    port = free_port()
+    env = _keys_env(tmp_path, JOURPOST_PORT=str(port), **extra)
+    r = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "refusing to start an insecure portal" in r.stderr and reason in r.stderr
+    assert "--insecure-development" in r.stderr
+
+
+def test_serve_runs_the_dev_setup_only_when_asked_loudly(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = _keys_env(tmp_path, JOURPOST_PORT=str(port), JOURPOST_DEV_IDP_ENABLED="true")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "serve", "--insecure-development"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()[1]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "INSECURE DEVELOPMENT SERVER" in err
