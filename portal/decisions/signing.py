@@ -35,6 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
+from auth.roles import Permission
 from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import User, WebSession
@@ -43,6 +44,7 @@ from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.errors import AuditNote, Conflict, DomainError, Forbidden, NotFound
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.rosters import service as rosters
 from portal.settings import Settings
 from portal.web.datetimes import format_local
 from portal.web.principal import Principal
@@ -165,6 +167,18 @@ async def begin(
         raise Conflict("Beslutet är redan underskrivet.")
     if d.status != "awaiting_signature" or d.document_sha256 is None:
         raise Conflict("Beslutet väntar inte på underskrift.")
+    await _may_still_sign(
+        db,
+        principal,
+        d,
+        AuditNote(
+            "decision.sign",
+            "denied",
+            owner_org_id=d.municipality_id,
+            object_type="decision",
+            object_id=str(d.id),
+        ),
+    )
     out = await service.to_out(db, vault, d)
     message = _sign_message(d, out.committee)
     url, pending = await rp.begin(
@@ -189,6 +203,30 @@ async def begin(
     }
     flag_modified(session, "data")
     return str(url)
+
+
+async def _may_still_sign(
+    db: AsyncSession, principal: Principal, d: Decision, note: AuditNote
+) -> None:
+    """Refuse unless the person holds a signing role in the municipality *now* and was on its
+    roster when the decision was taken orally.
+
+    Checked when signing starts and again when the identity provider's answer comes back: the
+    step-up can take minutes, and an admin may revoke the role (or a roster be corrected) in
+    between. The principal's memberships are read from the database on every request.
+    """
+    if d.municipality_id not in principal.orgs_with(Permission.SIGN_DECISIONS):
+        raise Forbidden(
+            "Du har inte längre behörighet att skriva under beslut för kommunen.",
+            audit=replace(note, details={"reason": "no_signing_role"}),
+        )
+    if not await rosters.was_on_roster(
+        db, d.municipality_id, d.decision_maker_id, d.oral_decision_at
+    ):
+        raise Forbidden(
+            "Du fanns inte på kommunens ordförandejourlista när beslutet fattades.",
+            audit=replace(note, details={"reason": "not_on_roster"}),
+        )
 
 
 def has_pending_signature(session: WebSession | None) -> bool:
@@ -248,6 +286,7 @@ async def complete(
             "Legitimeringen gjordes av en annan person än beslutsfattaren.",
             audit=replace(note, details={"reason": "other_person"}),
         )
+    await _may_still_sign(db, principal, d, replace(note, owner_org_id=d.municipality_id))
     claimed_row = await db.execute(
         update(Decision)
         .where(

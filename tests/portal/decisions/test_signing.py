@@ -213,3 +213,52 @@ def test_verification_page_reports_like_the_command(portal: RunningPortal) -> No
         "/verify", data=csrf, files={"file": ("x.pdf", b"MZ\x90", "application/pdf")}
     )
     assert junk.status_code == 422 and "Välj en PDF-fil" in junk.text
+
+
+def test_a_signer_whose_role_is_revoked_mid_signing_cannot_finish(portal: RunningPortal) -> None:
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from tests.portal.decisions.helpers import ids
+
+    known = ids(portal)
+    now = datetime.now(UTC)
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    roster = hanna.post(
+        "/api/v1/rosters",
+        json={
+            "municipality_id": str(known["Hudiksvall"]),
+            "entries": [
+                {
+                    "user_id": str(known[EVA]),
+                    "function": "substitute",
+                    "position": 1,
+                    "valid_from": (now - timedelta(hours=2)).isoformat(),
+                    "valid_to": (now + timedelta(days=7)).isoformat(),
+                    "phone": "070-000 00 02",
+                }
+            ],
+        },
+    )
+    assert roster.status_code == 201, roster.text
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known, decision_maker_id=str(known[EVA])))
+    assert d.status_code == 201, d.text
+    decision_id = d.json()["id"]
+    assert jonna.post(f"/api/v1/decisions/{decision_id}/submit").status_code == 200
+
+    eva, _ = login(portal.url, EVA)
+    start = eva.post(f"/decisions/{decision_id}/sign", data=csrf_form(eva))
+    assert start.status_code == 303
+    # While she is at the identity provider, the admin revokes her only role.
+    ada, _ = login(portal.url, "197512189882")
+    users = ada.get("/admin/users").text
+    link = re.search(r'href="(/admin/users/[0-9a-f-]+)">Eva Ersson<', users)
+    assert link
+    revoke = re.search(r'action="(/admin/memberships/[0-9a-f-]+/revoke)"', ada.get(link[1]).text)
+    assert revoke and ada.post(revoke[1], data=csrf_form(ada)).status_code == 303
+
+    finished = through_idp(eva, start.headers["location"], EVA)
+    assert finished.status_code == 403, finished.text
+    assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "awaiting_signature"
+    assert hanna.get(f"/api/v1/decisions/{decision_id}/signed.pdf").status_code == 404
