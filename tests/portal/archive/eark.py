@@ -20,8 +20,11 @@ SIP14, a false positive of eark-validator 1.1.3's SIP profile: its rule checks a
 the software agent's note, which CSIP15/CSIP16 require to be the only note and to carry
 `csip:NOTETYPE="SOFTWARE VERSION"`; an unprefixed NOTETYPE is also invalid METS (the schema
 allows only attributes of other namespaces on agent/note). No METS can satisfy CSIP15, CSIP16,
-the METS schema and this rule at once. It is accepted only when every CREATOR agent of the root
-METS is the software agent with exactly that note; anything else keeps it an error.
+the METS schema and this rule at once (eark-validator's unreleased development rules test the
+ARCHIVIST agent's note instead: E-ARK-Software/eark-validator, commit 9ba9416,
+eark_validator/ipxml/resources/schematron/V2.1.0/SIP/mets_metsHdr_rules.xml). It is accepted only
+when every CREATOR agent of the root METS is the software agent with exactly that note; anything
+else keeps it an error.
 """
 
 from __future__ import annotations
