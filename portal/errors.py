@@ -92,6 +92,13 @@ class Conflict(DomainError):
     title = "Konflikt"
 
 
+class TooManyRequests(DomainError):
+    """The user is doing this faster than the service allows (e.g. person lookups)."""
+
+    status = 429
+    title = "För många försök"
+
+
 class InvalidInput(DomainError):
     """The input is invalid; `errors` maps field names to Swedish messages."""
 

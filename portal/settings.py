@@ -104,6 +104,10 @@ class Settings:
     """A session ends after this long without a request."""
     session_absolute_hours: int = 12
     """A session ends this long after login whatever the activity."""
+    lookup_limit: int = 30
+    """Person lookups one user may make within `lookup_window_minutes`; more answer 429."""
+    lookup_window_minutes: int = 10
+    """The window of `lookup_limit` (a night's real calls stay far below it)."""
     signing_ca_cert: str = ""
     """PEM of the signing CA that issues chairs' certificates (production; empty in demo)."""
     signing_ca_key_file: str = ""
@@ -222,6 +226,8 @@ class Settings:
             problems.append("JOURPOST_COST_POPULATION_PERCENT must be between 0 and 100")
         if self.cost_period not in ("tertial", "quarter", "year"):
             problems.append("JOURPOST_COST_PERIOD must be tertial, quarter or year")
+        if self.lookup_limit < 1 or self.lookup_window_minutes < 1:
+            problems.append("JOURPOST_LOOKUP_LIMIT and JOURPOST_LOOKUP_WINDOW_MINUTES must be >= 1")
         if self.stats_suppress_below < 1 or self.cost_annual_sek < 0:
             problems.append(
                 "JOURPOST_STATS_SUPPRESS_BELOW must be >= 1, JOURPOST_COST_ANNUAL_SEK >= 0"

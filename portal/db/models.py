@@ -121,6 +121,8 @@ class AuditEntry(Base):
     """One append-only, hash-chained audit record (who, what, when, which organisation)."""
 
     __tablename__ = "audit_entries"
+    # "How many lookups did this person make in the last minutes" (portal.lookup throttling).
+    __table_args__ = (Index("ix_audit_entries_actor_at", "actor_user_id", "at"),)
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

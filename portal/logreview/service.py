@@ -52,6 +52,28 @@ ACTION_LABELS = {
 }
 MAX_ROWS = 5000
 
+OUTCOME_LABELS = {
+    "ok": "Genomförd",
+    "denied": "Nekad",
+    "not_found": "Fanns inte",
+    "refused": "Nekad eller fanns inte",
+    "throttled": "Stoppad: för många försök",
+}
+_REFUSALS = ("denied", "not_found")
+
+
+def _outcome_seen_by(entry: AuditEntry, org_id: uuid.UUID) -> str:
+    """The outcome as `org_id`'s reviewer may see it.
+
+    A refused read of another organisation's record is logged as "denied" when the record
+    exists and "not_found" when it doesn't. Only the owner may see that difference: shown to
+    the actor's own organisation it would tell an insider which ids exist elsewhere (an
+    existence oracle), so there both read "refused".
+    """
+    if entry.outcome in _REFUSALS and entry.owner_org_id != org_id:
+        return "refused"
+    return entry.outcome
+
 
 @dataclass(frozen=True, slots=True)
 class LogRow:
@@ -65,6 +87,7 @@ class LogRow:
     object_type: str
     object_id: str
     outcome: str
+    outcome_label: str
 
 
 def reviewable_orgs(principal: Principal) -> set[uuid.UUID]:
@@ -148,7 +171,8 @@ async def review(
             action_label=ACTION_LABELS.get(e.action, e.action),
             object_type=e.object_type or "",
             object_id=e.object_id or "",
-            outcome=e.outcome,
+            outcome=_outcome_seen_by(e, org_id),
+            outcome_label=OUTCOME_LABELS.get(_outcome_seen_by(e, org_id), e.outcome),
         )
         for e in entries
     ]

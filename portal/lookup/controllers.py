@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, URLEncodedBody
@@ -14,6 +16,14 @@ from portal.lookup import service
 from portal.lookup.schemas import LookupIn, LookupOut, lookup_out
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
+from portal.web.state import PortalState
+
+
+def _rate(ps: PortalState) -> service.RateLimit:
+    settings = ps.settings
+    return service.RateLimit(
+        settings.lookup_limit, timedelta(minutes=settings.lookup_window_minutes)
+    )
 
 
 class LookupPage(Controller):
@@ -34,8 +44,9 @@ class LookupPage(Controller):
     ) -> Template:
         now = utcnow()
         try:
+            ps = portal_state(state)
             result = await service.lookup(
-                db, portal_state(state).vault, user, data.personal_identity_number, now=now
+                db, ps.vault, user, data.personal_identity_number, now=now, rate=_rate(ps)
             )
         except InvalidInput as exc:
             return render(
@@ -58,8 +69,10 @@ class LookupApi(Controller):
         self, db: Db, state: State, user: CurrentUser, data: JSONBody[LookupIn]
     ) -> LookupOut:
         """Advisories (active and expired within 30 days) and incident reports about the person
-        that the caller may see. Audited; an invalid number answers 422."""
+        that the caller may see. Audited; an invalid number answers 422; more than
+        `lookup_limit` lookups within `lookup_window_minutes` answer 429."""
+        ps = portal_state(state)
         result = await service.lookup(
-            db, portal_state(state).vault, user, data.personal_identity_number, now=utcnow()
+            db, ps.vault, user, data.personal_identity_number, now=utcnow(), rate=_rate(ps)
         )
         return lookup_out(result)

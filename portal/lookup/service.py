@@ -11,16 +11,18 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
 from portal.advisories import queries
 from portal.advisories.queries import Summary
 from portal.audit import service as audit
-from portal.errors import AuditNote, Forbidden, InvalidInput
+from portal.db.models import AuditEntry
+from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.web.principal import Principal
 
@@ -58,12 +60,70 @@ def may_look_up(p: Principal) -> bool:
     return bool(p.orgs_with(Permission.READ_ADVISORIES) or p.orgs_with(Permission.POST_ADVISORIES))
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """How many lookups one user may make in a sliding window."""
+
+    limit: int
+    """Lookups allowed within `window`."""
+    window: timedelta
+    """The sliding window."""
+
+
+_RECENT_LOOKUPS = (
+    select(func.count())
+    .select_from(AuditEntry)
+    .where(
+        AuditEntry.actor_user_id == bindparam("user_id"),
+        AuditEntry.at >= bindparam("since"),
+        AuditEntry.action == "lookup",
+        AuditEntry.outcome == "ok",
+    )
+)
+"""Counted on the audit log itself (index actor_user_id, at): every instance sees every
+lookup, and there is no second counter to drift from what the log says."""
+
+
+async def _check_rate(db: AsyncSession, p: Principal, now: datetime, rate: RateLimit) -> None:
+    """Refuse (429) a user who looked up `rate.limit` people within `rate.window`.
+
+    Threat: a logged-in account — stolen, or misused by its owner — harvesting who has
+    advisories and reports. The refusal is audited (outcome "throttled", owned by the user's own
+    organisation), so it stands out in the unit head's log review.
+    """
+    recent = await db.scalar(_RECENT_LOOKUPS, {"user_id": p.user_id, "since": now - rate.window})
+    if (recent or 0) < rate.limit:
+        return
+    minutes = int(rate.window.total_seconds() // 60)
+    actor = p.actor()
+    raise TooManyRequests(
+        f"Du har gjort {recent} personuppslag de senaste {minutes} minuterna, vilket är mer än "
+        "tjänsten tillåter. Vänta en stund innan du söker igen. Uppslagen syns för din "
+        "enhetschef i loggranskningen.",
+        audit=AuditNote(
+            "lookup",
+            "throttled",
+            owner_org_id=actor.org_id,
+            details={"recent": int(recent or 0), "window_minutes": minutes},
+        ),
+    )
+
+
 async def lookup(
-    db: AsyncSession, vault: Vault, p: Principal, personnummer: str, *, now: datetime
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    personnummer: str,
+    *,
+    now: datetime,
+    rate: RateLimit | None = None,
 ) -> LookupResult:
-    """Advisories and reports about the person; InvalidInput for an invalid number."""
+    """Advisories and reports about the person; InvalidInput for an invalid number,
+    TooManyRequests past `rate`."""
     if not may_look_up(p):
         raise Forbidden(audit=AuditNote("lookup", "denied"))
+    if rate is not None:
+        await _check_rate(db, p, now, rate)
     try:
         pnr = normalise_personnummer(personnummer)
     except InvalidPersonnummer:

@@ -81,3 +81,69 @@ def test_others_cannot_review_and_other_organisations_are_404(portal: RunningPor
         },
     )
     assert wrong.status_code == 404
+
+
+def test_refused_reads_look_the_same_in_the_actors_own_log(portal: RunningPortal) -> None:
+    """Hanna (Hudiksvall) tries a Gävle advisory that exists and an id that doesn't: her own
+    organisation's review must not tell the two apart (no existence oracle)."""
+    import asyncio
+    import csv
+    import io
+    import uuid
+
+    from sqlalchemy import select
+
+    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.db.models import AuditEntry
+    from tests.portal.advisories.helpers import body
+
+    known = roster_with_olof(portal)
+    gunilla = client_as(portal.url, portal.settings, GUNILLA)
+    existing = gunilla.post("/api/v1/advisories", json=body()).json()["id"]
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    assert hanna.get(f"/api/v1/advisories/{existing}").status_code == 404
+    assert hanna.get(f"/api/v1/advisories/{uuid.uuid4()}").status_code == 404
+
+    anders = client_as(portal.url, portal.settings, ANDERS)
+    review = anders.post(
+        "/logs",
+        data={
+            "_csrf_token": anders.cookies["csrftoken"],
+            "org_id": str(known["Hudiksvall"]),
+            **_period(),
+            "format": "csv",
+        },
+    )
+    rows = [
+        r for r in csv.reader(io.StringIO(review.text), delimiter=";") if r[1] == "Hanna Hedlund"
+    ]
+    refused = [r[-1] for r in rows if r[3] == "Läste avisering"]
+    assert refused == ["refused", "refused"], rows
+    page = anders.post(
+        "/logs",
+        data={
+            "_csrf_token": anders.cookies["csrftoken"],
+            "org_id": str(known["Hudiksvall"]),
+            **_period(),
+            "format": "html",
+        },
+    )
+    assert "Nekad eller fanns inte" in page.text and ">Nekad<" not in page.text
+
+    # The owner's distinction is kept in the log itself (Gävle's reviewer sees "denied").
+    async def outcomes() -> list[tuple[str, object]]:
+        engine = make_engine(portal.settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                found = await db.execute(
+                    select(AuditEntry.outcome, AuditEntry.owner_org_id).where(
+                        AuditEntry.action == "advisory.read", AuditEntry.outcome != "ok"
+                    )
+                )
+                return [(o, owner) for o, owner in found.all()]
+        finally:
+            await engine.dispose()
+
+    assert sorted(asyncio.run(outcomes()), key=str) == sorted(
+        [("denied", known["Gävle"]), ("not_found", None)], key=str
+    )
