@@ -36,6 +36,7 @@ from portal.attachments.models import Attachment
 from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation
 from portal.decisions import service as decisions
+from portal.decisions import service as decisions_service
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS as DECISION_KINDS
 from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
@@ -283,9 +284,7 @@ async def _search_decisions(
     until: datetime | None,
     index: str | None,
 ) -> list[Hit]:
-    stmt = select(Decision).where(
-        (Decision.jour_id if is_jour else Decision.municipality_id) == org
-    )
+    stmt = select(Decision).where(decisions_service.archive_filter(org, is_jour))
     if index is not None:
         stmt = stmt.where(Decision.subject_pnr_index == index)
     rows = await db.scalars(_period(stmt, Decision.oral_decision_at, since, until))
@@ -345,7 +344,7 @@ async def _owner_and_orgs(
         return r, r.municipality_id or r.jour_id, holders
     if kind == "decision":
         d = await db.get(Decision, record_id)
-        return (d, d.municipality_id, {d.municipality_id, d.jour_id}) if d else None
+        return (d, d.municipality_id, decisions_service.archive_holders(d)) if d else None
     if kind == "roster":
         v = await db.get(RosterVersion, record_id)
         if v is None:

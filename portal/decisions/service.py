@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import jinja2
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -87,6 +87,22 @@ def _visible(decision: Decision, access: Access) -> bool:
     if decision.municipality_id in access.municipalities:
         return decision.status != "draft" or decision.decision_maker_id == access.user_id
     return False
+
+
+def archive_holders(d: Decision) -> set[uuid.UUID]:
+    """The organisations whose archive holds the decision — the one rule every reader uses.
+
+    The jour drafted it and holds it from the start; the municipality holds it only once it was
+    sent for signature (a draft is the jour's working material and may name a child wrongly).
+    """
+    return {d.jour_id} | ({d.municipality_id} if d.status != "draft" else set())
+
+
+def archive_filter(org_id: uuid.UUID, is_jour: bool) -> ColumnElement[bool]:
+    """SQL condition: decisions in `org_id`'s archive (the same rule as `archive_holders`)."""
+    if is_jour:
+        return Decision.jour_id == org_id
+    return (Decision.municipality_id == org_id) & (Decision.status != "draft")
 
 
 def _ctx(d: Decision, column: str) -> str:
