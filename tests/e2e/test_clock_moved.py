@@ -8,11 +8,14 @@ and `jourpost verify` must all say: valid, trusted, B-LTA.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -138,11 +141,28 @@ def _everything_says_valid(url: str, decision_id: str, data: Path, offset: str) 
     assert report["valid"] is True, report
 
 
+def _exported_copy(url: str, decision_id: str) -> bytes:
+    """The signed PDF as it lies in an e-archive package exported today."""
+    anders, _ = login(url, ANDERS)
+    package = anders.post(
+        "/archive/export", data={"ref": f"decision:{decision_id}", **csrf_form(anders)}
+    )
+    assert package.status_code == 200, package.text[:300]
+    with zipfile.ZipFile(io.BytesIO(package.content)) as z:
+        [name] = [n for n in z.namelist() if re.search(r"/beslut-[0-9a-f-]+\.pdf$", n)]
+        return z.read(name)
+
+
 def test_signed_today_valid_a_day_and_five_years_later(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     port = free_port()
     with _demo(data, port) as url:
         decision_id = _sign_a_decision_now(url, data, port)
+        exported = tmp_path / "ur-paketet.pdf"
+        exported.write_bytes(_exported_copy(url, decision_id))
     for offset in ("+1d", "+1826d"):
         with _demo(data, port, offset) as url:
             _everything_says_valid(url, decision_id, data, offset)
+        # The copy taken out of the package verifies on its own, years on.
+        report = jourpost_verify(offset, exported, data / "pki" / "root.pem")
+        assert report["valid"] is True, (offset, report)
