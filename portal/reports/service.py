@@ -205,7 +205,8 @@ async def _destination(
         select(Organisation.name).where(
             Organisation.kind == "municipality",
             Organisation.jour_id.in_(jours),
-            Organisation.name.ilike(other),
+            # Case-insensitive equality: the typed name's % and _ are not wildcards.
+            Organisation.name.ilike(_escape_like(other), escape="\\"),
         )
     )
     if member:
@@ -220,6 +221,11 @@ async def _destination(
         errors["jour_id"] = "Välj vilken jour rapporten skrivs för."
         return None, None, other
     return next(iter(jours)), None, other
+
+
+def _escape_like(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _check_codes(data: ReportInput, lists: CodeLists, errors: dict[str, str]) -> list[str]:

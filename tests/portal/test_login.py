@@ -257,3 +257,15 @@ def test_admin_sets_a_notification_address(portal: RunningPortal) -> None:
     changed = ada.post(f"{created.headers['location']}/email", data={**csrf_form(ada), "email": ""})
     assert changed.status_code == 303
     assert 'value=""' in ada.get(created.headers["location"]).text
+
+
+def test_no_page_title_names_a_person(portal: RunningPortal) -> None:
+    """Titles end up in browser history, bookmarks and window lists: no names there."""
+    ada, _ = login(portal.url, ADA)
+    users = ada.get("/admin/users").text
+    link = re.search(r'href="(/admin/users/[0-9a-f-]+)">Hanna Hedlund<', users)
+    assert link
+    page = ada.get(link.group(1)).text
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title and "Hanna" not in title.group(1) and "Hedlund" not in title.group(1)
+    assert "<h1>Hanna Hedlund</h1>" in page

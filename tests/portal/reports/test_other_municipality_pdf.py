@@ -72,3 +72,16 @@ def test_other_municipality_must_not_be_a_member(portal: RunningPortal, people: 
     assert r.status_code == 422
     fields = {e["field"]: e["detail"] for e in r.json()["errors"]}
     assert "medlemskommun" in fields["other_municipality"]
+
+
+def test_a_member_is_refused_as_annan_kommun_but_wildcards_match_nothing(
+    portal: RunningPortal, people: People
+) -> None:
+    jonna = people(JONNA)
+    member = jonna.post("/api/v1/reports", json=_annan(other_municipality="hudiksvall"))
+    assert member.status_code == 422 and "Hudiksvall är medlemskommun" in member.text
+    # "%" and "_" are characters of a name here, not LIKE wildcards matching every member.
+    for name in ("%", "H_diksvall", "G%"):
+        r = jonna.post("/api/v1/reports", json=_annan(other_municipality=name))
+        assert r.status_code == 201, (name, r.text)
+        assert r.json()["municipality_name"] == name
