@@ -341,8 +341,14 @@ async def complete(
         log.error("signing failed: %s", type(exc).__name__)
         raise SigningUnavailable("Underskriften kunde inte skapas. Försök igen.") from exc
     now = utcnow()
+    # A key of its own per attempt: the object is locked for ten years the moment it is stored,
+    # and if this transaction never commits (the instance dies, the database goes away) a retry
+    # must not collide with it. An object left behind that way is an orphan for the storage
+    # sweep, never a decision that can no longer be signed.
     stored = await files.put(
-        f"decisions/{d.id}/signed.pdf", _one_chunk(signed), retain_until=now + RETENTION
+        f"decisions/{d.id}/signed-{uuid.uuid4()}.pdf",
+        _one_chunk(signed),
+        retain_until=now + RETENTION,
     )
     d.signed_at = now
     d.delivered_at = now

@@ -262,3 +262,43 @@ def test_a_signer_whose_role_is_revoked_mid_signing_cannot_finish(portal: Runnin
     assert finished.status_code == 403, finished.text
     assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "awaiting_signature"
     assert hanna.get(f"/api/v1/decisions/{decision_id}/signed.pdf").status_code == 404
+
+
+class _DiesAfterStoring:
+    """The object store of an instance that dies right after the signed PDF was stored (before
+    the database transaction commits): the object is there, the row never says so."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    async def put(self, key: str, chunks: object, **kw: object) -> object:
+        await self._real.put(key, chunks, **kw)  # type: ignore[attr-defined]
+        raise RuntimeError("the instance died here")
+
+
+def test_a_crash_after_storing_the_signed_pdf_does_not_brick_the_decision(
+    portal: RunningPortal,
+) -> None:
+    decision_id = _awaiting(portal)
+    state = portal.app.state.portal
+    real = state.object_store
+    olof, _ = login(portal.url, OLOF)
+    state.object_store = _DiesAfterStoring(real)
+    try:
+        start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+        died = through_idp(olof, start.headers["location"], OLOF)
+        assert died.status_code == 500
+    finally:
+        state.object_store = real
+    jonna = jour_client(portal)
+    assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "awaiting_signature"
+    # The stored object is locked under retention; a retry must not trip over it.
+    retry = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    ok = through_idp(olof, retry.headers["location"], OLOF)
+    assert ok.status_code in (302, 303), ok.text
+    assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "delivered"
+    signed = olof.get(f"/decisions/{decision_id}/signed.pdf")
+    assert signed.status_code == 200 and signed.content.startswith(b"%PDF-")
