@@ -11,7 +11,15 @@ Threats this module stands against, and where:
   when their `sub` is the ID token's;
 - stale authentication for a signature: `prompt=login` / `max_age` are enforced with `auth_time`,
   so a chair's signing login must have happened after the signing request was made;
-- leaking personal data: log lines carry reason codes only, never personnummer, names or tokens.
+- leaking personal data: log lines carry reason codes only, never personnummer, names or tokens;
+  a personnummer never goes in a URL (browser history, proxy and provider logs): where the
+  provider offers pushed authorization requests (RFC 9126) every parameter is pushed over the
+  back channel and the browser carries only `client_id` and an opaque `request_uri`; without
+  PAR a `login_hint` is left out (the person types their number) — a signed request object
+  would not help, it is readable base64 in the same URL;
+- a shared workstation: logout ends the provider's single sign-on session too (RP-initiated
+  logout); its URL carries the ID token as `id_token_hint` only when that token holds no
+  personal data.
 
 ID tokens come from the token endpoint over TLS, never from the browser, so an unknown `kid`
 may trigger one JWKS refetch per login without giving an attacker a request amplifier.
@@ -22,14 +30,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import authlib.deprecate  # noqa: F401  (installs authlib's warning filter before ours)
 import httpx
@@ -101,6 +111,8 @@ class OIDCProviderConfig:
     """How long the discovery document and JWKS are cached."""
     force_sign_request: bool = False
     """Send signRequest even when the provider's discovery does not list the sign scope."""
+    post_logout_redirect_uri: str | None = None
+    """Where the provider sends the browser after RP-initiated logout (registered there)."""
 
     @property
     def effective_scopes(self) -> tuple[str, ...]:
@@ -204,6 +216,8 @@ class VerifiedIdentity:
     """`https://id.oidc.se/claim/userSignature` from the ID token, if present."""
     nonce_binding: str | None = None
     """The document binding proven by the nonce, if `begin()` was given one."""
+    id_token: str | None = field(default=None, repr=False)
+    """The ID token as received (the `id_token_hint` of a later logout); holds claims."""
 
 
 def _reject(reason: str, *, provider_error: str | None = None) -> LoginRejected:
@@ -322,7 +336,9 @@ class RelyingParty:
         oidc-sweden signRequest parameter only when the provider supports it (then prompt
         becomes "login consent"); check `PendingAuth.sign_request_sent`. `nonce_binding`: a
         URL-safe string (e.g. `nonce_binding_for(document)`) embedded in the nonce so the ID
-        token proves which document the login was for.
+        token proves which document the login was for. When the provider offers pushed
+        authorization requests (RFC 9126) every parameter is pushed and the URL carries only
+        `client_id` and `request_uri`; otherwise `login_hint` is dropped (never in a URL).
         """
         metadata = await self.discover()
         if nonce_binding is not None and (
@@ -357,6 +373,9 @@ class RelyingParty:
         if clash:
             raise ValueError(f"extra may not set {sorted(clash)}")
         params.update(extra or {})
+        par_endpoint = metadata.get("pushed_authorization_request_endpoint")
+        if not isinstance(par_endpoint, str) and params.pop("login_hint", None) is not None:
+            log.info("login_hint left out: the provider takes no pushed authorization requests")
         url, _ = self._client.create_authorization_url(
             metadata["authorization_endpoint"],
             state=state,
@@ -364,6 +383,8 @@ class RelyingParty:
             scope=" ".join(scopes),
             **params,
         )
+        if isinstance(par_endpoint, str):
+            url = await self._push(par_endpoint, metadata["authorization_endpoint"], str(url))
         pending = PendingAuth(
             issuer=self.config.issuer,
             state=state,
@@ -376,6 +397,68 @@ class RelyingParty:
             nonce_binding=nonce_binding,
         )
         return str(url), pending
+
+    async def _push(self, par_endpoint: str, authorization_endpoint: str, url: str) -> str:
+        """Push the request of `url` (RFC 9126); return the URL that carries only its handle.
+
+        The client authenticates as at the token endpoint, so the provider knows the pushed
+        parameters came from us; the browser's URL then holds nothing but client_id and an
+        opaque, single-use, short-lived request_uri.
+        """
+        body = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        method = self._client.token_endpoint_auth_method
+        if method != "client_secret_basic":
+            body = [(k, v) for k, v in body if k != "client_id"]  # the client auth adds it
+        try:
+            response = await self._client.request(
+                "POST",
+                par_endpoint,
+                data=dict(body),
+                auth=self._client.client_auth(method),
+                withhold_token=True,
+                headers={"Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable("pushed authorization request failed") from exc
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code not in (200, 201) or not isinstance(answer, dict):
+            error = answer.get("error") if isinstance(answer, dict) else None
+            log.warning(
+                "pushed authorization request refused: HTTP %d %s",
+                response.status_code,
+                str(error)[:64] if error else "",
+            )
+            raise ProviderUnavailable("pushed authorization request refused")
+        request_uri = answer.get("request_uri")
+        if not isinstance(request_uri, str) or not request_uri:
+            raise ProviderUnavailable("pushed authorization request answer lacks request_uri")
+        query = urlencode({"client_id": self.config.client_id, "request_uri": request_uri})
+        return authorization_endpoint + ("&" if "?" in authorization_endpoint else "?") + query
+
+    async def end_session_url(self, id_token: str | None) -> str | None:
+        """Where to send the browser to end the provider's session too, or None if it can't.
+
+        OpenID Connect RP-Initiated Logout 1.0, as a GET (a cross-site POST would reach the
+        provider without its SameSite=Lax session cookie, so nothing would be ended). The
+        `id_token_hint` goes in only when the ID token holds nothing but protocol claims: a
+        token carrying the personnummer or names would put them in the browser's history on a
+        shared workstation and in proxy logs. Without it the request names the client
+        (`client_id`, so the provider can check `post_logout_redirect_uri`) and the provider
+        may ask the user to confirm.
+        """
+        metadata = await self.discover()
+        endpoint = metadata.get("end_session_endpoint")
+        if not isinstance(endpoint, str) or not endpoint:
+            return None
+        params = {"client_id": self.config.client_id}
+        if id_token and _only_protocol_claims(id_token):
+            params["id_token_hint"] = id_token
+        if self.config.post_logout_redirect_uri:
+            params["post_logout_redirect_uri"] = self.config.post_logout_redirect_uri
+        return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
 
     def _encode_sign_request(self, sign_request: Mapping[str, Any]) -> str:
         """The signRequest parameter value: a JWT signed by the client (spec §3.1.2).
@@ -456,7 +539,7 @@ class RelyingParty:
                 raise _reject("userinfo_subject_mismatch")
             for key, value in userinfo.items():
                 merged.setdefault(key, value)
-        return self._identity(claims, merged, pending)
+        return replace(self._identity(claims, merged, pending), id_token=id_token)
 
     async def _userinfo(self, url: str, access_token: str) -> dict[str, Any]:
         try:
@@ -600,6 +683,23 @@ _RESERVED_PARAMS = frozenset(
     }
 )
 _URLSAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+# ID token claims that say nothing about the person (OpenID Connect Core §2, §3.1.3.6, Front-
+# Channel Logout `sid`); any other claim may be personal data and keeps the token out of URLs.
+_PROTOCOL_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr", "azp"}
+    | {"at_hash", "c_hash", "s_hash", "sid"}
+)
+
+
+def _only_protocol_claims(id_token: str) -> bool:
+    """True when the token's payload has protocol claims only (`sub` must be pseudonymous)."""
+    try:
+        claims = json.loads(jws.extract_compact(id_token.encode("ascii")).payload)
+    except (JoseError, ValueError, UnicodeError):
+        return False
+    return isinstance(claims, dict) and set(claims) <= _PROTOCOL_CLAIMS
 
 
 def _number(value: Any) -> float | None:

@@ -73,6 +73,8 @@ def create_dev_idp(config: DevIdpConfig) -> Litestar:
                 secure=secure,
                 samesite="lax",
             )
+        if answer.clear_session:
+            response.delete_cookie(SESSION_COOKIE, path=cookie_path)
         return response
 
     async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -107,6 +109,21 @@ def create_dev_idp(config: DevIdpConfig) -> Litestar:
         form = await form_of(request)
         return respond(provider.token(form, request.headers.get("authorization")))
 
+    @post("/par", status_code=201)
+    async def par(request: Request[Any, Any, Any]) -> Response[Any]:
+        form = await form_of(request)
+        return respond(provider.par(form, request.headers.get("authorization")))
+
+    @get("/logout", sync_to_thread=False)
+    def logout_get(request: Request[Any, Any, Any]) -> Response[Any]:
+        params = {k: v for k, v in request.query_params.items()}
+        return respond(provider.logout(params, request.cookies.get(SESSION_COOKIE)))
+
+    @post("/logout", status_code=200)
+    async def logout_post(request: Request[Any, Any, Any]) -> Response[Any]:
+        form = await form_of(request)
+        return respond(provider.logout(form, request.cookies.get(SESSION_COOKIE)))
+
     @get("/userinfo", sync_to_thread=False)
     def userinfo_get(request: Request[Any, Any, Any]) -> Response[Any]:
         return respond(provider.userinfo(request.headers.get("authorization")))
@@ -123,6 +140,9 @@ def create_dev_idp(config: DevIdpConfig) -> Litestar:
             authorize,
             login,
             token,
+            par,
+            logout_get,
+            logout_post,
             userinfo_get,
             userinfo_post,
         ],

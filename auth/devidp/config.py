@@ -31,6 +31,8 @@ class DevIdpClient:
     """Client secret (client_secret_basic or client_secret_post)."""
     redirect_uris: Sequence[str] = ()
     """Exact redirect URIs accepted for this client."""
+    post_logout_redirect_uris: Sequence[str] = ()
+    """Exact URIs the browser may be sent to after RP-initiated logout."""
 
 
 @dataclass(frozen=True, slots=True)

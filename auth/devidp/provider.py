@@ -39,6 +39,9 @@ SIGN_SCOPE = "https://id.oidc.se/scope/sign"
 SIGN_REQUEST_PARAM = "https://id.oidc.se/param/signRequest"
 USER_SIGNATURE_CLAIM = "https://id.oidc.se/claim/userSignature"
 REQUEST_LIFETIME = 600
+PUSHED_LIFETIME = 90
+"""Seconds a pushed request_uri can be used (RFC 9126 suggests 5 to 600)."""
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 MAX_SIGN_MESSAGE = 4000
 
 
@@ -54,6 +57,8 @@ class Answer:
     context: dict[str, Any] = field(default_factory=dict)
     set_session: str | None = None
     """A new browser session id to set as cookie."""
+    clear_session: bool = False
+    """Remove the browser session cookie (after logout)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,7 @@ class DevProvider:
         self.clients = {c.client_id: c for c in config.clients}
         self.persons = [DevPerson(*p) for p in config.persons]
         self._requests: dict[str, _AuthRequest] = {}
+        self._pushed: dict[str, _AuthRequest] = {}  # request_uri -> pushed request
         self._sessions: dict[str, tuple[str, int]] = {}  # browser session -> (pnr, auth_time)
         self._codes: dict[str, _Code] = {}
         self._used_codes: set[str] = set()
@@ -146,6 +152,9 @@ class DevProvider:
             "token_endpoint": f"{i}/token",
             "userinfo_endpoint": f"{i}/userinfo",
             "jwks_uri": f"{i}/jwks",
+            "pushed_authorization_request_endpoint": f"{i}/par",
+            "require_pushed_authorization_requests": False,
+            "end_session_endpoint": f"{i}/logout",
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
@@ -196,9 +205,24 @@ class DevProvider:
     # -- /authorize -----------------------------------------------------------------------
 
     def authorize(self, params: Mapping[str, str], session_id: str | None) -> Answer:
-        """GET /authorize: validate, then log in silently, show the page, or redirect an error."""
+        """GET /authorize: validate, then log in silently, show the page, or redirect an error.
+
+        With `request_uri` the request is the one pushed to /par (single use, same client);
+        any other query parameter is then ignored (RFC 9126 §4).
+        """
         self._expire()
         client = self.clients.get(params.get("client_id", ""))
+        if "request_uri" in params:
+            pushed = self._pushed.get(params["request_uri"])
+            if pushed is None or client is None or pushed.client.client_id != client.client_id:
+                # Another client's handle is not burnt: that would let anyone cancel a login.
+                return Answer(
+                    400,
+                    page="error.html",
+                    context={"message": "Inloggningen har gått ut. Börja om från tjänsten."},
+                )
+            del self._pushed[params["request_uri"]]  # single use
+            return self._authenticate(pushed, session_id)
         redirect_uri = params.get("redirect_uri", "")
         if client is None or redirect_uri not in client.redirect_uris:
             # Never redirect to an unverified URI (open redirector); tell the user instead.
@@ -208,7 +232,11 @@ class DevProvider:
             request = self._parse_request(params, client, redirect_uri, state)
         except BadRequest as exc:
             return self._error_redirect(redirect_uri, state, exc.error, exc.description)
+        return self._authenticate(request, session_id)
 
+    def _authenticate(self, request: _AuthRequest, session_id: str | None) -> Answer:
+        """Single sign-on when allowed, else the login page (or login_required)."""
+        redirect_uri, state = request.redirect_uri, request.state
         session = self._sessions.get(session_id or "")
         if session is not None and self._may_reuse(request, session):
             pnr, auth_time = session
@@ -218,6 +246,75 @@ class DevProvider:
         request_id = secrets.token_urlsafe(32)
         self._requests[request_id] = request
         return self._page(request_id, request)
+
+    def par(self, form: Mapping[str, str], authorization: str | None) -> Answer:
+        """POST /par: a pushed authorization request (RFC 9126) from an authenticated client.
+
+        The same checks as /authorize, answered in JSON; the request is kept under a random,
+        single-use request_uri that the browser then brings to /authorize.
+        """
+        self._expire()
+        client = self._authenticate_client(form, authorization)
+        if client is None:
+            return _oauth_error(401, "invalid_client", "client authentication failed")
+        if form.get("client_id", client.client_id) != client.client_id:
+            return _oauth_error(400, "invalid_request", "client_id differs from the client")
+        if "request_uri" in form or "request" in form:
+            return _oauth_error(400, "invalid_request", "request_uri may not be pushed")
+        redirect_uri = form.get("redirect_uri", "")
+        if redirect_uri not in client.redirect_uris:
+            return _oauth_error(400, "invalid_request", "redirect_uri not registered")
+        try:
+            request = self._parse_request(form, client, redirect_uri, form.get("state"))
+        except BadRequest as exc:
+            return _oauth_error(400, exc.error, exc.description)
+        request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
+        self._pushed[request_uri] = request
+        return Answer(
+            201,
+            {"Cache-Control": "no-store"},
+            json={"request_uri": request_uri, "expires_in": PUSHED_LIFETIME},
+        )
+
+    def logout(self, params: Mapping[str, str], session_id: str | None) -> Answer:
+        """GET/POST /logout: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+
+        Ends this browser's single sign-on session, then redirects to `post_logout_redirect_uri`
+        only when it is registered for the client named by `id_token_hint` (a token this
+        provider signed for that client) or `client_id`; without one it shows a page. A request
+        it cannot verify logs nobody out. A simulator, so no confirmation is asked.
+        """
+        client: DevIdpClient | None = None
+        hint = params.get("id_token_hint")
+        if hint:
+            try:
+                claims = jwt.decode(hint, self.keys.signing_key, algorithms=["RS256"]).claims
+            except (JoseError, ValueError):
+                return _logout_refused("id_token_hint could not be verified")
+            client = self.clients.get(str(claims.get("aud", "")))
+            if client is None or claims.get("iss") != self.issuer:
+                return _logout_refused("id_token_hint is not for a known client")
+        if params.get("client_id"):
+            named = self.clients.get(params["client_id"])
+            if named is None or (client is not None and named is not client):
+                return _logout_refused("client_id unknown or not the hint's audience")
+            client = named
+        target = params.get("post_logout_redirect_uri")
+        if target is not None and (
+            client is None or target not in client.post_logout_redirect_uris
+        ):
+            return _logout_refused("post_logout_redirect_uri not registered")
+        self._sessions.pop(session_id or "", None)
+        if target is None:
+            return Answer(
+                200,
+                page="error.html",
+                context={"message": "Du är utloggad från BankID-simulatorn."},
+                clear_session=True,
+            )
+        if params.get("state"):
+            target = _add_query(target, {"state": params["state"]})
+        return Answer(303, {"Location": target}, clear_session=True)
 
     def _parse_request(
         self, params: Mapping[str, str], client: DevIdpClient, redirect_uri: str, state: str | None
@@ -518,6 +615,7 @@ class DevProvider:
         self._requests = {
             k: r for k, r in self._requests.items() if now - r.created < REQUEST_LIFETIME
         }
+        self._pushed = {k: r for k, r in self._pushed.items() if now - r.created < PUSHED_LIFETIME}
         self._codes = {k: c for k, c in self._codes.items() if c.expires >= now - 60}
         self._tokens = {k: t for k, t in self._tokens.items() if t.expires >= now}
 
@@ -527,6 +625,15 @@ def _oauth_error(status: int, error: str, description: str) -> Answer:
     if status == 401:
         headers["WWW-Authenticate"] = "Basic"
     return Answer(status, headers, json={"error": error, "error_description": description})
+
+
+def _logout_refused(reason: str) -> Answer:
+    # Shown to the user, never redirected: the target could not be trusted.
+    return Answer(
+        400,
+        page="error.html",
+        context={"message": f"Utloggningen kunde inte genomföras ({reason})."},
+    )
 
 
 def _add_query(uri: str, params: Mapping[str, str]) -> str:

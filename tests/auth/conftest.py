@@ -18,6 +18,7 @@ from tests.servers.devidp import running_dev_idp
 
 CLIENT_ID = "jourpost-test"
 REDIRECT_URI = "http://127.0.0.1:9/auth/callback"  # never fetched: the test reads the redirect
+POST_LOGOUT_URI = "http://127.0.0.1:9/?utloggad=1"  # likewise
 JONNA = DevPerson("197803129829", "Jonna", "Jourström")
 OLOF = DevPerson("197104309831", "Olof", "Ordén")
 
@@ -35,6 +36,7 @@ class Provider:
             client_id=CLIENT_ID,
             client_secret=self.client_secret,
             redirect_uri=REDIRECT_URI,
+            post_logout_redirect_uri=POST_LOGOUT_URI,
         )
         return replace(base, **overrides)
 
@@ -52,7 +54,11 @@ def dev_idp(dev_idp_key_path: Path) -> Iterator[Provider]:
     def make(issuer: str) -> DevIdpConfig:
         return DevIdpConfig(
             issuer=issuer,
-            clients=[DevIdpClient(CLIENT_ID, secret, [REDIRECT_URI])],
+            clients=[
+                DevIdpClient(
+                    CLIENT_ID, secret, [REDIRECT_URI], post_logout_redirect_uris=[POST_LOGOUT_URI]
+                )
+            ],
             persons=[JONNA, OLOF],
             key_path=str(dev_idp_key_path),
         )

@@ -16,7 +16,7 @@ from joserfc import jws
 from joserfc.jwk import KeySet
 
 from auth.devidp import DevIdpClient, DevIdpConfig, DevIdpRefused, create_dev_idp
-from auth.errors import LoginRejected
+from auth.errors import LoginRejected, ProviderUnavailable
 from auth.oidc import OIDCProviderConfig, RelyingParty, nonce_binding_for
 from tests.auth.conftest import CLIENT_ID, JONNA, OLOF, REDIRECT_URI, Provider, callback_params
 from tests.servers.forms import form_with_field
@@ -42,8 +42,9 @@ async def test_full_login_yields_the_verified_person(
     caplog.set_level(logging.DEBUG, logger="jourpost")
     rp = make_rp(dev_idp.config())
     url, pending = await rp.begin()
-    assert url.startswith(dev_idp.issuer + "/authorize?")
-    assert "code_challenge_method=S256" in url and "code_verifier" not in url
+    # pushed (RFC 9126): the URL holds only the client and the handle of the pushed request
+    assert url.startswith(dev_idp.issuer + "/authorize?client_id=")
+    assert "request_uri=" in url and "code_challenge" not in url and "code_verifier" not in url
     page = await browser.get(url)
     assert page.status_code == 200
     assert "BankID-simulator — endast för utveckling" in page.text
@@ -300,9 +301,20 @@ async def test_authorization_request_without_pkce_is_refused(
 
 
 async def test_wrong_client_secret_is_refused(
-    dev_idp: Provider, make_rp: MakeRp, browser: httpx.AsyncClient
+    dev_idp: Provider,
+    make_rp: MakeRp,
+    browser: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rp = make_rp(dev_idp.config(client_secret="not-the-secret"))
+    with pytest.raises(ProviderUnavailable):  # the pushed request already needs the secret
+        await rp.begin()
+    assert "pushed authorization request refused: HTTP 401 invalid_client" in caplog.text
+    # and without PAR, the token endpoint refuses it
+    metadata = dict(await rp.discover())
+    metadata.pop("pushed_authorization_request_endpoint")
+    monkeypatch.setattr(rp, "_metadata", metadata)
     url, pending = await rp.begin()
     params = callback_params(await submit_login(browser, await browser.get(url), JONNA[0]))
     with pytest.raises(LoginRejected) as info:

@@ -10,7 +10,16 @@ from tests.servers.forms import form_with_field
 
 def through_idp(client: httpx.Client, authorize_url: str, personnummer: str) -> httpx.Response:
     """Open the provider's page, submit the person, follow to and return the callback answer."""
-    page = client.get(authorize_url)
+    return submit_idp_page(client, client.get(authorize_url), personnummer)
+
+
+def submit_idp_page(
+    client: httpx.Client, page: httpx.Response, personnummer: str
+) -> httpx.Response:
+    """Submit the person on an opened provider page; follow to and return the callback answer.
+
+    (A pushed request's URL is single use: a page already opened is submitted, not reloaded.)
+    """
     assert page.status_code == 200, page.text
     form = form_with_field(page.text, str(page.url), "personal_identity_number")
     data = dict(form.fields)

@@ -55,9 +55,16 @@ def running_oidc_provider(
     user_pnr: str = "197803129829",
     acr: str | None = None,
     claims_in_id_token: bool = False,
+    post_logout_redirect_uri: str | None = None,
+    login_form: bool = False,
     timeout: float = 30.0,
 ) -> Iterator[OidcProvider]:
-    """Start the provider; `acr` overrides the level it claims (to misbehave on purpose)."""
+    """Start the provider; `acr` overrides the level it claims (to misbehave on purpose).
+
+    `post_logout_redirect_uri` registers it for the client (RP-initiated logout); with
+    `login_form` a login shows a form (field `personal_identity_number`) instead of logging the
+    test user in at once, so a test sees whether the provider asked for an authentication.
+    """
     reason = missing_reason()
     if reason is not None:
         raise RuntimeError(f"cannot start oidc-provider: {reason}")
@@ -78,6 +85,10 @@ def running_oidc_provider(
     }
     if acr is not None:
         env["OP_ACR"] = acr
+    if post_logout_redirect_uri is not None:
+        env["OP_POST_LOGOUT_REDIRECT_URI"] = post_logout_redirect_uri
+    if login_form:
+        env["OP_LOGIN_FORM"] = "1"
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe blocks node
         proc = subprocess.Popen(
             [node, str(SCRIPT)],

@@ -22,7 +22,7 @@ from tests.portal.decisions.helpers import (
     jour_client,
     roster_with_olof,
 )
-from tests.portal.login import csrf_form, login, through_idp
+from tests.portal.login import csrf_form, login, submit_idp_page, through_idp
 from tests.portal.sessions import client_as
 
 PHONE = {"user-agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile"}
@@ -50,12 +50,14 @@ def test_chair_signs_and_the_municipality_gets_a_valid_b_lta(portal: RunningPort
 
     start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
     assert start.status_code == 303
+    # The personnummer hint and the signRequest are pushed (RFC 9126), never in the URL.
     query = parse_qs(urlsplit(start.headers["location"]).query)
-    assert "login" in query["prompt"][0].split() and query["login_hint"] == [OLOF]
+    assert set(query) == {"client_id", "request_uri"} and OLOF not in start.headers["location"]
     idp_page = olof.get(start.headers["location"])
     assert "Jag undertecknar beslut om omedelbart omhändertagande enligt 6 § LVU" in idp_page.text
+    assert 'aria-current="true">Olof Ordén' in idp_page.text  # the pushed hint arrived
 
-    done = through_idp(olof, start.headers["location"], OLOF)
+    done = submit_idp_page(olof, idp_page, OLOF)
     assert done.status_code in (302, 303), done.text
     assert done.headers["location"] == f"/decisions/{decision_id}/sign"
     after = olof.get(done.headers["location"])

@@ -8,7 +8,11 @@
 //   OP_PORT, OP_ISSUER (http://127.0.0.1:PORT), OP_CLIENT_ID, OP_CLIENT_SECRET, OP_REDIRECT_URI,
 //   OP_USER_PNR (default 197803129829),
 //   OP_ACR             acr to put in the login (misbehaviour: e.g. .../loa2, a level too low),
-//   OP_CLAIMS_IN_ID_TOKEN=1   put scope claims in the ID token too (conformIdTokenClaims: false).
+//   OP_CLAIMS_IN_ID_TOKEN=1   put scope claims in the ID token too (conformIdTokenClaims: false),
+//   OP_POST_LOGOUT_REDIRECT_URI  the client's registered post_logout_redirect_uri (RP-initiated logout),
+//   OP_LOGIN_FORM=1    a login interaction shows a form (field personal_identity_number) instead of
+//                      logging the user in at once, so a test can see whether the provider asked.
+// Pushed authorization requests (RFC 9126) and RP-initiated logout are enabled explicitly.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
@@ -22,6 +26,8 @@ const redirectUri = env.OP_REDIRECT_URI || 'http://127.0.0.1:9/auth/callback';
 const defaultUser = env.OP_USER_PNR || '197803129829';
 const LOA3 = 'http://id.elegnamnden.se/loa/1.0/loa3';
 const acr = env.OP_ACR || LOA3;
+const postLogoutRedirectUri = env.OP_POST_LOGOUT_REDIRECT_URI;
+const loginForm = env.OP_LOGIN_FORM === '1';
 const PNR_SCOPE = 'https://id.oidc.se/scope/naturalPersonNumber';
 const PNR_CLAIM = 'https://id.oidc.se/claim/personalIdentityNumber';
 
@@ -38,6 +44,7 @@ const configuration = {
     client_id: clientId,
     client_secret: clientSecret,
     redirect_uris: [redirectUri],
+    post_logout_redirect_uris: postLogoutRedirectUri ? [postLogoutRedirectUri] : [],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
@@ -53,7 +60,11 @@ const configuration = {
     [PNR_SCOPE]: [PNR_CLAIM],
   },
   conformIdTokenClaims: env.OP_CLAIMS_IN_ID_TOKEN !== '1',
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+    rpInitiatedLogout: { enabled: true },
+  },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 600, Session: 3600, Grant: 3600 },
@@ -78,14 +89,42 @@ const configuration = {
 const provider = new Provider(issuer, configuration);
 provider.proxy = false;
 
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function readForm(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
 async function interaction(req, res) {
   const details = await provider.interactionDetails(req, res);
-  const { prompt, params } = details;
+  const { prompt, params, uid } = details;
   if (prompt.name === 'login') {
     const hint = typeof params.login_hint === 'string' && /^\d{12}$/.test(params.login_hint)
       ? params.login_hint : defaultUser;
+    let pnr = hint;
+    if (loginForm) {
+      if (req.method !== 'POST') {
+        res.setHeader('Content-Type', 'text/html; charset=utf-8');
+        res.end(`<!DOCTYPE html><html lang="sv"><body><h1>Logga in (testleverantör)</h1>
+<form method="post" action="/interaction/${escapeHtml(uid)}">
+<input name="personal_identity_number" value="${escapeHtml(params.login_hint && /^\d{12}$/.test(params.login_hint) ? params.login_hint : '')}">
+<button type="submit">Logga in</button></form></body></html>`);
+        return;
+      }
+      const typed = (await readForm(req)).get('personal_identity_number') || '';
+      if (!/^\d{12}$/.test(typed)) {
+        res.statusCode = 422;
+        res.end('personal_identity_number must be 12 digits');
+        return;
+      }
+      pnr = typed;
+    }
     await provider.interactionFinished(req, res, {
-      login: { accountId: accountFor(hint), acr, remember: true },
+      login: { accountId: accountFor(pnr), acr, remember: true },
     }, { mergeWithLastSubmission: false });
     return;
   }
