@@ -33,7 +33,7 @@ from auth.errors import ProviderUnavailable
 from auth.roles import ROLE_LABELS, Role
 from auth.sessions import SessionPolicy
 from portal import jobs
-from portal.account.controllers import AccountController
+from portal.account.controllers import POST_LOGOUT_PATH, AccountController
 from portal.admin.controllers import AdminController
 from portal.advisories.api import AdvisoryApi
 from portal.advisories.controllers import AdvisoryPages, JourPages
@@ -106,6 +106,7 @@ def _build_relying_party(settings: Settings) -> Any:
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret or None,
         redirect_uri=f"{settings.public_url}/auth/callback",
+        post_logout_redirect_uri=f"{settings.public_url}{POST_LOGOUT_PATH}",
         accepted_acr=settings.oidc_accepted_acr,
         claim_mapping=ClaimMapping.preset(settings.oidc_claim_profile),
     )
@@ -124,6 +125,7 @@ def _dev_idp_handler(settings: Settings) -> ControllerRouterHandler:
                     client_id=settings.oidc_client_id,
                     client_secret=settings.oidc_client_secret,
                     redirect_uris=[f"{settings.public_url}/auth/callback"],
+                    post_logout_redirect_uris=[f"{settings.public_url}{POST_LOGOUT_PATH}"],
                 )
             ],
             persons=[(p.personnummer, p.given_name, p.family_name) for p in DEMO_PERSONS],
@@ -190,7 +192,10 @@ def create_app(
         if settings.storage_backend == "s3":
             await state.object_store.store.ensure_bucket()
         dispatcher = start_dispatcher(state)  # e-mail outbox, only when smtp_host is set
-        periodic = jobs.start(state.sessionmaker, state.object_store.store)  # reminders, anchors
+        # reminders, anchors, session purge
+        periodic = jobs.start(
+            state.sessionmaker, state.object_store.store, session_policy=state.policy
+        )
         try:
             yield
         finally:

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie, State
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
+from auth.errors import ProviderUnavailable
 from auth.sessions import cookie_name, hash_token
 from portal.account import service
 from portal.db.models import WebSession
 from portal.decisions import signing
 from portal.errors import NotAuthenticated
+from portal.web import errors as web_errors
 from portal.web.deps import Db, portal_state
 from portal.web.principal import resolve_principal
 from portal.web.state import PortalState
+
+POST_LOGOUT_PATH = "/?utloggad=1"
+"""Where the identity provider sends the browser after logout (registered there as
+`<public_url>/?utloggad=1`)."""
+FRESH_LOGIN_SECONDS = 12 * 3600
+"""How long a logout makes the next login from that browser ask for a fresh authentication:
+at least a provider's single sign-on session; the marker goes at the next login anyway."""
 
 
 def _session_cookie(ps: PortalState, value: str, *, max_age: int | None = None) -> Cookie:
@@ -32,6 +42,26 @@ def _session_cookie(ps: PortalState, value: str, *, max_age: int | None = None) 
     )
 
 
+def _fresh_login_cookie(ps: PortalState, *, on: bool) -> Cookie:
+    """The marker "someone logged out in this browser": a constant value, names nobody."""
+    return Cookie(
+        key="__Host-jp_fresh_login" if ps.settings.https else "jp_fresh_login",
+        value="1" if on else "",
+        path="/",
+        httponly=True,
+        secure=ps.settings.https,
+        samesite="lax",
+        max_age=FRESH_LOGIN_SECONDS if on else 0,
+    )
+
+
+def _limiter(state: State) -> service.LoginStartLimiter:
+    limiter = state.get("login_start_limiter")
+    if not isinstance(limiter, service.LoginStartLimiter):
+        limiter = state["login_start_limiter"] = service.LoginStartLimiter()
+    return limiter
+
+
 class AccountController(Controller):
     """`/auth/login` → identity provider → `/auth/callback`; `POST /auth/logout`."""
 
@@ -39,10 +69,25 @@ class AccountController(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login(self, db: Db, state: State, next: FromQuery[str | None] = None) -> Redirect:
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: State,
+        next: FromQuery[str | None] = None,
+    ) -> Response[Any]:
         ps = portal_state(state)
         assert ps.relying_party is not None
-        token, url = await service.begin_login(db, ps.relying_party, next_path=next)
+        wait = _limiter(state).retry_after(request.client.host if request.client else "")
+        if wait is not None:
+            return _too_many_starts(request, wait)
+        token, url = await service.begin_login(
+            db,
+            ps.relying_party,
+            next_path=next,
+            previous_token=request.cookies.get(cookie_name(ps.settings.https)),
+            fresh=bool(request.cookies.get(_fresh_login_cookie(ps, on=True).key)),
+        )
         return Redirect(url, cookies=[_session_cookie(ps, token, max_age=600)])
 
     @get("/callback")
@@ -65,12 +110,33 @@ class AccountController(Controller):
         result = await service.complete_login(
             db, ps.relying_party, ps.vault, token=token, params=params
         )
-        return Redirect(result.next_path, cookies=[_session_cookie(ps, result.token)])
+        cookies = [_session_cookie(ps, result.token), _fresh_login_cookie(ps, on=False)]
+        return Redirect(result.next_path, cookies=cookies)
 
     @post("/logout", status_code=303)
     async def logout(self, request: Request[Any, Any, Any], db: Db, state: State) -> Redirect:
+        """End our session, then the provider's (RP-initiated logout) when it offers that."""
         ps = portal_state(state)
-        await service.logout(db, request.cookies.get(cookie_name(ps.settings.https)))
-        return Redirect(
-            "/?utloggad=1", status_code=303, cookies=[_session_cookie(ps, "", max_age=0)]
-        )
+        token = request.cookies.get(cookie_name(ps.settings.https))
+        id_token = await service.logout(db, ps.vault, token)
+        target = POST_LOGOUT_PATH
+        if ps.relying_party is not None and token:
+            # Provider unreachable: logged out here; the fresh-login marker makes it ask next time.
+            with contextlib.suppress(ProviderUnavailable):
+                target = await ps.relying_party.end_session_url(id_token) or target
+        cookies = [_session_cookie(ps, "", max_age=0), _fresh_login_cookie(ps, on=True)]
+        return Redirect(target, status_code=303, cookies=cookies)
+
+
+def _too_many_starts(request: Request[Any, Any, Any], wait: int) -> Response[Any]:
+    title = "För många inloggningsförsök"
+    detail = (
+        "Det har startats för många inloggningar från din adress på kort tid. "
+        f"Vänta {wait} sekunder och försök sedan igen."
+    )
+    if web_errors.wants_json(request):
+        response: Response[Any] = web_errors.problem(429, title, detail, request.url.path)
+    else:
+        response = web_errors.page(request, 429, title, detail)
+    response.headers["Retry-After"] = str(wait)
+    return response

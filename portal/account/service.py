@@ -5,26 +5,37 @@ pre-login session row, never in the browser; it is consumed by the first callbac
 replayed callback finds nothing. Login always issues a new session token (no fixation).
 A person is let in only when an administrator has added them by personnummer and given them a
 live role; everyone else gets the Swedish no-access page and the attempt is audited.
+
+Threats handled here as well (issue 11):
+- a shared jour workstation: starting a login ends the browser's previous session (pending or
+  authenticated), so no orphan stays usable with an old cookie; the ID token is kept, encrypted,
+  in the session for the RP-initiated logout that ends the provider's session too;
+- anonymous floods of `GET /auth/login`: starts are limited per client address
+  (`LoginStartLimiter`), a browser keeps at most one pending row, and `purge_sessions` (run by
+  the periodic jobs) deletes unfinished, ended and expired sessions.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.sessions import hash_token, new_token
+from auth.sessions import SessionPolicy, hash_token, new_token
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.db.base import utcnow
 from portal.db.models import User, UserIdentity, WebSession
 from portal.errors import AuditNote, Forbidden, NoAccess
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import DecryptionError, InvalidPersonnummer, Vault, normalise_personnummer
 from portal.web.principal import live_memberships
 
 if TYPE_CHECKING:
@@ -33,6 +44,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("jourpost.auth")
 
 PENDING_LIFETIME = timedelta(minutes=10)
+"""A login must come back from the identity provider within this; older pending rows are purged."""
+LOGIN_START_LIMIT = 30
+"""Login starts allowed per client address per window: far above what people at one office
+(behind one NAT address) do, far below the 300 in 17 s of the attack in issue 11."""
+LOGIN_START_WINDOW = timedelta(seconds=60)
+"""The fixed window the start limit counts in."""
 
 
 class LoginFailed(Forbidden):
@@ -48,11 +65,76 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+class LoginStartLimiter:
+    """Counts login starts per client address in fixed windows (in memory, per instance).
+
+    Each start costs a database row and a request to the identity provider; an anonymous
+    client may not make that cost unbounded. IPv6 addresses are counted per /64 (one host
+    usually holds the whole prefix). Several instances each allow the limit: the bound is per
+    instance, which is enough to stop a flood.
+    """
+
+    def __init__(
+        self, limit: int = LOGIN_START_LIMIT, window: timedelta = LOGIN_START_WINDOW
+    ) -> None:
+        self.limit = limit
+        self.window = window.total_seconds()
+        self._counts: dict[str, tuple[float, int]] = {}
+
+    @staticmethod
+    def _key(address: str) -> str:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        if ip.version == 6:
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip)
+
+    def retry_after(self, address: str, now: float | None = None) -> int | None:
+        """Count one start; None when allowed, else the seconds until the window ends."""
+        now = time.monotonic() if now is None else now
+        if len(self._counts) > 10_000:  # forget finished windows; bounded memory
+            self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
+        key = self._key(address)
+        started, count = self._counts.get(key, (now, 0))
+        if now - started >= self.window:
+            started, count = now, 0
+        if count >= self.limit:
+            return max(1, math.ceil(started + self.window - now))
+        self._counts[key] = (started, count + 1)
+        return None
+
+
+async def _end_previous(db: AsyncSession, token: str | None) -> None:
+    """End the browser's previous session: a new login must not leave the old one usable."""
+    if not token:
+        return
+    key = hash_token(token)
+    await db.execute(delete(WebSession).where(WebSession.id == key, WebSession.user_id.is_(None)))
+    await db.execute(
+        update(WebSession)
+        .where(WebSession.id == key, WebSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), data={})
+    )
+
+
 async def begin_login(
-    db: AsyncSession, rp: RelyingParty, *, next_path: str | None
+    db: AsyncSession,
+    rp: RelyingParty,
+    *,
+    next_path: str | None,
+    previous_token: str | None = None,
+    fresh: bool = False,
 ) -> tuple[str, str]:
-    """Create a pre-login session; return (cookie token, identity provider URL)."""
-    url, pending = await rp.begin()
+    """Create a pre-login session; return (cookie token, identity provider URL).
+
+    `previous_token`: the browser's current session cookie, ended here. `fresh`: the person
+    must authenticate at the provider now (after a logout from this browser), whatever single
+    sign-on session the provider still has.
+    """
+    await _end_previous(db, previous_token)
+    url, pending = await (rp.begin(prompt="login", max_age=0) if fresh else rp.begin())
     token, key = new_token()
     db.add(WebSession(id=key, data={"pending": pending.to_dict(), "next": safe_next(next_path)}))
     return token, url
@@ -162,7 +244,10 @@ async def complete_login(
         user.name_enc = vault.encrypt(display, f"users.name:{user.id}")
     new, key = new_token()
     now = utcnow()
-    db.add(WebSession(id=key, user_id=user.id, authenticated_at=now, last_seen_at=now, data={}))
+    data: dict[str, str] = {}
+    if identity.id_token:  # for id_token_hint at logout; it may hold the personnummer
+        data["id_token"] = vault.encrypt(identity.id_token, _id_token_context(key))
+    db.add(WebSession(id=key, user_id=user.id, authenticated_at=now, last_seen_at=now, data=data))
     await audit.record(
         db,
         "login",
@@ -172,11 +257,64 @@ async def complete_login(
     return LoginResult(new, next_path, user.id)
 
 
-async def logout(db: AsyncSession, token: str | None) -> None:
-    """End the session now (the cookie is cleared by the controller)."""
-    if token:
+def _id_token_context(session_key: str) -> str:
+    return f"web_sessions.id_token:{session_key}"
+
+
+async def logout(db: AsyncSession, vault: Vault, token: str | None) -> str | None:
+    """End the session now (the cookie is cleared by the controller); return its ID token,
+    for the provider's logout, if one was kept."""
+    if not token:
+        return None
+    key = hash_token(token)
+    row = (
         await db.execute(
-            update(WebSession)
-            .where(WebSession.id == hash_token(token), WebSession.ended_at.is_(None))
-            .values(ended_at=utcnow())
+            select(WebSession.user_id, WebSession.data).where(
+                WebSession.id == key, WebSession.ended_at.is_(None)
+            )
         )
+    ).first()
+    await db.execute(
+        update(WebSession)
+        .where(WebSession.id == key, WebSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), data={})
+        .execution_options(synchronize_session=False)
+    )
+    if row is None or row[0] is None or not isinstance(row[1], dict):
+        return None
+    sealed = row[1].get("id_token")
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return vault.decrypt(sealed, _id_token_context(key))
+    except DecryptionError:  # e.g. its key retired: log out here, the provider will ask
+        return None
+
+
+async def purge_sessions(
+    db: AsyncSession, *, now: datetime, policy: SessionPolicy | None = None
+) -> int:
+    """Delete pending logins older than PENDING_LIFETIME, ended sessions and — with the
+    `policy` — sessions past their idle or absolute timeout; return how many rows went.
+
+    Nothing deleted here could still be used: a pending row past its lifetime is refused by the
+    callback, an expired session by every request.
+    """
+    dead = [
+        WebSession.ended_at.is_not(None),
+        and_(WebSession.user_id.is_(None), WebSession.created_at < now - PENDING_LIFETIME),
+    ]
+    if policy is not None:
+        dead.append(
+            and_(
+                WebSession.user_id.is_not(None),
+                or_(
+                    WebSession.last_seen_at <= now - policy.idle,
+                    WebSession.authenticated_at <= now - policy.absolute,
+                ),
+            )
+        )
+    result = await db.execute(
+        delete(WebSession).where(or_(*dead)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -170,11 +170,15 @@ def test_admin_adds_a_user_who_can_then_log_in(portal: RunningPortal) -> None:
 async def test_https_portal_uses_host_prefixed_secure_cookies_and_hsts(
     portal: RunningPortal,
 ) -> None:
-    """A production-mode portal on https, logging in at the running portal's dev IdP."""
+    """A production-mode portal on https, logging in at the running portal's dev IdP.
+
+    The dev IdP checks the redirect URI already when the request is pushed (RFC 9126), so the
+    relying party uses the callback registered there (the running portal's)."""
     from dataclasses import replace
 
     from litestar.testing import AsyncTestClient
 
+    from auth.oidc import OIDCProviderConfig, RelyingParty
     from portal.app import create_app
 
     settings = replace(
@@ -184,7 +188,16 @@ async def test_https_portal_uses_host_prefixed_secure_cookies_and_hsts(
         dev_idp_enabled=False,
         oidc_issuer=f"{portal.url}/dev-idp",
     ).validate()
-    async with AsyncTestClient(create_app(settings), base_url="https://portal.test") as client:
+    rp = RelyingParty(
+        OIDCProviderConfig(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+            redirect_uri=f"{portal.url}/auth/callback",
+        )
+    )
+    app = create_app(settings, relying_party=rp)
+    async with AsyncTestClient(app, base_url="https://portal.test") as client:
         start = await client.get("/auth/login", follow_redirects=False)
         assert start.status_code in (302, 303)
         assert start.headers["location"].startswith(f"{portal.url}/dev-idp/")
