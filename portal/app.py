@@ -59,6 +59,7 @@ from portal.web import errors as web_errors
 from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
 from portal.web.headers import build_csp, security_headers
+from portal.web.requests import MAX_FORM_PARTS, PortalRequest, parse_body_first
 from portal.web.state import PortalState
 
 PACKAGE = Path(__file__).parent
@@ -278,7 +279,12 @@ def create_app(
             render_plugins=[JsonRenderPlugin()],
             description="Säkert informationsutbyte mellan kommuner och socialjouren.",
         ),
-        middleware=[lambda app: security_headers(app, csp=csp, hsts=settings.https)],
+        # Headers on every response, router-made 404/405 included (see portal.web.headers).
+        before_send=[security_headers(csp=csp, hsts=settings.https)],
+        # Bodies are parsed once, before the handler, by the guarded request class.
+        request_class=PortalRequest,
+        before_request=parse_body_first,
+        multipart_form_part_limit=MAX_FORM_PARTS,
         lifespan=[lifespan],
         # Our own loggers at INFO; libraries (httpx logs every request URL) at WARNING.
         # Exceptions are logged by portal.web.errors (type only: messages may hold personal data).

@@ -29,6 +29,7 @@ from portal.advisories.schemas import (
 from portal.attachments.service import Upload
 from portal.db.base import utcnow
 from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.params import PositiveInt
 
 
 class AdvisoryApi(Controller):
@@ -82,7 +83,7 @@ class AdvisoryApi(Controller):
         state: State,
         user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
-        number: FromPath[int],
+        number: PositiveInt,
     ) -> AdvisoryOut:
         """One version of the history (audited)."""
         vault = portal_state(state).vault

@@ -19,6 +19,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.web.datetimes import format_local
 from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.params import PositiveInt
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
@@ -115,7 +116,7 @@ class AdvisoryPages(Controller):
         state: State,
         user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
-        number: FromPath[int],
+        number: PositiveInt,
     ) -> Template:
         return await self._detail(db, state, user, advisory_id, number, None)
 

@@ -180,7 +180,7 @@ async def add_attachments(
     adv = await access.get_for_sender(db, p, advisory_id, "attachment.add")
     if not uploads:
         raise InvalidInput(errors={"attachments": "Välj en fil att bifoga."})
-    checked = [await attachments.check_upload(u) for u in uploads]
+    checked = await attachments.check_uploads(uploads)  # all, before storing any
     ids = []
     for upload, check in zip(uploads, checked, strict=True):
         row = await attachments.add_attachment(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -32,13 +32,15 @@ from portal.attachments.files import CheckedFile, check_file
 from portal.attachments.models import Attachment
 from portal.audit import service as audit
 from portal.audit.service import Actor
-from portal.errors import DomainError, NotFound
+from portal.errors import DomainError, InvalidInput, NotFound
 from portal.pii import Vault
 from storage import EncryptedObjectStore, StorageError, StoredObject
 
 log = logging.getLogger("jourpost.attachments")
 
 _CHUNK = 1 << 20
+MAX_FILES_PER_UPLOAD = 10
+"""Most files accepted in one upload (each is checked, encrypted and stored in the request)."""
 _background: set[asyncio.Task[None]] = set()
 
 
@@ -105,6 +107,15 @@ def _view(vault: Vault, row: Attachment) -> AttachmentView:
 async def check_upload(upload: Upload, field: str = "attachments") -> CheckedFile:
     """Name, size and content checks (InvalidInput with a Swedish message for `field`)."""
     return await asyncio.to_thread(check_file, upload.file, upload.filename, field)
+
+
+async def check_uploads(uploads: Sequence[Upload], field: str = "attachments") -> list[CheckedFile]:
+    """Check every file of one upload before any is stored; at most MAX_FILES_PER_UPLOAD."""
+    if len(uploads) > MAX_FILES_PER_UPLOAD:
+        raise InvalidInput(
+            errors={field: f"Du kan bifoga högst {MAX_FILES_PER_UPLOAD} filer åt gången."}
+        )
+    return [await check_upload(u, field) for u in uploads]
 
 
 async def _read_chunks(file: IO[bytes]) -> AsyncGenerator[bytes, None]:

@@ -345,7 +345,7 @@ class ReportPageController(Controller):
         form = await request.form()
         uploads = [
             Upload(f.file, f.filename)
-            for f in form.getall("attachments")
+            for f in form.getall("attachments", [])
             if isinstance(f, UploadFile) and f.filename
         ]
         ps = portal_state(state)

@@ -840,7 +840,7 @@ async def add_attachments(
         )
     if not uploads:
         raise InvalidInput(errors={"attachments": "Välj minst en fil."})
-    checked = [await attachments.check_upload(u) for u in uploads]  # all, before storing any
+    checked = await attachments.check_uploads(uploads)  # all, before storing any
     ids: list[uuid.UUID] = []
     for upload, check in zip(uploads, checked, strict=True):
         row = await attachments.add_attachment(

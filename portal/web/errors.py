@@ -92,6 +92,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     """Litestar's own errors (unknown route, bad request body, CSRF failure) in the same shapes."""
     status = exc.status_code
     title = _HTTP_TITLES.get(status, "Fel")
+    if status == 413 and not request.content_type[0].startswith("multipart/"):
+        title = "Begäran är för stor"  # a JSON or form body, not a file
     if status == 403 and "CSRF" in str(exc.detail):
         detail = "Formuläret har gått ut. Ladda om sidan och försök igen."
     elif status >= 500:

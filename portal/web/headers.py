@@ -7,9 +7,10 @@ jour worker's screen in a shared police-building office must not be recoverable 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 
 def build_csp(form_targets: str) -> str:
@@ -21,30 +22,29 @@ def build_csp(form_targets: str) -> str:
     )
 
 
-def security_headers(app: ASGIApp, *, csp: str, hsts: bool) -> ASGIApp:
-    """Wrap `app` so each HTTP response carries the security headers."""
+def security_headers(*, csp: str, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A `before_send` hook that adds the security headers to each HTTP response.
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
+    It is an application-level hook, not a route middleware: Litestar's router answers unknown
+    paths (404) and wrong methods (405) before any route middleware runs, and so do exception
+    handlers outside a route; `before_send` wraps the one `send` every response goes through,
+    mounted apps (the development identity provider) included.
+    """
+
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
             return
-        cacheable = scope["path"].startswith("/static/")
+        headers = MutableScopeHeaders.from_message(message)
+        headers["Content-Security-Policy"] = csp
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if hsts:
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        static = str(scope.get("path", "")).startswith("/static/") and message["status"] < 400
+        if not static:
+            headers["Cache-Control"] = "no-store"
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["Content-Security-Policy"] = csp
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if hsts:
-                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if not cacheable:
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+    return add_headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.portal.conftest import RunningPortal
+from tests.portal.sessions import client_as
 
 
 def test_health_and_readiness(portal: RunningPortal) -> None:
@@ -60,3 +61,51 @@ def test_post_without_csrf_token_is_refused(portal: RunningPortal) -> None:
     r = httpx.post(f"{portal.url}/auth/logout", headers={"accept": "text/html"})
     assert r.status_code == 403
     assert "Formuläret har gått ut" in r.text
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": "frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+def _assert_security_headers(r: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert value in r.headers.get(name, ""), (r.request.method, r.request.url, r.status_code)
+
+
+def test_every_answer_carries_the_security_headers(portal: RunningPortal) -> None:
+    """Router-made 404/405, 413, errors of mounted apps and 500s too, not only handled routes."""
+    from litestar import get
+
+    @get("/test-only/crash", include_in_schema=False)
+    async def crash() -> None:
+        raise RuntimeError("a genuine server bug")
+
+    portal.app.register(crash)
+    url = portal.url
+    jonna = client_as(url, portal.settings, "197803129829")
+    html, api = {"accept": "text/html"}, {"accept": "application/json"}
+    answers = [
+        httpx.get(f"{url}/finns-inte", headers=html),  # router 404, page
+        httpx.get(f"{url}/api/v1/finns-inte"),  # router 404, problem details
+        httpx.get(f"{url}/static/finns-inte.css"),
+        httpx.get(f"{url}/dev-idp/finns-inte"),  # the mounted identity provider
+        httpx.delete(f"{url}/healthz"),  # router 405
+        httpx.put(f"{url}/", headers=html),
+        httpx.request("PATCH", f"{url}/api/v1/lookup", headers=api),
+        jonna.post("/api/v1/lookup", content=b"x" * (26 * 1024 * 1024)),  # 413
+        httpx.get(f"{url}/test-only/crash", headers=html),  # 500
+        httpx.get(f"{url}/%2e%2e/%2e%2e/etc/passwd"),
+        httpx.get(f"{url}/healthz"),
+    ]
+    crashed = httpx.get(f"{url}/test-only/crash", headers=api)
+    assert {r.status_code for r in answers} >= {200, 404, 405, 413, 500}
+    for r in [*answers, crashed]:
+        _assert_security_headers(r)
+    assert crashed.status_code == 500 and "genuine" not in crashed.text
+    assert crashed.headers["content-type"].startswith("application/problem+json")
+    jonna.close()
