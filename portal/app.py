@@ -31,7 +31,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from auth.errors import ProviderUnavailable
 from auth.roles import ROLE_LABELS, Role
-from auth.sessions import SessionPolicy
+from auth.sessions import SessionPolicy, cookie_name
 from portal import jobs
 from portal.account.controllers import POST_LOGOUT_PATH, AccountController
 from portal.admin.controllers import AdminController
@@ -59,6 +59,7 @@ from portal.web import errors as web_errors
 from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
 from portal.web.headers import build_csp, security_headers
+from portal.web.openapi import document_api
 from portal.web.requests import MAX_FORM_PARTS, PortalRequest, parse_body_first
 from portal.web.state import PortalState
 
@@ -245,6 +246,7 @@ def create_app(
     public_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.public_url))
     form_targets = "" if issuer_origin == public_origin else f" {issuer_origin}"
     csp = build_csp(form_targets)
+    csrf_cookie = "__Host-csrftoken" if settings.https else "csrftoken"
 
     app = Litestar(
         route_handlers=handlers,
@@ -261,7 +263,7 @@ def create_app(
         },
         csrf_config=CSRFConfig(
             secret=settings.secret_key.hex(),
-            cookie_name="__Host-csrftoken" if settings.https else "csrftoken",
+            cookie_name=csrf_cookie,
             cookie_secure=settings.https,
             cookie_samesite="lax",
             header_name="X-CSRFToken",
@@ -302,5 +304,10 @@ def create_app(
         ),
         state=State({"portal": state}),
         request_max_body_size=25 * 1024 * 1024,
+    )
+    document_api(
+        app.openapi_schema,
+        session_cookie=cookie_name(settings.https),
+        csrf_cookie=csrf_cookie,
     )
     return app

@@ -109,3 +109,35 @@ def test_every_answer_carries_the_security_headers(portal: RunningPortal) -> Non
     assert crashed.status_code == 500 and "genuine" not in crashed.text
     assert crashed.headers["content-type"].startswith("application/problem+json")
     jonna.close()
+
+
+def test_schema_documents_security_schemes_and_problem_details(portal: RunningPortal) -> None:
+    schema = httpx.get(f"{portal.url}/schema/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["session"] == {**schemes["session"], "type": "apiKey", "in": "cookie"}
+    assert schemes["session"]["name"] == "jp_session"  # __Host-jp_session on https
+    assert schemes["csrfHeader"]["in"] == "header"
+    assert schemes["csrfHeader"]["name"] == "X-CSRFToken"
+    assert schemes["csrfCookie"]["name"] == "csrftoken"
+    api = {p: item for p, item in schema["paths"].items() if p.startswith("/api/")}
+    assert len(api) > 25
+    for path, item in api.items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "delete", "patch"):
+                continue
+            unsafe = method != "get"
+            expected = {"session", "csrfCookie", "csrfHeader"} if unsafe else {"session"}
+            assert [set(r) for r in op["security"]] == [expected], (method, path)
+            wanted = {"400", "401", "403", "404", "422"} | ({"409", "413"} if unsafe else set())
+            assert wanted <= set(op["responses"]), (method, path)
+            for status, answer in op["responses"].items():
+                if status >= "400":
+                    assert list(answer["content"]) == ["application/problem+json"], (path, status)
+    lookup = schema["paths"]["/api/v1/lookup"]["post"]["responses"]
+    assert lookup["429"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/ProblemDetails"
+    }
+    problem = schema["components"]["schemas"]["ProblemDetails"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "instance"}
+    assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
+    assert "security" not in schema["paths"]["/healthz"]["get"]
