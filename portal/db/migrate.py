@@ -9,8 +9,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.db import registry  # noqa: F401  (registers every table)
 from portal.db.base import Base
@@ -31,15 +31,29 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x4A6F7572706F7374  # "Jourpost"
+"""PostgreSQL advisory lock key held while migrating."""
+
+
+async def _lock_for_migration(conn: AsyncConnection) -> None:
+    # Several instances (or a migration Job and an operator) may run `db upgrade` at once: on
+    # PostgreSQL the first takes this transaction-scoped lock, the others wait for its commit
+    # and then find the database at head. SQLite (the single-process demo) needs none.
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
-    """Migrate the database up to `revision`."""
+    """Migrate the database up to `revision` (one migrator at a time)."""
     async with engine.begin() as conn:
+        await _lock_for_migration(conn)
         await conn.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Migrate the database down to `revision` ("base" for empty)."""
     async with engine.begin() as conn:
+        await _lock_for_migration(conn)
         await conn.run_sync(lambda c: command.downgrade(alembic_config(c), revision))
 
 
