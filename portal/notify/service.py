@@ -130,40 +130,46 @@ def backoff(attempts: int) -> timedelta:
     return delay if delay < MAX_BACKOFF else MAX_BACKOFF
 
 
-async def _claim(maker: async_sessionmaker[AsyncSession], limit: int) -> list[OutboxMail]:
-    """Take a lease on up to `limit` due rows; a row leased by another worker is skipped."""
+async def _claim_one(
+    maker: async_sessionmaker[AsyncSession],
+) -> tuple[bool, OutboxMail | None]:
+    """Lease one due row in a short transaction of its own: (anything was due, the row we won).
+
+    One row at a time, so a lease only has to outlast one SMTP conversation (bounded by the
+    mailer's timeout), never a whole batch: a slow relay can no longer let a lease run out while
+    the row is still waiting its turn, which is how another instance came to send it again.
+    On PostgreSQL the candidate is locked with SKIP LOCKED (concurrent dispatchers take
+    different rows); everywhere the conditional UPDATE is what decides who owns the row.
+    """
     now = utcnow()
-    claimed: list[OutboxMail] = []
     async with maker() as db, db.begin():
-        candidates = (
-            await db.scalars(
-                select(OutboxMail.id)
-                .where(
-                    OutboxMail.sent_at.is_(None),
-                    OutboxMail.next_attempt_at <= now,
-                    or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
-                )
-                .order_by(OutboxMail.next_attempt_at)
-                .limit(limit)
+        due = (
+            select(OutboxMail.id)
+            .where(
+                OutboxMail.sent_at.is_(None),
+                OutboxMail.next_attempt_at <= now,
+                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
             )
-        ).all()
-    for row_id in candidates:
-        async with maker() as db, db.begin():
-            # Conditional update: only one worker can win the lease on a row.
-            won = await db.execute(
-                update(OutboxMail)
-                .where(
-                    OutboxMail.id == row_id,
-                    OutboxMail.sent_at.is_(None),
-                    or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
-                )
-                .values(claimed_until=now + LEASE)
+            .order_by(OutboxMail.next_attempt_at)
+            .limit(1)
+        )
+        if db.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        row_id = await db.scalar(due)
+        if row_id is None:
+            return False, None
+        won = await db.execute(
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == row_id,
+                OutboxMail.sent_at.is_(None),
+                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
             )
-            if getattr(won, "rowcount", 0) == 1:
-                row = await db.get(OutboxMail, row_id)
-                assert row is not None
-                claimed.append(row)
-    return claimed
+            .values(claimed_until=now + LEASE, attempts=OutboxMail.attempts + 1)
+        )
+        if getattr(won, "rowcount", 0) != 1:
+            return True, None  # another dispatcher won it between our SELECT and UPDATE
+        return True, await db.get(OutboxMail, row_id)
 
 
 async def dispatch_pending(
@@ -174,33 +180,45 @@ async def dispatch_pending(
     sender: str | None = None,
     limit: int = 100,
 ) -> int:
-    """Send the due outbox rows; return how many were sent. Failures are retried later."""
+    """Send up to `limit` due outbox rows, one at a time; return how many were sent.
+
+    Each row: lease it (attempts counts the tries), send it, then mark it sent only if our lease
+    still holds (`claimed_until` unchanged); failures are retried later with backoff. Delivery is
+    at least once; the Message-ID is the row id, so a duplicate is recognisable.
+    """
     sent = 0
-    for row in await _claim(sessionmaker, limit):
+    for _ in range(limit):
+        due, row = await _claim_one(sessionmaker)
+        if not due:
+            break
+        if row is None:
+            continue
+        lease = row.claimed_until
         try:
             await mailer.send(compose(row, public_url=public_url, sender=sender))
         except Exception as exc:  # any failure: keep the row, retry with backoff
-            attempts = row.attempts + 1
-            log.warning("mail %s failed (attempt %d): %s", row.id, attempts, type(exc).__name__)
+            log.warning("mail %s failed (attempt %d): %s", row.id, row.attempts, type(exc).__name__)
             async with sessionmaker() as db, db.begin():
                 await db.execute(
                     update(OutboxMail)
-                    .where(OutboxMail.id == row.id)
+                    .where(OutboxMail.id == row.id, OutboxMail.claimed_until == lease)
                     .values(
-                        attempts=attempts,
                         last_error=type(exc).__name__[:200],
-                        next_attempt_at=utcnow() + backoff(attempts),
+                        next_attempt_at=utcnow() + backoff(row.attempts),
                         claimed_until=None,
                     )
                 )
             continue
         async with sessionmaker() as db, db.begin():
-            await db.execute(
+            marked = await db.execute(
                 update(OutboxMail)
-                .where(OutboxMail.id == row.id)
-                .values(sent_at=utcnow(), attempts=row.attempts + 1, claimed_until=None)
+                .where(OutboxMail.id == row.id, OutboxMail.sent_at.is_(None))
+                .values(sent_at=utcnow(), claimed_until=None)
             )
-        sent += 1
+        if getattr(marked, "rowcount", 0) == 1:
+            sent += 1
+        else:  # someone else sent it after our lease ran out: the Message-ID tells them apart
+            log.warning("mail %s was sent by another dispatcher too", row.id)
     return sent
 
 
