@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.base import utcnow
 from portal.db.models import AuditEntry
+from storage.errors import RetentionError
 
 PREFIX = "audit/anchors/"
 RETENTION = timedelta(days=365 * 10 + 3)
@@ -29,8 +30,26 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+ANCHOR_LOCK = 0x4A50_414E_4348  # "JPANCH"
+"""PostgreSQL advisory lock key: one anchoring instance at a time."""
+
+
 async def anchor(db: AsyncSession, store: object) -> int | None:
-    """Write the current head as an anchor unless it is already anchored; return its seq."""
+    """Write the current head as an anchor unless it is already anchored; return its seq.
+
+    Single writer: every instance runs this job, and two of them checking "not anchored yet"
+    at the same moment would both write a key that is locked for ten years the moment it exists
+    (the second write fails, or leaves two locked versions). On PostgreSQL the job takes a
+    transaction-scoped advisory lock and skips the round when another instance holds it.
+    Idempotent too: if the object turns out to exist already (another writer, a retry), an
+    anchor with the same seq and hash counts as done; a different one is a real alarm.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        locked = await db.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ANCHOR_LOCK}
+        )
+        if not locked:
+            return None
     head = (await db.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1"))).one()
     if head.seq == 0:
         return None
@@ -38,7 +57,13 @@ async def anchor(db: AsyncSession, store: object) -> int | None:
     if await store.exists(key):  # type: ignore[attr-defined]
         return None
     body = json.dumps({"seq": head.seq, "hash": head.hash, "at": utcnow().isoformat()}).encode()
-    await store.put(key, _one(body), retain_until=utcnow() + RETENTION)  # type: ignore[attr-defined]
+    try:
+        await store.put(key, _one(body), retain_until=utcnow() + RETENTION)  # type: ignore[attr-defined]
+    except RetentionError:
+        existing = json.loads(b"".join([c async for c in store.get(key)]))  # type: ignore[attr-defined]
+        if (existing.get("seq"), existing.get("hash")) == (head.seq, head.hash):
+            return None  # written by another instance in the meantime: the same anchor
+        raise
     return int(head.seq)
 
 

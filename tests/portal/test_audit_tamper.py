@@ -239,3 +239,41 @@ async def test_a_rewritten_chain_is_caught_by_its_anchor(
         assert (await audit.verify_chain(db)).ok  # the chain alone can't tell
         report = await anchors.verify_anchors(db, store)
     assert report.first_bad_seq == N
+
+
+class _SlowToLook:
+    """A store that takes its time answering "does it exist?" — two instances' anchoring jobs
+    then both look before either writes, the race seen with several instances."""
+
+    def __init__(self, real: FilesystemStore) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def exists(self, key: str) -> bool:
+        import asyncio
+
+        found = await self._real.exists(key)
+        await asyncio.sleep(0.3)
+        return found
+
+
+async def test_two_instances_anchoring_at_once_write_one_anchor(
+    chained: AsyncEngine, tmp_path: Path
+) -> None:
+    import asyncio
+
+    store = FilesystemStore(tmp_path / "store")
+    maker = make_sessionmaker(chained)
+
+    async def job() -> int | None:
+        async with maker() as db:
+            return await anchors.anchor(db, _SlowToLook(store))
+
+    results = await asyncio.gather(job(), job(), return_exceptions=True)
+    assert sorted(results, key=str) == sorted([N, None], key=str), results
+    keys = [k async for k in store.list_keys(anchors.PREFIX)]
+    assert len(keys) == 1
+    async with maker() as db:
+        assert (await anchors.verify_anchors(db, store)).ok
