@@ -264,6 +264,39 @@ async def _renew_timestamps(settings: Settings, *, force: bool, dry_run: bool) -
         await runtime.engine.dispose()
 
 
+async def _storage_sweep(settings: Settings, *, dry_run: bool, grace_hours: float) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from portal.app import build_runtime
+    from portal.sweep import sweep
+
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessionmaker() as db:
+            report = await sweep(
+                db,
+                runtime.object_store.store,
+                now=datetime.now(UTC),
+                grace=timedelta(hours=grace_hours),
+                dry_run=dry_run,
+            )
+    finally:
+        await runtime.engine.dispose()
+    verb = "would remove" if dry_run else "removed"
+    print(
+        f"{report.objects} objects, {report.rows} referenced by rows: {verb} "
+        f"{len(report.removed)} orphans, {len(report.locked)} orphans locked, "
+        f"{report.young} too new to judge, {len(report.missing)} missing"
+    )
+    for orphan in report.locked:
+        until = orphan.retain_until.date().isoformat() if orphan.retain_until else "-"
+        hold = ", legal hold" if orphan.legal_hold else ""
+        print(f"  locked orphan {orphan.key} (retained until {until}{hold})")
+    for key in report.missing:
+        print(f"  MISSING {key}: a row names it but the store does not have it")
+    return 1 if report.alarm else 0
+
+
 async def _keys_rotate(settings: Settings) -> int:
     from portal.app import build_runtime
     from portal.keys.service import rotate
@@ -347,6 +380,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="allow the development identity provider, http and non-production modes "
         "(INSECURE: only on a machine no one else can reach)",
     )
+    storage = sub.add_parser("storage", help="the object store against the database")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    sweep = storage_sub.add_parser(
+        "sweep",
+        parents=[on_data],
+        help="delete orphaned objects past the grace period; exit 1 if a row's object is missing",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="only report")
+    sweep.add_argument("--grace-hours", type=float, default=24.0, help="default 24")
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser(
@@ -436,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _guarded_serve(settings, insecure=args.insecure_development)
         if args.command == "jobs":
             return asyncio.run(_jobs_once(settings))
+        if args.command == "storage":
+            return asyncio.run(
+                _storage_sweep(settings, dry_run=args.dry_run, grace_hours=args.grace_hours)
+            )
         if args.command == "keys":
             return asyncio.run(_keys_rotate(settings))
         if args.command == "retention":

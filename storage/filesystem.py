@@ -25,7 +25,7 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -122,6 +122,15 @@ class FilesystemStore:
     async def exists(self, key: str) -> bool:
         """Whether the object file exists."""
         return await asyncio.to_thread(self._path(self._objects, key).is_file)
+
+    async def modified(self, key: str) -> datetime:
+        """The object file's modification time."""
+        path = self._path(self._objects, key)
+        try:
+            stamp = (await asyncio.to_thread(path.stat)).st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        return datetime.fromtimestamp(stamp, UTC)
 
     async def set_legal_hold(self, key: str, on: bool) -> None:
         """Record the hold in the sidecar (kept or removed as needed)."""

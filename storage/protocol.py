@@ -41,6 +41,10 @@ class ObjectStore(Protocol):
         """Whether an object is stored under `key`."""
         ...
 
+    async def modified(self, key: str) -> datetime:
+        """When the object was last written (aware UTC); `ObjectNotFound` if absent."""
+        ...
+
     async def set_legal_hold(self, key: str, on: bool) -> None:
         """Put or lift a legal hold: while on, the object can't be deleted or overwritten."""
         ...

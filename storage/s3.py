@@ -21,7 +21,7 @@ Without object lock the bucket is assumed unversioned and `retain_until` is refu
 import asyncio
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -189,6 +189,14 @@ class S3Store:
         except ObjectNotFound:
             return False
         return True
+
+    async def modified(self, key: str) -> datetime:
+        """Last-Modified of the current version."""
+        validate_key(key)
+        stat: Object = await self._run(self.client.stat_object, self.bucket, key, key=key)
+        if stat.last_modified is None:  # pragma: no cover - S3 always sends it
+            raise StorageError(f"no Last-Modified for {key!r}")
+        return stat.last_modified.astimezone(UTC)
 
     async def set_legal_hold(self, key: str, on: bool) -> None:
         """Set the S3 legal hold of the current version (needs object lock)."""

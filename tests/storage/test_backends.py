@@ -205,3 +205,13 @@ async def test_concurrent_puts_and_gets(store: ObjectStore) -> None:
     await asyncio.gather(*(store.put(key, chunks(data)) for key, data in contents.items()))
     read = await asyncio.gather(*(collect(store.get(key)) for key in contents))
     assert dict(zip(contents, read, strict=True)) == contents
+
+
+async def test_modified_is_when_the_object_was_written(store: ObjectStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=2)  # S3 Last-Modified has 1 s resolution
+    await store.put("stamped", chunks(b"x"))
+    when = await store.modified("stamped")
+    assert when.tzinfo is not None
+    assert before <= when <= datetime.now(UTC) + timedelta(seconds=2)
+    with pytest.raises(ObjectNotFound):
+        await store.modified("absent")
