@@ -142,13 +142,47 @@ async def _audit_verify(settings: Settings) -> int:
     if not report.ok:
         print(f"audit log BROKEN at entry {report.first_bad_seq}: {report.problem}")
         return 1
-    if not anchors.ok:
+    if anchors.first_bad_seq is not None:
         print(
             f"audit log REWRITTEN: entry {anchors.first_bad_seq} differs from its anchor "
             "in the object store"
         )
         return 1
+    for segment in anchors.lost:
+        print(
+            f"entries {segment.first_seq}-{segment.last_seq} were lost in a restore from backup "
+            f"(recorded {segment.recorded_at})"
+        )
+    if anchors.ends_at is not None:
+        print(
+            f"audit log SHORTER than its anchors: the database ends at entry {anchors.ends_at}, "
+            f"but the object store proves entries up to {anchors.anchored_through} existed. "
+            "Either the database was restored from a backup taken before then, or the newest "
+            "entries were deleted. Check the backup log; if it was a restore, record it with "
+            "`jourpost audit record-restore` (docs/operations.md)."
+        )
+        return 1
     print(f"audit log intact: {report.entries} entries, {anchors.anchors} anchors match")
+    return 0
+
+
+async def _audit_record_restore(settings: Settings) -> int:
+    from portal.app import build_runtime
+    from portal.audit.anchor import NothingToRecord, record_restore
+
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessionmaker() as db, db.begin():
+            segment = await record_restore(db, runtime.object_store.store)
+    except NothingToRecord as exc:
+        print(f"jourpost audit record-restore: nothing recorded: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await runtime.engine.dispose()
+    print(
+        f"recorded: the database was restored; entries {segment.first_seq}-{segment.last_seq} "
+        "are lost and will be reported as such by `jourpost audit verify`"
+    )
     return 0
 
 
@@ -402,6 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser(
+        "record-restore",
+        parents=[on_data],
+        help="acknowledge that the database was restored from a backup (after checking)",
+    )
+    audit_sub.add_parser(
         "verify", parents=[on_data], help="exit 1 and name the first bad entry if broken"
     )
     verify = sub.add_parser("verify", help="verify the signatures of a PDF (exit 0 if valid)")
@@ -492,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _archive_export(settings, args)
         if args.command == "archive":
             return asyncio.run(_renew_timestamps(settings, force=args.force, dry_run=args.dry_run))
+        if args.command == "audit" and args.audit_command == "record-restore":
+            return asyncio.run(_audit_record_restore(settings))
         if args.command == "audit":
             return asyncio.run(_audit_verify(settings))
         if args.db_command == "upgrade":

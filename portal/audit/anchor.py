@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +68,22 @@ async def anchor(db: AsyncSession, store: object) -> int | None:
     return int(head.seq)
 
 
+RESTORE_PREFIX = "audit/restores/"
+"""Where acknowledged restores are recorded (locked like the anchors)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LostSegment:
+    """Entries that the anchors prove existed and a recorded restore says were lost."""
+
+    first_seq: int
+    """The first entry no longer in the database."""
+    last_seq: int
+    """The newest entry an anchor had proven before the restore."""
+    recorded_at: str
+    """When the restore was acknowledged (ISO 8601)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AnchorReport:
     """The result of checking the anchors against the database."""
@@ -74,22 +91,99 @@ class AnchorReport:
     anchors: int
     """How many anchors were checked."""
     first_bad_seq: int | None
-    """The first anchored entry whose hash differs or that is missing."""
+    """The first anchored entry whose hash differs: the chain was rewritten."""
+    ends_at: int | None = None
+    """Set when the chain ends before entries that anchors prove existed (and no restore was
+    recorded for them): the database's last entry. A restore from backup, or the newest
+    entries deleted — the log can't tell which; the backup log can."""
+    anchored_through: int | None = None
+    """With `ends_at`: the newest entry an anchor proves."""
+    lost: tuple[LostSegment, ...] = ()
+    """Segments lost in restores that were recorded (`jourpost audit record-restore`)."""
 
     @property
     def ok(self) -> bool:
-        """True when every anchor matches."""
-        return self.first_bad_seq is None
+        """True when every anchor matches or belongs to a recorded restore's lost segment."""
+        return self.first_bad_seq is None and self.ends_at is None
+
+
+async def _read(store: object, key: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(b"".join([c async for c in store.get(key)]))  # type: ignore[attr-defined]
+    return data
+
+
+async def _anchors(store: object) -> list[dict[str, Any]]:
+    keys = [k async for k in store.list_keys(PREFIX)]  # type: ignore[attr-defined]
+    return [await _read(store, k) for k in sorted(keys)]
+
+
+async def _restores(store: object) -> list[dict[str, Any]]:
+    keys = [k async for k in store.list_keys(RESTORE_PREFIX)]  # type: ignore[attr-defined]
+    return [await _read(store, k) for k in sorted(keys)]
 
 
 async def verify_anchors(db: AsyncSession, store: object) -> AnchorReport:
-    """Every anchored (seq, hash) must still be in the chain."""
-    checked = 0
-    keys = [k async for k in store.list_keys(PREFIX)]  # type: ignore[attr-defined]
-    for key in sorted(keys):
-        body = json.loads(b"".join([c async for c in store.get(key)]))  # type: ignore[attr-defined]
+    """Every anchored (seq, hash) must still be in the chain — except the entries a recorded
+    restore says were lost: anchors written before that restore for entries after the point
+    the database was restored to belong to a timeline that no longer exists."""
+    restores = await _restores(store)
+    head = int((await db.execute(text("SELECT seq FROM audit_head WHERE id = 1"))).scalar_one())
+    checked, beyond = 0, 0
+    for body in await _anchors(store):
+        seq = int(body["seq"])
+        written = datetime.fromisoformat(body["at"])
+        if any(
+            datetime.fromisoformat(r["at"]) > written and seq > r["restored_to_seq"]
+            for r in restores
+        ):
+            continue  # the lost timeline, acknowledged
         checked += 1
-        stored = await db.scalar(select(AuditEntry.hash).where(AuditEntry.seq == body["seq"]))
+        if seq > head:
+            beyond = max(beyond, seq)
+            continue
+        stored = await db.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
         if stored != body["hash"]:
-            return AnchorReport(checked, int(body["seq"]))
-    return AnchorReport(checked, None)
+            return AnchorReport(checked, seq)
+    lost = tuple(
+        LostSegment(int(r["restored_to_seq"]) + 1, int(r["anchored_through"]), str(r["at"]))
+        for r in restores
+    )
+    if beyond:
+        return AnchorReport(checked, None, ends_at=head, anchored_through=beyond, lost=lost)
+    return AnchorReport(checked, None, lost=lost)
+
+
+class NothingToRecord(Exception):
+    """No anchor proves an entry beyond the database's last one: there is no restore to record."""
+
+
+async def record_restore(db: AsyncSession, store: object) -> LostSegment:
+    """Acknowledge that the database was restored to its current head (after the operator
+    checked the backup log): record, in the object store and locked like the anchors, which
+    anchored entries were lost. `verify_anchors` then treats them as a lost segment, not as
+    tampering, and keeps reporting it. Audited in the caller's transaction."""
+    from portal.audit import service as audit
+
+    head = (await db.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1"))).one()
+    report = await verify_anchors(db, store)
+    if report.first_bad_seq is not None:
+        raise NothingToRecord(f"entry {report.first_bad_seq} differs from its anchor: a rewrite")
+    if report.ends_at is None or report.anchored_through is None:
+        raise NothingToRecord("no anchor proves an entry beyond the database's last one")
+    at = utcnow().isoformat()
+    body = json.dumps(
+        {
+            "restored_to_seq": int(head.seq),
+            "head_hash": head.hash,
+            "anchored_through": report.anchored_through,
+            "at": at,
+        }
+    ).encode()
+    key = f"{RESTORE_PREFIX}{utcnow():%Y%m%dT%H%M%S%f}.json"
+    await store.put(key, _one(body), retain_until=utcnow() + RETENTION)  # type: ignore[attr-defined]
+    await audit.record(
+        db,
+        "audit.restore_recorded",
+        details={"restored_to_seq": int(head.seq), "lost_through": report.anchored_through},
+    )
+    return LostSegment(int(head.seq) + 1, report.anchored_through, at)

@@ -277,3 +277,58 @@ async def test_two_instances_anchoring_at_once_write_one_anchor(
     assert len(keys) == 1
     async with maker() as db:
         assert (await anchors.verify_anchors(db, store)).ok
+
+
+async def _restore_backup_taken_at(engine: AsyncEngine, k: int) -> None:
+    """What restoring a database backup taken when entry k was the newest leaves behind."""
+    maker = make_sessionmaker(engine)
+    async with maker() as db, db.begin():
+        head_hash = (await _row(db, k))["hash"]
+        await db.execute(delete(AuditEntry).where(AuditEntry.seq > k))
+        await db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=k, hash=head_hash))
+
+
+async def test_a_restore_from_backup_is_told_apart_from_a_rewrite(
+    chained: AsyncEngine, tmp_path: Path
+) -> None:
+    """Rehearsal: anchor, restore the database to an older backup, see it reported as a shorter
+    chain (not a rewrite), record the restore, keep working, and verify clean again — with the
+    lost entries named. A rewrite after all that is still caught."""
+    store = FilesystemStore(tmp_path / "store")
+    maker = make_sessionmaker(chained)
+    async with maker() as db:
+        assert await anchors.anchor(db, store) == N
+    k = 18
+    await _restore_backup_taken_at(chained, k)
+    async with maker() as db:
+        assert (await audit.verify_chain(db)).ok
+        report = await anchors.verify_anchors(db, store)
+    assert not report.ok and report.first_bad_seq is None
+    assert (report.ends_at, report.anchored_through) == (k, N)
+
+    async with maker() as db, db.begin():
+        lost = await anchors.record_restore(db, store)
+    assert (lost.first_seq, lost.last_seq) == (k + 1, N)
+    # Work goes on after the restore: new entries take the lost numbers, with new hashes.
+    await _chain(chained)
+    async with maker() as db:
+        await anchors.anchor(db, store)
+        assert (await audit.verify_chain(db)).ok
+        report = await anchors.verify_anchors(db, store)
+    assert report.ok, report
+    assert [(s.first_seq, s.last_seq) for s in report.lost] == [(k + 1, N)]
+
+    async with maker() as db, db.begin():
+        await db.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(outcome="x"))
+    async with maker() as db:
+        assert (await audit.verify_chain(db)).first_bad_seq == 3
+
+
+async def test_nothing_to_record_without_a_gap(chained: AsyncEngine, tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "store")
+    maker = make_sessionmaker(chained)
+    async with maker() as db:
+        await anchors.anchor(db, store)
+    with pytest.raises(anchors.NothingToRecord):
+        async with maker() as db, db.begin():
+            await anchors.record_restore(db, store)

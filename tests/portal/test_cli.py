@@ -208,3 +208,46 @@ def test_serve_runs_the_dev_setup_only_when_asked_loudly(tmp_path: Path) -> None
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert "INSECURE DEVELOPMENT SERVER" in err
+
+
+def test_audit_verify_tells_a_restore_and_record_restore_acknowledges_it(tmp_path: Path) -> None:
+    """The operator's rehearsal through the command line, on a demo's data."""
+    import shutil
+
+    data = tmp_path / "demo"
+    assert main(["demo", "--data", str(data), "--no-serve"]) == 0
+    settings = demo_settings(data, "127.0.0.1", 8000)
+    db_file = Path(settings.database_url.split("///", 1)[1])
+    backup = tmp_path / "backup.sqlite3"
+    shutil.copyfile(db_file, backup)  # the nightly backup
+    jourpost = [sys.executable, "-m", "portal.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*jourpost, *args, "--data", str(data)], capture_output=True, text=True, timeout=120
+        )
+
+    # A day's work after the backup, anchored in the object store.
+    async def work() -> None:
+        from portal.audit import service as audit
+
+        engine = make_engine(settings.database_url)
+        try:
+            for n in range(5):
+                async with make_sessionmaker(engine)() as db, db.begin():
+                    await audit.record(db, "report.read", details={"n": n})
+        finally:
+            await engine.dispose()
+
+    asyncio.run(work())
+    assert run("jobs", "run-once").returncode == 0
+    assert run("audit", "verify").returncode == 0
+    shutil.copyfile(backup, db_file)  # the database is restored; the object store is not
+    shorter = run("audit", "verify")
+    assert shorter.returncode == 1 and "SHORTER than its anchors" in shorter.stdout
+    assert "REWRITTEN" not in shorter.stdout
+    recorded = run("audit", "record-restore")
+    assert recorded.returncode == 0, recorded.stderr
+    after = run("audit", "verify")
+    assert after.returncode == 0, after.stdout
+    assert "were lost in a restore from backup" in after.stdout
