@@ -235,6 +235,19 @@ class DecisionPages(Controller):
         )
 
 
+async def _signed_pdf_download(
+    db: Db, state: State, user: CurrentUser, decision_id: uuid.UUID
+) -> Stream:
+    """The stored signed PDF as a download (page and API alike)."""
+    ps = portal_state(state)
+    chunks = await signing.signed_pdf(db, ps.object_store, user, decision_id)
+    return Stream(
+        chunks,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="beslut-signerat.pdf"'},
+    )
+
+
 class SignPages(Controller):
     """The chair's phone pages: read the decision, sign it, get the signed PDF."""
 
@@ -262,13 +275,7 @@ class SignPages(Controller):
     async def signed_pdf(
         self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Stream:
-        ps = portal_state(state)
-        chunks = await signing.signed_pdf(db, ps.object_store, user, decision_id)
-        return Stream(
-            chunks,
-            media_type="application/pdf",
-            headers={"Content-Disposition": 'attachment; filename="beslut-signerat.pdf"'},
-        )
+        return await _signed_pdf_download(db, state, user, decision_id)
 
 
 MAX_VERIFY_UPLOAD = 20 * 1024 * 1024
@@ -380,13 +387,7 @@ class DecisionApi(Controller):
     async def signed_pdf(
         self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Stream:
-        ps = portal_state(state)
-        chunks = await signing.signed_pdf(db, ps.object_store, user, decision_id)
-        return Stream(
-            chunks,
-            media_type="application/pdf",
-            headers={"Content-Disposition": 'attachment; filename="beslut-signerat.pdf"'},
-        )
+        return await _signed_pdf_download(db, state, user, decision_id)
 
     @post("/{decision_id:uuid}/submit", summary="Skicka för underskrift", status_code=200)
     async def submit(

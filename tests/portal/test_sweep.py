@@ -15,22 +15,11 @@ from portal.cli import main
 from portal.demo import demo_settings
 from portal.sweep import SweepReport, sweep
 from tests.portal.conftest import RunningPortal
-from tests.portal.decisions.helpers import OLOF, draft_body, jour_client, roster_with_olof
-from tests.portal.login import csrf_form, login, through_idp
+from tests.portal.decisions.helpers import signed_decision
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-def _sign(portal: RunningPortal) -> None:
-    known = roster_with_olof(portal)
-    jonna = jour_client(portal)
-    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
-    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
-    olof, _ = login(portal.url, OLOF)
-    start = olof.post(f"/decisions/{d['id']}/sign", data=csrf_form(olof))
-    assert through_idp(olof, start.headers["location"], OLOF).status_code in (302, 303)
 
 
 async def _scenario(portal: RunningPortal) -> tuple[SweepReport, SweepReport, SweepReport]:
@@ -55,7 +44,7 @@ async def _scenario(portal: RunningPortal) -> tuple[SweepReport, SweepReport, Sw
 
 
 def _check(portal: RunningPortal) -> None:
-    _sign(portal)
+    signed_decision(portal)
     now_report, dry, done = asyncio.run(_scenario(portal))
     # Within the grace period nothing is judged.
     assert now_report.removed == () and now_report.young == 2 and not now_report.alarm

@@ -30,8 +30,9 @@ from signing.verify import verify_pdf
 from tests.portal.advisories.helpers import pdf_bytes
 from tests.portal.archive.eark import SipReport, validate_sip
 from tests.portal.conftest import RunningPortal
-from tests.portal.decisions.helpers import draft_body, jour_client, roster_with_olof
-from tests.portal.login import csrf_form, login, through_idp
+from tests.portal.decisions.helpers import (
+    signed_decision,
+)
 from tests.portal.reports.helpers import audit_entries, with_db
 from tests.portal.sessions import client_as
 
@@ -69,23 +70,11 @@ def _advisory(portal: RunningPortal, who: str, pnr: str) -> str:
         return m.group(1)
 
 
-def _signed_decision(portal: RunningPortal) -> str:
-    known = roster_with_olof(portal)
-    jonna = jour_client(portal)
-    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
-    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
-    olof, _ = login(portal.url, OLOF)
-    start = olof.post(f"/decisions/{d['id']}/sign", data=csrf_form(olof))
-    done = through_idp(olof, start.headers["location"], OLOF)
-    assert done.status_code in (302, 303), done.text
-    return str(d["id"])
-
-
 @pytest.fixture
 def records(portal: RunningPortal) -> dict[str, str]:
     return {
         "advisory": _advisory(portal, HANNA, BOY),
-        "decision": _signed_decision(portal),
+        "decision": signed_decision(portal),
         "gavle_advisory": _advisory(portal, GUNILLA, BOY),
     }
 

@@ -90,3 +90,18 @@ def draft_body(known: dict[str, uuid.UUID], **over: object) -> dict[str, object]
 def jour_client(portal: RunningPortal) -> httpx.Client:
     """Jonna, jour staff."""
     return client_as(portal.url, portal.settings, JONNA)
+
+
+def signed_decision(portal: RunningPortal) -> str:
+    """A 6 § LVU decision drafted by Jonna and signed by Olof through the dev IdP; its id."""
+    from tests.portal.login import csrf_form, login, through_idp
+
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
+    olof, _ = login(portal.url, OLOF)
+    start = olof.post(f"/decisions/{d['id']}/sign", data=csrf_form(olof))
+    done = through_idp(olof, start.headers["location"], OLOF)
+    assert done.status_code in (302, 303), done.text
+    return str(d["id"])

@@ -16,24 +16,19 @@ from portal.decisions.models import Decision
 from portal.decisions.signing import RenewalReport, SigningSetup, renew_timestamps
 from signing.pki import DevPki
 from tests.portal.conftest import RunningPortal
-from tests.portal.decisions.helpers import ANDERS, GUNILLA, HANNA, OLOF, draft_body, jour_client
+from tests.portal.decisions.helpers import (
+    ANDERS,
+    GUNILLA,
+    HANNA,
+    OLOF,
+    draft_body,
+    jour_client,
+    signed_decision,
+)
 from tests.portal.decisions.helpers import roster_with_olof as _roster
-from tests.portal.login import csrf_form, login, through_idp
 from tests.portal.sessions import client_as
 from tests.signing.legacy import LEGACY_PDF, LEGACY_ROOT, legacy_trust_services
 from tests.signing.test_long_term import jourpost_verify
-
-
-def _signed(portal: RunningPortal) -> str:
-    known = _roster(portal)
-    jonna = jour_client(portal)
-    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
-    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
-    olof, _ = login(portal.url, OLOF)
-    start = olof.post(f"/decisions/{d['id']}/sign", data=csrf_form(olof))
-    done = through_idp(olof, start.headers["location"], OLOF)
-    assert done.status_code in (302, 303), done.text
-    return str(d["id"])
 
 
 def test_the_signed_pdf_through_the_api(portal: RunningPortal) -> None:
@@ -43,7 +38,7 @@ def test_the_signed_pdf_through_the_api(portal: RunningPortal) -> None:
     hanna = client_as(portal.url, portal.settings, HANNA)
     assert hanna.get(f"/api/v1/decisions/{draft['id']}/signed.pdf").status_code == 404
 
-    decision_id = _signed(portal)
+    decision_id = signed_decision(portal)
     r = hanna.get(f"/api/v1/decisions/{decision_id}/signed.pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content == hanna.get(f"/decisions/{decision_id}/signed.pdf").content
@@ -110,7 +105,7 @@ def test_renew_timestamps_repairs_a_decision_signed_by_the_old_code(
 ) -> None:
     # A stored decision whose signed PDF is the one the earlier code made (the fixture); the
     # portal's signing set-up is the fixture's PKI, served again at its old address.
-    decision_id = _signed(portal)
+    decision_id = signed_decision(portal)
     asyncio.run(_replace_signed_object(portal, decision_id, LEGACY_PDF.read_bytes()))
     hanna = client_as(portal.url, portal.settings, HANNA)
     with legacy_trust_services(tmp_path) as pki:
@@ -131,7 +126,7 @@ def test_renew_timestamps_repairs_a_decision_signed_by_the_old_code(
 
 
 def test_renew_timestamps_leaves_a_damaged_decision_alone(portal: RunningPortal) -> None:
-    decision_id = _signed(portal)
+    decision_id = signed_decision(portal)
     hanna = client_as(portal.url, portal.settings, HANNA)
     signed = hanna.get(f"/api/v1/decisions/{decision_id}/signed.pdf").content
     offset = signed.index(b"\n%", 0, 64) + 2  # inside the first signed byte range
