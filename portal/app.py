@@ -60,10 +60,12 @@ from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
 from portal.web.headers import build_csp, security_headers
 from portal.web.openapi import document_api
+from portal.web.origin import same_origin_only
 from portal.web.requests import MAX_FORM_PARTS, PortalRequest, parse_body_first
 from portal.web.state import PortalState
 
 PACKAGE = Path(__file__).parent
+CSRF_EXEMPT = ("/dev-idp", "/dev-trust")  # mounted apps outside the portal's session
 FEATURES = (
     "web",
     "stats",
@@ -267,7 +269,7 @@ def create_app(
             cookie_secure=settings.https,
             cookie_samesite="lax",
             header_name="X-CSRFToken",
-            exclude=["/dev-idp", "/dev-trust"],
+            exclude=list(CSRF_EXEMPT),
         ),
         template_config=TemplateConfig(
             directory=_template_dirs(),
@@ -281,6 +283,12 @@ def create_app(
             render_plugins=[JsonRenderPlugin()],
             description="Säkert informationsutbyte mellan kommuner och socialjouren.",
         ),
+        # Unsafe requests from another origin are refused before the CSRF check (portal.web.origin).
+        middleware=[
+            lambda app: same_origin_only(
+                app, public_url=settings.public_url, exclude=CSRF_EXEMPT, csrf_header="X-CSRFToken"
+            )
+        ],
         # Headers on every response, router-made 404/405 included (see portal.web.headers).
         before_send=[security_headers(csp=csp, hsts=settings.https)],
         # Bodies are parsed once, before the handler, by the guarded request class.

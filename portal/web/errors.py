@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal.errors import DomainError, InvalidInput, NotAuthenticated
+from portal.web.origin import ORIGIN_REFUSED
 
 log = logging.getLogger("jourpost.http")
 
@@ -96,6 +97,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         title = "Begäran är för stor"  # a JSON or form body, not a file
     if status == 403 and "CSRF" in str(exc.detail):
         detail = "Formuläret har gått ut. Ladda om sidan och försök igen."
+    elif status == 403 and exc.detail == ORIGIN_REFUSED:
+        detail = "Begäran kom från en annan webbplats. Öppna sidan i Jourpost och försök igen."
     elif status >= 500:
         detail = "Försök igen om en stund."
     else:

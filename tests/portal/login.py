@@ -37,7 +37,10 @@ def login(
     base_url: str, personnummer: str, *, next_path: str = ""
 ) -> tuple[httpx.Client, httpx.Response]:
     """Walk /auth/login → dev IdP form → /auth/callback; return the client and the final answer."""
-    client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+    # Origin: as a browser names the page's origin on its posts (portal.web.origin checks it).
+    client = httpx.Client(
+        base_url=base_url, follow_redirects=False, timeout=30, headers={"Origin": base_url}
+    )
     start = client.get("/auth/login" + (f"?next={next_path}" if next_path else ""))
     assert start.status_code in (302, 303), start.text
     return client, through_idp(client, start.headers["location"], personnummer)

@@ -111,7 +111,9 @@ def run_schemathesis(
         "--suppress-health-check", "all", "--warnings", "off",
         "--report", "json", "--report-json-path", str(report),
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(  # in tmp: schemathesis keeps a cache in its working directory
+        cmd, capture_output=True, text=True, timeout=600, check=False, cwd=report.parent
+    )
     assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     result: dict[str, Any] = json.loads(report.read_text())
     result["_output"] = done.stdout

@@ -141,3 +141,47 @@ def test_schema_documents_security_schemes_and_problem_details(portal: RunningPo
     assert set(problem["required"]) == {"type", "title", "status", "detail", "instance"}
     assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
     assert "security" not in schema["paths"]["/healthz"]["get"]
+
+
+def test_unsafe_requests_from_another_origin_are_refused(portal: RunningPortal) -> None:
+    """A second CSRF layer: Origin (or Sec-Fetch-Site) must be the portal's own."""
+    jonna = client_as(portal.url, portal.settings, "197803129829")  # sends the CSRF header
+    csrf = jonna.headers["X-CSRFToken"]
+    body = {"personal_identity_number": "201103059893"}
+    port = portal.url.rsplit(":", 1)[1]
+
+    def lookup(headers: dict[str, str]) -> httpx.Response:
+        return jonna.post("/api/v1/lookup", json=body, headers=headers)
+
+    for foreign in (
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"origin": f"http://localhost:{port}"},
+        {"origin": f"http://127.0.0.1:{int(port) + 1}"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        {"sec-fetch-site": "same-origin", "origin": "https://evil.example"},
+    ):
+        r = lookup(foreign)
+        assert r.status_code == 403, foreign
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "annan webbplats" in r.json()["detail"]
+    assert lookup({"origin": portal.url}).status_code == 200
+    assert lookup({"origin": portal.url.upper().replace("HTTP", "http")}).status_code == 200
+    assert lookup({"sec-fetch-site": "same-origin"}).status_code == 200
+    # A browser's own post under Referrer-Policy: no-referrer says Origin: null.
+    assert lookup({"origin": "null", "sec-fetch-site": "same-origin"}).status_code == 200
+    assert lookup({}).status_code == 200  # a case system: no Origin, but the CSRF header
+
+    # A form post (token in the body): a browser names its origin; without it, refused.
+    form = {"_csrf_token": csrf, **body}
+    page = {"accept": "text/html"}
+    del jonna.headers["X-CSRFToken"]
+    refused = jonna.post("/lookup", data=form, headers=page)
+    assert refused.status_code == 403 and "Formuläret har gått ut" in refused.text
+    foreign = jonna.post("/lookup", data=form, headers={**page, "origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "annan webbplats" in foreign.text
+    assert '<html lang="sv">' in foreign.text
+    ok = jonna.post("/lookup", data=form, headers={**page, "origin": portal.url})
+    assert ok.status_code == 200, ok.text[:300]
+    jonna.close()

@@ -51,7 +51,9 @@ def _follow_to_idp_or_callback(client: httpx.Client, response: httpx.Response) -
 
 
 def _logout(client: httpx.Client) -> httpx.Response:
-    r = client.post("/auth/logout", data=csrf_form(client))
+    # Origin: as the browser names the page's origin (portal.web.origin checks it).
+    origin = {"Origin": str(client.base_url)}
+    r = client.post("/auth/logout", data=csrf_form(client), headers=origin)
     assert r.status_code == 303
     return r
 

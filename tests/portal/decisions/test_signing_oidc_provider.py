@@ -81,7 +81,10 @@ def test_chair_signs_with_step_up_at_oidc_provider(portal_at_op: RunningPortal) 
     d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
     assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
 
-    olof = httpx.Client(base_url=portal.url, follow_redirects=False, timeout=30)
+    # Origin: as a browser names the page's origin on its posts (portal.web.origin checks it).
+    olof = httpx.Client(
+        base_url=portal.url, follow_redirects=False, timeout=30, headers={"Origin": portal.url}
+    )
     start = olof.get("/auth/login")
     logged_in = _through_op(olof, start.headers["location"])
     assert logged_in.status_code in (302, 303), logged_in.text
