@@ -7,19 +7,16 @@ fails the tests; nothing is skipped. Screenshots go to test-artifacts/e2e/.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.servers.demo import running_demo
 from tests.servers.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,38 +52,10 @@ class Demo:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    data = tmp_path_factory.mktemp("demo")
-    port = free_port()
+    data = tmp_path_factory.mktemp("demo") / "data"
     jourpost = str(Path(sys.executable).parent / "jourpost")
-    log = open(data / "demo.log", "wb")  # noqa: SIM115  (closed below, after the process)
-    proc = subprocess.Popen(
-        [jourpost, "demo", "--data", str(data), "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jourpost demo exited: {(data / 'demo.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("jourpost demo did not become ready in 90 s")
-            time.sleep(0.3)
+    with running_demo(data, free_port()) as url:
         yield Demo(url, data, jourpost)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,8 @@ and `jourpost verify` must all say: valid, trusted, B-LTA.
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,63 +22,11 @@ import pytest
 from portal.demo import demo_settings
 from tests.portal.decisions.helpers import ANDERS, HANNA, JONNA, OLOF, draft_body, ids
 from tests.portal.login import csrf_form, login, through_idp
+from tests.servers.demo import running_demo
 from tests.servers.net import free_port
 from tests.signing.test_long_term import jourpost_verify
 
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def _demo(data: Path, port: int, offset: str | None = None) -> Iterator[str]:
-    """`jourpost demo` on `port`, with the clock moved by `offset` (libfaketime) if given."""
-    jourpost = str(Path(sys.executable).parent / "jourpost")
-    argv = [jourpost, "demo", "--data", str(data), "--port", str(port)]
-    if offset:
-        argv = ["faketime", "-f", offset, *argv]
-    log_path = data.parent / f"demo-{offset or 'now'}.log"
-    with open(log_path, "wb") as log:
-        # Its own process group: faketime runs the demo as a child, and both must stop.
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"jourpost demo exited: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("jourpost demo did not become ready in 90 s")
-                time.sleep(0.3)
-            yield url
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
-            _wait_until_closed(port)
-
-
-def _wait_until_closed(port: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-        except httpx.HTTPError:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"something still answers on port {port} after the demo stopped")
 
 
 def _api_client(url: str, personnummer: str) -> httpx.Client:
@@ -156,12 +97,12 @@ def _exported_copy(url: str, decision_id: str) -> bytes:
 def test_signed_today_valid_a_day_and_five_years_later(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     port = free_port()
-    with _demo(data, port) as url:
+    with running_demo(data, port) as url:
         decision_id = _sign_a_decision_now(url, data, port)
         exported = tmp_path / "ur-paketet.pdf"
         exported.write_bytes(_exported_copy(url, decision_id))
     for offset in ("+1d", "+1826d"):
-        with _demo(data, port, offset) as url:
+        with running_demo(data, port, faketime=offset) as url:
             _everything_says_valid(url, decision_id, data, offset)
         # The copy taken out of the package verifies on its own, years on.
         report = jourpost_verify(offset, exported, data / "pki" / "root.pem")
