@@ -272,3 +272,41 @@ def test_html_forms_never_answer_5xx(portal: RunningPortal) -> None:
         for client in clients.values():
             client.close()
     print("form fuzzing: routes", len(routes), "answers", dict(sorted(seen.items())))
+
+
+ODD_QUERY = (
+    "?page=99999999999999999999&year=99999999999&month=13&from=2026-13-45&to=x&q=%FF%FE"
+    "&number=999999999999999999999&version=-1&box=x&view=x&kind=x&sort=x&period=x&ref=x:y"
+)
+
+
+def test_pages_with_extreme_parameters_never_answer_5xx(portal: RunningPortal) -> None:
+    """Every GET page and API route: real ids, path integers far out of range, odd queries."""
+    from litestar.routes import HTTPRoute
+
+    ids = seed_records(portal)
+    targets: set[str] = set()
+    for route in portal.app.routes:
+        if not isinstance(route, HTTPRoute) or "GET" not in route.route_handler_map:
+            continue
+        if route.path.startswith(("/auth/", "/dev-", "/static", "/schema")):
+            continue
+        for number in ("9" * 23, "-1", "0"):
+            targets.add(
+                re.sub(
+                    r"\{(\w+):(\w+)\}",
+                    lambda m, n=number: n if m[2] == "int" else str(ids.get(m[1], ["x"])[0]),
+                    route.path,
+                )
+            )
+    assert len(targets) > 40, targets
+    crashed = []
+    for pnr in (*ROLES.values(), "198311099876"):  # and Anders, archivist
+        client = client_as(portal.url, portal.settings, pnr)
+        for target in sorted(targets):
+            for query in ("", ODD_QUERY):
+                r = client.get(target + query, headers={"accept": "text/html"})
+                if r.status_code >= 500:
+                    crashed.append((pnr, target + query, r.status_code))
+        client.close()
+    assert not crashed, crashed
