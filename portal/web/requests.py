@@ -6,9 +6,9 @@ usable file name whose bytes are not UTF-8 (it is read as a text field: UnicodeD
 an unknown `charset` (LookupError), raw non-ASCII bytes in a url-encoded form. `PortalRequest`
 parses inside a guard that turns exactly those errors — raised while parsing the request, never
 later by our own code — into 400 problem details / a Swedish page. It also enforces the limits
-that keep parsing cheap: JSON nesting depth and the number of url-encoded form fields (the
-number of multipart parts is Litestar's `multipart_form_part_limit`, the body size
-`request_max_body_size`, both set in create_app).
+that keep parsing cheap: 2 MB for a JSON or url-encoded body (413), JSON nesting depth and the
+number of url-encoded form fields (the number of multipart parts is Litestar's
+`multipart_form_part_limit`, the whole body `request_max_body_size`, both set in create_app).
 
 `parse_body_first` runs before every handler and parses the body through `PortalRequest`, so the
 bodies Litestar's own extractors read (JSONBody, URLEncodedBody, MultipartBody) are guarded too:
@@ -25,6 +25,7 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, SerializationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays/objects accepted in a JSON body (our schemas need 4)."""
@@ -32,6 +33,8 @@ MAX_FORM_FIELDS = 500
 """Most fields accepted in a url-encoded form (the largest form has about 40)."""
 MAX_FORM_PARTS = 200
 """Most parts accepted in a multipart form (fields and files together)."""
+MAX_TEXT_BODY = 2 * 1024 * 1024
+"""Largest JSON or url-encoded body (files come as multipart, up to request_max_body_size)."""
 
 # Raised by the parsers (msgspec, multipart, the codecs) on input they can't read.
 _PARSE_ERRORS = (RecursionError, UnicodeError, LookupError, SerializationException)
@@ -62,16 +65,26 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 class PortalRequest(Request[Any, Any, Any]):
     """Litestar's request with guarded body parsing and limits (see the module docstring)."""
 
+    __slots__ = ("_depth_checked",)
+
     async def json(self) -> Any:
+        if len(await self.body()) > MAX_TEXT_BODY:
+            raise RequestEntityTooLarge()
         with _unreadable_is_400("JSON-innehållet"):
             value = await super().json()
-        if _depth_exceeds(value, MAX_JSON_DEPTH):
-            raise ClientException(f"JSON-innehållet är nästlat djupare än {MAX_JSON_DEPTH} nivåer.")
+        if not getattr(self, "_depth_checked", False):
+            if _depth_exceeds(value, MAX_JSON_DEPTH):
+                raise ClientException(
+                    f"JSON-innehållet är nästlat djupare än {MAX_JSON_DEPTH} nivåer."
+                )
+            self._depth_checked = True
         return value
 
     async def form(self) -> FormMultiDict:
         if self.content_type[0] == RequestEncodingType.URL_ENCODED:
             body = await self.body()
+            if len(body) > MAX_TEXT_BODY:
+                raise RequestEntityTooLarge()
             if body.count(b"&") >= MAX_FORM_FIELDS:
                 raise ClientException(f"Formuläret har fler än {MAX_FORM_FIELDS} fält.")
         with _unreadable_is_400("Formuläret"):

@@ -113,6 +113,22 @@ def test_a_body_over_the_limit_is_413_in_swedish(jonna: httpx.Client) -> None:
     r = jonna.post("/api/v1/lookup", content=big, headers={"content-type": "application/json"})
     body = assert_problem(r, 413)
     assert body["title"] == "Begäran är för stor"
+    # JSON and url-encoded bodies stop at 2 MB (files come as multipart).
+    three_mb = b'{"personal_identity_number": "' + b"1" * (3 * 1024 * 1024) + b'"}'
+    r = jonna.post("/api/v1/lookup", content=three_mb, headers={"content-type": "application/json"})
+    assert assert_problem(r, 413)["title"] == "Begäran är för stor"
+    form = {
+        "_csrf_token": jonna.headers["X-CSRFToken"],
+        "personal_identity_number": "1" * 3_000_000,
+    }
+    assert_swedish_page(jonna.post("/lookup", data=form, headers={"accept": "text/html"}), 413)
+    many = "&".join(f"f{i}=x" for i in range(600))
+    r = jonna.post(
+        "/lookup",
+        content=f"_csrf_token={jonna.headers['X-CSRFToken']}&{many}".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded", "accept": "text/html"},
+    )
+    assert_swedish_page(r, 400)
 
 
 # --- path parameters -------------------------------------------------------------------------
