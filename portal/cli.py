@@ -353,9 +353,19 @@ async def _jobs_once(settings: Settings) -> int:
 
     engine = make_engine(settings.database_url)
     try:
+        from datetime import timedelta
+
+        from auth.sessions import SessionPolicy
         from portal.attachments.store import build_file_store
 
-        queued = await jobs.run_once(make_sessionmaker(engine), build_file_store(settings).store)
+        policy = SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        )
+        # The same purge as the server's loop: pending, ended and expired sessions.
+        queued = await jobs.run_once(
+            make_sessionmaker(engine), build_file_store(settings).store, session_policy=policy
+        )
     finally:
         await engine.dispose()
     print(f"{queued} expiry reminders queued")
