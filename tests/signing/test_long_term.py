@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from signing.pki import DevPki
 from signing.verify import REVOCATION_FRESHNESS
 from tests.servers.trust_services import RunningTrustServices
 from tests.signing.conftest import CHAIR_PNR, sign_as_chair
-from tests.signing.legacy import LEGACY_PDF, LEGACY_ROOT, legacy_trust_services
+from tests.signing.legacy import LEGACY_PDF, LEGACY_ROOT, old_style_decision
 
 HERE = Path(__file__).parent
 FOREIGN = HERE / "foreign_pyhanko.py"
@@ -139,31 +138,30 @@ def test_not_valid_once_the_tsa_certificate_expired(signed_file: Path, pki: DevP
 # --- decisions signed before the fix (fixture from commit ae7e359) ---------------------------
 
 
-@pytest.fixture(scope="module")
-def legacy_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevPki, Path]]:
-    with legacy_trust_services(tmp_path_factory.mktemp("legacy")) as pki:
-        yield pki, LEGACY_ROOT
-
-
 def test_legacy_decision_does_not_verify_a_day_later_without_repair() -> None:
     report = jourpost_verify("+1d", LEGACY_PDF, LEGACY_ROOT)
     [sig] = report["signatures"]  # type: ignore[misc]
     assert report["valid"] is False and sig["intact"] is True and sig["trusted"] is False
 
 
-async def test_legacy_decision_verifies_years_later_after_repair(
-    legacy_pki: tuple[DevPki, Path], tmp_path: Path
+async def test_an_old_style_decision_verifies_years_later_after_repair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pki, root = legacy_pki
-    original = (LEGACY_PDF).read_bytes()
-    repaired = await renew_archival_timestamp(
-        original,
-        timestamp_url=f"{pki.trust_services_url}/tsa",
-        trust_roots=[pki.root],
-        other_certs=[pki.signing_ca],
-    )
+    # Made at run time with the old defects (one-hour OCSP answers, a TSA certificate naming
+    # the root's CRL): it fails a day later like the committed file, and the repair fixes it.
+    signer, original = await old_style_decision(tmp_path, monkeypatch)
+    root = signer.pki.root_path
+    path = tmp_path / "beslut.pdf"
+    path.write_bytes(original)
+    assert jourpost_verify("+1d", path, root)["valid"] is False
+    with signer.todays_services() as tsa_url:
+        repaired = await renew_archival_timestamp(
+            original,
+            timestamp_url=tsa_url,
+            trust_roots=[signer.pki.root],
+            other_certs=[signer.pki.signing_ca],
+        )
     assert repaired.startswith(original)  # the original signature is untouched
-    path = tmp_path / "beslut-reparerat.pdf"
     path.write_bytes(repaired)
     for offset in LATER:
         assert _is_valid_b_lta(jourpost_verify(offset, path, root)), offset
@@ -171,7 +169,7 @@ async def test_legacy_decision_verifies_years_later_after_repair(
     [ours] = foreign_pyhanko("+1826d", path, root, freshness=seconds)
     assert ours["subindication"] == "AdESPassed.OK", ours
     # Why the verifier sets a revocation freshness: with pyHanko's default (fresh until
-    # nextUpdate) the fixture's one-hour OCSP answer slides the control time past the
-    # certificate's end, and no data added later can move it back.
+    # nextUpdate) the one-hour OCSP answer slides the control time past the certificate's
+    # end, and no data added later can move it back.
     [default] = foreign_pyhanko("+1826d", path, root)
     assert default["subindication"] == "AdESIndeterminate.OUT_OF_BOUNDS_NO_POE", default

@@ -27,7 +27,7 @@ from tests.portal.decisions.helpers import (
 )
 from tests.portal.decisions.helpers import roster_with_olof as _roster
 from tests.portal.sessions import client_as
-from tests.signing.legacy import LEGACY_PDF, LEGACY_ROOT, legacy_trust_services
+from tests.signing.legacy import LEGACY_PDF, old_style_decision
 from tests.signing.test_long_term import jourpost_verify
 
 
@@ -101,15 +101,16 @@ def _legacy_setup(pki: DevPki) -> SigningSetup:
 
 
 def test_renew_timestamps_repairs_a_decision_signed_by_the_old_code(
-    portal: RunningPortal, tmp_path: Path
+    portal: RunningPortal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A stored decision whose signed PDF is the one the earlier code made (the fixture); the
-    # portal's signing set-up is the fixture's PKI, served again at its old address.
+    # A stored decision whose signed PDF has the old code's defects (tests/signing/legacy.py);
+    # the portal's signing set-up is that PKI's, served again at its address.
     decision_id = signed_decision(portal)
-    asyncio.run(_replace_signed_object(portal, decision_id, LEGACY_PDF.read_bytes()))
+    signer, original = asyncio.run(old_style_decision(tmp_path, monkeypatch))
+    asyncio.run(_replace_signed_object(portal, decision_id, original))
     hanna = client_as(portal.url, portal.settings, HANNA)
-    with legacy_trust_services(tmp_path) as pki:
-        setup = _legacy_setup(pki)
+    with signer.todays_services():
+        setup = _legacy_setup(signer.pki)
         dry = asyncio.run(_renew(portal, setup, dry_run=True))
         assert (dry.checked, dry.renewed, dry.repaired, dry.still_invalid) == (1, 1, 1, 0)
         done = asyncio.run(_renew(portal, setup))
@@ -117,11 +118,11 @@ def test_renew_timestamps_repairs_a_decision_signed_by_the_old_code(
         again = asyncio.run(_renew(portal, setup))
         assert (again.renewed, again.repaired) == (0, 0)  # valid now: nothing more to do
     repaired = hanna.get(f"/api/v1/decisions/{decision_id}/signed.pdf").content
-    assert repaired.startswith(LEGACY_PDF.read_bytes())  # the original signature untouched
+    assert repaired.startswith(original)  # the original signature untouched
     path = tmp_path / "reparerat.pdf"
     path.write_bytes(repaired)
     for offset in ("+1d", "+1826d"):
-        report = jourpost_verify(offset, path, LEGACY_ROOT)
+        report = jourpost_verify(offset, path, signer.pki.root_path)
         assert report["valid"] is True, (offset, report)
 
 
