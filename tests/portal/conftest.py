@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,52 @@ def portal_s3(database_url: str, tmp_path: Path, seaweed: SeaweedFS) -> Iterator
 
     with serve(factory) as url:
         yield RunningPortal(url, holder["settings"], holder["app"])
+
+
+@contextmanager
+def portal_at_oidc_provider(
+    database_url: str, tmp_path: Path, **provider: Any
+) -> Iterator[RunningPortal]:
+    """The portal logging in at the independent oidc-provider (npm), configured by `provider`
+    (e.g. user_pnr, post_logout_redirect_uri, login_form); fails under CI when it can't run."""
+    import os
+    import secrets
+
+    from portal.app import create_app
+    from tests.servers.net import free_port
+    from tests.servers.oidc_provider import missing_reason, running_oidc_provider
+
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"oidc-provider is required under CI: {reason}")
+        pytest.skip(reason)
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    with running_oidc_provider(
+        client_id="jourpost",
+        client_secret=secret,
+        redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
+        **{
+            key: value.format(port=port) if isinstance(value, str) else value
+            for key, value in provider.items()
+        },
+    ) as op:
+        holder: dict[str, Any] = {}
+
+        def factory(p: int) -> object:
+            settings = make_settings(
+                tmp_path,
+                database_url,
+                public_url=f"http://127.0.0.1:{p}",
+                oidc_issuer=op.issuer,
+                oidc_client_id="jourpost",
+                oidc_client_secret=secret,
+            )
+            asyncio.run(prepare_database(settings))
+            holder["settings"] = settings
+            holder["app"] = create_app(settings)
+            return holder["app"]
+
+        with serve(factory, port=port) as url:
+            yield RunningPortal(url, holder["settings"], holder["app"])

@@ -9,12 +9,9 @@ limited per client address, and unfinished or expired sessions are purged.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -27,13 +24,9 @@ from portal.account import service
 from portal.db.base import utcnow
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import WebSession
-from tests.conftest import make_settings
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import RunningPortal, portal_at_oidc_provider
 from tests.portal.login import csrf_form, login, submit_idp_page
 from tests.servers.forms import form_with_field, forms
-from tests.servers.net import free_port
-from tests.servers.oidc_provider import missing_reason, running_oidc_provider
-from tests.servers.portal import serve
 
 ADA = "197512189882"
 HANNA = "196901159803"
@@ -242,40 +235,13 @@ def test_the_login_redirect_carries_no_request_parameters(portal: RunningPortal)
 @pytest.fixture
 def portal_at_op(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
     """The portal logging in at oidc-provider, which shows a login form when it asks."""
-    reason = missing_reason()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"oidc-provider is required under CI: {reason}")
-        pytest.skip(reason)
-    from portal.app import create_app
-
-    port = free_port()
-    secret = secrets.token_urlsafe(32)
-    with running_oidc_provider(
-        client_id="jourpost",
-        client_secret=secret,
-        redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
-        post_logout_redirect_uri=f"http://127.0.0.1:{port}/?utloggad=1",
+    with portal_at_oidc_provider(
+        database_url,
+        tmp_path,
+        post_logout_redirect_uri="http://127.0.0.1:{port}/?utloggad=1",
         login_form=True,
-    ) as op:
-        holder: dict[str, Any] = {}
-
-        def factory(p: int) -> object:
-            settings = make_settings(
-                tmp_path,
-                database_url,
-                public_url=f"http://127.0.0.1:{p}",
-                oidc_issuer=op.issuer,
-                oidc_client_id="jourpost",
-                oidc_client_secret=secret,
-            )
-            asyncio.run(prepare_database(settings))
-            holder["settings"] = settings
-            holder["app"] = create_app(settings)
-            return holder["app"]
-
-        with serve(factory, port=port) as url:
-            yield RunningPortal(url, holder["settings"], holder["app"])
+    ) as portal:
+        yield portal
 
 
 def _op_login(browser: httpx.Client, page: httpx.Response, pnr: str) -> None:

@@ -5,8 +5,6 @@ to the document through the nonce, and the signature still ends as a valid PAdES
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -16,50 +14,15 @@ import pytest
 
 from signing.pki import load_certificate
 from signing.verify import verify_pdf
-from tests.conftest import make_settings
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import RunningPortal, portal_at_oidc_provider
 from tests.portal.decisions.helpers import OLOF, draft_body, jour_client, roster_with_olof
-from tests.servers.net import free_port
-from tests.servers.oidc_provider import missing_reason, running_oidc_provider
-from tests.servers.portal import serve
 
 
 @pytest.fixture
 def portal_at_op(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
     """The portal logging in at oidc-provider, whose only user is Olof (the chair)."""
-    reason = missing_reason()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"oidc-provider is required under CI: {reason}")
-        pytest.skip(reason)
-    from portal.app import create_app
-
-    port = free_port()
-    secret = secrets.token_urlsafe(32)
-    with running_oidc_provider(
-        client_id="jourpost",
-        client_secret=secret,
-        redirect_uri=f"http://127.0.0.1:{port}/auth/callback",
-        user_pnr=OLOF,
-    ) as op:
-        holder: dict[str, object] = {}
-
-        def factory(p: int) -> object:
-            settings = make_settings(
-                tmp_path,
-                database_url,
-                public_url=f"http://127.0.0.1:{p}",
-                oidc_issuer=op.issuer,
-                oidc_client_id="jourpost",
-                oidc_client_secret=secret,
-            )
-            asyncio.run(prepare_database(settings))
-            holder["settings"] = settings
-            holder["app"] = create_app(settings)
-            return holder["app"]
-
-        with serve(factory, port=port) as url:
-            yield RunningPortal(url, holder["settings"], holder["app"])  # type: ignore[arg-type]
+    with portal_at_oidc_provider(database_url, tmp_path, user_pnr=OLOF) as portal:
+        yield portal
 
 
 def _through_op(client: httpx.Client, url: str) -> httpx.Response:
