@@ -64,6 +64,16 @@ class Settings:
     """Port `jourpost serve` binds to."""
     database_url: str = "sqlite+aiosqlite:///var/jourpost.sqlite3"
     """SQLAlchemy async URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."""
+    db_pool_size: int = 10
+    """Pooled database connections per instance (PostgreSQL)."""
+    db_max_overflow: int = 5
+    """Extra connections opened beyond the pool under load, closed again when idle."""
+    db_pool_timeout_seconds: float = 5.0
+    """How long a request waits for a pooled connection before it is answered 503."""
+    db_connect_timeout_seconds: float = 5.0
+    """How long opening a database connection may take before it counts as an outage."""
+    db_statement_timeout_seconds: float = 15.0
+    """Longest a single SQL statement may run (PostgreSQL statement_timeout); 0: no limit."""
     data_dir: str = "var"
     """Directory for local state: filesystem object store, dev PKI, dev identity-provider keys."""
     storage_backend: Literal["filesystem", "s3"] = "filesystem"
@@ -80,6 +90,12 @@ class Settings:
     """S3 bucket (created with object lock when missing)."""
     s3_secure: bool = True
     """Use TLS to reach S3."""
+    s3_connect_timeout_seconds: float = 3.0
+    """How long connecting to S3 may take per attempt."""
+    s3_read_timeout_seconds: float = 30.0
+    """How long S3 may stay silent during one request before the attempt fails."""
+    s3_max_attempts: int = 3
+    """Attempts per S3 request (the first included) before the object store counts as down."""
     keks: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     """Key-encryption keys by key id (32 bytes each) for files and database fields."""
     current_kek: str = ""
@@ -130,6 +146,20 @@ class Settings:
     """SMTP server for notifications (empty: notifications are only logged as counts)."""
     smtp_port: int = 25
     """SMTP port."""
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS (required before authentication)."""
+    smtp_username: str = ""
+    """SMTP AUTH user name (empty: no authentication)."""
+    smtp_password: str = field(default="", repr=False)
+    """SMTP AUTH password."""
+    smtp_ca_file: str = ""
+    """PEM file of the CA the SMTP server's certificate must chain to (empty: system CAs)."""
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token that opens /metrics (empty: /metrics answers 404)."""
+    run_periodic_jobs: bool = True
+    """This instance takes part in periodic work (one instance at a time runs each job)."""
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as plain text or as one JSON object per line (for log collectors)."""
     mail_from: str = "jourpost@localhost"
     """Sender address of notification e-mail."""
     demo_activity: bool = True
@@ -232,6 +262,26 @@ class Settings:
             problems.append(
                 "JOURPOST_STATS_SUPPRESS_BELOW must be >= 1, JOURPOST_COST_ANNUAL_SEK >= 0"
             )
+        if self.db_pool_size < 1 or self.db_max_overflow < 0 or self.s3_max_attempts < 1:
+            problems.append(
+                "JOURPOST_DB_POOL_SIZE and JOURPOST_S3_MAX_ATTEMPTS must be >= 1, "
+                "JOURPOST_DB_MAX_OVERFLOW >= 0"
+            )
+        timeouts = (
+            self.db_pool_timeout_seconds,
+            self.db_connect_timeout_seconds,
+            self.s3_connect_timeout_seconds,
+            self.s3_read_timeout_seconds,
+        )
+        if min(timeouts) <= 0 or self.db_statement_timeout_seconds < 0:
+            problems.append("database and S3 timeouts must be positive (statement timeout >= 0)")
+        if self.smtp_username and not self.smtp_starttls:
+            problems.append(
+                "JOURPOST_SMTP_USERNAME needs JOURPOST_SMTP_STARTTLS=true: "
+                "the password must not cross the network in clear"
+            )
+        if self.log_format not in ("text", "json"):
+            problems.append("JOURPOST_LOG_FORMAT must be text or json")
         for entry in self.archive_org_numbers:
             org, sep, number = entry.partition("=")
             if not (sep and org.strip() and _ORG_NUMBER.fullmatch(number.strip())):
@@ -282,6 +332,11 @@ def _coerce(name: str, current: Any, raw: Any) -> Any:
             return int(raw)
         except ValueError as exc:
             raise SettingsError(f"{env_name} must be an integer") from exc
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{env_name} must be a number") from exc
     if isinstance(current, tuple):
         if isinstance(raw, list | tuple):
             return tuple(str(x) for x in raw)
