@@ -33,6 +33,28 @@ class DecisionIn:
     """For updates: the revision the edit was based on (optimistic locking)."""
 
 
+@dataclass(frozen=True)
+class DecisionBrief:
+    """A decision in a search result: what it is and where it stands, no personal data."""
+
+    id: uuid.UUID
+    """The decision."""
+    title: str
+    """E.g. "Omedelbart omhändertagande"."""
+    act: str
+    """E.g. "6 § LVU"."""
+    status: str
+    """draft | awaiting_signature | signed | … (see status_label)."""
+    status_label: str
+    """The status in Swedish."""
+    municipality: str
+    """The municipality whose committee decided."""
+    oral_decision_at: datetime
+    """When the chair decided orally (UTC)."""
+    signed_at: datetime | None
+    """When the chair signed (UTC), if signed."""
+
+
 @dataclass
 class DeadlineOut:
     """A deadline of a decision."""

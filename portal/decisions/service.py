@@ -31,7 +31,7 @@ from portal.db.base import utcnow
 from portal.db.models import Organisation, User
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS, deadlines
-from portal.decisions.schemas import DeadlineOut, DecisionIn, DecisionOut
+from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
@@ -87,6 +87,15 @@ def _visible(decision: Decision, access: Access) -> bool:
     if decision.municipality_id in access.municipalities:
         return decision.status != "draft" or decision.decision_maker_id == access.user_id
     return False
+
+
+def _visible_clause(access: Access) -> ColumnElement[bool]:
+    """SQL condition: the decisions `access` reaches (the same rule as `_visible`)."""
+    return or_(
+        Decision.jour_id.in_(access.jours),
+        Decision.municipality_id.in_(access.municipalities)
+        & ((Decision.status != "draft") | (Decision.decision_maker_id == access.user_id)),
+    )
 
 
 def archive_holders(d: Decision) -> set[uuid.UUID]:
@@ -337,22 +346,44 @@ async def list_visible(
     db: AsyncSession, vault: Vault, principal: Principal, *, statuses: tuple[str, ...] | None = None
 ) -> list[DecisionOut]:
     """Decisions the principal may see, newest oral decision first."""
-    access = access_of(principal)
     query = (
         select(Decision)
-        .where(
-            or_(
-                Decision.jour_id.in_(access.jours),
-                Decision.municipality_id.in_(access.municipalities)
-                & ((Decision.status != "draft") | (Decision.decision_maker_id == access.user_id)),
-            )
-        )
+        .where(_visible_clause(access_of(principal)))
         .order_by(Decision.oral_decision_at.desc())
     )
     if statuses:
         query = query.where(Decision.status.in_(statuses))
     rows = (await db.scalars(query.limit(500))).all()
     return [await to_out(db, vault, d) for d in rows]
+
+
+async def find_by_person(
+    db: AsyncSession, principal: Principal, pnr_index: str
+) -> list[DecisionBrief]:
+    """Decisions about the person with this blind index that the principal may see, newest
+    first (at most 50). Uses the indexed subject_pnr_index; the caller (the lookup) audits."""
+    rows = (
+        await db.execute(
+            select(Decision, Organisation.name)
+            .join(Organisation, Organisation.id == Decision.municipality_id)
+            .where(Decision.subject_pnr_index == pnr_index, _visible_clause(access_of(principal)))
+            .order_by(Decision.oral_decision_at.desc())
+            .limit(50)
+        )
+    ).all()
+    return [
+        DecisionBrief(
+            id=d.id,
+            title=KINDS[d.kind].title,
+            act=KINDS[d.kind].act,
+            status=d.status,
+            status_label=STATUS_LABELS[d.status],
+            municipality=municipality,
+            oral_decision_at=d.oral_decision_at,
+            signed_at=d.signed_at,
+        )
+        for d, municipality in rows
+    ]
 
 
 def document_html(out: DecisionOut, *, drafted_at: datetime) -> str:

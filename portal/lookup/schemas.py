@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
-
-import msgspec
 
 from portal.advisories.schemas import AdvisorySummaryOut, summary_out
+from portal.decisions.schemas import DecisionBrief
 from portal.lookup.service import LookupResult
+from portal.reports.schemas import ReportSummary
 
 
 @dataclass
@@ -28,18 +26,10 @@ class LookupOut:
     """The normalised 12-digit number."""
     advisories: list[AdvisorySummaryOut]
     """Active and recently expired (30 days) advisories; check `expired`."""
-    reports: list[dict[str, Any]]
-    """Incident reports about the person that the caller may read."""
-    reports_searched: bool
-    """False when this build has no incident reports."""
-
-
-def _report(report: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(report) and not isinstance(report, type):
-        return msgspec.to_builtins(dataclasses.asdict(report))  # type: ignore[no-any-return]
-    if isinstance(report, msgspec.Struct):
-        return msgspec.to_builtins(report)  # type: ignore[no-any-return]
-    return {"id": str(getattr(report, "id", ""))}
+    reports: list[ReportSummary]
+    """Incident reports about the person that the caller may read (no personal data)."""
+    decisions: list[DecisionBrief]
+    """Custody decisions about the person that the caller may see (no personal data)."""
 
 
 def lookup_out(result: LookupResult) -> LookupOut:
@@ -47,6 +37,6 @@ def lookup_out(result: LookupResult) -> LookupOut:
     return LookupOut(
         personal_identity_number=result.personal_identity_number,
         advisories=[summary_out(a) for a in result.advisories],
-        reports=[_report(r) for r in result.reports],
-        reports_searched=result.reports_searched,
+        reports=list(result.reports),
+        decisions=list(result.decisions),
     )

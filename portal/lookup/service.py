@@ -1,4 +1,4 @@
-"""Look a person up by personnummer during a call: their advisories and incident reports.
+"""Look a person up by personnummer during a call: advisories, incident reports, decisions.
 
 The number is normalised, turned into its blind index and matched on indexed columns only, so
 the cost does not grow with the archive. Each lookup is audited (action "lookup") with the
@@ -8,11 +8,8 @@ same person without the log revealing who it was.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,11 +19,13 @@ from portal.advisories import queries
 from portal.advisories.queries import Summary
 from portal.audit import service as audit
 from portal.db.models import AuditEntry
+from portal.decisions import service as decisions
+from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.reports import service as reports
+from portal.reports.schemas import ReportSummary
 from portal.web.principal import Principal
-
-FindReports = Callable[[AsyncSession, Principal, str], Awaitable[list[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +36,10 @@ class LookupResult:
     """The normalised number looked up (shown back to the caller, never stored)."""
     advisories: tuple[Summary, ...]
     """Active and recently expired advisories, latest expiry first."""
-    reports: tuple[Any, ...]
-    """Incident reports the caller may see (portal.reports.service.find_by_person)."""
-    reports_searched: bool
-    """False when the reports feature is not installed in this build."""
-
-
-def _find_reports() -> FindReports | None:
-    """portal.reports.service.find_by_person, or None when the module is absent."""
-    try:
-        module = importlib.import_module("portal.reports.service")
-    except ModuleNotFoundError as exc:
-        if exc.name != "portal.reports.service":
-            raise
-        return None
-    found: FindReports | None = getattr(module, "find_by_person", None)
-    return found
+    reports: tuple[ReportSummary, ...]
+    """Incident reports about the person the caller may read, newest first."""
+    decisions: tuple[DecisionBrief, ...]
+    """Custody decisions about the person the caller may see, newest first."""
 
 
 def may_look_up(p: Principal) -> bool:
@@ -118,7 +105,7 @@ async def lookup(
     now: datetime,
     rate: RateLimit | None = None,
 ) -> LookupResult:
-    """Advisories and reports about the person; InvalidInput for an invalid number,
+    """Advisories, reports and decisions about the person; InvalidInput for an invalid number,
     TooManyRequests past `rate`."""
     if not may_look_up(p):
         raise Forbidden(audit=AuditNote("lookup", "denied"))
@@ -135,8 +122,8 @@ async def lookup(
         ) from None
     index = vault.index(pnr)
     found = await queries.find_by_pnr_index(db, vault, p, index, now=now)
-    find_reports = _find_reports()
-    reports = await find_reports(db, p, index) if find_reports else []
+    found_reports = await reports.find_by_person(db, p, index)
+    found_decisions = await decisions.find_by_person(db, p, index)
     await audit.record(
         db,
         "lookup",
@@ -145,7 +132,8 @@ async def lookup(
         object_id=index,
         details={
             "advisories": [str(a.id) for a in found],
-            "reports": [str(getattr(r, "id", "")) for r in reports],
+            "reports": [str(r.id) for r in found_reports],
+            "decisions": [str(d.id) for d in found_decisions],
         },
     )
-    return LookupResult(pnr, tuple(found), tuple(reports), find_reports is not None)
+    return LookupResult(pnr, tuple(found), tuple(found_reports), tuple(found_decisions))

@@ -53,7 +53,7 @@ def test_lookup_finds_active_and_recently_expired_of_own_jour_only(jp: AdvisoryP
         (active, False),
         (recent, True),
     ]
-    assert found["reports_searched"] is True and found["reports"] == []
+    assert found["reports"] == [] and found["decisions"] == []
 
     # The other jour sees only its own municipality's advisory; a handler only their own.
     other = jp.client(OTHER_JOUR_STAFF).post(

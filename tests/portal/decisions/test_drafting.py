@@ -7,8 +7,10 @@ import hashlib
 import io
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pikepdf
 import pytest
 
@@ -23,6 +25,7 @@ from tests.portal.decisions.helpers import (
     jour_client,
     roster_with_olof,
 )
+from tests.portal.login import csrf_form
 from tests.portal.sessions import client_as
 
 
@@ -155,3 +158,34 @@ def test_lifting_and_cancelling(portal: RunningPortal) -> None:
     assert jonna.get(f"/api/v1/decisions/{d['id']}").json()["status"] == "cancelled"
     again = jonna.post(f"/decisions/{d['id']}/close", data={**csrf, "to": "lifted", "reason": "x"})
     assert again.status_code == 409
+
+
+def test_lookup_shows_decisions_about_the_person_to_those_who_may_see_them(
+    portal: RunningPortal,
+) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    created = jonna.post("/api/v1/decisions", json=draft_body(known))
+    assert created.status_code == 201, created.text
+    did = created.json()["id"]
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    gunilla = client_as(portal.url, portal.settings, GUNILLA)  # handler in another municipality
+
+    def found(client: httpx.Client, pnr: str = "20110305-9893") -> list[dict[str, Any]]:
+        r = client.post("/api/v1/lookup", json={"personal_identity_number": pnr})
+        assert r.status_code == 200, r.text
+        return r.json()["decisions"]  # type: ignore[no-any-return]
+
+    draft = found(jonna)
+    assert [(d["id"], d["status"], d["act"]) for d in draft] == [(did, "draft", "6 § LVU")]
+    assert "subject_name" not in draft[0] and draft[0]["municipality"] == "Hudiksvall"
+    assert found(hanna) == []  # a draft is the jour's working material
+    assert found(jonna, "20110305-9885") == []  # another person
+
+    assert jonna.post(f"/api/v1/decisions/{did}/submit").status_code == 200
+    assert [d["status"] for d in found(hanna)] == ["awaiting_signature"]
+    assert found(gunilla) == []  # not her municipality's decision
+
+    form = {"personal_identity_number": "20110305-9893", **csrf_form(jonna)}
+    page = jonna.post("/lookup", data=form)
+    assert page.status_code == 200 and f'href="/decisions/{did}"' in page.text
