@@ -42,6 +42,7 @@ from portal.attachments.models import Attachment
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.db.models import Organisation
+from portal.decisions import service as decision_records
 from portal.decisions.models import Decision
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
 from portal.pii import Vault
@@ -222,8 +223,8 @@ async def _records(
             out.append((r.id, r.municipality_id or r.jour_id, r.occurred_at, None, [], []))
     elif record_type == "decision":
         stmt_d = select(Decision)
-        if org_id:
-            stmt_d = stmt_d.where(Decision.municipality_id == org_id)
+        if org_id:  # the municipality's decisions; a jour's draft is not in its archive
+            stmt_d = stmt_d.where(decision_records.archive_filter(org_id, is_jour=False))
         for d in await db.scalars(stmt_d):
             busy = None if d.status in FINISHED_DECISIONS else "Beslutet är inte avslutat."
             keys = [d.signed_object_id] if d.signed_object_id else []

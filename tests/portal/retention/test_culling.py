@@ -268,6 +268,21 @@ async def test_the_plan_names_exactly_what_is_due_and_why_the_rest_is_kept(world
     assert p.not_due["advisory"] == 1 and p.not_due["report"] == 1
 
 
+async def test_a_municipality_plan_leaves_out_the_jours_drafts(world: World) -> None:
+    async with world.db.begin():
+        mine = await service.plan(
+            world.db,
+            world.vault,
+            world.files.store,  # type: ignore[attr-defined]
+            service.load_rules(),
+            now=NOW,
+            org_id=world.hud,
+        )
+    listed = {c.record_id for c in mine.due} | {c.record_id for c in mine.kept}
+    assert world.ids["dec_due"] in listed and world.ids["dec_locked"] in listed
+    assert world.ids["dec_draft"] not in listed  # the jour's working material, not Hudiksvall's
+
+
 async def _counts(w: World) -> dict[str, int]:
     async with w.db.begin():
         out = {}
