@@ -155,23 +155,45 @@ async def mappings(db: AsyncSession) -> list[Mapping]:
     ]
 
 
-async def map_code(
-    db: AsyncSession, list_name: str, code: str, from_version: str, to_version: str
-) -> list[str]:
-    """The codes of `to_version` that `code` of `from_version` corresponds to (for statistics)."""
-    if from_version == to_version:
-        return [code]
-    rows = await db.scalars(
-        select(CodeMapping.to_code)
-        .where(
-            CodeMapping.list_name == list_name,
-            CodeMapping.from_version == from_version,
-            CodeMapping.from_code == code,
-            CodeMapping.to_version == to_version,
-        )
-        .order_by(CodeMapping.to_code)
-    )
-    return list(rows)
+class CodeMapper:
+    """Maps a code of any version to a target version, through every version between.
+
+    The one code-mapping rule: statistics count old reports in the target version's codes with
+    it. A code that was split maps to several codes; an unmapped code maps to itself.
+    """
+
+    def __init__(self, order: list[str], rows: list[CodeMapping], target: str) -> None:
+        self.order = order
+        """Versions, oldest first."""
+        self.target = target
+        """The version codes are mapped to."""
+        self._step: dict[tuple[str, str, str], list[str]] = {}
+        for m in rows:
+            if order.index(m.to_version) == order.index(m.from_version) + 1:
+                self._step.setdefault((m.list_name, m.from_version, m.from_code), []).append(
+                    m.to_code
+                )
+        self._cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
+
+    def __call__(self, list_name: str, version: str, code: str) -> tuple[str, ...]:
+        """The target version's codes that `code` of `version` corresponds to (sorted)."""
+        key = (list_name, version, code)
+        if key not in self._cache:
+            codes = [code]
+            i = self.order.index(version)
+            while i < self.order.index(self.target):
+                mapped: list[str] = []
+                for c in codes:
+                    mapped += self._step.get((list_name, self.order[i], c), [c])
+                codes, i = sorted(set(mapped)), i + 1
+            self._cache[key] = tuple(codes)
+        return self._cache[key]
+
+
+async def code_mapper(db: AsyncSession, target: str) -> CodeMapper:
+    """A mapper to `target` built from the stored versions and mappings."""
+    order = [v.version for v in await versions(db)]
+    return CodeMapper(order, list(await db.scalars(select(CodeMapping))), target)
 
 
 async def seed_code_lists(db: AsyncSession) -> int:

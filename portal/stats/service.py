@@ -16,13 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission, Role
 from portal.codelists import service as codelists
-from portal.codelists.models import CodeMapping
+from portal.codelists.service import CodeLists, CodeMapper
 from portal.db.models import Organisation
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS as DECISION_KINDS
@@ -247,39 +248,21 @@ async def _target_version(db: AsyncSession, period: Period) -> str:
     return await codelists.current_version(db, on=last_day)
 
 
-class _Mapper:
-    """Maps a code of any version to the target version (through every version between)."""
-
-    def __init__(self, order: list[str], rows: list[CodeMapping], target: str) -> None:
-        self.order = order
-        self.target = target
-        self.step: dict[tuple[str, str, str], list[str]] = {}
-        for m in rows:
-            if order.index(m.to_version) == order.index(m.from_version) + 1:
-                self.step.setdefault((m.list_name, m.from_version, m.from_code), []).append(
-                    m.to_code
-                )
-        self._cache: dict[tuple[str, str, str], tuple[str, ...]] = {}
-
-    def __call__(self, list_name: str, version: str, code: str) -> tuple[str, ...]:
-        key = (list_name, version, code)
-        if key not in self._cache:
-            codes = [code]
-            i = self.order.index(version)
-            while i < self.order.index(self.target):
-                mapped: list[str] = []
-                for c in codes:
-                    mapped += self.step.get((list_name, self.order[i], c), [c])
-                codes, i = sorted(set(mapped)), i + 1
-            self._cache[key] = tuple(codes)
-        return self._cache[key]
+_ResultRow = Any
+"""A SQLAlchemy result row with named columns."""
 
 
-async def compute(
-    db: AsyncSession, scope: Scope, period: Period, *, pop: dict[str, int] | None = None
-) -> Statistics:
-    """Count the reports of `scope` that occurred in `period`."""
-    pop = populations() if pop is None else pop
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """The reports and actions of one scope and period, read once (codes, times, flags)."""
+
+    reports: list[_ResultRow]
+    """One row per report: id, municipality, code-list version, on_call, codes, minutes."""
+    actions: list[_ResultRow]
+    """One row per action: report id, action code, the report's code-list version."""
+
+
+def _report_filter(scope: Scope, period: Period) -> list[ColumnElement[bool]]:
     where = [
         Report.jour_id == scope.jour_id,
         Report.occurred_at >= period.start,
@@ -287,80 +270,89 @@ async def compute(
     ]
     if scope.municipality_id is not None:
         where.append(Report.municipality_id == scope.municipality_id)
-    reports = (
-        await db.execute(
-            select(
-                Report.id,
-                Report.municipality_id,
-                Report.other_municipality,
-                Report.code_list_version,
-                Report.on_call,
-                Report.initiator_code,
-                Report.category_code,
-                Report.character_code,
-                Report.minutes,
-            ).where(*where)
-        )
-    ).all()
-    action_rows = (
-        await db.execute(
-            select(ReportAction.report_id, ReportAction.action_code, Report.code_list_version)
-            .join(Report, Report.id == ReportAction.report_id)
-            .where(*where)
-        )
-    ).all()
+    return where
 
-    target = await _target_version(db, period)
-    order = [v.version for v in await codelists.versions(db)]
-    mapper = _Mapper(order, list(await db.scalars(select(CodeMapping))), target)
-    lists = await codelists.load(db, target)
-    # Labels of older versions, for the rows of split codes.
-    old_labels: dict[tuple[str, str], str] = {}
-    for v in {r.code_list_version for r in reports} - {target}:
+
+async def _read(db: AsyncSession, scope: Scope, period: Period) -> _Counted:
+    """Step 1: the structured fields of the scope's reports in the period, and their actions."""
+    where = _report_filter(scope, period)
+    reports = await db.execute(
+        select(
+            Report.id,
+            Report.municipality_id,
+            Report.other_municipality,
+            Report.code_list_version,
+            Report.on_call,
+            Report.initiator_code,
+            Report.category_code,
+            Report.character_code,
+            Report.minutes,
+        ).where(*where)
+    )
+    actions = await db.execute(
+        select(ReportAction.report_id, ReportAction.action_code, Report.code_list_version)
+        .join(Report, Report.id == ReportAction.report_id)
+        .where(*where)
+    )
+    return _Counted(list(reports.all()), list(actions.all()))
+
+
+async def _old_labels(db: AsyncSession, versions: set[str]) -> dict[tuple[str, str], str]:
+    """Labels of older code-list versions, for the rows of split codes."""
+    labels: dict[tuple[str, str], str] = {}
+    for v in versions:
         older = await codelists.load(db, v)
         for name, entries in older.lists.items():
-            old_labels.update({(name, c.code): c.label for c in entries})
+            labels.update({(name, c.code): c.label for c in entries})
+    return labels
 
+
+def _count_codes(
+    data: _Counted, mapper: CodeMapper, old_labels: dict[tuple[str, str], str]
+) -> tuple[dict[str, Counter[tuple[str, ...]]], dict[tuple[str, tuple[str, ...]], set[str]]]:
+    """Step 2: count each list's codes in the target version; note which old codes were split."""
     counters: dict[str, Counter[tuple[str, ...]]] = {name: Counter() for name in LISTS}
     split_from: dict[tuple[str, tuple[str, ...]], set[str]] = {}
-    for r in reports:
-        for name, code in (
-            ("category", r.category_code),
-            ("character", r.character_code),
-            ("initiator", r.initiator_code),
-        ):
-            mapped = mapper(name, r.code_list_version, code)
-            counters[name][mapped] += 1
-            if len(mapped) > 1:
-                split_from.setdefault((name, mapped), set()).add(old_labels.get((name, code), code))
-    for a in action_rows:
-        mapped = mapper("action", a.code_list_version, a.action_code)
-        counters["action"][mapped] += 1
-        if len(mapped) > 1:
-            split_from.setdefault(("action", mapped), set()).add(
-                old_labels.get(("action", a.action_code), a.action_code)
-            )
 
-    quality: list[str] = []
+    def count(name: str, version: str, code: str) -> None:
+        mapped = mapper(name, version, code)
+        counters[name][mapped] += 1
+        if len(mapped) > 1:
+            split_from.setdefault((name, mapped), set()).add(old_labels.get((name, code), code))
+
+    for r in data.reports:
+        count("category", r.code_list_version, r.category_code)
+        count("character", r.code_list_version, r.character_code)
+        count("initiator", r.code_list_version, r.initiator_code)
+    for a in data.actions:
+        count("action", a.code_list_version, a.action_code)
+    return counters, split_from
+
+
+def _code_tables(
+    lists: CodeLists,
+    counters: dict[str, Counter[tuple[str, ...]]],
+    split_from: dict[tuple[str, tuple[str, ...]], set[str]],
+    quality: list[str],
+) -> list[Table]:
+    """Step 3: one table per code list in code-list order (zeros included), split codes and
+    unknown codes in rows of their own, then the decisions table drawn from the actions."""
     tables: list[Table] = []
     for name in LISTS:
-        rows = [Row(c.code, c.label, counters[name].pop((c.code,), 0)) for c in lists.lists[name]]
-        for codes, n in sorted(counters[name].items()):
+        left = Counter(counters[name])
+        rows = [Row(c.code, c.label, left.pop((c.code,), 0)) for c in lists.lists[name]]
+        for codes, n in sorted(left.items()):
             if len(codes) > 1:
                 labels = " eller ".join(lists.label(name, c) for c in codes)
                 old = ", ".join(sorted(split_from[(name, codes)]))
                 rows.append(Row("+".join(codes), f"{labels} (kodat som {old} i äldre kodlista)", n))
             else:
                 rows.append(Row(codes[0], f"Okänd kod {codes[0]}", n))
-                quality.append(f"{n} rader har koden {codes[0]} som saknas i kodlistan {target}.")
-        tables.append(
-            Table(
-                name,
-                LIST_CAPTIONS[name],
-                tuple(rows),
-                "åtgärder" if name == "action" else "ärenden",
-            )
-        )
+                quality.append(
+                    f"{n} rader har koden {codes[0]} som saknas i kodlistan {lists.version}."
+                )
+        unit = "åtgärder" if name == "action" else "ärenden"
+        tables.append(Table(name, LIST_CAPTIONS[name], tuple(rows), unit))
     by_action = {r.key: r.count for r in tables[-1].rows}
     tables.append(
         Table(
@@ -370,17 +362,22 @@ async def compute(
             "beslut",
         )
     )
+    return tables
 
-    actions_per_report = Counter(a.report_id for a in action_rows)
+
+def _key_figures(data: _Counted, mapper: CodeMapper) -> tuple[KeyFigure, ...]:
+    """Step 4: the jour's Table 1."""
+    reports, actions = data.reports, data.actions
+    actions_per_report = Counter(a.report_id for a in actions)
     visits = {
         a.report_id
-        for a in action_rows
+        for a in actions
         if mapper("action", a.code_list_version, a.action_code)[0] in VISIT_ACTIONS
     }
     cases = len(reports)
     on_call = sum(1 for r in reports if r.on_call)
     minutes = sum(r.minutes for r in reports)
-    key_figures = (
+    return (
         KeyFigure("cases", "Totalt antal ärenden", cases, "ärenden"),
         KeyFigure(
             "cases_without_action",
@@ -396,7 +393,7 @@ async def compute(
             "procent",
             False,
         ),
-        KeyFigure("actions", "Totalt antal åtgärder", len(action_rows), "åtgärder"),
+        KeyFigure("actions", "Totalt antal åtgärder", len(actions), "åtgärder"),
         KeyFigure("phone_contacts", "Telefonkontakter", None, "kontakter"),
         KeyFigure("visits", "Ärenden med besök", len(visits), "ärenden"),
         KeyFigure("admin_hours", "Administrativ tid, timmar", None, "timmar", False),
@@ -405,7 +402,11 @@ async def compute(
         ),
     )
 
-    # Per municipality: every member (zeros included), then "Annan kommun" and unknown.
+
+async def _per_municipality(
+    db: AsyncSession, scope: Scope, data: _Counted, pop: dict[str, int], quality: list[str]
+) -> list[MunicipalityRow]:
+    """Step 5: every member municipality (zeros included), then "Annan kommun" and unknown."""
     members = list(
         await db.execute(
             select(Organisation.id, Organisation.name)
@@ -417,11 +418,9 @@ async def compute(
         members = [m for m in members if m.id == scope.municipality_id]
     per: dict[uuid.UUID | str, list[int]] = {m.id: [0, 0, 0] for m in members}
     per[OTHER], per[UNKNOWN] = [0, 0, 0], [0, 0, 0]
-    for r in reports:
+    for r in data.reports:
         key: uuid.UUID | str = r.municipality_id or (OTHER if r.other_municipality else UNKNOWN)
-        if key not in per:
-            per[key] = [0, 0, 0]
-        acc = per[key]
+        acc = per.setdefault(key, [0, 0, 0])
         acc[0] += 1
         acc[1] += 1 if r.on_call else 0
         acc[2] += r.minutes
@@ -430,40 +429,66 @@ async def compute(
         n, oc, mins = per[key]
         return MunicipalityRow(name, org_id, n, oc, mins, pop.get(name) if org_id else None)
 
-    rows_m = [mrow(m.name, m.id, m.id) for m in members]
+    rows = [mrow(m.name, m.id, m.id) for m in members]
     if scope.municipality_id is None:
-        rows_m += [mrow(OTHER, None, OTHER), mrow(UNKNOWN, None, UNKNOWN)]
+        rows += [mrow(OTHER, None, OTHER), mrow(UNKNOWN, None, UNKNOWN)]
         if per[UNKNOWN][0]:
             quality.append(f"{per[UNKNOWN][0]} ärenden saknar kommun.")
+    return rows
+
+
+def _check_totals(
+    data: _Counted, rows_m: list[MunicipalityRow], tables: list[Table], quality: list[str]
+) -> None:
+    """Step 6: the parts must add up to the totals; populations must be known."""
+    cases = len(data.reports)
     if sum(m.cases for m in rows_m) != cases:
         quality.append("Ärenden per kommun summerar inte till totalen.")
     for t in tables:
-        expected = len(action_rows) if t.name == "action" else cases
+        expected = len(data.actions) if t.name == "action" else cases
         if t.name != "decisions" and t.total != expected:
             quality.append(f"{t.caption} summerar till {t.total}, inte {expected}.")
     missing_pop = [m.name for m in rows_m if m.org_id is not None and m.population is None]
     if missing_pop:
         quality.append("Folkmängd saknas för " + ", ".join(missing_pop) + ".")
 
-    dwhere = [
+
+async def _jourpost_decisions(db: AsyncSession, scope: Scope, period: Period) -> tuple[Row, ...]:
+    """Step 7: chair decisions drafted in Jourpost (neither drafts nor cancelled), by kind."""
+    where = [
         Decision.jour_id == scope.jour_id,
         Decision.oral_decision_at >= period.start,
         Decision.oral_decision_at < period.end,
         Decision.status.not_in(("draft", "cancelled")),
     ]
     if scope.municipality_id is not None:
-        dwhere.append(Decision.municipality_id == scope.municipality_id)
-    kinds = Counter(await db.scalars(select(Decision.kind).where(*dwhere)))
-    jp_decisions = tuple(Row(k, DECISION_KINDS[k].act, kinds.get(k, 0)) for k in DECISION_KINDS)
+        where.append(Decision.municipality_id == scope.municipality_id)
+    kinds = Counter(await db.scalars(select(Decision.kind).where(*where)))
+    return tuple(Row(k, DECISION_KINDS[k].act, kinds.get(k, 0)) for k in DECISION_KINDS)
 
+
+async def compute(
+    db: AsyncSession, scope: Scope, period: Period, *, pop: dict[str, int] | None = None
+) -> Statistics:
+    """Count the reports of `scope` that occurred in `period`."""
+    pop = populations() if pop is None else pop
+    data = await _read(db, scope, period)
+    target = await _target_version(db, period)
+    mapper = await codelists.code_mapper(db, target)
+    old = await _old_labels(db, {r.code_list_version for r in data.reports} - {target})
+    counters, split_from = _count_codes(data, mapper, old)
+    quality: list[str] = []
+    tables = _code_tables(await codelists.load(db, target), counters, split_from, quality)
+    rows_m = await _per_municipality(db, scope, data, pop, quality)
+    _check_totals(data, rows_m, tables, quality)
     return Statistics(
         period=period,
         scope_name=scope.name,
         code_version=target,
-        key_figures=key_figures,
+        key_figures=_key_figures(data, mapper),
         municipalities=tuple(rows_m),
         tables=tuple(tables),
-        jourpost_decisions=jp_decisions,
+        jourpost_decisions=await _jourpost_decisions(db, scope, period),
         quality=tuple(quality),
     )
 

@@ -29,12 +29,14 @@ async def test_versions_and_mapping_in_the_database(migrated_engine: AsyncEngine
         assert len(new.lists["initiator"]) == 5
         assert new.get("action", "handr_43_lvu").label == "Handr 43§ LVU"  # type: ignore[union-attr]
         assert new.valid_to is None and old.valid_to is not None
-        assert await codelists.map_code(db, "category", "13_20_ar", "2016", "2017") == [
+        to_2017 = await codelists.code_mapper(db, "2017")
+        assert to_2017("category", "2016", "13_20_ar") == (
             "13_17_ar",
             "18_20_ar",
-        ]
-        assert await codelists.map_code(db, "category", "man", "2016", "2017") == ["man"]
-        assert await codelists.map_code(db, "action", "logi", "2016", "2017") == ["logi"]
+        )
+        assert to_2017("category", "2016", "man") == ("man",)
+        assert to_2017("action", "2016", "logi") == ("logi",)
+        assert to_2017("action", "2017", "logi") == ("logi",)
 
 
 async def test_seeding_is_idempotent(migrated_engine: AsyncEngine) -> None:
