@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -61,7 +62,12 @@ class Mailer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SmtpMailer:
-    """aiosmtplib over SMTP; STARTTLS and login only when configured."""
+    """aiosmtplib over SMTP; STARTTLS and login only when configured.
+
+    With `start_tls` the connection is upgraded before anything else is said and the server's
+    certificate must chain to `ca_file` (or the system's CAs) and name `host`; a TLS or AUTH
+    failure raises like any other (the outbox retries with backoff and records the error type).
+    """
 
     host: str
     """SMTP server."""
@@ -73,8 +79,10 @@ class SmtpMailer:
     """Upgrade the connection with STARTTLS."""
     username: str | None = None
     """Login name, when the server requires authentication."""
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     """Password for `username`."""
+    ca_file: str | None = None
+    """PEM file of the CA(s) the server certificate must chain to (None: the system's)."""
     timeout: float = 30.0
     """Seconds before a connection attempt or command is given up."""
 
@@ -88,11 +96,19 @@ class SmtpMailer:
             message,
             hostname=self.host,
             port=self.port,
-            start_tls=self.start_tls,
+            start_tls=self.start_tls,  # False: never upgrade opportunistically either
+            validate_certs=True,
+            tls_context=self.tls_context() if self.start_tls else None,
             username=self.username,
             password=self.password,
             timeout=self.timeout,
         )
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Verifying context: the server certificate must chain to `ca_file` and name `host`."""
+        context = ssl.create_default_context(cafile=self.ca_file or None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
 
 class InvalidNotification(ValueError):
@@ -245,6 +261,19 @@ async def run_dispatcher(
         await asyncio.sleep(interval)
 
 
+def mailer_from(settings: Settings) -> SmtpMailer:
+    """The SMTP mailer the settings describe (STARTTLS, CA file and AUTH when set)."""
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.mail_from,
+        start_tls=settings.smtp_starttls,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password or None,
+        ca_file=settings.smtp_ca_file or None,
+    )
+
+
 class _HasPortalState(Protocol):
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -262,7 +291,7 @@ def start_dispatcher(
     if state.mailer is None:
         if not settings.smtp_host:
             return None
-        state.mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+        state.mailer = mailer_from(settings)
     return asyncio.create_task(
         run_dispatcher(
             state.sessionmaker,
