@@ -14,6 +14,8 @@ packages=(
   softhsm2
   # Real browser for end-to-end journeys; HTTP load generator for bench/
   chromium wrk
+  # `nginx -t` of the reverse-proxy example (tests/infra); only the binary is used, not started
+  nginx
 )
 # Node.js (independent OpenID provider, axe-core) comes with the machine; install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
