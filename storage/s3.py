@@ -1,6 +1,14 @@
 """S3 object store through the `minio` client (production; tested against SeaweedFS).
 
-minio is synchronous: every call runs in a worker thread (`asyncio.to_thread`).
+minio is synchronous: every call runs in a worker thread of the store's own pool (so a hanging
+S3 server can't occupy the event loop's default threads that the rest of the portal uses).
+
+Failures are bounded: every HTTP request gets a connect and a read timeout (the read timeout is
+the longest the server may stay silent, per socket read) and at most `max_attempts` attempts
+(urllib3 retries connection errors, read timeouts on idempotent methods — GET, HEAD, PUT,
+DELETE — and 500/502/503/504 answers, with a short backoff). A frozen or unreachable server
+therefore fails one call within about `max_attempts × (connect + read timeout)` plus backoff,
+raising `BackendUnavailable`.
 
 Atomicity: `put` spools the incoming chunks to an anonymous temporary file first and uploads
 only once the source is exhausted, so a source that fails midway uploads nothing; minio aborts
@@ -19,8 +27,10 @@ Without object lock the bucket is assumed unversioned and `retain_until` is refu
 """
 
 import asyncio
+import functools
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -47,6 +57,10 @@ PART_SIZE = 5 << 20
 """Multipart part size (S3's minimum); minio holds one part in memory while uploading."""
 LIST_BATCH = 1000
 """Keys fetched per thread hop by `list_keys`."""
+CONNECTIONS = 16
+"""Pooled HTTP connections to S3, and worker threads running minio calls, per store."""
+RETRY_BACKOFF = 0.2
+"""urllib3 backoff factor between attempts (0 s, then 0.4 s, 0.8 s, ...)."""
 
 _T = TypeVar("_T")
 _MISSING = {"NoSuchKey", "NoSuchVersion"}
@@ -67,6 +81,7 @@ class S3Store:
         self.bucket = bucket
         self.object_lock = object_lock
         self.spool_dir = spool_dir
+        self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="s3")
 
     @classmethod
     def connect(
@@ -79,16 +94,16 @@ class S3Store:
         secure: bool = True,
         region: str | None = None,
         object_lock: bool = False,
-        timeout: float = 60.0,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 3,
         spool_dir: Path | None = None,
     ) -> "S3Store":
-        """Build the minio client with bounded timeouts and a few retries on 5xx."""
+        """Build the minio client with bounded timeouts and at most `max_attempts` per request."""
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
-            retries=urllib3.Retry(
-                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
-            ),
-            maxsize=16,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=retry_policy(max_attempts),
+            maxsize=CONNECTIONS,
         )
         client = Minio(
             endpoint, access_key, secret_key, secure=secure, region=region, http_client=http
@@ -231,8 +246,9 @@ class S3Store:
         self, fn: Callable[..., _T], *args: Any, key: str | None = None, **kwargs: Any
     ) -> _T:
         """Run a blocking minio call in a thread; translate its errors to ours."""
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await loop.run_in_executor(self._threads, functools.partial(fn, *args, **kwargs))
         except S3Error as exc:
             if exc.code in _MISSING and key is not None:
                 raise ObjectNotFound(key) from exc
@@ -289,6 +305,20 @@ class S3Store:
                 if _code(exc) == "AccessDenied":
                     raise RetentionError(f"{key!r} is locked (the server refused)") from exc
                 raise
+
+
+def retry_policy(max_attempts: int) -> urllib3.Retry:
+    """At most `max_attempts` attempts per request (the first included), whatever went wrong.
+
+    `total` caps every kind of retry together; `raise_on_status` turns an exhausted 5xx retry
+    into an error (minio would otherwise see the last 503 and report it as an S3 answer).
+    """
+    return urllib3.Retry(
+        total=max_attempts - 1,
+        backoff_factor=RETRY_BACKOFF,
+        status_forcelist=[500, 502, 503, 504],
+        raise_on_status=True,
+    )
 
 
 def _spool_file(directory: Path | None) -> IO[bytes]:

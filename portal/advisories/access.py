@@ -64,10 +64,11 @@ async def get_visible(
 
 
 async def get_for_sender(
-    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, action: str
+    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = True
 ) -> Advisory:
-    """The advisory, locked, if the caller's municipality sent it and it is still active."""
-    adv = await get_visible(db, p, advisory_id, action, lock=True)
+    """The advisory, locked (unless `lock` is False), if the caller's municipality sent it and
+    it is still active."""
+    adv = await get_visible(db, p, advisory_id, action, lock=lock)
     if adv.organisation_id not in own_orgs(p):
         raise Forbidden(
             "Bara kommunen som skickade aviseringen kan ändra den.",

@@ -149,7 +149,7 @@ class AdvisoryApi(Controller):
         ps = portal_state(state)
         uploads = [Upload(f.file, f.filename) for f in data.attachments]
         ids = await service.add_attachments(
-            db, ps.object_store, ps.vault, user, advisory_id, uploads
+            db, ps.sessionmaker, ps.object_store, ps.vault, user, advisory_id, uploads
         )
         return AttachmentsCreatedOut(ids)
 
@@ -161,6 +161,6 @@ class AdvisoryApi(Controller):
         """The decrypted file, streamed (audited)."""
         ps = portal_state(state)
         opened = await queries.open_attachment(
-            db, ps.object_store, ps.vault, user, advisory_id, attachment_id
+            db, ps.sessionmaker, ps.object_store, ps.vault, user, advisory_id, attachment_id
         )
         return download_response(opened)

@@ -88,7 +88,7 @@ class AdvisoryPages(Controller):
         try:
             advisory_id = await service.create(
                 db, ps.vault, user, draft, now=utcnow(), uploads=uploads_from_form(form),
-                files=ps.object_store, errors=parse_errors,
+                files=ps.object_store, sessions=ps.sessionmaker, errors=parse_errors,
             )  # fmt: skip
         except InvalidInput as exc:
             values = form_values(None, draft)
@@ -225,7 +225,13 @@ class AdvisoryPages(Controller):
         ps = portal_state(state)
         form = await request.form()
         await service.add_attachments(
-            db, ps.object_store, ps.vault, user, advisory_id, uploads_from_form(form)
+            db,
+            ps.sessionmaker,
+            ps.object_store,
+            ps.vault,
+            user,
+            advisory_id,
+            uploads_from_form(form),
         )
         return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
 
@@ -236,7 +242,7 @@ class AdvisoryPages(Controller):
     ) -> Stream:  # fmt: skip
         ps = portal_state(state)
         opened = await queries.open_attachment(
-            db, ps.object_store, ps.vault, user, advisory_id, attachment_id
+            db, ps.sessionmaker, ps.object_store, ps.vault, user, advisory_id, attachment_id
         )
         return download_response(opened)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.advisories import access
 from portal.advisories.content import AdvisoryContent, Subject, from_blob
@@ -394,18 +394,20 @@ async def get(
 
 async def open_attachment(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
     p: Principal,
     advisory_id: uuid.UUID,
     attachment_id: uuid.UUID,
 ) -> OpenedFile:
-    """Open an attachment of a visible advisory for download (audited)."""
+    """Open an attachment of a visible advisory for download (audited; the object store is read
+    after the request's transaction is released, see `portal.attachments.service`)."""
     action = "attachment.download"
     adv = await access.get_visible(db, p, advisory_id, action)
     try:
         return await attachments.open_attachment(
-            db, files, vault, owner_type=OWNER_TYPE, owner_id=adv.id,
+            db, sessions, files, vault, owner_type=OWNER_TYPE, owner_id=adv.id,
             attachment_id=attachment_id, actor=access.actor_for(p, adv),
         )  # fmt: skip
     except NotFound:

@@ -4,7 +4,11 @@ Versions: each create, amend and re-confirmation adds an immutable version. An a
 re-confirmation names the version it was based on; a stale one is refused (409), checked by a
 conditional UPDATE on `current_version`, so two concurrent amends can't both win. Reads are in
 `portal.advisories.queries`, who-may-what in `portal.advisories.access`. Every change is
-audited in the request's transaction.
+audited in the request's transaction — except where files are stored: `create` with files and
+`add_attachments` check in the request's transaction, release it, store the files with no
+connection held, then re-check and record in a short transaction of their own (see
+`portal.attachments.service`), so an S3 outage holds neither a pooled connection nor the
+advisory's row lock.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.advisories import access, queries
 from portal.advisories.content import (
@@ -119,9 +123,14 @@ async def create(
     organisation_id: uuid.UUID | None = None,
     uploads: Sequence[Upload] = (),
     files: EncryptedObjectStore | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
     errors: dict[str, str] | None = None,
 ) -> uuid.UUID:
-    """Post a new advisory (with optional attachments) to the municipality's jour."""
+    """Post a new advisory (with optional attachments) to the municipality's jour.
+
+    With files, everything is checked first; then the request's transaction is released, the
+    files stored, and the advisory and its files recorded in one short transaction.
+    """
     org_id, unit_id = access.sender(p, organisation_id)
     errors = dict(errors or {})
     checked: list[CheckedFile] = []
@@ -131,14 +140,46 @@ async def create(
         except InvalidInput as exc:
             errors.update(exc.errors)
     content = validate(draft, now=now, errors=errors)
+    await _jour_of(db, org_id)
+    if not uploads:
+        adv = await _insert(db, vault, p, content, org_id, unit_id, now)
+        return adv.id
+    assert files is not None and sessions is not None, "uploads need a file store and sessions"
+    await attachments.release(db)
+    staged = await attachments.store_files(files, uploads, checked)
+    async with attachments.recording(sessions, files, staged) as tx:
+        adv = await _insert(tx, vault, p, content, org_id, unit_id, now)
+        await attachments.record_files(
+            tx, vault, staged, owner_type=OWNER_TYPE, owner_id=adv.id, org_id=org_id,
+            actor=p.actor(org_id),
+        )  # fmt: skip
+    return adv.id
+
+
+async def _jour_of(db: AsyncSession, org_id: uuid.UUID) -> uuid.UUID:
+    """The jour the municipality belongs to; InvalidInput if it has none."""
     org = await db.get(Organisation, org_id)
     if org is None or org.jour_id is None:
         raise InvalidInput(
             errors={"organisation_id": "Kommunen är inte ansluten till en socialjour."}
         )
+    return org.jour_id
+
+
+async def _insert(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    content: AdvisoryContent,
+    org_id: uuid.UUID,
+    unit_id: uuid.UUID | None,
+    now: datetime,
+) -> Advisory:
+    """Insert the advisory and its first version, audit it and tell the jour."""
+    jour_id = await _jour_of(db, org_id)
     adv = Advisory(
         organisation_id=org_id,
-        jour_id=org.jour_id,
+        jour_id=jour_id,
         unit_id=unit_id,
         created_by=p.user_id,
         created_at=now,
@@ -153,42 +194,42 @@ async def create(
     db.add(adv)
     await db.flush()
     await _add_version(db, vault, adv, 1, "created", content, p.user_id, now)
-    actor = p.actor(org_id)
     await audit.record(
-        db, "advisory.create", actor=actor, owner_org_id=org_id, object_type="advisory",
-        object_id=adv.id, details={"version": 1},
+        db, "advisory.create", actor=p.actor(org_id), owner_org_id=org_id,
+        object_type="advisory", object_id=adv.id, details={"version": 1},
     )  # fmt: skip
-    await _notify_jour(db, org.jour_id, adv.id)
-    for upload, check in zip(uploads, checked, strict=True):
-        assert files is not None, "uploads need a file store"
-        await attachments.add_attachment(
-            db, files, vault, owner_type=OWNER_TYPE, owner_id=adv.id, org_id=org_id,
-            actor=actor, upload=upload, checked=check,
-        )  # fmt: skip
-    return adv.id
+    await _notify_jour(db, jour_id, adv.id)
+    return adv
 
 
 async def add_attachments(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
     p: Principal,
     advisory_id: uuid.UUID,
     uploads: Sequence[Upload],
 ) -> list[uuid.UUID]:
-    """Attach files to an active advisory of the caller's municipality."""
-    adv = await access.get_for_sender(db, p, advisory_id, "attachment.add")
+    """Attach files to an active advisory of the caller's municipality.
+
+    Checked in the request's transaction (which is then released), stored with no connection
+    or lock held, recorded in a short transaction that re-checks and locks the advisory.
+    """
+    action = "attachment.add"
+    await access.get_for_sender(db, p, advisory_id, action, lock=False)
     if not uploads:
         raise InvalidInput(errors={"attachments": "Välj en fil att bifoga."})
     checked = await attachments.check_uploads(uploads)  # all, before storing any
-    ids = []
-    for upload, check in zip(uploads, checked, strict=True):
-        row = await attachments.add_attachment(
-            db, files, vault, owner_type=OWNER_TYPE, owner_id=adv.id, org_id=adv.organisation_id,
-            actor=access.actor_for(p, adv), upload=upload, checked=check,
+    await attachments.release(db)
+    staged = await attachments.store_files(files, uploads, checked)
+    async with attachments.recording(sessions, files, staged) as tx:
+        adv = await access.get_for_sender(tx, p, advisory_id, action)
+        rows = await attachments.record_files(
+            tx, vault, staged, owner_type=OWNER_TYPE, owner_id=adv.id,
+            org_id=adv.organisation_id, actor=access.actor_for(p, adv),
         )  # fmt: skip
-        ids.append(row.id)
-    return ids
+    return [row.id for row in rows]
 
 
 async def amend(

@@ -4,13 +4,30 @@ Generic: a file belongs to an owner (`owner_type`, `owner_id`) in an organisatio
 control is the owner's service's job (it checks the caller may see the owner, then calls here);
 this module stores, lists, audits downloads and keeps database and object store consistent.
 
-Nothing half-stored: the object is uploaded first (`put` is atomic: a failing source or backend
-leaves nothing), then the row is inserted in the request's transaction. If that transaction
-rolls back — a later step fails, or the commit itself — a rollback hook deletes the object.
+Object-store I/O never runs while a database connection, transaction or row lock is held (an
+S3 outage must not take the pool, the audit chain's head row or the owner's row with it). This
+is the one exception to the one-transaction-per-request rule (`portal.web.deps.provide_db`):
 
-    add_attachment(db, files, vault, *, owner_type, owner_id, org_id, actor, upload) -> Attachment
+1. upload: the owner's service checks access and the files in the request's transaction, then
+   `release`s it (commit: the pooled connection goes back, nothing is locked);
+2. `store_files` encrypts and stores every file with no connection held (`put` is atomic: a
+   failing source or backend leaves nothing; a failure deletes the files already stored);
+3. `recording` opens a short transaction of its own in which the service re-checks the owner
+   (still there, still open for files, same tenant), locks it, and `record_files` inserts and
+   audits the rows. If that transaction does not commit, the objects are deleted (best effort,
+   in the background; whatever is left — S3 down too, or the process killed — is an orphan
+   that `jourpost storage sweep` removes after its grace period).
+
+Downloads: `open_attachment` finds the row in the request's transaction, releases it, reads
+the first chunk (so a missing or unreachable object fails before any byte is sent) and audits
+the download in a short transaction of its own; the rest streams after the handler returned.
+
+    release(db)
+    store_files(files, uploads, checked) -> list[StagedFile]
+    recording(sessions, files, staged) -> async context: AsyncSession
+    record_files(db, vault, staged, *, owner_type, owner_id, org_id, actor) -> list[Attachment]
     list_attachments(db, vault, *, owner_type, owner_id) -> list[AttachmentView]
-    open_attachment(db, files, vault, *, owner_type, owner_id, attachment_id, actor)
+    open_attachment(db, sessions, files, vault, *, owner_type, owner_id, attachment_id, actor)
         -> OpenedFile (view + verified plaintext chunks)
 """
 
@@ -20,13 +37,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.attachments.files import CheckedFile, check_file
 from portal.attachments.models import Attachment
@@ -94,6 +111,18 @@ class OpenedFile:
     """Verified plaintext; the stream fails (never ends cleanly) if anything doesn't verify."""
 
 
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A file already in the object store whose row is not recorded yet."""
+
+    attachment_id: uuid.UUID
+    """The id its row will get (the object key is derived from it)."""
+    checked: CheckedFile
+    """What the checks found (display name, type)."""
+    stored: StoredObject
+    """How to read it back (key, size, SHA-256, wrapped data key)."""
+
+
 def _view(vault: Vault, row: Attachment) -> AttachmentView:
     return AttachmentView(
         id=row.id,
@@ -137,37 +166,17 @@ async def _delete_quietly(files: EncryptedObjectStore, object_id: str) -> None:
         log.warning("could not delete orphaned object %s: %s", object_id, type(exc).__name__)
 
 
-def _delete_on_rollback(db: AsyncSession, files: EncryptedObjectStore, object_id: str) -> None:
-    """Delete the object if the request's transaction rolls back instead of committing."""
-    committed = False
+async def release(db: AsyncSession) -> None:
+    """End the request's transaction now: its pooled connection goes back, its locks are freed.
 
-    def on_commit(_session: Session) -> None:
-        nonlocal committed
-        committed = True
-
-    def on_rollback(_session: Session) -> None:
-        if not committed:
-            _spawn(_delete_quietly(files, object_id))
-
-    event.listen(db.sync_session, "after_commit", on_commit, once=True)
-    event.listen(db.sync_session, "after_rollback", on_rollback, once=True)
+    What the request wrote so far is committed. The request's session must not be used after
+    this (SQLAlchemy refuses inside `provide_db`'s transaction block); later database work goes
+    in a short transaction of its own (`recording`, or the caller's `sessions()`).
+    """
+    await db.commit()
 
 
-async def add_attachment(
-    db: AsyncSession,
-    files: EncryptedObjectStore,
-    vault: Vault,
-    *,
-    owner_type: str,
-    owner_id: uuid.UUID,
-    org_id: uuid.UUID,
-    actor: Actor,
-    upload: Upload,
-    checked: CheckedFile | None = None,
-) -> Attachment:
-    """Check (unless `checked` is given), encrypt and store the file; insert and audit its row."""
-    if checked is None:
-        checked = await check_upload(upload)
+async def _store(files: EncryptedObjectStore, upload: Upload, checked: CheckedFile) -> StagedFile:
     attachment_id = uuid.uuid4()
     object_id = f"attachments/{attachment_id.hex}"
     try:
@@ -175,33 +184,101 @@ async def add_attachment(
     except StorageError as exc:
         log.warning("object store refused %s: %s", object_id, type(exc).__name__)
         raise StorageUnavailable() from exc
-    _delete_on_rollback(db, files, object_id)
-    row = Attachment(
-        id=attachment_id,
+    return StagedFile(attachment_id, checked, stored)
+
+
+async def store_files(
+    files: EncryptedObjectStore, uploads: Sequence[Upload], checked: Sequence[CheckedFile]
+) -> list[StagedFile]:
+    """Encrypt and store every checked file; call it with no database connection held.
+
+    All or nothing: if one fails (StorageUnavailable) or the request is cancelled, the files
+    already stored are discarded.
+    """
+    staged: list[StagedFile] = []
+    try:
+        for upload, check in zip(uploads, checked, strict=True):
+            staged.append(await _store(files, upload, check))
+    except BaseException:
+        discard(files, staged)
+        raise
+    return staged
+
+
+def discard(files: EncryptedObjectStore, staged: Sequence[StagedFile]) -> None:
+    """Delete the objects of files whose rows were not recorded (background, best effort)."""
+    for item in staged:
+        _spawn(_delete_quietly(files, item.stored.object_id))
+
+
+@asynccontextmanager
+async def recording(
+    sessions: async_sessionmaker[AsyncSession],
+    files: EncryptedObjectStore,
+    staged: Sequence[StagedFile],
+) -> AsyncIterator[AsyncSession]:
+    """A short transaction of its own for recording `staged`; if it doesn't commit, they go.
+
+    The caller re-checks and locks the owner in it, then calls `record_files`. Any error inside
+    (a refused re-check, a database fault) or in the commit discards the stored objects.
+    """
+    try:
+        async with sessions() as db, db.begin():
+            yield db
+    except BaseException:
+        discard(files, staged)
+        raise
+
+
+async def record_files(
+    db: AsyncSession,
+    vault: Vault,
+    staged: Sequence[StagedFile],
+    *,
+    owner_type: str,
+    owner_id: uuid.UUID,
+    org_id: uuid.UUID,
+    actor: Actor,
+) -> list[Attachment]:
+    """Insert and audit the rows of stored files (in the `recording` transaction)."""
+    rows = [_row(vault, item, owner_type, owner_id, org_id, actor) for item in staged]
+    db.add_all(rows)
+    await db.flush()
+    for row in rows:
+        await audit.record(
+            db,
+            "attachment.add",
+            actor=actor,
+            owner_org_id=org_id,
+            object_type="attachment",
+            object_id=row.id,
+            details={"owner_type": owner_type, "owner_id": str(owner_id), "size": row.size},
+        )
+    return rows
+
+
+def _row(
+    vault: Vault,
+    item: StagedFile,
+    owner_type: str,
+    owner_id: uuid.UUID,
+    org_id: uuid.UUID,
+    actor: Actor,
+) -> Attachment:
+    return Attachment(
+        id=item.attachment_id,
         owner_type=owner_type,
         owner_id=owner_id,
         organisation_id=org_id,
-        object_id=stored.object_id,
-        name_enc=vault.encrypt(checked.name, f"attachments.name:{attachment_id}"),
-        content_type=checked.content_type,
-        size=stored.size,
-        sha256=stored.sha256,
-        kek_id=stored.kek_id,
-        wrapped_key=stored.wrapped_key,
+        object_id=item.stored.object_id,
+        name_enc=vault.encrypt(item.checked.name, f"attachments.name:{item.attachment_id}"),
+        content_type=item.checked.content_type,
+        size=item.stored.size,
+        sha256=item.stored.sha256,
+        kek_id=item.stored.kek_id,
+        wrapped_key=item.stored.wrapped_key,
         created_by=actor.user_id,
     )
-    db.add(row)
-    await db.flush()
-    await audit.record(
-        db,
-        "attachment.add",
-        actor=actor,
-        owner_org_id=org_id,
-        object_type="attachment",
-        object_id=attachment_id,
-        details={"owner_type": owner_type, "owner_id": str(owner_id), "size": stored.size},
-    )
-    return row
 
 
 async def list_attachments(
@@ -218,6 +295,7 @@ async def list_attachments(
 
 async def open_attachment(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
     *,
@@ -226,7 +304,11 @@ async def open_attachment(
     attachment_id: uuid.UUID,
     actor: Actor,
 ) -> OpenedFile:
-    """Open the owner's attachment for download and audit it (NotFound if not the owner's)."""
+    """Open the owner's attachment for download and audit it (NotFound if not the owner's).
+
+    Releases the request's transaction (`release`) before the object store is asked, and
+    audits the download in a short transaction of its own once the first chunk was read.
+    """
     row = await db.scalar(
         select(Attachment).where(
             Attachment.id == attachment_id,
@@ -236,6 +318,8 @@ async def open_attachment(
     )
     if row is None:
         raise NotFound()
+    view = _view(vault, row)
+    await release(db)
     stored = StoredObject(row.object_id, row.size, row.sha256, row.kek_id, row.wrapped_key)
     plaintext = files.get(stored)
     try:
@@ -246,15 +330,20 @@ async def open_attachment(
         raise StorageUnavailable(
             "Filen kunde inte hämtas just nu. Försök igen om en stund."
         ) from exc
-    await audit.record(
-        db,
-        "attachment.download",
-        actor=actor,
-        owner_org_id=row.organisation_id,
-        object_type="attachment",
-        object_id=row.id,
-        details={"owner_type": owner_type, "owner_id": str(owner_id)},
-    )
+    try:
+        async with sessions() as audit_db, audit_db.begin():
+            await audit.record(
+                audit_db,
+                "attachment.download",
+                actor=actor,
+                owner_org_id=row.organisation_id,
+                object_type="attachment",
+                object_id=row.id,
+                details={"owner_type": owner_type, "owner_id": str(owner_id)},
+            )
+    except BaseException:
+        await plaintext.aclose()
+        raise
 
     async def chunks() -> AsyncGenerator[bytes, None]:
         try:
@@ -264,4 +353,4 @@ async def open_attachment(
         finally:
             await plaintext.aclose()
 
-    return OpenedFile(_view(vault, row), chunks())
+    return OpenedFile(view, chunks())

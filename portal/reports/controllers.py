@@ -115,7 +115,9 @@ class ReportApiController(Controller):
     ) -> AttachmentsCreated:
         ps = portal_state(state)
         uploads = [Upload(f.file, f.filename) for f in data.attachments]
-        ids = await service.add_attachments(db, ps.object_store, ps.vault, user, report_id, uploads)
+        ids = await service.add_attachments(
+            db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, uploads
+        )
         return AttachmentsCreated(ids)
 
     @get("/{report_id:uuid}/attachments/{attachment_id:uuid}", summary="Hämta en bifogad fil")
@@ -147,7 +149,7 @@ async def _file(
 ) -> Stream:
     ps = portal_state(state)
     opened = await service.open_attachment(
-        db, ps.object_store, ps.vault, user, report_id, attachment_id
+        db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, attachment_id
     )
     return Stream(
         opened.chunks,
@@ -350,7 +352,9 @@ class ReportPageController(Controller):
         ]
         ps = portal_state(state)
         try:
-            await service.add_attachments(db, ps.object_store, ps.vault, user, report_id, uploads)
+            await service.add_attachments(
+                db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, uploads
+            )
         except InvalidInput as exc:
             return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
         return Redirect(f"/rapporter/{report_id}?bifogad=1", status_code=303)

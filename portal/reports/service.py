@@ -5,8 +5,11 @@ the receiving municipality's handlers (READ_REPORTS): a handler whose role is sc
 sees that unit's reports; a handler without a unit sees every unit of the municipality. Nobody
 else learns that a report exists: a wrong-tenant id answers 404 exactly like a missing one,
 and both are audited. Every opening, acknowledgement, addendum and download is audited in the
-request's transaction. Lists hold no personal data and are not audited; names and texts are
-decrypted only on the (audited) detail.
+request's transaction — except files: attaching and downloading them release the request's
+transaction before the object store is used and audit in a short transaction of their own
+(`portal.attachments.service`), so an S3 outage holds no pooled connection or row lock. Lists
+hold no personal data and are not audited; names and texts are decrypted only on the (audited)
+detail.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.roles import ROLE_PERMISSIONS, Permission, Role
 from portal.attachments import service as attachments
@@ -824,43 +827,59 @@ async def report_for_download(
 
 async def add_attachments(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
     principal: Principal,
     report_id: uuid.UUID,
     uploads: list[Upload],
 ) -> list[uuid.UUID]:
-    """Attach files to a sent report (the writing jour only); every file is checked first."""
+    """Attach files to a sent report (the writing jour only); every file is checked first.
+
+    Checked in the request's transaction (which is then released), stored with no connection
+    held, recorded in a short transaction that re-checks and locks the report
+    (`portal.attachments.service`).
+    """
+    await _writable(db, principal, report_id)
+    if not uploads:
+        raise InvalidInput(errors={"attachments": "Välj minst en fil."})
+    checked = await attachments.check_uploads(uploads)  # all, before storing any
+    await attachments.release(db)
+    staged = await attachments.store_files(files, uploads, checked)
+    async with attachments.recording(sessions, files, staged) as tx:
+        report = await _writable(tx, principal, report_id, lock=True)
+        rows = await attachments.record_files(
+            tx,
+            vault,
+            staged,
+            owner_type=OWNER_TYPE,
+            owner_id=report.id,
+            org_id=_owner_org(report),
+            actor=principal.actor(report.jour_id),
+        )
+        report.changed_at = utcnow()
+    return [row.id for row in rows]
+
+
+async def _writable(
+    db: AsyncSession, principal: Principal, report_id: uuid.UUID, *, lock: bool = False
+) -> Report:
+    """The report if the principal's jour wrote it (audited 404/403 otherwise); `lock` locks it."""
     action = "report.attach"
+    if lock:
+        await db.execute(select(Report.id).where(Report.id == report_id).with_for_update())
     report, scope = await _visible(db, principal, report_id, action)
     if not scope.writes(report):
         raise Forbidden(
             "Bara socialjouren som skrev rapporten kan bifoga filer.",
             audit=_note(action, "denied", report_id, report),
         )
-    if not uploads:
-        raise InvalidInput(errors={"attachments": "Välj minst en fil."})
-    checked = await attachments.check_uploads(uploads)  # all, before storing any
-    ids: list[uuid.UUID] = []
-    for upload, check in zip(uploads, checked, strict=True):
-        row = await attachments.add_attachment(
-            db,
-            files,
-            vault,
-            owner_type=OWNER_TYPE,
-            owner_id=report.id,
-            org_id=_owner_org(report),
-            actor=principal.actor(report.jour_id),
-            upload=upload,
-            checked=check,
-        )
-        ids.append(row.id)
-    report.changed_at = utcnow()
-    return ids
+    return report
 
 
 async def open_attachment(
     db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
     principal: Principal,
@@ -871,6 +890,7 @@ async def open_attachment(
     report, _ = await _visible(db, principal, report_id, "report.attachment_download")
     return await attachments.open_attachment(
         db,
+        sessions,
         files,
         vault,
         owner_type=OWNER_TYPE,

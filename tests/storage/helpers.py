@@ -68,6 +68,6 @@ def s3_store(server: SeaweedFS, tmp_path: Path, *, object_lock: bool = True) -> 
         f"test-{uuid.uuid4().hex}",
         secure=False,
         object_lock=object_lock,
-        timeout=120.0,
+        read_timeout=120.0,
         spool_dir=tmp_path,
     )

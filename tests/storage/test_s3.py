@@ -77,7 +77,7 @@ async def test_ping_failures(seaweed: SeaweedFS, tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     unreachable = S3Store.connect(
-        f"127.0.0.1:{closed_port}", "a", "b", missing.bucket, secure=False, timeout=5.0
+        f"127.0.0.1:{closed_port}", "a", "b", missing.bucket, secure=False, read_timeout=5.0
     )
     with pytest.raises(BackendUnavailable):
         await unreachable.ping()

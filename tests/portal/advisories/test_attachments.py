@@ -242,10 +242,16 @@ def test_store_failing_mid_upload_leaves_nothing(
 async def test_rolled_back_transaction_deletes_the_object(
     database_url: str, tmp_path: Path
 ) -> None:
-    """A request transaction that rolls back after the upload must not leave the object."""
+    """Stored files whose recording transaction rolls back (or whose commit fails) are deleted."""
     import io
 
-    from portal.attachments.service import Upload, add_attachment
+    from portal.attachments.service import (
+        Upload,
+        check_uploads,
+        record_files,
+        recording,
+        store_files,
+    )
     from portal.audit.service import Actor
     from portal.db.engine import make_engine, make_sessionmaker
     from portal.db.models import Organisation, User
@@ -268,27 +274,34 @@ async def test_rolled_back_transaction_deletes_the_object(
         assert user_id and org_id
         actor = Actor(user_id, org_id)
 
-        async def attach(db: Any, name: str) -> Attachment:
-            return await add_attachment(
-                db, files, vault, owner_type="test", owner_id=org_id, org_id=org_id,
-                actor=actor, upload=Upload(io.BytesIO(pdf_bytes()), name),
-            )  # fmt: skip
+        async def stage(*names: str) -> Any:
+            uploads = [Upload(io.BytesIO(pdf_bytes()), name) for name in names]
+            return await store_files(files, uploads, await check_uploads(uploads))
 
+        staged = await stage("a.pdf", "b.pdf")
+        assert len(_objects(settings)) == 2  # stored before any transaction
         with pytest.raises(RuntimeError):
-            async with maker() as db, db.begin():
-                row = await attach(db, "a.pdf")
-                assert await files.store.exists(row.object_id)
-                raise RuntimeError("a later step of the request failed")
+            async with recording(maker, files, staged) as db:
+                await record_files(
+                    db, vault, staged, owner_type="test", owner_id=org_id, org_id=org_id,
+                    actor=actor,
+                )  # fmt: skip
+                raise RuntimeError("the re-check of the owner failed")
         for _ in range(100):
             if not _objects(settings):
                 break
             await asyncio.sleep(0.02)
         assert _objects(settings) == []
+        async with maker() as db:
+            assert await db.scalar(select(func.count()).select_from(Attachment)) == 0
 
-        async with maker() as db, db.begin():
-            kept = await attach(db, "b.pdf")
+        kept = await stage("c.pdf")
+        async with recording(maker, files, kept) as db:
+            (row,) = await record_files(
+                db, vault, kept, owner_type="test", owner_id=org_id, org_id=org_id, actor=actor
+            )
         await asyncio.sleep(0.1)
-        assert await files.store.exists(kept.object_id)
+        assert await files.store.exists(row.object_id)
         assert len(_objects(settings)) == 1
     finally:
         await engine.dispose()

@@ -1,0 +1,374 @@
+"""An S3 outage must not degrade what doesn't use S3 (issue 12 item 6).
+
+Real PostgreSQL, a real SeaweedFS of the test's own (frozen with SIGSTOP or killed with SIGKILL;
+always resumed in a `finally`) and a portal with ONE pooled database connection
+(`db_pool_size=1`, `db_max_overflow=0`) and short S3 limits. While an upload or download hangs
+on the frozen store:
+
+(a) pages and API calls that never touch S3 answer quickly (the hanging request holds no
+    pooled connection);
+(b) other users change the same advisory or report (no row lock held);
+(c) the hanging request ends in 503 (StorageUnavailable) within about
+    `s3_max_attempts × (connect + read timeout)`, with no row and no object;
+
+and after S3 resumes an upload works. A request waiting on the frozen server is detected by
+its bytes sitting unread in the server's socket (/proc/net/tcp), not by sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from portal.settings import Settings
+from tests.conftest import drop_pg_database, make_pg_database, make_settings
+from tests.portal.advisories.helpers import HANNA, JONNA, body, pdf_bytes
+from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.reports.helpers import BARN, report_payload, unit_ids
+from tests.portal.sessions import client_as
+from tests.servers.portal import serve
+from tests.servers.seaweedfs import SeaweedFS, seaweedfs
+
+pytestmark = pytest.mark.postgres
+
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 4.0
+ATTEMPTS = 2
+BOUND = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT)
+"""How long a request may hang on a frozen S3 before it must have failed (seconds)."""
+SLACK = 6.0
+"""Allowance on top of BOUND for a loaded 2-core machine (thread hops, pyHanko file checks)."""
+FAST = 2.5
+"""A request that doesn't touch S3 answers within this (it takes ~0.05 s when idle)."""
+
+
+@pytest.fixture
+def weed() -> Iterator[SeaweedFS]:
+    """A SeaweedFS of this test's own: the test freezes or kills it."""
+    with seaweedfs() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: str, pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database (the fault is about pooled connections and row locks)."""
+    name, url = make_pg_database(pg_server, template=pg_template)
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+def outage_portal(pg_url: str, tmp_path: Path, weed: SeaweedFS) -> Iterator[RunningPortal]:
+    """The portal on S3 with one pooled connection and short S3 timeouts."""
+    import asyncio
+
+    from portal.app import create_app
+
+    holder: dict[str, Any] = {}
+
+    def factory(port: int) -> object:
+        settings = make_settings(
+            tmp_path,
+            pg_url,
+            public_url=f"http://127.0.0.1:{port}",
+            storage_backend="s3",
+            s3_endpoint=weed.endpoint,
+            s3_access_key=weed.access_key,
+            s3_secret_key=weed.secret_key,
+            s3_bucket=f"jp-{uuid.uuid4().hex[:12]}",
+            s3_secure=False,
+            s3_connect_timeout_seconds=CONNECT_TIMEOUT,
+            s3_read_timeout_seconds=READ_TIMEOUT,
+            s3_max_attempts=ATTEMPTS,
+            db_pool_size=1,
+            db_max_overflow=0,
+            run_periodic_jobs=False,
+        )
+        asyncio.run(prepare_database(settings))
+        holder["settings"] = settings
+        holder["app"] = create_app(settings)
+        return holder["app"]
+
+    with serve(factory) as url:
+        portal = RunningPortal(url, holder["settings"], holder["app"])
+        _until(lambda: _bucket_ready(weed, portal.settings), 30.0, "the bucket was not created")
+        yield portal
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.02)
+
+
+def _bucket_ready(weed: SeaweedFS, settings: Settings) -> bool:
+    try:
+        return weed.client().bucket_exists(settings.s3_bucket)
+    except Exception:
+        return False
+
+
+def _s3_request_pending(weed: SeaweedFS) -> bool:
+    """A request sits unread in a socket of the (frozen) S3 server: someone waits on it."""
+    port = int(weed.endpoint.rsplit(":", 1)[1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, queues = fields[1], fields[3], fields[4]
+        established = state == "01"
+        if established and int(local.split(":")[1], 16) == port and int(queues[9:], 16) > 0:
+            return True
+    return False
+
+
+class Frozen:
+    """SIGSTOP the server on entry, SIGCONT on exit (always), then wait until it answers."""
+
+    def __init__(self, weed: SeaweedFS) -> None:
+        self.weed = weed
+
+    def __enter__(self) -> Frozen:
+        os.kill(self.weed.pid, signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.kill(self.weed.pid, signal.SIGCONT)
+        _until(lambda: _answers(self.weed), 30.0, "S3 did not come back after SIGCONT")
+
+
+def _answers(weed: SeaweedFS) -> bool:
+    try:
+        weed.client().list_buckets()
+        return True
+    except Exception:
+        return False
+
+
+def _attachment_objects(weed: SeaweedFS, settings: Settings) -> list[str]:
+    listing = weed.client().list_objects(settings.s3_bucket, prefix="attachments/", recursive=True)
+    return [o.object_name or "" for o in listing]
+
+
+def _timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+    start = time.monotonic()
+    response = call()
+    return response, time.monotonic() - start
+
+
+def _fast(call: Callable[[], httpx.Response], ok: tuple[int, ...] = (200, 201)) -> None:
+    response, took = _timed(call)
+    assert response.status_code in ok, response.text
+    assert took < FAST, f"took {took:.1f} s while S3 hangs"
+
+
+def _in_background(pool: ThreadPoolExecutor, call: Callable[[], httpx.Response]) -> Future[Any]:
+    return pool.submit(_timed, call)
+
+
+def _hanging(weed: SeaweedFS, pending: Future[Any]) -> None:
+    """Wait until the background request waits on the frozen S3 (and hasn't finished)."""
+    _until(lambda: _s3_request_pending(weed) or pending.done(), 30.0, "no request reached S3")
+    assert not pending.done(), pending.result()[0].text
+
+
+def _ended_in_503(pending: Future[Any]) -> None:
+    response, took = pending.result(timeout=BOUND + SLACK + 30)
+    assert response.status_code == 503, response.text
+    assert response.json()["title"] == "Fillagringen svarar inte"
+    assert took < BOUND + SLACK, f"the request hung {took:.1f} s (bound {BOUND} s)"
+
+
+def _pdf_file(name: str) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("attachments", (name, pdf_bytes(name), "application/pdf"))]
+
+
+def _advisory(portal: RunningPortal) -> str:
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    until = (datetime.now(UTC) + timedelta(days=10)).isoformat()
+    created = hanna.post("/api/v1/advisories", json=body(valid_until=until))
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+# -- advisories -------------------------------------------------------------------------------
+
+
+def test_frozen_s3_upload_to_an_advisory_holds_no_connection_or_lock(
+    outage_portal: RunningPortal, weed: SeaweedFS
+) -> None:
+    portal = outage_portal
+    aid = _advisory(portal)
+    uploader = client_as(portal.url, portal.settings, HANNA)
+    hanna = client_as(portal.url, portal.settings, HANNA)  # another session of the same unit
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    with ThreadPoolExecutor(1) as pool:
+        with Frozen(weed):
+            upload = _in_background(
+                pool,
+                lambda: uploader.post(
+                    f"/api/v1/advisories/{aid}/attachments", files=_pdf_file("plan.pdf")
+                ),
+            )
+            _hanging(weed, upload)
+            # (a) what never touches S3 answers quickly: the API, a page, an audited read
+            _fast(lambda: jonna.get("/api/v1/advisories"))
+            _fast(lambda: jonna.get("/jour/advisories"))
+            _fast(lambda: jonna.get(f"/api/v1/advisories/{aid}"))
+            # (b) the same advisory changes while its upload hangs: no row lock held
+            _fast(
+                lambda: hanna.post(f"/api/v1/advisories/{aid}/reconfirm", json={"base_version": 1})
+            )
+            _fast(lambda: jonna.post(f"/api/v1/advisories/{aid}/acknowledge", json={"version": 2}))
+            assert not upload.done(), "the checks must run while the upload hangs"
+            # (c) the upload fails within the bound, nothing recorded
+            _ended_in_503(upload)
+        assert jonna.get(f"/api/v1/advisories/{aid}").json()["attachments"] == []
+        assert _attachment_objects(weed, portal.settings) == []
+
+    again = uploader.post(f"/api/v1/advisories/{aid}/attachments", files=_pdf_file("plan.pdf"))
+    assert again.status_code == 201, again.text
+    (attachment,) = jonna.get(f"/api/v1/advisories/{aid}").json()["attachments"]
+    assert attachment["id"] == again.json()["ids"][0]
+    assert len(_attachment_objects(weed, portal.settings)) == 1
+
+
+def test_frozen_s3_new_advisory_with_a_file_blocks_nothing(
+    outage_portal: RunningPortal, weed: SeaweedFS
+) -> None:
+    """Posting an advisory with a file (the form) while S3 hangs: no advisory, nothing blocked.
+
+    The audited read below needs the audit chain's head row, which a request that audits
+    before it stores (the advisory's creation) would keep locked while S3 hangs.
+    """
+    portal = outage_portal
+    existing = _advisory(portal)
+    poster = client_as(portal.url, portal.settings, HANNA)
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    form = {
+        "_csrf_token": poster.cookies["csrftoken"],
+        "subjects-0-personal_identity_number": "201103059893",
+        "subjects-0-name": "Kalle Klient",
+        "plan": "Plan",
+        "legal_basis": "none",
+        "contact_name": "Hanna",
+        "contact_phone": "0650-190 00",
+        "valid_until": (datetime.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    before = len(poster.get("/api/v1/advisories?view=sent").json())
+    with ThreadPoolExecutor(1) as pool:
+        with Frozen(weed):
+            post = _in_background(
+                pool,
+                lambda: poster.post(
+                    "/advisories/new",
+                    data=form,
+                    files=_pdf_file("plan.pdf"),
+                    headers={"Accept": "application/json"},
+                ),
+            )
+            _hanging(weed, post)
+            _fast(lambda: jonna.get(f"/api/v1/advisories/{existing}"))  # audited: chain head
+            _fast(lambda: jonna.post(f"/api/v1/advisories/{existing}/acknowledge", json={}))
+            assert not post.done(), "the checks must run while the post hangs"
+            _ended_in_503(post)
+        assert len(poster.get("/api/v1/advisories?view=sent").json()) == before
+        assert _attachment_objects(weed, portal.settings) == []
+
+
+def test_frozen_s3_download_holds_no_connection(
+    outage_portal: RunningPortal, weed: SeaweedFS
+) -> None:
+    portal = outage_portal
+    aid = _advisory(portal)
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    content = pdf_bytes("plan.pdf")
+    files = [("attachments", ("plan.pdf", content, "application/pdf"))]
+    up = hanna.post(f"/api/v1/advisories/{aid}/attachments", files=files)
+    assert up.status_code == 201, up.text
+    (file_id,) = up.json()["ids"]
+    reader = client_as(portal.url, portal.settings, JONNA)
+    with ThreadPoolExecutor(1) as pool, Frozen(weed):
+        download = _in_background(
+            pool, lambda: reader.get(f"/api/v1/advisories/{aid}/attachments/{file_id}")
+        )
+        _hanging(weed, download)
+        _fast(lambda: jonna.get("/jour/advisories"))
+        _fast(lambda: hanna.post(f"/api/v1/advisories/{aid}/reconfirm", json={"base_version": 1}))
+        assert not download.done(), "the checks must run while the download hangs"
+        _ended_in_503(download)
+    got = jonna.get(f"/api/v1/advisories/{aid}/attachments/{file_id}")
+    assert got.status_code == 200 and got.content == content
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+
+def test_frozen_s3_upload_to_a_report_holds_no_connection_or_lock(
+    outage_portal: RunningPortal, weed: SeaweedFS
+) -> None:
+    portal = outage_portal
+    unit = unit_ids(portal.settings)[("Hudiksvall", BARN)]
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    uploader = client_as(portal.url, portal.settings, JONNA)
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    rid = jonna.post("/api/v1/reports", json=report_payload(unit)).json()["id"]
+    with ThreadPoolExecutor(1) as pool:
+        with Frozen(weed):
+            upload = _in_background(
+                pool,
+                lambda: uploader.post(
+                    f"/api/v1/reports/{rid}/attachments", files=_pdf_file("underrattelse.pdf")
+                ),
+            )
+            _hanging(weed, upload)
+            _fast(lambda: hanna.get("/api/v1/reports?box=inbox"))
+            _fast(lambda: hanna.get(f"/api/v1/reports/{rid}"))
+            _fast(lambda: hanna.post(f"/api/v1/reports/{rid}/acknowledge", json={}))
+            _fast(lambda: jonna.post(f"/api/v1/reports/{rid}/addenda", json={"text": "Ringt."}))
+            assert not upload.done(), "the checks must run while the upload hangs"
+            _ended_in_503(upload)
+        assert hanna.get(f"/api/v1/reports/{rid}").json()["attachments"] == []
+        assert _attachment_objects(weed, portal.settings) == []
+    again = uploader.post(f"/api/v1/reports/{rid}/attachments", files=_pdf_file("u.pdf"))
+    assert again.status_code == 201, again.text
+    assert len(hanna.get(f"/api/v1/reports/{rid}").json()["attachments"]) == 1
+    assert len(_attachment_objects(weed, portal.settings)) == 1
+
+
+# -- killed -----------------------------------------------------------------------------------
+
+
+def test_killed_s3_fails_uploads_fast_and_blocks_nothing(
+    outage_portal: RunningPortal, weed: SeaweedFS
+) -> None:
+    portal = outage_portal
+    aid = _advisory(portal)
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    os.kill(weed.pid, signal.SIGKILL)
+    _until(lambda: not _answers(weed), 10.0, "S3 still answers after SIGKILL")
+    response, took = _timed(
+        lambda: hanna.post(f"/api/v1/advisories/{aid}/attachments", files=_pdf_file("p.pdf"))
+    )
+    assert response.status_code == 503, response.text
+    assert took < BOUND + SLACK
+    _fast(lambda: jonna.get("/jour/advisories"))
+    _fast(lambda: jonna.post(f"/api/v1/advisories/{aid}/acknowledge", json={}))
+    assert jonna.get(f"/api/v1/advisories/{aid}").json()["attachments"] == []
