@@ -7,6 +7,7 @@ settings and several instances can run side by side.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,11 +41,12 @@ from portal.advisories.controllers import AdvisoryPages, JourPages
 from portal.archive.controllers import ArchiveApi, ArchivePages
 from portal.attachments.store import build_file_store
 from portal.codelists.controllers import CodeListApiController
-from portal.db.engine import make_engine, make_sessionmaker
+from portal.db.engine import engine_from_settings, make_sessionmaker
 from portal.decisions.controllers import DecisionApi, DecisionPages, SignPages, VerifyPages
 from portal.decisions.signing import configured_signing, dev_signing
 from portal.errors import DomainError
 from portal.health.controllers import HealthController
+from portal.health.service import keep_checking_bucket
 from portal.home.controllers import HomeController
 from portal.logreview.controllers import LogReviewPages
 from portal.lookup.controllers import LookupApi, LookupPage
@@ -162,7 +164,7 @@ def build_runtime(
     settings: Settings, *, relying_party: Any = None, object_store: Any = None
 ) -> PortalState:
     """The long-lived objects of a portal instance (also used by CLI jobs, without the web)."""
-    engine = make_engine(settings.database_url)
+    engine = engine_from_settings(settings)
     state = PortalState(
         settings=settings,
         engine=engine,
@@ -193,8 +195,8 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if state.relying_party is None:
             state.relying_party = _build_relying_party(settings)
-        if settings.storage_backend == "s3":
-            await state.object_store.store.ensure_bucket()
+        # S3 may be down at start-up: the bucket is checked in the background (see /readyz).
+        bucket_check = asyncio.create_task(keep_checking_bucket(state), name="bucket-check")
         dispatcher = start_dispatcher(state)  # e-mail outbox, only when smtp_host is set
         # reminders, anchors, session purge
         periodic = jobs.start(
@@ -203,6 +205,8 @@ def create_app(
         try:
             yield
         finally:
+            bucket_check.cancel()
+            await asyncio.gather(bucket_check, return_exceptions=True)
             await jobs.stop(periodic)
             await stop_dispatcher(dispatcher)
             close = getattr(state.relying_party, "aclose", None)

@@ -77,9 +77,11 @@ def _serve(settings: Settings) -> None:
 
 async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
     from portal.db import migrate
-    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.db.engine import engine_from_settings, make_sessionmaker
 
-    engine = make_engine(settings.database_url)
+    # No statement timeout: a migration (an index on a big table) or the demo's year of
+    # synthetic reports may run long, and waiting for another migrator's lock is a statement.
+    engine = engine_from_settings(settings, statement_timeout=0)
     try:
         await migrate.upgrade(engine)
         settings.object_root.mkdir(parents=True, exist_ok=True)
@@ -105,9 +107,9 @@ async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
 
 async def _db_check(settings: Settings) -> int:
     from portal.db import migrate
-    from portal.db.engine import make_engine
+    from portal.db.engine import engine_from_settings
 
-    engine = make_engine(settings.database_url)
+    engine = engine_from_settings(settings)
     try:
         current, head = await migrate.current_revision(engine), migrate.head_revision()
         if current != head:
@@ -349,9 +351,9 @@ async def _keys_rotate(settings: Settings) -> int:
 
 async def _jobs_once(settings: Settings) -> int:
     from portal import jobs
-    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.db.engine import engine_from_settings, make_sessionmaker
 
-    engine = make_engine(settings.database_url)
+    engine = engine_from_settings(settings)
     try:
         from datetime import timedelta
 

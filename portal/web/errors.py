@@ -11,10 +11,14 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from portal.db.faults import is_outage, outage_kind
 from portal.errors import DomainError, InvalidInput, NotAuthenticated
 from portal.web.origin import ORIGIN_REFUSED
 
 log = logging.getLogger("jourpost.http")
+
+RETRY_AFTER_SECONDS = 10
+"""Retry-After on every 503: a database or object-store outage, the identity provider down."""
 
 # Swedish titles for the HTTP errors Litestar itself raises (routing, validation, CSRF, size).
 _HTTP_TITLES = {
@@ -53,7 +57,12 @@ def problem(
         "instance": instance,
     }
     body.update(extra or {})
-    return Response(body, status_code=status, media_type="application/problem+json")
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/problem+json",
+        headers=_retry_after(status),
+    )
 
 
 def page(
@@ -72,7 +81,12 @@ def page(
         },
         status_code=status,
         media_type=MediaType.HTML,
+        headers=_retry_after(status),
     )
+
+
+def _retry_after(status: int) -> dict[str, str] | None:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
@@ -121,8 +135,35 @@ def handle_provider_unavailable(request: Request[Any, Any, Any], exc: Exception)
     return page(request, 503, title, detail)
 
 
+def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database can't be reached or didn't answer in time: 503 with Retry-After.
+
+    The request's one transaction rolled back (or never began), so nothing of it is stored;
+    only a link that breaks during COMMIT itself leaves the outcome unknown (as with any
+    database client), and a retry of such a request meets the usual conflict checks.
+    """
+    log.warning(
+        "database unavailable: %s (%s) on %s %s",
+        type(exc).__name__,
+        outage_kind(exc),
+        request.method,
+        request.scope["path"],
+    )
+    title = "Databasen svarar inte"
+    detail = "Tjänsten kan inte nå sin databas just nu. Försök igen om en stund."
+    if wants_json(request):
+        return problem(503, title, detail, request.url.path)
+    return page(request, 503, title, detail)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Anything else: log the type (never the message: it may hold personal data), answer 500."""
+    """Anything else: log the type (never the message: it may hold personal data), answer 500.
+
+    A database outage reaches here too (driver and SQLAlchemy errors have no common base
+    worth registering): it is answered 503 instead.
+    """
+    if is_outage(exc):
+        return handle_database_unavailable(request, exc)
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.scope["path"])
     status = HTTP_500_INTERNAL_SERVER_ERROR
     if wants_json(request):

@@ -39,10 +39,24 @@ class PortalState:
     """The development PKI (signing.pki.DevPki) in demo/development mode."""
     mailer: Any = None
     """The notification sender (portal.notify.service.Mailer); None: built from smtp_host."""
+    bucket_ready: bool = False
+    """The S3 bucket was found or created with object lock (see `ensure_bucket`)."""
+
+    async def ensure_bucket(self) -> None:
+        """Find or create the S3 bucket once; raise (storage.StorageError) while that fails.
+
+        Not at start-up: the portal starts and serves pages while S3 is down; the lifespan
+        retries this in the background, and `/readyz` reports the store until it succeeds.
+        """
+        if self.bucket_ready or self.settings.storage_backend != "s3":
+            return
+        await self.object_store.store.ensure_bucket()
+        self.bucket_ready = True
 
     async def object_store_ping(self) -> None:
-        """Raise when the object store cannot be reached."""
+        """Raise when the object store cannot be reached (or its bucket isn't there yet)."""
         if self.object_store is not None:
+            await self.ensure_bucket()
             await self.object_store.ping()
         elif not self.settings.object_root.is_dir():
             raise FileNotFoundError("object store root missing")

@@ -12,7 +12,7 @@ def test_health_and_readiness(portal: RunningPortal) -> None:
     assert httpx.get(f"{portal.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{portal.url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "object_store": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "schema": "ok", "object_store": "ok"}
 
 
 def test_openapi_schema_is_served_without_external_assets(portal: RunningPortal) -> None:
