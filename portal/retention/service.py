@@ -379,6 +379,14 @@ async def cull(
         try:
             async with sessionmaker() as db, db.begin():
                 await _delete_rows(db, c)
+                await db.flush()
+                # Files before the audit entry: the entry locks the audit chain's head row until
+                # the commit, and a slow or frozen object store must not hold that lock (every
+                # audited request of every instance waits for it). A file that can't be removed
+                # rolls the rows back; the record is retried on the next run.
+                for key in c.objects:
+                    with contextlib.suppress(ObjectNotFound):  # already gone: nothing to remove
+                        await store.delete(key)
                 rule = rules[c.record_type]
                 await audit.record(
                     db,
@@ -393,10 +401,6 @@ async def cull(
                         "files": len(c.objects),
                     },
                 )
-                await db.flush()
-                for key in c.objects:
-                    with contextlib.suppress(ObjectNotFound):  # already gone: nothing to remove
-                        await store.delete(key)
         except StorageError as exc:
             result.failed.append((c, f"filen kunde inte tas bort ({type(exc).__name__})"))
             continue

@@ -6,20 +6,23 @@ rule's months), with real encrypted objects in a filesystem object store; both d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.advisories.models import Advisory, AdvisorySubject, AdvisoryVersion
 from portal.attachments.models import Attachment
 from portal.attachments.store import build_file_store
+from portal.audit import service as audit
 from portal.audit.service import ANONYMOUS, Actor
 from portal.db.base import utcnow
 from portal.db.engine import make_engine, make_sessionmaker
@@ -421,3 +424,45 @@ async def test_the_command_line_dry_run_and_run(
     assert await run_command(world.settings, dry_run=False, as_json=False) == 0
     assert "4 handlingar gallrade, 0 misslyckades" in capsys.readouterr().out
     assert (await _counts(world))["reports"] == before["reports"] - 1
+
+
+class HangingDeletes:
+    """Fault injection (a wrapper on purpose): the real store, whose `delete` waits on a gate,
+    as an S3 delete does while the server is frozen. Everything else is the real store."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def delete(self, key: str) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await self.inner.delete(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_culling_holds_no_audit_lock_while_the_store_hangs(world: World) -> None:
+    """While a culled record's file deletion hangs, other requests can still audit.
+
+    An audit entry updates the chain's head row; a cull that audits before it deletes files
+    keeps that row locked for as long as the store hangs (every audited request waits)."""
+    if not world.settings.database_url.startswith("postgresql"):
+        pytest.skip("row locks: PostgreSQL (SQLite has one write lock per database)")
+    p = await _plan(world)
+    maker = make_sessionmaker(world.db.bind)  # type: ignore[arg-type]
+    store = HangingDeletes(world.files.store)  # type: ignore[attr-defined]
+    cull = asyncio.create_task(
+        service.cull(maker, store, p, actor=ANONYMOUS, rules=service.load_rules())
+    )
+    try:
+        await asyncio.wait_for(store.entered.wait(), 30)
+        async with maker() as db, db.begin():
+            await db.execute(text("SET LOCAL lock_timeout = '3s'"))
+            await audit.record(db, "test.while_culling")  # needs the chain's head row
+    finally:
+        store.gate.set()
+        result = await asyncio.wait_for(cull, 60)
+    assert not result.failed and len(result.deleted) == 4
