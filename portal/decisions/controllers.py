@@ -16,8 +16,9 @@ from litestar.response import Redirect, Stream, Template
 
 from auth.roles import Permission
 from portal.audit import service as audit
+from portal.db.base import utcnow
 from portal.decisions import service, signing
-from portal.decisions.rules import KINDS
+from portal.decisions.rules import KINDS, reported_at_next_meeting
 from portal.decisions.schemas import DecisionIn, DecisionOut
 from portal.errors import InvalidInput
 from portal.rosters import service as rosters
@@ -75,6 +76,18 @@ def _from_form(form: dict[str, str]) -> DecisionIn:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionMakers:
+    """Who may decide for one municipality, for the form's grouped list."""
+
+    municipality_id: uuid.UUID
+    """The municipality."""
+    municipality: str
+    """Its name."""
+    people: list[tuple[uuid.UUID, str, str, bool]]
+    """(user id, name, role, on call now) of its chairs and substitutes."""
+
+
 class DecisionPages(Controller):
     """Swedish pages: the list, the drafting form, a decision, its PDF."""
 
@@ -88,6 +101,7 @@ class DecisionPages(Controller):
             "decisions/list.html",
             user,
             rows=rows,
+            to_report=[d for d in rows if reported_at_next_meeting(d.status)],
             can_draft=bool(user.orgs_with(Permission.DRAFT_DECISIONS)),
         )
 
@@ -103,11 +117,30 @@ class DecisionPages(Controller):
         status: int = 200,
     ) -> Template:
         vault = portal_state(state).vault
-        municipalities = await rosters.visible_municipalities(db, user)
-        people: list[tuple[uuid.UUID, str, str, str]] = []
-        for mid, name in sorted(municipalities.items(), key=lambda kv: kv[1]):
-            for pid, pname, role in await rosters.candidates(db, vault, mid):
-                people.append((pid, pname, role, name))
+        municipalities = sorted(
+            (await rosters.visible_municipalities(db, user)).items(), key=lambda kv: kv[1]
+        )
+        on_call = {
+            o.municipality_id: o.on_call[0].user_id
+            for o in await rosters.on_call_now(db, vault, user)
+            if o.on_call
+        }
+        groups = [
+            DecisionMakers(
+                mid,
+                name,
+                [
+                    (pid, pname, role, pid == on_call.get(mid))
+                    for pid, pname, role in await rosters.candidates(db, vault, mid)
+                ],
+            )
+            for mid, name in municipalities
+        ]
+        chosen = form.get("municipality_id", "")
+        if chosen and not form.get("decision_maker_id"):  # the one on call, preselected
+            for g in groups:
+                if str(g.municipality_id) == chosen and g.municipality_id in on_call:
+                    form = {**form, "decision_maker_id": str(on_call[g.municipality_id])}
         return render(
             "decisions/form.html",
             user,
@@ -115,15 +148,17 @@ class DecisionPages(Controller):
             form=form,
             errors=errors,
             kinds=KINDS,
-            municipalities=sorted(municipalities.items(), key=lambda kv: kv[1]),
-            people=people,
+            municipalities=municipalities,
+            groups=groups,
             action=action,
         )
 
     @get("/new")
     async def new(self, db: Db, state: State, user: CurrentUser) -> Template:
         service.require_drafter(user)
-        return await self._form(db, state, user, {}, {}, action="/decisions")
+        # The oral decision was usually taken minutes ago: start from now (Stockholm time).
+        start = {"oral_decision_at": format_local(utcnow(), "%Y-%m-%dT%H:%M")}
+        return await self._form(db, state, user, start, {}, action="/decisions")
 
     @post("/")
     async def create(

@@ -20,9 +20,12 @@ class DeadlineRule:
     label: str
     """Swedish description shown to users."""
     within: timedelta | None
-    """Time allowed after the oral decision; 0 = at once; None = the committee's next meeting."""
+    """Time allowed after the oral decision; None = the committee's next meeting."""
     basis: str
     """Legal provision the rule comes from."""
+    immediately: bool = False
+    """The act says "genast" (no clock time): documents say so, and `within` is only when
+    Jourpost starts to show it as passed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +69,15 @@ KINDS: dict[str, DecisionKind] = {
         "Beslut om omedelbart omhändertagande",
         "13 § LVM",
         (
+            # "Genast" has no clock time in the act; a deadline at the very minute of the oral
+            # decision read "passerad" the moment the draft was saved. Documents say "genast";
+            # Jourpost shows it as passed after one day (to be confirmed by the lawyers).
             DeadlineRule(
-                "submit_to_court", "Underställs förvaltningsrätten genast", timedelta(0), "15 § LVM"
+                "submit_to_court",
+                "Underställs förvaltningsrätten genast",
+                timedelta(days=1),
+                "15 § LVM",
+                immediately=True,
             ),
             NEXT_MEETING,
         ),
@@ -93,6 +103,17 @@ class Deadline:
     def overdue(self, now: datetime) -> bool:
         """True when the due time has passed."""
         return self.due is not None and now > self.due
+
+
+ENDED = frozenset({"lifted", "cancelled"})
+"""States in which no deadline runs any more: a lifted custody is not submitted to the court,
+and a cancelled draft was never a decision."""
+
+
+def reported_at_next_meeting(status: str) -> bool:
+    """Decisions the committee must be told about (KL 6 kap. 40 §): every decision taken under
+    delegation, a lifted one too — only drafts and cancelled (never-made) ones are not."""
+    return status not in ("draft", "cancelled")
 
 
 def deadlines(kind: str, oral_decision_at: datetime) -> list[Deadline]:

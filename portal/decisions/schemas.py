@@ -64,6 +64,8 @@ class DeadlineOut:
     basis: str
     due: datetime | None
     overdue: bool
+    immediately: bool = False
+    """"Genast": `due` is when Jourpost starts to show it as passed, not a legal time limit."""
 
 
 @dataclass

@@ -30,7 +30,7 @@ from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import Organisation, User
 from portal.decisions.models import Decision
-from portal.decisions.rules import KINDS, deadlines
+from portal.decisions.rules import ENDED, KINDS, deadlines
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
@@ -320,7 +320,14 @@ async def to_out(
         signed_at=d.signed_at,
         delivered_at=d.delivered_at,
         deadlines=[
-            DeadlineOut(x.rule.key, x.rule.label, x.rule.basis, x.due, x.overdue(now))
+            DeadlineOut(
+                x.rule.key,
+                x.rule.label,
+                x.rule.basis,
+                x.due,
+                x.overdue(now) and d.status not in ENDED,
+                x.rule.immediately,
+            )
             for x in deadlines(d.kind, d.oral_decision_at)
         ],
     )

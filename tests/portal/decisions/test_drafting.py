@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pikepdf
 import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.decisions.models import Decision
+from tests.portal.advisories.helpers import run
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import (
     ANDERS,
@@ -189,3 +194,85 @@ def test_lookup_shows_decisions_about_the_person_to_those_who_may_see_them(
     form = {"personal_identity_number": "20110305-9893", **csrf_form(jonna)}
     page = jonna.post("/lookup", data=form)
     assert page.status_code == 200 and f'href="/decisions/{did}"' in page.text
+
+
+def test_the_form_starts_now_with_the_municipalitys_chair_on_call(portal: RunningPortal) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    before = datetime.now(ZoneInfo("Europe/Stockholm")).replace(second=0, microsecond=0)
+    page = jonna.get("/decisions/new")
+    assert page.status_code == 200
+    shown = re.search(r'name="oral_decision_at" value="([^"]+)"', page.text)
+    assert shown is not None
+    start = datetime.fromisoformat(shown.group(1)).replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert timedelta(0) <= start - before <= timedelta(minutes=2)
+    # Chairs are grouped per municipality; Olof is marked as the one on call in Hudiksvall.
+    group = re.search(
+        rf'<optgroup label="Hudiksvall" data-municipality="{known["Hudiksvall"]}">(.*?)</optgroup>',
+        page.text,
+        re.S,
+    )
+    assert group is not None
+    olof = re.search(rf'<option value="{known[OLOF]}"([^>]*)>([^<]*)</option>', group.group(1))
+    assert olof is not None and "data-on-call" in olof.group(1)
+    assert "i beredskap nu" in olof.group(2) and "selected" not in olof.group(1)
+    assert "/static/js/decision-form.js" in page.text
+
+    # The form comes back (a field missing) with Hudiksvall chosen: Olof is preselected.
+    again = jonna.post(
+        "/decisions",
+        data={**csrf_form(jonna), "kind": "lvu6", "municipality_id": str(known["Hudiksvall"])},
+    )
+    assert again.status_code == 422
+    chosen = re.search(rf'<option value="{known[OLOF]}"([^>]*)>', again.text)
+    assert chosen is not None and "selected" in chosen.group(1)
+
+
+def _move_oral_decision(portal: RunningPortal, decision_id: str, ago: timedelta) -> None:
+    """Time travel: the oral decision was taken `ago` (the roster rule is checked at drafting)."""
+
+    async def move(db: AsyncSession) -> None:
+        await db.execute(
+            update(Decision)
+            .where(Decision.id == uuid.UUID(decision_id))
+            .values(oral_decision_at=datetime.now(UTC) - ago)
+        )
+
+    run(portal.settings, move)
+
+
+def test_genast_is_not_passed_at_drafting_and_a_lifted_decision_has_no_running_deadline(
+    portal: RunningPortal,
+) -> None:
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    lvm = jonna.post("/api/v1/decisions", json=draft_body(known, kind="lvm13")).json()
+    court = next(x for x in lvm["deadlines"] if x["key"] == "submit_to_court")
+    assert court["immediately"] is True and court["overdue"] is False
+    assert "genast" in court["label"]
+    shown = jonna.get(f"/decisions/{lvm['id']}")
+    assert "passerad" not in shown.text and "Underställs förvaltningsrätten genast" in shown.text
+
+    # A 6 § LVU decision taken eight days ago, sent for signature and then lifted: the court
+    # deadline has passed but no longer runs; the committee must still be told about it.
+    lvu = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    _move_oral_decision(portal, lvu["id"], timedelta(days=8))
+    court = next(
+        x
+        for x in jonna.get(f"/api/v1/decisions/{lvu['id']}").json()["deadlines"]
+        if x["key"] == "submit_to_court"
+    )
+    assert court["overdue"] is True
+    assert jonna.post(f"/api/v1/decisions/{lvu['id']}/submit").status_code == 200
+    done = jonna.post(
+        f"/decisions/{lvu['id']}/close",
+        data={**csrf_form(jonna), "to": "lifted", "reason": "Placeringen upphörde"},
+    )
+    assert done.status_code == 303
+    lifted = jonna.get(f"/api/v1/decisions/{lvu['id']}").json()
+    assert lifted["status"] == "lifted" and not any(x["overdue"] for x in lifted["deadlines"])
+    listing = jonna.get("/decisions").text
+    assert "passerad" not in listing
+    meeting = listing.split("Att anmäla vid nämndens nästa sammanträde", 1)
+    assert len(meeting) == 2 and f'href="/decisions/{lvu["id"]}"' in meeting[1]
+    assert "(hävt)" in meeting[1]

@@ -1,0 +1,1 @@
+"""stats feature: statistics per municipality and period, cost allocation."""
