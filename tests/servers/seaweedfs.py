@@ -159,24 +159,37 @@ def _remove_sockets(ports: list[int]) -> None:
             sock.unlink(missing_ok=True)
 
 
+def reserve_ports() -> list[int]:
+    """Ports for `seaweedfs(ports=...)`: the S3 endpoint is 127.0.0.1:<first> before it runs."""
+    return _free_ports(10)
+
+
 @contextmanager
-def seaweedfs(attempts: int = 3) -> Iterator[SeaweedFS]:
-    """Run `weed mini` on free ports of 127.0.0.1 and yield how to reach its S3 API."""
+def seaweedfs(
+    attempts: int = 3, ports: list[int] | None = None, secret_key: str | None = None
+) -> Iterator[SeaweedFS]:
+    """Run `weed mini` on free ports of 127.0.0.1 and yield how to reach its S3 API.
+
+    `ports` (from `reserve_ports`) and `secret_key` fix the endpoint and credentials, e.g. to
+    start S3 only after a client was configured for it (then there is one attempt: other
+    ports would not help).
+    """
     weed = _weed_binary()
+    fixed, attempts = ports, 1 if ports is not None else attempts
     root = Path(tempfile.mkdtemp(prefix="jourpost-seaweedfs-"))
     try:
         for attempt in range(attempts):
             data = root / f"run{attempt}"
             data.mkdir()
-            access_key, secret_key = "portal", secrets.token_urlsafe(24)
+            access_key, secret = "portal", secret_key or secrets.token_urlsafe(24)
             config = data / "s3.json"
             identity = {
                 "name": "portal",
-                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "credentials": [{"accessKey": access_key, "secretKey": secret}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],
             }
             config.write_text(json.dumps({"identities": [identity]}))
-            ports = _free_ports(10)
+            ports = fixed or _free_ports(10)
             log = data / "weed.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
@@ -189,7 +202,7 @@ def seaweedfs(attempts: int = 3) -> Iterator[SeaweedFS]:
                     start_new_session=True,
                     env={**os.environ, "TMPDIR": str(data)},
                 )
-            server = SeaweedFS(f"127.0.0.1:{ports[0]}", access_key, secret_key, proc.pid, data)
+            server = SeaweedFS(f"127.0.0.1:{ports[0]}", access_key, secret, proc.pid, data)
             try:
                 _wait_ready(proc, server, log)
             except RuntimeError:
