@@ -110,12 +110,14 @@ async def _migrate_to(settings: Settings, revision: str) -> None:
 
 
 def test_unmigrated_and_older_database_is_not_ready(tmp_path: Path, empty_pg_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
     from portal.db import migrate
-    from portal.health.service import _scripts
 
     head = migrate.head_revision()
     assert head is not None
-    previous = _scripts().get_revision(head).down_revision
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    previous = scripts.get_revision(head).down_revision
     assert isinstance(previous, str)
 
     with running_portal(tmp_path, empty_pg_url, prepare=False) as jp:
