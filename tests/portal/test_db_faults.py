@@ -8,7 +8,9 @@ database timeouts so the bounds below stay small:
   /healthz stays 200 (it never touches the database), nothing of a POST is stored;
 - frozen: requests (more than the pool holds) and /readyz answer within their bounds while the
   server is still frozen, instead of hanging for the freeze's duration;
-- back: the same portal process answers 200 again, without a restart.
+- back: the same portal process answers 200 again, without a restart;
+- a statement held up by a lock ends at the statement timeout (503), while a genuine
+  programming error (bad SQL, a broken constraint) stays 500.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from litestar import get
+from sqlalchemy import text
 
 from portal.db.engine import STATEMENT_GRACE
 from portal.health.service import CHECK_TIMEOUT
+from portal.web.deps import Db
 from tests.conftest import make_settings
 from tests.portal.advisories.helpers import HANNA, JONNA, body
 from tests.portal.conftest import RunningPortal, prepare_database
@@ -181,3 +187,46 @@ def test_frozen_database_answers_within_bounds_and_recovers(
         assert time.monotonic() < deadline, status
         time.sleep(0.2)
     assert probe.get("/readyz").status_code == 200
+
+
+@get("/test-only/bad-sql", include_in_schema=False)
+async def bad_sql(db: Db) -> None:
+    """A programming error: a table that doesn't exist."""
+    await db.execute(text("SELECT * FROM no_such_table"))
+
+
+@get("/test-only/duplicate", include_in_schema=False)
+async def duplicate(db: Db) -> None:
+    """A programming error: the same primary key twice."""
+    await db.execute(text("CREATE TEMPORARY TABLE t (id int PRIMARY KEY)"))
+    await db.execute(text("INSERT INTO t VALUES (1), (1)"))
+
+
+def test_lock_wait_ends_at_the_statement_timeout_and_bugs_stay_500(
+    pg: PrivatePostgres, jp: RunningPortal
+) -> None:
+    jp.app.register(bad_sql)
+    jp.app.register(duplicate)
+    jonna = _client(jp, JONNA)
+    assert jonna.get("/api/v1/advisories").status_code == 200
+
+    async def locked_while(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+        # Another session holds the advisories table: the request's SELECT waits for the lock.
+        conn = await asyncpg.connect(pg.url().replace("postgresql+asyncpg", "postgresql"))
+        try:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE advisories IN ACCESS EXCLUSIVE MODE")
+                return await asyncio.to_thread(_timed, call)
+        finally:
+            await conn.close()
+
+    response, took = asyncio.run(locked_while(lambda: jonna.get("/api/v1/advisories")))
+    _assert_problem_503(response)
+    assert LIMITS["db_statement_timeout_seconds"] <= took < REQUEST_BOUND, took
+    assert jonna.get("/api/v1/advisories").status_code == 200  # lock gone: served again
+
+    for path in ("/test-only/bad-sql", "/test-only/duplicate"):
+        crashed = jonna.get(path, headers={"accept": "application/json"})
+        assert crashed.status_code == 500, crashed.text
+        assert "retry-after" not in crashed.headers
+        assert crashed.json()["title"] == "Något gick fel"
