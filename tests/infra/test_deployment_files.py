@@ -59,6 +59,17 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")  # the oldest and the newest the pack
 IMAGE_USER = 10001
 PORTAL_MAX_BODY = 25 * 1024 * 1024  # create_app's request_max_body_size (checked below)
 PLACEHOLDER = "CHANGE-ME"
+POD_OWNERS = (
+    "Deployment/jourpost",
+    "Job/jourpost-migrate-0-1-0",
+    *(f"CronJob/jourpost-{job}" for job in ("renew-timestamps", "storage-sweep", "retention-run")),
+)
+TIMED = ("renew-timestamps", "storage-sweep", "retention")  # systemd names of SCHEDULED
+SERVICES = (
+    "jourpost@.service",
+    "jourpost-migrate.service",
+    *(f"jourpost-{job}.service" for job in TIMED),
+)
 EXPECTED_KINDS = (
     *("Namespace", "ConfigMap", "Secret", "Deployment", "Service", "Ingress"),
     *("PodDisruptionBudget", "Job", "CronJob", "CronJob", "CronJob"),
@@ -126,7 +137,8 @@ def _hadolint(path: Path) -> list[dict[str, Any]]:
         timeout=60,
         check=False,
     )
-    findings = json.loads(out.stdout or "[]")
+    assert out.stdout.strip(), out.stderr  # a file hadolint could not read prints nothing
+    findings = json.loads(out.stdout)
     assert isinstance(findings, list), out.stderr
     return findings
 
@@ -381,7 +393,11 @@ def test_the_portal_deployment_is_replicated_probed_and_spread() -> None:
     assert 1 <= pdb["spec"]["minAvailable"] < spec["replicas"]
 
 
-@pytest.mark.parametrize("owner", [name for name, _ in _pod_specs()])
+def test_the_pods_are_the_portal_the_migration_and_the_scheduled_commands() -> None:
+    assert sorted(name for name, _ in _pod_specs()) == sorted(POD_OWNERS)
+
+
+@pytest.mark.parametrize("owner", POD_OWNERS)
 def test_every_pod_is_hardened_and_bounded(owner: str) -> None:
     spec = dict(_pod_specs())[owner]
     assert spec["securityContext"]["runAsNonRoot"] is True
@@ -566,7 +582,12 @@ def test_systemd_analyze_catches_a_misspelt_setting_and_a_missing_program() -> N
     assert "jourpostd" in _systemd_problems(units)
 
 
-@pytest.mark.parametrize("unit", sorted(p.name for p in SYSTEMD.glob("*.service")))
+def test_the_units_are_the_instance_the_migration_and_the_scheduled_commands() -> None:
+    timers = [f"jourpost-{job}.timer" for job in TIMED]
+    assert sorted(_units()) == sorted([*SERVICES, *timers])
+
+
+@pytest.mark.parametrize("unit", SERVICES)
 def test_every_service_is_hardened(unit: str) -> None:
     text = (SYSTEMD / unit).read_text()
     for setting in (
