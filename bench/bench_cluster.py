@@ -254,6 +254,7 @@ def run_cluster(pdfs: list[bytes], tmp: Path, kill_after: int) -> tuple[Round, R
             upload_round("cluster-kill", p, pdfs, lambda: cluster.kill_volume(victim), kill_after)
         )
         layout = ", ".join(f"v{vid}: {len(set(hs))} servers" for vid, hs in placement)
+        layout += f"; gateway log: {cluster.refused_writes(victim)} refused writes to the victim"
         return quiet, faulty, layout
 
 

@@ -147,6 +147,7 @@ def _run_with_kill(
     Returns the outcomes and how long the master took to drop the dead server."""
     outcomes: list[Outcome] = []
     noticed = -1.0
+    victim = -1
     with ThreadPoolExecutor(WORKERS) as pool:
         futures: list[Future[Outcome]] = [
             pool.submit(_upload_then_download, clients, advisories[i % ADVISORIES], i, pdf)
@@ -160,6 +161,8 @@ def _run_with_kill(
                 killed_at = time.monotonic()
                 c.seaweed.kill_volume(victim)
                 noticed = _wait_until_dropped(c.seaweed, killed_at)
+    refused = c.seaweed.refused_writes(victim)
+    print(f"\ngateway log: {refused} refused writes to the killed volume server (retried)")
     return sorted(outcomes, key=lambda o: o.index), noticed
 
 

@@ -107,6 +107,13 @@ class SeaweedCluster:
         server.proc.wait(timeout=STOP_TIMEOUT)
         self.killed.append(server.name)
 
+    def refused_writes(self, index: int) -> int:
+        """Lines of the gateway's log where an upload or replica write to volume server `index`
+        was refused (evidence that the kill hit writes in flight; the gateway retries them)."""
+        needle = f"127.0.0.1:{self.volumes[index].http_port}"
+        log = self.s3.log.read_text(errors="replace").splitlines()
+        return sum(1 for line in log if needle in line and "connection refused" in line)
+
     def _master_json(self, path: str) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.master.http_port}{path}"
         with urllib.request.urlopen(url, timeout=5) as response:
