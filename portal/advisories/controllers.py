@@ -133,7 +133,19 @@ class AdvisoryPages(Controller):
         d = await queries.get(
             db, portal_state(state).vault, user, advisory_id, now=now, version=number
         )
-        return render("advisories/detail.html", user, d=d, now=now, texts=texts, flash=flash)
+        # Back to the list the viewer works from: a handler's own (withdrawn ones included),
+        # else the jour's active list.
+        back = (
+            ("/advisories", "Aviseringar")
+            if access.own_orgs(user)
+            else (
+                "/jour/advisories",
+                "Aktiva aviseringar",
+            )
+        )
+        return render(
+            "advisories/detail.html", user, d=d, now=now, texts=texts, flash=flash, back=back
+        )
 
     @get("/{advisory_id:uuid}/amend")
     async def amend_form(

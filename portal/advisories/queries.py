@@ -38,6 +38,8 @@ OWNER_TYPE = "advisory"
 NIGHT_VIEW_EXPIRED = timedelta(days=7)
 """The night view keeps expired advisories this long, marked "Utgången"."""
 LOOKUP_EXPIRED = timedelta(days=30)
+EXPIRES_SOON = timedelta(days=2)
+"""Marked "Går ut snart" in lists and on the advisory (the reminder e-mail's window)."""
 """A lookup shows advisories that expired this recently, marked "Utgången"."""
 LIST_LIMIT = 200
 """Most rows in one list."""
@@ -93,6 +95,8 @@ class Summary:
     """Expiry."""
     expired: bool
     """valid_until has passed."""
+    expires_soon: bool
+    """Active and expiring within EXPIRES_SOON (the handler's reminder e-mail goes out then)."""
     legal_basis: str
     """none | sol | lvu | lvm."""
     subjects: tuple[Subject, ...]
@@ -230,6 +234,7 @@ async def _summaries(
                 confirmed_at=adv.confirmed_at,
                 valid_until=adv.valid_until,
                 expired=adv.valid_until <= now,
+                expires_soon=now < adv.valid_until <= now + EXPIRES_SOON,
                 legal_basis=adv.legal_basis,
                 subjects=content.subjects,
                 acknowledged=any(a.version >= adv.content_version for a in own_acks),

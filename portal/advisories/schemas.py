@@ -204,6 +204,8 @@ class AdvisorySummaryOut:
     """Expiry."""
     expired: bool
     """valid_until has passed: treat the plan with care."""
+    expires_soon: bool
+    """Active and expiring within two days (the sending unit is reminded then)."""
     legal_basis: str
     """none | sol | lvu | lvm."""
     police_assistance_lawful: bool
@@ -305,6 +307,7 @@ def summary_out(s: Summary) -> AdvisorySummaryOut:
         confirmed_at=s.confirmed_at,
         valid_until=s.valid_until,
         expired=s.expired,
+        expires_soon=s.expires_soon,
         legal_basis=s.legal_basis,
         police_assistance_lawful=s.legal_basis in ("lvu", "lvm"),
         subjects=_subjects(s.subjects),
@@ -390,11 +393,19 @@ def uploads_from_form(form: Any, key: str = "attachments") -> list[Upload]:
     ]
 
 
+def _blank(s: SubjectDraft) -> bool:
+    return not (s.personal_identity_number.strip() or s.name.strip() or s.description.strip())
+
+
 def form_values(content: AdvisoryContent | None, draft: AdvisoryDraft | None) -> dict[str, Any]:
     """Values to refill the page form from saved content or a rejected draft."""
     if draft is not None:
         until = draft.valid_until
         subjects = [vars(s) for s in draft.subjects]
+        # The form posts MAX_SUBJECTS rows; give back the filled ones (indexes kept: errors name
+        # them), not a wall of empty blocks.
+        filled = [i for i, s in enumerate(draft.subjects) if s.identity_unknown or not _blank(s)]
+        subjects = subjects[: filled[-1] + 1] if filled else []
         base = {k: getattr(draft, k) for k in ("plan", "alternative_plans", "instructions")}
         base |= {k: getattr(draft, k) for k in ("legal_basis", "contact_name", "contact_phone")}
     elif content is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,7 +47,7 @@ from portal.pii import Vault
 from portal.web.principal import Principal
 from storage import EncryptedObjectStore
 
-REMIND_BEFORE = timedelta(days=2)
+REMIND_BEFORE = queries.EXPIRES_SOON
 """The sending unit is reminded this long before an advisory expires."""
 STALE = (
     "Aviseringen har ändrats av någon annan sedan du öppnade den (nu version {n}). "
