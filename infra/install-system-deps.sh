@@ -14,8 +14,9 @@ packages=(
   softhsm2
   # Real browser for end-to-end journeys; HTTP load generator for bench/
   chromium wrk
-  # `nginx -t` of the reverse-proxy example (tests/infra); only the binary is used, not started
-  nginx
+  # `nginx -t` and `systemd-analyze verify` of the deployment examples (tests/infra); nothing
+  # is started
+  nginx systemd
 )
 # Node.js (independent OpenID provider, axe-core) comes with the machine; install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
