@@ -2,7 +2,7 @@
 SeaweedFS cluster, with one volume server SIGKILLed part-way, beside baselines in the same run.
 
     .venv/bin/python bench/bench_cluster.py [--uploads 200] [--size-kb 256] [--kill-after 50]
-                                            [--no-mini]
+                                            [--no-mini] [--freeze]
 
 Two `jourpost serve` processes (separate OS processes, one PostgreSQL database on 127.0.0.1:5432,
 the same keys and bucket) per object store. Rounds, in this order:
@@ -11,6 +11,8 @@ the same keys and bucket) per object store. Rounds, in this order:
                   + filer + S3 gateway, no fault
     cluster-kill  the same cluster and portals, a second round; the volume server holding most
                   copies of the bucket's volumes is SIGKILLed once --kill-after uploads finished
+    cluster-freeze  (with --freeze) a fresh cluster, that server SIGSTOPped instead: a hung
+                  machine whose connections stay open (resumed with SIGCONT at the end)
 A round starts every upload at once (asyncio, one connection each, alternating instances) and
 times each from request to answer. Afterwards every 2xx upload is downloaded from the *other*
 instance and its SHA-256 compared ("lost" counts those that fail), and the `attachments` rows
@@ -258,6 +260,31 @@ def run_cluster(pdfs: list[bytes], tmp: Path, kill_after: int) -> tuple[Round, R
         return quiet, faulty, layout
 
 
+def run_freeze(pdfs: list[bytes], tmp: Path, freeze_after: int) -> tuple[Round, float]:
+    """On a fresh cluster: SIGSTOP the busiest volume server part-way (thawed at the end).
+    Returns the round and how long the master took to drop the frozen server."""
+    with ExitStack() as stack:
+        cluster = stack.enter_context(seaweed_cluster())
+        p = stack.enter_context(
+            two_portals(cluster.endpoint, cluster.access_key, cluster.secret_key, tmp)
+        )
+        p.list_versions = lambda: _versions(cluster.client(), p.bucket)
+        warm_up(p, pdfs)
+        victim = _busiest(cluster, p.bucket)
+        frozen_at = [0.0]
+
+        def freeze() -> None:
+            frozen_at[0] = time.monotonic()
+            cluster.freeze_volume(victim)
+
+        frozen = asyncio.run(upload_round("cluster-freeze", p, pdfs, freeze, freeze_after))
+        while len(cluster.live_volume_servers()) == 3 and time.monotonic() - frozen_at[0] < 300:
+            time.sleep(0.5)
+        dropped = time.monotonic() - frozen_at[0]
+        cluster.thaw_volume(victim)
+        return frozen, dropped
+
+
 def _line(r: Round) -> str:
     errors = {s: n for s, n in r.statuses.items() if not 200 <= s < 300}
     return (
@@ -273,17 +300,21 @@ def main() -> None:
     parser.add_argument("--size-kb", type=int, default=256, help="random padding per PDF")
     parser.add_argument("--kill-after", type=int, default=50, help="answered before the kill")
     parser.add_argument("--no-mini", action="store_true", help="skip the single-node baseline")
+    parser.add_argument(
+        "--freeze", action="store_true", help="also a round with a volume server SIGSTOPped"
+    )
     args = parser.parse_args()
     pdfs = [pdf_bytes(f"Bilaga {i}", padding=args.size_kb << 10) for i in range(args.uploads)]
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         mini = None if args.no_mini else run_mini(pdfs, Path(tmp) / "mini")
         quiet, faulty, layout = run_cluster(pdfs, Path(tmp) / "cluster", args.kill_after)
+        freeze = run_freeze(pdfs, Path(tmp) / "freeze", args.kill_after) if args.freeze else None
 
     print(
         f"{args.uploads} concurrent uploads of {len(pdfs[0]) >> 10} KiB PDFs over two "
         f"`jourpost serve` processes (PostgreSQL):"
     )
-    for r in (mini, quiet, faulty):
+    for r in (mini, quiet, faulty, freeze[0] if freeze else None):
         if r is not None:
             print("  " + _line(r))
     print(f"  cluster placement before the kill: {layout}")
@@ -297,6 +328,11 @@ def main() -> None:
         ratio += f"; cluster / mini: p50 {quiet.pct(0.5) / mini.pct(0.5):.2f}, "
         ratio += f"p95 {quiet.pct(0.95) / mini.pct(0.95):.2f}"
     print("  " + ratio)
+    if freeze is not None:
+        print(
+            f"  cluster-freeze (a fresh cluster): volume server SIGSTOPped after "
+            f"{args.kill_after} answers; the master dropped it after {freeze[1]:.0f} s"
+        )
 
 
 if __name__ == "__main__":

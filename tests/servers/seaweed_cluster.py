@@ -59,6 +59,8 @@ class WeedProcess:
     log: Path
     http_port: int
     grpc_port: int
+    frozen: bool = False
+    """True while SIGSTOPped by `SeaweedCluster.freeze_volume`."""
 
     @property
     def pid(self) -> int:
@@ -106,6 +108,17 @@ class SeaweedCluster:
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(timeout=STOP_TIMEOUT)
         self.killed.append(server.name)
+
+    def freeze_volume(self, index: int) -> None:
+        """SIGSTOP volume server `index` (a hung machine: its connections stay open, nothing
+        answers); `thaw_volume` resumes it. A frozen process is thawed before it is stopped."""
+        self.volumes[index].proc.send_signal(signal.SIGSTOP)
+        self.volumes[index].frozen = True
+
+    def thaw_volume(self, index: int) -> None:
+        """SIGCONT a volume server frozen by `freeze_volume`."""
+        self.volumes[index].proc.send_signal(signal.SIGCONT)
+        self.volumes[index].frozen = False
 
     def refused_writes(self, index: int) -> int:
         """Lines of the gateway's log where an upload or replica write to volume server `index`
@@ -177,6 +190,8 @@ class _Starter:
 
 def _stop(process: WeedProcess) -> None:
     proc = process.proc
+    if process.frozen and proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
     if proc.poll() is None:
         proc.terminate()
         try:
