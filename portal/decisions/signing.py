@@ -463,6 +463,7 @@ async def renew_timestamps(
     from storage import StoredObject
 
     checked = renewed = repaired = still_invalid = 0
+    done: list[tuple[uuid.UUID, uuid.UUID, str]] = []
     roots = list(setup.trust_roots)
     rows = (await db.scalars(select(Decision).where(Decision.signed_object_id.is_not(None)))).all()
     for d in rows:
@@ -510,12 +511,17 @@ async def renew_timestamps(
         d.signed_size = stored.size
         d.signed_kek_id = stored.kek_id
         d.signed_wrapped_key = stored.wrapped_key
+        done.append((d.id, d.municipality_id, stored.sha256))
+    # Audited after the loop: an entry locks the audit chain's head row until the commit, and
+    # the loop calls the TSA and the object store for every decision (minutes for many, or as
+    # long as either hangs) — every audited request of every instance would wait that long.
+    for decision_id, municipality_id, sha256 in done:
         await audit.record(
             db,
             "decision.timestamp_renewed",
-            owner_org_id=d.municipality_id,
+            owner_org_id=municipality_id,
             object_type="decision",
-            object_id=d.id,
-            details={"sha256": stored.sha256},
+            object_id=decision_id,
+            details={"sha256": sha256},
         )
     return RenewalReport(checked, renewed, repaired, still_invalid)

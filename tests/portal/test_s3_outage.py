@@ -1,7 +1,7 @@
 """An S3 outage must not degrade what doesn't use S3 (issue 12 item 6).
 
-Real PostgreSQL, a real SeaweedFS of the test's own (frozen with SIGSTOP or killed with SIGKILL;
-always resumed in a `finally`) and a portal with ONE pooled database connection
+Real PostgreSQL, a real SeaweedFS of the test's own (frozen with SIGSTOP, always resumed in a
+`finally`) and a portal with ONE pooled database connection
 (`db_pool_size=1`, `db_max_overflow=0`) and short S3 limits. While an upload or download hangs
 on the frozen store:
 
@@ -191,6 +191,7 @@ def _ended_in_503(pending: Future[Any]) -> None:
     response, took = pending.result(timeout=BOUND + SLACK + 30)
     assert response.status_code == 503, response.text
     assert response.json()["title"] == "Fillagringen svarar inte"
+    assert response.headers["Retry-After"].isdigit()
     assert took < BOUND + SLACK, f"the request hung {took:.1f} s (bound {BOUND} s)"
 
 
@@ -350,25 +351,3 @@ def test_frozen_s3_upload_to_a_report_holds_no_connection_or_lock(
     assert again.status_code == 201, again.text
     assert len(hanna.get(f"/api/v1/reports/{rid}").json()["attachments"]) == 1
     assert len(_attachment_objects(weed, portal.settings)) == 1
-
-
-# -- killed -----------------------------------------------------------------------------------
-
-
-def test_killed_s3_fails_uploads_fast_and_blocks_nothing(
-    outage_portal: RunningPortal, weed: SeaweedFS
-) -> None:
-    portal = outage_portal
-    aid = _advisory(portal)
-    hanna = client_as(portal.url, portal.settings, HANNA)
-    jonna = client_as(portal.url, portal.settings, JONNA)
-    os.kill(weed.pid, signal.SIGKILL)
-    _until(lambda: not _answers(weed), 10.0, "S3 still answers after SIGKILL")
-    response, took = _timed(
-        lambda: hanna.post(f"/api/v1/advisories/{aid}/attachments", files=_pdf_file("p.pdf"))
-    )
-    assert response.status_code == 503, response.text
-    assert took < BOUND + SLACK
-    _fast(lambda: jonna.get("/jour/advisories"))
-    _fast(lambda: jonna.post(f"/api/v1/advisories/{aid}/acknowledge", json={}))
-    assert jonna.get(f"/api/v1/advisories/{aid}").json()["attachments"] == []

@@ -154,3 +154,65 @@ def test_verifying_logs_no_personal_data(
     assert r.status_code == 200 and "Inte giltig" in r.text
     assert caplog.records, "nothing was logged at all: the check would prove nothing"
     assert OLOF not in caplog.text and "Ordén" not in caplog.text
+
+
+class _HangingPuts:
+    """Fault injection (a wrapper on purpose): the real encrypted store whose second `put`
+    waits on a gate, as a put does while S3 is frozen. Everything else is the real store."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.puts = 0
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def put(self, *args: Any, **kwargs: Any) -> Any:
+        self.puts += 1
+        if self.puts == 2:
+            self.entered.set()
+            await self.gate.wait()
+        return await self.inner.put(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def _renew_while_auditing(portal: RunningPortal) -> RenewalReport:
+    from sqlalchemy import text
+
+    from portal.app import build_runtime
+    from portal.audit import service as audit
+
+    runtime = build_runtime(portal.settings)
+    files = _HangingPuts(runtime.object_store)
+
+    async def renew() -> RenewalReport:
+        async with runtime.sessionmaker() as db, db.begin():
+            return await renew_timestamps(db, files, runtime.signing, force=True)  # type: ignore[arg-type]
+
+    try:
+        task = asyncio.create_task(renew())
+        try:
+            await asyncio.wait_for(files.entered.wait(), 60)
+            async with runtime.sessionmaker() as db, db.begin():
+                await db.execute(text("SET LOCAL lock_timeout = '3s'"))
+                await audit.record(db, "test.while_renewing")  # needs the chain's head row
+        finally:
+            files.gate.set()
+            result = await asyncio.wait_for(task, 120)
+        return result
+    finally:
+        await runtime.engine.dispose()
+
+
+def test_renewing_timestamps_holds_no_audit_lock_while_the_store_hangs(
+    portal: RunningPortal,
+) -> None:
+    """The run audits at its end: an entry per renewed decision written inside the loop would
+    keep the audit chain's head row locked across every later TSA call and S3 put."""
+    if not portal.settings.database_url.startswith("postgresql"):
+        pytest.skip("row locks: PostgreSQL (SQLite has one write lock per database)")
+    signed_decision(portal)
+    signed_decision(portal)
+    result = asyncio.run(_renew_while_auditing(portal))
+    assert (result.checked, result.renewed, result.still_invalid) == (2, 2, 0)
