@@ -16,6 +16,7 @@ migrations ran; they keep serving until replaced (migrations are additive for on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -112,11 +113,13 @@ def _scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(migrate.alembic_config())
 
 
-async def keep_checking_bucket(state: PortalState) -> None:
+async def keep_checking_bucket(state: PortalState, first_try: asyncio.Event) -> None:
     """Find or create the S3 bucket, retrying with backoff until it works (a background task).
 
     The portal starts while S3 is down; until this succeeds `/readyz` says object_store
-    unavailable and uploads answer 503 (StorageUnavailable).
+    unavailable and uploads answer 503 (StorageUnavailable). `first_try` is set once the first
+    attempt has ended, either way (start-up waits for it, bounded, so that with S3 up the
+    bucket exists before the first request, as it did when start-up required it).
     """
     pause = BUCKET_RETRY_MIN
     while True:
@@ -127,5 +130,16 @@ async def keep_checking_bucket(state: PortalState) -> None:
             log.warning(
                 "object store not usable yet (%s); retrying in %.0f s", type(exc).__name__, pause
             )
+        finally:
+            first_try.set()
         await asyncio.sleep(pause)
         pause = min(pause * 2, BUCKET_RETRY_MAX)
+
+
+async def start_bucket_check(state: PortalState) -> asyncio.Task[None]:
+    """Start `keep_checking_bucket`; wait for its first attempt, at most CHECK_TIMEOUT."""
+    first_try = asyncio.Event()
+    task = asyncio.create_task(keep_checking_bucket(state, first_try), name="bucket-check")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(first_try.wait(), CHECK_TIMEOUT)
+    return task
