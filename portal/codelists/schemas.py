@@ -13,7 +13,7 @@ class CodeOut:
     code: str
     """Stable identifier."""
     label: str
-    """Swedish label."""
+    """Swedish name as people read it."""
     definition: str | None
     """Optional definition."""
     valid_from: date
@@ -22,6 +22,8 @@ class CodeOut:
     """Last day, or None while current."""
     involves_child: bool
     """Category about a child or young person."""
+    short_label: str
+    """The label as published in the statistics' code list (e.g. "Handr Återk")."""
 
 
 @dataclass(frozen=True, slots=True)

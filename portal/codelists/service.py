@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.codelists.models import CodeEntry, CodeListVersion, CodeMapping
 from portal.codelists.schemas import CodeListsOut, CodeListVersionOut, CodeMappingOut, CodeOut
-from portal.codelists.standard import ENTRIES, LISTS, MAPPINGS, VERSIONS
+from portal.codelists.standard import ENTRIES, LISTS, MAPPINGS, VERSIONS, display_name
 from portal.db.base import utcnow
 from portal.errors import NotFound
 
@@ -24,7 +24,7 @@ class Code:
     code: str
     """Stable identifier."""
     label: str
-    """Swedish label."""
+    """Swedish name as people read it (abbreviations of the published list written out)."""
     definition: str | None
     """Optional Swedish definition."""
     valid_from: date
@@ -33,6 +33,8 @@ class Code:
     """Last day, or None while current."""
     involves_child: bool
     """A category about a child or young person (protection assessment required)."""
+    short_label: str = ""
+    """The label as published in the statistics' code list (e.g. "Handr Återk")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +129,12 @@ async def _load(db: AsyncSession, version: str) -> CodeLists:
             Code(
                 r.list_name,
                 r.code,
-                r.label,
+                display_name(r.label),
                 r.definition,
                 r.valid_from,
                 r.valid_to,
                 r.involves_child,
+                r.label,
             )
         )
     return CodeLists(
@@ -257,6 +260,7 @@ async def overview(db: AsyncSession) -> CodeListsOut:
                             c.valid_from,
                             c.valid_to,
                             c.involves_child,
+                            c.short_label,
                         )
                         for c in codes
                     ]

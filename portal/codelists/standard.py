@@ -58,6 +58,33 @@ class StandardEntry:
     """Category codes that concern a child or young person (protection assessment required)."""
 
 
+# The published labels are the statistics' abbreviations ("Handr Återk"); people at night read
+# these names instead. Display only: stored codes and labels never change (see the docstring).
+DISPLAY_NAMES: dict[str, str] = {
+    "Ek bistånd": "Ekonomiskt bistånd",
+    "Handr 43§ LVU": "Handräckning enligt 43 § LVU",
+    "Handr 45§ LVM": "Handräckning enligt 45 § LVM",
+    "Handr Återk": "Handräckning för återförande",
+    "Medv vid förhör": "Medverkan vid polisförhör",
+    "Omplac 11 § LVU": "Omplacering enligt 11 § LVU",
+    "Ordf besl 13 § LVM": "Ordförandebeslut enligt 13 § LVM",
+    "Ordf besl 6 § LVU": "Ordförandebeslut enligt 6 § LVU",
+    "Plac 4 kap 1 § SoL": "Placering enligt 4 kap. 1 § SoL",
+    "Tillsyn individ": "Tillsyn av person (besök)",
+    "Transport egen": "Transport, personalens egen resa",
+    "Transport klient": "Transport med klient",
+    "Upplys/Hänvis": "Upplysning eller hänvisning",
+    "B/U missbruk eget": "Barn/ungdom, eget missbruk",
+    "B/U missbruk föräldrar": "Barn/ungdom, föräldrars missbruk",
+    "B/U misshandel": "Barn/ungdom, misshandel",
+}
+
+
+def display_name(label: str) -> str:
+    """The name shown to people for a published label (the label itself when it reads well)."""
+    return DISPLAY_NAMES.get(label, label)
+
+
 def slug(label: str) -> str:
     """An ASCII code for a Swedish label: "Handr 43§ LVU" -> "handr_43_lvu"."""
     lowered = label.lower().translate(str.maketrans("åäöé", "aaoe"))

@@ -116,7 +116,7 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
     page.get_by_label("Kategori").select_option("13_17_ar")
     page.get_by_label("Karaktär").select_option("barn_ungdom")
     page.get_by_label("Skyddsbedömning", exact=True).first.check()
-    page.get_by_label("Upplys/Hänvis").check()
+    page.get_by_label("Upplysning eller hänvisning").check()
     page.get_by_label("Tidsåtgång i minuter").fill("45")
     page.get_by_label("Vad hände och vad gjorde jouren?").fill(
         "Polisen hittade pojken på stationen. Morbror kontaktad, pojken åkte dit."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -27,7 +28,9 @@ async def test_versions_and_mapping_in_the_database(migrated_engine: AsyncEngine
             assert [c.code for c in old.lists[name]] == [c.code for c in new.lists[name]]
         assert len(new.lists["action"]) == 24 and len(new.lists["character"]) == 14
         assert len(new.lists["initiator"]) == 5
-        assert new.get("action", "handr_43_lvu").label == "Handr 43§ LVU"  # type: ignore[union-attr]
+        handr = new.get("action", "handr_43_lvu")
+        assert handr is not None and handr.short_label == "Handr 43§ LVU"
+        assert handr.label == "Handräckning enligt 43 § LVU"  # what people read
         assert new.valid_to is None and old.valid_to is not None
         to_2017 = await codelists.code_mapper(db, "2017")
         assert to_2017("category", "2016", "13_20_ar") == (
@@ -77,3 +80,26 @@ def test_code_list_api_and_reports_keep_their_version(
     assert {e["field"] for e in old_version.json()["errors"]} == {"code_list_version"}
     ok = jonna.post("/api/v1/reports", json=report_payload(unit, code_list_version="2017"))
     assert ok.status_code == 201 and ok.json()["code_list_version"] == "2017"
+
+
+def test_codes_read_as_words_and_the_glossary_explains_them(
+    portal: RunningPortal, people: People
+) -> None:
+    jonna = people(JONNA)
+    lists = jonna.get("/api/v1/codelists").json()
+    current = next(v for v in lists["versions"] if v["version"] == lists["current_version"])
+    aterk = next(c for c in current["lists"]["action"] if c["code"] == "handr_aterk")
+    assert aterk["label"] == "Handräckning för återförande"
+    assert aterk["short_label"] == "Handr Återk"
+    # No abbreviation of the published list reaches the report form.
+    form = jonna.get("/rapporter/ny").text
+    assert "Handr Återk" not in form and "Handräckning för återförande" in form
+    assert "Upplysning eller hänvisning" in form and 'href="/codes"' in form
+    glossary = jonna.get("/codes")
+    assert glossary.status_code == 200
+    assert 'Handräckning för återförande <span class="hint">(Handr Återk)</span>' in glossary.text
+    for term in ("Underställning", "Beredskapstid", "Skyddsbedömning"):
+        assert f"<dt>{term}</dt>" in glossary.text
+    assert jonna.get("/codes", follow_redirects=False).status_code == 200
+    anonymous = httpx.get(f"{portal.url}/codes", follow_redirects=False)
+    assert anonymous.status_code in (302, 303, 401)  # logged-in users only
