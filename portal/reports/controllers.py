@@ -13,6 +13,7 @@ from litestar.response import Redirect, Stream, Template
 from portal.attachments.files import content_disposition
 from portal.attachments.service import Upload
 from portal.codelists import service as codelists
+from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput
 from portal.reports import pdf, service
 from portal.reports.forms import SUBJECT_ROWS, field_id, parse_report_form
@@ -27,6 +28,7 @@ from portal.reports.schemas import (
     ReportOut,
     ReportSummary,
 )
+from portal.web.datetimes import format_local
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
 
@@ -166,6 +168,18 @@ async def _form_fields(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
     return {k: [v for v in form.getall(k) if isinstance(v, str)] for k in form}
 
 
+def _night_defaults(user: CurrentUser) -> dict[str, str]:
+    """What the form can know already: the event and the assessment happened about now, and the
+    one writing is usually the one who assessed (all editable)."""
+    now = format_local(utcnow(), "%Y-%m-%dT%H:%M")
+    jour = next((m.org_name for m in user.memberships if m.org_kind == "jour"), "")
+    return {
+        "occurred_at": now,
+        "assessment.assessed_at": now,
+        "assessment.assessed_by": f"{user.name}, {jour}" if jour else user.name,
+    }
+
+
 class ReportPageController(Controller):
     """`/rapporter`: the report form, the unit inbox, the jour's sent list, the report page."""
 
@@ -207,7 +221,7 @@ class ReportPageController(Controller):
     async def new(self, db: Db, user: CurrentUser) -> Template:
         if not service.scope_of(user).jours:
             raise Forbidden()
-        return await self._form_page(db, user)
+        return await self._form_page(db, user, values=_night_defaults(user))
 
     @post("/ny")
     async def create(

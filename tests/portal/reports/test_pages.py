@@ -195,3 +195,18 @@ def test_only_jour_staff_get_the_form_and_start_page_links(
     assert people(JONNA).get("/rapporter").headers["location"] == "/rapporter/skickade"
     assert people(HANNA).get("/rapporter").headers["location"] == "/rapporter/inkorg"
     assert audit_entries(portal.settings, "report.create") == []
+
+
+def test_the_report_form_starts_with_what_it_can_know(
+    portal: RunningPortal, people: People
+) -> None:
+    page = people(JONNA).get("/rapporter/ny")
+    assert page.status_code == 200
+    fields = _parse(page.text).fields
+    before = datetime.now(STHLM).replace(second=0, microsecond=0, tzinfo=None)
+    for name in ("occurred_at", "assessment.assessed_at"):
+        field = next(f for f in fields.values() if f.get("name") == name)
+        shown = datetime.fromisoformat(field["value"])
+        assert timedelta(0) <= shown - before <= timedelta(minutes=2), name
+    assessor = next(f for f in fields.values() if f.get("name") == "assessment.assessed_by")
+    assert assessor["value"] == "Jonna Jourström, Socialjouren Gävleborg"
