@@ -16,7 +16,10 @@ Flow (DESIGN.md §5, "federated signing"):
 Exactly one signature: the decision moves from awaiting_signature with a conditional UPDATE;
 a second (double-clicked or retried) completion finds it signed and returns it unchanged. If
 the TSA or OCSP responder is unreachable nothing is stored, the decision stays awaiting
-signature, and the chair can try again.
+signature, and the chair can try again; the same when the object store can't take the signed
+PDF (503, bounded by the S3 timeouts and attempts). The signature is made and stored under the
+decision's claim (its row lock, one pooled connection): a completion waits for the TSA and S3
+up to their timeouts and keeps that one connection meanwhile.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from portal.rosters import service as rosters
 from portal.settings import Settings
 from portal.web.datetimes import format_local
 from portal.web.principal import Principal
+from storage import StorageError
 
 if TYPE_CHECKING:
     from asn1crypto import x509
@@ -345,11 +349,18 @@ async def complete(
     # and if this transaction never commits (the instance dies, the database goes away) a retry
     # must not collide with it. An object left behind that way is an orphan for the storage
     # sweep, never a decision that can no longer be signed.
-    stored = await files.put(
-        f"decisions/{d.id}/signed-{uuid.uuid4()}.pdf",
-        _one_chunk(signed),
-        retain_until=now + RETENTION,
-    )
+    try:
+        stored = await files.put(
+            f"decisions/{d.id}/signed-{uuid.uuid4()}.pdf",
+            _one_chunk(signed),
+            retain_until=now + RETENTION,
+        )
+    except StorageError as exc:  # bounded by the S3 timeouts and attempts (storage.s3)
+        log.warning("signing failed: object store unavailable (%s)", type(exc).__name__)
+        raise SigningUnavailable(
+            "Det underskrivna beslutet kunde inte sparas just nu, så inget har skrivits under. "
+            "Försök igen om en stund."
+        ) from exc
     d.signed_at = now
     d.delivered_at = now
     d.status = "delivered"

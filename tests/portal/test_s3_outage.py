@@ -42,14 +42,15 @@ from tests.servers.seaweedfs import SeaweedFS, seaweedfs
 pytestmark = pytest.mark.postgres
 
 CONNECT_TIMEOUT = 1.0
-READ_TIMEOUT = 4.0
+READ_TIMEOUT = 6.0
 ATTEMPTS = 2
 BOUND = ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUT)
 """How long a request may hang on a frozen S3 before it must have failed (seconds)."""
 SLACK = 6.0
 """Allowance on top of BOUND for a loaded 2-core machine (thread hops, pyHanko file checks)."""
-FAST = 2.5
-"""A request that doesn't touch S3 answers within this (it takes ~0.05 s when idle)."""
+FAST = 4.0
+"""A request that doesn't touch S3 answers within this (~0.05-0.5 s here); one that waits for
+the pool's only connection takes at least db_pool_timeout_seconds (5 s) or the S3 bound."""
 
 
 @pytest.fixture
@@ -171,7 +172,11 @@ def _timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - start
 
 
-def _fast(call: Callable[[], httpx.Response], ok: tuple[int, ...] = (200, 201)) -> None:
+def _fast(
+    during: Future[Any], call: Callable[[], httpx.Response], ok: tuple[int, ...] = (200, 201)
+) -> None:
+    """`call` starts while the `during` request still hangs on S3, and answers quickly."""
+    assert not during.done(), "the hanging request ended before this check started"
     response, took = _timed(call)
     assert response.status_code in ok, response.text
     assert took < FAST, f"took {took:.1f} s while S3 hangs"
@@ -228,15 +233,18 @@ def test_frozen_s3_upload_to_an_advisory_holds_no_connection_or_lock(
             )
             _hanging(weed, upload)
             # (a) what never touches S3 answers quickly: the API, a page, an audited read
-            _fast(lambda: jonna.get("/api/v1/advisories"))
-            _fast(lambda: jonna.get("/jour/advisories"))
-            _fast(lambda: jonna.get(f"/api/v1/advisories/{aid}"))
+            _fast(upload, lambda: jonna.get("/api/v1/advisories"))
+            _fast(upload, lambda: jonna.get("/jour/advisories"))
+            _fast(upload, lambda: jonna.get(f"/api/v1/advisories/{aid}"))
             # (b) the same advisory changes while its upload hangs: no row lock held
             _fast(
-                lambda: hanna.post(f"/api/v1/advisories/{aid}/reconfirm", json={"base_version": 1})
+                upload,
+                lambda: hanna.post(f"/api/v1/advisories/{aid}/reconfirm", json={"base_version": 1}),
             )
-            _fast(lambda: jonna.post(f"/api/v1/advisories/{aid}/acknowledge", json={"version": 2}))
-            assert not upload.done(), "the checks must run while the upload hangs"
+            _fast(
+                upload,
+                lambda: jonna.post(f"/api/v1/advisories/{aid}/acknowledge", json={"version": 2}),
+            )
             # (c) the upload fails within the bound, nothing recorded
             _ended_in_503(upload)
         assert jonna.get(f"/api/v1/advisories/{aid}").json()["attachments"] == []
@@ -284,9 +292,8 @@ def test_frozen_s3_new_advisory_with_a_file_blocks_nothing(
                 ),
             )
             _hanging(weed, post)
-            _fast(lambda: jonna.get(f"/api/v1/advisories/{existing}"))  # audited: chain head
-            _fast(lambda: jonna.post(f"/api/v1/advisories/{existing}/acknowledge", json={}))
-            assert not post.done(), "the checks must run while the post hangs"
+            _fast(post, lambda: jonna.get(f"/api/v1/advisories/{existing}"))  # audited: chain head
+            _fast(post, lambda: jonna.post(f"/api/v1/advisories/{existing}/acknowledge", json={}))
             _ended_in_503(post)
         assert len(poster.get("/api/v1/advisories?view=sent").json()) == before
         assert _attachment_objects(weed, portal.settings) == []
@@ -310,9 +317,11 @@ def test_frozen_s3_download_holds_no_connection(
             pool, lambda: reader.get(f"/api/v1/advisories/{aid}/attachments/{file_id}")
         )
         _hanging(weed, download)
-        _fast(lambda: jonna.get("/jour/advisories"))
-        _fast(lambda: hanna.post(f"/api/v1/advisories/{aid}/reconfirm", json={"base_version": 1}))
-        assert not download.done(), "the checks must run while the download hangs"
+        _fast(download, lambda: jonna.get("/jour/advisories"))
+        _fast(
+            download,
+            lambda: hanna.post(f"/api/v1/advisories/{aid}/reconfirm", json={"base_version": 1}),
+        )
         _ended_in_503(download)
     got = jonna.get(f"/api/v1/advisories/{aid}/attachments/{file_id}")
     assert got.status_code == 200 and got.content == content
@@ -339,11 +348,13 @@ def test_frozen_s3_upload_to_a_report_holds_no_connection_or_lock(
                 ),
             )
             _hanging(weed, upload)
-            _fast(lambda: hanna.get("/api/v1/reports?box=inbox"))
-            _fast(lambda: hanna.get(f"/api/v1/reports/{rid}"))
-            _fast(lambda: hanna.post(f"/api/v1/reports/{rid}/acknowledge", json={}))
-            _fast(lambda: jonna.post(f"/api/v1/reports/{rid}/addenda", json={"text": "Ringt."}))
-            assert not upload.done(), "the checks must run while the upload hangs"
+            _fast(upload, lambda: hanna.get("/api/v1/reports?box=inbox"))
+            _fast(upload, lambda: hanna.get(f"/api/v1/reports/{rid}"))
+            _fast(upload, lambda: hanna.post(f"/api/v1/reports/{rid}/acknowledge", json={}))
+            _fast(
+                upload,
+                lambda: jonna.post(f"/api/v1/reports/{rid}/addenda", json={"text": "Ringt."}),
+            )
             _ended_in_503(upload)
         assert hanna.get(f"/api/v1/reports/{rid}").json()["attachments"] == []
         assert _attachment_objects(weed, portal.settings) == []
@@ -351,3 +362,39 @@ def test_frozen_s3_upload_to_a_report_holds_no_connection_or_lock(
     assert again.status_code == 201, again.text
     assert len(hanna.get(f"/api/v1/reports/{rid}").json()["attachments"]) == 1
     assert len(_attachment_objects(weed, portal.settings)) == 1
+
+
+# -- signing ----------------------------------------------------------------------------------
+
+
+def test_frozen_s3_while_signing_answers_503_and_signing_again_works(
+    outage_portal: RunningPortal, weed: SeaweedFS
+) -> None:
+    """The signed PDF can't be stored: 503 in Swedish within the bound (was 500), nothing
+    signed, the decision still awaits signature, and the chair signs once S3 is back.
+
+    (Signing stores under the decision's row lock on one pooled connection, by design of its
+    exactly-once claim: this test does not claim other requests stay fast meanwhile.)"""
+    from tests.portal.decisions.helpers import OLOF, draft_body, jour_client, roster_with_olof
+    from tests.portal.login import csrf_form, login, through_idp
+
+    portal = outage_portal
+    known = roster_with_olof(portal)
+    jonna = jour_client(portal)
+    d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
+    assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
+    olof, _ = login(portal.url, OLOF)
+    start = olof.post(f"/decisions/{d['id']}/sign", data=csrf_form(olof))
+    with ThreadPoolExecutor(1) as pool, Frozen(weed):
+        done = pool.submit(_timed, lambda: through_idp(olof, start.headers["location"], OLOF))
+        response, took = done.result(timeout=BOUND + SLACK + 60)
+    assert response.status_code == 503, response.text
+    assert "kunde inte sparas just nu" in response.text
+    assert took < BOUND + SLACK, f"signing hung {took:.1f} s (bound {BOUND} s)"
+    assert jonna.get(f"/api/v1/decisions/{d['id']}").json()["status"] == "awaiting_signature"
+
+    start = olof.post(f"/decisions/{d['id']}/sign", data=csrf_form(olof))
+    assert through_idp(olof, start.headers["location"], OLOF).status_code in (302, 303)
+    assert jonna.get(f"/api/v1/decisions/{d['id']}").json()["status"] == "delivered"
+    signed = olof.get(f"/decisions/{d['id']}/signed.pdf")
+    assert signed.status_code == 200 and signed.content.startswith(b"%PDF-")
