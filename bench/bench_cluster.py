@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,6 +94,7 @@ class Portals:
     database_url: str
     bucket: str
     list_versions: Callable[[], list[str]]
+    env: dict[str, str]
     advisories: list[str] = field(default_factory=list)
 
 
@@ -122,6 +125,7 @@ def two_portals(endpoint: str, access: str, secret: str, tmp: Path) -> Iterator[
                 url,
                 bucket,
                 lambda: [],
+                env,
             )
             for i in range(ADVISORIES):
                 made = sync[i % 2].post(
@@ -206,11 +210,50 @@ async def _count_lost(
 
 
 async def _count_rows(database_url: str) -> int:
+    return len(await _row_keys(database_url))
+
+
+async def _row_keys(database_url: str) -> set[str]:
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""), timeout=5)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM attachments"))
+        return {row["object_id"] for row in await conn.fetch("SELECT object_id FROM attachments")}
     finally:
         await conn.close()
+
+
+def census(p: Portals) -> str:
+    """Rows, keys in the bucket with no row (orphans), and extra versions of a key."""
+    rows = asyncio.run(_row_keys(p.database_url))
+    versions = Counter(p.list_versions())
+    orphans = len(set(versions) - rows)
+    extra = sum(n - 1 for n in versions.values())
+    missing = len(rows - set(versions))
+    return f"rows {len(rows)}, orphan keys {orphans}, extra versions {extra}, missing {missing}"
+
+
+def _settled(p: Portals, quiet_for: float = 5.0, limit: float = 60.0) -> None:
+    """Wait until the bucket's listing stops changing (writes the gateway still finishes)."""
+    last, since, deadline = p.list_versions(), time.monotonic(), time.monotonic() + limit
+    while time.monotonic() - since < quiet_for and time.monotonic() < deadline:
+        time.sleep(1)
+        now = p.list_versions()
+        if sorted(now) != sorted(last):
+            last, since = now, time.monotonic()
+
+
+def storage_sweep(p: Portals) -> str:
+    """`jourpost storage sweep --grace-hours 0` with the portals' settings; its summary line."""
+    jourpost = str(Path(sys.executable).parent / "jourpost")
+    done = subprocess.run(
+        [jourpost, "storage", "sweep", "--grace-hours", "0"],
+        env={**os.environ, **p.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    said = done.stdout.strip().splitlines()[0] if done.stdout.strip() else done.stderr[-300:]
+    return f"exit {done.returncode}: {said}"
 
 
 def _versions(client: Any, bucket: str) -> list[str]:
@@ -260,9 +303,10 @@ def run_cluster(pdfs: list[bytes], tmp: Path, kill_after: int) -> tuple[Round, R
         return quiet, faulty, layout
 
 
-def run_freeze(pdfs: list[bytes], tmp: Path, freeze_after: int) -> tuple[Round, float]:
+def run_freeze(pdfs: list[bytes], tmp: Path, freeze_after: int) -> tuple[Round, float, list[str]]:
     """On a fresh cluster: SIGSTOP the busiest volume server part-way (thawed at the end).
-    Returns the round and how long the master took to drop the frozen server."""
+    Returns the round, how long the master took to drop the frozen server, and the state of
+    the bucket against the rows after the thaw and after a storage sweep."""
     with ExitStack() as stack:
         cluster = stack.enter_context(seaweed_cluster())
         p = stack.enter_context(
@@ -282,7 +326,11 @@ def run_freeze(pdfs: list[bytes], tmp: Path, freeze_after: int) -> tuple[Round, 
             time.sleep(0.5)
         dropped = time.monotonic() - frozen_at[0]
         cluster.thaw_volume(victim)
-        return frozen, dropped
+        _settled(p)
+        notes = [f"after the thaw: {census(p)}"]
+        notes.append(f"storage sweep --grace-hours 0: {storage_sweep(p)}")
+        notes.append(f"after the sweep: {census(p)}")
+        return frozen, dropped, notes
 
 
 def _line(r: Round) -> str:
@@ -333,6 +381,8 @@ def main() -> None:
             f"  cluster-freeze (a fresh cluster): volume server SIGSTOPped after "
             f"{args.kill_after} answers; the master dropped it after {freeze[1]:.0f} s"
         )
+        for note in freeze[2]:
+            print(f"    {note}")
 
 
 if __name__ == "__main__":
