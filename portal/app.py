@@ -22,7 +22,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.handlers import asgi
-from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -49,7 +48,9 @@ from portal.health.controllers import HealthController
 from portal.health.service import start_bucket_check
 from portal.home.controllers import HomeController
 from portal.logreview.controllers import LogReviewPages
+from portal.logs import logging_config
 from portal.lookup.controllers import LookupApi, LookupPage
+from portal.metrics import InstrumentedStore, Metrics, MetricsController
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.reports.controllers import ReportApiController, ReportPageController
@@ -58,6 +59,7 @@ from portal.rosters.controllers import RosterApi, RosterPages
 from portal.settings import Settings
 from portal.stats.controllers import CostPages, StatsApi, StatsPages
 from portal.web import errors as web_errors
+from portal.web.accesslog import access_log
 from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
 from portal.web.headers import build_csp, security_headers
@@ -161,11 +163,19 @@ def _trust_services_handler(pki: Any) -> ControllerRouterHandler:
     return dev_trust
 
 
+def _instrumented(settings: Settings, metrics: Metrics) -> Any:
+    """The file store from the settings, its backend wrapped to count errors in `metrics`."""
+    files = build_file_store(settings)
+    files.store = InstrumentedStore(files.store, metrics)
+    return files
+
+
 def build_runtime(
     settings: Settings, *, relying_party: Any = None, object_store: Any = None
 ) -> PortalState:
     """The long-lived objects of a portal instance (also used by CLI jobs, without the web)."""
     engine = engine_from_settings(settings)
+    metrics = Metrics()
     state = PortalState(
         settings=settings,
         engine=engine,
@@ -176,7 +186,8 @@ def build_runtime(
             absolute=timedelta(hours=settings.session_absolute_hours),
         ),
         relying_party=relying_party,
-        object_store=object_store if object_store is not None else build_file_store(settings),
+        object_store=object_store if object_store is not None else _instrumented(settings, metrics),
+        metrics=metrics,
     )
     if settings.dev_idp_enabled:
         state.signing, state.dev_pki = dev_signing(settings)
@@ -199,9 +210,16 @@ def create_app(
         # S3 may be down at start-up: the bucket is checked in the background (see /readyz).
         bucket_check = await start_bucket_check(state)
         dispatcher = start_dispatcher(state)  # e-mail outbox, only when smtp_host is set
-        # reminders, anchors, session purge
-        periodic = jobs.start(
-            state.sessionmaker, state.object_store.store, session_policy=state.policy
+        # reminders, anchors, session purge: one instance at a time runs each (portal.jobs)
+        periodic = (
+            jobs.start(
+                state.sessionmaker,
+                state.object_store.store,
+                session_policy=state.policy,
+                metrics=state.metrics,
+            )
+            if settings.run_periodic_jobs
+            else None
         )
         try:
             yield
@@ -217,6 +235,7 @@ def create_app(
 
     handlers: list[ControllerRouterHandler] = [
         HealthController,
+        MetricsController,
         AccountController,
         HomeController,
         AdminController,
@@ -302,23 +321,15 @@ def create_app(
         before_request=parse_body_first,
         multipart_form_part_limit=MAX_FORM_PARTS,
         lifespan=[lifespan],
-        # Our own loggers at INFO; libraries (httpx logs every request URL) at WARNING.
+        # Our own loggers at INFO; libraries (httpx logs every request URL) at WARNING; pyHanko
+        # silenced (it logs the signer's name and personnummer); text or JSON (portal.logs).
         # Exceptions are logged by portal.web.errors (type only: messages may hold personal data).
-        logging_config=LoggingConfig(
-            root={"level": "WARNING", "handlers": ["queue_listener"]},
-            loggers={
-                "jourpost": {"level": "INFO", "propagate": True},
-                # pyHanko logs each failed validation step (routine in long-term validation:
-                # the current time is tried before the past) with the signer certificate's
-                # subject, i.e. the chair's name and personnummer (PNOSE-…).
-                "pyhanko": {"level": "CRITICAL", "propagate": True},
-                "pyhanko_certvalidator": {"level": "CRITICAL", "propagate": True},
-            },
-            log_exceptions="never",
-        ),
+        logging_config=logging_config(settings.log_format),
         state=State({"portal": state}),
         request_max_body_size=25 * 1024 * 1024,
     )
+    # One access-log line and the request metrics per request, 404/405 included.
+    app.asgi_handler = access_log(app.asgi_handler, state.metrics)
     document_api(
         app.openapi_schema,
         session_cookie=cookie_name(settings.https),

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from portal.logs import configure_cli
 from portal.settings import Settings, SettingsError, load_settings
 
 INSECURE_FLAG = "--insecure-development"
@@ -63,13 +64,15 @@ def _serve(settings: Settings) -> None:
 
     from portal.app import create_app
 
-    # Access logs are off: URLs carry no personal data by design, but the login callback's
-    # query holds one-time codes that have no place in log files.
+    # uvicorn's access log is off: it logs raw paths, query strings and client addresses (the
+    # login callback's query holds one-time codes); portal.web.accesslog logs route templates.
+    # log_config=None: uvicorn's own lines go through the portal's handler (text or JSON).
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         access_log=False,
+        log_config=None,
         log_level="info",
         proxy_headers=False,
     )
@@ -517,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from portal.demo import demo_settings
 
             settings = demo_settings(Path(args.data), args.host, args.port)
+            configure_cli(settings.log_format)
             asyncio.run(_prepare(settings, seed_demo=True))
             if args.no_serve:
                 return 0
@@ -525,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         data = getattr(args, "data", None)
         settings = _data_settings(Path(data)) if data else load_settings()
+        configure_cli(settings.log_format)  # text or one JSON object per line, on stderr
         if args.command == "serve":
             return _guarded_serve(settings, insecure=args.insecure_development)
         if args.command == "jobs":

@@ -103,8 +103,10 @@ class AccountController(Controller):
             if principal is None:
                 raise NotAuthenticated()
             request.scope["state"]["principal"] = principal
-            decision_id = await signing.complete(
-                db, ps.vault, ps.relying_party, ps.signing, ps.object_store, principal, params
+            decision_id = await ps.metrics.track_signing(
+                signing.complete(
+                    db, ps.vault, ps.relying_party, ps.signing, ps.object_store, principal, params
+                )
             )
             return Redirect(f"/decisions/{decision_id}/sign")
         result = await service.complete_login(

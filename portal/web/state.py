@@ -39,6 +39,8 @@ class PortalState:
     """The development PKI (signing.pki.DevPki) in demo/development mode."""
     mailer: Any = None
     """The notification sender (portal.notify.service.Mailer); None: built from smtp_host."""
+    metrics: Any = None
+    """The instance's Prometheus metrics (portal.metrics.Metrics)."""
     bucket_ready: bool = False
     """The S3 bucket was found or created with object lock (see `ensure_bucket`)."""
 
