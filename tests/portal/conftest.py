@@ -29,12 +29,12 @@ class RunningPortal:
 async def prepare_database(settings: Settings) -> None:
     """Migrate to head and seed the demo organisations and persons."""
     from portal.db import migrate
-    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.db.engine import engine_from_settings, make_sessionmaker
     from portal.demo import seed
     from portal.pii import Vault
 
     settings.object_root.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
+    engine = engine_from_settings(settings, statement_timeout=0)  # as `jourpost db upgrade`
     try:
         await migrate.upgrade(engine)
         async with make_sessionmaker(engine)() as db, db.begin():

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from auth.sessions import cookie_name, new_token
 from portal.db.base import utcnow
-from portal.db.engine import make_engine, make_sessionmaker
+from portal.db.engine import engine_from_settings, make_sessionmaker
 from portal.db.models import User, WebSession
 from portal.pii import Vault
 from portal.settings import Settings
@@ -22,7 +22,7 @@ from portal.settings import Settings
 async def open_session(settings: Settings, personnummer: str) -> str:
     """Insert an authenticated session for the user with this personnummer; return its token."""
     vault = Vault(settings.keks, settings.current_kek, settings.blind_index_key)
-    engine = make_engine(settings.database_url)
+    engine = engine_from_settings(settings)
     try:
         async with make_sessionmaker(engine)() as db, db.begin():
             user = await db.scalar(select(User).where(User.pnr_index == vault.index(personnummer)))
