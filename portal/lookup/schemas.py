@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
+from portal.advisories import texts
 from portal.advisories.schemas import AdvisorySummaryOut, summary_out
 from portal.decisions.schemas import DecisionBrief
 from portal.lookup.service import LookupResult
@@ -19,6 +21,28 @@ class LookupIn:
 
 
 @dataclass(frozen=True)
+class PlanOut:
+    """What an advisory asks of the jour (its current version)."""
+
+    advisory_id: uuid.UUID
+    """The advisory (one of `advisories`)."""
+    plan: str
+    """Planering."""
+    alternative_plans: str
+    """Alternativ planering."""
+    instructions: str
+    """Instruktioner till jouren, e.g. "Bevilja inte akutboende"."""
+    legal_basis: str
+    """none | sol | lvu | lvm."""
+    legal_basis_label: str
+    """The legal basis in Swedish."""
+    contact_name: str
+    """Who the jour can call."""
+    contact_phone: str
+    """Their number."""
+
+
+@dataclass(frozen=True)
 class LookupOut:
     """What the caller may see about the person."""
 
@@ -30,6 +54,8 @@ class LookupOut:
     """Incident reports about the person that the caller may read (no personal data)."""
     decisions: list[DecisionBrief]
     """Custody decisions about the person that the caller may see (no personal data)."""
+    plans: list[PlanOut]
+    """The found advisories' plans, instructions, legal basis and contact."""
 
 
 def lookup_out(result: LookupResult) -> LookupOut:
@@ -39,4 +65,17 @@ def lookup_out(result: LookupResult) -> LookupOut:
         advisories=[summary_out(a) for a in result.advisories],
         reports=list(result.reports),
         decisions=list(result.decisions),
+        plans=[
+            PlanOut(
+                aid,
+                c.plan,
+                c.alternative_plans,
+                c.instructions,
+                c.legal_basis,
+                texts.legal_basis(c.legal_basis),
+                c.contact_name,
+                c.contact_phone,
+            )
+            for aid, c in result.plans.items()
+        ],
     )

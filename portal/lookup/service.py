@@ -8,6 +8,7 @@ same person without the log revealing who it was.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
 from portal.advisories import queries
+from portal.advisories.content import AdvisoryContent
 from portal.advisories.queries import Summary
 from portal.audit import service as audit
 from portal.db.models import AuditEntry
@@ -40,6 +42,9 @@ class LookupResult:
     """Incident reports about the person the caller may read, newest first."""
     decisions: tuple[DecisionBrief, ...]
     """Custody decisions about the person the caller may see, newest first."""
+    plans: dict[uuid.UUID, AdvisoryContent]
+    """Each found advisory's current content: the plan, the instructions to the jour, the legal
+    basis and the contact — shown in the result itself, so a call needs one search."""
 
 
 def may_look_up(p: Principal) -> bool:
@@ -122,6 +127,10 @@ async def lookup(
         ) from None
     index = vault.index(pnr)
     found = await queries.find_by_pnr_index(db, vault, p, index, now=now)
+    plans = {
+        a.id: await queries.content_of(db, vault, await queries.version_row(db, a.id, a.version))
+        for a in found
+    }
     found_reports = await reports.find_by_person(db, p, index)
     found_decisions = await decisions.find_by_person(db, p, index)
     await audit.record(
@@ -136,4 +145,4 @@ async def lookup(
             "decisions": [str(d.id) for d in found_decisions],
         },
     )
-    return LookupResult(pnr, tuple(found), tuple(found_reports), tuple(found_decisions))
+    return LookupResult(pnr, tuple(found), tuple(found_reports), tuple(found_decisions), plans)

@@ -63,10 +63,13 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
 
     page.fill("[name=subjects-0-personal_identity_number]", BOY)
     page.fill("[name=subjects-0-name]", "Kalle Klient")
-    page.get_by_label("Planering", exact=True).fill("Placerad hos morbror i Delsbo. Skolan måndag.")
+    # Required fields announce it: the accessible name carries "(måste fyllas i)".
+    page.get_by_label(re.compile(r"^Planering\b.*måste fyllas i")).fill(
+        "Placerad hos morbror i Delsbo. Skolan måndag."
+    )
     page.get_by_label("Alternativ planering").fill("Jourhem via IFO.")
     page.get_by_label("Instruktioner till jouren").fill("Bevilja inte akutboende.")
-    page.get_by_label("Placeringens lagrum").select_option("sol")
+    page.get_by_label(re.compile(r"^Placeringens lagrum\b.*måste fyllas i")).select_option("sol")
     page.fill("[name=contact_name]", "Hanna Hedlund")
     page.fill("[name=contact_phone]", "070-000 00 01")
     page.set_input_files("[name=attachments]", str(_pdf(tmp_path / "Planering Kalle.pdf")))
@@ -95,7 +98,10 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
     with page.expect_navigation():
         page.get_by_role("button", name="Sök").click()
     assert BOY not in page.url  # the personnummer is posted, never in the URL
-    assert "Kalle Klient" in page.content()
+    result = page.content()
+    assert "Kalle Klient" in result
+    # The plan itself is in the result: one search during a call, no second click.
+    assert "Bevilja inte akutboende." in result and "Kontakt under jourtid" in result
     check(page, "b2-lookup-result")
     with page.expect_navigation():
         page.locator(f"a[href='/advisories/{demo.state['advisory']}']").first.click()

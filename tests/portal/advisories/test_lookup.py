@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tests.portal.advisories.conftest import AdvisoryPortal
@@ -116,3 +117,34 @@ def test_coordination_number_is_accepted(jp: AdvisoryPortal) -> None:
         "/api/v1/lookup", json={"personal_identity_number": "199204629787"}
     )
     assert [a["id"] for a in found.json()["advisories"]] == [r.json()["id"]]
+
+
+def test_one_search_from_the_start_page_shows_the_plan_itself(jp: AdvisoryPortal) -> None:
+    hanna, jonna = jp.client(HANNA), jp.client(JONNA)
+    aid = hanna.post("/api/v1/advisories", json=body()).json()["id"]
+
+    start = jonna.get("/")
+    form = re.search(
+        r'<form method="post" action="(/lookup)"[^>]*role="search">(.*?)</form>', start.text, re.S
+    )
+    assert form is not None and 'name="personal_identity_number"' in form.group(2)
+    found = jonna.post(
+        form.group(1),
+        data={
+            "personal_identity_number": "20110305-9893",
+            "_csrf_token": jonna.cookies["csrftoken"],
+        },
+    )
+    assert found.status_code == 200
+    text = found.text
+    assert "Instruktioner till jouren:</strong> Bevilja inte akutboende." in text
+    assert "Placerad hos morbror i Delsbo." in text and "jourhem via IFO" in text
+    assert "Hanna Hedlund" in text and 'href="tel:065019000"' in text
+    assert "LVU" in text and f'href="/advisories/{aid}"' in text
+    assert "autofocus" not in text  # after a search the result is what matters
+    assert "autofocus" in jonna.get("/lookup").text
+
+    api = jonna.post("/api/v1/lookup", json={"personal_identity_number": BOY}).json()
+    (plan,) = api["plans"]
+    assert plan["advisory_id"] == aid and plan["instructions"] == "Bevilja inte akutboende."
+    assert plan["legal_basis"] == "lvu" and plan["contact_phone"] == "0650-190 00"
