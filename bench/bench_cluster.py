@@ -351,9 +351,15 @@ def main() -> None:
     parser.add_argument(
         "--freeze", action="store_true", help="also a round with a volume server SIGSTOPped"
     )
+    parser.add_argument("--logs", help="keep the portals' logs under this directory")
     args = parser.parse_args()
     pdfs = [pdf_bytes(f"Bilaga {i}", padding=args.size_kb << 10) for i in range(args.uploads)]
-    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+    with ExitStack() as stack:
+        if args.logs:
+            tmp = str(Path(args.logs).resolve())
+            Path(tmp).mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-cluster-"))
         mini = None if args.no_mini else run_mini(pdfs, Path(tmp) / "mini")
         quiet, faulty, layout = run_cluster(pdfs, Path(tmp) / "cluster", args.kill_after)
         freeze = run_freeze(pdfs, Path(tmp) / "freeze", args.kill_after) if args.freeze else None

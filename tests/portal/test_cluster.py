@@ -1,20 +1,26 @@
 """The scaled-out shape for real: two portal processes on one PostgreSQL database and a
 multi-node SeaweedFS cluster (master, three volume servers with every file in two copies,
-filer, S3 gateway), with one volume server SIGKILLed while uploads and downloads run.
+filer, S3 gateway), with one volume server SIGKILLed — or frozen with SIGSTOP, a hung machine
+whose connections stay open — while uploads and downloads run.
 
 Nothing may be lost: every upload that was answered 2xx downloads from both instances with the
 right SHA-256, an upload that failed was answered with a 503 problem and left no row, and the
-attachment rows are exactly the objects under `attachments/` in the bucket.
+attachment rows are exactly the objects under `attachments/` in the bucket (after a frozen
+server, once `jourpost storage sweep` has removed the objects of the uploads that failed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +48,12 @@ ADVISORIES = 4
 """Advisories the attachments are spread over."""
 MULTIPART_EVERY = 15
 """Every so many uploads is above minio's 5 MiB part size (a multipart upload to S3)."""
+FROZEN_READ_TIMEOUT = 5
+"""s3_read_timeout_seconds of the portals in the frozen-server test."""
+FROZEN_ATTEMPTS = 2
+"""s3_max_attempts of the portals in the frozen-server test."""
+CLIENT_TIMEOUT = 60.0
+"""Seconds the test's HTTP clients wait for any answer (a hung request fails the test)."""
 
 
 @dataclass
@@ -65,11 +77,16 @@ class Cluster:
     urls: list[str]
     settings: Settings
     bucket: str
+    env: dict[str, str]
+    """The JOURPOST_* environment both instances run with (for `jourpost` commands)."""
 
 
-@pytest.fixture
-def cluster(pg_server: str, pg_template: str, tmp_path: Path) -> Iterator[Cluster]:
-    """Two `jourpost serve` processes on a fresh PostgreSQL database and the SeaweedFS cluster."""
+@contextmanager
+def _running(
+    pg_server: str, pg_template: str, tmp_path: Path, **settings: str
+) -> Iterator[Cluster]:
+    """Two `jourpost serve` processes on a fresh PostgreSQL database and the SeaweedFS cluster,
+    with extra `settings` (lower-case names) for both."""
     bucket = f"jp-{uuid.uuid4().hex[:12]}"
     with seaweed_cluster() as seaweed:
         name, url = make_pg_database(pg_server, template=pg_template)
@@ -83,12 +100,33 @@ def cluster(pg_server: str, pg_template: str, tmp_path: Path) -> Iterator[Cluste
                 s3_secret_key=seaweed.secret_key,
                 s3_bucket=bucket,
                 s3_secure="false",
+                **settings,
             )
             prepare(env)
             with portal_processes(env, tmp_path, count=2) as urls:
-                yield Cluster(seaweed, urls, settings_of(env), bucket)
+                yield Cluster(seaweed, urls, settings_of(env), bucket, env)
         finally:
             drop_pg_database(name)
+
+
+@pytest.fixture
+def cluster(pg_server: str, pg_template: str, tmp_path: Path) -> Iterator[Cluster]:
+    """The shape with the default S3 timeouts."""
+    with _running(pg_server, pg_template, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def cluster_short_timeouts(pg_server: str, pg_template: str, tmp_path: Path) -> Iterator[Cluster]:
+    """The shape with S3 calls bounded to FROZEN_READ_TIMEOUT × FROZEN_ATTEMPTS."""
+    with _running(
+        pg_server,
+        pg_template,
+        tmp_path,
+        s3_read_timeout_seconds=str(FROZEN_READ_TIMEOUT),
+        s3_max_attempts=str(FROZEN_ATTEMPTS),
+    ) as running:
+        yield running
 
 
 def _payload(index: int) -> bytes:
@@ -140,13 +178,16 @@ def _assert_two_copies_on_different_servers(seaweed: SeaweedCluster, bucket: str
         assert len(set(holders)) == 2, f"volume {volume} is on {holders}, not on two servers"
 
 
-def _run_with_kill(
-    c: Cluster, clients: list[httpx.Client], advisories: list[str], pdfs: list[bytes]
-) -> tuple[list[Outcome], float]:
-    """Run every upload (WORKERS at a time); SIGKILL a volume server after KILL_AFTER finished.
-    Returns the outcomes and how long the master took to drop the dead server."""
+def _run_with_fault(
+    c: Cluster,
+    clients: list[httpx.Client],
+    advisories: list[str],
+    pdfs: list[bytes],
+    fault: Callable[[int], None],
+) -> tuple[list[Outcome], int]:
+    """Run every upload (WORKERS at a time); after KILL_AFTER finished, call `fault` with the
+    index of the volume server holding most copies. Returns the outcomes and that index."""
     outcomes: list[Outcome] = []
-    noticed = -1.0
     victim = -1
     with ThreadPoolExecutor(WORKERS) as pool:
         futures: list[Future[Outcome]] = [
@@ -158,12 +199,8 @@ def _run_with_kill(
             if len(outcomes) == KILL_AFTER:
                 _assert_two_copies_on_different_servers(c.seaweed, c.bucket)
                 victim = _busiest_volume_server(c.seaweed, c.bucket)
-                killed_at = time.monotonic()
-                c.seaweed.kill_volume(victim)
-                noticed = _wait_until_dropped(c.seaweed, killed_at)
-    refused = c.seaweed.refused_writes(victim)
-    print(f"\ngateway log: {refused} refused writes to the killed volume server (retried)")
-    return sorted(outcomes, key=lambda o: o.index), noticed
+                fault(victim)
+    return sorted(outcomes, key=lambda o: o.index), victim
 
 
 def _wait_until_dropped(seaweed: SeaweedCluster, since: float) -> float:
@@ -197,8 +234,11 @@ def _bucket_objects(seaweed: SeaweedCluster, bucket: str) -> list[str]:
     ]
 
 
-def test_two_instances_lose_nothing_when_a_volume_server_dies(cluster: Cluster) -> None:
-    clients = [client_as(url, cluster.settings, HANNA) for url in cluster.urls]
+def _start(c: Cluster) -> tuple[list[httpx.Client], list[str], list[bytes]]:
+    """Clients logged in at both instances, ADVISORIES advisories, UPLOADS payloads."""
+    clients = [client_as(url, c.settings, HANNA) for url in c.urls]
+    for client in clients:
+        client.timeout = httpx.Timeout(CLIENT_TIMEOUT)
     advisories = []
     for i in range(ADVISORIES):
         created = clients[i % 2].post(
@@ -206,35 +246,110 @@ def test_two_instances_lose_nothing_when_a_volume_server_dies(cluster: Cluster) 
         )
         assert created.status_code == 201, created.text
         advisories.append(str(created.json()["id"]))
-    pdfs = [_payload(i) for i in range(UPLOADS)]
+    return clients, advisories, [_payload(i) for i in range(UPLOADS)]
 
-    outcomes, noticed = _run_with_kill(cluster, clients, advisories, pdfs)
 
+def _summary(outcomes: list[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
+    """Print the figures; return the successful and the failed uploads."""
     ok = [o for o in outcomes if 200 <= o.status < 300]
     failed = [o for o in outcomes if o not in ok]
     latencies = sorted(o.seconds for o in outcomes)
     print(
-        f"\n{len(ok)} uploads ok, {len(failed)} failed "
-        f"({sorted({o.status for o in failed})}); dead server dropped after {noticed:.2f} s; "
+        f"\n{len(ok)} uploads ok, {len(failed)} failed ({sorted({o.status for o in failed})}); "
         f"p50 {latencies[len(latencies) // 2]:.3f} s, max {latencies[-1]:.3f} s; "
         f"downloads right after upload not ok: "
         f"{[o.download_status for o in ok if not o.download_ok]}"
     )
-    assert len(cluster.seaweed.live_volume_servers()) == 2
     for o in failed:  # a failure is a clear answer, never a hang or a 500
         assert o.status == 503 and o.problem_type.startswith("application/problem+json"), o
-    assert all(o.download_ok for o in ok), [o for o in ok if not o.download_ok]
+    return ok, failed
 
-    # Nothing lost: every 2xx upload is there, from both instances, byte for byte.
+
+def _assert_all_there(
+    c: Cluster, clients: list[httpx.Client], advisories: list[str], pdfs: list[bytes],
+    ok: list[Outcome],
+) -> dict[str, str]:  # fmt: skip
+    """Every 2xx upload downloads from both instances byte for byte, and has its row (and no
+    failed upload has one). Returns the rows (id hex -> object id)."""
     for o in ok:
         for client in clients:
             advisory = advisories[o.index % ADVISORIES]
             got = client.get(f"/api/v1/advisories/{advisory}/attachments/{o.attachment_id}")
             assert got.status_code == 200, (o, got.status_code)
             assert _sha(got.content) == _sha(pdfs[o.index]), o
-
-    # Nothing half-stored: rows are exactly the 2xx uploads and exactly the bucket's objects.
-    rows = asyncio.run(_attachment_rows(cluster.settings.database_url))
+    rows = asyncio.run(_attachment_rows(c.settings.database_url))
     assert set(rows) == {uuid.UUID(str(o.attachment_id)).hex for o in ok}
+    return rows
+
+
+def test_two_instances_lose_nothing_when_a_volume_server_dies(cluster: Cluster) -> None:
+    clients, advisories, pdfs = _start(cluster)
+    dropped: list[float] = []
+
+    def kill(victim: int) -> None:
+        killed_at = time.monotonic()
+        cluster.seaweed.kill_volume(victim)
+        dropped.append(_wait_until_dropped(cluster.seaweed, killed_at))
+
+    outcomes, victim = _run_with_fault(cluster, clients, advisories, pdfs, kill)
+
+    refused = cluster.seaweed.refused_writes(victim)
+    print(f"\ndead server dropped by the master after {dropped[0]:.2f} s; gateway log: {refused} "
+          "refused writes to it (retried by the gateway)")  # fmt: skip
+    ok, _ = _summary(outcomes)
+    assert len(cluster.seaweed.live_volume_servers()) == 2
+    assert all(o.download_ok for o in ok), [o for o in ok if not o.download_ok]
+    rows = _assert_all_there(cluster, clients, advisories, pdfs, ok)
+    # Nothing half-stored: the rows are exactly the bucket's objects, one version each.
     objects = _bucket_objects(cluster.seaweed, cluster.bucket)
     assert sorted(objects) == sorted(rows.values())
+
+
+def test_a_frozen_volume_server_costs_bounded_503s_and_the_sweep_clears_their_objects(
+    cluster_short_timeouts: Cluster,
+) -> None:
+    c = cluster_short_timeouts
+    clients, advisories, pdfs = _start(c)
+
+    outcomes, victim = _run_with_fault(c, clients, advisories, pdfs, c.seaweed.freeze_volume)
+
+    ok, failed = _summary(outcomes)
+    print(f"master still counts the frozen server: {len(c.seaweed.live_volume_servers()) == 3}")
+    c.seaweed.thaw_volume(victim)
+    rows = _assert_all_there(c, clients, advisories, pdfs, ok)
+    # The PUTs the portal gave up on may still land inside SeaweedFS: objects with no row.
+    # `jourpost storage sweep` (daily with a 24 h grace in production) removes them.
+    _wait_until_settled(c)
+    swept = _storage_sweep(c)
+    print(f"storage sweep: {swept}")
+    versions = _bucket_objects(c.seaweed, c.bucket)
+    assert set(versions) == set(rows.values())
+    extra = len(versions) - len(set(versions))
+    print(f"{len(failed)} failed uploads; {extra} extra versions of recorded objects remain")
+
+
+def _wait_until_settled(c: Cluster, quiet_for: float = 3.0, limit: float = 30.0) -> None:
+    """Poll until the bucket's listing stays the same for `quiet_for` seconds (bounded)."""
+    last, since = _bucket_objects(c.seaweed, c.bucket), time.monotonic()
+    deadline = since + limit
+    while time.monotonic() - since < quiet_for:
+        assert time.monotonic() < deadline, "the bucket kept changing after the thaw"
+        time.sleep(0.5)
+        now = _bucket_objects(c.seaweed, c.bucket)
+        if sorted(now) != sorted(last):
+            last, since = now, time.monotonic()
+
+
+def _storage_sweep(c: Cluster) -> str:
+    """Run `jourpost storage sweep --grace-hours 0` with the instances' settings."""
+    jourpost = str(Path(sys.executable).parent / "jourpost")
+    done = subprocess.run(
+        [jourpost, "storage", "sweep", "--grace-hours", "0"],
+        env={**os.environ, **c.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    return done.stdout.strip()
