@@ -1,6 +1,6 @@
 """Logging of a portal instance: plain text or one JSON object per line, with the request id.
 
-    logging_config(settings)   the Litestar LoggingConfig of the web app
+    logging_config(log_format) the Litestar LoggingConfig of the web app
     configure_cli(log_format)  the same format for `jourpost` commands (no web app)
     request_id                 the id of the request being served (set by portal.web.accesslog)
 
@@ -72,13 +72,12 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "request_id"):
             record.request_id = "-"
-        line = super().format(record) if not record.exc_info else self._without_traceback(record)
-        return line
-
-    def _without_traceback(self, record: logging.LogRecord) -> str:
-        exc_type = record.exc_info[0] if record.exc_info else None
-        record.exc_info, record.exc_text = None, None
-        line = super().format(record)
+        if not record.exc_info:
+            return super().format(record)
+        exc_type = record.exc_info[0]
+        bare = copy.copy(record)  # other handlers may still want the traceback
+        bare.exc_info, bare.exc_text, bare.stack_info = None, None, None
+        line = super().format(bare)
         return f"{line} ({exc_type.__name__})" if exc_type is not None else line
 
 

@@ -24,6 +24,7 @@ when the query fails they are NaN (and the failure is logged by type).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import math
@@ -192,8 +193,9 @@ class InstrumentedStore:
     async def get(self, key: str) -> AsyncGenerator[bytes, None]:
         """Yield the object's bytes (see storage.ObjectStore.get)."""
         try:
-            async for chunk in self.inner.get(key):
-                yield chunk
+            async with contextlib.aclosing(self.inner.get(key)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except (ObjectNotFound, RetentionError, GeneratorExit):
             raise
         except Exception:
@@ -232,8 +234,9 @@ class InstrumentedStore:
     async def list_keys(self, prefix: str = "") -> AsyncGenerator[str, None]:
         """Yield every key starting with `prefix`."""
         try:
-            async for key in self.inner.list_keys(prefix):
-                yield key
+            async with contextlib.aclosing(self.inner.list_keys(prefix)) as keys:
+                async for key in keys:
+                    yield key
         except GeneratorExit:
             raise
         except Exception:

@@ -227,3 +227,19 @@ def test_the_command_line_logs_json_too(tmp_path: Path) -> None:
     entries = [json.loads(line) for line in run.stderr.splitlines() if line.strip()]
     jobs = [e["message"] for e in entries if e["logger"] == "jourpost.jobs"]
     assert any(m.startswith("job purge_sessions done") for m in jobs), run.stderr
+
+
+def test_exceptions_are_logged_by_type_without_their_message() -> None:
+    try:
+        raise ValueError(f"no person {PNR} named {NAME}")
+    except ValueError:
+        record = logging.LogRecord(
+            "jourpost.x", logging.ERROR, __file__, 1, "lookup failed", None, sys.exc_info()
+        )
+    text, entry = TextFormatter().format(record), json.loads(JsonFormatter().format(record))
+    assert text.endswith("jourpost.x [-] lookup failed (ValueError)"), text
+    assert entry["exception"] == "ValueError" and entry["message"] == "lookup failed"
+    assert "request_id" not in entry  # outside a request
+    for rendered in (text, json.dumps(entry)):
+        assert PNR not in rendered and "Traceback" not in rendered
+    assert record.exc_info is not None  # other handlers still get the exception
