@@ -44,10 +44,18 @@ class DomainError(Exception):
     status = 400
     title = "Felaktig begäran"
 
-    def __init__(self, message: str | None = None, *, audit: AuditNote | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        audit: AuditNote | None = None,
+        next_step: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(message or self.title)
         self.message = message or self.title
         self.audit = audit
+        self.next_step = next_step
+        """(path, Swedish label) of what the person can do now, shown as a button on pages."""
 
 
 class NotAuthenticated(DomainError):

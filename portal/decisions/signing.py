@@ -77,6 +77,13 @@ class SigningRefused(Forbidden):
     title = "Underskriften godtogs inte"
 
 
+class SigningCancelled(DomainError):
+    """The chair cancelled the identity check: nothing is wrong, nothing was signed."""
+
+    status = 409
+    title = "Underskriften avbröts"
+
+
 @dataclass(frozen=True, slots=True)
 class SigningSetup:
     """What signing needs: the CA, the chain and trust roots, and the timestamp authority."""
@@ -270,10 +277,19 @@ async def complete(
     try:
         identity = await rp.complete(params, PendingAuth.from_dict(info["pending"]))
     except LoginRejected as exc:
+        again = (f"/decisions/{decision_id}/sign", "Försök igen")
+        if exc.provider_error == "access_denied":  # the chair pressed "Avbryt" at the provider
+            raise SigningCancelled(
+                "Du avbröt legitimeringen. Beslutet är inte underskrivet; du kan skriva under "
+                "när du är redo.",
+                audit=replace(note, outcome="cancelled"),
+                next_step=again,
+            ) from exc
         log.info("signing step-up refused: %s", exc.reason)
         raise SigningRefused(
             "Legitimeringen för underskriften kunde inte verifieras. Försök igen.",
             audit=replace(note, details={"reason": exc.reason}),
+            next_step=again,
         ) from exc
     d = await db.get(Decision, decision_id)
     if d is None or d.decision_maker_id != principal.user_id:

@@ -100,7 +100,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
     if wants_json(request):
         extra = {"errors": [{"field": k, "detail": v} for k, v in errors.items()]} if errors else {}
         return problem(exc.status, exc.title, exc.message, request.url.path, extra)
-    return page(request, exc.status, exc.title, exc.message, errors=errors)
+    return page(request, exc.status, exc.title, exc.message, errors=errors, next_step=exc.next_step)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

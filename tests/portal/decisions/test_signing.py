@@ -304,3 +304,37 @@ def test_a_crash_after_storing_the_signed_pdf_does_not_brick_the_decision(
     assert jonna.get(f"/api/v1/decisions/{decision_id}").json()["status"] == "delivered"
     signed = olof.get(f"/decisions/{decision_id}/signed.pdf")
     assert signed.status_code == 200 and signed.content.startswith(b"%PDF-")
+
+
+def test_cancelling_at_the_provider_says_so_and_offers_to_try_again(portal: RunningPortal) -> None:
+    from tests.portal.advisories.helpers import audit_entries
+    from tests.servers.forms import form_with_field
+
+    decision_id = _awaiting(portal)
+    olof, _ = login(portal.url, OLOF)
+    start = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    idp_page = olof.get(start.headers["location"])
+    form = form_with_field(idp_page.text, str(idp_page.url), "personal_identity_number")
+    answer = olof.post(form.action, data={**form.fields, "action": "cancel"})
+    while answer.status_code in (302, 303) and "/auth/callback" not in answer.headers["location"]:
+        answer = olof.get(answer.headers["location"])
+    cancelled = olof.get(answer.headers["location"])
+
+    assert cancelled.status_code == 409
+    assert (
+        "Underskriften avbröts" in cancelled.text and "Du avbröt legitimeringen" in cancelled.text
+    )
+    assert "kunde inte verifieras" not in cancelled.text
+    assert (
+        f'<a class="button" href="/decisions/{decision_id}/sign">Försök igen</a>' in cancelled.text
+    )
+    status = olof.get(f"/api/v1/decisions/{decision_id}").json()["status"]
+    assert status == "awaiting_signature"
+    outcomes = [e.outcome for e in audit_entries(portal.settings, "decision.sign")]
+    assert outcomes == ["cancelled"]
+
+    # Trying again from the offered link signs.
+    again = olof.post(f"/decisions/{decision_id}/sign", data=csrf_form(olof))
+    done = through_idp(olof, again.headers["location"], OLOF)
+    assert done.status_code in (302, 303), done.text
+    assert olof.get(f"/api/v1/decisions/{decision_id}").json()["status"] in ("signed", "delivered")
