@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Jourpost's tests and demo need on a fresh machine (Debian 12).
+# Installs the Debian packages Jourpost needs on a fresh machine (Debian 12): with --runtime only
+# what the portal itself needs (the demo), otherwise also what the tests use.
 # Idempotent: packages already present are left alone. Run as root (CI runs as root).
 set -euo pipefail
 
-packages=(
+runtime=(
   # WeasyPrint (PDF/A rendering of decisions and reports)
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+)
+packages=(
+  "${runtime[@]}"
   # Independent signature checks (pdfsig), NSS trust store tool (certutil), PDF structure checks
   poppler-utils libnss3-tools qpdf
   # Validation with the clock really moved (signatures years after the certificate expired)
@@ -20,6 +24,9 @@ packages=(
 )
 # Node.js (independent OpenID provider, axe-core) comes with the machine; install Debian's only if absent.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+if [ "${1:-}" = "--runtime" ]; then
+  packages=("${runtime[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -16,15 +16,18 @@ import pytest
 
 
 @contextmanager
-def running_demo(data: Path, port: int, *, faketime: str | None = None) -> Iterator[str]:
+def running_demo(
+    data: Path, port: int, *, faketime: str | None = None, jourpost: str | None = None
+) -> Iterator[str]:
     """`jourpost demo --data DATA --port PORT` until the block ends; yields its base URL.
 
     With `faketime` (a libfaketime offset such as "+1d") the whole process lives at that time.
     The demo gets its own process group (faketime runs it as a child: both must stop), and the
     port is checked to be free again before returning, so a next demo can't be answered by
-    this one. Its output goes to data/../demo-<faketime or now>.log.
+    this one. Its output goes to data/../demo-<faketime or now>.log. `jourpost` is the command
+    to run (default: the one beside this interpreter).
     """
-    jourpost = str(Path(sys.executable).parent / "jourpost")
+    jourpost = jourpost or str(Path(sys.executable).parent / "jourpost")
     argv = [jourpost, "demo", "--data", str(data), "--port", str(port)]
     if faketime:
         argv = ["faketime", "-f", faketime, *argv]
