@@ -85,6 +85,7 @@ FEATURES = (
     "lookup",
     "logreview",
     "codelists",
+    "notify",
 )
 
 
@@ -268,6 +269,10 @@ def create_app(
     if settings.dev_idp_enabled:
         handlers.append(_dev_idp_handler(settings))
         handlers.append(_trust_services_handler(state.dev_pki))
+    if settings.mode == "demo":  # no SMTP in the demo: show what would have been mailed
+        from portal.notify.controllers import DevMailPage
+
+        handlers.append(DevMailPage)
 
     issuer_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.effective_oidc_issuer))
     public_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.public_url))

@@ -384,6 +384,7 @@ def _print_demo_banner(settings: Settings) -> None:
     print("Logga in med BankID-simulatorn som någon av de fiktiva demopersonerna:")
     for p in DEMO_PERSONS:
         print(f"  {p.personnummer}  {p.name:<18} {p.role.label}, {p.organisation}")
+    print(f"E-post skickas inte i demon; meddelandena visas på {settings.public_url}/dev-mail")
     print("Avsluta med Ctrl+C.\n", flush=True)
 
 
