@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Demo
+from tests.e2e.conftest import ARTIFACTS, Demo
 from tests.e2e.pages import check, focus_is_visible, login, new_page, tab_to
 
 HANNA, JONNA, OLOF, ANDERS = "196901159803", "197803129829", "197104309831", "198311099876"
@@ -320,3 +320,39 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
                 page.get_by_role("link", name="Ordförandejour").first.click()
             check(page, "f-hanna-roster")
         page.context.close()
+
+
+def test_g_records_print_clean_and_checkboxes_are_big_enough(demo: Demo, browser: Any) -> None:
+    """A printed advisory, report or decision holds the record, not the navigation and forms;
+    every checkbox row is a 44 px touch target."""
+
+    page = new_page(browser)
+    login(page, demo.url, JONNA)
+    records = {
+        "advisory": (f"/advisories/{demo.state['advisory']}", "Bevilja inte akutboende."),
+        "report": (f"/rapporter/{demo.state['report']}", "Händelserapport"),
+        "decision": (f"/decisions/{demo.state['decision']}", "6 § LVU"),
+    }
+    for name, (path, must) in records.items():
+        page.goto(f"{demo.url}{path}")
+        pdf = ARTIFACTS / f"g-print-{name}.pdf"
+        page.pdf(path=str(pdf), format="A4")
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert must in text, name
+        for chrome in ("Logga ut", "Hoppa till innehållet", "Jourpost – säkert informationsutbyte"):
+            assert chrome not in text, (name, chrome)
+        for label in page.locator("main button:visible").all_inner_texts():
+            if len(label.strip()) > 8:  # e.g. "Kvittera version 1", "Skriv under med …"
+                assert label.strip() not in text, (name, label)
+
+    page.goto(f"{demo.url}/rapporter/ny")
+    boxes = page.locator("input[type=checkbox]")
+    assert boxes.count() > 5
+    for i in range(boxes.count()):
+        box = boxes.nth(i)
+        own = box.bounding_box()
+        row = box.locator("xpath=..").bounding_box()
+        assert own and own["width"] >= 24 and own["height"] >= 24, i
+        assert row and row["height"] >= 44, i
