@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -333,6 +334,20 @@ def run_freeze(pdfs: list[bytes], tmp: Path, freeze_after: int) -> tuple[Round, 
         return frozen, dropped, notes
 
 
+def portal_warnings(logs: Path) -> list[str]:
+    """The portals' WARNING/ERROR lines in `logs`, counted by kind (ids and times removed)."""
+    kinds: Counter[str] = Counter()
+    for log in sorted(logs.glob("portal*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if " WARNING " in line or " ERROR " in line:
+                kind = line.split(" ", 2)[-1]
+                kind = re.sub(r"\[[0-9a-f-]+\] ", "", kind)
+                kind = re.sub(r"[0-9a-f]{32}|jp-bench-[0-9a-f]+", "…", kind)
+                kind = re.sub(r"read timeout=[0-9.]+|total=\d+|port=\d+", "…", kind)
+                kinds[kind[:160]] += 1
+    return [f"{n:4} × {kind}" for kind, n in kinds.most_common(6)]
+
+
 def _line(r: Round) -> str:
     errors = {s: n for s, n in r.statuses.items() if not 200 <= s < 300}
     return (
@@ -363,6 +378,11 @@ def main() -> None:
         mini = None if args.no_mini else run_mini(pdfs, Path(tmp) / "mini")
         quiet, faulty, layout = run_cluster(pdfs, Path(tmp) / "cluster", args.kill_after)
         freeze = run_freeze(pdfs, Path(tmp) / "freeze", args.kill_after) if args.freeze else None
+        warnings = {
+            store: portal_warnings(Path(tmp) / store)
+            for store in ("mini", "cluster", "freeze")
+            if (Path(tmp) / store).is_dir()
+        }
 
     print(
         f"{args.uploads} concurrent uploads of {len(pdfs[0]) >> 10} KiB PDFs over two "
@@ -389,6 +409,10 @@ def main() -> None:
         )
         for note in freeze[2]:
             print(f"    {note}")
+    for store, lines in warnings.items():
+        print(
+            f"  portal warnings ({store}):" + "".join(f"\n    {line}" for line in lines or ["none"])
+        )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ FROZEN_ATTEMPTS = 2
 """s3_max_attempts of the portals in the frozen-server test."""
 CLIENT_TIMEOUT = 60.0
 """Seconds the test's HTTP clients wait for any answer (a hung request fails the test)."""
+NO_ANSWER = 0
+"""Outcome status of an upload that got no answer within CLIENT_TIMEOUT."""
 
 
 @dataclass
@@ -142,10 +144,13 @@ def _upload_then_download(
     """Upload through instance index % 2, then download through the other one."""
     client, other = clients[index % 2], clients[(index + 1) % 2]
     started = time.monotonic()
-    answer = client.post(
-        f"/api/v1/advisories/{advisory}/attachments",
-        files={"attachments": (f"bilaga-{index}.pdf", pdf, "application/pdf")},
-    )
+    try:
+        answer = client.post(
+            f"/api/v1/advisories/{advisory}/attachments",
+            files={"attachments": (f"bilaga-{index}.pdf", pdf, "application/pdf")},
+        )
+    except httpx.TimeoutException:
+        return Outcome(index, NO_ANSWER, time.monotonic() - started)
     outcome = Outcome(index, answer.status_code, time.monotonic() - started)
     if not answer.is_success:
         outcome.problem_type = answer.headers.get("content-type", "")
@@ -260,6 +265,8 @@ def _summary(outcomes: list[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
         f"downloads right after upload not ok: "
         f"{[o.download_status for o in ok if not o.download_ok]}"
     )
+    hung = [o.index for o in failed if o.status == NO_ANSWER]
+    assert not hung, f"uploads {hung} got no answer within {CLIENT_TIMEOUT} s"
     for o in failed:  # a failure is a clear answer, never a hang or a 500
         assert o.status == 503 and o.problem_type.startswith("application/problem+json"), o
     return ok, failed
