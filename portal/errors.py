@@ -77,12 +77,19 @@ class NoAccess(Forbidden):
 
     title = "Du har ingen behörighet i Jourpost"
 
-    def __init__(self, message: str | None = None, *, audit: AuditNote | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        audit: AuditNote | None = None,
+        next_step: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(
             message
             or "Du är inloggad men har inget uppdrag i Jourpost. "
             "Kontakta administratören i din kommun eller på socialjouren.",
             audit=audit,
+            next_step=next_step,
         )
 
 

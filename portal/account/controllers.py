@@ -75,7 +75,10 @@ class AccountController(Controller):
         db: Db,
         state: State,
         next: FromQuery[str | None] = None,
+        fresh: FromQuery[bool] = False,
     ) -> Response[Any]:
+        """Start a login; `fresh=true` (or a logout in this browser) makes the provider ask anew
+        instead of reusing its own session: the next person at a shared computer."""
         ps = portal_state(state)
         assert ps.relying_party is not None
         wait = _limiter(state).retry_after(request.client.host if request.client else "")
@@ -86,7 +89,7 @@ class AccountController(Controller):
             ps.relying_party,
             next_path=next,
             previous_token=request.cookies.get(cookie_name(ps.settings.https)),
-            fresh=bool(request.cookies.get(_fresh_login_cookie(ps, on=True).key)),
+            fresh=fresh or bool(request.cookies.get(_fresh_login_cookie(ps, on=True).key)),
         )
         return Redirect(url, cookies=[_session_cookie(ps, token, max_age=600)])
 

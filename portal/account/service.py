@@ -238,10 +238,9 @@ async def complete_login(
                 "denied",
                 details={"issuer": identity.issuer, "known_user": user is not None},
             ),
+            next_step=("/auth/login?fresh=true", "Logga in som en annan person"),
         )
-    display = " ".join(x for x in (identity.given_name, identity.family_name) if x) or identity.name
-    if display and vault.decrypt(user.name_enc, f"users.name:{user.id}") != display:
-        user.name_enc = vault.encrypt(display, f"users.name:{user.id}")
+    _note_provider_name(vault, user, identity)
     new, key = new_token()
     now = utcnow()
     data: dict[str, str] = {}
@@ -255,6 +254,15 @@ async def complete_login(
         details={"acr": identity.acr},
     )
     return LoginResult(new, next_path, user.id)
+
+
+def _note_provider_name(vault: Vault, user: User, identity: VerifiedIdentity) -> None:
+    """Keep the name the administrator registered; remember the provider's when it differs
+    (the admin page shows both: a typo, a new surname, or a second given name)."""
+    sent = " ".join(x for x in (identity.given_name, identity.family_name) if x) or identity.name
+    registered = vault.decrypt(user.name_enc, f"users.name:{user.id}")
+    differs = bool(sent) and sent != registered
+    user.idp_name_enc = vault.encrypt(sent or "", f"users.idp_name:{user.id}") if differs else None
 
 
 def _id_token_context(session_key: str) -> str:

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from auth.roles import Role
 from portal.admin import service
-from portal.admin.schemas import EmailForm, GrantForm, NewUserForm
+from portal.admin.schemas import EmailForm, GrantForm, NewUserForm, RevokeForm
 from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.principal import Principal
@@ -136,8 +136,18 @@ class AdminController(Controller):
 
     @post("/memberships/{membership_id:uuid}/revoke")
     async def revoke(
-        self, db: Db, user: CurrentUser, membership_id: FromPath[uuid.UUID]
-    ) -> Redirect:
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        membership_id: FromPath[uuid.UUID],
+        data: URLEncodedBody[RevokeForm],
+    ) -> Redirect | Template:
+        """First post: a page asking to confirm; the confirming post revokes."""
         admin = require_admin(user)
+        if data.confirm != "yes":
+            m = await service.membership(db, membership_id)
+            row = await service.get_user(db, portal_state(state).vault, m.user_id)
+            return render("admin/revoke.html", admin, m=m, row=row)
         user_id = await service.revoke(db, admin.actor(), membership_id)
         return Redirect(f"/admin/users/{user_id}", status_code=303)

@@ -35,3 +35,11 @@ class GrantForm:
     """A value of auth.roles.Role."""
     unit_id: str = ""
     """Optional unit within the organisation."""
+
+
+@dataclass
+class RevokeForm:
+    """Removing a role: the first post asks, the second (confirm=yes) does it."""
+
+    confirm: str = ""
+    """"yes" once the administrator confirmed on the question page."""

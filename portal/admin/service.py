@@ -28,7 +28,9 @@ class UserRow:
     id: uuid.UUID
     """The user."""
     name: str
-    """Decrypted display name."""
+    """Decrypted display name (as the administrator registered it)."""
+    idp_name: str
+    """The name the identity provider sent at the latest login, when different; else empty."""
     masked_pnr: str
     """Birth date and a masked tail: enough to tell people apart on screen."""
     personal_identity_number: str
@@ -59,6 +61,11 @@ def _row(vault: Vault, user: User, memberships: list[Membership]) -> UserRow:
     return UserRow(
         id=user.id,
         name=vault.decrypt(user.name_enc, f"users.name:{user.id}"),
+        idp_name=(
+            vault.decrypt(user.idp_name_enc, f"users.idp_name:{user.id}")
+            if user.idp_name_enc
+            else ""
+        ),
         masked_pnr=_mask(pnr),
         personal_identity_number=pnr,
         email=vault.decrypt(user.email_enc, f"users.email:{user.id}") if user.email_enc else "",
@@ -229,6 +236,20 @@ async def grant(
         details={"user_id": str(user_id), "role": parsed_role.value},
     )
     return membership.id
+
+
+async def membership(db: AsyncSession, membership_id: uuid.UUID) -> Membership:
+    """One live membership with its organisation and unit (NotFound; Conflict if revoked)."""
+    m = await db.scalar(
+        select(Membership)
+        .where(Membership.id == membership_id)
+        .options(selectinload(Membership.organisation), selectinload(Membership.unit))
+    )
+    if m is None:
+        raise NotFound()
+    if m.revoked_at is not None:
+        raise Conflict("Rollen är redan borttagen.")
+    return m
 
 
 async def revoke(db: AsyncSession, actor: Actor, membership_id: uuid.UUID) -> uuid.UUID:

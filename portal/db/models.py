@@ -64,6 +64,9 @@ class User(Base):
     pnr_index: Mapped[str] = mapped_column(String(64), unique=True)
     pnr_enc: Mapped[str] = mapped_column(Text)
     name_enc: Mapped[str] = mapped_column(Text)
+    idp_name_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    """The name the identity provider sent at the latest login, when it differs from name_enc
+    (the name the administrator registered, which is the one shown)."""
     email_enc: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -62,7 +62,17 @@ def check(page: Any, name: str, *, width: int | None = WIDTH) -> None:
     assert not violations, f"{name}: {json.dumps(violations, ensure_ascii=False, indent=1)}"
     if width is not None:
         scroll = page.evaluate("document.documentElement.scrollWidth")
-        assert scroll <= width, f"{name}: page is {scroll} px wide at {width} px"
+        if scroll > width:  # name the widest offenders, so the fix is not a guess
+            wide = page.evaluate(
+                """w => [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > w)
+                    .filter(e => !e.parentElement.closest('.table-wrap'))
+                    .slice(0, 5)
+                    .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' '
+                         + Math.round(e.getBoundingClientRect().right))""",
+                width,
+            )
+            raise AssertionError(f"{name}: page is {scroll} px wide at {width} px: {wide}")
 
 
 def focus_is_visible(page: Any) -> bool:

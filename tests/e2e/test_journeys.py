@@ -19,6 +19,7 @@ from tests.e2e.pages import check, focus_is_visible, login, new_page, tab_to
 
 HANNA, JONNA, OLOF, ANDERS = "196901159803", "197803129829", "197104309831", "198311099876"
 BOY = "201103059893"
+ADA = "197512189882"
 STHLM_FMT = "%Y-%m-%dT%H:%M"
 
 
@@ -305,7 +306,8 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
         OLOF: ["/stats", "/decisions"],
         ANDERS: ["/retention", "/logs", "/verify"],
         HANNA: ["/advisories", "/rapporter/inkorg"],
-        JONNA: ["/rapporter/skickade", "/rosters/on-call"],
+        JONNA: ["/rapporter/skickade", "/rosters/on-call", "/codes", "/dev-mail"],
+        ADA: ["/admin/users"],
     }
     for pnr, paths in visits.items():
         page = new_page(browser)
@@ -314,6 +316,14 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
             response = page.goto(f"{demo.url}{path}")
             assert response is not None and response.status == 200, (pnr, path)
             check(page, f"f-{pnr[-4:]}{path.replace('/', '-')}")
+        if pnr == ADA:  # one user's page and the question before a role is removed
+            with page.expect_navigation():
+                page.get_by_role("link", name="Hanna Hedlund").click()
+            check(page, "f-admin-user")
+            with page.expect_navigation():
+                page.get_by_role("button", name="Ta bort roll").first.click()
+            assert "Ta bort rollen?" in page.content()
+            check(page, "f-admin-revoke-question")
         if pnr == HANNA:
             page.goto(demo.url + "/")
             with page.expect_navigation():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from portal.demo import DEMO_PERSONS
 from tests.portal.conftest import RunningPortal
 from tests.portal.login import csrf_form, login
 
+STHLM = ZoneInfo("Europe/Stockholm")
 ADA = "197512189882"
 HANNA = "196901159803"
 CLIENT_NOT_A_USER = "199204029780"
@@ -108,7 +110,7 @@ def test_revoked_role_stops_access_on_the_next_request(portal: RunningPortal) ->
     page = ada.get(hanna_link.group(1)).text
     revoke = re.search(r'action="(/admin/memberships/[0-9a-f-]+/revoke)"', page)
     assert revoke
-    assert ada.post(revoke.group(1), data=csrf_form(ada)).status_code == 303
+    assert ada.post(revoke.group(1), data={**csrf_form(ada), "confirm": "yes"}).status_code == 303
     after = hanna.get("/")
     assert after.status_code == 403
     assert "Du har ingen behörighet i Jourpost" in after.text
@@ -282,3 +284,92 @@ def test_no_page_title_names_a_person(portal: RunningPortal) -> None:
     title = re.search(r"<title>(.*?)</title>", page, re.S)
     assert title and "Hanna" not in title.group(1) and "Hedlund" not in title.group(1)
     assert "<h1>Hanna Hedlund</h1>" in page
+
+
+def _set_registered_name(portal: RunningPortal, pnr: str, name: str) -> None:
+    from portal.db.models import User
+    from portal.pii import Vault
+
+    s = portal.settings
+    vault = Vault(s.keks, s.current_kek, s.blind_index_key)
+
+    async def go() -> None:
+        engine = make_engine(s.database_url)
+        try:
+            async with make_sessionmaker(engine)() as db, db.begin():
+                user = await db.scalar(select(User).where(User.pnr_index == vault.index(pnr)))
+                assert user is not None
+                user.name_enc = vault.encrypt(name, f"users.name:{user.id}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def test_the_admins_name_is_kept_and_the_providers_shown_beside_it(portal: RunningPortal) -> None:
+    _set_registered_name(portal, HANNA, "Hanna M. Hedlund")  # as the admin typed it
+    hanna, _ = login(portal.url, HANNA)  # the provider says "Hanna Hedlund"
+    assert "Välkommen, Hanna M. Hedlund" in hanna.get("/").text
+    ada, _ = login(portal.url, ADA)
+    link = re.search(
+        r'href="(/admin/users/[0-9a-f-]+)">Hanna M. Hedlund<', ada.get("/admin/users").text
+    )
+    assert link is not None
+    page = ada.get(link.group(1)).text
+    assert "E-legitimationen angav namnet <strong>Hanna Hedlund</strong>" in page
+    # Same name at the provider and here: no notice.
+    _set_registered_name(portal, HANNA, "Hanna Hedlund")
+    login(portal.url, HANNA)
+    assert "E-legitimationen angav namnet" not in ada.get(link.group(1)).text
+
+
+def test_removing_a_role_asks_first_and_times_are_local(portal: RunningPortal) -> None:
+    ada, _ = login(portal.url, ADA)
+    users = ada.get("/admin/users").text
+    link = re.search(r'href="(/admin/users/[0-9a-f-]+)">Hanna Hedlund<', users)
+    assert link is not None
+    page = ada.get(link.group(1)).text
+    revoke = re.search(r'action="(/admin/memberships/[0-9a-f-]+/revoke)"', page)
+    assert revoke is not None
+    asked = ada.post(revoke.group(1), data=csrf_form(ada))
+    assert asked.status_code == 200 and "Ta bort rollen?" in asked.text
+    assert "Handläggare" in asked.text and "Hanna Hedlund" in asked.text
+    assert "Aktiv" in ada.get(link.group(1)).text  # nothing removed by the first post
+    done = ada.post(revoke.group(1), data={**csrf_form(ada), "confirm": "yes"})
+    assert done.status_code == 303
+    after = ada.get(link.group(1)).text
+    shown = re.search(r"Borttagen (\d{4}-\d\d-\d\d \d\d:\d\d)", after)
+    assert shown is not None
+    # Stockholm time, as every other time in the portal (it was UTC: an hour off in winter).
+    local = datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=STHLM)
+    assert abs(local - datetime.now(STHLM)) < timedelta(minutes=2)
+    assert ada.post(revoke.group(1), data={**csrf_form(ada), "confirm": "yes"}).status_code == 409
+
+
+def test_the_no_role_pages_offer_a_way_out(portal: RunningPortal) -> None:
+    client, callback = login(portal.url, CLIENT_NOT_A_USER)
+    assert callback.status_code == 403
+    assert 'href="/auth/login?fresh=true"' in callback.text
+    # The provider still has its session: a plain login would come straight back as the same
+    # person; "Logga in som en annan person" makes it ask.
+    from tests.portal.test_logout import _follow_to_idp_or_callback
+
+    same = _follow_to_idp_or_callback(client, client.get("/auth/login"))
+    assert same.status_code in (302, 303) and "/auth/callback" in same.headers["location"]
+    other = _follow_to_idp_or_callback(client, client.get("/auth/login?fresh=true"))
+    assert other.status_code == 200 and "personal_identity_number" in other.text
+
+    hanna, _ = login(portal.url, HANNA)
+    ada, _ = login(portal.url, ADA)
+    users = ada.get("/admin/users").text
+    link = re.search(r'href="(/admin/users/[0-9a-f-]+)">Hanna Hedlund<', users)
+    assert link is not None
+    revoke = re.search(
+        r'action="(/admin/memberships/[0-9a-f-]+/revoke)"', ada.get(link.group(1)).text
+    )
+    assert revoke is not None
+    ada.post(revoke.group(1), data={**csrf_form(ada), "confirm": "yes"})
+    refused = hanna.get("/")
+    assert refused.status_code == 403
+    assert '<form method="post" action="/auth/logout">' in refused.text
+    assert hanna.post("/auth/logout", data=csrf_form(hanna)).status_code == 303

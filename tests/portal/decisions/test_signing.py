@@ -258,7 +258,9 @@ def test_a_signer_whose_role_is_revoked_mid_signing_cannot_finish(portal: Runnin
     link = re.search(r'href="(/admin/users/[0-9a-f-]+)">Eva Ersson<', users)
     assert link
     revoke = re.search(r'action="(/admin/memberships/[0-9a-f-]+/revoke)"', ada.get(link[1]).text)
-    assert revoke and ada.post(revoke[1], data=csrf_form(ada)).status_code == 303
+    assert (
+        revoke and ada.post(revoke[1], data={**csrf_form(ada), "confirm": "yes"}).status_code == 303
+    )
 
     finished = through_idp(eva, start.headers["location"], EVA)
     assert finished.status_code == 403, finished.text
