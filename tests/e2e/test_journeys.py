@@ -324,7 +324,12 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
                 page.get_by_role("button", name="Ta bort roll").first.click()
             assert "Ta bort rollen?" in page.content()
             check(page, "f-admin-revoke-question")
-        if pnr == HANNA:
+        if pnr == HANNA:  # the inbox on a phone: status and follow-up in view, no side-scrolling
+            page.goto(f"{demo.url}/rapporter/inkorg")
+            for label in ("Status", "Uppföljning"):
+                cell = page.locator(f"td[data-label={label}]").first
+                box = cell.bounding_box()
+                assert cell.is_visible() and box is not None and box["x"] + box["width"] <= 360
             page.goto(demo.url + "/")
             with page.expect_navigation():
                 page.get_by_role("link", name="Ordförandejour").first.click()
