@@ -104,6 +104,16 @@ async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
                     made = await generate_year(db, vault, now=utcnow())
                 if made:
                     print(f"demo: {made} synthetic incident reports for the past year")
+            from portal.db.base import utcnow as _now
+            from portal.demo_night import seed_night
+
+            async with make_sessionmaker(engine)() as db, db.begin():
+                night = await seed_night(db, vault, now=_now())
+            if any(night.values()):
+                print(
+                    "demo: tonight's data: {rosters} rosters, {advisories} advisories, "
+                    "{decisions} decision awaiting signature, {receipts} receipts".format(**night)
+                )
     finally:
         await engine.dispose()
 
