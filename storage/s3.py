@@ -82,6 +82,9 @@ class S3Store:
         self.object_lock = object_lock
         self.spool_dir = spool_dir
         self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="s3")
+        # The health probe's own thread: hung uploads filling the pool must not make the probe
+        # wait behind them (it would report the store down while it answers).
+        self._probe_thread = ThreadPoolExecutor(1, thread_name_prefix="s3-probe")
 
     @classmethod
     def connect(
@@ -225,7 +228,9 @@ class S3Store:
     async def ping(self) -> None:
         """A signed request that needs the server, the credentials and the bucket."""
         try:
-            found = await self._run(self.client.bucket_exists, self.bucket)
+            found = await self._run(
+                self.client.bucket_exists, self.bucket, executor=self._probe_thread
+            )
         except StorageError as exc:
             raise BackendUnavailable(f"S3 not usable: {exc}") from exc
         if not found:
@@ -243,12 +248,19 @@ class S3Store:
     # -- helpers -------------------------------------------------------------------------
 
     async def _run(
-        self, fn: Callable[..., _T], *args: Any, key: str | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., _T],
+        *args: Any,
+        key: str | None = None,
+        executor: ThreadPoolExecutor | None = None,
+        **kwargs: Any,
     ) -> _T:
-        """Run a blocking minio call in a thread; translate its errors to ours."""
+        """Run a blocking minio call in a thread (the store's pool unless `executor` is given);
+        translate its errors to ours."""
         loop = asyncio.get_running_loop()
+        pool = executor or self._threads
         try:
-            return await loop.run_in_executor(self._threads, functools.partial(fn, *args, **kwargs))
+            return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
         except S3Error as exc:
             if exc.code in _MISSING and key is not None:
                 raise ObjectNotFound(key) from exc

@@ -15,8 +15,9 @@ from portal.web.errors import RETRY_AFTER_SECONDS
 
 class HealthController(Controller):
     """`/healthz`: the process answers (nothing else is touched, so a database outage never
-    restarts instances). `/readyz`: the database answers at the schema this code needs and
-    the object store answers, within a few seconds whatever hangs (see portal.health.service).
+    restarts instances). `/readyz`: 200 when the database answers at the schema this code needs
+    ("degraded" in the body when the object store doesn't), 503 otherwise; within a few seconds
+    whatever hangs (see portal.health.service).
     """
 
     include_in_schema = True
@@ -26,11 +27,11 @@ class HealthController(Controller):
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/readyz", summary="Databas (rätt schemaversion) och objektlagring nås")
+    @get("/readyz", summary="Databas (rätt schemaversion) nås; objektlagringens läge")
     async def readyz(self, state: State) -> Response[dict[str, Any]]:
         result = await readiness(portal_state(state))
         return Response(
-            {"status": "ok" if result.ready else "unavailable", "checks": result.checks()},
+            {"status": result.status, "checks": result.checks()},
             status_code=200 if result.ready else 503,
             headers=None if result.ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )

@@ -8,7 +8,12 @@ about CHECK_TIMEOUT. Each check reports one word (no error messages: the probe i
     schema         ok | behind | unmigrated | ahead | unknown (database not reached)
     object_store   ok | unavailable | timeout
 
-Ready means database ok, schema ok or ahead, object store ok. "ahead" (a revision this code
+Ready means database ok and schema ok or ahead. The object store does not decide readiness:
+it is shared by every instance, so a store outage (or one hung SeaweedFS volume server, which
+filled the store's threads for 90 s in the cluster test) would take every instance out of the
+load balancer at once, and the night shift would lose lookups, advisories and reports that need
+no file. Instead the probe answers 200 with status "degraded" and names the check, uploads and
+downloads answer 503 on their own, and operators alert on "degraded". "ahead" (a revision this code
 doesn't know) is what old instances see during a rolling upgrade after the new release's
 migrations ran; they keep serving until replaced (migrations are additive for one release).
 """
@@ -58,10 +63,15 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        """Whether this instance should get traffic."""
-        return (
-            self.database == "ok" and self.schema in ("ok", "ahead") and self.object_store == "ok"
-        )
+        """Whether this instance should get traffic (the database at a schema it can use)."""
+        return self.database == "ok" and self.schema in ("ok", "ahead")
+
+    @property
+    def status(self) -> str:
+        """ok | degraded (ready, but files can't be stored or read) | unavailable."""
+        if not self.ready:
+            return "unavailable"
+        return "ok" if self.object_store == "ok" else "degraded"
 
     def checks(self) -> dict[str, str]:
         """The checks by name, for the probe's body."""

@@ -333,6 +333,11 @@ def test_a_frozen_volume_server_costs_bounded_503s_and_the_sweep_clears_their_ob
     print(f"master still counts the frozen server: {len(c.seaweed.live_volume_servers()) == 3}")
     # While frozen a download may fail (503, or cut off mid-stream) but never be wrong.
     assert {o.download_status for o in ok if not o.download_ok} <= {503, CUT_OFF}
+    # And the instances stay in the load balancer: one hung volume server must not take the
+    # whole portal out (the probe has its own thread; the store only makes it "degraded").
+    for url in c.urls:
+        probe = httpx.get(f"{url}/readyz", timeout=10)
+        assert probe.status_code == 200 and probe.json()["checks"]["database"] == "ok", url
     c.seaweed.thaw_volume(victim)
     rows = _assert_all_there(c, clients, advisories, pdfs, ok)
     # The PUTs the portal gave up on may still land inside SeaweedFS: objects with no row.
