@@ -52,8 +52,9 @@ def test_chair_signs_with_step_up_at_oidc_provider(portal_at_op: RunningPortal) 
     logged_in = _through_op(olof, start.headers["location"])
     assert logged_in.status_code in (302, 303), logged_in.text
     home = olof.get("/").text
-    # The provider's name claims win over the admin-entered name (it knows the person).
-    assert "Välkommen, Testa Testsson" in home and "Ordförande" in home
+    # The name the administrator registered is kept; the provider's ("Testa Testsson") is shown
+    # beside it on the admin page (tests/portal/test_login.py).
+    assert "Välkommen, Olof Ordén" in home and "Ordförande" in home
 
     olof.get("/healthz")
     sign = olof.post(f"/decisions/{d['id']}/sign", data={"_csrf_token": olof.cookies["csrftoken"]})
