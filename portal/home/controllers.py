@@ -7,9 +7,11 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from portal.db.base import utcnow
 from portal.decisions.rules import KINDS
 from portal.decisions.signing import pending_for
 from portal.errors import AuditNote, NoAccess
+from portal.home.night import age, is_jour, night
 from portal.web.deps import Db, OptionalPrincipal, portal_state
 from portal.web.render import render
 
@@ -38,6 +40,9 @@ class HomeController(Controller):
         if not principal.memberships:
             raise NoAccess(audit=AuditNote("access.no_role", "denied"))
         to_sign = await pending_for(db, principal)
+        dashboard = None
+        if is_jour(principal):
+            dashboard = await night(db, portal_state(state).vault, principal, now=utcnow())
         return render(
             "home/start.html",
             principal,
@@ -45,4 +50,6 @@ class HomeController(Controller):
                 {"id": d.id, "act": KINDS[d.kind].act, "oral_decision_at": d.oral_decision_at}
                 for d in to_sign
             ],
+            night=dashboard,
+            age=age,
         )

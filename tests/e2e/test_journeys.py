@@ -93,6 +93,10 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
 def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> None:
     page = new_page(browser)
     login(page, demo.url, JONNA)
+    # The start page is the night's dashboard: Hanna's new advisory is there, unacknowledged.
+    start = page.content()
+    assert "Passet just nu" in start and f"/advisories/{demo.state['advisory']}" in start
+    check(page, "b0-night-dashboard")
     page.goto(f"{demo.url}/lookup")
     check(page, "b1-lookup")
     page.get_by_label("Personnummer eller samordningsnummer").fill(BOY)
