@@ -519,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs_sub.add_parser(
         "run-once",
         parents=[on_data],
-        help="run the periodic jobs once (expiry reminders), for cron",
+        help="run the periodic jobs once (session purge, expiry reminders, audit anchor), for cron",
     )
     args = parser.parse_args(argv)
 
