@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.response import Redirect, Stream, Template
 
 from portal.attachments.files import content_disposition
@@ -41,6 +42,10 @@ def _pdf_response(report: ReportOut, body: bytes) -> Response[bytes]:
     )
 
 
+PageSize = Annotated[int, QueryParameter(ge=1, le=200)]
+"""Reports per API page."""
+
+
 class ReportApiController(Controller):
     """JSON API for case systems: write, list, read, acknowledge, addenda, PDF."""
 
@@ -62,11 +67,22 @@ class ReportApiController(Controller):
         state: State,
         user: CurrentUser,
         box: FromQuery[Literal["inbox", "sent"]] = "inbox",
-    ) -> list[ReportSummary]:
+        show: FromQuery[Literal["all", "unacknowledged", "unread"]] = "all",
+        before: FromQuery[str | None] = None,
+        limit: PageSize = service.PAGE_SIZE,
+    ) -> Response[list[ReportSummary]]:
+        """Newest first, `limit` at a time (keyset paging): the `Link: <…>; rel="next"` header
+        gives the next page while there is one. `X-Total-Count` counts the filtered list."""
         vault = portal_state(state).vault
-        if box == "sent":
-            return await service.list_sent(db, vault, user)
-        return await service.list_inbox(db, vault, user)
+        listing = service.list_sent if box == "sent" else service.list_inbox
+        page = await listing(db, vault, user, show=show, before=before, size=limit)
+        headers = {"X-Total-Count": str(page.total)}
+        if page.next_cursor:
+            query = urlencode(
+                {"box": box, "show": show, "limit": limit, "before": page.next_cursor}
+            )
+            headers["Link"] = f'</api/v1/reports?{query}>; rel="next"'
+        return Response(page.rows, headers=headers)
 
     @get("/{report_id:uuid}", summary="Läs en rapport (markeras som läst, loggas)")
     async def read(
@@ -244,14 +260,38 @@ class ReportPageController(Controller):
         return Redirect(f"/rapporter/{report_id}?skickad=1", status_code=303)
 
     @get("/inkorg")
-    async def inbox(self, db: Db, state: State, user: CurrentUser) -> Template:
-        rows = await service.list_inbox(db, portal_state(state).vault, user)
-        return render("reports/inbox.html", user, rows=rows, fmt=service.local_time)
+    async def inbox(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        show: FromQuery[Literal["all", "unacknowledged", "unread"]] = "all",
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        page = await service.list_inbox(
+            db, portal_state(state).vault, user, show=show, before=before
+        )
+        return render(
+            "reports/inbox.html", user, page=page, rows=page.rows, show=show,
+            fmt=service.local_time, here="/rapporter/inkorg",
+        )  # fmt: skip
 
     @get("/skickade")
-    async def sent(self, db: Db, state: State, user: CurrentUser) -> Template:
-        rows = await service.list_sent(db, portal_state(state).vault, user)
-        return render("reports/sent.html", user, rows=rows, fmt=service.local_time)
+    async def sent(
+        self,
+        db: Db,
+        state: State,
+        user: CurrentUser,
+        show: FromQuery[Literal["all", "unacknowledged", "unread"]] = "all",
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        page = await service.list_sent(
+            db, portal_state(state).vault, user, show=show, before=before
+        )
+        return render(
+            "reports/sent.html", user, page=page, rows=page.rows, show=show,
+            fmt=service.local_time, here="/rapporter/skickade",
+        )  # fmt: skip
 
     async def _detail(
         self,

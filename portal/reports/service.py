@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, false, or_, select, update
+from sqlalchemy import ColumnElement, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from auth.roles import ROLE_PERMISSIONS, Permission, Role
 from portal.attachments import service as attachments
@@ -58,6 +59,11 @@ MAX_TEXT = 20_000
 FUTURE_SLACK = timedelta(minutes=10)
 MAX_AGE = timedelta(days=366)
 LIST_LIMIT = 500
+"""Most rows of an unpaged search (a person's reports)."""
+PAGE_SIZE = 50
+"""Reports per page of the inbox and the sent list (keyset paging, newest first)."""
+SHOW = ("all", "unacknowledged", "unread")
+"""List filters."""
 OWNER_TYPE = "report"
 """owner_type of report attachments in portal/attachments."""
 READER_ROLES = tuple(r.value for r in Role if Permission.READ_REPORTS in ROLE_PERMISSIONS[r])
@@ -466,6 +472,84 @@ class _ListCache:
         return CodeRef(code, self._lists[version].label(list_name, code))
 
 
+def _unread(principal: Principal) -> ColumnElement[bool]:
+    """SQL: the principal has not opened the report since it was sent or last changed."""
+    seen = aliased(ReportRead)  # the list query joins ReportRead itself: don't correlate to it
+    return ~(
+        select(seen.report_id)
+        .where(
+            seen.report_id == Report.id,
+            seen.user_id == principal.user_id,
+            seen.read_at >= Report.changed_at,
+        )
+        .exists()
+    )
+
+
+def _shown(principal: Principal, show: str) -> ColumnElement[bool]:
+    """SQL for a list filter: all | unacknowledged | unread."""
+    if show == "unacknowledged":
+        return Report.acknowledged_at.is_(None) & Report.municipality_id.is_not(None)
+    if show == "unread":
+        return _unread(principal)
+    return true()
+
+
+def _after_cursor(cursor: str | None) -> ColumnElement[bool]:
+    """SQL: rows after the cursor in (created_at, id) descending order (keyset paging)."""
+    if not cursor:
+        return true()
+    try:
+        at_text, _, id_text = cursor.rpartition("_")
+        at, rid = datetime.fromisoformat(at_text), uuid.UUID(id_text)
+    except ValueError:
+        raise InvalidInput(errors={"before": "Ogiltig sidmarkering."}) from None
+    return or_(Report.created_at < at, (Report.created_at == at) & (Report.id < rid))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPage:
+    """One page of a report list, with the totals of the whole list."""
+
+    rows: list[ReportSummary]
+    """The page, newest first."""
+    next_cursor: str | None
+    """Where the next (older) page starts; None on the last page."""
+    total: int
+    """Reports in the list (the filter applied)."""
+    unread: int
+    """Of all the list's reports (no filter), how many this user has not opened."""
+    unacknowledged: int
+    """Of all the list's reports (no filter), how many no unit has acknowledged."""
+
+
+async def _page(
+    db: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    where: ColumnElement[bool],
+    *,
+    show: str,
+    before: str | None,
+    size: int,
+) -> ReportPage:
+    """A keyset page of `where` (filtered by `show`), newest first, and the list's counts."""
+    filtered = where & _shown(principal, show)
+    rows = await _summaries(db, vault, principal, filtered & _after_cursor(before), limit=size + 1)
+    count = select(func.count()).select_from(Report)
+    total = await db.scalar(count.where(filtered))
+    unread = await db.scalar(count.where(where & _unread(principal)))
+    open_ = await db.scalar(count.where(where & _shown(principal, "unacknowledged")))
+    last = rows[size - 1] if len(rows) > size else None
+    return ReportPage(
+        rows=rows[:size],
+        next_cursor=f"{last.created_at.isoformat()}_{last.id}" if last else None,
+        total=int(total or 0),
+        unread=int(unread or 0),
+        unacknowledged=int(open_ or 0),
+    )
+
+
 async def _summaries(
     db: AsyncSession,
     vault: Vault | None,
@@ -473,6 +557,7 @@ async def _summaries(
     where: ColumnElement[bool],
     *,
     join_subject_index: str | None = None,
+    limit: int = LIST_LIMIT,
 ) -> list[ReportSummary]:
     stmt = (
         select(Report, ReportRead.read_at)
@@ -481,8 +566,8 @@ async def _summaries(
             (ReportRead.report_id == Report.id) & (ReportRead.user_id == principal.user_id),
         )
         .where(where)
-        .order_by(Report.created_at.desc())
-        .limit(LIST_LIMIT)
+        .order_by(Report.created_at.desc(), Report.id.desc())
+        .limit(limit)
     )
     if join_subject_index is not None:
         stmt = stmt.where(
@@ -527,16 +612,33 @@ async def _summaries(
     return out
 
 
-async def list_inbox(db: AsyncSession, vault: Vault, principal: Principal) -> list[ReportSummary]:
-    """Reports addressed to the principal's municipalities or units, newest first."""
-    return await _summaries(db, vault, principal, scope_of(principal).receiving_clause())
+async def list_inbox(
+    db: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    *,
+    show: str = "all",
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> ReportPage:
+    """Reports addressed to the principal's municipalities or units, newest first, a page."""
+    where = scope_of(principal).receiving_clause()
+    return await _page(db, vault, principal, where, show=show, before=before, size=size)
 
 
-async def list_sent(db: AsyncSession, vault: Vault, principal: Principal) -> list[ReportSummary]:
-    """Reports written by the principal's jours, newest first, with acknowledgement state."""
+async def list_sent(
+    db: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    *,
+    show: str = "all",
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> ReportPage:
+    """Reports written by the principal's jours, newest first, a page, with receipts."""
     jours = scope_of(principal).jours
     where = Report.jour_id.in_(jours) if jours else false()
-    return await _summaries(db, vault, principal, where)
+    return await _page(db, vault, principal, where, show=show, before=before, size=size)
 
 
 async def find_by_person(
