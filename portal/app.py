@@ -43,6 +43,7 @@ from portal.codelists.controllers import CodeGlossaryPage, CodeListApiController
 from portal.db.engine import engine_from_settings, make_sessionmaker
 from portal.decisions.controllers import DecisionApi, DecisionPages, SignPages, VerifyPages
 from portal.decisions.signing import configured_signing, dev_signing
+from portal.drafts.controllers import DraftController
 from portal.errors import DomainError
 from portal.health.controllers import HealthController
 from portal.health.service import start_bucket_check
@@ -95,7 +96,7 @@ def _template_dirs() -> list[Path | os.PathLike[Any] | str]:
     return found
 
 
-def _configure_jinja(engine: JinjaTemplateEngine) -> None:
+def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     def role_label(value: str) -> str:
         try:
             return ROLE_LABELS[Role(value)]
@@ -103,6 +104,8 @@ def _configure_jinja(engine: JinjaTemplateEngine) -> None:
             return value
 
     engine.engine.globals["role_label"] = role_label
+    # The page script warns two minutes before the idle timeout (static/js/session-timeout.js).
+    engine.engine.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     engine.engine.filters["sthlm"] = format_local
     engine.engine.autoescape = True
 
@@ -256,6 +259,7 @@ def create_app(
         ReportApiController,
         CodeListApiController,
         CodeGlossaryPage,
+        DraftController,
         ArchivePages,
         ArchiveApi,
         RetentionPages,
@@ -304,7 +308,7 @@ def create_app(
         template_config=TemplateConfig(
             directory=_template_dirs(),
             engine=JinjaTemplateEngine,
-            engine_callback=_configure_jinja,
+            engine_callback=lambda engine: _configure_jinja(engine, settings),
         ),
         openapi_config=OpenAPIConfig(
             title="Jourpost API",

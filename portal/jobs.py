@@ -79,11 +79,13 @@ def lock_key(job: str) -> int:
 
 async def _purge_sessions(ctx: JobContext) -> int:
     from portal.account.service import purge_sessions
+    from portal.drafts.service import purge_expired
 
     async with ctx.maker() as db, db.begin():
         purged = await purge_sessions(db, now=utcnow(), policy=ctx.session_policy)
-    if purged:
-        log.info("purged %d browser sessions", purged)
+        drafts = await purge_expired(db, now=utcnow())  # a draft lives beyond its session
+    if purged or drafts:
+        log.info("purged %d browser sessions and %d expired form drafts", purged, drafts)
     return purged
 
 

@@ -9,15 +9,17 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie, State
 from litestar.params import FromQuery
 from litestar.response import Redirect
+from sqlalchemy import update
 
 from auth.errors import ProviderUnavailable
 from auth.sessions import cookie_name, hash_token
 from portal.account import service
+from portal.db.base import utcnow
 from portal.db.models import WebSession
 from portal.decisions import signing
 from portal.errors import NotAuthenticated
 from portal.web import errors as web_errors
-from portal.web.deps import Db, portal_state
+from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.principal import resolve_principal
 from portal.web.state import PortalState
 
@@ -117,6 +119,14 @@ class AccountController(Controller):
         )
         cookies = [_session_cookie(ps, result.token), _fresh_login_cookie(ps, on=False)]
         return Redirect(result.next_path, cookies=cookies)
+
+    @post("/keepalive", status_code=204)
+    async def keepalive(self, db: Db, user: CurrentUser) -> None:
+        """ "Fortsätt vara inloggad": the session's idle clock starts again (never past its
+        absolute limit). 401 when the session has already ended."""
+        await db.execute(
+            update(WebSession).where(WebSession.id == user.session_id).values(last_seen_at=utcnow())
+        )
 
     @post("/logout", status_code=303)
     async def logout(self, request: Request[Any, Any, Any], db: Db, state: State) -> Redirect:

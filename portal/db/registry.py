@@ -9,6 +9,7 @@ from portal.attachments import models as attachments_models  # noqa: F401
 from portal.codelists import models as codelists_models  # noqa: F401
 from portal.db import models  # noqa: F401
 from portal.decisions import models as decisions_models  # noqa: F401
+from portal.drafts import models as drafts_models  # noqa: F401
 from portal.notify import models as notify_models  # noqa: F401
 from portal.reports import models as reports_models  # noqa: F401
 from portal.retention import models as retention_models  # noqa: F401

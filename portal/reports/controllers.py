@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -15,6 +16,7 @@ from portal.attachments.files import content_disposition
 from portal.attachments.service import Upload
 from portal.codelists import service as codelists
 from portal.db.base import utcnow
+from portal.drafts import service as drafts
 from portal.errors import Forbidden, InvalidInput
 from portal.reports import pdf, service
 from portal.reports.forms import SUBJECT_ROWS, field_id, parse_report_form
@@ -184,6 +186,10 @@ async def _form_fields(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
     return {k: [v for v in form.getall(k) if isinstance(v, str)] for k in form}
 
 
+DRAFT_KEY = "report-new"
+"""The report form's draft (portal.drafts): kept across a session timeout."""
+
+
 def _night_defaults(user: CurrentUser) -> dict[str, str]:
     """What the form can know already: the event and the assessment happened about now, and the
     one writing is usually the one who assessed (all editable)."""
@@ -211,12 +217,17 @@ class ReportPageController(Controller):
         actions: list[str] | None = None,
         errors: dict[str, str] | None = None,
         status: int = 200,
+        draft_saved_at: datetime | None = None,
+        flash: str | None = None,
     ) -> Template:
         version = await codelists.current_version(db)
         return render(
             "reports/new.html",
             user,
             status_code=status,
+            draft_key=DRAFT_KEY,
+            draft_saved_at=draft_saved_at,
+            flash=flash,
             groups=await service.form_units(db, user),
             lists=await codelists.load(db, version),
             urgencies=URGENCIES,
@@ -234,10 +245,28 @@ class ReportPageController(Controller):
         return Redirect(f"/rapporter/{target}", status_code=303)
 
     @get("/ny")
-    async def new(self, db: Db, user: CurrentUser) -> Template:
+    async def new(
+        self, db: Db, state: State, user: CurrentUser, utkast: FromQuery[str | None] = None
+    ) -> Template:
+        """The form; after a session timeout it starts from the writer's saved draft."""
         if not service.scope_of(user).jours:
             raise Forbidden()
-        return await self._form_page(db, user, values=_night_defaults(user))
+        draft = await drafts.load(
+            db, portal_state(state).vault, user.user_id, DRAFT_KEY, now=utcnow()
+        )
+        if draft is None:
+            flash = "Utkastet är slängt." if utkast == "slangt" else None
+            return await self._form_page(db, user, values=_night_defaults(user), flash=flash)
+        fields = draft.fields
+        values = {k: v for k, v in fields.items() if isinstance(v, str)}
+        actions = fields.get("actions", [])
+        return await self._form_page(
+            db,
+            user,
+            values=values,
+            actions=[actions] if isinstance(actions, str) else actions,
+            draft_saved_at=draft.saved_at,
+        )
 
     @post("/ny")
     async def create(
@@ -257,6 +286,7 @@ class ReportPageController(Controller):
                 errors=exc.errors,
                 status=422,
             )
+        await drafts.discard(db, user.user_id, DRAFT_KEY)
         return Redirect(f"/rapporter/{report_id}?skickad=1", status_code=303)
 
     @get("/inkorg")

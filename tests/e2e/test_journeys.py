@@ -375,3 +375,65 @@ def test_g_records_print_clean_and_checkboxes_are_big_enough(demo: Demo, browser
         row = box.locator("xpath=..").bounding_box()
         assert own and own["width"] >= 24 and own["height"] >= 24, i
         assert row and row["height"] >= 44, i
+
+
+def _end_all_sessions_by_idling(demo: Demo, minutes: int) -> None:
+    """As if nobody had touched the portal for `minutes` (the demo's own database)."""
+    import asyncio
+    import threading
+
+    from sqlalchemy import update
+
+    from portal.db.base import utcnow
+    from portal.db.engine import make_engine, make_sessionmaker
+    from portal.db.models import WebSession
+
+    async def go() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{demo.data / 'jourpost.sqlite3'}")
+        try:
+            async with make_sessionmaker(engine)() as db, db.begin():
+                await db.execute(
+                    update(WebSession).values(last_seen_at=utcnow() - timedelta(minutes=minutes))
+                )
+        finally:
+            await engine.dispose()
+
+    # Playwright's sync API keeps an event loop in this thread: run ours in another.
+    worker = threading.Thread(target=lambda: asyncio.run(go()))
+    worker.start()
+    worker.join(timeout=30)
+
+
+def test_h_a_report_survives_the_session_timeout(demo: Demo, browser: Any) -> None:
+    """Jonna writes, is warned before the idle timeout, stays; later the session ends anyway,
+    and after logging in she is back at the form with what she wrote."""
+    page = new_page(browser)
+    page.clock.install()
+    login(page, demo.url, JONNA)
+    page.goto(f"{demo.url}/rapporter/ny")
+    text = "Polisen ringde kl. 02.50 om en pojke på busstationen."
+    page.get_by_label("Vad hände och vad gjorde jouren?").fill(text)
+    page.clock.run_for(3000)  # the draft is saved a moment after the last keystroke
+    page.wait_for_selector("form[data-draft-saved]")
+
+    # Two minutes before the idle limit: a warning, and a way to stay.
+    page.clock.run_for(28 * 60 * 1000)
+    dialog = page.get_by_role("alertdialog")
+    assert dialog.is_visible() and "Du loggas ut om två minuter" in dialog.inner_text()
+    check(page, "h1-session-warning")
+    with page.expect_response(lambda r: r.url.endswith("/auth/keepalive")) as kept:
+        page.get_by_role("button", name="Fortsätt vara inloggad").click()
+    assert kept.value.status == 204
+    page.wait_for_selector("[role=alertdialog]", state="detached")
+
+    # Later nobody answers the warning: the session ends, the login takes her back to the form.
+    _end_all_sessions_by_idling(demo, 31)
+    with page.expect_navigation(url=re.compile(r".*/rapporter/ny$"), timeout=30_000):
+        page.clock.run_for(30 * 60 * 1000)
+    if "/dev-idp/" in page.url:  # the simulator asks again: log in as before
+        page.get_by_label("Personnummer (12 siffror, ÅÅÅÅMMDDNNNN)").fill(JONNA)
+        page.get_by_role("button", name="Logga in", exact=True).click()
+        page.wait_for_url(re.compile(r".*/rapporter/ny$"))
+    restored = page.content()
+    assert "Ditt utkast är återställt" in restored and text in restored
+    check(page, "h2-draft-restored")

@@ -14,6 +14,7 @@ from portal.cli import main
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import AuditEntry, Membership, Organisation, User
 from portal.demo import DEMO_PERSONS, MEMBERS, demo_settings
+from portal.demo_night import OTHER_CHAIRS
 from tests.servers.net import free_port
 
 
@@ -35,7 +36,10 @@ def test_demo_prepare_is_idempotent(tmp_path: Path) -> None:
     assert main(["demo", "--data", str(data), "--no-serve"]) == 0
     settings = demo_settings(data, "127.0.0.1", 8000)
     first = asyncio.run(_counts(settings.database_url))
-    assert first == (2 + len(MEMBERS), len(DEMO_PERSONS), len(DEMO_PERSONS))
+    # The demo persons, plus a fictitious chair and substitute for each member municipality
+    # without a demo chair (portal.demo_night: every municipality has a roster).
+    extra = 2 * len(OTHER_CHAIRS)
+    assert first == (2 + len(MEMBERS), len(DEMO_PERSONS) + extra, len(DEMO_PERSONS) + extra)
     assert main(["demo", "--data", str(data), "--no-serve"]) == 0
     assert asyncio.run(_counts(settings.database_url)) == first
     assert (data / "secrets.toml").stat().st_mode & 0o077 == 0

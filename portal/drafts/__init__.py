@@ -1,0 +1,1 @@
+"""drafts feature: form drafts kept across a session timeout, encrypted, expiring."""
