@@ -205,13 +205,13 @@ async def _renew_while_auditing(portal: RunningPortal) -> RenewalReport:
         await runtime.engine.dispose()
 
 
+# Row locks are PostgreSQL's (SQLite has one write lock per database): PostgreSQL only.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_renewing_timestamps_holds_no_audit_lock_while_the_store_hangs(
     portal: RunningPortal,
 ) -> None:
     """The run audits at its end: an entry per renewed decision written inside the loop would
     keep the audit chain's head row locked across every later TSA call and S3 put."""
-    if not portal.settings.database_url.startswith("postgresql"):
-        pytest.skip("row locks: PostgreSQL (SQLite has one write lock per database)")
     signed_decision(portal)
     signed_decision(portal)
     result = asyncio.run(_renew_while_auditing(portal))

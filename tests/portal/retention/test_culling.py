@@ -444,13 +444,13 @@ class HangingDeletes:
         return getattr(self.inner, name)
 
 
+# Row locks are PostgreSQL's (SQLite has one write lock per database): PostgreSQL only.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_culling_holds_no_audit_lock_while_the_store_hangs(world: World) -> None:
     """While a culled record's file deletion hangs, other requests can still audit.
 
     An audit entry updates the chain's head row; a cull that audits before it deletes files
     keeps that row locked for as long as the store hangs (every audited request waits)."""
-    if not world.settings.database_url.startswith("postgresql"):
-        pytest.skip("row locks: PostgreSQL (SQLite has one write lock per database)")
     p = await _plan(world)
     maker = make_sessionmaker(world.db.bind)  # type: ignore[arg-type]
     store = HangingDeletes(world.files.store)  # type: ignore[attr-defined]
