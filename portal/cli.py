@@ -313,6 +313,20 @@ async def _renew_timestamps(settings: Settings, *, force: bool, dry_run: bool) -
         await runtime.engine.dispose()
 
 
+async def _reindex_names(settings: Settings) -> int:
+    from portal.app import build_runtime
+    from portal.lookup.service import reindex_names
+
+    runtime = build_runtime(settings)
+    try:
+        async with runtime.sessionmaker() as db, db.begin():
+            advisories, reports = await reindex_names(db, runtime.vault)
+    finally:
+        await runtime.engine.dispose()
+    print(f"name index rebuilt: {advisories} advisories, {reports} reports")
+    return 0
+
+
 async def _storage_sweep(settings: Settings, *, dry_run: bool, grace_hours: float) -> int:
     from datetime import UTC, datetime, timedelta
 
@@ -514,6 +528,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parents=[on_data],
         help="re-wrap every file key and re-encrypt every field under JOURPOST_CURRENT_KEK",
     )
+    lookup = sub.add_parser("lookup", help="the person lookup")
+    lookup_sub = lookup.add_subparsers(dest="lookup_command", required=True)
+    lookup_sub.add_parser(
+        "reindex-names",
+        parents=[on_data],
+        help="rebuild the name index (records written before it existed; idempotent)",
+    )
     jobs_parser = sub.add_parser("jobs", help="periodic jobs")
     jobs_sub = jobs_parser.add_subparsers(dest="jobs_command", required=True)
     jobs_sub.add_parser(
@@ -551,6 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "keys":
             return asyncio.run(_keys_rotate(settings))
+        if args.command == "lookup":
+            return asyncio.run(_reindex_names(settings))
         if args.command == "retention":
             from portal.retention.cli import run_command
 

@@ -295,6 +295,29 @@ async def list_for_jour(
     return rows
 
 
+async def find_by_ids(
+    db: AsyncSession, vault: Vault, p: Principal, ids: set[uuid.UUID], *, now: datetime
+) -> list[Summary]:
+    """Active and recently expired advisories among `ids` that the caller may see (a name
+    search's matches; the caller audits)."""
+    if not ids:
+        return []
+    advs = (
+        await db.scalars(
+            select(Advisory)
+            .where(
+                Advisory.id.in_(ids),
+                access.visible(p),
+                Advisory.status == "active",
+                Advisory.valid_until > now - LOOKUP_EXPIRED,
+            )
+            .order_by(Advisory.valid_until.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    return await _summaries(db, vault, list(advs), now)
+
+
 async def find_by_pnr_index(
     db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
 ) -> list[Summary]:

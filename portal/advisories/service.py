@@ -43,6 +43,7 @@ from portal.attachments.service import Upload
 from portal.audit import service as audit
 from portal.db.models import Organisation, Unit
 from portal.errors import Conflict, Forbidden, InvalidInput
+from portal.lookup import names
 from portal.pii import Vault
 from portal.web.principal import Principal
 from storage import EncryptedObjectStore
@@ -94,6 +95,8 @@ async def _add_version(
             )
         )
     await db.flush()
+    # Findable by name and alias too (the current version's names; portal.lookup.names).
+    await names.index_names(db, vault, "advisory", adv.id, [s.name for s in content.subjects])
 
 
 async def _bump(db: AsyncSession, adv: Advisory, base_version: int | None) -> int:

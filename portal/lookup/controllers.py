@@ -46,12 +46,14 @@ class LookupPage(Controller):
         try:
             ps = portal_state(state)
             result = await service.lookup(
-                db, ps.vault, user, data.personal_identity_number, now=now, rate=_rate(ps)
-            )
+                db, ps.vault, user, data.personal_identity_number, now=now, rate=_rate(ps),
+                name=data.name,
+            )  # fmt: skip
         except InvalidInput as exc:
             return render(
                 "lookup/lookup.html", user, status_code=422, result=None,
-                value=data.personal_identity_number, errors=exc.errors, texts=texts,
+                value=data.personal_identity_number, name=data.name, errors=exc.errors,
+                texts=texts,
             )  # fmt: skip
         return render(
             "lookup/lookup.html", user, result=result, value="", errors={}, now=now, texts=texts
@@ -68,11 +70,14 @@ class LookupApi(Controller):
     async def lookup(
         self, db: Db, state: State, user: CurrentUser, data: JSONBody[LookupIn]
     ) -> LookupOut:
-        """Advisories (active and expired within 30 days) and incident reports about the person
-        that the caller may see. Audited; an invalid number answers 422; more than
+        """Advisories (active and expired within 30 days), incident reports and decisions about
+        the person that the caller may see; with `name` instead of a number, advisories and
+        reports whose subjects have every word of it (whole words, case and accents ignored;
+        decisions are found by number only). Audited; an invalid number answers 422; more than
         `lookup_limit` lookups within `lookup_window_minutes` answer 429."""
         ps = portal_state(state)
         result = await service.lookup(
-            db, ps.vault, user, data.personal_identity_number, now=utcnow(), rate=_rate(ps)
-        )
+            db, ps.vault, user, data.personal_identity_number, now=utcnow(), rate=_rate(ps),
+            name=data.name,
+        )  # fmt: skip
         return lookup_out(result)

@@ -18,6 +18,8 @@ class LookupIn:
 
     personal_identity_number: str = ""
     """Personnummer or samordningsnummer, 10 or 12 digits, with or without separator."""
+    name: str = ""
+    """Instead of a number: a name or alias ("Kalle Klient", "Sixten"); every word must match."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class LookupOut:
     """What the caller may see about the person."""
 
     personal_identity_number: str
-    """The normalised 12-digit number."""
+    """The normalised 12-digit number (empty for a search by name)."""
+    name: str
+    """The name searched for (empty for a search by number)."""
     advisories: list[AdvisorySummaryOut]
     """Active and recently expired (30 days) advisories; check `expired`."""
     reports: list[ReportSummary]
@@ -62,6 +66,7 @@ def lookup_out(result: LookupResult) -> LookupOut:
     """API shape of a lookup."""
     return LookupOut(
         personal_identity_number=result.personal_identity_number,
+        name=result.name,
         advisories=[summary_out(a) for a in result.advisories],
         reports=list(result.reports),
         decisions=list(result.decisions),

@@ -24,6 +24,7 @@ from portal.db.models import AuditEntry
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
+from portal.lookup import names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.reports import service as reports
 from portal.reports.schemas import ReportSummary
@@ -45,6 +46,8 @@ class LookupResult:
     plans: dict[uuid.UUID, AdvisoryContent]
     """Each found advisory's current content: the plan, the instructions to the jour, the legal
     basis and the contact — shown in the result itself, so a call needs one search."""
+    name: str = ""
+    """The name searched for (empty for a search by personnummer)."""
 
 
 def may_look_up(p: Principal) -> bool:
@@ -109,40 +112,99 @@ async def lookup(
     *,
     now: datetime,
     rate: RateLimit | None = None,
+    name: str = "",
 ) -> LookupResult:
-    """Advisories, reports and decisions about the person; InvalidInput for an invalid number,
-    TooManyRequests past `rate`."""
+    """Advisories, reports and decisions about the person — by personnummer, or when none is
+    given by name or alias (portal.lookup.names; decisions only by number). InvalidInput for
+    an invalid number or no usable name; TooManyRequests past `rate`."""
     if not may_look_up(p):
         raise Forbidden(audit=AuditNote("lookup", "denied"))
     if rate is not None:
         await _check_rate(db, p, now, rate)
+    if not personnummer.strip() and name.strip():
+        return await _by_name(db, vault, p, name, now=now)
     try:
         pnr = normalise_personnummer(personnummer)
     except InvalidPersonnummer:
         raise InvalidInput(
             errors={
                 "personal_identity_number": "Ange ett giltigt person- eller samordningsnummer, "
-                "t.ex. 20110305-9893."
+                "t.ex. 20110305-9893, eller sök på namn."
             }
         ) from None
     index = vault.index(pnr)
     found = await queries.find_by_pnr_index(db, vault, p, index, now=now)
+    found_reports = await reports.find_by_person(db, p, index)
+    found_decisions = await decisions.find_by_person(db, p, index)
+    return await _result(
+        db, vault, p, pnr, "", found, found_reports, found_decisions, ("person", index)
+    )
+
+
+async def _by_name(
+    db: AsyncSession, vault: Vault, p: Principal, name: str, *, now: datetime
+) -> LookupResult:
+    advisory_ids = await names.owners_named(db, vault, "advisory", name)
+    if advisory_ids is None:
+        raise InvalidInput(errors={"name": "Ange ett namn (minst två bokstäver) att söka på."})
+    report_ids = await names.owners_named(db, vault, "report", name) or set()
+    found = await queries.find_by_ids(db, vault, p, advisory_ids, now=now)
+    found_reports = await reports.find_by_ids(db, p, report_ids)
+    key = ("person-name", names.search_key(vault, name))
+    return await _result(db, vault, p, "", " ".join(name.split()), found, found_reports, [], key)
+
+
+async def _result(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    pnr: str,
+    name: str,
+    found: list[Summary],
+    found_reports: list[ReportSummary],
+    found_decisions: list[DecisionBrief],
+    audit_key: tuple[str, str],
+) -> LookupResult:
+    """Read the plans, audit the search (a keyed hash, never the number or name), answer."""
     plans = {
         a.id: await queries.content_of(db, vault, await queries.version_row(db, a.id, a.version))
         for a in found
     }
-    found_reports = await reports.find_by_person(db, p, index)
-    found_decisions = await decisions.find_by_person(db, p, index)
     await audit.record(
         db,
         "lookup",
         actor=p.actor(),
-        object_type="person",
-        object_id=index,
+        object_type=audit_key[0],
+        object_id=audit_key[1],
         details={
             "advisories": [str(a.id) for a in found],
             "reports": [str(r.id) for r in found_reports],
             "decisions": [str(d.id) for d in found_decisions],
         },
     )
-    return LookupResult(pnr, tuple(found), tuple(found_reports), tuple(found_decisions), plans)
+    return LookupResult(
+        pnr, tuple(found), tuple(found_reports), tuple(found_decisions), plans, name
+    )
+
+
+async def reindex_names(db: AsyncSession, vault: Vault) -> tuple[int, int]:
+    """Rebuild the name index of every advisory (current version) and report; (advisories,
+    reports). For records written before the index existed (`jourpost lookup reindex-names`)."""
+    from portal.advisories.models import Advisory
+    from portal.reports.models import ReportSubject
+
+    advisories = 0
+    for adv in (await db.scalars(select(Advisory))).all():
+        content = await queries.content_of(
+            db, vault, await queries.version_row(db, adv.id, adv.current_version)
+        )
+        await names.index_names(db, vault, "advisory", adv.id, [s.name for s in content.subjects])
+        advisories += 1
+    by_report: dict[uuid.UUID, list[str]] = {}
+    for subject in (await db.scalars(select(ReportSubject))).all():
+        names_of = by_report.setdefault(subject.report_id, [])
+        if subject.name_enc:
+            names_of.append(vault.decrypt(subject.name_enc, f"report_subjects.name:{subject.id}"))
+    for report_id, report_names in by_report.items():
+        await names.index_names(db, vault, "report", report_id, report_names)
+    return advisories, len(by_report)

@@ -33,6 +33,7 @@ from portal.codelists.service import CodeLists
 from portal.db.base import utcnow
 from portal.db.models import Membership, Organisation, Unit
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.lookup import names
 from portal.notify.service import queue_mail
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
@@ -420,6 +421,7 @@ async def create_report(
                 name_enc=vault.encrypt(s.name, f"report_subjects.name:{sid}") if s.name else None,
             )
         )
+    await names.index_names(db, vault, "report", rid, [s.name for s in subjects if s.name])
     for code in actions:
         db.add(ReportAction(report_id=rid, action_code=code))
     db.add(ReportRead(report_id=rid, user_id=principal.user_id))
@@ -639,6 +641,16 @@ async def list_sent(
     jours = scope_of(principal).jours
     where = Report.jour_id.in_(jours) if jours else false()
     return await _page(db, vault, principal, where, show=show, before=before, size=size)
+
+
+async def find_by_ids(
+    db: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+) -> list[ReportSummary]:
+    """Reports among `ids` (a name search's matches) that the principal may see."""
+    if not ids:
+        return []
+    where = scope_of(principal).visible_clause() & Report.id.in_(ids)
+    return await _summaries(db, None, principal, where)
 
 
 async def find_by_person(

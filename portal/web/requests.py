@@ -26,6 +26,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, SerializationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.types import Empty
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays/objects accepted in a JSON body (our schemas need 4)."""
@@ -66,6 +67,18 @@ class PortalRequest(Request[Any, Any, Any]):
     """Litestar's request with guarded body parsing and limits (see the module docstring)."""
 
     __slots__ = ("_depth_checked",)
+
+    async def body(self) -> bytes:
+        if (
+            self.content_type[0] == RequestEncodingType.MULTI_PART
+            and self._body is Empty
+            and self._connection_state.body is Empty
+            and self._connection_state.form is not Empty
+        ):
+            # The multipart body was streamed into the form (parse_body_first); a handler that
+            # wants it again wants JSON ("stream consumed" was a 500): the client's mistake.
+            raise ClientException("Innehållet måste vara JSON, inte ett formulär med filer.")
+        return await super().body()
 
     async def json(self) -> Any:
         if len(await self.body()) > MAX_TEXT_BODY:

@@ -233,3 +233,11 @@ def test_at_most_ten_files_per_upload(
     )
     assert_swedish_page(page, 422)
     assert "Du kan bifoga högst 10 filer åt gången." in page.text
+
+
+def test_a_multipart_body_to_a_json_endpoint_is_the_clients_mistake(portal: RunningPortal) -> None:
+    """It was 500 ("stream consumed": the form parser had read the body already)."""
+    client = client_as(portal.url, portal.settings, JONNA)
+    for path in ("/api/v1/lookup", "/drafts/report-new"):
+        r = client.post(path, files=[("x", ("a.pdf", b"%PDF-1.7", "application/pdf"))])
+        assert r.status_code == 400, (path, r.status_code, r.text[:200])

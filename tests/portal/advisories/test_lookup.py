@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from tests.portal.advisories.conftest import AdvisoryPortal
 from tests.portal.advisories.helpers import (
@@ -19,6 +24,7 @@ from tests.portal.advisories.helpers import (
     audit_entries,
     body,
     expire,
+    run,
 )
 
 
@@ -148,3 +154,97 @@ def test_one_search_from_the_start_page_shows_the_plan_itself(jp: AdvisoryPortal
     (plan,) = api["plans"]
     assert plan["advisory_id"] == aid and plan["instructions"] == "Bevilja inte akutboende."
     assert plan["legal_basis"] == "lvu" and plan["contact_phone"] == "0650-190 00"
+
+
+def test_people_are_found_by_name_or_alias_without_decrypting_the_archive(
+    jp: AdvisoryPortal,
+) -> None:
+    from portal.lookup.names import tokens
+
+    assert tokens("Anna-Karin Åström  Éclair") == ["anna", "eclair", "karin", "åström"]
+    add_second_jour(jp.settings)
+    hanna, jonna = jp.client(HANNA), jp.client(JONNA)
+    subjects = [
+        {"personal_identity_number": BOY, "name": "Kalle Klient"},
+        {"identity_unknown": True, "name": "Sixten", "description": "Kompis, cirka 16 år"},
+    ]
+    aid = hanna.post("/api/v1/advisories", json=body(subjects=subjects)).json()["id"]
+    other = (
+        jp.client(OTHER_HANDLER)
+        .post(
+            "/api/v1/advisories",
+            json=body(subjects=[{"personal_identity_number": BOY17, "name": "Kalle Annan"}]),
+        )
+        .json()["id"]
+    )
+
+    def by_name(client: Any, name: str) -> list[str]:
+        r = client.post("/api/v1/lookup", json={"name": name})
+        assert r.status_code == 200, r.text
+        assert (
+            r.json()["name"] == " ".join(name.split())
+            and r.json()["personal_identity_number"] == ""
+        )
+        return [a["id"] for a in r.json()["advisories"]]
+
+    assert by_name(jonna, "kalle klient") == [aid]  # case does not matter
+    assert by_name(jonna, "KLIENT") == [aid]  # one word is enough
+    assert by_name(jonna, "Sixten") == [aid]  # the alias of an unknown person
+    assert by_name(jonna, "Kalle") == [aid]  # the other jour's Kalle is not Jonna's
+    assert by_name(jp.client(OTHER_JOUR_STAFF), "Kalle") == [other]
+    assert by_name(jonna, "Kal") == []  # whole words only
+    assert by_name(jonna, "Kalle Okänd") == []  # every word must match
+
+    empty = jonna.post("/api/v1/lookup", json={"name": "!"})
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "name"
+
+    # The page: one search, the plan in the result; the log names a keyed hash, not the name.
+    page = jonna.post("/lookup", data={"name": "Sixten", "_csrf_token": jonna.cookies["csrftoken"]})
+    assert page.status_code == 200 and "Resultat för namnet ”Sixten”" in page.text
+    assert "Bevilja inte akutboende." in page.text
+    entries = [e for e in audit_entries(jp.settings, "lookup") if e.object_type == "person-name"]
+    assert entries and all(
+        "Sixten" not in str(e.details) and "Sixten" not in str(e.object_id) for e in entries
+    )
+    # An amendment re-indexes: the old name no longer finds it.
+    renamed = [{"personal_identity_number": BOY, "name": "Karl Klient"}]
+    r = hanna.put(f"/api/v1/advisories/{aid}", json=body(subjects=renamed, base_version=1))
+    assert r.status_code == 200, r.text
+    assert by_name(jonna, "Sixten") == [] and by_name(jonna, "Karl") == [aid]
+
+
+def test_the_name_index_can_be_rebuilt(jp: AdvisoryPortal) -> None:
+    from sqlalchemy import delete
+
+    from portal.lookup.models import NameToken
+
+    hanna, jonna = jp.client(HANNA), jp.client(JONNA)
+    aid = hanna.post("/api/v1/advisories", json=body()).json()["id"]
+
+    async def wipe(db: Any) -> None:
+        await db.execute(delete(NameToken))
+
+    run(jp.settings, wipe)  # as for records written before the index existed
+    assert jonna.post("/api/v1/lookup", json={"name": "Kalle"}).json()["advisories"] == []
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    env = {
+        "JOURPOST_DATABASE_URL": jp.settings.database_url,
+        "JOURPOST_KEKS": ",".join(f"{k}:{b64(v)}" for k, v in jp.settings.keks.items()),
+        "JOURPOST_CURRENT_KEK": jp.settings.current_kek,
+        "JOURPOST_BLIND_INDEX_KEY": b64(jp.settings.blind_index_key),
+        "JOURPOST_SECRET_KEY": b64(jp.settings.secret_key),
+        "JOURPOST_DATA_DIR": jp.settings.data_dir,
+        "JOURPOST_DEV_IDP_ENABLED": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "jourpost"), "lookup", "reindex-names"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "name index rebuilt: 1 advisories" in done.stdout
+    found = jonna.post("/api/v1/lookup", json={"name": "Kalle"}).json()["advisories"]
+    assert [a["id"] for a in found] == [aid]
