@@ -46,6 +46,12 @@ def _pdf_response(report: ReportOut, body: bytes) -> Response[bytes]:
 
 PageSize = Annotated[int, QueryParameter(ge=1, le=200)]
 """Reports per API page."""
+Show = Literal["all", "unacknowledged", "unread"]
+"""List filters (portal.reports.service.SHOW)."""
+BOX_PAGES = {
+    "inbox": ("reports/inbox.html", "/rapporter/inkorg"),
+    "sent": ("reports/sent.html", "/rapporter/skickade"),
+}
 
 
 class ReportApiController(Controller):
@@ -69,15 +75,14 @@ class ReportApiController(Controller):
         state: State,
         user: CurrentUser,
         box: FromQuery[Literal["inbox", "sent"]] = "inbox",
-        show: FromQuery[Literal["all", "unacknowledged", "unread"]] = "all",
+        show: FromQuery[Show] = "all",
         before: FromQuery[str | None] = None,
         limit: PageSize = service.PAGE_SIZE,
     ) -> Response[list[ReportSummary]]:
         """Newest first, `limit` at a time (keyset paging): the `Link: <…>; rel="next"` header
         gives the next page while there is one. `X-Total-Count` counts the filtered list."""
         vault = portal_state(state).vault
-        listing = service.list_sent if box == "sent" else service.list_inbox
-        page = await listing(db, vault, user, show=show, before=before, size=limit)
+        page = await service.list_box(db, vault, user, box, show=show, before=before, size=limit)
         headers = {"X-Total-Count": str(page.total)}
         if page.next_cursor:
             query = urlencode(
@@ -289,22 +294,28 @@ class ReportPageController(Controller):
         await drafts.discard(db, user.user_id, DRAFT_KEY)
         return Redirect(f"/rapporter/{report_id}?skickad=1", status_code=303)
 
+    async def _box_page(
+        self, db: Db, state: State, user: CurrentUser, box: str, show: str, before: str | None
+    ) -> Template:
+        page = await service.list_box(
+            db, portal_state(state).vault, user, box, show=show, before=before
+        )
+        template, here = BOX_PAGES[box]
+        return render(
+            template, user, page=page, rows=page.rows, show=show, fmt=service.local_time,
+            here=here,
+        )  # fmt: skip
+
     @get("/inkorg")
     async def inbox(
         self,
         db: Db,
         state: State,
         user: CurrentUser,
-        show: FromQuery[Literal["all", "unacknowledged", "unread"]] = "all",
+        show: FromQuery[Show] = "all",
         before: FromQuery[str | None] = None,
     ) -> Template:
-        page = await service.list_inbox(
-            db, portal_state(state).vault, user, show=show, before=before
-        )
-        return render(
-            "reports/inbox.html", user, page=page, rows=page.rows, show=show,
-            fmt=service.local_time, here="/rapporter/inkorg",
-        )  # fmt: skip
+        return await self._box_page(db, state, user, "inbox", show, before)
 
     @get("/skickade")
     async def sent(
@@ -312,16 +323,10 @@ class ReportPageController(Controller):
         db: Db,
         state: State,
         user: CurrentUser,
-        show: FromQuery[Literal["all", "unacknowledged", "unread"]] = "all",
+        show: FromQuery[Show] = "all",
         before: FromQuery[str | None] = None,
     ) -> Template:
-        page = await service.list_sent(
-            db, portal_state(state).vault, user, show=show, before=before
-        )
-        return render(
-            "reports/sent.html", user, page=page, rows=page.rows, show=show,
-            fmt=service.local_time, here="/rapporter/skickade",
-        )  # fmt: skip
+        return await self._box_page(db, state, user, "sent", show, before)
 
     async def _detail(
         self,

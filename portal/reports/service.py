@@ -614,32 +614,22 @@ async def _summaries(
     return out
 
 
-async def list_inbox(
+async def list_box(
     db: AsyncSession,
     vault: Vault,
     principal: Principal,
+    box: str,
     *,
     show: str = "all",
     before: str | None = None,
     size: int = PAGE_SIZE,
 ) -> ReportPage:
-    """Reports addressed to the principal's municipalities or units, newest first, a page."""
-    where = scope_of(principal).receiving_clause()
-    return await _page(db, vault, principal, where, show=show, before=before, size=size)
-
-
-async def list_sent(
-    db: AsyncSession,
-    vault: Vault,
-    principal: Principal,
-    *,
-    show: str = "all",
-    before: str | None = None,
-    size: int = PAGE_SIZE,
-) -> ReportPage:
-    """Reports written by the principal's jours, newest first, a page, with receipts."""
-    jours = scope_of(principal).jours
-    where = Report.jour_id.in_(jours) if jours else false()
+    """A page of a box, newest first: "inbox" (reports addressed to the principal's
+    municipalities or units) or "sent" (written by the principal's jours, with receipts)."""
+    scope = scope_of(principal)
+    where: ColumnElement[bool] = scope.receiving_clause()
+    if box == "sent":
+        where = Report.jour_id.in_(scope.jours) if scope.jours else false()
     return await _page(db, vault, principal, where, show=show, before=before, size=size)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -24,21 +23,11 @@ from sqlalchemy import select
 from portal import jobs
 from portal.metrics import Metrics
 from portal.settings import Settings
-from tests.conftest import drop_pg_database, make_pg_database, make_settings
+from tests.conftest import make_settings
 from tests.portal.conftest import prepare_database
 from tests.servers.portal import serve
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_url(pg_server: str, pg_template: str) -> Iterator[str]:
-    """A fresh PostgreSQL database migrated to head."""
-    name, url = make_pg_database(pg_server, template=pg_template)
-    try:
-        yield url
-    finally:
-        drop_pg_database(name)
 
 
 def _count(metrics: Metrics, family: str, job: str) -> float:

@@ -43,16 +43,6 @@ CLIENT_TIMEOUT = 30.0
 
 
 @pytest.fixture
-def pg_url(pg_server: str, pg_template: str) -> Iterator[str]:
-    """A fresh PostgreSQL database migrated to head."""
-    name, url = make_pg_database(pg_server, template=pg_template)
-    try:
-        yield url
-    finally:
-        drop_pg_database(name)
-
-
-@pytest.fixture
 def empty_pg_url(pg_server: str) -> Iterator[str]:
     """A fresh PostgreSQL database that was never migrated."""
     name, url = make_pg_database(pg_server)

@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from portal.settings import Settings
-from tests.conftest import drop_pg_database, make_pg_database, make_settings
+from tests.conftest import make_settings
 from tests.portal.advisories.helpers import HANNA, JONNA, body, pdf_bytes
 from tests.portal.conftest import RunningPortal, prepare_database
 from tests.portal.reports.helpers import BARN, report_payload, unit_ids
@@ -58,16 +58,6 @@ def weed() -> Iterator[SeaweedFS]:
     """A SeaweedFS of this test's own: the test freezes or kills it."""
     with seaweedfs() as server:
         yield server
-
-
-@pytest.fixture
-def pg_url(pg_server: str, pg_template: str) -> Iterator[str]:
-    """A fresh PostgreSQL database (the fault is about pooled connections and row locks)."""
-    name, url = make_pg_database(pg_server, template=pg_template)
-    try:
-        yield url
-    finally:
-        drop_pg_database(name)
 
 
 @pytest.fixture
