@@ -72,7 +72,7 @@ def _start_demo(data: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _decision(browser: Any, url: str) -> str:
-    from portal.web.datetimes import STOCKHOLM
+    from portal.timefmt import STOCKHOLM
     from tests.e2e.pages import login, new_page
 
     page = new_page(browser)

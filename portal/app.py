@@ -57,17 +57,17 @@ from portal.pii import Vault
 from portal.reports.controllers import ReportApiController, ReportPageController
 from portal.retention.controllers import RetentionPages
 from portal.rosters.controllers import RosterApi, RosterPages
+from portal.runtime import PortalState
 from portal.settings import Settings
 from portal.stats.controllers import CostPages, StatsApi, StatsPages
+from portal.timefmt import format_local
 from portal.web import errors as web_errors
 from portal.web.accesslog import access_log
-from portal.web.datetimes import format_local
 from portal.web.deps import provide_db, provide_principal, provide_user
 from portal.web.headers import build_csp, security_headers
 from portal.web.openapi import document_api
 from portal.web.origin import same_origin_only
 from portal.web.requests import MAX_FORM_PARTS, PortalRequest, parse_body_first
-from portal.web.state import PortalState
 
 PACKAGE = Path(__file__).parent
 CSRF_EXEMPT = ("/dev-idp", "/dev-trust")  # mounted apps outside the portal's session

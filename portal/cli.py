@@ -205,7 +205,7 @@ def _archive_export(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import date, datetime, time, timedelta
 
     from portal.archive.cli import export_command
-    from portal.web.datetimes import STOCKHOLM
+    from portal.timefmt import STOCKHOLM
 
     try:
         first = date.fromisoformat(args.date_from) if args.date_from else None

@@ -29,10 +29,10 @@ from portal.db.models import Membership, Organisation, User
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionIn
 from portal.pii import Vault
+from portal.principal import Principal, membership_views
 from portal.reports.models import Report, ReportRead
 from portal.rosters.models import RosterEntry, RosterVersion
 from portal.stats.synthetic import fictitious_pnr
-from portal.web.principal import Principal, membership_views
 
 JONNA, HANNA, GUNILLA, OLOF = "197803129829", "196901159803", "196209219846", "197104309831"
 # Fictitious chairs and substitutes of the eight municipalities without a demo chair.

@@ -18,10 +18,10 @@ from portal.db.base import utcnow
 from portal.db.models import WebSession
 from portal.decisions import signing
 from portal.errors import NotAuthenticated
+from portal.principal import resolve_principal
+from portal.runtime import PortalState
 from portal.web import errors as web_errors
 from portal.web.deps import CurrentUser, Db, portal_state
-from portal.web.principal import resolve_principal
-from portal.web.state import PortalState
 
 POST_LOGOUT_PATH = "/?utloggad=1"
 """Where the identity provider sends the browser after logout (registered there as

@@ -36,7 +36,7 @@ from portal.db.base import utcnow
 from portal.db.models import User, UserIdentity, WebSession
 from portal.errors import AuditNote, Forbidden, NoAccess
 from portal.pii import DecryptionError, InvalidPersonnummer, Vault, normalise_personnummer
-from portal.web.principal import live_memberships
+from portal.principal import live_memberships
 
 if TYPE_CHECKING:
     from auth.oidc import PendingAuth, RelyingParty, VerifiedIdentity

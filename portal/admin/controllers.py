@@ -13,8 +13,8 @@ from auth.roles import Role
 from portal.admin import service
 from portal.admin.schemas import EmailForm, GrantForm, NewUserForm, RevokeForm
 from portal.errors import AuditNote, Forbidden, InvalidInput
+from portal.principal import Principal
 from portal.web.deps import CurrentUser, Db, portal_state
-from portal.web.principal import Principal
 from portal.web.render import render
 
 

@@ -17,7 +17,7 @@ from auth.roles import Permission
 from portal.advisories.models import Advisory
 from portal.audit.service import Actor
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
-from portal.web.principal import Principal
+from portal.principal import Principal
 
 
 def own_orgs(p: Principal) -> set[uuid.UUID]:

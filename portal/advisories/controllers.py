@@ -17,7 +17,7 @@ from portal.attachments.files import MAX_FILE_BYTES, content_disposition
 from portal.attachments.service import OpenedFile
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
-from portal.web.datetimes import format_local
+from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.params import PositiveInt
 from portal.web.render import render

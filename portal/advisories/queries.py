@@ -29,8 +29,8 @@ from portal.db.models import Organisation, Unit
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.people import user_names
 from portal.pii import Vault
-from portal.web.datetimes import STOCKHOLM
-from portal.web.principal import Principal
+from portal.principal import Principal
+from portal.timefmt import STOCKHOLM
 from storage import EncryptedObjectStore
 
 OWNER_TYPE = "advisory"

@@ -18,7 +18,7 @@ from portal.advisories.content import (
 )
 from portal.advisories.queries import Ack, Detail, Summary, VersionInfo
 from portal.attachments.service import AttachmentView, Upload
-from portal.web.datetimes import format_local, parse_local
+from portal.timefmt import format_local, parse_local
 
 LegalBasis = Literal["none", "sol", "lvu", "lvm"]
 FORM_SUBJECT_ROWS = 3

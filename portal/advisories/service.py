@@ -45,7 +45,7 @@ from portal.db.models import Organisation, Unit
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.lookup import names
 from portal.pii import Vault
-from portal.web.principal import Principal
+from portal.principal import Principal
 from storage import EncryptedObjectStore
 
 REMIND_BEFORE = queries.EXPIRES_SOON

@@ -20,9 +20,9 @@ from portal.archive import export, service
 from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
-from portal.web.datetimes import STOCKHOLM
+from portal.principal import Principal
+from portal.timefmt import STOCKHOLM
 from portal.web.deps import CurrentUser, Db, portal_state
-from portal.web.principal import Principal
 from portal.web.render import render
 
 ALL_KINDS = tuple(service.KINDS)

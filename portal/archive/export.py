@@ -360,7 +360,7 @@ async def record_pdf(record: Record, exported: datetime) -> bytes:
     import asyncio
 
     from portal.archive.service import KINDS
-    from portal.web.datetimes import format_local
+    from portal.timefmt import format_local
     from signing.render import render_pdfa
 
     html = (
@@ -409,7 +409,7 @@ class SipWriter:
     """Writes the package into a zip, entry by entry; `take()` returns what is ready."""
 
     def __init__(self, package_id: uuid.UUID, *, label: str, archivist: str | Archivist) -> None:
-        from portal.web.datetimes import STOCKHOLM
+        from portal.timefmt import STOCKHOLM
 
         self.package_id = package_id
         self.root = f"jourpost-sip-{package_id}"

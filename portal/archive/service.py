@@ -42,11 +42,11 @@ from portal.decisions.rules import KINDS as DECISION_KINDS
 from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import Vault, normalise_personnummer
+from portal.principal import Principal
 from portal.reports import service as reports
 from portal.reports.models import Report, ReportRead, ReportSubject
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
-from portal.web.datetimes import format_local
-from portal.web.principal import Principal
+from portal.timefmt import format_local
 from storage import StoredObject
 from storage.errors import IntegrityError, ObjectNotFound, StorageError
 

@@ -22,7 +22,7 @@ from portal.decisions.rules import KINDS, reported_at_next_meeting
 from portal.decisions.schemas import DecisionIn, DecisionOut
 from portal.errors import InvalidInput
 from portal.rosters import service as rosters
-from portal.web.datetimes import format_local, parse_local
+from portal.timefmt import format_local, parse_local
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
 

@@ -35,9 +35,9 @@ from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, Dec
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.principal import Principal
 from portal.rosters import service as rosters
-from portal.web.datetimes import format_local
-from portal.web.principal import Principal
+from portal.timefmt import format_local
 
 STATUS_LABELS = {
     "draft": "Utkast",

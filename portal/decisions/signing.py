@@ -47,10 +47,10 @@ from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.errors import AuditNote, Conflict, DomainError, Forbidden, NotFound
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.principal import Principal
 from portal.rosters import service as rosters
 from portal.settings import Settings
-from portal.web.datetimes import format_local
-from portal.web.principal import Principal
+from portal.timefmt import format_local
 from storage import StorageError
 
 if TYPE_CHECKING:

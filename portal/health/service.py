@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.db import migrate
-from portal.web.state import PortalState
+from portal.runtime import PortalState
 
 CHECK_TIMEOUT = 2.0
 """Seconds each readiness check may take (they run concurrently)."""

@@ -20,10 +20,10 @@ from portal.db.models import Organisation
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionOut
 from portal.pii import Vault
+from portal.principal import Principal
 from portal.reports.models import Report
 from portal.rosters import service as rosters
 from portal.rosters.schemas import OnCallOut
-from portal.web.principal import Principal
 
 UNACKNOWLEDGED_WINDOW = timedelta(days=7)
 """Reports the jour sent within this window that no unit has acknowledged yet are listed."""

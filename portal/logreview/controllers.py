@@ -13,7 +13,7 @@ from litestar.response import Template
 from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput
 from portal.logreview import service
-from portal.web.datetimes import format_local, parse_local
+from portal.timefmt import format_local, parse_local
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
 

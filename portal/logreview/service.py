@@ -25,9 +25,9 @@ from portal.decisions.models import Decision
 from portal.errors import AuditNote, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.principal import Principal
 from portal.reports.models import ReportSubject
-from portal.web.datetimes import format_local
-from portal.web.principal import Principal
+from portal.timefmt import format_local
 
 ACTION_LABELS = {
     "login": "Inloggning",

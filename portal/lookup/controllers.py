@@ -14,9 +14,9 @@ from portal.db.base import utcnow
 from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.lookup import service
 from portal.lookup.schemas import LookupIn, LookupOut, lookup_out
+from portal.runtime import PortalState
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
-from portal.web.state import PortalState
 
 
 def _rate(ps: PortalState) -> service.RateLimit:

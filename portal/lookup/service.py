@@ -26,9 +26,9 @@ from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
 from portal.lookup import names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.principal import Principal
 from portal.reports import service as reports
 from portal.reports.schemas import ReportSummary
-from portal.web.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)

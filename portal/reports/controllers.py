@@ -31,7 +31,7 @@ from portal.reports.schemas import (
     ReportOut,
     ReportSummary,
 )
-from portal.web.datetimes import format_local
+from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
 

@@ -37,6 +37,7 @@ from portal.lookup import names
 from portal.notify.service import queue_mail
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.principal import Principal
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.schemas import (
     URGENCIES,
@@ -50,8 +51,7 @@ from portal.reports.schemas import (
     ReportSummary,
     SubjectOut,
 )
-from portal.web.datetimes import STOCKHOLM, format_local
-from portal.web.principal import Principal
+from portal.timefmt import STOCKHOLM, format_local
 from storage import EncryptedObjectStore
 
 MAX_MINUTES = 24 * 60

@@ -13,9 +13,9 @@ from litestar.response import Redirect, Template
 from portal.archive.service import archive_orgs
 from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
+from portal.principal import Principal
 from portal.retention import service
 from portal.web.deps import CurrentUser, Db, portal_state
-from portal.web.principal import Principal
 from portal.web.render import render
 
 FLASH = {

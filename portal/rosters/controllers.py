@@ -14,7 +14,7 @@ from auth.roles import Permission
 from portal.errors import InvalidInput, NotFound
 from portal.rosters import service
 from portal.rosters.schemas import FUNCTIONS, EntryIn, OnCallOut, RosterIn, RosterVersionOut
-from portal.web.datetimes import format_local, parse_local
+from portal.timefmt import format_local, parse_local
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
 

@@ -22,6 +22,7 @@ from portal.db.models import Membership, Organisation, User
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import Vault
+from portal.principal import Principal
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import (
     FUNCTIONS,
@@ -32,7 +33,6 @@ from portal.rosters.schemas import (
     RosterIn,
     RosterVersionOut,
 )
-from portal.web.principal import Principal
 
 ROSTER_ROLES = (Role.CHAIR.value, Role.SUBSTITUTE.value)
 

@@ -19,9 +19,9 @@ from auth.roles import Role
 from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
+from portal.principal import Principal
 from portal.stats import costs, periods, present, service
 from portal.web.deps import CurrentUser, Db, portal_state
-from portal.web.principal import Principal
 from portal.web.render import render
 
 

@@ -27,10 +27,10 @@ from portal.db.models import Organisation
 from portal.errors import Conflict
 from portal.people import user_names
 from portal.pii import Vault
+from portal.principal import Principal
 from portal.reports.models import Report
 from portal.stats.models import CostPeriodLock
 from portal.stats.periods import Period
-from portal.web.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)

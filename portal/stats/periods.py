@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portal.errors import InvalidInput
-from portal.web.datetimes import STOCKHOLM
+from portal.timefmt import STOCKHOLM
 
 KINDS = {"year": "Helår", "tertial": "Tertial", "quarter": "Kvartal"}
 _MONTHS = {"year": 12, "tertial": 4, "quarter": 3}

@@ -28,10 +28,10 @@ from portal.db.models import Organisation
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS as DECISION_KINDS
 from portal.errors import AuditNote, Forbidden, NotFound
+from portal.principal import Principal
 from portal.reports.models import Report, ReportAction
 from portal.stats.periods import Period
-from portal.web.datetimes import STOCKHOLM
-from portal.web.principal import Principal
+from portal.timefmt import STOCKHOLM
 
 OTHER = "Annan kommun"
 UNKNOWN = "Okänd kommun"

@@ -13,8 +13,8 @@ from auth.sessions import cookie_name
 from portal.audit import service as audit
 from portal.audit.service import ANONYMOUS
 from portal.errors import AuditNote, DomainError, NoAccess, NotAuthenticated
-from portal.web.principal import Principal, resolve_principal
-from portal.web.state import PortalState
+from portal.principal import Principal, resolve_principal
+from portal.runtime import PortalState
 
 # Explicit name-based injection (Litestar 3 drops inferred dependencies). Handlers write
 # `db: Db`, `user: CurrentUser` or `principal: OptionalPrincipal`.

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import MediaType
 from litestar.response import Template
 
-from portal.web.principal import Principal
+from portal.principal import Principal
 
 
 def render(

@@ -24,7 +24,7 @@ STHLM_FMT = "%Y-%m-%dT%H:%M"
 
 
 def _local(delta: timedelta) -> str:
-    from portal.web.datetimes import STOCKHOLM
+    from portal.timefmt import STOCKHOLM
 
     return (datetime.now(STOCKHOLM) + delta).strftime(STHLM_FMT)
 

@@ -45,3 +45,41 @@ def test_no_module_builds_an_app_at_import_time() -> None:
                 assert name not in {"create_app", "Litestar", "make_engine", "load_settings"}, (
                     f"{f.relative_to(ROOT)} builds {name} at import time"
                 )
+
+
+# The web boundary of a feature: only these modules may import portal.web or Litestar.
+WEB_MODULES = {"controllers.py", "schemas.py", "api.py"}
+# Application-level modules that wire the web layer (not features).
+WEB_WIRING = {"app.py", "metrics.py", "logs.py"}
+
+
+def _portal_imports(path: Path) -> set[str]:
+    """Every absolute module imported by `path`, dotted, including imports inside functions."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_services_do_not_import_the_web_layer() -> None:
+    """Services, models and queries run from the CLI and jobs too: no Litestar, no portal.web."""
+    portal = ROOT / "portal"
+    offenders: dict[str, list[str]] = {}
+    for f in portal.rglob("*.py"):
+        rel = f.relative_to(portal)
+        if rel.parts[0] == "web" or rel.name in WEB_MODULES or str(rel) in WEB_WIRING:
+            continue
+        if rel.parts[0] == "db" and rel.parts[1:2] == ("migrations",):
+            continue
+        bad = sorted(
+            m
+            for m in _portal_imports(f)
+            if m.startswith("portal.web") or m.split(".")[0] == "litestar"
+        )
+        if bad:
+            offenders[str(rel)] = bad
+    assert offenders == {}

@@ -30,7 +30,7 @@ FORM = {
 
 
 def _local_in(days: int) -> str:
-    from portal.web.datetimes import STOCKHOLM
+    from portal.timefmt import STOCKHOLM
 
     return (datetime.now(STOCKHOLM) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 

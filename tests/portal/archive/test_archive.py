@@ -44,7 +44,7 @@ def _advisory(portal: RunningPortal, who: str, pnr: str) -> str:
     with closing(client_as(portal.url, portal.settings, who)) as c:
         from datetime import datetime, timedelta
 
-        from portal.web.datetimes import STOCKHOLM
+        from portal.timefmt import STOCKHOLM
 
         r = c.post(
             "/advisories/new",
@@ -444,7 +444,7 @@ def _validate_record_xml(report: SipReport) -> int:
 def _zip_dates_and_folders(data: bytes) -> None:
     from datetime import datetime
 
-    from portal.web.datetimes import STOCKHOLM
+    from portal.timefmt import STOCKHOLM
 
     now = datetime.now(STOCKHOLM).replace(tzinfo=None)
     with zipfile.ZipFile(io.BytesIO(data)) as z:

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import User
 from portal.pii import Vault
+from portal.principal import Principal, live_memberships, to_views
 from portal.reports.models import ReportSubject
 from portal.reports.service import find_by_person
-from portal.web.principal import Principal, live_memberships, to_views
 from tests.portal.conftest import RunningPortal
 from tests.portal.reports.conftest import (
     ADA,

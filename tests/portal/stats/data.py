@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Organisation, User
 from portal.reports.models import Report, ReportAction
-from portal.web.datetimes import STOCKHOLM
+from portal.timefmt import STOCKHOLM
 
 ROWS = (
     (
