@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.attachments.files import CheckedFile, check_file
@@ -354,3 +354,30 @@ async def open_attachment(
             await plaintext.aclose()
 
     return OpenedFile(view, chunks())
+
+
+# --- retention, log review, statistics ---
+
+
+async def object_keys(
+    db: AsyncSession, owner_type: str, owner_ids: Select[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The store keys of the files of every owner `owner_ids` selects, per owner."""
+    rows = await db.execute(
+        select(Attachment.owner_id, Attachment.object_id).where(
+            Attachment.owner_type == owner_type, Attachment.owner_id.in_(owner_ids)
+        )
+    )
+    keys: dict[uuid.UUID, list[str]] = {}
+    for owner_id, key in rows:
+        keys.setdefault(owner_id, []).append(key)
+    return keys
+
+
+async def delete_rows(db: AsyncSession, owner_type: str, owner_id: uuid.UUID) -> None:
+    """Delete an owner's attachment rows (culling; the caller removes the objects after)."""
+    await db.execute(
+        delete(Attachment).where(
+            Attachment.owner_type == owner_type, Attachment.owner_id == owner_id
+        )
+    )

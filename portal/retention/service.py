@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import json
 import tomllib
 import uuid
 from collections.abc import Sequence
@@ -27,28 +26,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.advisories.models import (
-    Advisory,
-    AdvisoryAcknowledgement,
-    AdvisorySubject,
-    AdvisoryVersion,
-)
-from portal.attachments.models import Attachment
+from portal.advisories import records as advisories
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.db.models import Organisation
-from portal.decisions import service as decision_records
-from portal.decisions.models import Decision
+from portal.decisions import records as decisions
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
+from portal.lifecycle import Lifecycle
 from portal.pii import Vault
-from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
+from portal.reports import records as reports
 from portal.retention.models import LegalHold
-from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
+from portal.rosters import records as rosters
 from storage.errors import ObjectNotFound, StorageError
 
 TYPES = ("advisory", "report", "decision", "roster")
@@ -58,7 +51,31 @@ TYPE_LABELS = {
     "decision": "Ordförandebeslut",
     "roster": "Ordförandejourlista",
 }
-FINISHED_DECISIONS = ("delivered", "lifted", "cancelled")
+
+
+class RecordType(Protocol):
+    """What retention needs of a record feature: its `records` module (one rule per type)."""
+
+    async def lifecycles(
+        self, db: AsyncSession, *, org_id: uuid.UUID | None = ...
+    ) -> list[Lifecycle]: ...
+
+    async def lifecycle(self, db: AsyncSession, record_id: uuid.UUID) -> Lifecycle | None: ...
+
+    async def persons_named(
+        self, db: AsyncSession, vault: Vault, record_id: uuid.UUID
+    ) -> list[str]: ...
+
+    async def cull(self, db: AsyncSession, record_id: uuid.UUID) -> None: ...
+
+
+RECORDS: dict[str, RecordType] = {
+    "advisory": advisories,
+    "report": reports,
+    "decision": decisions,
+    "roster": rosters,
+}
+"""Each record type's interface module (`portal.<feature>.records`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,95 +202,6 @@ async def _held(db: AsyncSession) -> set[tuple[str, uuid.UUID]]:
     return {(t, i) for t, i in rows}
 
 
-async def _attachment_keys(db: AsyncSession, owner_type: str, owner_id: uuid.UUID) -> list[str]:
-    rows = await db.scalars(
-        select(Attachment.object_id).where(
-            Attachment.owner_type == owner_type, Attachment.owner_id == owner_id
-        )
-    )
-    return list(rows)
-
-
-async def _records(
-    db: AsyncSession, vault: Vault, record_type: str, org_id: uuid.UUID | None
-) -> list[tuple[uuid.UUID, uuid.UUID, datetime, str | None, list[str], list[str]]]:
-    """(id, owner, anchor date, in-progress reason, personnummer, object keys) per record."""
-    out: list[tuple[uuid.UUID, uuid.UUID, datetime, str | None, list[str], list[str]]] = []
-    if record_type == "advisory":
-        stmt = select(Advisory)
-        if org_id:
-            stmt = stmt.where(Advisory.organisation_id == org_id)
-        for a in await db.scalars(stmt):
-            anchor = max(a.valid_until, a.withdrawn_at or a.valid_until)
-            out.append(
-                (
-                    a.id,
-                    a.organisation_id,
-                    anchor,
-                    None,
-                    [],
-                    await _attachment_keys(db, "advisory", a.id),
-                )
-            )
-    elif record_type == "report":
-        stmt_r = select(Report)
-        if org_id:
-            stmt_r = stmt_r.where(Report.municipality_id == org_id)
-        for r in await db.scalars(stmt_r):
-            out.append((r.id, r.municipality_id or r.jour_id, r.occurred_at, None, [], []))
-    elif record_type == "decision":
-        stmt_d = select(Decision)
-        if org_id:  # the municipality's decisions; a jour's draft is not in its archive
-            stmt_d = stmt_d.where(decision_records.archive_filter(org_id, is_jour=False))
-        for d in await db.scalars(stmt_d):
-            busy = None if d.status in FINISHED_DECISIONS else "Beslutet är inte avslutat."
-            keys = [d.signed_object_id] if d.signed_object_id else []
-            out.append((d.id, d.municipality_id, d.oral_decision_at, busy, [], keys))
-    else:
-        newest = dict(
-            (m, n)
-            for m, n in await db.execute(
-                select(RosterVersion.municipality_id, func.max(RosterVersion.number)).group_by(
-                    RosterVersion.municipality_id
-                )
-            )
-        )
-        stmt_v = select(RosterVersion, func.max(RosterEntry.valid_to)).join(
-            RosterEntry, RosterEntry.version_id == RosterVersion.id, isouter=True
-        )
-        if org_id:
-            stmt_v = stmt_v.where(RosterVersion.municipality_id == org_id)
-        for v, last in await db.execute(stmt_v.group_by(RosterVersion.id)):
-            busy = (
-                "Listan är kommunens gällande version."
-                if newest.get(v.municipality_id) == v.number
-                else None
-            )
-            out.append((v.id, v.municipality_id, last or v.created_at, busy, [], []))
-    return out
-
-
-async def _persons(
-    db: AsyncSession, vault: Vault, record_type: str, record_id: uuid.UUID
-) -> list[str]:
-    """The personnummer a record names (only read for records whose time is up)."""
-    if record_type == "report":
-        rows = await db.scalars(select(ReportSubject).where(ReportSubject.report_id == record_id))
-        return [vault.decrypt(s.pnr_enc, f"report_subjects.pnr:{s.id}") for s in rows if s.pnr_enc]
-    if record_type == "decision":
-        d = await db.get(Decision, record_id)
-        if d is None:
-            return []
-        subject = json.loads(vault.decrypt(d.subject_enc, f"decisions.subject:{d.id}"))
-        return [subject["pnr"]] if subject.get("pnr") else []
-    if record_type == "advisory":
-        subjects = await db.scalars(
-            select(AdvisorySubject).where(AdvisorySubject.advisory_id == record_id)
-        )
-        return [vault.decrypt(s.pnr_enc, f"advisory_subjects.pnr:{s.id}") for s in subjects]
-    return []
-
-
 async def plan(
     db: AsyncSession,
     vault: Vault,
@@ -290,48 +218,57 @@ async def plan(
     for t in TYPES:
         rule = rules[t]
         not_due[t] = 0
-        for rid, owner, anchor, busy, _, keys in await _records(db, vault, t, org_id):
-            due_at = add_months(anchor, rule.after_months)
+        for life in await RECORDS[t].lifecycles(db, org_id=org_id):
+            due_at = add_months(life.anchor, rule.after_months)
             if due_at > now:
                 not_due[t] += 1
                 continue
-            c = Candidate(t, rid, owner, due_at, objects=keys)
-            if t == "report":
-                c.objects = await _attachment_keys(db, "report", rid)
-            if (t, rid) in held:
-                c.action, c.reason = "hold", "Bevaras: spärrad för gallring (legal hold)."
-            elif rule.keep:
-                c.action, c.reason = "keep", "Bevaras enligt gallringsreglerna för typen."
-            elif busy:
-                c.action, c.reason = "in_progress", busy
-            elif rule.exempt_birth_days and any(
-                birth_day(p) in rule.exempt_birth_days for p in await _persons(db, vault, t, rid)
-            ):
-                days = ", ".join(str(d) for d in rule.exempt_birth_days)
-                c.action, c.reason = (
-                    "exempt",
-                    f"Bevaras: person född den {days} i månaden (forskningsurval).",
-                )
-            else:
-                for key in c.objects:
-                    until, on_hold = await store.lock_state(key)
-                    if on_hold:
-                        c.action, c.reason = (
-                            "blocked",
-                            "En fil är spärrad i lagringen (legal hold).",
-                        )
-                        break
-                    if until is not None and until > now:
-                        c.action = "blocked"
-                        c.blocked_until = max(until, c.blocked_until or until)
-                        c.reason = (
-                            "En fil är låst i lagringen till "
-                            + c.blocked_until.date().isoformat()
-                            + "."
-                        )
+            c = Candidate(t, life.record_id, life.owner_org_id, due_at, objects=list(life.objects))
+            await _judge(db, vault, c, rule, held, life.in_progress)
+            if c.action == "cull":
+                await _check_store_locks(store, c, now)
             candidates.append(c)
     candidates.sort(key=lambda c: (c.record_type, c.due_at))
     return Plan(now, candidates, not_due)
+
+
+async def _judge(
+    db: AsyncSession,
+    vault: Vault,
+    c: Candidate,
+    rule: Rule,
+    held: set[tuple[str, uuid.UUID]],
+    in_progress: str | None,
+) -> None:
+    """Step 1 for a due record: kept by a legal hold, by its rule, while in progress, or as
+    part of the research sample (the first reason wins); otherwise left to cull."""
+    if (c.record_type, c.record_id) in held:
+        c.action, c.reason = "hold", "Bevaras: spärrad för gallring (legal hold)."
+    elif rule.keep:
+        c.action, c.reason = "keep", "Bevaras enligt gallringsreglerna för typen."
+    elif in_progress:
+        c.action, c.reason = "in_progress", in_progress
+    elif rule.exempt_birth_days and any(
+        birth_day(p) in rule.exempt_birth_days
+        for p in await RECORDS[c.record_type].persons_named(db, vault, c.record_id)
+    ):
+        days = ", ".join(str(d) for d in rule.exempt_birth_days)
+        c.action = "exempt"
+        c.reason = f"Bevaras: person född den {days} i månaden (forskningsurval)."
+
+
+async def _check_store_locks(store: Any, c: Candidate, now: datetime) -> None:
+    """Step 2 for a record left to cull: blocked while one of its files is locked in the store
+    (a legal hold there, or a retention date after `now`)."""
+    for key in c.objects:
+        until, on_hold = await store.lock_state(key)
+        if on_hold:
+            c.action, c.reason = "blocked", "En fil är spärrad i lagringen (legal hold)."
+            return
+        if until is not None and until > now:
+            c.action = "blocked"
+            c.blocked_until = max(until, c.blocked_until or until)
+            c.reason = "En fil är låst i lagringen till " + c.blocked_until.date().isoformat() + "."
 
 
 @dataclass(slots=True)
@@ -344,32 +281,6 @@ class CullResult:
     """Records that could not be deleted (kept whole), with the reason."""
 
 
-async def _delete_rows(db: AsyncSession, c: Candidate) -> None:
-    rid = c.record_id
-    if c.record_type == "advisory":
-        for model in (AdvisorySubject, AdvisoryAcknowledgement, AdvisoryVersion):
-            await db.execute(delete(model).where(model.advisory_id == rid))
-        await db.execute(
-            delete(Attachment).where(
-                Attachment.owner_type == "advisory", Attachment.owner_id == rid
-            )
-        )
-        await db.execute(delete(Advisory).where(Advisory.id == rid))
-    elif c.record_type == "report":
-        for child in (ReportAction, ReportSubject, ReportRead, ReportAddendum):
-            await db.execute(delete(child).where(child.report_id == rid))
-        await db.execute(
-            delete(Attachment).where(Attachment.owner_type == "report", Attachment.owner_id == rid)
-        )
-        await db.execute(delete(Report).where(Report.id == rid))
-    elif c.record_type == "decision":
-        await db.execute(delete(Decision).where(Decision.id == rid))
-    else:
-        await db.execute(delete(RosterEntry).where(RosterEntry.version_id == rid))
-        await db.execute(delete(RosterAck).where(RosterAck.version_id == rid))
-        await db.execute(delete(RosterVersion).where(RosterVersion.id == rid))
-
-
 async def cull(
     sessionmaker: Any, store: Any, the_plan: Plan, *, actor: Actor, rules: dict[str, Rule]
 ) -> CullResult:
@@ -378,29 +289,7 @@ async def cull(
     for c in the_plan.due:
         try:
             async with sessionmaker() as db, db.begin():
-                await _delete_rows(db, c)
-                await db.flush()
-                # Files before the audit entry: the entry locks the audit chain's head row until
-                # the commit, and a slow or frozen object store must not hold that lock (every
-                # audited request of every instance waits for it). A file that can't be removed
-                # rolls the rows back; the record is retried on the next run.
-                for key in c.objects:
-                    with contextlib.suppress(ObjectNotFound):  # already gone: nothing to remove
-                        await store.delete(key)
-                rule = rules[c.record_type]
-                await audit.record(
-                    db,
-                    "retention.cull",
-                    actor=actor,
-                    owner_org_id=c.owner_org_id,
-                    object_type=c.record_type,
-                    object_id=c.record_id,
-                    details={
-                        "rule": f"{rule.after_months} months after {rule.anchor}",
-                        "due_at": c.due_at.isoformat(),
-                        "files": len(c.objects),
-                    },
-                )
+                await _cull_one(db, store, c, actor=actor, rule=rules[c.record_type])
         except StorageError as exc:
             result.failed.append((c, f"filen kunde inte tas bort ({type(exc).__name__})"))
             continue
@@ -408,26 +297,40 @@ async def cull(
     return result
 
 
+async def _cull_one(
+    db: AsyncSession, store: Any, c: Candidate, *, actor: Actor, rule: Rule
+) -> None:
+    """One record in the caller's transaction: its rows, then its files, then the audit entry."""
+    await RECORDS[c.record_type].cull(db, c.record_id)
+    await db.flush()
+    # Files before the audit entry: the entry locks the audit chain's head row until the commit,
+    # and a slow or frozen object store must not hold that lock (every audited request of every
+    # instance waits for it). A file that can't be removed rolls the rows back; the record is
+    # retried on the next run.
+    for key in c.objects:
+        with contextlib.suppress(ObjectNotFound):  # already gone: nothing to remove
+            await store.delete(key)
+    await audit.record(
+        db,
+        "retention.cull",
+        actor=actor,
+        owner_org_id=c.owner_org_id,
+        object_type=c.record_type,
+        object_id=c.record_id,
+        details={
+            "rule": f"{rule.after_months} months after {rule.anchor}",
+            "due_at": c.due_at.isoformat(),
+            "files": len(c.objects),
+        },
+    )
+
+
 async def _owner_of(
     db: AsyncSession, record_type: str, record_id: uuid.UUID
 ) -> tuple[uuid.UUID, list[str]] | None:
-    if record_type == "advisory":
-        a = await db.get(Advisory, record_id)
-        return (a.organisation_id, await _attachment_keys(db, "advisory", a.id)) if a else None
-    if record_type == "report":
-        r = await db.get(Report, record_id)
-        if r is None:
-            return None
-        return r.municipality_id or r.jour_id, await _attachment_keys(db, "report", r.id)
-    if record_type == "decision":
-        d = await db.get(Decision, record_id)
-        return (
-            (d.municipality_id, [d.signed_object_id] if d.signed_object_id else []) if d else None
-        )
-    if record_type == "roster":
-        v = await db.get(RosterVersion, record_id)
-        return (v.municipality_id, []) if v else None
-    return None
+    """The record's owner and its files (None when it does not exist)."""
+    life = await RECORDS[record_type].lifecycle(db, record_id) if record_type in RECORDS else None
+    return (life.owner_org_id, list(life.objects)) if life else None
 
 
 async def place_hold(
