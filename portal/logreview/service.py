@@ -18,15 +18,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
-from portal.advisories.models import AdvisorySubject
+from portal.advisories import records as advisories
 from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation
-from portal.decisions.models import Decision
+from portal.decisions import records as decisions
 from portal.errors import AuditNote, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.principal import Principal
-from portal.reports.models import ReportSubject
+from portal.reports import records as reports
 from portal.timefmt import format_local
 
 ACTION_LABELS = {
@@ -96,14 +96,11 @@ def reviewable_orgs(principal: Principal) -> set[uuid.UUID]:
 
 
 async def _records_about(db: AsyncSession, index: str) -> set[str]:
-    ids: set[str] = set()
-    for column, key in (
-        (AdvisorySubject.pnr_index, AdvisorySubject.advisory_id),
-        (ReportSubject.pnr_index, ReportSubject.report_id),
-        (Decision.subject_pnr_index, Decision.id),
-    ):
-        ids |= {str(v) for v in (await db.scalars(select(key).where(column == index))).all()}
-    return ids
+    """Ids of the advisories, reports and decisions about the person with this blind index."""
+    ids: set[uuid.UUID] = set()
+    for feature in (advisories, reports, decisions):
+        ids |= await feature.ids_about(db, index)
+    return {str(i) for i in ids}
 
 
 async def review(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import service as audit
@@ -28,7 +28,7 @@ from portal.errors import Conflict
 from portal.people import user_names
 from portal.pii import Vault
 from portal.principal import Principal
-from portal.reports.models import Report
+from portal.reports import records as reports
 from portal.stats.models import CostPeriodLock
 from portal.stats.periods import Period
 
@@ -160,19 +160,10 @@ async def basis(
             .order_by(Organisation.name)
         )
     )
-    used = dict(
-        (str(mid), int(total))
-        for mid, total in await db.execute(
-            select(Report.municipality_id, func.sum(Report.minutes))
-            .where(
-                Report.jour_id == jour_id,
-                Report.municipality_id.is_not(None),
-                Report.occurred_at >= period.start,
-                Report.occurred_at < period.end,
-            )
-            .group_by(Report.municipality_id)
-        )
+    minutes = await reports.minutes_per_municipality(
+        db, jour_id=jour_id, start=period.start, end=period.end
     )
+    used = {str(m): n for m, n in minutes.items()}
     rows = allocate(
         [(str(m.id), m.name, populations.get(m.name, 0)) for m in members],
         used,

@@ -16,20 +16,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
-from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission, Role
 from portal.codelists import service as codelists
 from portal.codelists.service import CodeLists, CodeMapper
 from portal.db.models import Organisation
-from portal.decisions.models import Decision
+from portal.decisions import records as decisions
 from portal.decisions.rules import KINDS as DECISION_KINDS
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.principal import Principal
-from portal.reports.models import Report, ReportAction
+from portal.reports import records as reports
+from portal.reports.records import StatAction, StatReport
 from portal.stats.periods import Period
 from portal.timefmt import STOCKHOLM
 
@@ -248,53 +248,26 @@ async def _target_version(db: AsyncSession, period: Period) -> str:
     return await codelists.current_version(db, on=last_day)
 
 
-_ResultRow = Any
-"""A SQLAlchemy result row with named columns."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Counted:
     """The reports and actions of one scope and period, read once (codes, times, flags)."""
 
-    reports: list[_ResultRow]
+    reports: list[StatReport]
     """One row per report: id, municipality, code-list version, on_call, codes, minutes."""
-    actions: list[_ResultRow]
+    actions: list[StatAction]
     """One row per action: report id, action code, the report's code-list version."""
-
-
-def _report_filter(scope: Scope, period: Period) -> list[ColumnElement[bool]]:
-    where = [
-        Report.jour_id == scope.jour_id,
-        Report.occurred_at >= period.start,
-        Report.occurred_at < period.end,
-    ]
-    if scope.municipality_id is not None:
-        where.append(Report.municipality_id == scope.municipality_id)
-    return where
 
 
 async def _read(db: AsyncSession, scope: Scope, period: Period) -> _Counted:
     """Step 1: the structured fields of the scope's reports in the period, and their actions."""
-    where = _report_filter(scope, period)
-    reports = await db.execute(
-        select(
-            Report.id,
-            Report.municipality_id,
-            Report.other_municipality,
-            Report.code_list_version,
-            Report.on_call,
-            Report.initiator_code,
-            Report.category_code,
-            Report.character_code,
-            Report.minutes,
-        ).where(*where)
+    rows, actions = await reports.stat_rows(
+        db,
+        jour_id=scope.jour_id,
+        municipality_id=scope.municipality_id,
+        start=period.start,
+        end=period.end,
     )
-    actions = await db.execute(
-        select(ReportAction.report_id, ReportAction.action_code, Report.code_list_version)
-        .join(Report, Report.id == ReportAction.report_id)
-        .where(*where)
-    )
-    return _Counted(list(reports.all()), list(actions.all()))
+    return _Counted(rows, actions)
 
 
 async def _old_labels(db: AsyncSession, versions: set[str]) -> dict[tuple[str, str], str]:
@@ -455,15 +428,13 @@ def _check_totals(
 
 async def _jourpost_decisions(db: AsyncSession, scope: Scope, period: Period) -> tuple[Row, ...]:
     """Step 7: chair decisions drafted in Jourpost (neither drafts nor cancelled), by kind."""
-    where = [
-        Decision.jour_id == scope.jour_id,
-        Decision.oral_decision_at >= period.start,
-        Decision.oral_decision_at < period.end,
-        Decision.status.not_in(("draft", "cancelled")),
-    ]
-    if scope.municipality_id is not None:
-        where.append(Decision.municipality_id == scope.municipality_id)
-    kinds = Counter(await db.scalars(select(Decision.kind).where(*where)))
+    kinds = await decisions.count_by_kind(
+        db,
+        jour_id=scope.jour_id,
+        municipality_id=scope.municipality_id,
+        start=period.start,
+        end=period.end,
+    )
     return tuple(Row(k, DECISION_KINDS[k].act, kinds.get(k, 0)) for k in DECISION_KINDS)
 
 

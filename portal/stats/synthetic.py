@@ -20,14 +20,14 @@ import uuid
 from datetime import datetime, timedelta
 from importlib import resources
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.codelists import service as codelists
 from portal.codelists.standard import slug
 from portal.db.models import Membership, Organisation, Unit, User
 from portal.pii import Vault
-from portal.reports.models import Report, ReportAction, ReportSubject
+from portal.reports import records as reports_records
 
 CASES_PER_YEAR = 2383
 NO_ACTION = 172 / 2383
@@ -83,7 +83,7 @@ async def generate_year(
     jour = await db.scalar(select(Organisation).where(Organisation.kind == "jour").limit(1))
     if jour is None:
         return 0
-    if await db.scalar(select(func.count()).select_from(Report).where(Report.jour_id == jour.id)):
+    if await reports_records.has_reports(db, jour.id):
         return 0
     author = await db.scalar(
         select(Membership.user_id)
@@ -196,10 +196,5 @@ async def generate_year(
             while len(chosen) < n:
                 chosen.add(_pick(rng, actions))
             action_rows += [{"report_id": rid, "action_code": code} for code in sorted(chosen)]
-    for i in range(0, len(reports), 500):
-        await db.execute(insert(Report), reports[i : i + 500])
-    for i in range(0, len(subjects), 500):
-        await db.execute(insert(ReportSubject), subjects[i : i + 500])
-    for i in range(0, len(action_rows), 1000):
-        await db.execute(insert(ReportAction), action_rows[i : i + 1000])
+    await reports_records.insert_bulk(db, reports, subjects, action_rows)
     return len(reports)
