@@ -83,3 +83,35 @@ def test_services_do_not_import_the_web_layer() -> None:
         if bad:
             offenders[str(rel)] = bad
     assert offenders == {}
+
+
+# Features that read other features' records; they go through `portal.<feature>.records`.
+READERS = ("retention", "logreview", "stats")
+
+
+def _models_imported(path: Path) -> set[str]:
+    """The `portal.<feature>.models` modules `path` imports, however spelled."""
+    found = {m for m in _portal_imports(path) if m.startswith("portal.") and m.endswith(".models")}
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.startswith("portal.")
+            and node.module.count(".") == 1
+        ):
+            found |= {f"{node.module}.models" for a in node.names if a.name == "models"}
+    return found
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_readers_go_through_records_interfaces(reader: str) -> None:
+    """A reader never imports another feature's models (only the shared `portal.db.models`)."""
+    files = list((ROOT / "portal" / reader).rglob("*.py"))
+    assert files, f"portal/{reader}/ has no modules"
+    offenders: dict[str, list[str]] = {}
+    for f in files:
+        bad = sorted(m for m in _models_imported(f) if m.split(".")[1] not in {reader, "db"})
+        if bad:
+            offenders[str(f.relative_to(ROOT))] = bad
+    assert offenders == {}
