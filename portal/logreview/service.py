@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -119,6 +120,25 @@ async def review(
         raise NotFound(audit=AuditNote("log.review", "not_found", owner_org_id=org_id))
     if until <= since:
         raise InvalidInput(errors={"until": "Slutdatum måste vara efter startdatum."})
+    query = _query(org_id, since, until, user_id)
+    if personnummer.strip():
+        ids = await _records_about(db, vault.index(_personnummer(personnummer)))
+        query = query.where(AuditEntry.object_id.in_(ids or {"-"}))
+    entries = (await db.scalars(query)).all()
+    await audit.record(
+        db,
+        "log.review",
+        actor=principal.actor(org_id),
+        owner_org_id=org_id,
+        details={"rows": len(entries), "by_person": bool(personnummer.strip())},
+    )
+    return await _rows(db, vault, entries, org_id)
+
+
+def _query(
+    org_id: uuid.UUID, since: datetime, until: datetime, user_id: uuid.UUID | None
+) -> Select[AuditEntry]:
+    """The newest `MAX_ROWS` entries people took about or in `org_id` in [since, until)."""
     query = (
         select(AuditEntry)
         .where(
@@ -132,16 +152,22 @@ async def review(
     )
     if user_id is not None:
         query = query.where(AuditEntry.actor_user_id == user_id)
-    if personnummer.strip():
-        try:
-            pnr = normalise_personnummer(personnummer)
-        except InvalidPersonnummer as exc:
-            raise InvalidInput(
-                errors={"personal_identity_number": "Ange ett giltigt personnummer."}
-            ) from exc
-        ids = await _records_about(db, vault.index(pnr))
-        query = query.where(AuditEntry.object_id.in_(ids or {"-"}))
-    entries = (await db.scalars(query)).all()
+    return query
+
+
+def _personnummer(raw: str) -> str:
+    try:
+        return normalise_personnummer(raw)
+    except InvalidPersonnummer as exc:
+        raise InvalidInput(
+            errors={"personal_identity_number": "Ange ett giltigt personnummer."}
+        ) from exc
+
+
+async def _rows(
+    db: AsyncSession, vault: Vault, entries: Sequence[AuditEntry], org_id: uuid.UUID
+) -> list[LogRow]:
+    """The entries as `org_id`'s reviewer sees them, with the people's and organisations' names."""
     users = {e.actor_user_id for e in entries if e.actor_user_id}
     orgs = {e.actor_org_id for e in entries if e.actor_org_id}
     names = await user_names(db, vault, users)
@@ -151,13 +177,6 @@ async def review(
                 select(Organisation.id, Organisation.name).where(Organisation.id.in_(orgs))
             )
         ).all()
-    )
-    await audit.record(
-        db,
-        "log.review",
-        actor=principal.actor(org_id),
-        owner_org_id=org_id,
-        details={"rows": len(entries), "by_person": bool(personnummer.strip())},
     )
     return [
         LogRow(

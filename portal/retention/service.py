@@ -325,33 +325,28 @@ async def _cull_one(
     )
 
 
-async def _owner_of(
-    db: AsyncSession, record_type: str, record_id: uuid.UUID
-) -> tuple[uuid.UUID, list[str]] | None:
-    """The record's owner and its files (None when it does not exist)."""
-    life = await RECORDS[record_type].lifecycle(db, record_id) if record_type in RECORDS else None
-    return (life.owner_org_id, list(life.objects)) if life else None
+async def _lifecycle(db: AsyncSession, record_type: str, record_id: uuid.UUID) -> Lifecycle | None:
+    """The record's owner and its files (None when it or its type does not exist)."""
+    return await RECORDS[record_type].lifecycle(db, record_id) if record_type in RECORDS else None
 
 
-async def place_hold(
+async def _holdable(
     db: AsyncSession,
-    vault: Vault,
-    store: Any,
     *,
     actor_orgs: set[uuid.UUID],
-    actor: Actor,
     record_type: str,
     record_id: uuid.UUID,
     reason: str,
-) -> LegalHold:
-    """Hold a record of one of the archivist's organisations (404, audited, for any other)."""
-    found = await _owner_of(db, record_type, record_id) if record_type in TYPES else None
-    if found is None or found[0] not in actor_orgs:
+) -> Lifecycle:
+    """The record to hold: one of the archivist's organisations' (404, audited, for any other),
+    with a reason, and not held already."""
+    life = await _lifecycle(db, record_type, record_id)
+    if life is None or life.owner_org_id not in actor_orgs:
         raise NotFound(
             audit=AuditNote(
                 "retention.hold",
                 "not_found",
-                owner_org_id=found[0] if found else None,
+                owner_org_id=life.owner_org_id if life else None,
                 object_type=record_type if record_type in TYPES else None,
                 object_id=str(record_id),
             )
@@ -367,24 +362,43 @@ async def place_hold(
     )
     if active is not None:
         raise Conflict("Handlingen är redan spärrad för gallring.")
+    return life
+
+
+async def place_hold(
+    db: AsyncSession,
+    vault: Vault,
+    store: Any,
+    *,
+    actor_orgs: set[uuid.UUID],
+    actor: Actor,
+    record_type: str,
+    record_id: uuid.UUID,
+    reason: str,
+) -> LegalHold:
+    """Hold a record of one of the archivist's organisations (404, audited, for any other): a
+    legal hold row, its files held in the store too, and an audit entry."""
+    life = await _holdable(
+        db, actor_orgs=actor_orgs, record_type=record_type, record_id=record_id, reason=reason
+    )
     hold = LegalHold(
         id=uuid.uuid4(),
         record_type=record_type,
         record_id=record_id,
-        organisation_id=found[0],
+        organisation_id=life.owner_org_id,
         reason_enc="",
         placed_by=actor.user_id,
     )
     hold.reason_enc = vault.encrypt(reason.strip(), f"legal_holds.reason:{hold.id}")
     db.add(hold)
     await db.flush()
-    for key in found[1]:
+    for key in life.objects:
         await store.set_legal_hold(key, True)
     await audit.record(
         db,
         "retention.hold",
         actor=actor,
-        owner_org_id=found[0],
+        owner_org_id=life.owner_org_id,
         object_type=record_type,
         object_id=record_id,
     )
@@ -409,8 +423,8 @@ async def lift_hold(
             )
         )
     hold.lifted_at, hold.lifted_by = now, actor.user_id
-    found = await _owner_of(db, hold.record_type, hold.record_id)
-    for key in found[1] if found else []:
+    life = await _lifecycle(db, hold.record_type, hold.record_id)
+    for key in life.objects if life else []:
         await store.set_legal_hold(key, False)
     await audit.record(
         db,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 
@@ -76,6 +77,145 @@ def fictitious_pnr(rng: random.Random, born: datetime) -> str:
     return born.strftime("%Y%m%d") + serial + str(_luhn(ten))
 
 
+@dataclass(frozen=True, slots=True)
+class _Year:
+    """What the generated reports are drawn from: the code list valid today, the weights of
+    each code (from the 2017 tables), and where the jour's reports can belong."""
+
+    version: str
+    """Code-list version the reports are written under."""
+    categories: dict[str, int]
+    characters: dict[str, int]
+    initiators: dict[str, int]
+    actions: dict[str, int]
+    municipalities: dict[str, int]
+    """Weights per municipality name ("Annan kommun" included)."""
+    child: set[str]
+    """Category codes that involve a child (an assessment is written)."""
+    members: dict[str, uuid.UUID]
+    """The jour's organisations by name."""
+    units: dict[tuple[uuid.UUID, str], uuid.UUID]
+    """Units by (organisation, name)."""
+
+
+async def _year(db: AsyncSession, jour_id: uuid.UUID, now: datetime) -> _Year:
+    """Step 1: the distributions in today's codes, and the jour's municipalities and units."""
+    version = await codelists.current_version(db, on=now.date())
+    lists = await codelists.load(db, version)
+    valid = {name: {c.code for c in codes} for name, codes in lists.lists.items()}
+
+    def coded(filename: str, column: str, list_name: str) -> dict[str, int]:
+        w = {slug(label): n for label, n in _weights(filename, column).items()}
+        return {code: n for code, n in w.items() if code in valid[list_name]}
+
+    members = {
+        name: oid
+        for oid, name in await db.execute(
+            select(Organisation.id, Organisation.name).where(Organisation.jour_id == jour_id)
+        )
+    }
+    units = {
+        (org, name): uid
+        for uid, org, name in await db.execute(select(Unit.id, Unit.organisation_id, Unit.name))
+    }
+    return _Year(
+        version=version,
+        categories=coded("gavleborg_t3_cases_per_category.csv", "category_sv", "category"),
+        characters=coded("gavleborg_t6_cases_by_character.csv", "character_sv", "character"),
+        initiators=coded("gavleborg_t7_cases_by_initiator.csv", "initiator_sv", "initiator"),
+        actions=coded("gavleborg_t4_actions_per_type.csv", "action_sv", "action"),
+        municipalities=_weights("gavleborg_t2_cases_per_municipality.csv", "municipality"),
+        child={c.code for c in lists.lists["category"] if c.involves_child},
+        members=members,
+        units=units,
+    )
+
+
+def _report(
+    rng: random.Random,
+    vault: Vault,
+    year: _Year,
+    *,
+    jour_id: uuid.UUID,
+    author: uuid.UUID,
+    now: datetime,
+) -> tuple[dict[str, object], dict[str, object], list[dict[str, object]]]:
+    """Step 2: one report's row, its subject's row and its action rows."""
+    rid = uuid.uuid4()
+    occurred = now - timedelta(seconds=rng.randint(3600, 365 * 86400))
+    category = _pick(rng, year.categories)
+    muni = _pick(rng, year.municipalities)
+    org_id = year.members.get(muni)
+    is_child = category in year.child
+    unit = (
+        year.units.get((org_id, "IFO barn och unga" if is_child else "IFO vuxen"))
+        if org_id
+        else None
+    )
+    row: dict[str, object] = {
+        "id": rid,
+        "jour_id": jour_id,
+        "author_id": author,
+        "municipality_id": org_id,
+        "unit_id": unit,
+        "other_municipality": None if org_id else "Uppsala",
+        "code_list_version": year.version,
+        "occurred_at": occurred,
+        "on_call": rng.random() < ON_CALL,
+        "initiator_code": _pick(rng, year.initiators),
+        "category_code": category,
+        "character_code": _pick(rng, year.characters),
+        "minutes": max(5, 5 * round(rng.expovariate(1 / MEAN_MINUTES) / 5)),
+        "child_involved": is_child,
+        "assessment_enc": None,
+        "assessment_facts_enc": None,
+        "assessed_at": None,
+        "assessed_by_enc": None,
+        "narrative_enc": vault.encrypt(NARRATIVE, f"reports.narrative:{rid}"),
+        "follow_up_requested": False,
+        "follow_up_urgency": None,
+        "created_at": occurred + timedelta(minutes=45),
+        "changed_at": occurred + timedelta(minutes=45),
+        "acknowledged_at": occurred + timedelta(hours=20)
+        if occurred < now - timedelta(days=2)
+        else None,
+    }
+    if is_child:
+        row["assessment_enc"] = vault.encrypt(
+            "Barnet bedöms inte vara i akut fara.", f"reports.assessment:{rid}"
+        )
+        row["assessment_facts_enc"] = vault.encrypt(
+            "Syntetiska uppgifter.", f"reports.assessment_facts:{rid}"
+        )
+        row["assessed_at"] = occurred + timedelta(minutes=30)
+        row["assessed_by_enc"] = vault.encrypt(
+            "Jourens socialsekreterare", f"reports.assessed_by:{rid}"
+        )
+    low, high = AGES.get(category, (21, 80))
+    born = occurred - timedelta(days=rng.randint(low * 365 + 1, high * 365 + 300))
+    pnr = fictitious_pnr(rng, born)
+    sid = uuid.uuid4()
+    subject: dict[str, object] = {
+        "id": sid,
+        "report_id": rid,
+        "position": 0,
+        "identity_unknown": False,
+        "pnr_index": vault.index(pnr),
+        "pnr_enc": vault.encrypt(pnr, f"report_subjects.pnr:{sid}"),
+        "name_enc": None,
+    }
+    actions: list[dict[str, object]] = []
+    if rng.random() >= NO_ACTION:
+        n = 1
+        while n < 4 and rng.random() < MEAN_EXTRA_ACTIONS / (1 + MEAN_EXTRA_ACTIONS):
+            n += 1
+        chosen: set[str] = set()
+        while len(chosen) < n:
+            chosen.add(_pick(rng, year.actions))
+        actions = [{"report_id": rid, "action_code": code} for code in sorted(chosen)]
+    return row, subject, actions
+
+
 async def generate_year(
     db: AsyncSession, vault: Vault, *, now: datetime, seed: int = 2017, cases: int = CASES_PER_YEAR
 ) -> int:
@@ -92,109 +232,14 @@ async def generate_year(
     ) or await db.scalar(select(User.id).limit(1))
     assert author is not None
     rng = random.Random(seed)  # noqa: S311  (reproducible demo data, not a secret)
-    version = await codelists.current_version(db, on=now.date())
-    lists = await codelists.load(db, version)
-    valid = {name: {c.code for c in codes} for name, codes in lists.lists.items()}
-    child = {c.code for c in lists.lists["category"] if c.involves_child}
-
-    def coded(filename: str, column: str, list_name: str) -> dict[str, int]:
-        w = {slug(label): n for label, n in _weights(filename, column).items()}
-        return {code: n for code, n in w.items() if code in valid[list_name]}
-
-    categories = coded("gavleborg_t3_cases_per_category.csv", "category_sv", "category")
-    characters = coded("gavleborg_t6_cases_by_character.csv", "character_sv", "character")
-    initiators = coded("gavleborg_t7_cases_by_initiator.csv", "initiator_sv", "initiator")
-    actions = coded("gavleborg_t4_actions_per_type.csv", "action_sv", "action")
-    municipalities = _weights("gavleborg_t2_cases_per_municipality.csv", "municipality")
-
-    members = {
-        name: oid
-        for oid, name in await db.execute(
-            select(Organisation.id, Organisation.name).where(Organisation.jour_id == jour.id)
-        )
-    }
-    units = {
-        (org, name): uid
-        for uid, org, name in await db.execute(select(Unit.id, Unit.organisation_id, Unit.name))
-    }
-
+    year = await _year(db, jour.id, now)
     reports: list[dict[str, object]] = []
     subjects: list[dict[str, object]] = []
     action_rows: list[dict[str, object]] = []
     for _ in range(cases):
-        rid = uuid.uuid4()
-        occurred = now - timedelta(seconds=rng.randint(3600, 365 * 86400))
-        category = _pick(rng, categories)
-        muni = _pick(rng, municipalities)
-        org_id = members.get(muni)
-        is_child = category in child
-        unit = (
-            units.get((org_id, "IFO barn och unga" if is_child else "IFO vuxen"))
-            if org_id
-            else None
-        )
-        row: dict[str, object] = {
-            "id": rid,
-            "jour_id": jour.id,
-            "author_id": author,
-            "municipality_id": org_id,
-            "unit_id": unit,
-            "other_municipality": None if org_id else "Uppsala",
-            "code_list_version": version,
-            "occurred_at": occurred,
-            "on_call": rng.random() < ON_CALL,
-            "initiator_code": _pick(rng, initiators),
-            "category_code": category,
-            "character_code": _pick(rng, characters),
-            "minutes": max(5, 5 * round(rng.expovariate(1 / MEAN_MINUTES) / 5)),
-            "child_involved": is_child,
-            "assessment_enc": None,
-            "assessment_facts_enc": None,
-            "assessed_at": None,
-            "assessed_by_enc": None,
-            "narrative_enc": vault.encrypt(NARRATIVE, f"reports.narrative:{rid}"),
-            "follow_up_requested": False,
-            "follow_up_urgency": None,
-            "created_at": occurred + timedelta(minutes=45),
-            "changed_at": occurred + timedelta(minutes=45),
-            "acknowledged_at": occurred + timedelta(hours=20)
-            if occurred < now - timedelta(days=2)
-            else None,
-        }
-        if is_child:
-            row["assessment_enc"] = vault.encrypt(
-                "Barnet bedöms inte vara i akut fara.", f"reports.assessment:{rid}"
-            )
-            row["assessment_facts_enc"] = vault.encrypt(
-                "Syntetiska uppgifter.", f"reports.assessment_facts:{rid}"
-            )
-            row["assessed_at"] = occurred + timedelta(minutes=30)
-            row["assessed_by_enc"] = vault.encrypt(
-                "Jourens socialsekreterare", f"reports.assessed_by:{rid}"
-            )
+        row, subject, actions = _report(rng, vault, year, jour_id=jour.id, author=author, now=now)
         reports.append(row)
-        low, high = AGES.get(category, (21, 80))
-        born = occurred - timedelta(days=rng.randint(low * 365 + 1, high * 365 + 300))
-        pnr = fictitious_pnr(rng, born)
-        sid = uuid.uuid4()
-        subjects.append(
-            {
-                "id": sid,
-                "report_id": rid,
-                "position": 0,
-                "identity_unknown": False,
-                "pnr_index": vault.index(pnr),
-                "pnr_enc": vault.encrypt(pnr, f"report_subjects.pnr:{sid}"),
-                "name_enc": None,
-            }
-        )
-        if rng.random() >= NO_ACTION:
-            n = 1
-            while n < 4 and rng.random() < MEAN_EXTRA_ACTIONS / (1 + MEAN_EXTRA_ACTIONS):
-                n += 1
-            chosen: set[str] = set()
-            while len(chosen) < n:
-                chosen.add(_pick(rng, actions))
-            action_rows += [{"report_id": rid, "action_code": code} for code in sorted(chosen)]
+        subjects.append(subject)
+        action_rows += actions
     await reports_records.insert_bulk(db, reports, subjects, action_rows)
     return len(reports)
