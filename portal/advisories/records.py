@@ -15,14 +15,12 @@ from portal.advisories.models import (
     AdvisorySubject,
     AdvisoryVersion,
 )
+from portal.advisories.queries import OWNER_TYPE
 from portal.attachments import service as attachments
 from portal.lifecycle import Lifecycle
 from portal.pii import Vault
 
 # --- retention, log review, statistics ---
-
-OWNER_TYPE = "advisory"
-"""The attachments' owner type of an advisory."""
 
 
 def _life(a: Advisory, objects: list[str]) -> Lifecycle:

@@ -18,11 +18,9 @@ from portal.attachments import service as attachments
 from portal.lifecycle import Lifecycle
 from portal.pii import Vault
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
+from portal.reports.service import OWNER_TYPE
 
 # --- retention, log review, statistics ---
-
-OWNER_TYPE = "report"
-"""The attachments' owner type of a report."""
 
 
 def _life(r: Report, objects: list[str]) -> Lifecycle:
