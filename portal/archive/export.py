@@ -204,7 +204,7 @@ def _schema(name: str) -> bytes:
     jourpost-record.xsd: ours)."""
     from importlib import resources
 
-    return resources.files("portal.archive").joinpath(f"schemas/{name}").read_bytes()
+    return resources.files("portal.archive").joinpath(f"xsd/{name}").read_bytes()
 
 
 def _iso(value: datetime) -> str:
