@@ -1,24 +1,33 @@
 """The advisories as records: what other features (archive, retention, log review, statistics,
 lookup) read about them. Other features never import `portal.advisories.models`; they call here.
+
+The archive reads them here too, with the advisory page's own rules: version labels are
+`texts.KINDS`, the content is decrypted by `queries.content_of`. An advisory is in the archive
+of the municipality that sent it (the owner) and of the jour that received it.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.advisories import texts
 from portal.advisories.models import (
     Advisory,
     AdvisoryAcknowledgement,
     AdvisorySubject,
     AdvisoryVersion,
 )
-from portal.advisories.queries import OWNER_TYPE
+from portal.advisories.queries import OWNER_TYPE, content_of
 from portal.attachments import service as attachments
 from portal.lifecycle import Lifecycle
+from portal.people import user_names
 from portal.pii import Vault
+from portal.records import Hit, Holding, Person, Record, attached_files, in_period
+from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---
 
@@ -75,3 +84,122 @@ async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
         select(AdvisorySubject.advisory_id).where(AdvisorySubject.pnr_index == pnr_index)
     )
     return set(rows)
+
+
+# --- archive ---
+
+KIND = "advisory"
+LABEL = "Avisering"
+
+
+def status_label(adv: Advisory) -> str:
+    """The archive's short status of an advisory."""
+    return "återkallad" if adv.status == "withdrawn" else "aktiv/utgången"
+
+
+def version_label(kind: str) -> str:
+    """A version's kind as the advisory page names it (Inlagd, Ändrad, Bekräftad)."""
+    return texts.KINDS.get(kind, kind)
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """Advisories the municipality sent, or the jour received, created in the period."""
+    stmt = select(Advisory).where(
+        (Advisory.jour_id if is_jour else Advisory.organisation_id) == org_id,
+        *in_period(Advisory.created_at, since, until),
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(
+            Advisory.id.in_(
+                select(AdvisorySubject.advisory_id).where(AdvisorySubject.pnr_index == pnr_index)
+            )
+        )
+    return [
+        Hit(
+            KIND,
+            a.id,
+            f"{LABEL} ({a.legal_basis}), version {a.current_version}",
+            a.created_at,
+            status_label(a),
+        )
+        for a in await db.scalars(stmt)
+    ]
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """The sending municipality owns it; it and the receiving jour hold it."""
+    a = await db.get(Advisory, record_id)
+    return Holding(a.organisation_id, frozenset({a.organisation_id, a.jour_id})) if a else None
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The advisory's current content, every version and acknowledgement, and its files."""
+    a = await db.get(Advisory, record_id)
+    if a is None:
+        return None
+    versions = (
+        await db.scalars(
+            select(AdvisoryVersion)
+            .where(AdvisoryVersion.advisory_id == a.id)
+            .order_by(AdvisoryVersion.version)
+        )
+    ).all()
+    acks = (
+        await db.scalars(
+            select(AdvisoryAcknowledgement)
+            .where(AdvisoryAcknowledgement.advisory_id == a.id)
+            .order_by(AdvisoryAcknowledgement.at)
+        )
+    ).all()
+    names = await user_names(
+        db, vault, [v.created_by for v in versions] + [k.user_id for k in acks]
+    )
+    latest = versions[-1]
+    content = await content_of(db, vault, latest)
+    facts: list[tuple[str, str]] = []
+    persons: list[Person] = []
+    for i, s in enumerate(content.subjects, 1):
+        facts.append((f"Person {i}", f"{s.name or ''} {s.personnummer or 'identitet okänd'}"))
+        persons.append(Person(f"Person {i}", s.name or "", s.personnummer or None))
+        if s.description:
+            facts.append((f"Person {i}, beskrivning", s.description))
+    facts += [
+        ("Planering", content.plan),
+        ("Alternativa planeringar", content.alternative_plans),
+        ("Instruktioner", content.instructions),
+        ("Lagrum", content.legal_basis),
+        ("Kontakt", f"{content.contact_name} {content.contact_phone}"),
+        ("Giltig till", format_local(latest.valid_until) if latest.valid_until else ""),
+        ("Status", status_label(a)),
+    ]
+    return Record(
+        KIND,
+        a.id,
+        a.organisation_id,
+        f"{LABEL} ({a.legal_basis})",
+        a.created_at,
+        a.created_at,
+        facts,
+        [
+            (
+                f"Version {v.version}: {version_label(v.kind)}",
+                v.created_at,
+                names.get(v.created_by, ""),
+            )
+            for v in versions
+        ],
+        [
+            (f"Kvitterad av jouren (version {k.version})", k.at, names.get(k.user_id, ""))
+            for k in acks
+        ],
+        await attached_files(db, vault, OWNER_TYPE, a.id),
+        persons=persons,
+    )

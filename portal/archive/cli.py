@@ -50,10 +50,9 @@ async def export_command(
             if found is None:
                 print(f"jourpost archive export: ingen organisation heter {org!r}")
                 return 2
-            is_jour = found.kind == "jour"
             refs: list[tuple[str, uuid.UUID]] = []
             for kind in kinds or list(service.KINDS):
-                hits = await service.SEARCHES[kind](db, found.id, is_jour, since, until, None)
+                hits = await service.search_unchecked(db, found.id, [kind], since, until)
                 refs += [(h.kind, h.id) for h in sorted(hits, key=lambda h: h.date)]
             name = found.name
         roots = list(runtime.signing.trust_roots) if runtime.signing else []

@@ -17,7 +17,6 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Stream, Template
 
 from portal.archive import export, service
-from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
@@ -121,11 +120,16 @@ async def _check_refs(
         await service.load(db, vault, user, kind, rid)  # NotFound (audited) when not theirs
 
 
+def _roots(state: State) -> list[Any]:
+    ps = portal_state(state)
+    return list(ps.signing.trust_roots) if ps.signing else []
+
+
 def _stream(
     state: State, user: Principal, refs: list[tuple[str, uuid.UUID]], archivist: str
 ) -> Stream:
     ps = portal_state(state)
-    roots = list(ps.signing.trust_roots) if ps.signing else []
+    roots = _roots(state)
     records = export.load_records(
         ps.sessionmaker,
         ps.vault,
@@ -217,19 +221,8 @@ class ArchivePages(Controller):
         record_id: FromPath[uuid.UUID],
     ) -> Template:
         ps = portal_state(state)
-        rec = await service.load(db, ps.vault, user, kind, record_id)
-        roots = list(ps.signing.trust_roots) if ps.signing else []
-        integrity = await service.check(ps.object_store, rec, roots)
-        await audit.record(
-            db,
-            "archive.open",
-            actor=user.actor(
-                rec.owner_org_id if rec.owner_org_id in service.archive_orgs(user) else None
-            ),
-            owner_org_id=rec.owner_org_id,
-            object_type=kind,
-            object_id=rec.id,
-            details={"integrity_ok": integrity.ok},
+        rec, integrity = await service.open_record(
+            db, ps.vault, ps.object_store, user, kind, record_id, trust_roots=_roots(state)
         )
         return render(
             "archive/record.html", user, record=rec, integrity=integrity, kinds=service.KINDS
@@ -246,19 +239,7 @@ class ArchivePages(Controller):
         number: FromPath[int],
     ) -> Stream:
         ps = portal_state(state)
-        rec = await service.load(db, ps.vault, user, kind, record_id)
-        if not 1 <= number <= len(rec.files):
-            raise NotFound()
-        f = rec.files[number - 1]
-        await audit.record(
-            db,
-            "archive.download",
-            actor=user.actor(),
-            owner_org_id=rec.owner_org_id,
-            object_type=kind,
-            object_id=rec.id,
-            details={"file": number},
-        )
+        f = await service.open_file(db, ps.vault, user, kind, record_id, number)
         safe = export._safe(f.name)
         return Stream(
             service.read_file(ps.object_store, f),
@@ -319,18 +300,8 @@ class ArchiveApi(Controller):
         record_id: FromPath[uuid.UUID],
     ) -> dict[str, Any]:
         ps = portal_state(state)
-        rec = await service.load(db, ps.vault, user, kind, record_id)
-        integrity = await service.check(
-            ps.object_store, rec, list(ps.signing.trust_roots) if ps.signing else []
-        )
-        await audit.record(
-            db,
-            "archive.open",
-            actor=user.actor(),
-            owner_org_id=rec.owner_org_id,
-            object_type=kind,
-            object_id=rec.id,
-            details={"integrity_ok": integrity.ok},
+        rec, integrity = await service.open_record(
+            db, ps.vault, ps.object_store, user, kind, record_id, trust_roots=_roots(state)
         )
         return {
             "type": rec.kind,

@@ -43,7 +43,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
-from portal.archive.service import Integrity, Record, StoredFile, read_file
+from portal.archive.service import Integrity, read_file
+from portal.records import Record, StoredFile
 
 METS = "http://www.loc.gov/METS/"
 CSIP = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"

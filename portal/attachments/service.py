@@ -27,6 +27,7 @@ the download in a short transaction of its own; the rest streams after the handl
     recording(sessions, files, staged) -> async context: AsyncSession
     record_files(db, vault, staged, *, owner_type, owner_id, org_id, actor) -> list[Attachment]
     list_attachments(db, vault, *, owner_type, owner_id) -> list[AttachmentView]
+    stored_attachments(db, vault, *, owner_type, owner_id) -> list[StoredAttachment]
     open_attachment(db, sessions, files, vault, *, owner_type, owner_id, attachment_id, actor)
         -> OpenedFile (view + verified plaintext chunks)
 """
@@ -99,6 +100,16 @@ class AttachmentView:
     """Bytes."""
     created_at: datetime
     """When it was attached."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """An attachment with what reading it back needs (the archive checks and exports these)."""
+
+    view: AttachmentView
+    """What it is."""
+    stored: StoredObject
+    """How to read it back (key, size, SHA-256, wrapped data key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +302,25 @@ async def list_attachments(
         .order_by(Attachment.created_at)
     )
     return [_view(vault, r) for r in rows]
+
+
+async def stored_attachments(
+    db: AsyncSession, vault: Vault, *, owner_type: str, owner_id: uuid.UUID
+) -> list[StoredAttachment]:
+    """The owner's attachments with their stored objects, oldest first (the caller has checked
+    access; nothing is read from the object store here)."""
+    rows = await db.scalars(
+        select(Attachment)
+        .where(Attachment.owner_type == owner_type, Attachment.owner_id == owner_id)
+        .order_by(Attachment.created_at)
+    )
+    return [
+        StoredAttachment(
+            _view(vault, r),
+            StoredObject(r.object_id, r.size, r.sha256, r.kek_id, r.wrapped_key),
+        )
+        for r in rows
+    ]
 
 
 async def open_attachment(

@@ -1,6 +1,11 @@
 """The chair decisions as records: what other features (archive, retention, log review,
 statistics, lookup) read about them. Other features never import `portal.decisions.models`; they
 call here.
+
+The archive's one holder rule (`service.archive_holders` / `archive_filter`): the jour holds a
+decision from the start, the municipality (the owner) once it is sent for signature; a draft is
+the jour's working material. The content is decrypted by `service.to_out`; the signed PDF/A is
+the decision's one stored file.
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.decisions.models import Decision
-from portal.decisions.service import archive_filter
+from portal.decisions.rules import KINDS
+from portal.decisions.service import STATUS_LABELS, archive_filter, archive_holders, to_out
 from portal.lifecycle import Lifecycle
+from portal.people import user_names
 from portal.pii import Vault
+from portal.records import Hit, Holding, Person, Record, StoredFile, in_period
+from portal.timefmt import format_local
+from storage import StoredObject
 
 # --- retention, log review, statistics ---
 
@@ -84,3 +94,106 @@ async def count_by_kind(
     if municipality_id is not None:
         where.append(Decision.municipality_id == municipality_id)
     return Counter(await db.scalars(select(Decision.kind).where(*where)))
+
+
+# --- archive ---
+
+KIND = "decision"
+LABEL = "Ordförandebeslut"
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """Decisions in the organisation's archive (never a municipality's draft), decided orally
+    in the period."""
+    stmt = select(Decision).where(
+        archive_filter(org_id, is_jour), *in_period(Decision.oral_decision_at, since, until)
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(Decision.subject_pnr_index == pnr_index)
+    return [
+        Hit(
+            KIND,
+            d.id,
+            f"{LABEL} {KINDS[d.kind].act}",
+            d.oral_decision_at,
+            STATUS_LABELS.get(d.status, d.status),
+        )
+        for d in await db.scalars(stmt)
+    ]
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """The municipality owns it; the jour holds it, the municipality once it is not a draft."""
+    d = await db.get(Decision, record_id)
+    return Holding(d.municipality_id, frozenset(archive_holders(d))) if d else None
+
+
+def signed_file(d: Decision) -> StoredFile | None:
+    """The signed PDF/A as stored (None before signing)."""
+    if not (d.signed_object_id and d.signed_size is not None and d.signed_sha256):
+        return None
+    assert d.signed_kek_id and d.signed_wrapped_key
+    stored = StoredObject(
+        d.signed_object_id, d.signed_size, d.signed_sha256, d.signed_kek_id, d.signed_wrapped_key
+    )
+    return StoredFile(f"beslut-{d.id}.pdf", "application/pdf", stored)
+
+
+def _when(value: datetime | None) -> str:
+    return format_local(value) if value else ""
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The decision, decrypted, with its deadlines, its drafting and signing, and the signed PDF."""
+    d = await db.get(Decision, record_id)
+    if d is None:
+        return None
+    out = await to_out(db, vault, d)
+    names = await user_names(db, vault, [d.drafted_by])
+    facts = [
+        ("Beslut", f"{out.title} ({out.act})"),
+        ("Nämnd", out.committee),
+        ("Muntligt beslut", _when(out.oral_decision_at)),
+        ("Beslutsfattare", f"{out.decision_maker}, {out.decision_maker_function}"),
+        ("Person", f"{out.subject_name} {out.subject_personal_identity_number or ''}".strip()),
+        ("Omständigheter", out.facts),
+        ("Skäl", out.grounds),
+        ("Placering", out.placement),
+        ("Status", out.status_label),
+        ("Dokumentets SHA-256 (det som skrevs under)", out.document_sha256 or ""),
+    ]
+    facts += [
+        (f"Frist: {x.label}", f"{_when(x.due) or 'vid nästa sammanträde'} ({x.basis})")
+        for x in out.deadlines
+    ]
+    versions = [("Upprättad (utkast)", d.created_at, names.get(d.drafted_by, ""))]
+    if d.submitted_at:
+        versions.append(("Skickad för underskrift", d.submitted_at, names.get(d.drafted_by, "")))
+    receipts: list[tuple[str, datetime, str]] = []
+    if d.signed_at:
+        receipts.append(("Underskriven (PAdES-B-LTA)", d.signed_at, out.decision_maker))
+    if d.delivered_at:
+        receipts.append(("Levererad till kommunen", d.delivered_at, "Jourpost"))
+    signed = signed_file(d)
+    return Record(
+        KIND,
+        d.id,
+        d.municipality_id,
+        f"{LABEL} {out.act}",
+        d.oral_decision_at,
+        d.created_at,
+        facts,
+        versions,
+        receipts,
+        [signed] if signed else [],
+        signed,
+        [Person("Person", out.subject_name or "", out.subject_personal_identity_number or None)],
+    )

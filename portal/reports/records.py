@@ -1,6 +1,9 @@
 """The incident reports as records: what other features (archive, retention, log review,
 statistics, lookup) read about them. Other features never import `portal.reports.models`; they
 call here.
+
+A report is in the archive of the jour that wrote it and of the municipality it was addressed
+to (the owner; the jour when none). Its content is decrypted by `service.describe`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
 from portal.lifecycle import Lifecycle
+from portal.people import user_names
 from portal.pii import Vault
+from portal.records import Hit, Holding, Person, Record, attached_files, in_period
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.service import OWNER_TYPE
+from portal.reports.service import describe as describe_report
+from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---
 
@@ -174,3 +181,124 @@ async def insert_bulk(
         await db.execute(insert(ReportSubject), list(subjects[i : i + 500]))
     for i in range(0, len(actions), 1000):
         await db.execute(insert(ReportAction), list(actions[i : i + 1000]))
+
+
+# --- archive ---
+
+KIND = "report"
+LABEL = "Händelserapport"
+
+
+def status_label(r: Report) -> str:
+    """The archive's short status of a report."""
+    return "kvitterad" if r.acknowledged_at else "ej kvitterad"
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """Reports the jour wrote, or addressed to the municipality, that occurred in the period."""
+    stmt = select(Report).where(
+        (Report.jour_id if is_jour else Report.municipality_id) == org_id,
+        *in_period(Report.occurred_at, since, until),
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(
+            Report.id.in_(
+                select(ReportSubject.report_id).where(ReportSubject.pnr_index == pnr_index)
+            )
+        )
+    return [Hit(KIND, r.id, LABEL, r.occurred_at, status_label(r)) for r in await db.scalars(stmt)]
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """The addressed municipality owns it (the jour when none); both hold it."""
+    r = await db.get(Report, record_id)
+    if r is None:
+        return None
+    holders = {r.jour_id} | ({r.municipality_id} if r.municipality_id else set())
+    return Holding(r.municipality_id or r.jour_id, frozenset(holders))
+
+
+def _when(value: datetime | None) -> str:
+    return format_local(value) if value else ""
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The whole report, decrypted, with its addenda, acknowledgement, reads and files."""
+    r = await db.get(Report, record_id)
+    if r is None:
+        return None
+    out = await describe_report(db, vault, r)
+    reads = (
+        await db.scalars(
+            select(ReportRead).where(ReportRead.report_id == r.id).order_by(ReportRead.read_at)
+        )
+    ).all()
+    names = await user_names(db, vault, [x.user_id for x in reads])
+    facts = [
+        ("Från", out.jour_name),
+        ("Till", f"{out.municipality_name}{', ' + out.unit_name if out.unit_name else ''}"),
+        ("Inträffade", _when(out.occurred_at)),
+        ("Under beredskap", "ja" if out.on_call else "nej"),
+        ("Kodlista", out.code_list_version),
+        ("Initiativtagare", out.initiator.label),
+        ("Kategori", out.category.label),
+        ("Karaktär", out.character.label),
+        ("Åtgärder", ", ".join(a.label for a in out.actions) or "inga"),
+        ("Tid (minuter)", str(out.minutes)),
+    ]
+    persons: list[Person] = []
+    for i, s in enumerate(out.subjects, 1):
+        who = "identitet okänd" if s.identity_unknown else (s.personal_identity_number or "")
+        facts.append((f"Person {i}", f"{s.name or ''} {who}".strip()))
+        pnr = None if s.identity_unknown else (s.personal_identity_number or None)
+        persons.append(Person(f"Person {i}", s.name or "", pnr))
+    if out.assessment:
+        facts += [
+            ("Skyddsbedömning", out.assessment.assessment),
+            ("Skyddsbedömning, underlag", out.assessment.facts),
+            (
+                "Skyddsbedömning gjord",
+                f"{_when(out.assessment.assessed_at)} av {out.assessment.assessed_by}",
+            ),
+        ]
+    facts += [
+        ("Händelseförlopp", out.narrative),
+        (
+            "Uppföljning begärd",
+            out.follow_up_urgency or ("ja" if out.follow_up_requested else "nej"),
+        ),
+    ]
+    versions: list[tuple[str, datetime, str]] = [("Upprättad", out.created_at, out.author_name)]
+    versions += [(f"Tillägg: {a.text}", a.created_at, a.author_name) for a in out.addenda]
+    receipts: list[tuple[str, datetime, str]] = []
+    if out.acknowledged_at:
+        owner_name = out.follow_up_owner_name or ""
+        receipts.append(
+            (
+                f"Kvitterad; uppföljning tas över av {owner_name}".rstrip(" av"),
+                out.acknowledged_at,
+                out.acknowledged_by_name or "",
+            )
+        )
+    receipts += [("Läst", x.read_at, names.get(x.user_id, "")) for x in reads]
+    return Record(
+        KIND,
+        r.id,
+        r.municipality_id or r.jour_id,
+        LABEL,
+        r.occurred_at,
+        r.created_at,
+        facts,
+        versions,
+        receipts,
+        await attached_files(db, vault, OWNER_TYPE, r.id),
+        persons=persons,
+    )

@@ -1,17 +1,27 @@
 """The chair rosters as records: what other features (archive, retention) read about them.
 Other features never import `portal.rosters.models`; they call here.
+
+A roster version is owned by its municipality and held by it and by its jour. Rosters name
+committee members, never clients: a search by personnummer finds none. Functions are labelled
+as the roster pages label them (`schemas.FUNCTIONS`).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.db.models import Organisation
 from portal.lifecycle import Lifecycle
+from portal.people import user_names
 from portal.pii import Vault
+from portal.records import Hit, Holding, Record, in_period
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
+from portal.rosters.schemas import FUNCTIONS
+from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---
 
@@ -62,3 +72,93 @@ async def cull(db: AsyncSession, version_id: uuid.UUID) -> None:
     await db.execute(delete(RosterEntry).where(RosterEntry.version_id == version_id))
     await db.execute(delete(RosterAck).where(RosterAck.version_id == version_id))
     await db.execute(delete(RosterVersion).where(RosterVersion.id == version_id))
+
+
+# --- archive ---
+
+KIND = "roster"
+LABEL = "Ordförandejourlista"
+
+
+def _title(municipality: str, number: int) -> str:
+    return f"{LABEL} {municipality}, version {number}"
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """The municipality's roster versions, or those of the jour's members, made in the period."""
+    if pnr_index is not None:  # rosters name committee members, never clients
+        return []
+    stmt = (
+        select(RosterVersion, Organisation.name)
+        .join(Organisation, Organisation.id == RosterVersion.municipality_id)
+        .where(
+            (Organisation.jour_id if is_jour else RosterVersion.municipality_id) == org_id,
+            *in_period(RosterVersion.created_at, since, until),
+        )
+    )
+    return [
+        Hit(KIND, v.id, _title(name, v.number), v.created_at, "")
+        for v, name in await db.execute(stmt)
+    ]
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """The municipality owns it; it and its jour hold it."""
+    v = await db.get(RosterVersion, record_id)
+    if v is None:
+        return None
+    muni = await db.get(Organisation, v.municipality_id)
+    holders = {v.municipality_id} | ({muni.jour_id} if muni and muni.jour_id else set())
+    return Holding(v.municipality_id, frozenset(holders))
+
+
+def _when(value: datetime | None) -> str:
+    return format_local(value) if value else ""
+
+
+def _phone(vault: Vault, e: RosterEntry) -> str:
+    return vault.decrypt(e.phone_enc, f"roster_entries.phone:{e.id}") if e.phone_enc else ""
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The version's entries (name, function, period, phone) and its acknowledgements."""
+    v = await db.get(RosterVersion, record_id)
+    if v is None:
+        return None
+    entries = (
+        await db.scalars(
+            select(RosterEntry).where(RosterEntry.version_id == v.id).order_by(RosterEntry.position)
+        )
+    ).all()
+    acks = (await db.scalars(select(RosterAck).where(RosterAck.version_id == v.id))).all()
+    names = await user_names(
+        db, vault, [e.user_id for e in entries] + [k.user_id for k in acks] + [v.created_by]
+    )
+    muni = await db.get(Organisation, v.municipality_id)
+    facts = [
+        (
+            f"{e.position}. {names.get(e.user_id, '')}",
+            f"{FUNCTIONS.get(e.function, e.function).lower()}, "
+            f"{_when(e.valid_from)}–{_when(e.valid_to)}, tel. {_phone(vault, e)}",
+        )
+        for e in entries
+    ]
+    return Record(
+        KIND,
+        v.id,
+        v.municipality_id,
+        _title(muni.name if muni else "", v.number),
+        v.created_at,
+        v.created_at,
+        facts,
+        [(f"Version {v.number}", v.created_at, names.get(v.created_by, ""))],
+        [("Kvitterad av jouren", k.at, names.get(k.user_id, "")) for k in acks],
+    )

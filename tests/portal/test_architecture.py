@@ -86,7 +86,7 @@ def test_services_do_not_import_the_web_layer() -> None:
 
 
 # Features that read other features' records; they go through `portal.<feature>.records`.
-READERS = ("retention", "logreview", "stats")
+READERS = ("archive", "retention", "logreview", "stats")
 
 
 def _models_imported(path: Path) -> set[str]:
@@ -115,3 +115,50 @@ def test_readers_go_through_records_interfaces(reader: str) -> None:
         if bad:
             offenders[str(f.relative_to(ROOT))] = bad
     assert offenders == {}
+
+
+# Record features own their tables; the archive reaches them only through `<feature>/records.py`
+# (visibility, decryption and labels have one rule per record type).
+RECORD_FEATURES = ("advisories", "reports", "decisions", "rosters")
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every absolute module or name imported by `path`, dotted (`from a import b` gives both
+    `a` and `a.b`), including imports inside functions."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _reaches_past_records(reader: str, name: str) -> bool:
+    parts = name.split(".")
+    if parts[0] != "portal" or len(parts) < 3 or parts[1] == reader:
+        return False
+    if parts[2] == "models":
+        return parts[1] != "db"  # shared tables (organisations, audit) are fine
+    return parts[1] in RECORD_FEATURES and parts[2] != "records"
+
+
+@pytest.mark.parametrize("reader", ["archive"])
+def test_reader_uses_nothing_of_a_record_feature_but_records(reader: str) -> None:
+    """The archive imports nothing of a record feature but its records.py (no service, no
+    content helpers): that is its one way to their records."""
+    files = list((ROOT / "portal" / reader).rglob("*.py"))
+    assert files, f"portal/{reader}/ has no modules"
+    offenders = {
+        str(f.relative_to(ROOT)): bad
+        for f in files
+        if (bad := sorted(n for n in _imported_names(f) if _reaches_past_records(reader, n)))
+    }
+    assert offenders == {}
+
+
+def test_every_record_feature_has_a_records_interface() -> None:
+    """advisories, reports, decisions and rosters each expose one records.py."""
+    for feature in RECORD_FEATURES:
+        assert (ROOT / "portal" / feature / "records.py").is_file(), feature

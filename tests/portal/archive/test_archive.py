@@ -205,6 +205,34 @@ def test_another_municipalitys_record_is_404_and_audited(
         assert hanna.get("/archive").status_code == 403
 
 
+def test_the_archive_labels_versions_as_the_feature_and_audits_every_opening_alike(
+    portal: RunningPortal,
+) -> None:
+    """An advisory's versions read in the archive as on the advisory page (one label rule:
+    portal.advisories.texts.KINDS); the record page and the API audit an opening with the
+    same actor, the archivist in the owner's archive."""
+    from portal.advisories.texts import KINDS
+
+    advisory = _advisory(portal, HANNA, BOY)
+    with closing(client_as(portal.url, portal.settings, HANNA)) as hanna:
+        own_page = hanna.get(f"/advisories/{advisory}")
+    assert f"Version 1</a>: {KINDS['created']}" in own_page.text
+    with closing(_anders(portal)) as c:
+        api = c.get(f"/api/v1/archive/records/advisory/{advisory}").json()
+        page = c.get(f"/archive/records/advisory/{advisory}")
+    assert [v["what"] for v in api["versions"]] == [f"Version 1: {KINDS['created']}"]
+    assert f"Version 1: {KINDS['created']}" in page.text
+    opened = [
+        e
+        for e in audit_entries(portal.settings, "archive.open")
+        if e.object_id == advisory and e.outcome == "ok"
+    ]
+    assert len(opened) == 2
+    assert {(e.actor_user_id, e.actor_org_id) for e in opened} == {
+        (opened[0].actor_user_id, opened[0].owner_org_id)
+    }
+
+
 def test_a_changed_file_fails_the_check_and_is_left_out_of_the_export(
     portal: RunningPortal, records: dict[str, str], tmp_path: Path
 ) -> None:

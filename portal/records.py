@@ -1,0 +1,158 @@
+"""The records interface: the types every record feature's `records.py` speaks.
+
+A record feature (advisories, reports, decisions, rosters) owns its tables, its visibility rule,
+its decryption and its Swedish labels. Readers that span features (archive, retention, log
+review, statistics, lookup, home) never import another feature's models; they call that
+feature's `records.py`, which answers in these types. Each `records.py` module satisfies
+`RecordSource`:
+
+    KIND, LABEL                          "advisory", "Avisering"
+    search(db, org_id, is_jour=, since=, until=, pnr_index=) -> list[Hit]
+    holding(db, record_id) -> Holding | None       owner and the archives that hold it
+    describe(db, vault, record_id) -> Record | None  everything shown and exported, decrypted
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.pii import Vault
+from storage import StoredObject
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result."""
+
+    kind: str
+    """advisory | report | decision | roster."""
+    id: uuid.UUID
+    """The record."""
+    title: str
+    """Swedish description without personal data."""
+    date: datetime
+    """The record's date (created, occurred, or oral decision)."""
+    status: str
+    """Short status."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Who owns a record and whose archives hold it (the feature's one visibility rule)."""
+
+    owner_org_id: uuid.UUID
+    """The organisation that owns it (the sending municipality, or the jour for its own)."""
+    holders: frozenset[uuid.UUID]
+    """Every organisation whose archive holds it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file of a record in the object store."""
+
+    name: str
+    """File name shown and used in exports."""
+    content_type: str
+    """MIME type."""
+    stored: StoredObject
+    """How to read it back."""
+    attachment_id: uuid.UUID | None = None
+    """The attachment row (None for a signed decision)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person a record is about, kept apart for the export (record.xml has an element each)."""
+
+    label: str
+    """The label of the fact that shows this person on the record page ("Person 1")."""
+    name: str
+    """Name as recorded ("" when none)."""
+    personal_identity_number: str | None
+    """Personnummer or samordningsnummer; None when the identity is unknown."""
+
+
+@dataclass(slots=True)
+class Record:
+    """Everything the archive shows and exports about one record."""
+
+    kind: str
+    """advisory | report | decision | roster."""
+    id: uuid.UUID
+    """Its id."""
+    owner_org_id: uuid.UUID
+    """The organisation that owns it (the sending municipality, or the jour for its own)."""
+    title: str
+    """Swedish title."""
+    date: datetime
+    """Its date."""
+    created_at: datetime
+    """When it was drawn up in Jourpost (upprättad)."""
+    facts: list[tuple[str, str]]
+    """Content as label/value pairs (decrypted)."""
+    versions: list[tuple[str, datetime, str]]
+    """(description, when, by whom), labelled as the feature's own pages label them."""
+    receipts: list[tuple[str, datetime, str]]
+    """(what, when, who): acknowledgements, reads, deliveries."""
+    files: list[StoredFile] = field(default_factory=list)
+    """Attachments and the signed PDF."""
+    signed: StoredFile | None = None
+    """The signed PDF of a decision."""
+    persons: list[Person] = field(default_factory=list)
+    """The persons the record is about (also shown, as label/value, among the facts)."""
+
+
+class RecordSource(Protocol):
+    """What a feature's `records.py` module provides (modules satisfy it structurally)."""
+
+    @property
+    def KIND(self) -> str:
+        """The record type: advisory | report | decision | roster."""
+
+    @property
+    def LABEL(self) -> str:
+        """Its Swedish name ("Avisering")."""
+
+    async def search(
+        self,
+        db: AsyncSession,
+        org_id: uuid.UUID,
+        *,
+        is_jour: bool,
+        since: datetime | None,
+        until: datetime | None,
+        pnr_index: str | None,
+    ) -> list[Hit]:
+        """Records in `org_id`'s archive dated in [since, until), about the person when
+        `pnr_index` is given (a blind index of a personnummer); the caller sorts and audits."""
+
+    async def holding(self, db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+        """Owner and holders of the record; None when there is no such record."""
+
+    async def describe(self, db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+        """The whole record, decrypted (the caller has checked `holding`); None when missing."""
+
+
+def in_period(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:
+    """SQL conditions: `column` lies in [since, until) (either bound may be open)."""
+    return [
+        *([column >= since] if since is not None else []),
+        *([column < until] if until is not None else []),
+    ]
+
+
+async def attached_files(
+    db: AsyncSession, vault: Vault, owner_type: str, owner_id: uuid.UUID
+) -> list[StoredFile]:
+    """A record's attachments as stored files, oldest first (through the attachments service)."""
+    from portal.attachments.service import stored_attachments
+
+    return [
+        StoredFile(a.view.name, a.view.content_type, a.stored, a.view.id)
+        for a in await stored_attachments(db, vault, owner_type=owner_type, owner_id=owner_id)
+    ]
