@@ -54,6 +54,7 @@ from portal.lookup.controllers import LookupApi, LookupPage
 from portal.metrics import InstrumentedStore, Metrics, MetricsController
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
+from portal.placements.controllers import PlacementApi, PlacementPages
 from portal.reports.controllers import ReportApiController, ReportPageController
 from portal.retention.controllers import RetentionPages
 from portal.rosters.controllers import RosterApi, RosterPages
@@ -84,6 +85,7 @@ FEATURES = (
     "reports",
     "advisories",
     "lookup",
+    "placements",
     "logreview",
     "codelists",
     "notify",
@@ -248,6 +250,8 @@ def create_app(
         JourPages,
         LookupPage,
         LookupApi,
+        PlacementPages,
+        PlacementApi,
         RosterPages,
         RosterApi,
         LogReviewPages,

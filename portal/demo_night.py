@@ -4,6 +4,9 @@
 - a roster for every member municipality (Hudiksvall and Gävle have the demo chairs; the other
   eight get a fictitious chair and substitute each, who can log in with the BankID simulator);
 - three active advisories — one to Gävle expiring within a day ("Går ut snart");
+- two placements in Hudiksvall's register: the advisory's teenager under 3 § LVU in a jourhem,
+  and a boy placed voluntarily (SoL) in an HVB home — for whom the jour may not request police
+  assistance (Nordväst deviation no. 1);
 - a 6 § LVU decision taken orally half an hour ago, waiting for Olof's signature (its
   notification is in /dev-mail);
 - consistent receipts on the synthetic year's reports: an acknowledged report was also read by
@@ -29,10 +32,13 @@ from portal.db.models import Membership, Organisation, User
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionIn
 from portal.pii import Vault
+from portal.placements import service as placements
+from portal.placements.content import PlacementDraft
 from portal.principal import Principal, membership_views
 from portal.reports.models import Report, ReportRead
 from portal.rosters.models import RosterEntry, RosterVersion
 from portal.stats.synthetic import fictitious_pnr
+from portal.timefmt import STOCKHOLM
 
 JONNA, HANNA, GUNILLA, OLOF = "197803129829", "196901159803", "196209219846", "197104309831"
 # Fictitious chairs and substitutes of the eight municipalities without a demo chair.
@@ -180,6 +186,36 @@ async def seed_advisories(db: AsyncSession, vault: Vault, *, now: datetime) -> i
     return len(drafts)
 
 
+async def seed_placements(db: AsyncSession, vault: Vault, *, now: datetime) -> int:
+    """Two placements in Hudiksvall's register (one LVU, one SoL), once."""
+    from portal.placements.models import Placement
+
+    if await db.scalar(select(func.count()).select_from(Placement)):
+        return 0
+    rng = _rng(7)  # the same sequence as seed_advisories: Tilde is the advisory's teenager
+    teen = fictitious_pnr(rng, datetime(2010, 4, 17))
+    boy = fictitious_pnr(_rng(11), datetime(2011, 6, 30))
+    hanna = await _as(db, vault, HANNA)
+    today = now.astimezone(STOCKHOLM).date()
+    drafts = [
+        PlacementDraft(
+            personal_identity_number=teen, name="Tilde Testsson", legal_section="lvu-3",
+            place_kind="jourhem", place_name="Jourhemmet Lind", place_address="Byvägen 4, Delsbo",
+            place_phone="070-111 22 33", starts_on=today - timedelta(days=4),
+            note="Rymmer ofta fredag kväll; brukar synas vid busstationen i Hudiksvall.",
+        ),
+        PlacementDraft(
+            personal_identity_number=boy, name="Sixten Svensson", legal_section="sol",
+            place_kind="hvb", place_name="HVB-hemmet Granen", place_address="Granvägen 1, Iggesund",
+            place_phone="0650-300 00", starts_on=today - timedelta(days=90),
+            note="Frivillig placering med föräldrarnas samtycke.",
+        ),
+    ]  # fmt: skip
+    for draft in drafts:
+        await placements.create(db, vault, hanna, draft, now=now)
+    return len(drafts)
+
+
 async def seed_decision(db: AsyncSession, vault: Vault, *, now: datetime) -> bool:
     """A decision waiting for Olof's signature, once (none when any decision exists)."""
     from portal.decisions.models import Decision
@@ -250,6 +286,7 @@ async def seed_night(db: AsyncSession, vault: Vault, *, now: datetime) -> dict[s
     return {
         "rosters": await seed_rosters_everywhere(db, vault, now=now),
         "advisories": await seed_advisories(db, vault, now=now),
+        "placements": await seed_placements(db, vault, now=now),
         "decisions": int(await seed_decision(db, vault, now=now)),
         "receipts": await settle_receipts(db, vault),
     }

@@ -14,6 +14,7 @@ from portal.db.base import utcnow
 from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.lookup import service
 from portal.lookup.schemas import LookupIn, LookupOut, lookup_out
+from portal.placements import records as placement_labels
 from portal.runtime import PortalState
 from portal.web.deps import CurrentUser, Db, portal_state
 from portal.web.render import render
@@ -56,8 +57,9 @@ class LookupPage(Controller):
                 texts=texts,
             )  # fmt: skip
         return render(
-            "lookup/lookup.html", user, result=result, value="", errors={}, now=now, texts=texts
-        )
+            "lookup/lookup.html", user, result=result, value="", errors={}, now=now, texts=texts,
+            placement_labels=placement_labels,
+        )  # fmt: skip
 
 
 class LookupApi(Controller):

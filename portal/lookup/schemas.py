@@ -9,6 +9,8 @@ from portal.advisories import texts
 from portal.advisories.schemas import AdvisorySummaryOut, summary_out
 from portal.decisions.schemas import DecisionBrief
 from portal.lookup.service import LookupResult
+from portal.placements.schemas import PlacementSummaryOut
+from portal.placements.schemas import summary_out as placement_out
 from portal.reports.schemas import ReportSummary
 
 
@@ -60,6 +62,9 @@ class LookupOut:
     """Custody decisions about the person that the caller may see (no personal data)."""
     plans: list[PlanOut]
     """The found advisories' plans, instructions, legal basis and contact."""
+    placements: list[PlacementSummaryOut]
+    """Placements of the person in the register (planned, current, ended within 30 days) that
+    the caller may see: where, and under which legal basis (found by number only)."""
 
 
 def lookup_out(result: LookupResult) -> LookupOut:
@@ -83,4 +88,5 @@ def lookup_out(result: LookupResult) -> LookupOut:
             )
             for aid, c in result.plans.items()
         ],
+        placements=[placement_out(pl) for pl in result.placements],
     )

@@ -1,4 +1,5 @@
-"""Look a person up by personnummer during a call: advisories, incident reports, decisions.
+"""Look a person up by personnummer during a call: advisories, incident reports, decisions,
+placements (portal.placements.records; by number only).
 
 The number is normalised, turned into its blind index and matched on indexed columns only, so
 the cost does not grow with the archive. Each lookup is audited (action "lookup") with the
@@ -26,6 +27,7 @@ from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
 from portal.lookup import names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.placements import records as placement_records
 from portal.principal import Principal
 from portal.reports import service as reports
 from portal.reports.schemas import ReportSummary
@@ -48,6 +50,9 @@ class LookupResult:
     basis and the contact — shown in the result itself, so a call needs one search."""
     name: str = ""
     """The name searched for (empty for a search by personnummer)."""
+    placements: tuple[placement_records.Summary, ...] = ()
+    """Planned, current and recently ended placements (the register, FR-B8): where the person
+    is placed and under which legal basis; found by personnummer only."""
 
 
 def may_look_up(p: Principal) -> bool:
@@ -136,9 +141,11 @@ async def lookup(
     found = await queries.find_by_pnr_index(db, vault, p, index, now=now)
     found_reports = await reports.find_by_person(db, p, index)
     found_decisions = await decisions.find_by_person(db, p, index)
+    found_placements = await placement_records.find_by_person(db, vault, p, index, now=now)
     return await _result(
-        db, vault, p, pnr, "", found, found_reports, found_decisions, ("person", index)
-    )
+        db, vault, p, pnr, "", found, found_reports, found_decisions, ("person", index),
+        found_placements,
+    )  # fmt: skip
 
 
 async def _by_name(
@@ -164,6 +171,7 @@ async def _result(
     found_reports: list[ReportSummary],
     found_decisions: list[DecisionBrief],
     audit_key: tuple[str, str],
+    found_placements: list[placement_records.Summary] | None = None,
 ) -> LookupResult:
     """Read the plans, audit the search (a keyed hash, never the number or name), answer."""
     plans = {
@@ -180,11 +188,13 @@ async def _result(
             "advisories": [str(a.id) for a in found],
             "reports": [str(r.id) for r in found_reports],
             "decisions": [str(d.id) for d in found_decisions],
+            "placements": [str(pl.id) for pl in found_placements or ()],
         },
     )
     return LookupResult(
-        pnr, tuple(found), tuple(found_reports), tuple(found_decisions), plans, name
-    )
+        pnr, tuple(found), tuple(found_reports), tuple(found_decisions), plans, name,
+        tuple(found_placements or ()),
+    )  # fmt: skip
 
 
 async def reindex_names(db: AsyncSession, vault: Vault) -> tuple[int, int]:

@@ -309,7 +309,7 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
         "198507049818": ["/", "/stats", "/stats/costs", "/logs", "/jour/advisories", "/decisions"],
         OLOF: ["/stats", "/decisions"],
         ANDERS: ["/retention", "/logs", "/verify"],
-        HANNA: ["/advisories", "/rapporter/inkorg"],
+        HANNA: ["/advisories", "/rapporter/inkorg", "/placements", "/placements/new"],
         JONNA: ["/rapporter/skickade", "/rosters/on-call", "/codes", "/dev-mail"],
         ADA: ["/admin/users"],
     }

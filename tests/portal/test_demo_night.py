@@ -38,6 +38,9 @@ def test_the_demo_starts_on_a_believable_night(tmp_path: Path) -> None:
         hanna, _ = login(url, HANNA)
         rows = hanna.get("/rapporter/inkorg").text.split("<tr>")[2:]
         assert rows, "the synthetic year gives Hanna's unit reports"
+        register = hanna.get("/placements").text
+        assert register.count('<li class="card">') == 2
+        assert "3 § LVU" in register and "SoL – frivillig placering" in register
         contradictory = [r for r in rows if "Oläst" in r and "Kvitterad" in r]
         assert contradictory == []
         assert any("Kvitterad" in r for r in rows)

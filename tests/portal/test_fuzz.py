@@ -27,6 +27,7 @@ import pytest
 from tests.portal.advisories.helpers import body, pdf_bytes
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import draft_body, roster_with_olof
+from tests.portal.placements.helpers import placement as placement_body
 from tests.portal.reports.helpers import BARN, report_payload, unit_ids
 from tests.portal.sessions import client_as
 
@@ -67,6 +68,7 @@ def seed_records(portal: RunningPortal) -> dict[str, list[str]]:
         decision = jonna.post("/api/v1/decisions", json=draft_body(known)).json()["id"]
         versions = hanna.get(f"/api/v1/rosters/municipalities/{known['Hudiksvall']}/versions")
         roster = versions.json()[0]["id"]
+        placement = hanna.post("/api/v1/placements", json=placement_body()).json()["id"]
     finally:
         jonna.close()
         hanna.close()
@@ -74,6 +76,7 @@ def seed_records(portal: RunningPortal) -> dict[str, list[str]]:
         "advisory_id": [advisory["id"]],
         "report_id": [report],
         "decision_id": [decision],
+        "placement_id": [placement],
         "attachment_id": [report_file, advisory_file],
         "version_id": [roster],
         "municipality_id": [str(known["Hudiksvall"]), str(known["Gävle"])],
@@ -205,9 +208,10 @@ def test_html_forms_never_answer_5xx(portal: RunningPortal) -> None:
     assert len(routes) > 20, routes
     clients = {role: client_as(portal.url, portal.settings, p) for role, p in ROLES.items()}
     pages = ["/", "/lookup", "/logs", "/archive", "/advisories/new", "/rapporter/ny",
-             "/decisions", "/stats/costs", "/retention"]  # fmt: skip
+             "/decisions", "/stats/costs", "/retention", "/placements/new"]  # fmt: skip
     pages += [f"/advisories/{ids['advisory_id'][0]}", f"/rapporter/{ids['report_id'][0]}",
               f"/decisions/{ids['decision_id'][0]}",
+              f"/placements/{ids['placement_id'][0]}/amend",
               f"/rosters/municipalities/{ids['municipality_id'][0]}"]  # fmt: skip
     known: set[str] = {"_csrf_token"}
     for client in clients.values():

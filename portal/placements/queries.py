@@ -1,0 +1,236 @@
+"""Reading placements: the municipality's register, lookup by blind index, one placement with
+its history.
+
+Every read is audited in the request's transaction (lists with the ids they showed); a lookup's
+audit entry is written by portal.lookup (or portal.police for the legal-basis check).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import service as audit
+from portal.db.models import Organisation
+from portal.errors import AuditNote, Forbidden, NotFound
+from portal.people import user_names
+from portal.pii import Vault
+from portal.placements import access
+from portal.placements.content import PlacementContent, from_blob, status
+from portal.placements.models import Placement, PlacementVersion
+from portal.principal import Principal
+from portal.timefmt import STOCKHOLM
+
+LOOKUP_ENDED = timedelta(days=30)
+"""A lookup still shows placements that ended this recently, marked "Avslutad"."""
+LIST_LIMIT = 500
+"""Most rows in one list."""
+
+
+def today(now: datetime) -> date:
+    """The Stockholm date of `now` (placements start and end on calendar days)."""
+    return now.astimezone(STOCKHOLM).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A placement in a list or lookup: its current version."""
+
+    id: uuid.UUID
+    """The placement."""
+    organisation_name: str
+    """The placing municipality."""
+    version: int
+    """Current version."""
+    changed_at: datetime
+    """Last change."""
+    status: str
+    """planned | active | ended (today, Stockholm)."""
+    content: PlacementContent
+    """What the current version says."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One entry of the version history."""
+
+    version: int
+    """Number, from 1."""
+    kind: str
+    """created | amended."""
+    created_at: datetime
+    """When."""
+    created_by: str
+    """Who."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """One version of a placement with its history."""
+
+    summary: Summary
+    """The current state."""
+    shown: VersionInfo
+    """The version shown."""
+    content: PlacementContent
+    """What the shown version says."""
+    versions: tuple[VersionInfo, ...]
+    """History, newest first."""
+    can_change: bool
+    """The caller keeps this placement."""
+
+
+def decode(vault: Vault, ver: PlacementVersion) -> PlacementContent:
+    """What one version says, decrypted."""
+    blob = vault.decrypt(ver.content_enc, f"placement_versions.content:{ver.id}")
+    pnr = vault.decrypt(ver.pnr_enc, f"placement_versions.pnr:{ver.id}")
+    return from_blob(
+        blob, pnr, legal_section=ver.legal_section, starts_on=ver.starts_on, ends_on=ver.ends_on
+    )
+
+
+async def version_row(db: AsyncSession, placement_id: uuid.UUID, number: int) -> PlacementVersion:
+    """One version row (NotFound if there is no such version)."""
+    row = await db.scalar(
+        select(PlacementVersion).where(
+            PlacementVersion.placement_id == placement_id, PlacementVersion.version == number
+        )
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def summaries(
+    db: AsyncSession, vault: Vault, pls: Sequence[Placement], now: datetime
+) -> list[Summary]:
+    """Current versions and municipality names of many placements, in 2 queries."""
+    if not pls:
+        return []
+    ids = [pl.id for pl in pls]
+    versions = {
+        v.placement_id: v
+        for v in await db.scalars(
+            select(PlacementVersion)
+            .join(
+                Placement,
+                and_(
+                    PlacementVersion.placement_id == Placement.id,
+                    PlacementVersion.version == Placement.current_version,
+                ),
+            )
+            .where(Placement.id.in_(ids))
+        )
+    }
+    org_rows = await db.execute(
+        select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_({pl.organisation_id for pl in pls})
+        )
+    )
+    orgs = {org_id: name for org_id, name in org_rows}
+    day = today(now)
+    return [
+        Summary(
+            id=pl.id,
+            organisation_name=orgs.get(pl.organisation_id, ""),
+            version=pl.current_version,
+            changed_at=pl.changed_at,
+            status=status(pl.starts_on, pl.ends_on, day),
+            content=decode(vault, versions[pl.id]),
+        )
+        for pl in pls
+    ]
+
+
+async def list_own(db: AsyncSession, vault: Vault, p: Principal, *, now: datetime) -> list[Summary]:
+    """The caller's municipality's register, newest change first (all states); audited."""
+    own = access.own_orgs(p)
+    if not own:
+        raise Forbidden(
+            "Bara handläggare i en kommun för placeringsregistret.",
+            audit=AuditNote("placement.list", "denied"),
+        )
+    pls = (
+        await db.scalars(
+            select(Placement)
+            .where(Placement.organisation_id.in_(own))
+            .order_by(Placement.changed_at.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    rows = await summaries(db, vault, pls, now)
+    await audit.record(
+        db, "placement.list", actor=p.actor(), object_type=access.OBJECT_TYPE,
+        details={"placements": [str(r.id) for r in rows]},
+    )  # fmt: skip
+    return rows
+
+
+async def find_by_pnr_index(
+    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+) -> list[Summary]:
+    """Planned, current and recently ended placements of one person that the caller may see,
+    latest start first. Uses the index on placement_versions.pnr_index; the caller audits."""
+    recent = today(now) - LOOKUP_ENDED
+    pls = (
+        await db.scalars(
+            select(Placement)
+            .join(
+                PlacementVersion,
+                and_(
+                    PlacementVersion.placement_id == Placement.id,
+                    PlacementVersion.version == Placement.current_version,
+                ),
+            )
+            .where(
+                PlacementVersion.pnr_index == pnr_index,
+                access.visible(p),
+                or_(Placement.ends_on.is_(None), Placement.ends_on >= recent),
+            )
+            .order_by(Placement.starts_on.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    return await summaries(db, vault, list(dict.fromkeys(pls)), now)
+
+
+async def get(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    placement_id: uuid.UUID,
+    *,
+    now: datetime,
+    version: int | None = None,
+) -> Detail:
+    """One placement (the current or an earlier version) with its history; audited."""
+    pl = await access.get_visible(db, p, placement_id, "placement.read")
+    (summary,) = await summaries(db, vault, [pl], now)
+    shown_row = await version_row(db, pl.id, version or pl.current_version)
+    rows = (
+        await db.scalars(
+            select(PlacementVersion)
+            .where(PlacementVersion.placement_id == pl.id)
+            .order_by(PlacementVersion.version.desc())
+        )
+    ).all()
+    names = await user_names(db, vault, [v.created_by for v in rows])
+    infos = tuple(
+        VersionInfo(v.version, v.kind, v.created_at, names.get(v.created_by, "")) for v in rows
+    )
+    await audit.record(
+        db, "placement.read", actor=access.actor_for(p, pl), owner_org_id=pl.organisation_id,
+        object_type=access.OBJECT_TYPE, object_id=pl.id, details={"version": shown_row.version},
+    )  # fmt: skip
+    return Detail(
+        summary=summary,
+        shown=next(i for i in infos if i.version == shown_row.version),
+        content=decode(vault, shown_row),
+        versions=infos,
+        can_change=pl.organisation_id in access.own_orgs(p),
+    )
