@@ -686,108 +686,133 @@ class SipWriter:
         for e in self.entries:
             if e.record is not None:
                 by_record.setdefault(e.record, []).append(e.path)
-            yield (
-                '<premis:object xsi:type="premis:file"><premis:objectIdentifier>'
-                "<premis:objectIdentifierType>filepath</premis:objectIdentifierType>"
-                f"<premis:objectIdentifierValue>{escape(e.path)}</premis:objectIdentifierValue>"
-                "</premis:objectIdentifier><premis:objectCharacteristics><premis:fixity>"
-                "<premis:messageDigestAlgorithm>SHA-256</premis:messageDigestAlgorithm>"
-                f"<premis:messageDigest>{e.sha256}</premis:messageDigest></premis:fixity>"
-                f"<premis:size>{e.size}</premis:size><premis:format><premis:formatDesignation>"
-                f"<premis:formatName>{escape(e.mime)}</premis:formatName>"
-                "</premis:formatDesignation></premis:format></premis:objectCharacteristics>"
-                "</premis:object>\n"
-            )
-        software = ("local", f"{SOFTWARE} {VERSION}")
-        org = (
-            ("organisationsnummer", self.archivist.org_number)
-            if self.archivist.org_number
-            else ("local", self.archivist.name)
-        )
+            yield _premis_object(e)
         n = 0
         for r in self.records:
-            base = f"{REP}data/{r.key}/"
-            files = by_record.get(r.key, [])
-            record_xml_path = f"{base}record.xml"
-            checked = [p for p in files if not p.endswith(("verification.json", "audit.json"))]
-            events: list[_Event] = [
-                _Event(
-                    "creation",
-                    r.created,
-                    "success",
-                    "Handlingen upprättades i Jourpost.",
-                    [(record_xml_path, "outcome")],
-                    [(org, "implementer"), (software, "executing program")],
-                )
-            ]
-            for when, what, who in r.signatures:
-                target = r.signed_path or record_xml_path
-                events.append(
-                    _Event(
-                        "digital signature generation",
-                        when,
-                        "success",
-                        f"{what}{', av ' + who if who else ''}.",
-                        [(target, "outcome")],
-                        [(org, "implementer"), (software, "executing program")],
-                    )
-                )
-            if r.checked_at is not None:
-                verification = f"{base}verification.json"
-                events.append(
-                    _Event(
-                        "fixity check",
-                        r.checked_at,
-                        "success" if r.integrity == "ok" else "failure",
-                        "SHA-256 och storlek jämförda med de värden som registrerades när filerna "
-                        f"lagrades; utfall vid kontrolltillfället: {r.integrity}.",
-                        [(p, "source") for p in checked if p != record_xml_path]
-                        + [(verification, "outcome")],
-                        [(software, "validator")],
-                    )
-                )
-                if r.signature_verdict is not None:
-                    events.append(
-                        _Event(
-                            "digital signature validation",
-                            r.checked_at,
-                            "success" if r.signature_verdict == "valid" else "failure",
-                            f"Underskriften verifierad med {SOFTWARE} {VERSION} "
-                            f"(pyHanko {_version('pyHanko')}) mot portalens betrodda rötter; "
-                            f"utfall vid kontrolltillfället: {r.signature_verdict} "
-                            "(gäller den tidpunkten).",
-                            [
-                                (r.signed_path or record_xml_path, "source"),
-                                (verification, "outcome"),
-                            ],
-                            [(software, "validator")],
-                        )
-                    )
-            events.append(
-                _Event(
-                    "transfer",
-                    self.created,
-                    "success",
-                    "Exporterad till e-arkiv i detta paket.",
-                    [(p, "source") for p in files],
-                    [(software, "executing program"), (org, "implementer")],
-                )
-            )
-            for event in events:
+            for event in self._record_events(r, by_record.get(r.key, [])):
                 n += 1
                 yield event.xml(n)
-        for (id_type, id_value), name, kind in (
-            (software, SOFTWARE, "software"),
-            (org, self.archivist.name, "organization"),
-        ):
-            yield (
-                "<premis:agent><premis:agentIdentifier>"
-                f"<premis:agentIdentifierType>{escape(id_type)}</premis:agentIdentifierType>"
-                f"<premis:agentIdentifierValue>{escape(id_value)}</premis:agentIdentifierValue>"
-                f"</premis:agentIdentifier><premis:agentName>{escape(name)}</premis:agentName>"
-                f"<premis:agentType>{kind}</premis:agentType></premis:agent>\n"
-            )
+        yield _premis_agent(self._software, SOFTWARE, "software")
+        yield _premis_agent(self._organisation, self.archivist.name, "organization")
         yield "</premis:premis>\n"
+
+    @property
+    def _software(self) -> tuple[str, str]:
+        """The PREMIS identifier (type, value) of the software agent."""
+        return ("local", f"{SOFTWARE} {VERSION}")
+
+    @property
+    def _organisation(self) -> tuple[str, str]:
+        """The PREMIS identifier (type, value) of the archival creator."""
+        if self.archivist.org_number:
+            return ("organisationsnummer", self.archivist.org_number)
+        return ("local", self.archivist.name)
+
+    def _record_events(self, r: Summary, files: list[str]) -> list[_Event]:
+        """A record's events in order: creation, signatures, the checks at export, transfer."""
+        record_xml_path = f"{REP}data/{r.key}/record.xml"
+        return [
+            self._creation(r, record_xml_path),
+            *self._signatures(r, record_xml_path),
+            *self._checks(r, files, record_xml_path),
+            self._transfer(files),
+        ]
+
+    def _creation(self, r: Summary, record_xml_path: str) -> _Event:
+        return _Event(
+            "creation",
+            r.created,
+            "success",
+            "Handlingen upprättades i Jourpost.",
+            [(record_xml_path, "outcome")],
+            [(self._organisation, "implementer"), (self._software, "executing program")],
+        )
+
+    def _signatures(self, r: Summary, record_xml_path: str) -> list[_Event]:
+        return [
+            _Event(
+                "digital signature generation",
+                when,
+                "success",
+                f"{what}{', av ' + who if who else ''}.",
+                [(r.signed_path or record_xml_path, "outcome")],
+                [(self._organisation, "implementer"), (self._software, "executing program")],
+            )
+            for when, what, who in r.signatures
+        ]
+
+    def _checks(self, r: Summary, files: list[str], record_xml_path: str) -> list[_Event]:
+        """The fixity check of the stored files at export and, for a signed record, the
+        signature validation (none when the record was exported unchecked)."""
+        if r.checked_at is None:
+            return []
+        verification = f"{REP}data/{r.key}/verification.json"
+        checked = [p for p in files if not p.endswith(("verification.json", "audit.json"))]
+        events = [
+            _Event(
+                "fixity check",
+                r.checked_at,
+                "success" if r.integrity == "ok" else "failure",
+                "SHA-256 och storlek jämförda med de värden som registrerades när filerna "
+                f"lagrades; utfall vid kontrolltillfället: {r.integrity}.",
+                [(p, "source") for p in checked if p != record_xml_path]
+                + [(verification, "outcome")],
+                [(self._software, "validator")],
+            )
+        ]
+        if r.signature_verdict is not None:
+            events.append(
+                _Event(
+                    "digital signature validation",
+                    r.checked_at,
+                    "success" if r.signature_verdict == "valid" else "failure",
+                    f"Underskriften verifierad med {SOFTWARE} {VERSION} "
+                    f"(pyHanko {_version('pyHanko')}) mot portalens betrodda rötter; "
+                    f"utfall vid kontrolltillfället: {r.signature_verdict} "
+                    "(gäller den tidpunkten).",
+                    [(r.signed_path or record_xml_path, "source"), (verification, "outcome")],
+                    [(self._software, "validator")],
+                )
+            )
+        return events
+
+    def _transfer(self, files: list[str]) -> _Event:
+        return _Event(
+            "transfer",
+            self.created,
+            "success",
+            "Exporterad till e-arkiv i detta paket.",
+            [(p, "source") for p in files],
+            [(self._software, "executing program"), (self._organisation, "implementer")],
+        )
+
+
+def _premis_object(e: Entry) -> str:
+    """A PREMIS file object: its package path, SHA-256, size and format."""
+    return (
+        '<premis:object xsi:type="premis:file"><premis:objectIdentifier>'
+        "<premis:objectIdentifierType>filepath</premis:objectIdentifierType>"
+        f"<premis:objectIdentifierValue>{escape(e.path)}</premis:objectIdentifierValue>"
+        "</premis:objectIdentifier><premis:objectCharacteristics><premis:fixity>"
+        "<premis:messageDigestAlgorithm>SHA-256</premis:messageDigestAlgorithm>"
+        f"<premis:messageDigest>{e.sha256}</premis:messageDigest></premis:fixity>"
+        f"<premis:size>{e.size}</premis:size><premis:format><premis:formatDesignation>"
+        f"<premis:formatName>{escape(e.mime)}</premis:formatName>"
+        "</premis:formatDesignation></premis:format></premis:objectCharacteristics>"
+        "</premis:object>\n"
+    )
+
+
+def _premis_agent(identifier: tuple[str, str], name: str, kind: str) -> str:
+    """A PREMIS agent (the software or the organisation)."""
+    id_type, id_value = identifier
+    return (
+        "<premis:agent><premis:agentIdentifier>"
+        f"<premis:agentIdentifierType>{escape(id_type)}</premis:agentIdentifierType>"
+        f"<premis:agentIdentifierValue>{escape(id_value)}</premis:agentIdentifierValue>"
+        f"</premis:agentIdentifier><premis:agentName>{escape(name)}</premis:agentName>"
+        f"<premis:agentType>{kind}</premis:agentType></premis:agent>\n"
+    )
 
 
 @dataclass(frozen=True, slots=True)
