@@ -10,6 +10,13 @@ feature's `records.py`, which answers in these types. Each `records.py` module s
     search(db, org_id, is_jour=, since=, until=, pnr_index=) -> list[Hit]
     holding(db, record_id) -> Holding | None       owner and the archives that hold it
     describe(db, vault, record_id) -> Record | None  everything shown and exported, decrypted
+
+and, for retention (the `# --- retention, log review, statistics ---` section):
+
+    lifecycles(db, org_id=) -> list[Lifecycle]     owner, anchor date, in progress, object keys
+    lifecycle(db, record_id) -> Lifecycle | None
+    persons_named(db, vault, record_id) -> list[str]   personnummer (research-sample exemption)
+    cull(db, record_id)                             delete its rows (the caller deletes objects)
 """
 
 from __future__ import annotations
@@ -105,6 +112,23 @@ class Record:
     """The signed PDF of a decision."""
     persons: list[Person] = field(default_factory=list)
     """The persons the record is about (also shown, as label/value, among the facts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """What retention knows of a record: its owner, the date its retention time runs from,
+    whether it is still in progress, and its files."""
+
+    record_id: uuid.UUID
+    """The record."""
+    owner_org_id: uuid.UUID
+    """The organisation whose record it is (whose archivist may hold it)."""
+    anchor: datetime
+    """The date the retention time runs from (the rule's `anchor`)."""
+    in_progress: str | None = None
+    """Why the record may not be culled yet although its time is up (Swedish), or None."""
+    objects: list[str] = field(default_factory=list)
+    """Keys of its objects in the store."""
 
 
 class RecordSource(Protocol):

@@ -23,10 +23,9 @@ from portal.advisories.models import (
 )
 from portal.advisories.queries import OWNER_TYPE, content_of
 from portal.attachments import service as attachments
-from portal.lifecycle import Lifecycle
 from portal.people import user_names
 from portal.pii import Vault
-from portal.records import Hit, Holding, Person, Record, attached_files, in_period
+from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
 from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---

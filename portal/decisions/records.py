@@ -21,10 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.decisions.service import STATUS_LABELS, archive_filter, archive_holders, to_out
-from portal.lifecycle import Lifecycle
 from portal.people import user_names
 from portal.pii import Vault
-from portal.records import Hit, Holding, Person, Record, StoredFile, in_period
+from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
 from portal.timefmt import format_local
 from storage import StoredObject
 
@@ -82,9 +81,10 @@ async def count_by_kind(
     municipality_id: uuid.UUID | None,
     start: datetime,
     end: datetime,
-) -> Counter[str]:
+) -> list[tuple[str, str, int]]:
     """Decisions made orally in [start, end) by the jour (about one municipality, or all), per
-    kind: neither drafts nor cancelled ones (those were never made)."""
+    kind: (kind, the act it is made under, how many), every kind in order, zeros included.
+    Neither drafts nor cancelled ones are counted (those were never made)."""
     where = [
         Decision.jour_id == jour_id,
         Decision.oral_decision_at >= start,
@@ -93,7 +93,8 @@ async def count_by_kind(
     ]
     if municipality_id is not None:
         where.append(Decision.municipality_id == municipality_id)
-    return Counter(await db.scalars(select(Decision.kind).where(*where)))
+    counted = Counter(await db.scalars(select(Decision.kind).where(*where)))
+    return [(k, rule.act, counted.get(k, 0)) for k, rule in KINDS.items()]
 
 
 # --- archive ---

@@ -18,10 +18,9 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
-from portal.lifecycle import Lifecycle
 from portal.people import user_names
 from portal.pii import Vault
-from portal.records import Hit, Holding, Person, Record, attached_files, in_period
+from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.service import OWNER_TYPE
 from portal.reports.service import describe as describe_report

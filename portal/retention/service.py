@@ -37,24 +37,24 @@ from portal.audit.service import Actor
 from portal.db.models import Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
-from portal.lifecycle import Lifecycle
 from portal.pii import Vault
+from portal.records import Lifecycle
 from portal.reports import records as reports
 from portal.retention.models import LegalHold
 from portal.rosters import records as rosters
 from storage.errors import ObjectNotFound, StorageError
 
-TYPES = ("advisory", "report", "decision", "roster")
-TYPE_LABELS = {
-    "advisory": "Avisering",
-    "report": "Händelserapport",
-    "decision": "Ordförandebeslut",
-    "roster": "Ordförandejourlista",
-}
-
 
 class RecordType(Protocol):
     """What retention needs of a record feature: its `records` module (one rule per type)."""
+
+    @property
+    def KIND(self) -> str:
+        """advisory | report | decision | roster."""
+
+    @property
+    def LABEL(self) -> str:
+        """Its Swedish name."""
 
     async def lifecycles(
         self, db: AsyncSession, *, org_id: uuid.UUID | None = ...
@@ -69,13 +69,13 @@ class RecordType(Protocol):
     async def cull(self, db: AsyncSession, record_id: uuid.UUID) -> None: ...
 
 
-RECORDS: dict[str, RecordType] = {
-    "advisory": advisories,
-    "report": reports,
-    "decision": decisions,
-    "roster": rosters,
-}
+_MODULES: tuple[RecordType, ...] = (advisories, reports, decisions, rosters)
+RECORDS: dict[str, RecordType] = {m.KIND: m for m in _MODULES}
 """Each record type's interface module (`portal.<feature>.records`)."""
+TYPES = tuple(RECORDS)
+"""advisory, report, decision, roster."""
+TYPE_LABELS = {t: m.LABEL for t, m in RECORDS.items()}
+"""Their Swedish names, as the features name them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Organisation
-from portal.lifecycle import Lifecycle
 from portal.people import user_names
 from portal.pii import Vault
-from portal.records import Hit, Holding, Record, in_period
+from portal.records import Hit, Holding, Lifecycle, Record, in_period
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import FUNCTIONS
 from portal.timefmt import format_local

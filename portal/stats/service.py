@@ -25,7 +25,6 @@ from portal.codelists import service as codelists
 from portal.codelists.service import CodeLists, CodeMapper
 from portal.db.models import Organisation
 from portal.decisions import records as decisions
-from portal.decisions.rules import KINDS as DECISION_KINDS
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.principal import Principal
 from portal.reports import records as reports
@@ -435,7 +434,7 @@ async def _jourpost_decisions(db: AsyncSession, scope: Scope, period: Period) ->
         start=period.start,
         end=period.end,
     )
-    return tuple(Row(k, DECISION_KINDS[k].act, kinds.get(k, 0)) for k in DECISION_KINDS)
+    return tuple(Row(k, act, n) for k, act, n in kinds)
 
 
 async def compute(
