@@ -140,7 +140,25 @@ def _report(
     author: uuid.UUID,
     now: datetime,
 ) -> tuple[dict[str, object], dict[str, object], list[dict[str, object]]]:
-    """Step 2: one report's row, its subject's row and its action rows."""
+    """Step 2: one report's row, its subject's row and its action rows (drawn in this order from
+    `rng`, so a seed gives the same year)."""
+    row, rid, category, occurred = _report_row(
+        rng, vault, year, jour_id=jour_id, author=author, now=now
+    )
+    return row, _subject(rng, vault, rid, category, occurred), _actions(rng, year, rid)
+
+
+def _report_row(
+    rng: random.Random,
+    vault: Vault,
+    year: _Year,
+    *,
+    jour_id: uuid.UUID,
+    author: uuid.UUID,
+    now: datetime,
+) -> tuple[dict[str, object], uuid.UUID, str, datetime]:
+    """The report (when, where, its codes and time; an assessment when a child is involved),
+    with its id, category and time for the subject."""
     rid = uuid.uuid4()
     occurred = now - timedelta(seconds=rng.randint(3600, 365 * 86400))
     category = _pick(rng, year.categories)
@@ -191,11 +209,18 @@ def _report(
         row["assessed_by_enc"] = vault.encrypt(
             "Jourens socialsekreterare", f"reports.assessed_by:{rid}"
         )
+    return row, rid, category, occurred
+
+
+def _subject(
+    rng: random.Random, vault: Vault, rid: uuid.UUID, category: str, occurred: datetime
+) -> dict[str, object]:
+    """The report's one subject: a fictitious personnummer of an age that fits the category."""
     low, high = AGES.get(category, (21, 80))
     born = occurred - timedelta(days=rng.randint(low * 365 + 1, high * 365 + 300))
     pnr = fictitious_pnr(rng, born)
     sid = uuid.uuid4()
-    subject: dict[str, object] = {
+    return {
         "id": sid,
         "report_id": rid,
         "position": 0,
@@ -204,16 +229,19 @@ def _report(
         "pnr_enc": vault.encrypt(pnr, f"report_subjects.pnr:{sid}"),
         "name_enc": None,
     }
-    actions: list[dict[str, object]] = []
-    if rng.random() >= NO_ACTION:
-        n = 1
-        while n < 4 and rng.random() < MEAN_EXTRA_ACTIONS / (1 + MEAN_EXTRA_ACTIONS):
-            n += 1
-        chosen: set[str] = set()
-        while len(chosen) < n:
-            chosen.add(_pick(rng, year.actions))
-        actions = [{"report_id": rid, "action_code": code} for code in sorted(chosen)]
-    return row, subject, actions
+
+
+def _actions(rng: random.Random, year: _Year, rid: uuid.UUID) -> list[dict[str, object]]:
+    """The report's actions: none for about 7 %, otherwise one to four different codes."""
+    if rng.random() < NO_ACTION:
+        return []
+    n = 1
+    while n < 4 and rng.random() < MEAN_EXTRA_ACTIONS / (1 + MEAN_EXTRA_ACTIONS):
+        n += 1
+    chosen: set[str] = set()
+    while len(chosen) < n:
+        chosen.add(_pick(rng, year.actions))
+    return [{"report_id": rid, "action_code": code} for code in sorted(chosen)]
 
 
 async def generate_year(
