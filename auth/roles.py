@@ -64,6 +64,8 @@ class Permission(StrEnum):
     READ_ARCHIVE = "read_archive"
     REVIEW_LOGS = "review_logs"
     READ_STATISTICS = "read_statistics"
+    SEND_ASSIGNMENTS = "send_assignments"
+    CARRY_OUT_ASSIGNMENTS = "carry_out_assignments"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -73,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.WRITE_REPORTS,
             Permission.DRAFT_DECISIONS,
             Permission.READ_ROSTERS,
+            Permission.CARRY_OUT_ASSIGNMENTS,
         }
     ),
     Role.JOUR_HEAD: frozenset(
@@ -83,10 +86,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_ROSTERS,
             Permission.READ_STATISTICS,
             Permission.REVIEW_LOGS,
+            Permission.CARRY_OUT_ASSIGNMENTS,
         }
     ),
     Role.HANDLER: frozenset(
-        {Permission.POST_ADVISORIES, Permission.READ_REPORTS, Permission.KEEP_ROSTER}
+        {
+            Permission.POST_ADVISORIES,
+            Permission.READ_REPORTS,
+            Permission.KEEP_ROSTER,
+            Permission.SEND_ASSIGNMENTS,
+        }
     ),
     Role.CHAIR: frozenset({Permission.SIGN_DECISIONS, Permission.READ_STATISTICS}),
     Role.SUBSTITUTE: frozenset({Permission.SIGN_DECISIONS}),

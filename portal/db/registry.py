@@ -5,6 +5,7 @@ Each feature keeps its models in portal/<feature>/models.py; add the module here
 
 from portal import jobs as jobs_models  # noqa: F401  (the periodic_jobs table)
 from portal.advisories import models as advisories_models  # noqa: F401
+from portal.assignments import models as assignments_models  # noqa: F401
 from portal.attachments import models as attachments_models  # noqa: F401
 from portal.codelists import models as codelists_models  # noqa: F401
 from portal.db import models  # noqa: F401

@@ -44,6 +44,8 @@ TEMPLATES: dict[str, str] = {
     "advisory_expiring": "Det finns en avisering som snart går ut.",
     "new_advisory": "Det finns en ny eller ändrad avisering till socialjouren i Jourpost.",
     "sign_request": "Det finns ett beslut som väntar på din underskrift i Jourpost.",
+    "new_assignment": "Det finns ett nytt uppdrag till socialjouren i Jourpost.",
+    "assignment_update": "Socialjouren har tagit emot eller avrapporterat ett uppdrag från er.",
 }
 _FOOTER = (
     "Logga in i Jourpost för att läsa:\n{link}\n\n"

@@ -1,0 +1,1 @@
+"""Assignments (uppdrag) from a municipality to its jour, and the jour's shift handover notes."""

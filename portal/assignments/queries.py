@@ -1,0 +1,308 @@
+"""Reading assignments and handover notes: lists, the dashboard's open ones, one in detail.
+
+Every read is audited in the request's transaction (lists with the ids they showed). Who may
+read what: portal.assignments.access.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.assignments import access
+from portal.assignments.content import OPEN, AssignmentContent, from_blob
+from portal.assignments.models import Assignment, HandoverNote, HandoverRead
+from portal.audit import service as audit
+from portal.db.models import Organisation, Unit
+from portal.errors import AuditNote, Forbidden
+from portal.people import user_names
+from portal.pii import Vault
+from portal.principal import Principal
+from portal.timefmt import STOCKHOLM
+
+RECENTLY_CLOSED = timedelta(days=7)
+"""The jour's list keeps finished, not done and withdrawn assignments this long."""
+HANDOVER_PAGE = timedelta(days=7)
+"""The handover page shows notes this far back."""
+LIST_LIMIT = 200
+"""Most rows in one list."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """An assignment in a list (its text decrypted: the lists show what to do)."""
+
+    id: uuid.UUID
+    """The assignment."""
+    organisation_name: str
+    """Sending municipality."""
+    status: str
+    """sent | accepted | done | not_done | withdrawn."""
+    kind: str
+    """visit | call | check | other."""
+    created_at: datetime
+    """Sent."""
+    due_at: datetime
+    """Deadline."""
+    overdue: bool
+    """Still open and past its deadline."""
+    content: AssignmentContent
+    """What it asks, for whom, who asked."""
+    accepted_by: str | None
+    """Who at the jour accepted it."""
+    accepted_at: datetime | None
+    """When."""
+    outcome_by: str | None
+    """Who recorded the outcome (done / not done)."""
+    outcome_at: datetime | None
+    """When."""
+
+    @property
+    def is_open(self) -> bool:
+        """Sent or accepted: on every shift's dashboard."""
+        return self.status in OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """One assignment with its outcome and what the caller may do with it."""
+
+    summary: Summary
+    """The assignment."""
+    jour_name: str
+    """The jour it is addressed to."""
+    unit_name: str | None
+    """The sending unit."""
+    created_by: str
+    """Who sent it."""
+    outcome_note: str | None
+    """What was done, or why not."""
+    withdrawn_by: str | None
+    """Who withdrew it."""
+    withdrawn_at: datetime | None
+    """When."""
+    withdraw_reason: str | None
+    """Why."""
+    can_accept: bool
+    """The caller works at the jour and it is sent (not yet accepted)."""
+    can_report: bool
+    """The caller works at the jour and it is accepted."""
+    can_withdraw: bool
+    """The caller's municipality sent it and it is still open."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoteView:
+    """A handover note as shown."""
+
+    id: uuid.UUID
+    """The note."""
+    author: str
+    """Who wrote it."""
+    mine: bool
+    """The viewer wrote it."""
+    created_at: datetime
+    """When."""
+    shift_start: datetime
+    """Start of the shift it was written in."""
+    body: str
+    """The text."""
+    read_by: tuple[tuple[str, datetime], ...]
+    """Who has acknowledged it, and when."""
+    read_by_me: bool
+    """The viewer has acknowledged it."""
+
+
+def shift_start(now: datetime) -> datetime:
+    """Start of the current jour shift: the latest 08:00 or 16:00 in Stockholm at or before now."""
+    local = now.astimezone(STOCKHOLM)
+    candidates = [
+        (local - timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+        for days in (0, 1)
+        for hour in (8, 16)
+    ]
+    return max(c for c in candidates if c <= local)
+
+
+def previous_shift_start(now: datetime) -> datetime:
+    """Start of the shift before the current one (the outgoing shift at handover)."""
+    return shift_start(shift_start(now) - timedelta(seconds=1))
+
+
+def decrypt_content(vault: Vault, a: Assignment) -> AssignmentContent:
+    """The assignment's decrypted content."""
+    pnr = vault.decrypt(a.pnr_enc, f"assignments.pnr:{a.id}") if a.pnr_enc else None
+    blob = vault.decrypt(a.content_enc, f"assignments.content:{a.id}")
+    return from_blob(blob, kind=a.kind, pnr=pnr, due_at=a.due_at)
+
+
+async def _summaries(
+    db: AsyncSession, vault: Vault, rows: Sequence[Assignment], now: datetime
+) -> list[Summary]:
+    if not rows:
+        return []
+    org_ids = {a.organisation_id for a in rows}
+    orgs = dict(
+        (await db.execute(select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_(org_ids)))).tuples().all()
+    )  # fmt: skip
+    names = await user_names(db, vault, [x for a in rows for x in (a.accepted_by, a.outcome_by)])
+    return [
+        Summary(
+            id=a.id,
+            organisation_name=orgs.get(a.organisation_id, ""),
+            status=a.status,
+            kind=a.kind,
+            created_at=a.created_at,
+            due_at=a.due_at,
+            overdue=a.status in OPEN and a.due_at < now,
+            content=decrypt_content(vault, a),
+            accepted_by=names.get(a.accepted_by) if a.accepted_by else None,
+            accepted_at=a.accepted_at,
+            outcome_by=names.get(a.outcome_by) if a.outcome_by else None,
+            outcome_at=a.outcome_at,
+        )
+        for a in rows
+    ]
+
+
+async def _audit_list(db: AsyncSession, p: Principal, scope: str, rows: Sequence[Summary]) -> None:
+    await audit.record(
+        db, "assignment.list", actor=p.actor(), object_type="assignment",
+        details={"scope": scope, "assignments": [str(r.id) for r in rows]},
+    )  # fmt: skip
+
+
+async def list_sent(
+    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime
+) -> list[Summary]:
+    """The caller's municipality's assignments, newest first (every state)."""
+    own = access.own_orgs(p)
+    if not own:
+        raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "sent"}))
+    rows = (
+        await db.scalars(
+            select(Assignment)
+            .where(Assignment.organisation_id.in_(own))
+            .order_by(Assignment.created_at.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    result = await _summaries(db, vault, rows, now)
+    await _audit_list(db, p, "sent", result)
+    return result
+
+
+async def list_for_jour(
+    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime, open_only: bool = False
+) -> list[Summary]:
+    """Assignments to the caller's jour: open ones by deadline (overdue first), then those
+    closed within RECENTLY_CLOSED (unless `open_only`), newest first."""
+    jours = access.jour_orgs(p)
+    if not jours:
+        raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "jour"}))
+    recent = Assignment.created_at >= now - RECENTLY_CLOSED
+    cond = Assignment.status.in_(OPEN) if open_only else or_(Assignment.status.in_(OPEN), recent)
+    rows = (
+        await db.scalars(
+            select(Assignment)
+            .where(Assignment.jour_id.in_(jours), cond)
+            .order_by(Assignment.due_at)
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    result = await _summaries(db, vault, rows, now)
+    open_rows = [r for r in result if r.is_open]
+    closed = sorted((r for r in result if not r.is_open), key=lambda r: r.created_at, reverse=True)
+    ordered = open_rows + closed
+    await _audit_list(db, p, "dashboard" if open_only else "jour", ordered)
+    return ordered
+
+
+async def get(
+    db: AsyncSession, vault: Vault, p: Principal, assignment_id: uuid.UUID, *, now: datetime
+) -> Detail:
+    """One assignment with its outcome; audited."""
+    a = await access.get_visible(db, p, assignment_id, "assignment.read")
+    (summary,) = await _summaries(db, vault, [a], now)
+    names = await user_names(db, vault, [a.created_by, a.withdrawn_by])
+    jour = await db.get(Organisation, a.jour_id)
+    unit = await db.get(Unit, a.unit_id) if a.unit_id else None
+    outcome = vault.decrypt(a.outcome_enc, f"assignments.outcome:{a.id}") if a.outcome_enc else None
+    reason = (
+        vault.decrypt(a.withdraw_reason_enc, f"assignments.withdraw_reason:{a.id}")
+        if a.withdraw_reason_enc
+        else None
+    )
+    at_jour = a.jour_id in access.jour_orgs(p)
+    await audit.record(
+        db, "assignment.read", actor=access.actor_for(p, a), owner_org_id=a.organisation_id,
+        object_type="assignment", object_id=a.id,
+    )  # fmt: skip
+    return Detail(
+        summary=summary,
+        jour_name=jour.name if jour else "",
+        unit_name=unit.name if unit else None,
+        created_by=names.get(a.created_by, ""),
+        outcome_note=outcome,
+        withdrawn_by=names.get(a.withdrawn_by) if a.withdrawn_by else None,
+        withdrawn_at=a.withdrawn_at,
+        withdraw_reason=reason,
+        can_accept=at_jour and a.status == "sent",
+        can_report=at_jour and a.status == "accepted",
+        can_withdraw=a.organisation_id in access.own_orgs(p) and a.status in OPEN,
+    )
+
+
+# -- handover notes ------------------------------------------------------------------------
+
+
+async def handover_notes(
+    db: AsyncSession, vault: Vault, p: Principal, *, since: datetime, scope: str
+) -> list[NoteView]:
+    """The caller's jours' handover notes written since `since`, newest first; audited."""
+    jours = access.require_jour(p, "handover.list")
+    notes = (
+        await db.scalars(
+            select(HandoverNote)
+            .where(HandoverNote.jour_id.in_(jours), HandoverNote.created_at >= since)
+            .order_by(HandoverNote.created_at.desc())
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    if not notes:
+        return []
+    reads = (
+        await db.scalars(
+            select(HandoverRead)
+            .where(HandoverRead.note_id.in_([n.id for n in notes]))
+            .order_by(HandoverRead.at)
+        )
+    ).all()
+    names = await user_names(db, vault, [n.created_by for n in notes] + [r.user_id for r in reads])
+    by_note: dict[uuid.UUID, list[HandoverRead]] = {}
+    for r in reads:
+        by_note.setdefault(r.note_id, []).append(r)
+    views = [
+        NoteView(
+            id=n.id,
+            author=names.get(n.created_by, ""),
+            mine=n.created_by == p.user_id,
+            created_at=n.created_at,
+            shift_start=n.shift_start,
+            body=vault.decrypt(n.body_enc, f"handover_notes.body:{n.id}"),
+            read_by=tuple((names.get(r.user_id, ""), r.at) for r in by_note.get(n.id, [])),
+            read_by_me=any(r.user_id == p.user_id for r in by_note.get(n.id, [])),
+        )
+        for n in notes
+    ]
+    await audit.record(
+        db, "handover.list", actor=p.actor(next(iter(jours))), object_type="handover_note",
+        details={"scope": scope, "notes": [str(v.id) for v in views]},
+    )  # fmt: skip
+    return views

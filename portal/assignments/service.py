@@ -1,0 +1,228 @@
+"""Assignment workflow and handover notes: send, accept, record the outcome, withdraw; write
+and acknowledge a handover note.
+
+States: sent → accepted (by someone at the jour) → done | not_done (by whoever carried it out,
+with a note: what was done, or why not); the municipality can withdraw it while it is open.
+Each transition locks the row, checks the state and is audited in the request's transaction; a
+transition from the wrong state is a 409 with a Swedish explanation. The sending unit's
+functional mailbox is told (no content, a link only) when the jour accepts or reports; the
+jour's mailboxes when a new assignment arrives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.assignments import access
+from portal.assignments.content import (
+    OPEN,
+    STATUS,
+    AssignmentDraft,
+    note_text,
+    to_blob,
+    validate,
+)
+from portal.assignments.models import Assignment, HandoverNote, HandoverRead
+from portal.assignments.queries import shift_start
+from portal.audit import service as audit
+from portal.db.models import Organisation, Unit
+from portal.errors import Conflict, InvalidInput
+from portal.notify.service import queue_mail
+from portal.pii import Vault
+from portal.principal import Principal
+
+
+async def _jour_of(db: AsyncSession, org_id: uuid.UUID) -> uuid.UUID:
+    org = await db.get(Organisation, org_id)
+    if org is None or org.jour_id is None:
+        raise InvalidInput(
+            errors={"organisation_id": "Kommunen är inte ansluten till en socialjour."}
+        )
+    return org.jour_id
+
+
+async def create(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    draft: AssignmentDraft,
+    *,
+    now: datetime,
+    organisation_id: uuid.UUID | None = None,
+    errors: dict[str, str] | None = None,
+) -> uuid.UUID:
+    """Send a new assignment to the municipality's jour; returns its id."""
+    org_id, unit_id = access.sender(p, organisation_id)
+    content = validate(draft, now=now, errors=errors)
+    jour_id = await _jour_of(db, org_id)
+    assignment_id = uuid.uuid4()
+    pnr = content.personnummer
+    db.add(
+        Assignment(
+            id=assignment_id,
+            organisation_id=org_id,
+            jour_id=jour_id,
+            unit_id=unit_id,
+            created_by=p.user_id,
+            created_at=now,
+            kind=content.kind,
+            due_at=content.due_at,
+            status="sent",
+            content_enc=vault.encrypt(to_blob(content), f"assignments.content:{assignment_id}"),
+            pnr_index=vault.index(pnr) if pnr else None,
+            pnr_enc=vault.encrypt(pnr, f"assignments.pnr:{assignment_id}") if pnr else None,
+        )
+    )
+    await db.flush()
+    await audit.record(
+        db, "assignment.create", actor=p.actor(org_id), owner_org_id=org_id,
+        object_type="assignment", object_id=assignment_id, details={"kind": content.kind},
+    )  # fmt: skip
+    mailboxes = await db.scalars(
+        select(Unit.mailbox).where(Unit.organisation_id == jour_id, Unit.mailbox.is_not(None))
+    )
+    for mailbox in mailboxes:
+        assert mailbox is not None
+        await queue_mail(
+            db, to=mailbox, template="new_assignment", link_path=f"/assignments/{assignment_id}"
+        )
+    return assignment_id
+
+
+def _wrong_state(a: Assignment, doing: str) -> Conflict:
+    return Conflict(f"Uppdraget kan inte {doing}: det är {STATUS[a.status].lower()}.")
+
+
+async def _tell_sender(db: AsyncSession, a: Assignment) -> None:
+    """The sending unit's mailbox learns that the jour has moved the assignment on."""
+    if a.unit_id is None:
+        return
+    unit = await db.get(Unit, a.unit_id)
+    if unit is not None and unit.mailbox:
+        await queue_mail(
+            db, to=unit.mailbox, template="assignment_update", link_path=f"/assignments/{a.id}"
+        )
+
+
+async def accept(
+    db: AsyncSession, p: Principal, assignment_id: uuid.UUID, *, now: datetime
+) -> None:
+    """The jour takes the assignment on (who and when are kept)."""
+    action = "assignment.accept"
+    a = await access.get_for_jour(db, p, assignment_id, action)
+    if a.status != "sent":
+        raise _wrong_state(a, "tas emot")
+    a.status, a.accepted_by, a.accepted_at = "accepted", p.user_id, now
+    await audit.record(
+        db, action, actor=p.actor(a.jour_id), owner_org_id=a.organisation_id,
+        object_type="assignment", object_id=a.id,
+    )  # fmt: skip
+    await _tell_sender(db, a)
+
+
+async def report(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    assignment_id: uuid.UUID,
+    *,
+    done: bool,
+    note: str,
+    now: datetime,
+) -> None:
+    """Whoever carried it out records the outcome: done (what was done) or not done (why)."""
+    action = "assignment.report"
+    a = await access.get_for_jour(db, p, assignment_id, action)
+    if a.status != "accepted":
+        raise _wrong_state(a, "avrapporteras")
+    text = note_text(
+        note, "note",
+        "Beskriv vad som gjordes." if done else "Beskriv varför uppdraget inte blev utfört.",
+    )  # fmt: skip
+    a.status = "done" if done else "not_done"
+    a.outcome_by, a.outcome_at = p.user_id, now
+    a.outcome_enc = vault.encrypt(text, f"assignments.outcome:{a.id}")
+    await audit.record(
+        db, action, actor=p.actor(a.jour_id), owner_org_id=a.organisation_id,
+        object_type="assignment", object_id=a.id, details={"outcome": a.status},
+    )  # fmt: skip
+    await _tell_sender(db, a)
+
+
+async def withdraw(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    assignment_id: uuid.UUID,
+    *,
+    reason: str,
+    now: datetime,
+) -> None:
+    """The municipality withdraws an open assignment (it leaves the dashboard); reason kept."""
+    action = "assignment.withdraw"
+    a = await access.get_for_sender(db, p, assignment_id, action)
+    if a.status not in OPEN:
+        raise _wrong_state(a, "återkallas")
+    text = note_text(reason, "reason", "Ange varför uppdraget återkallas.")
+    a.status, a.withdrawn_by, a.withdrawn_at = "withdrawn", p.user_id, now
+    a.withdraw_reason_enc = vault.encrypt(text, f"assignments.withdraw_reason:{a.id}")
+    await audit.record(
+        db, action, actor=p.actor(a.organisation_id), owner_org_id=a.organisation_id,
+        object_type="assignment", object_id=a.id,
+    )  # fmt: skip
+
+
+# -- handover notes ------------------------------------------------------------------------
+
+
+async def write_note(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    body: str,
+    *,
+    now: datetime,
+    jour_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """The outgoing shift's note to the next one; returns its id."""
+    jour = access.writing_jour(p, jour_id)
+    text = note_text(body, "body", "Skriv vad nästa pass behöver veta.")
+    note_id = uuid.uuid4()
+    db.add(
+        HandoverNote(
+            id=note_id, jour_id=jour, created_by=p.user_id, created_at=now,
+            shift_start=shift_start(now),
+            body_enc=vault.encrypt(text, f"handover_notes.body:{note_id}"),
+        )
+    )  # fmt: skip
+    await db.flush()
+    await audit.record(
+        db, "handover.create", actor=p.actor(jour), owner_org_id=jour,
+        object_type="handover_note", object_id=note_id,
+    )  # fmt: skip
+    return note_id
+
+
+async def acknowledge_note(
+    db: AsyncSession, p: Principal, note_id: uuid.UUID, *, now: datetime
+) -> None:
+    """The incoming staff member has read the note (idempotent)."""
+    action = "handover.acknowledge"
+    n = await access.get_note(db, p, note_id, action)
+    done = await db.scalar(
+        select(HandoverRead.id).where(
+            HandoverRead.note_id == n.id, HandoverRead.user_id == p.user_id
+        )
+    )
+    if done is not None:
+        return
+    db.add(HandoverRead(note_id=n.id, user_id=p.user_id, at=now))
+    await db.flush()
+    await audit.record(
+        db, action, actor=p.actor(n.jour_id), owner_org_id=n.jour_id,
+        object_type="handover_note", object_id=n.id,
+    )  # fmt: skip
