@@ -38,6 +38,12 @@ from portal.admin.controllers import AdminController
 from portal.advisories.api import AdvisoryApi
 from portal.advisories.controllers import AdvisoryPages, JourPages
 from portal.archive.controllers import ArchiveApi, ArchivePages
+from portal.assignments.controllers import (
+    AssignmentApi,
+    AssignmentPages,
+    HandoverApi,
+    HandoverPages,
+)
 from portal.attachments.store import build_file_store
 from portal.codelists.controllers import CodeGlossaryPage, CodeListApiController
 from portal.db.engine import engine_from_settings, make_sessionmaker
@@ -84,6 +90,7 @@ FEATURES = (
     "decisions",
     "reports",
     "advisories",
+    "assignments",
     "lookup",
     "placements",
     "logreview",
@@ -248,6 +255,10 @@ def create_app(
         AdvisoryPages,
         AdvisoryApi,
         JourPages,
+        AssignmentPages,
+        AssignmentApi,
+        HandoverPages,
+        HandoverApi,
         LookupPage,
         LookupApi,
         PlacementPages,

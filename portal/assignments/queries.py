@@ -147,10 +147,10 @@ async def _summaries(
     if not rows:
         return []
     org_ids = {a.organisation_id for a in rows}
-    orgs = dict(
-        (await db.execute(select(Organisation.id, Organisation.name).where(
-            Organisation.id.in_(org_ids)))).tuples().all()
-    )  # fmt: skip
+    found = await db.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))
+    )
+    orgs: dict[uuid.UUID, str] = {row.id: row.name for row in found}
     names = await user_names(db, vault, [x for a in rows for x in (a.accepted_by, a.outcome_by)])
     return [
         Summary(

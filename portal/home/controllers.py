@@ -7,6 +7,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from portal.assignments.content import KINDS as ASSIGNMENT_KINDS
 from portal.db.base import utcnow
 from portal.decisions.rules import KINDS
 from portal.decisions.signing import pending_for
@@ -52,4 +53,5 @@ class HomeController(Controller):
             ],
             night=dashboard,
             age=age,
+            assignment_kinds=ASSIGNMENT_KINDS,
         )

@@ -16,6 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.roles import Role
 from portal.advisories import queries as advisories
 from portal.advisories.queries import Summary
+from portal.assignments import access as assignment_access
+from portal.assignments import queries as assignments
+from portal.assignments.queries import NoteView
+from portal.assignments.queries import Summary as AssignmentSummary
 from portal.db.models import Organisation
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionOut
@@ -49,6 +53,20 @@ class Night:
     """Rosters in force that the jour has not acknowledged."""
     unacknowledged_reports: int
     """Reports the jour sent in the past week that no unit has acknowledged."""
+    open_assignments: tuple[AssignmentSummary, ...] = ()
+    """Assignments not yet done (sent or accepted), by deadline: on every shift until done."""
+    handover: tuple[NoteView, ...] = ()
+    """Handover notes written since the previous shift started (the outgoing shift's)."""
+
+    @property
+    def overdue_assignments(self) -> int:
+        """Open assignments past their deadline."""
+        return sum(1 for a in self.open_assignments if a.overdue)
+
+    @property
+    def unread_handover(self) -> int:
+        """Handover notes by others that the viewer has not acknowledged."""
+        return sum(1 for n in self.handover if not n.mine and not n.read_by_me)
 
 
 def is_jour(principal: Principal) -> bool:
@@ -65,6 +83,15 @@ async def night(db: AsyncSession, vault: Vault, principal: Principal, *, now: da
     waiting = await decisions.list_visible(db, vault, principal, statuses=("awaiting_signature",))
     on_call = await rosters.on_call_now(db, vault, principal, now=now)
     jour_ids = {m.org_id for m in principal.memberships if m.org_kind == "jour"}
+    open_assignments: list[AssignmentSummary] = []
+    handover: list[NoteView] = []
+    if assignment_access.jour_orgs(principal):
+        open_assignments = await assignments.list_for_jour(
+            db, vault, principal, now=now, open_only=True
+        )
+        handover = await assignments.handover_notes(
+            db, vault, principal, since=assignments.previous_shift_start(now), scope="dashboard"
+        )
     phones = await db.scalars(select(Organisation.phone).where(Organisation.id.in_(jour_ids)))
     unacknowledged = await db.scalar(
         select(func.count())
@@ -85,6 +112,8 @@ async def night(db: AsyncSession, vault: Vault, principal: Principal, *, now: da
         on_call=tuple(on_call),
         unacknowledged_rosters=sum(1 for o in on_call if o.version_id and not o.acknowledged),
         unacknowledged_reports=int(unacknowledged or 0),
+        open_assignments=tuple(open_assignments),
+        handover=tuple(handover),
     )
 
 

@@ -1,0 +1,183 @@
+"""Nordväst deviation no. 2, replayed: a weekend assignment must be impossible to miss at
+handover. The clock moves through the shifts (services take `now=`), on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.assignments import queries, service
+from portal.assignments.content import AssignmentDraft
+from portal.db.engine import make_engine, make_sessionmaker
+from portal.db.models import AuditEntry, User
+from portal.home.night import night
+from portal.notify.models import OutboxMail
+from portal.pii import Vault
+from portal.principal import Principal, membership_views
+from portal.settings import Settings
+from portal.timefmt import STOCKHOLM
+from tests.conftest import make_settings
+from tests.portal.advisories.helpers import ERIK, HANNA, JONNA
+from tests.portal.conftest import prepare_database
+
+
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    """A Stockholm time on the weekend of Friday 4 December 2026."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=STOCKHOLM)
+
+
+FRIDAY, SATURDAY, SUNDAY = 4, 5, 6
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    s = make_settings(tmp_path, database_url)
+    asyncio.run(prepare_database(s))
+    yield s
+
+
+class World:
+    """One database session per step, as one request would have."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.vault = Vault(settings.keks, settings.current_kek, settings.blind_index_key)
+
+    async def step(self, pnr: str, fn: Any) -> Any:
+        engine = make_engine(self.settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as db, db.begin():
+                uid = await db.scalar(
+                    select(User.id).where(User.pnr_index == self.vault.index(pnr))
+                )
+                assert uid is not None
+                p = Principal(uid, pnr, "test", await membership_views(db, uid))
+                return await fn(db, p)
+        finally:
+            await engine.dispose()
+
+    def run(self, pnr: str, fn: Any) -> Any:
+        return asyncio.run(self.step(pnr, fn))
+
+    def night(self, pnr: str, now: datetime) -> Any:
+        return self.run(pnr, lambda db, p: night(db, self.vault, p, now=now))
+
+
+def test_a_weekend_assignment_stays_on_every_shift_until_done(settings: Settings) -> None:
+    w = World(settings)
+    vault = w.vault
+
+    def create(due: datetime, task: str, at: datetime) -> Any:
+        draft = AssignmentDraft(
+            kind="visit", task=task, personal_identity_number="20110305-9893",
+            subject_name="Kalle Klient", requester_name="Hanna Hedlund",
+            contact_phone="0650-190 00", due_at=due,
+        )  # fmt: skip
+        return w.run(HANNA, lambda db, p: service.create(db, vault, p, draft, now=at))
+
+    # Friday 15:30: Hudiksvall leaves a weekend task (and a small one due Saturday noon).
+    weekend = create(local(SUNDAY, 20), "Hembesök lördag och söndag kväll.", local(FRIDAY, 15, 30))
+    noon = create(local(SATURDAY, 12), "Ring mamma lördag förmiddag.", local(FRIDAY, 15, 31))
+
+    # Friday evening shift: both on the dashboard, not yet accepted; Jonna accepts the weekend one
+    # and writes a handover note.
+    fri = w.night(JONNA, local(FRIDAY, 17))
+    assert [a.id for a in fri.open_assignments] == [noon, weekend]  # by deadline
+    assert all(a.status == "sent" and not a.overdue for a in fri.open_assignments)
+    w.run(JONNA, lambda db, p: service.accept(db, p, weekend, now=local(FRIDAY, 22)))
+    note = w.run(
+        JONNA,
+        lambda db, p: service.write_note(
+            db,
+            vault,
+            p,
+            "Hembesöket hos Kalle ej gjort ännu – lördag kväll.",
+            now=local(FRIDAY, 23),
+        ),
+    )
+
+    # Saturday day shift (08-16): Erik sees both, the weekend one accepted by Jonna, and
+    # Jonna's handover note, unread until he acknowledges it.
+    sat = w.night(ERIK, local(SATURDAY, 9))
+    assert [a.id for a in sat.open_assignments] == [noon, weekend]
+    assert sat.open_assignments[1].status == "accepted" and sat.open_assignments[1].accepted_by
+    assert [n.id for n in sat.handover] == [note] and sat.unread_handover == 1
+    w.run(ERIK, lambda db, p: service.acknowledge_note(db, p, note, now=local(SATURDAY, 9, 5)))
+    w.run(ERIK, lambda db, p: service.acknowledge_note(db, p, note, now=local(SATURDAY, 9, 6)))
+    again = w.night(ERIK, local(SATURDAY, 9, 10))
+    assert again.unread_handover == 0 and again.handover[0].read_by_me
+    assert [name for name, _ in again.handover[0].read_by] == [again.handover[0].read_by[0][0]]
+
+    # Saturday afternoon: the noon task is overdue and highlighted; nobody accepted it.
+    late = w.night(ERIK, local(SATURDAY, 13))
+    assert [a.id for a in late.open_assignments if a.overdue] == [noon]
+    assert late.overdue_assignments == 1
+
+    # Saturday evening shift (16-08): Friday's note is two shifts old and gone; the
+    # assignment is not.
+    sat_eve = w.night(JONNA, local(SATURDAY, 18))
+    assert weekend in [a.id for a in sat_eve.open_assignments] and sat_eve.handover == ()
+
+    # Sunday day shift: still open; Erik carries it out and reports it done.
+    sun = w.night(ERIK, local(SUNDAY, 10))
+    assert weekend in [a.id for a in sun.open_assignments]
+    w.run(
+        ERIK,
+        lambda db, p: service.report(
+            db, vault, p, weekend, done=True, note="Besök 18:00 lör och sön, lugnt.",
+            now=local(SUNDAY, 18),
+        ),
+    )  # fmt: skip
+
+    # Sunday evening: gone from the dashboard (the overdue noon one stays).
+    eve = w.night(JONNA, local(SUNDAY, 19))
+    assert [a.id for a in eve.open_assignments] == [noon] and eve.open_assignments[0].overdue
+
+    # The municipality sees it done without a phone call: list, detail, and a mail.
+    rows = w.run(HANNA, lambda db, p: queries.list_sent(db, vault, p, now=local(SUNDAY, 19)))
+    status = {r.id: r.status for r in rows}
+    assert status == {weekend: "done", noon: "sent"}
+    d = w.run(HANNA, lambda db, p: queries.get(db, vault, p, weekend, now=local(SUNDAY, 19)))
+    assert d.outcome_note == "Besök 18:00 lör och sön, lugnt."
+    assert d.summary.outcome_at == local(SUNDAY, 18) and d.summary.outcome_by
+    assert not d.can_withdraw and not d.can_report
+
+    async def check(db: AsyncSession, p: Principal) -> None:
+        mails = [(m.template, m.link_path) for m in await db.scalars(select(OutboxMail))]
+        assert mails.count(("assignment_update", f"/assignments/{weekend}")) == 2  # accept, done
+        actions = [
+            e.action
+            for e in await db.scalars(
+                select(AuditEntry).where(AuditEntry.object_id == str(weekend))
+            )
+        ]
+        for action in ("assignment.create", "assignment.accept", "assignment.report",
+                       "assignment.read"):  # fmt: skip
+            assert action in actions
+        acks = [
+            e
+            for e in await db.scalars(
+                select(AuditEntry).where(AuditEntry.action == "handover.acknowledge")
+            )
+        ]
+        assert len(acks) == 1 and acks[0].object_id == str(note)
+        lists = list(
+            await db.scalars(select(AuditEntry).where(AuditEntry.action == "handover.list"))
+        )
+        assert any(str(note) in e.details["notes"] for e in lists)
+
+    w.run(HANNA, check)
+
+
+def test_shift_boundaries() -> None:
+    assert queries.shift_start(local(SATURDAY, 7, 59)) == local(FRIDAY, 16)
+    assert queries.shift_start(local(SATURDAY, 8)) == local(SATURDAY, 8)
+    assert queries.previous_shift_start(local(SATURDAY, 9)) == local(FRIDAY, 16)
+    assert queries.previous_shift_start(local(SATURDAY, 17)) == local(SATURDAY, 8)
