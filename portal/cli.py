@@ -112,7 +112,8 @@ async def _prepare(settings: Settings, *, seed_demo: bool) -> None:
             if any(night.values()):
                 print(
                     "demo: tonight's data: {rosters} rosters, {advisories} advisories, "
-                    "{decisions} decision awaiting signature, {receipts} receipts".format(**night)
+                    "{decisions} decision awaiting signature, {assignments} open assignment, "
+                    "{receipts} receipts".format(**night)
                 )
     finally:
         await engine.dispose()

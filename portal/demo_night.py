@@ -9,6 +9,8 @@
   assistance (Nordväst deviation no. 1);
 - a 6 § LVU decision taken orally half an hour ago, waiting for Olof's signature (its
   notification is in /dev-mail);
+- one open weekend assignment (uppdrag) from Hudiksvall, accepted by Jonna, due Sunday 20:00,
+  and Jonna's handover note about it to the next shift;
 - consistent receipts on the synthetic year's reports: an acknowledged report was also read by
   the handler who acknowledged it (it was "Oläst" and "Kvitterad" at once).
 
@@ -28,6 +30,9 @@ from auth.roles import Role
 from portal.advisories import service as advisories
 from portal.advisories.content import AdvisoryDraft, SubjectDraft
 from portal.advisories.models import Advisory
+from portal.assignments import service as assignments
+from portal.assignments.content import AssignmentDraft
+from portal.assignments.models import Assignment
 from portal.db.models import Membership, Organisation, User
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionIn
@@ -281,6 +286,46 @@ async def settle_receipts(db: AsyncSession, vault: Vault) -> int:
     return settled
 
 
+def coming_sunday_evening(now: datetime) -> datetime:
+    """Sunday 20:00 Stockholm time of this weekend (next week's if less than 6 hours away)."""
+    local = now.astimezone(STOCKHOLM)
+    sunday = (local + timedelta(days=(6 - local.weekday()) % 7)).replace(
+        hour=20, minute=0, second=0, microsecond=0
+    )
+    return sunday if sunday - local >= timedelta(hours=6) else sunday + timedelta(days=7)
+
+
+async def seed_assignment(db: AsyncSession, vault: Vault, *, now: datetime) -> int:
+    """One open weekend assignment, accepted by the jour, and a handover note, once."""
+    if await db.scalar(select(func.count()).select_from(Assignment)):
+        return 0
+    hanna, jonna = await _as(db, vault, HANNA), await _as(db, vault, JONNA)
+    child = fictitious_pnr(_rng(11), datetime(2014, 6, 9))
+    draft = AssignmentDraft(
+        kind="visit",
+        task=(
+            "Hembesök lördag och söndag kväll hos Sanna Sample och hennes son, som kom hem från "
+            "placering i torsdags. Kontrollera att mamman är nykter och att pojken är hemma."
+        ),
+        personal_identity_number=child,
+        subject_name="Sixten Sample",
+        requester_name="Hanna Hedlund",
+        contact_phone="0650-190 00",
+        due_at=coming_sunday_evening(now),
+        report_back="Ring Hanna måndag 08:15 om något har hänt.",
+    )
+    sent = now - timedelta(hours=3)
+    assignment_id = await assignments.create(db, vault, hanna, draft, now=sent)
+    await assignments.accept(db, jonna, assignment_id, now=sent + timedelta(minutes=20))
+    await assignments.write_note(
+        db, vault, jonna,
+        "Hembesöket hos familjen Sample (uppdrag från Hudiksvall) är inte gjort än – "
+        "planera in det i kväll. Mamman vill helst ha besök före 19.",
+        now=now - timedelta(minutes=30),
+    )  # fmt: skip
+    return 1
+
+
 async def seed_night(db: AsyncSession, vault: Vault, *, now: datetime) -> dict[str, int]:
     """Everything above, each part once; what was added, by part."""
     return {
@@ -288,5 +333,6 @@ async def seed_night(db: AsyncSession, vault: Vault, *, now: datetime) -> dict[s
         "advisories": await seed_advisories(db, vault, now=now),
         "placements": await seed_placements(db, vault, now=now),
         "decisions": int(await seed_decision(db, vault, now=now)),
+        "assignments": await seed_assignment(db, vault, now=now),
         "receipts": await settle_receipts(db, vault),
     }

@@ -30,6 +30,9 @@ def test_the_demo_starts_on_a_believable_night(tmp_path: Path) -> None:
             section = on_call.split(name, 1)
             assert len(section) == 2, name
         assert "Ingen lista" not in on_call and "saknar lista" not in on_call
+        start = jonna.get("/").text
+        assert "Öppna uppdrag (1)" in start and "Hembesök, Hudiksvall" in start
+        assert "familjen Sample" in start.split('id="handover"', 1)[1]
 
         olof, _ = login(url, OLOF)
         start = olof.get("/").text
@@ -56,4 +59,5 @@ def test_the_demo_starts_on_a_believable_night(tmp_path: Path) -> None:
     with running_demo(data, free_port()) as url:
         jonna, _ = login(url, JONNA)
         assert jonna.get("/jour/advisories").text.count('<li class="card">') == 3
+        assert "Öppna uppdrag (1)" in jonna.get("/").text
     assert "demo: tonight's data:" not in log.read_text()

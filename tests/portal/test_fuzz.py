@@ -69,11 +69,21 @@ def seed_records(portal: RunningPortal) -> dict[str, list[str]]:
         versions = hanna.get(f"/api/v1/rosters/municipalities/{known['Hudiksvall']}/versions")
         roster = versions.json()[0]["id"]
         placement = hanna.post("/api/v1/placements", json=placement_body()).json()["id"]
+
+        due_at = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+        assignment = hanna.post(
+            "/api/v1/assignments",
+            json={"task": "Hembesök", "requester_name": "Hanna", "contact_phone": "0650-190 00",
+                  "due_at": due_at},
+        ).json()["id"]  # fmt: skip
+        note = jonna.post("/api/v1/handover", json={"body": "Till nästa pass."}).json()["id"]
     finally:
         jonna.close()
         hanna.close()
     return {
         "advisory_id": [advisory["id"]],
+        "assignment_id": [assignment],
+        "note_id": [note],
         "report_id": [report],
         "decision_id": [decision],
         "placement_id": [placement],
