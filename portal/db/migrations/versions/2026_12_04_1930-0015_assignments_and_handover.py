@@ -1,8 +1,8 @@
 """assignments and handover notes
 
-Revision ID: 0014
-Revises: 0013
-Create Date: 2026-12-04 19:00:00
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-04 19:30:00
 
 Tables of portal/assignments: assignments (uppdrag) from a municipality to its jour with their
 outcome, the jour's shift handover notes and the incoming staff's receipts of them.
@@ -15,8 +15,8 @@ from alembic import op
 
 import portal.db.base
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
