@@ -61,7 +61,11 @@ from portal.metrics import InstrumentedStore, Metrics, MetricsController
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.placements.controllers import PlacementApi, PlacementPages
-from portal.reports.controllers import ReportApiController, ReportPageController
+from portal.reports.controllers import (
+    ReportApiController,
+    ReportPageController,
+    old_report_urls,
+)
 from portal.retention.controllers import RetentionPages
 from portal.rosters.controllers import RosterApi, RosterPages
 from portal.runtime import PortalState
@@ -272,6 +276,7 @@ def create_app(
         DecisionApi,
         ReportPageController,
         ReportApiController,
+        old_report_urls,
         CodeListApiController,
         CodeGlossaryPage,
         DraftController,

@@ -18,7 +18,7 @@ from portal.db.base import utcnow
 from portal.drafts import service
 from portal.web.deps import CurrentUser, Db, portal_state
 
-RETURN_TO = {"report-new": "/rapporter/ny", "advisory-new": "/advisories/new"}
+RETURN_TO = {"report-new": "/reports/new", "advisory-new": "/advisories/new"}
 """Where a form lives, for the no-script "Släng utkastet" button."""
 
 

@@ -29,7 +29,7 @@ from portal.lookup import names
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.placements import records as placement_records
 from portal.principal import Principal
-from portal.reports import service as reports
+from portal.reports import queries as reports
 from portal.reports.schemas import ReportSummary
 
 

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, HttpMethod, Request, Response, get, post, route
 from litestar.datastructures import State, UploadFile
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.response import Redirect, Stream, Template
 
@@ -18,9 +19,9 @@ from portal.codelists import service as codelists
 from portal.db.base import utcnow
 from portal.drafts import service as drafts
 from portal.errors import Forbidden, InvalidInput
-from portal.reports import pdf, service
-from portal.reports.forms import SUBJECT_ROWS, field_id, parse_report_form
+from portal.reports import access, content, pdf, queries, service
 from portal.reports.schemas import (
+    SUBJECT_ROWS,
     URGENCIES,
     AcknowledgeInput,
     AddendumInput,
@@ -30,6 +31,8 @@ from portal.reports.schemas import (
     ReportInput,
     ReportOut,
     ReportSummary,
+    field_id,
+    parse_report_form,
 )
 from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, portal_state
@@ -47,10 +50,10 @@ def _pdf_response(report: ReportOut, body: bytes) -> Response[bytes]:
 PageSize = Annotated[int, QueryParameter(ge=1, le=200)]
 """Reports per API page."""
 Show = Literal["all", "unacknowledged", "unread"]
-"""List filters (portal.reports.service.SHOW)."""
+"""List filters (portal.reports.queries.SHOW)."""
 BOX_PAGES = {
-    "inbox": ("reports/inbox.html", "/rapporter/inkorg"),
-    "sent": ("reports/sent.html", "/rapporter/skickade"),
+    "inbox": ("reports/inbox.html", "/reports/inbox"),
+    "sent": ("reports/sent.html", "/reports/sent"),
 }
 
 
@@ -65,8 +68,9 @@ class ReportApiController(Controller):
         self, db: Db, state: State, user: CurrentUser, data: JSONBody[ReportInput]
     ) -> ReportOut:
         vault = portal_state(state).vault
-        report_id = await service.create_report(db, vault, user, data)
-        return await service.open_report(db, vault, user, report_id)
+        now = utcnow()
+        report_id = await service.create_report(db, vault, user, data, now=now)
+        return await queries.open_report(db, vault, user, report_id, now=now)
 
     @get("", summary="Inkorg (box=inbox) eller skickade (box=sent)")
     async def list_reports(
@@ -77,12 +81,12 @@ class ReportApiController(Controller):
         box: FromQuery[Literal["inbox", "sent"]] = "inbox",
         show: FromQuery[Show] = "all",
         before: FromQuery[str | None] = None,
-        limit: PageSize = service.PAGE_SIZE,
+        limit: PageSize = queries.PAGE_SIZE,
     ) -> Response[list[ReportSummary]]:
         """Newest first, `limit` at a time (keyset paging): the `Link: <…>; rel="next"` header
         gives the next page while there is one. `X-Total-Count` counts the filtered list."""
         vault = portal_state(state).vault
-        page = await service.list_box(db, vault, user, box, show=show, before=before, size=limit)
+        page = await queries.list_box(db, vault, user, box, show=show, before=before, size=limit)
         headers = {"X-Total-Count": str(page.total)}
         if page.next_cursor:
             query = urlencode(
@@ -95,14 +99,16 @@ class ReportApiController(Controller):
     async def read(
         self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> ReportOut:
-        return await service.open_report(db, portal_state(state).vault, user, report_id)
+        return await queries.open_report(
+            db, portal_state(state).vault, user, report_id, now=utcnow()
+        )
 
     @get("/{report_id:uuid}/follow-up-candidates", summary="Handläggare som kan ta över")
     async def candidates(
         self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> list[PersonOption]:
         vault = portal_state(state).vault
-        return await service.follow_up_candidates(db, vault, user, report_id)
+        return await queries.follow_up_candidates(db, vault, user, report_id)
 
     @post("/{report_id:uuid}/acknowledge", status_code=200, summary="Kvittera rapporten")
     async def acknowledge(
@@ -113,8 +119,9 @@ class ReportApiController(Controller):
         report_id: FromPath[uuid.UUID],
         data: JSONBody[AcknowledgeInput],
     ) -> ReportOut:
-        await service.acknowledge(db, user, report_id, data.follow_up_owner_id)
-        return await service.open_report(db, portal_state(state).vault, user, report_id)
+        now = utcnow()
+        await service.acknowledge(db, user, report_id, data.follow_up_owner_id, now=now)
+        return await queries.open_report(db, portal_state(state).vault, user, report_id, now=now)
 
     @post("/{report_id:uuid}/addenda", summary="Lägg till ett tillägg")
     async def addendum(
@@ -126,8 +133,9 @@ class ReportApiController(Controller):
         data: JSONBody[AddendumInput],
     ) -> ReportOut:
         vault = portal_state(state).vault
-        await service.add_addendum(db, vault, user, report_id, data.text)
-        return await service.open_report(db, vault, user, report_id)
+        now = utcnow()
+        await service.add_addendum(db, vault, user, report_id, data.text, now=now)
+        return await queries.open_report(db, vault, user, report_id, now=now)
 
     @post("/{report_id:uuid}/attachments", summary="Bifoga filer (multipart, fältet attachments)")
     async def attach(
@@ -141,7 +149,7 @@ class ReportApiController(Controller):
         ps = portal_state(state)
         uploads = [Upload(f.file, f.filename) for f in data.attachments]
         ids = await service.add_attachments(
-            db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, uploads
+            db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, uploads, now=utcnow()
         )
         return AttachmentsCreated(ids)
 
@@ -165,7 +173,7 @@ class ReportApiController(Controller):
         self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
         vault = portal_state(state).vault
-        report = await service.report_for_download(db, vault, user, report_id)
+        report = await queries.report_for_download(db, vault, user, report_id)
         return _pdf_response(report, await pdf.render(report))
 
 
@@ -173,7 +181,7 @@ async def _file(
     db: Db, state: State, user: CurrentUser, report_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> Stream:
     ps = portal_state(state)
-    opened = await service.open_attachment(
+    opened = await queries.open_attachment(
         db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, attachment_id
     )
     return Stream(
@@ -208,9 +216,9 @@ def _night_defaults(user: CurrentUser) -> dict[str, str]:
 
 
 class ReportPageController(Controller):
-    """`/rapporter`: the report form, the unit inbox, the jour's sent list, the report page."""
+    """`/reports`: the report form, the unit inbox, the jour's sent list, the report page."""
 
-    path = "/rapporter"
+    path = "/reports"
     include_in_schema = False
 
     async def _form_page(
@@ -233,7 +241,7 @@ class ReportPageController(Controller):
             draft_key=DRAFT_KEY,
             draft_saved_at=draft_saved_at,
             flash=flash,
-            groups=await service.form_units(db, user),
+            groups=await queries.form_units(db, user),
             lists=await codelists.load(db, version),
             urgencies=URGENCIES,
             rows=range(SUBJECT_ROWS),
@@ -246,15 +254,15 @@ class ReportPageController(Controller):
     @get("/")
     async def start(self, user: CurrentUser) -> Redirect:
         """The jour lands on its sent reports, a handler on the unit inbox."""
-        target = "skickade" if service.scope_of(user).jours else "inkorg"
-        return Redirect(f"/rapporter/{target}", status_code=303)
+        target = "sent" if access.scope_of(user).jours else "inbox"
+        return Redirect(f"/reports/{target}", status_code=303)
 
-    @get("/ny")
+    @get("/new")
     async def new(
         self, db: Db, state: State, user: CurrentUser, utkast: FromQuery[str | None] = None
     ) -> Template:
         """The form; after a session timeout it starts from the writer's saved draft."""
-        if not service.scope_of(user).jours:
+        if not access.scope_of(user).jours:
             raise Forbidden()
         draft = await drafts.load(
             db, portal_state(state).vault, user.user_id, DRAFT_KEY, now=utcnow()
@@ -273,14 +281,19 @@ class ReportPageController(Controller):
             draft_saved_at=draft.saved_at,
         )
 
-    @post("/ny")
+    @post("/new")
     async def create(
         self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
     ) -> Template | Redirect:
         parsed = parse_report_form(await _form_fields(request))
         try:
             report_id = await service.create_report(
-                db, portal_state(state).vault, user, parsed.data, pre_errors=parsed.errors
+                db,
+                portal_state(state).vault,
+                user,
+                parsed.data,
+                now=utcnow(),
+                pre_errors=parsed.errors,
             )
         except InvalidInput as exc:
             return await self._form_page(
@@ -292,21 +305,21 @@ class ReportPageController(Controller):
                 status=422,
             )
         await drafts.discard(db, user.user_id, DRAFT_KEY)
-        return Redirect(f"/rapporter/{report_id}?skickad=1", status_code=303)
+        return Redirect(f"/reports/{report_id}?sent=1", status_code=303)
 
     async def _box_page(
         self, db: Db, state: State, user: CurrentUser, box: str, show: str, before: str | None
     ) -> Template:
-        page = await service.list_box(
+        page = await queries.list_box(
             db, portal_state(state).vault, user, box, show=show, before=before
         )
         template, here = BOX_PAGES[box]
         return render(
-            template, user, page=page, rows=page.rows, show=show, fmt=service.local_time,
+            template, user, page=page, rows=page.rows, show=show, fmt=content.local_time,
             here=here,
         )  # fmt: skip
 
-    @get("/inkorg")
+    @get("/inbox")
     async def inbox(
         self,
         db: Db,
@@ -317,7 +330,7 @@ class ReportPageController(Controller):
     ) -> Template:
         return await self._box_page(db, state, user, "inbox", show, before)
 
-    @get("/skickade")
+    @get("/sent")
     async def sent(
         self,
         db: Db,
@@ -341,9 +354,9 @@ class ReportPageController(Controller):
         status: int = 200,
     ) -> Template:
         vault = portal_state(state).vault
-        report = await service.open_report(db, vault, user, report_id)
+        report = await queries.open_report(db, vault, user, report_id, now=utcnow())
         candidates = (
-            await service.follow_up_candidates(db, vault, user, report_id)
+            await queries.follow_up_candidates(db, vault, user, report_id)
             if report.can_acknowledge
             else []
         )
@@ -354,7 +367,7 @@ class ReportPageController(Controller):
             r=report,
             candidates=candidates,
             me=user.user_id,
-            fmt=service.local_time,
+            fmt=content.local_time,
             flash=flash,
             errors=errors or {},
             values=values or {},
@@ -368,23 +381,22 @@ class ReportPageController(Controller):
         state: State,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
-        skickad: FromQuery[str | None] = None,
-        kvitterad: FromQuery[str | None] = None,
-        tillagg: FromQuery[str | None] = None,
-        bifogad: FromQuery[str | None] = None,
+        sent: FromQuery[str | None] = None,
+        acknowledged: FromQuery[str | None] = None,
+        saved: FromQuery[str | None] = None,
     ) -> Template:
         flash = (
             "Rapporten är skickad."
-            if skickad
+            if sent
             else "Rapporten är kvitterad."
-            if kvitterad
+            if acknowledged
             else "Tillägget är sparat."
-            if tillagg
+            if saved
             else None
         )
         return await self._detail(db, state, user, report_id, flash=flash)
 
-    @post("/{report_id:uuid}/kvittera")
+    @post("/{report_id:uuid}/acknowledge")
     async def acknowledge(
         self,
         request: Request[Any, Any, Any],
@@ -400,12 +412,12 @@ class ReportPageController(Controller):
         except ValueError:
             owner = uuid.UUID(int=0)  # matches nobody: the service answers with a field error
         try:
-            await service.acknowledge(db, user, report_id, owner)
+            await service.acknowledge(db, user, report_id, owner, now=utcnow())
         except InvalidInput as exc:
             return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
-        return Redirect(f"/rapporter/{report_id}?kvitterad=1", status_code=303)
+        return Redirect(f"/reports/{report_id}?acknowledged=1", status_code=303)
 
-    @post("/{report_id:uuid}/tillagg")
+    @post("/{report_id:uuid}/addenda")
     async def addendum(
         self,
         request: Request[Any, Any, Any],
@@ -417,14 +429,16 @@ class ReportPageController(Controller):
         fields = await _form_fields(request)
         text = (fields.get("text") or [""])[0]
         try:
-            await service.add_addendum(db, portal_state(state).vault, user, report_id, text)
+            await service.add_addendum(
+                db, portal_state(state).vault, user, report_id, text, now=utcnow()
+            )
         except InvalidInput as exc:
             return await self._detail(
                 db, state, user, report_id, errors=exc.errors, values={"text": text}, status=422
             )
-        return Redirect(f"/rapporter/{report_id}?tillagg=1", status_code=303)
+        return Redirect(f"/reports/{report_id}?saved=1", status_code=303)
 
-    @post("/{report_id:uuid}/bilagor")
+    @post("/{report_id:uuid}/attachments")
     async def attach(
         self,
         request: Request[Any, Any, Any],
@@ -442,13 +456,20 @@ class ReportPageController(Controller):
         ps = portal_state(state)
         try:
             await service.add_attachments(
-                db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, uploads
+                db,
+                ps.sessionmaker,
+                ps.object_store,
+                ps.vault,
+                user,
+                report_id,
+                uploads,
+                now=utcnow(),
             )
         except InvalidInput as exc:
             return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
-        return Redirect(f"/rapporter/{report_id}?bifogad=1", status_code=303)
+        return Redirect(f"/reports/{report_id}", status_code=303)
 
-    @get("/{report_id:uuid}/bilagor/{attachment_id:uuid}")
+    @get("/{report_id:uuid}/attachments/{attachment_id:uuid}")
     async def attachment(
         self,
         db: Db,
@@ -464,5 +485,51 @@ class ReportPageController(Controller):
         self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
         vault = portal_state(state).vault
-        report = await service.report_for_download(db, vault, user, report_id)
+        report = await queries.report_for_download(db, vault, user, report_id)
         return _pdf_response(report, await pdf.render(report))
+
+
+OLD_PAGES = {"": "", "ny": "new", "inkorg": "inbox", "skickade": "sent"}
+"""Pages of the old Swedish report URLs (`/rapporter/<old>`) and their English names."""
+OLD_SUBPAGES = {"kvittera": "acknowledge", "tillagg": "addenda", "bilagor": "attachments"}
+"""Parts below `/rapporter/{id}/` that were renamed (`pdf` kept its name)."""
+
+
+def english_path(old: str) -> str | None:
+    """The English report path for the part of an old URL after `/rapporter`; None when the
+    old URL never existed (so it is a 404, like any unknown path)."""
+    parts = [p for p in old.split("/") if p]
+    if len(parts) <= 1 and (parts[0] if parts else "") in OLD_PAGES:
+        page = OLD_PAGES[parts[0] if parts else ""]
+        return f"/reports/{page}" if page else "/reports"
+    try:
+        report_id = uuid.UUID(parts[0])
+    except ValueError:
+        return None
+    rest = parts[1:]
+    if not rest:
+        return f"/reports/{report_id}"
+    sub = "pdf" if rest[0] == "pdf" else OLD_SUBPAGES.get(rest[0])
+    if sub is None or len(rest) > 2 or (len(rest) == 2 and sub != "attachments"):
+        return None
+    if len(rest) == 2:
+        try:
+            return f"/reports/{report_id}/attachments/{uuid.UUID(rest[1])}"
+        except ValueError:
+            return None
+    return f"/reports/{report_id}/{sub}"
+
+
+@route(
+    ["/rapporter", "/rapporter/{old:path}"],
+    http_method=[HttpMethod.GET, HttpMethod.POST],
+    include_in_schema=False,
+)
+async def old_report_urls(request: Request[Any, Any, Any], old: FromPath[str] = "") -> Redirect:
+    """The Swedish report URLs before issue 13 (bookmarks, e-mail links, forms in open tabs):
+    a permanent redirect that keeps the method and the query string (308)."""
+    target = english_path(old)
+    if target is None:
+        raise NotFoundException()
+    query = request.url.query
+    return Redirect(f"{target}?{query}" if query else target, status_code=308)

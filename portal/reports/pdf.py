@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jinja2
 
+from portal.reports.content import local_time
 from portal.reports.schemas import ReportOut
-from portal.reports.service import local_time
 from signing.render import render_pdfa
 
 _TEMPLATES = Path(__file__).parent / "templates"

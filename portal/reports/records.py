@@ -3,7 +3,7 @@ statistics, lookup) read about them. Other features never import `portal.reports
 call here.
 
 A report is in the archive of the jour that wrote it and of the municipality it was addressed
-to (the owner; the jour when none). Its content is decrypted by `service.describe`.
+to (the owner; the jour when none). Its content is decrypted by `queries.describe`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from portal.people import user_names
 from portal.pii import Vault
 from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
-from portal.reports.service import OWNER_TYPE
-from portal.reports.service import describe as describe_report
+from portal.reports.queries import OWNER_TYPE
+from portal.reports.queries import describe as describe_report
 from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---

@@ -116,7 +116,7 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
     assert "Kvitterad" in page.content() or "kvitterad" in page.content()
     check(page, "b3-advisory-acknowledged")
 
-    page.goto(f"{demo.url}/rapporter/ny")
+    page.goto(f"{demo.url}/reports/new")
     check(page, "b4-report-form")
     page.get_by_label("Enhet").select_option(label="Hudiksvall – IFO barn och unga")
     page.fill("#subjects-0-personal_identity_number", BOY)
@@ -141,8 +141,8 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
     page.get_by_label("Hur snart?").select_option("nasta_vardag")
     with page.expect_navigation():
         page.get_by_role("button", name="Skicka rapporten").click()
-    page.wait_for_url(re.compile(r".*/rapporter/[0-9a-f-]{36}.*"))
-    demo.state["report"] = re.search(r"/rapporter/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
+    page.wait_for_url(re.compile(r".*/reports/[0-9a-f-]{36}\?sent=1$"))
+    demo.state["report"] = re.search(r"/reports/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
     assert "Morbror kontaktad" in page.content()
     check(page, "b5-report-sent")
 
@@ -150,17 +150,18 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
 def test_c_hanna_reads_acknowledges_and_takes_over(demo: Demo, browser: Any) -> None:
     page = new_page(browser)
     login(page, demo.url, HANNA)
-    page.goto(f"{demo.url}/rapporter/inkorg")
+    page.goto(f"{demo.url}/reports/inbox")
     check(page, "c1-inbox")
     with page.expect_navigation():
-        page.locator(f"a[href^='/rapporter/{demo.state['report']}']").first.click()
+        page.locator(f"a[href^='/reports/{demo.state['report']}']").first.click()
     assert "Morbror kontaktad" in page.content()
     check(page, "c2-report")
     page.get_by_label("Vem tar över uppföljningen?").select_option(label="Hanna Hedlund (jag)")
     with page.expect_navigation():
         page.get_by_role("button", name="Kvittera rapporten").click()
+    assert page.url.endswith(f"/reports/{demo.state['report']}?acknowledged=1")
     text = page.content()
-    assert "Kvitterad" in text or "kvitterad" in text
+    assert "Rapporten är kvitterad." in text
     assert "Hanna Hedlund" in text
     check(page, "c3-report-acknowledged")
 
@@ -309,8 +310,8 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
         "198507049818": ["/", "/stats", "/stats/costs", "/logs", "/jour/advisories", "/decisions"],
         OLOF: ["/stats", "/decisions"],
         ANDERS: ["/retention", "/logs", "/verify"],
-        HANNA: ["/advisories", "/rapporter/inkorg", "/placements", "/placements/new"],
-        JONNA: ["/rapporter/skickade", "/rosters/on-call", "/codes", "/dev-mail"],
+        HANNA: ["/advisories", "/reports/inbox", "/placements", "/placements/new"],
+        JONNA: ["/reports/sent", "/rosters/on-call", "/codes", "/dev-mail"],
         ADA: ["/admin/users"],
     }
     for pnr, paths in visits.items():
@@ -329,7 +330,7 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
             assert "Ta bort rollen?" in page.content()
             check(page, "f-admin-revoke-question")
         if pnr == HANNA:  # the inbox on a phone: status and follow-up in view, no side-scrolling
-            page.goto(f"{demo.url}/rapporter/inkorg")
+            page.goto(f"{demo.url}/reports/inbox")
             for label in ("Status", "Uppföljning"):
                 cell = page.locator(f"td[data-label={label}]").first
                 box = cell.bounding_box()
@@ -349,7 +350,7 @@ def test_g_records_print_clean_and_checkboxes_are_big_enough(demo: Demo, browser
     login(page, demo.url, JONNA)
     records = {
         "advisory": (f"/advisories/{demo.state['advisory']}", "Bevilja inte akutboende."),
-        "report": (f"/rapporter/{demo.state['report']}", "Händelserapport"),
+        "report": (f"/reports/{demo.state['report']}", "Händelserapport"),
         "decision": (f"/decisions/{demo.state['decision']}", "6 § LVU"),
     }
     for name, (path, must) in records.items():
@@ -366,7 +367,7 @@ def test_g_records_print_clean_and_checkboxes_are_big_enough(demo: Demo, browser
             if len(label.strip()) > 8:  # e.g. "Kvittera version 1", "Skriv under med …"
                 assert label.strip() not in text, (name, label)
 
-    page.goto(f"{demo.url}/rapporter/ny")
+    page.goto(f"{demo.url}/reports/new")
     boxes = page.locator("input[type=checkbox]")
     assert boxes.count() > 5
     for i in range(boxes.count()):
@@ -410,7 +411,7 @@ def test_h_a_report_survives_the_session_timeout(demo: Demo, browser: Any) -> No
     page = new_page(browser)
     page.clock.install()
     login(page, demo.url, JONNA)
-    page.goto(f"{demo.url}/rapporter/ny")
+    page.goto(f"{demo.url}/reports/new")
     text = "Polisen ringde kl. 02.50 om en pojke på busstationen."
     page.get_by_label("Vad hände och vad gjorde jouren?").fill(text)
     page.clock.run_for(3000)  # the draft is saved a moment after the last keystroke
@@ -428,12 +429,12 @@ def test_h_a_report_survives_the_session_timeout(demo: Demo, browser: Any) -> No
 
     # Later nobody answers the warning: the session ends, the login takes her back to the form.
     _end_all_sessions_by_idling(demo, 31)
-    with page.expect_navigation(url=re.compile(r".*/rapporter/ny$"), timeout=30_000):
+    with page.expect_navigation(url=re.compile(r".*/reports/new$"), timeout=30_000):
         page.clock.run_for(30 * 60 * 1000)
     if "/dev-idp/" in page.url:  # the simulator asks again: log in as before
         page.get_by_label("Personnummer (12 siffror, ÅÅÅÅMMDDNNNN)").fill(JONNA)
         page.get_by_role("button", name="Logga in", exact=True).click()
-        page.wait_for_url(re.compile(r".*/rapporter/ny$"))
+        page.wait_for_url(re.compile(r".*/reports/new$"))
     restored = page.content()
     assert "Ditt utkast är återställt" in restored and text in restored
     check(page, "h2-draft-restored")

@@ -39,7 +39,7 @@ def test_the_demo_starts_on_a_believable_night(tmp_path: Path) -> None:
         assert "Väntar på din underskrift" in start and "/sign" in start
 
         hanna, _ = login(url, HANNA)
-        rows = hanna.get("/rapporter/inkorg").text.split("<tr>")[2:]
+        rows = hanna.get("/reports/inbox").text.split("<tr>")[2:]
         assert rows, "the synthetic year gives Hanna's unit reports"
         register = hanna.get("/placements").text
         assert register.count('<li class="card">') == 2

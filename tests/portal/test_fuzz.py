@@ -217,9 +217,9 @@ def test_html_forms_never_answer_5xx(portal: RunningPortal) -> None:
     routes = form_routes(portal, ids)
     assert len(routes) > 20, routes
     clients = {role: client_as(portal.url, portal.settings, p) for role, p in ROLES.items()}
-    pages = ["/", "/lookup", "/logs", "/archive", "/advisories/new", "/rapporter/ny",
+    pages = ["/", "/lookup", "/logs", "/archive", "/advisories/new", "/reports/new",
              "/decisions", "/stats/costs", "/retention", "/placements/new"]  # fmt: skip
-    pages += [f"/advisories/{ids['advisory_id'][0]}", f"/rapporter/{ids['report_id'][0]}",
+    pages += [f"/advisories/{ids['advisory_id'][0]}", f"/reports/{ids['report_id'][0]}",
               f"/decisions/{ids['decision_id'][0]}",
               f"/placements/{ids['placement_id'][0]}/amend",
               f"/rosters/municipalities/{ids['municipality_id'][0]}"]  # fmt: skip

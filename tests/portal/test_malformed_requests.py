@@ -185,7 +185,7 @@ def test_odd_file_names_are_refused_or_stored_never_a_crash(
         ),
     )
     html = {"content-type": ctype, "accept": "text/html"}
-    r = jonna.post(f"/rapporter/{rid}/bilagor", content=form, headers=html)
+    r = jonna.post(f"/reports/{rid}/attachments", content=form, headers=html)
     if r.status_code != 303:
         assert_swedish_page(r, 400, 413, 415, 422)
     r = hanna.post(f"/advisories/{aid}/attachments", content=form, headers=html)
@@ -199,12 +199,12 @@ def test_report_form_without_the_file_field_is_a_swedish_422(
     rid = _report(portal, jonna)
     csrf = jonna.headers["X-CSRFToken"]
     r = jonna.post(
-        f"/rapporter/{rid}/bilagor",
+        f"/reports/{rid}/attachments",
         files={"_csrf_token": (None, csrf)},
         headers={"accept": "text/html"},
     )
     assert_swedish_page(r, 422)
-    r = jonna.post(f"/rapporter/{rid}/bilagor", data={"_csrf_token": csrf})
+    r = jonna.post(f"/reports/{rid}/attachments", data={"_csrf_token": csrf})
     assert_swedish_page(r, 400, 415, 422)
 
 
@@ -229,7 +229,9 @@ def test_at_most_ten_files_per_upload(
         assert client.post(path, files=eleven[:10]).status_code == 201
     csrf = {"_csrf_token": (None, jonna.headers["X-CSRFToken"])}
     page = jonna.post(
-        f"/rapporter/{rid}/bilagor", files=[*csrf.items(), *eleven], headers={"accept": "text/html"}
+        f"/reports/{rid}/attachments",
+        files=[*csrf.items(), *eleven],
+        headers={"accept": "text/html"},
     )
     assert_swedish_page(page, 422)
     assert "Du kan bifoga högst 10 filer åt gången." in page.text

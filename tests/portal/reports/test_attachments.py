@@ -40,7 +40,7 @@ def test_jour_attaches_files_and_the_unit_downloads_them(
     ]
     got = hanna.get(f"/api/v1/reports/{rid}/attachments/{aid}")
     assert got.status_code == 200 and got.content == content
-    assert hanna.get(f"/rapporter/{rid}/bilagor/{aid}").content == content
+    assert hanna.get(f"/reports/{rid}/attachments/{aid}").content == content
     downloads = audit_entries(portal.settings, "attachment.download")
     assert len(downloads) == 2
 
@@ -61,9 +61,9 @@ def test_jour_attaches_files_and_the_unit_downloads_them(
     assert len(hanna.get(f"/api/v1/reports/{rid}").json()["attachments"]) == 1
 
     page = jonna.post(
-        f"/rapporter/{rid}/bilagor",
+        f"/reports/{rid}/attachments",
         data={"_csrf_token": jonna.cookies["csrftoken"]},
         files=[("attachments", ("andra.pdf", _pdf("Andra"), "application/pdf"))],
     )
     assert page.status_code == 303, page.text
-    assert "andra.pdf" in hanna.get(f"/rapporter/{rid}").text
+    assert "andra.pdf" in hanna.get(f"/reports/{rid}").text

@@ -92,7 +92,7 @@ def test_codes_read_as_words_and_the_glossary_explains_them(
     assert aterk["label"] == "Handräckning för återförande"
     assert aterk["short_label"] == "Handr Återk"
     # No abbreviation of the published list reaches the report form.
-    form = jonna.get("/rapporter/ny").text
+    form = jonna.get("/reports/new").text
     assert "Handr Återk" not in form and "Handräckning för återförande" in form
     assert "Upplysning eller hänvisning" in form and 'href="/codes"' in form
     glossary = jonna.get("/codes")

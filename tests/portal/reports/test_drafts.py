@@ -53,14 +53,14 @@ def test_a_draft_is_kept_restored_and_discarded(portal: RunningPortal, people: P
     (blob,) = _db(portal, stored)  # type: ignore[misc]
     assert SECRET not in blob and "_csrf_token" not in blob  # encrypted, no token kept
 
-    page = jonna.get("/rapporter/ny").text
+    page = jonna.get("/reports/new").text
     assert "Ditt utkast är återställt" in page and SECRET in page
     assert 'value="information" checked' in page and 'value="logi" checked' in page
     assert 'value="40"' in page and 'data-draft="report-new"' in page
-    assert SECRET not in people(ERIK).get("/rapporter/ny").text  # another person's draft: never
+    assert SECRET not in people(ERIK).get("/reports/new").text  # another person's draft: never
 
     thrown = jonna.post("/drafts/report-new/discard", data=csrf_form(jonna))
-    assert thrown.status_code == 303 and thrown.headers["location"] == "/rapporter/ny?utkast=slangt"
+    assert thrown.status_code == 303 and thrown.headers["location"] == "/reports/new?utkast=slangt"
     again = jonna.get(thrown.headers["location"]).text
     assert SECRET not in again and "Utkastet är slängt." in again
 
@@ -87,9 +87,9 @@ def test_sending_the_report_removes_its_draft(portal: RunningPortal, people: Peo
     form["assessment.assessed_at"] = str(form["occurred_at"])
     form["assessment.assessed_by"] = "Jonna Jourström"
     form["child_involved"] = "1"
-    sent = jonna.post("/rapporter/ny", data=form)
+    sent = jonna.post("/reports/new", data=form)
     assert sent.status_code == 303, sent.text
-    assert "Ditt utkast är återställt" not in jonna.get("/rapporter/ny").text
+    assert "Ditt utkast är återställt" not in jonna.get("/reports/new").text
 
 
 def test_keepalive_restarts_the_idle_clock(portal: RunningPortal, people: People) -> None:

@@ -9,7 +9,7 @@ from portal.db.models import User
 from portal.pii import Vault
 from portal.principal import Principal, live_memberships, to_views
 from portal.reports.models import ReportSubject
-from portal.reports.service import find_by_person
+from portal.reports.queries import find_by_person
 from tests.portal.conftest import RunningPortal
 from tests.portal.reports.conftest import (
     ADA,

@@ -28,7 +28,7 @@ def test_write_read_acknowledge_and_jour_sees_it(portal: RunningPortal, people: 
     assert [(x["id"], x["unread"], x["acknowledged_at"]) for x in inbox] == [(rid, True, None)]
     assert "Pelle" not in str(inbox) and BOY_15 not in str(inbox)  # lists carry no PII
 
-    page = hanna.get("/rapporter/inkorg")
+    page = hanna.get("/reports/inbox")
     assert page.status_code == 200 and "Oläst" in page.text and "Okvitterad" in page.text
 
     opened = hanna.get(f"/api/v1/reports/{rid}")
@@ -52,7 +52,7 @@ def test_write_read_acknowledge_and_jour_sees_it(portal: RunningPortal, people: 
     sent = jonna.get("/api/v1/reports", params={"box": "sent"}).json()
     assert sent[0]["id"] == rid and sent[0]["acknowledged_at"] is not None
     assert sent[0]["follow_up_owner_name"] == "Hanna Hedlund"
-    sent_page = people(ERIK).get("/rapporter/skickade")
+    sent_page = people(ERIK).get("/reports/sent")
     assert "Kvitterad" in sent_page.text and "Hanna Hedlund tar över" in sent_page.text
     assert [e.outcome for e in audit_entries(portal.settings, "report.acknowledge")] == ["ok"]
 
@@ -109,5 +109,5 @@ def test_addenda_are_appended_and_the_original_never_changes(
     assert inbox_before_open[0]["unread"] is False  # Hanna opened it after the addenda
     jonna.post(f"/api/v1/reports/{rid}/addenda", json={"text": "Tredje."})
     assert hanna.get("/api/v1/reports").json()[0]["unread"] is True
-    page = hanna.get(f"/rapporter/{rid}")
+    page = hanna.get(f"/reports/{rid}")
     assert page.text.index("Rättelse: 22:20.") < page.text.index("Modern ringde 01:30.")

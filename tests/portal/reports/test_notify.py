@@ -53,7 +53,7 @@ def test_new_report_mails_the_unit_a_generic_text_without_personal_data(
     rid = people(JONNA).post("/api/v1/reports", json=payload).json()["id"]
     queued = _outbox(portal.settings)
     assert [(m.to_addr, m.template, m.link_path) for m in queued] == [
-        ("ifo.barn@hudiksvall.kommun.example", "new_report", f"/rapporter/{rid}")
+        ("ifo.barn@hudiksvall.kommun.example", "new_report", f"/reports/{rid}")
     ]
     mailer = notify.SmtpMailer(smtp_server.host, smtp_server.port, "jourpost@example.org")
     assert _dispatch(portal.settings, mailer, portal.url) == 1
@@ -63,7 +63,7 @@ def test_new_report_mails_the_unit_a_generic_text_without_personal_data(
     assert msg["Subject"] == notify.SUBJECT
     body = msg.get_content()
     assert "Det finns en ny händelserapport till er enhet i Jourpost." in body
-    assert f"{portal.url}/rapporter/{rid}" in body
+    assert f"{portal.url}/reports/{rid}" in body
     raw = got.raw.decode("utf-8", "replace") + body
     secrets = [
         BOY_15,

@@ -39,7 +39,7 @@ def test_other_municipality_report_is_kept_and_downloadable_as_pdfa(
 
     sent = jonna.get("/api/v1/reports", params={"box": "sent"}).json()
     assert [(s["id"], s["other_municipality"]) for s in sent] == [(rid, True)]
-    assert "Annan kommun: Uppsala" in jonna.get("/rapporter/skickade").text
+    assert "Annan kommun: Uppsala" in jonna.get("/reports/sent").text
     # No municipality's handler receives it.
     for handler in (HANNA, GUNILLA):
         assert people(handler).get("/api/v1/reports").json() == []
@@ -61,7 +61,7 @@ def test_other_municipality_report_is_kept_and_downloadable_as_pdfa(
             page.get("/Contents").read_bytes() for page in doc.pages if "/Contents" in page
         )
         assert text  # rendered content exists (fonts are subset, so text is not grep-able)
-    page_pdf = jonna.get(f"/rapporter/{rid}/pdf")
+    page_pdf = jonna.get(f"/reports/{rid}/pdf")
     assert page_pdf.status_code == 200 and page_pdf.content.startswith(b"%PDF-")
     downloads = [e for e in audit_entries(portal.settings, "report.download") if e.object_id == rid]
     assert [d.outcome for d in downloads] == ["ok", "ok"]

@@ -73,7 +73,7 @@ def test_report_form_shows_accessible_errors_and_then_sends(
 ) -> None:
     jonna = people(JONNA)
     unit = unit_ids(portal.settings)[("Hudiksvall", BARN)]
-    page = jonna.get("/rapporter/ny")
+    page = jonna.get("/reports/new")
     assert page.status_code == 200
     _no_inline_code(page.text)
     ids = _parse(page.text)
@@ -86,7 +86,7 @@ def test_report_form_shows_accessible_errors_and_then_sends(
     form = _base_form(csrf, unit)
     form["child_involved"] = "1"  # but no protection assessment
     form["minutes"] = "-3"
-    bad = jonna.post("/rapporter/ny", data=form)
+    bad = jonna.post("/reports/new", data=form)
     assert bad.status_code == 422
     _no_inline_code(bad.text)
     summary = re.search(r'<div class="error-summary" role="alert".*?</div>', bad.text, re.S)
@@ -115,7 +115,7 @@ def test_report_form_shows_accessible_errors_and_then_sends(
             "assessment.assessed_by": "Jonna Jourström",
         }
     )
-    ok = jonna.post("/rapporter/ny", data=form)
+    ok = jonna.post("/reports/new", data=form)
     assert ok.status_code == 303, ok.text
     location = ok.headers["location"]
     assert BOY_15 not in location and "Pelle" not in location
@@ -127,28 +127,30 @@ def test_report_form_shows_accessible_errors_and_then_sends(
 
     rid = location.split("/")[2].split("?")[0]
     hanna = people(HANNA)
-    inbox = hanna.get("/rapporter/inkorg")
+    inbox = hanna.get("/reports/inbox")
     assert rid in inbox.text and "Oläst" in inbox.text
-    opened = hanna.get(f"/rapporter/{rid}")
+    opened = hanna.get(f"/reports/{rid}")
     assert "Pelle Testsson" in opened.text and "Kvittera rapporten" in opened.text
     assert "Nytt tillägg" not in opened.text
     ack = hanna.post(
-        f"/rapporter/{rid}/kvittera",
+        f"/reports/{rid}/acknowledge",
         data={"_csrf_token": hanna.cookies["csrftoken"], "follow_up_owner_id": "inte-ett-id"},
     )
     assert ack.status_code == 422 and 'aria-invalid="true"' in ack.text
     select = _parse(ack.text).fields["follow_up_owner_id"]
     assert select["aria-describedby"] == "follow_up_owner_id-error"
-    ack = hanna.post(f"/rapporter/{rid}/kvittera", data={"_csrf_token": hanna.cookies["csrftoken"]})
+    ack = hanna.post(
+        f"/reports/{rid}/acknowledge", data={"_csrf_token": hanna.cookies["csrftoken"]}
+    )
     assert ack.status_code == 303
     assert "Hanna Hedlund tar över uppföljningen" in hanna.get(ack.headers["location"]).text
 
-    add = jonna.post(f"/rapporter/{rid}/tillagg", data={"_csrf_token": csrf, "text": ""})
+    add = jonna.post(f"/reports/{rid}/addenda", data={"_csrf_token": csrf, "text": ""})
     assert add.status_code == 422 and "Skriv tillägget." in add.text
-    add = jonna.post(f"/rapporter/{rid}/tillagg", data={"_csrf_token": csrf, "text": "Rättelse."})
+    add = jonna.post(f"/reports/{rid}/addenda", data={"_csrf_token": csrf, "text": "Rättelse."})
     assert add.status_code == 303
-    assert "Rättelse." in jonna.get(f"/rapporter/{rid}").text
-    assert "Kvitterad" in jonna.get("/rapporter/skickade").text
+    assert "Rättelse." in jonna.get(f"/reports/{rid}").text
+    assert "Kvitterad" in jonna.get("/reports/sent").text
 
 
 def test_other_municipality_from_the_form(portal: RunningPortal, people: People) -> None:
@@ -156,7 +158,7 @@ def test_other_municipality_from_the_form(portal: RunningPortal, people: People)
     form = _base_form(jonna.cookies["csrftoken"], "annan")
     form.update({"other_municipality": "Uppsala", "category": "man", "character": "boende"})
     form["actions"] = ["logi"]
-    ok = jonna.post("/rapporter/ny", data=form)
+    ok = jonna.post("/reports/new", data=form)
     assert ok.status_code == 303, ok.text
     detail = jonna.get(ok.headers["location"])
     assert "Annan kommun: Uppsala" in detail.text and "Ladda ner som PDF" in detail.text
@@ -169,16 +171,16 @@ def test_forms_work_like_a_browser_with_the_token_from_the_page(
     jonna = people(JONNA)
     del jonna.headers["X-CSRFToken"]
     jonna.headers["Origin"] = portal.url  # as a browser names the page's origin on a post
-    page = jonna.get("/rapporter/ny")
+    page = jonna.get("/reports/new")
     form = form_with_field(page.text, portal.url, "minutes")
-    assert form.action.endswith("/rapporter/ny")
+    assert form.action.endswith("/reports/new")
     unit = unit_ids(portal.settings)[("Hudiksvall", BARN)]
     data = _base_form(form.fields["_csrf_token"], unit)
     data.update({"category": "kvinna", "character": "boende"})
-    sent = jonna.post("/rapporter/ny", data=data)
+    sent = jonna.post("/reports/new", data=data)
     assert sent.status_code == 303, sent.text[:500]
     detail = jonna.get(sent.headers["location"])
-    (tillagg,) = [f for f in forms(detail.text, portal.url) if f.action.endswith("/tillagg")]
+    (tillagg,) = [f for f in forms(detail.text, portal.url) if f.action.endswith("/addenda")]
     assert tillagg.fields["_csrf_token"]
     added = jonna.post(tillagg.action, data={**tillagg.fields, "text": "Tillägg via formulär."})
     assert added.status_code == 303
@@ -187,20 +189,20 @@ def test_forms_work_like_a_browser_with_the_token_from_the_page(
 def test_only_jour_staff_get_the_form_and_start_page_links(
     portal: RunningPortal, people: People
 ) -> None:
-    assert people(HANNA).get("/rapporter/ny").status_code == 403
-    assert people(OLOF).get("/rapporter/ny").status_code == 403
+    assert people(HANNA).get("/reports/new").status_code == 403
+    assert people(OLOF).get("/reports/new").status_code == 403
     start = people(JONNA).get("/").text
-    assert 'href="/rapporter/ny"' in start and 'href="/rapporter/skickade"' in start
-    assert 'href="/rapporter/inkorg"' in people(HANNA).get("/").text
-    assert people(JONNA).get("/rapporter").headers["location"] == "/rapporter/skickade"
-    assert people(HANNA).get("/rapporter").headers["location"] == "/rapporter/inkorg"
+    assert 'href="/reports/new"' in start and 'href="/reports/sent"' in start
+    assert 'href="/reports/inbox"' in people(HANNA).get("/").text
+    assert people(JONNA).get("/reports").headers["location"] == "/reports/sent"
+    assert people(HANNA).get("/reports").headers["location"] == "/reports/inbox"
     assert audit_entries(portal.settings, "report.create") == []
 
 
 def test_the_report_form_starts_with_what_it_can_know(
     portal: RunningPortal, people: People
 ) -> None:
-    page = people(JONNA).get("/rapporter/ny")
+    page = people(JONNA).get("/reports/new")
     assert page.status_code == 200
     fields = _parse(page.text).fields
     before = datetime.now(STHLM).replace(second=0, microsecond=0, tzinfo=None)

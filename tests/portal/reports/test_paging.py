@@ -49,17 +49,15 @@ def test_report_lists_page_filter_and_count(portal: RunningPortal, people: Peopl
     assert ids == newest_first
 
     # Pages: 50, then "Visa äldre" to the last 10.
-    first = hanna.get("/rapporter/inkorg")
+    first = hanna.get("/reports/inbox")
     assert first.status_code == 200
     assert first.text.count('<td data-label="Skickad">') == 50
     assert f"Listan visar {REPORTS} rapporter" in first.text and f"{REPORTS} olästa" in first.text
-    older = re.search(
-        r'href="(/rapporter/inkorg\?show=all&amp;before=[^"]+)">Visa äldre', first.text
-    )
+    older = re.search(r'href="(/reports/inbox\?show=all&amp;before=[^"]+)">Visa äldre', first.text)
     assert older is not None
     second = hanna.get(older.group(1).replace("&amp;", "&"))
     assert second.text.count('<td data-label="Skickad">') == 10 and "Visa äldre" not in second.text
-    shown = re.findall(r'href="/rapporter/([0-9a-f-]{36})"', first.text + second.text)
+    shown = re.findall(r'href="/reports/([0-9a-f-]{36})"', first.text + second.text)
     assert shown == newest_first
 
     # Filters: Hanna opens one and acknowledges another.
@@ -71,7 +69,7 @@ def test_report_lists_page_filter_and_count(portal: RunningPortal, people: Peopl
     assert unread.headers["x-total-count"] == str(REPORTS - 2)  # reading both, acknowledging one
     open_ = jonna.get("/api/v1/reports", params={"box": "sent", "show": "unacknowledged"})
     assert open_.headers["x-total-count"] == str(REPORTS - 1)
-    page = jonna.get("/rapporter/skickade?show=unacknowledged")
+    page = jonna.get("/reports/sent?show=unacknowledged")
     assert f"{REPORTS - 1} inte kvitterade" in page.text and made[1] not in page.text
     assert '<strong aria-current="page">Inte kvitterade</strong>' in page.text
 

@@ -60,13 +60,13 @@ def test_no_report_leaks_across_tenants(portal: RunningPortal, people: People) -
             for x in client.get("/api/v1/reports", params={"box": box}).json()
         }
         assert listed == visible, person
-        inbox_page = client.get("/rapporter/inkorg").text + client.get("/rapporter/skickade").text
+        inbox_page = client.get("/reports/inbox").text + client.get("/reports/sent").text
         for rid in reports:
             assert (rid in inbox_page) == (rid in visible), (person, rid)
         for rid in reports:
             calls = {
                 "read": client.get(f"/api/v1/reports/{rid}"),
-                "page": client.get(f"/rapporter/{rid}", headers={"accept": "text/html"}),
+                "page": client.get(f"/reports/{rid}", headers={"accept": "text/html"}),
                 "pdf": client.get(f"/api/v1/reports/{rid}/pdf"),
                 "acknowledge": client.post(f"/api/v1/reports/{rid}/acknowledge", json={}),
                 "addendum": client.post(f"/api/v1/reports/{rid}/addenda", json={"text": "x"}),
