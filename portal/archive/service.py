@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
 from portal.advisories import records as advisory_records
+from portal.assignments import records as assignment_records
 from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation
 from portal.decisions import records as decision_records
@@ -58,6 +59,7 @@ SOURCES: dict[str, RecordSource] = {
     "report": report_records,
     "decision": decision_records,
     "roster": roster_records,
+    "assignment": assignment_records,
 }
 """Each record type's records interface (the feature's `records.py`)."""
 KINDS = {kind: source.LABEL for kind, source in SOURCES.items()}

@@ -259,6 +259,30 @@ async def get(
     )
 
 
+async def find_by_pnr_index(
+    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+) -> list[Summary]:
+    """Open assignments about the person, and those closed within RECENTLY_CLOSED, that the
+    caller may see, open ones first by deadline (not audited: the lookup audits its search)."""
+    own, jours = access.own_orgs(p), access.jour_orgs(p)
+    if not own and not jours:
+        return []
+    rows = (
+        await db.scalars(
+            select(Assignment)
+            .where(
+                Assignment.pnr_index == pnr_index,
+                or_(Assignment.organisation_id.in_(own), Assignment.jour_id.in_(jours)),
+                or_(Assignment.status.in_(OPEN), Assignment.created_at >= now - RECENTLY_CLOSED),
+            )
+            .order_by(Assignment.due_at)
+            .limit(LIST_LIMIT)
+        )
+    ).all()
+    result = await _summaries(db, vault, rows, now)
+    return [r for r in result if r.is_open] + [r for r in result if not r.is_open]
+
+
 # -- handover notes ------------------------------------------------------------------------
 
 

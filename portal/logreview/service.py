@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
 from portal.advisories import records as advisories
+from portal.assignments import records as assignments
 from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation
 from portal.decisions import records as decisions
@@ -97,9 +98,10 @@ def reviewable_orgs(principal: Principal) -> set[uuid.UUID]:
 
 
 async def _records_about(db: AsyncSession, index: str) -> set[str]:
-    """Ids of the advisories, reports and decisions about the person with this blind index."""
+    """Ids of the advisories, reports, decisions and assignments about the person with this
+    blind index."""
     ids: set[uuid.UUID] = set()
-    for feature in (advisories, reports, decisions):
+    for feature in (advisories, reports, decisions, assignments):
         ids |= await feature.ids_about(db, index)
     return {str(i) for i in ids}
 

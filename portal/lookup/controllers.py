@@ -10,6 +10,7 @@ from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Template
 
 from portal.advisories import texts
+from portal.assignments import records as assignment_labels
 from portal.db.base import utcnow
 from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.lookup import service
@@ -58,7 +59,7 @@ class LookupPage(Controller):
             )  # fmt: skip
         return render(
             "lookup/lookup.html", user, result=result, value="", errors={}, now=now, texts=texts,
-            placement_labels=placement_labels,
+            placement_labels=placement_labels, assignment_labels=assignment_labels,
         )  # fmt: skip
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from portal.advisories import texts
 from portal.advisories.schemas import AdvisorySummaryOut, summary_out
+from portal.assignments.schemas import AssignmentSummaryOut
+from portal.assignments.schemas import summary_out as assignment_out
 from portal.decisions.schemas import DecisionBrief
 from portal.lookup.service import LookupResult
 from portal.placements.schemas import PlacementSummaryOut
@@ -65,6 +67,9 @@ class LookupOut:
     placements: list[PlacementSummaryOut]
     """Placements of the person in the register (planned, current, ended within 30 days) that
     the caller may see: where, and under which legal basis (found by number only)."""
+    assignments: list[AssignmentSummaryOut]
+    """Open assignments about the person, and those closed within a week, that the caller may
+    see (found by number only)."""
 
 
 def lookup_out(result: LookupResult) -> LookupOut:
@@ -89,4 +94,5 @@ def lookup_out(result: LookupResult) -> LookupOut:
             for aid, c in result.plans.items()
         ],
         placements=[placement_out(pl) for pl in result.placements],
+        assignments=[assignment_out(a) for a in result.assignments],
     )

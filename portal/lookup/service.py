@@ -20,6 +20,7 @@ from auth.roles import Permission
 from portal.advisories import queries
 from portal.advisories.content import AdvisoryContent
 from portal.advisories.queries import Summary
+from portal.assignments import records as assignment_records
 from portal.audit import service as audit
 from portal.db.models import AuditEntry
 from portal.decisions import service as decisions
@@ -53,6 +54,9 @@ class LookupResult:
     placements: tuple[placement_records.Summary, ...] = ()
     """Planned, current and recently ended placements (the register, FR-B8): where the person
     is placed and under which legal basis; found by personnummer only."""
+    assignments: tuple[assignment_records.Summary, ...] = ()
+    """Open assignments (uppdrag) about the person, and those closed within a week: a task the
+    jour has for the person tonight; found by personnummer only."""
 
 
 def may_look_up(p: Principal) -> bool:
@@ -142,9 +146,10 @@ async def lookup(
     found_reports = await reports.find_by_person(db, p, index)
     found_decisions = await decisions.find_by_person(db, p, index)
     found_placements = await placement_records.find_by_person(db, vault, p, index, now=now)
+    found_assignments = await assignment_records.find_by_person(db, vault, p, index, now=now)
     return await _result(
         db, vault, p, pnr, "", found, found_reports, found_decisions, ("person", index),
-        found_placements,
+        found_placements, found_assignments,
     )  # fmt: skip
 
 
@@ -172,6 +177,7 @@ async def _result(
     found_decisions: list[DecisionBrief],
     audit_key: tuple[str, str],
     found_placements: list[placement_records.Summary] | None = None,
+    found_assignments: list[assignment_records.Summary] | None = None,
 ) -> LookupResult:
     """Read the plans, audit the search (a keyed hash, never the number or name), answer."""
     plans = {
@@ -189,11 +195,12 @@ async def _result(
             "reports": [str(r.id) for r in found_reports],
             "decisions": [str(d.id) for d in found_decisions],
             "placements": [str(pl.id) for pl in found_placements or ()],
+            "assignments": [str(a.id) for a in found_assignments or ()],
         },
     )
     return LookupResult(
         pnr, tuple(found), tuple(found_reports), tuple(found_decisions), plans, name,
-        tuple(found_placements or ()),
+        tuple(found_placements or ()), tuple(found_assignments or ()),
     )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.advisories import records as advisories
+from portal.assignments import records as assignments
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.db.models import Organisation
@@ -69,7 +70,7 @@ class RecordType(Protocol):
     async def cull(self, db: AsyncSession, record_id: uuid.UUID) -> None: ...
 
 
-_MODULES: tuple[RecordType, ...] = (advisories, reports, decisions, rosters)
+_MODULES: tuple[RecordType, ...] = (advisories, reports, decisions, rosters, assignments)
 RECORDS: dict[str, RecordType] = {m.KIND: m for m in _MODULES}
 """Each record type's interface module (`portal.<feature>.records`)."""
 TYPES = tuple(RECORDS)

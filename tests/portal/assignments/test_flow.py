@@ -240,3 +240,27 @@ def test_other_roles_and_tenants_get_404_and_are_audited(portal: RunningPortal) 
     gunilla = client_as(portal.url, portal.settings, GUNILLA)
     assert gunilla.get("/api/v1/assignments").json() == []
     assert "Kalle" not in other.get("/").text
+
+
+def test_the_lookup_shows_open_assignments_about_the_person(portal: RunningPortal) -> None:
+    hanna = client_as(portal.url, portal.settings, HANNA)
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    aid = hanna.post("/api/v1/assignments", json=assignment()).json()["id"]
+    hanna.post("/api/v1/assignments", json=assignment(personal_identity_number="", subject_name=""))
+    found = jonna.post("/api/v1/lookup", json={"personal_identity_number": "201103059893"})
+    assert found.status_code == 200, found.text
+    assert [a["id"] for a in found.json()["assignments"]] == [aid]
+    page = jonna.post(
+        "/lookup",
+        data={
+            "personal_identity_number": "20110305-9893",
+            "_csrf_token": jonna.cookies["csrftoken"],
+        },
+    ).text
+    assert f'href="/assignments/{aid}"' in page and "Hembesök från Hudiksvall" in page
+    (entry,) = audit_entries(portal.settings, "lookup")[-1:]
+    assert entry.details["assignments"] == [aid]
+    # Another municipality's handler finds nothing of it.
+    gunilla = client_as(portal.url, portal.settings, GUNILLA)
+    other = gunilla.post("/api/v1/lookup", json={"personal_identity_number": "201103059893"})
+    assert other.json()["assignments"] == []

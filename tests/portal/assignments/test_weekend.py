@@ -181,3 +181,58 @@ def test_shift_boundaries() -> None:
     assert queries.shift_start(local(SATURDAY, 8)) == local(SATURDAY, 8)
     assert queries.previous_shift_start(local(SATURDAY, 9)) == local(FRIDAY, 16)
     assert queries.previous_shift_start(local(SATURDAY, 17)) == local(SATURDAY, 8)
+
+
+def test_assignments_are_records_for_archive_retention_and_log_review(settings: Settings) -> None:
+    from portal.archive import service as archive
+    from portal.assignments import records
+    from portal.logreview.service import _records_about
+    from portal.retention import service as retention
+
+    w = World(settings)
+    vault = w.vault
+    draft = AssignmentDraft(
+        kind="call", task="Ring mamma lördag.", personal_identity_number="20110305-9893",
+        subject_name="Kalle Klient", requester_name="Hanna Hedlund", contact_phone="0650-190 00",
+        due_at=local(SATURDAY, 12),
+    )  # fmt: skip
+    now = local(FRIDAY, 15)
+    done = w.run(HANNA, lambda db, p: service.create(db, vault, p, draft, now=now))
+    still_open = w.run(HANNA, lambda db, p: service.create(db, vault, p, draft, now=now))
+    w.run(JONNA, lambda db, p: service.accept(db, p, done, now=local(FRIDAY, 17)))
+    w.run(
+        JONNA,
+        lambda db, p: service.report(
+            db, vault, p, done, done=False, note="Ingen svarade.", now=local(SATURDAY, 11)
+        ),
+    )
+    index = vault.index("201103059893")
+
+    async def check(db: AsyncSession, p: Principal) -> None:
+        assert await records.ids_about(db, index) == {done, still_open}
+        assert await _records_about(db, index) >= {str(done), str(still_open)}
+        held = await records.holding(db, done)
+        assert held is not None and len(held.holders) == 2
+        hits = await records.search(
+            db, held.owner_org_id, is_jour=False, since=None, until=None, pnr_index=index
+        )
+        assert {h.id for h in hits} == {done, still_open}
+        record = await archive.SOURCES["assignment"].describe(db, vault, done)
+        assert record is not None
+        facts = dict(record.facts)
+        assert facts["Uppdrag"] == "Ring mamma lördag." and facts["Resultat"] == "Ingen svarade."
+        assert [p.personal_identity_number for p in record.persons] == ["201103059893"]
+        assert [v[0] for v in record.versions] == ["Skickat", "Accepterat av jouren", "Inte utfört"]
+        assert await records.persons_named(db, vault, done) == ["201103059893"]
+        # Retention: 60 months after it was closed; an open one is kept as in progress.
+        rules = retention.load_rules()
+        assert rules["assignment"].after_months == 60
+        later = local(SATURDAY, 12).replace(year=2032)
+        plan = await retention.plan(db, vault, None, rules, now=later)
+        mine = {c.record_id: c.action for c in plan.candidates if c.record_type == "assignment"}
+        # Born on the 5th (20110305): kept in the research sample; the open one in progress.
+        assert mine == {done: "exempt", still_open: "in_progress"}
+        await records.cull(db, done)
+        assert await records.lifecycle(db, done) is None
+
+    w.run(ERIK, check)

@@ -1,0 +1,182 @@
+"""Assignments as records: what other features (archive, retention, log review) read about
+them. Other features never import `portal.assignments.models`; they call here.
+
+An assignment is in the archive of the municipality that sent it (the owner) and of the jour
+that carried it out. Handover notes are the jour's working notes between shifts, not records
+of a case: they are not archived (docs/assignments.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.assignments import queries
+from portal.assignments.content import KINDS, OPEN, STATUS
+from portal.assignments.models import Assignment
+from portal.assignments.queries import Summary, decrypt_content
+from portal.people import user_names
+from portal.pii import Vault
+from portal.principal import Principal
+from portal.records import Hit, Holding, Lifecycle, Person, Record, in_period
+from portal.timefmt import format_local
+
+KIND = "assignment"
+LABEL = "Uppdrag"
+
+__all__ = [
+    "KIND",
+    "KINDS",
+    "LABEL",
+    "STATUS",
+    "Summary",
+    "cull",
+    "describe",
+    "find_by_person",
+    "holding",
+    "ids_about",
+    "lifecycle",
+    "lifecycles",
+    "persons_named",
+    "search",
+    "status_label",
+]
+
+# --- lookup ---
+
+
+async def find_by_person(
+    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+) -> list[Summary]:
+    """Open assignments about the person with this blind index (and those closed within a
+    week) that the caller may see, open ones first (not audited: the caller audits)."""
+    return await queries.find_by_pnr_index(db, vault, p, pnr_index, now=now)
+
+
+# --- retention, log review ---
+
+
+def _life(a: Assignment) -> Lifecycle:
+    # The time runs from when it was closed (done, not done or withdrawn); an open one waits.
+    closed = a.outcome_at or a.withdrawn_at
+    in_progress = "Uppdraget är inte avslutat." if a.status in OPEN else None
+    return Lifecycle(a.id, a.organisation_id, closed or a.due_at, in_progress, [])
+
+
+async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
+    """Every assignment (of `org_id`, or all) with its retention anchor."""
+    stmt = select(Assignment)
+    if org_id:
+        stmt = stmt.where(Assignment.organisation_id == org_id)
+    return [_life(a) for a in await db.scalars(stmt)]
+
+
+async def lifecycle(db: AsyncSession, assignment_id: uuid.UUID) -> Lifecycle | None:
+    """One assignment's retention facts (None when it does not exist)."""
+    a = await db.get(Assignment, assignment_id)
+    return _life(a) if a else None
+
+
+async def persons_named(db: AsyncSession, vault: Vault, assignment_id: uuid.UUID) -> list[str]:
+    """The personnummer the assignment names (decrypted; read only when a rule needs them)."""
+    a = await db.get(Assignment, assignment_id)
+    if a is None or not a.pnr_enc:
+        return []
+    return [vault.decrypt(a.pnr_enc, f"assignments.pnr:{a.id}")]
+
+
+async def cull(db: AsyncSession, assignment_id: uuid.UUID) -> None:
+    """Delete the assignment's row (it has no files)."""
+    await db.execute(delete(Assignment).where(Assignment.id == assignment_id))
+
+
+async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
+    """The assignments about the person with this blind index."""
+    return set(await db.scalars(select(Assignment.id).where(Assignment.pnr_index == pnr_index)))
+
+
+# --- archive ---
+
+
+def status_label(a: Assignment) -> str:
+    """The short status, as the assignment page says it."""
+    return STATUS.get(a.status, a.status).lower()
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """Assignments the municipality sent, or the jour received, sent in the period."""
+    stmt = select(Assignment).where(
+        (Assignment.jour_id if is_jour else Assignment.organisation_id) == org_id,
+        *in_period(Assignment.created_at, since, until),
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(Assignment.pnr_index == pnr_index)
+    return [
+        Hit(KIND, a.id, f"{LABEL}: {KINDS.get(a.kind, a.kind)}", a.created_at, status_label(a))
+        for a in await db.scalars(stmt)
+    ]
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """The sending municipality owns it; it and the jour hold it."""
+    a = await db.get(Assignment, record_id)
+    return Holding(a.organisation_id, frozenset({a.organisation_id, a.jour_id})) if a else None
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The assignment's content, its steps (sent, accepted, outcome or withdrawal) decrypted."""
+    a = await db.get(Assignment, record_id)
+    if a is None:
+        return None
+    c = decrypt_content(vault, a)
+    names = await user_names(db, vault, [a.created_by, a.accepted_by, a.outcome_by,
+                                         a.withdrawn_by])  # fmt: skip
+    facts: list[tuple[str, str]] = [("Typ", KINDS.get(a.kind, a.kind)), ("Uppdrag", c.task)]
+    persons: list[Person] = []
+    if c.subject_name or c.personnummer:
+        facts.append(("Person 1", f"{c.subject_name} {c.personnummer or ''}".strip()))
+        persons.append(Person("Person 1", c.subject_name, c.personnummer))
+    facts += [
+        ("Senast", format_local(a.due_at)),
+        ("Beställare", f"{c.requester_name} {c.contact_phone}"),
+        ("Återkoppling", c.report_back),
+        ("Status", status_label(a)),
+    ]
+    if a.outcome_enc:
+        facts.append(("Resultat", vault.decrypt(a.outcome_enc, f"assignments.outcome:{a.id}")))
+    if a.withdraw_reason_enc:
+        reason = vault.decrypt(a.withdraw_reason_enc, f"assignments.withdraw_reason:{a.id}")
+        facts.append(("Skäl för återkallelse", reason))
+    steps: list[tuple[str, datetime, str]] = [
+        ("Skickat", a.created_at, names.get(a.created_by, ""))
+    ]
+    if a.accepted_at and a.accepted_by:
+        steps.append(("Accepterat av jouren", a.accepted_at, names.get(a.accepted_by, "")))
+    if a.outcome_at and a.outcome_by:
+        label = "Utfört" if a.status == "done" else "Inte utfört"
+        steps.append((label, a.outcome_at, names.get(a.outcome_by, "")))
+    if a.withdrawn_at and a.withdrawn_by:
+        steps.append(("Återkallat", a.withdrawn_at, names.get(a.withdrawn_by, "")))
+    return Record(
+        KIND,
+        a.id,
+        a.organisation_id,
+        f"{LABEL}: {KINDS.get(a.kind, a.kind)}",
+        a.created_at,
+        a.created_at,
+        facts,
+        steps,
+        [],
+        persons=persons,
+    )
