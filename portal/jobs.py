@@ -90,12 +90,15 @@ async def _purge_sessions(ctx: JobContext) -> int:
 
 
 async def _expiry_reminders(ctx: JobContext) -> int:
+    """Advisories about to expire, and assignments past their deadline (escalated)."""
     from portal.advisories.service import send_expiry_reminders
+    from portal.assignments.service import escalate_overdue
 
     async with ctx.maker() as db, db.begin():
         queued = await send_expiry_reminders(db, now=utcnow())
-    if queued:
-        log.info("queued %d expiry reminders", queued)
+        overdue = await escalate_overdue(db, now=utcnow())
+    if queued or overdue:
+        log.info("queued %d expiry reminders, escalated %d overdue assignments", queued, overdue)
     return queued
 
 

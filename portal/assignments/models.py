@@ -50,6 +50,7 @@ class Assignment(Base):
     withdrawn_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
     withdraw_reason_enc: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[datetime | None] = mapped_column(default=None)  # overdue mail sent
 
 
 class HandoverNote(Base):

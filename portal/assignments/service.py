@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assignments import access
@@ -174,6 +174,53 @@ async def withdraw(
         db, action, actor=p.actor(a.organisation_id), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id,
     )  # fmt: skip
+
+
+async def escalate_overdue(db: AsyncSession, *, now: datetime) -> int:
+    """Escalate each open assignment past its deadline, once: an e-mail (link only) to the
+    jour's functional mailboxes and the sending unit's. Claimed with a conditional UPDATE, so
+    parallel runs never mail twice. Returns how many were escalated."""
+    due = (
+        await db.scalars(
+            select(Assignment.id).where(
+                Assignment.status.in_(OPEN),
+                Assignment.due_at < now,
+                Assignment.escalated_at.is_(None),
+            )
+        )
+    ).all()
+    escalated = 0
+    for assignment_id in due:
+        claimed = await db.execute(
+            update(Assignment)
+            .where(
+                Assignment.id == assignment_id,
+                Assignment.escalated_at.is_(None),
+                Assignment.status.in_(OPEN),
+            )
+            .values(escalated_at=now)
+            .returning(Assignment.jour_id, Assignment.unit_id)
+            .execution_options(synchronize_session=False)
+        )
+        row = claimed.first()
+        if row is None:
+            continue
+        jour_id, unit_id = row
+        mailboxes = set(
+            await db.scalars(
+                select(Unit.mailbox).where(
+                    (Unit.organisation_id == jour_id) | (Unit.id == unit_id),
+                    Unit.mailbox.is_not(None),
+                )
+            )
+        )
+        for mailbox in sorted(m for m in mailboxes if m):
+            await queue_mail(
+                db, to=mailbox, template="assignment_overdue",
+                link_path=f"/assignments/{assignment_id}",
+            )  # fmt: skip
+        escalated += 1
+    return escalated
 
 
 # -- handover notes ------------------------------------------------------------------------

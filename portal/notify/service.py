@@ -46,6 +46,9 @@ TEMPLATES: dict[str, str] = {
     "sign_request": "Det finns ett beslut som väntar på din underskrift i Jourpost.",
     "new_assignment": "Det finns ett nytt uppdrag till socialjouren i Jourpost.",
     "assignment_update": "Socialjouren har tagit emot eller avrapporterat ett uppdrag från er.",
+    "assignment_overdue": (
+        "Ett uppdrag till socialjouren har passerat sin sista tid utan att vara avrapporterat."
+    ),
 }
 _FOOTER = (
     "Logga in i Jourpost för att läsa:\n{link}\n\n"

@@ -119,6 +119,19 @@ def test_a_weekend_assignment_stays_on_every_shift_until_done(settings: Settings
     late = w.night(ERIK, local(SATURDAY, 13))
     assert [a.id for a in late.open_assignments if a.overdue] == [noon]
     assert late.overdue_assignments == 1
+    # ... and escalated once, by e-mail to the jour and to the sending unit (FR-D1).
+    escalate = w.run
+    assert escalate(ERIK, lambda db, p: service.escalate_overdue(db, now=local(SATURDAY, 13))) == 1
+    assert escalate(ERIK, lambda db, p: service.escalate_overdue(db, now=local(SATURDAY, 14))) == 0
+
+    async def overdue_mail(db: AsyncSession, p: Principal) -> list[str]:
+        rows = await db.scalars(
+            select(OutboxMail).where(OutboxMail.template == "assignment_overdue")
+        )
+        return sorted(m.to_addr for m in rows if m.link_path == f"/assignments/{noon}")
+
+    to = w.run(ERIK, overdue_mail)
+    assert len(to) >= 2 and any("hudiksvall" in a for a in to), to
 
     # Saturday evening shift (16-08): Friday's note is two shifts old and gone; the
     # assignment is not.
