@@ -61,6 +61,7 @@ from portal.metrics import InstrumentedStore, Metrics, MetricsController
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.placements.controllers import PlacementApi, PlacementPages
+from portal.police.controllers import DelegationApi, PoliceRequestApi, PoliceRequestPages
 from portal.reports.controllers import (
     ReportApiController,
     ReportPageController,
@@ -97,6 +98,7 @@ FEATURES = (
     "assignments",
     "lookup",
     "placements",
+    "police",
     "logreview",
     "codelists",
     "notify",
@@ -267,6 +269,9 @@ def create_app(
         LookupApi,
         PlacementPages,
         PlacementApi,
+        PoliceRequestPages,
+        PoliceRequestApi,
+        DelegationApi,
         RosterPages,
         RosterApi,
         LogReviewPages,

@@ -14,6 +14,7 @@ from portal.drafts import models as drafts_models  # noqa: F401
 from portal.lookup import models as lookup_models  # noqa: F401
 from portal.notify import models as notify_models  # noqa: F401
 from portal.placements import models as placements_models  # noqa: F401
+from portal.police import models as police_models  # noqa: F401
 from portal.reports import models as reports_models  # noqa: F401
 from portal.retention import models as retention_models  # noqa: F401
 from portal.rosters import models as rosters_models  # noqa: F401

@@ -44,7 +44,9 @@ ERROR_ANSWERS = {
 
 # Operations (path patterns) with errors of their own.
 _TOO_MANY = re.compile(r"^/api/v1/lookup$")
-_BACKEND = re.compile(r"attachments|/pdf$|signed\.pdf$|/submit$|/archive/")
+_BACKEND = re.compile(
+    r"attachments|/pdf$|signed\.pdf$|/submit$|/archive/|/police-requests$|/approve$"
+)
 _DOWNLOAD = re.compile(r"/attachments/\{attachment_id\}$")
 _FILE_TYPES = ("application/pdf", "image/png", "image/jpeg")
 

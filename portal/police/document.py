@@ -1,0 +1,104 @@
+"""The request as the police receive it: a PDF/A rendered from templates/police/document.html,
+signed PAdES-B-LTA (the machinery of the chair decisions: signing/ and the portal's signing CA)
+in the name of whoever decided it — the jour worker under delegation, or the chair — and stored
+encrypted with ten years' retention. The jour e-mails or prints it to the station commander;
+the police are not users of the portal.
+
+The signer's certificate is issued for the logged-in person (their session came from an
+e-legitimation login); unlike a chair decision there is no separate step-up at signing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from portal.decisions.signing import SigningSetup, SigningUnavailable
+from portal.timefmt import format_local
+from storage import StorageError, StoredObject
+
+log = logging.getLogger("jourpost.police")
+
+RETENTION = dt.timedelta(days=365 * 10 + 3)
+"""Signed requests are kept as long as signed decisions."""
+
+_documents = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_documents.filters["sthlm"] = format_local
+
+
+def html(**context: Any) -> str:
+    """The request document's HTML."""
+    return _documents.get_template("police/document.html").render(**context)
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def sign_and_store(
+    setup: SigningSetup | None,
+    files: Any,
+    *,
+    request_id: uuid.UUID,
+    document_html: str,
+    signer_name: str,
+    signer_pnr: str,
+    signer_role: str,
+    reason: str,
+    location: str,
+    now: dt.datetime,
+) -> StoredObject:
+    """Render, sign and store; SigningUnavailable (nothing stored) when a trust service or the
+    object store can't be reached."""
+    from signing.errors import SigningError, TrustServiceUnavailable
+    from signing.pades import sign_pdf
+    from signing.render import render_pdfa
+
+    if setup is None:
+        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
+    pdf = await asyncio.to_thread(render_pdfa, document_html)
+    key = ec.generate_private_key(ec.SECP256R1())  # ephemeral: this one signature
+    try:
+        cert = setup.ca.issue_signer_certificate(
+            public_key=key.public_key(), name=signer_name, personal_identity_number=signer_pnr
+        )
+        signed = await sign_pdf(
+            pdf, signer_cert=cert, signer_key=key, chain=list(setup.chain),
+            timestamp_url=setup.timestamp_url, trust_roots=list(setup.trust_roots),
+            field_name="Handrackning",
+            stamp_text=f"Digitalt signerat av {signer_name}, {signer_role}, tid {{time}}",
+            reason=reason, location=location,
+        )  # fmt: skip
+    except TrustServiceUnavailable as exc:
+        log.warning("police request signing failed: trust service unavailable")
+        raise SigningUnavailable(
+            "Tidsstämpel eller spärrkontroll kunde inte hämtas, så inget har skrivits under. "
+            "Försök igen om en stund."
+        ) from exc
+    except SigningError as exc:
+        log.error("police request signing failed: %s", type(exc).__name__)
+        raise SigningUnavailable("Underskriften kunde inte skapas. Försök igen.") from exc
+    try:
+        stored: StoredObject = await files.put(
+            f"police-requests/{request_id}/signed-{uuid.uuid4()}.pdf",
+            _one_chunk(signed),
+            retain_until=now + RETENTION,
+        )
+    except StorageError as exc:
+        log.warning("police request signing failed: object store (%s)", type(exc).__name__)
+        raise SigningUnavailable(
+            "Den underskrivna begäran kunde inte sparas just nu. Försök igen om en stund."
+        ) from exc
+    return stored

@@ -1,0 +1,308 @@
+"""Police-assistance requests: the legal-basis check, making a request, the chair's approval,
+and recording its life (sent, granted, refused, executed, not found, revoked).
+
+A request under delegation to the jour is signed at once by the jour worker who makes it; where
+the municipality's delegation matrix says the chair decides, it waits ("awaiting_chair") until
+a chair of the municipality approves it, and is then signed in the chair's name. Every step is
+an event with its time and is audited; reads are in `portal.police.queries`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.advisories import queries as advisories
+from portal.advisories.texts import legal_basis as advisory_basis_label
+from portal.audit import service as audit
+from portal.db.base import utcnow
+from portal.db.models import Organisation, User
+from portal.decisions.signing import SigningSetup
+from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.people import user_names
+from portal.pii import Vault
+from portal.placements import records as placements
+from portal.police import access, delegation, document, rules
+from portal.police.content import RequestContent, RequestDraft, from_blob, person, to_blob, validate
+from portal.police.models import PoliceRequest, PoliceRequestEvent
+from portal.principal import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The check of one person for a request under one act."""
+
+    check: rules.Check
+    """allowed | warning | blocked, and why."""
+    placement_id: uuid.UUID | None
+    """The current placement under the act asked for, if any."""
+    pnr_index: str
+    """The person's blind index."""
+
+
+async def assess(
+    db: AsyncSession, vault: Vault, p: Principal, pnr: str, act: str, *, now: datetime
+) -> Assessment:
+    """Check the person's current placements and active advisories (what the caller may see);
+    audited like a lookup (the blind index, never the number)."""
+    index = vault.index(pnr)
+    current = [
+        s for s in await placements.find_by_person(db, vault, p, index, now=now)
+        if s.status == "active"
+    ]  # fmt: skip
+    advised = [
+        a for a in await advisories.find_by_pnr_index(db, vault, p, index, now=now)
+        if a.status == "active" and not a.expired
+    ]  # fmt: skip
+    found_placements = [
+        rules.Basis("placement", s.content.legal_basis,
+                    f"Placering: {placements.describe_section(s.content.legal_section)}, "
+                    f"{s.organisation_name} ({s.content.place_name})")
+        for s in current
+    ]  # fmt: skip
+    found_advisories = [
+        rules.Basis("advisory", a.legal_basis,
+                    f"Avisering från {a.organisation_name}: {advisory_basis_label(a.legal_basis)}")
+        for a in advised
+    ]  # fmt: skip
+    result = rules.check(act, found_placements, found_advisories)
+    match = next((s.id for s in current if s.content.legal_basis == act), None)
+    await audit.record(
+        db, "police_request.check", actor=p.actor(), object_type="person", object_id=index,
+        details={"act": act, "outcome": result.outcome,
+                 "placements": [str(s.id) for s in current],
+                 "advisories": [str(a.id) for a in advised]},
+    )  # fmt: skip
+    return Assessment(result, match, index)
+
+
+async def check_only(
+    db: AsyncSession, vault: Vault, p: Principal, draft: RequestDraft, *, now: datetime
+) -> Assessment:
+    """The check alone (the form's first step): personnummer and act must be valid."""
+    access.require_jour(p, "police_request.check")
+    errors: dict[str, str] = {}
+    pnr = person(draft, errors)
+    if draft.act not in rules.ACTS:
+        errors["act"] = "Välj lagrum: 43 § LVU eller 45 § LVM."
+    if errors:
+        raise InvalidInput(errors=errors)
+    return await assess(db, vault, p, pnr, draft.act, now=now)
+
+
+async def _user_identity(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> tuple[str, str]:
+    user = await db.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    names = await user_names(db, vault, [user_id])
+    return names.get(user_id, ""), vault.decrypt(user.pnr_enc, f"users.pnr:{user.id}")
+
+
+def _event(r: PoliceRequest, status: str, by: uuid.UUID, now: datetime,
+           vault: Vault, note: str = "") -> PoliceRequestEvent:  # fmt: skip
+    event_id = uuid.uuid4()
+    return PoliceRequestEvent(
+        id=event_id, request_id=r.id, status=status, at=now, by=by,
+        note_enc=vault.encrypt(note, f"police_request_events.note:{event_id}") if note else None,
+    )  # fmt: skip
+
+
+async def _sign(
+    db: AsyncSession,
+    vault: Vault,
+    setup: SigningSetup | None,
+    files: Any,
+    r: PoliceRequest,
+    signer_id: uuid.UUID,
+    role: str,
+    now: datetime,
+) -> None:
+    """Render and sign the document in the signer's name; store it on the request."""
+    stored = from_blob(
+        vault.decrypt(r.content_enc, f"police_requests.content:{r.id}"),
+        vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}"),
+        act=r.act, purpose=r.purpose,
+    )  # fmt: skip
+    org = await db.get(Organisation, r.organisation_id)
+    jour = await db.get(Organisation, r.jour_id)
+    assert org is not None and jour is not None
+    committee = org.committee_name or f"Socialnämnden i {org.name}"
+    name, pnr = await _user_identity(db, vault, signer_id)
+    basis = stored.check_message
+    if stored.checked_against:
+        basis += " Kontrollerat mot: " + "; ".join(stored.checked_against) + "."
+    decided = (
+        f"Begäran är beslutad av {name}, ordförande, {committee}."
+        if r.decided_by == "chair"
+        else f"Begäran är beslutad av {name}, socialsekreterare vid {jour.name}, "
+        f"med stöd av delegation från {committee}."
+    )
+    pdf_html = document.html(
+        c=stored.content, act_label=rules.ACTS[r.act], purpose_label=rules.PURPOSES[r.purpose],
+        committee=committee, jour_name=jour.name, created_at=r.created_at, request_id=r.id,
+        basis_text=basis, decided_text=decided,
+    )  # fmt: skip
+    obj = await document.sign_and_store(
+        setup, files, request_id=r.id, document_html=pdf_html, signer_name=name or "Okänd",
+        signer_pnr=pnr, signer_role=role, reason=f"Begäran om handräckning enligt "
+        f"{rules.ACTS[r.act]}", location=org.name, now=now,
+    )  # fmt: skip
+    now = max(now, utcnow())  # the signature's own time (after the trust services answered)
+    r.signed_by, r.signed_at = signer_id, now
+    r.signed_object_id, r.signed_sha256, r.signed_size = obj.object_id, obj.sha256, obj.size
+    r.signed_kek_id, r.signed_wrapped_key = obj.kek_id, obj.wrapped_key
+    r.status, r.status_at = "signed", now
+    db.add(_event(r, "signed", signer_id, now, vault))
+
+
+async def create(
+    db: AsyncSession,
+    vault: Vault,
+    setup: SigningSetup | None,
+    files: Any,
+    p: Principal,
+    draft: RequestDraft,
+    *,
+    now: datetime,
+    errors: dict[str, str] | None = None,
+) -> uuid.UUID:
+    """Check, record and (under delegation) sign a request; returns its id.
+
+    Blocked by the legal-basis check: InvalidInput on `act` with the explanation (audited as
+    "blocked"); a warning not confirmed: InvalidInput on `confirm_unregistered`.
+    """
+    jour_id = access.require_jour(p)
+    errors = dict(errors or {})
+    org: Organisation | None = None
+    try:
+        org = await access.member(db, p, draft.organisation_id)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    content = validate(draft, errors=errors)
+    assert org is not None
+    jour_id = org.jour_id or jour_id
+    found = await assess(db, vault, p, content.personnummer, content.act, now=now)
+    check = found.check
+    if check.outcome == "blocked":
+        raise InvalidInput(
+            check.message,
+            errors={"act": check.message},
+            audit=AuditNote("police_request.create", "blocked", org.id, "person",
+                            found.pnr_index, details={"act": content.act}),
+        )  # fmt: skip
+    if check.outcome == "warning" and not draft.confirm_unregistered:
+        raise InvalidInput(check.message, errors={"confirm_unregistered": check.message})
+    decided_by = await delegation.decider(db, org.id, delegation.matter_for(content.act))
+    r = PoliceRequest(
+        id=uuid.uuid4(), organisation_id=org.id, jour_id=jour_id, created_by=p.user_id,
+        created_at=now, act=content.act, purpose=content.purpose,
+        stat_code=rules.stat_code(content.act, content.purpose),
+        legal_check="ok" if check.outcome == "allowed" else "warning_confirmed",
+        placement_id=found.placement_id, decided_by=decided_by, status="awaiting_chair",
+        status_at=now, pnr_index=found.pnr_index,
+    )  # fmt: skip
+    r.pnr_enc = vault.encrypt(content.personnummer, f"police_requests.pnr:{r.id}")
+    r.content_enc = vault.encrypt(_blob(content, check), f"police_requests.content:{r.id}")
+    db.add(r)
+    await db.flush()
+    db.add(_event(r, "created", p.user_id, now, vault))
+    if decided_by == "jour":
+        await _sign(db, vault, setup, files, r, p.user_id, "socialsekreterare, socialjouren", now)
+    await db.flush()
+    await audit.record(
+        db, "police_request.create", actor=p.actor(jour_id), owner_org_id=org.id,
+        object_type=access.OBJECT_TYPE, object_id=r.id,
+        details={"act": r.act, "check": check.outcome, "decided_by": decided_by,
+                 "status": r.status, "sha256": r.signed_sha256},
+    )  # fmt: skip
+    return r.id
+
+
+async def record_blocked(db: AsyncSession, p: Principal, note: AuditNote) -> None:
+    """Audit a refused request in the caller's transaction (a page that answers with the form
+    again keeps its transaction, so the refusal is written in it)."""
+    await audit.record(
+        db, note.action, actor=p.actor(), outcome=note.outcome, owner_org_id=note.owner_org_id,
+        object_type=note.object_type, object_id=note.object_id, details=note.details,
+    )  # fmt: skip
+
+
+def _blob(content: RequestContent, check: rules.Check) -> str:
+    return to_blob(content, check_message=check.message,
+                   checked_against=[b.label for b in check.found])  # fmt: skip
+
+
+async def approve(
+    db: AsyncSession,
+    vault: Vault,
+    setup: SigningSetup | None,
+    files: Any,
+    p: Principal,
+    request_id: uuid.UUID,
+    *,
+    now: datetime,
+) -> None:
+    """The chair decides the request (delegation matrix: chair) and it is signed in their name."""
+    action = "police_request.approve"
+    r = await access.get_visible(db, p, request_id, action, lock=True)
+    if r.organisation_id not in access.chair_orgs(p):
+        raise Forbidden(
+            "Bara kommunens ordförande kan besluta om den här begäran.",
+            audit=access.note(action, "denied", r.id, r.organisation_id),
+        )
+    if r.status != "awaiting_chair":
+        raise Conflict("Begäran väntar inte på ordförandens beslut.")
+    await _sign(db, vault, setup, files, r, p.user_id, "ordförande", now)
+    await audit.record(
+        db, action, actor=p.actor(r.organisation_id), owner_org_id=r.organisation_id,
+        object_type=access.OBJECT_TYPE, object_id=r.id, details={"sha256": r.signed_sha256},
+    )  # fmt: skip
+
+
+async def transition(
+    db: AsyncSession,
+    vault: Vault,
+    p: Principal,
+    request_id: uuid.UUID,
+    status: str,
+    *,
+    note: str = "",
+    revision: int | None = None,
+    now: datetime,
+) -> None:
+    """Record the next step of the request's life (by the jour), with its time; audited."""
+    action = f"police_request.{status}" if status in rules.STATUSES else "police_request.update"
+    r = await access.get_for_jour(db, p, request_id, action)
+    text = note.strip()
+    if status not in rules.STATUSES or len(text) > 1000:
+        raise InvalidInput(
+            errors={"status": "Välj ett giltigt nästa steg."}
+            if status not in rules.STATUSES
+            else {"note": "Högst 1000 tecken."}
+        )
+    if revision is not None and revision != r.revision:
+        raise Conflict("Begäran har ändrats av någon annan. Ladda om sidan.")
+    if status not in rules.TRANSITIONS[r.status]:
+        raise Conflict(
+            f"En begäran som är ”{rules.STATUSES[r.status].lower()}” kan inte bli "
+            f"”{rules.STATUSES[status].lower()}”."
+        )
+    moved = await db.execute(
+        update(PoliceRequest)
+        .where(PoliceRequest.id == r.id, PoliceRequest.revision == r.revision)
+        .values(status=status, status_at=now, revision=r.revision + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Begäran har ändrats av någon annan. Ladda om sidan.")
+    r.status, r.status_at, r.revision = status, now, r.revision + 1
+    db.add(_event(r, status, p.user_id, now, vault, text))
+    await audit.record(
+        db, action, actor=p.actor(r.jour_id), owner_org_id=r.organisation_id,
+        object_type=access.OBJECT_TYPE, object_id=r.id, details={"status": status},
+    )  # fmt: skip
