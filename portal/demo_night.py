@@ -7,6 +7,8 @@
 - two placements in Hudiksvall's register: the advisory's teenager under 3 § LVU in a jourhem,
   and a boy placed voluntarily (SoL) in an HVB home — for whom the jour may not request police
   assistance (Nordväst deviation no. 1);
+- Hudiksvall's delegation matrix: its chair decides handräckning (as the Nordväst chair did);
+  the other municipalities keep the default (the jour decides under delegation);
 - a 6 § LVU decision taken orally half an hour ago, waiting for Olof's signature (its
   notification is in /dev-mail);
 - one open weekend assignment (uppdrag) from Hudiksvall, accepted by Jonna, due Sunday 20:00,
@@ -39,6 +41,7 @@ from portal.decisions.schemas import DecisionIn
 from portal.pii import Vault
 from portal.placements import service as placements
 from portal.placements.content import PlacementDraft
+from portal.police import delegation
 from portal.principal import Principal, membership_views
 from portal.reports.models import Report, ReportRead
 from portal.rosters.models import RosterEntry, RosterVersion
@@ -191,15 +194,23 @@ async def seed_advisories(db: AsyncSession, vault: Vault, *, now: datetime) -> i
     return len(drafts)
 
 
+def placed_persons() -> dict[str, str]:
+    """Name -> personnummer of the demo's placed persons (fictitious; for the e2e journeys)."""
+    rng = _rng(7)  # the same sequence as seed_advisories: Tilde is the advisory's teenager
+    return {
+        "Tilde Testsson": fictitious_pnr(rng, datetime(2010, 4, 17)),
+        "Sixten Svensson": fictitious_pnr(_rng(11), datetime(2011, 6, 30)),
+    }
+
+
 async def seed_placements(db: AsyncSession, vault: Vault, *, now: datetime) -> int:
     """Two placements in Hudiksvall's register (one LVU, one SoL), once."""
     from portal.placements.models import Placement
 
     if await db.scalar(select(func.count()).select_from(Placement)):
         return 0
-    rng = _rng(7)  # the same sequence as seed_advisories: Tilde is the advisory's teenager
-    teen = fictitious_pnr(rng, datetime(2010, 4, 17))
-    boy = fictitious_pnr(_rng(11), datetime(2011, 6, 30))
+    placed = placed_persons()
+    teen, boy = placed["Tilde Testsson"], placed["Sixten Svensson"]
     hanna = await _as(db, vault, HANNA)
     today = now.astimezone(STOCKHOLM).date()
     drafts = [
@@ -218,6 +229,10 @@ async def seed_placements(db: AsyncSession, vault: Vault, *, now: datetime) -> i
     ]  # fmt: skip
     for draft in drafts:
         await placements.create(db, vault, hanna, draft, now=now)
+    hudiksvall = await db.scalar(select(Organisation.id).where(Organisation.name == "Hudiksvall"))
+    if hudiksvall is not None:
+        for matter in ("handrackning_lvu", "handrackning_lvm"):
+            await delegation.seed(db, hudiksvall, matter, "chair")
     return len(drafts)
 
 

@@ -123,6 +123,16 @@ def view(stats: Statistics, threshold: int | None) -> View:
             shown(sum(r.count for r in jp), threshold),
         )
     )
+    police = stats.jourpost_police
+    tables.append(
+        ShownTable(
+            "jourpost_police",
+            "Handräckningar begärda i Jourpost",
+            "begäranden",
+            _cells([r.label for r in police], [r.count for r in police], threshold),
+            shown(sum(r.count for r in police), threshold),
+        )
+    )
     return View(
         title=f"{stats.scope_name}, {stats.period.label}",
         suppressed=threshold is not None,

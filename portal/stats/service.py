@@ -26,6 +26,7 @@ from portal.codelists.service import CodeLists, CodeMapper
 from portal.db.models import Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, Forbidden, NotFound
+from portal.police import records as police
 from portal.principal import Principal
 from portal.reports import records as reports
 from portal.reports.records import StatAction, StatReport
@@ -145,6 +146,8 @@ class Statistics:
     """Category, character, initiator, actions, decisions."""
     jourpost_decisions: tuple[Row, ...]
     """Chair decisions drafted in Jourpost (not cancelled), by kind."""
+    jourpost_police: tuple[Row, ...] = ()
+    """Requests for police assistance made (signed) in Jourpost, by the "Handr" codes."""
     quality: tuple[str, ...] = field(default_factory=tuple)
     """Data-quality warnings (Swedish)."""
 
@@ -437,6 +440,23 @@ async def _jourpost_decisions(db: AsyncSession, scope: Scope, period: Period) ->
     return tuple(Row(k, act, n) for k, act, n in kinds)
 
 
+POLICE_CODES = ("handr_43_lvu", "handr_45_lvm", "handr_aterk")
+"""The "Handr" codes of DECISION_ACTIONS that police-assistance requests are counted under."""
+
+
+async def _jourpost_police(db: AsyncSession, scope: Scope, period: Period) -> tuple[Row, ...]:
+    """Step 8: requests for police assistance made in Jourpost, by the "Handr" codes."""
+    codes = await police.count_by_code(
+        db,
+        jour_id=scope.jour_id,
+        municipality_id=scope.municipality_id,
+        start=period.start,
+        end=period.end,
+    )
+    labels = dict(DECISION_ACTIONS)
+    return tuple(Row(c, labels[c], codes.get(c, 0)) for c in POLICE_CODES)
+
+
 async def compute(
     db: AsyncSession, scope: Scope, period: Period, *, pop: dict[str, int] | None = None
 ) -> Statistics:
@@ -459,6 +479,7 @@ async def compute(
         municipalities=tuple(rows_m),
         tables=tuple(tables),
         jourpost_decisions=await _jourpost_decisions(db, scope, period),
+        jourpost_police=await _jourpost_police(db, scope, period),
         quality=tuple(quality),
     )
 

@@ -311,7 +311,14 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
         OLOF: ["/stats", "/decisions"],
         ANDERS: ["/retention", "/logs", "/verify"],
         HANNA: ["/advisories", "/reports/inbox", "/placements", "/placements/new"],
-        JONNA: ["/reports/sent", "/rosters/on-call", "/codes", "/dev-mail"],
+        JONNA: [
+            "/reports/sent",
+            "/rosters/on-call",
+            "/codes",
+            "/dev-mail",
+            "/police-requests",
+            "/police-requests/new",
+        ],
         ADA: ["/admin/users"],
     }
     for pnr, paths in visits.items():
@@ -438,3 +445,56 @@ def test_h_a_report_survives_the_session_timeout(demo: Demo, browser: Any) -> No
     restored = page.content()
     assert "Ditt utkast är återställt" in restored and text in restored
     check(page, "h2-draft-restored")
+
+
+def test_i_a_blocked_and_an_allowed_police_request(demo: Demo, browser: Any) -> None:
+    """Handräckning on a phone: Sixten is placed under SoL — blocked, with why; Tilde under
+    3 § LVU — allowed, and since Hudiksvall's chair decides handräckning (the demo's delegation
+    matrix) it waits for Olof, who decides and signs it on his phone."""
+    from portal.demo_night import placed_persons
+
+    placed = placed_persons()
+    page = new_page(browser, phone=True)
+    login(page, demo.url, JONNA)
+    page.goto(f"{demo.url}/police-requests/new")
+    check(page, "i1-police-form")
+
+    def fill(pnr: str, name: str) -> None:
+        page.get_by_label(re.compile(r"^Personnummer")).fill(pnr)
+        page.get_by_label(re.compile(r"^Lagrum")).select_option("lvu")
+        page.get_by_label(re.compile(r"^För kommun")).select_option(label="Hudiksvall")
+        page.get_by_label(re.compile(r"^Personens namn")).fill(name)
+        page.get_by_label(re.compile(r"^Polisens hjälp behövs för")).select_option("return")
+        page.get_by_label(re.compile(r"^Vart ska personen föras")).fill("Placeringen")
+        page.get_by_label(re.compile(r"^Skäl för begäran")).fill("Har avvikit och vägrar.")
+        page.get_by_label(re.compile(r"^Till \(polisstation")).fill("Polisen, Hudiksvall")
+        page.get_by_label(re.compile(r"^Jourens telefon")).fill("026-17 80 00")
+
+    fill(placed["Sixten Svensson"], "Sixten Svensson")
+    page.get_by_role("button", name="Kontrollera lagrum").click()
+    page.wait_for_selector("text=Handräckning kan inte begäras.")
+    assert "frivilligt enligt SoL" in page.content()
+    check(page, "i2-police-blocked-check")
+    page.get_by_role("button", name="Skapa begäran").click()
+    page.wait_for_selector("[role=alert]")
+    assert "frivilligt enligt SoL" in page.locator("[role=alert]").inner_text()
+    check(page, "i3-police-blocked")
+
+    fill(placed["Tilde Testsson"], "Tilde Testsson")
+    page.get_by_role("button", name="Kontrollera lagrum").click()
+    page.wait_for_selector("text=Lagrummet stämmer.")
+    with page.expect_navigation(url=re.compile(r".*/police-requests/[0-9a-f-]{36}\?sparad=1")):
+        page.get_by_role("button", name="Skapa begäran").click()
+    assert "Väntar på ordförandens beslut" in page.content()
+    check(page, "i4-police-awaiting-chair")
+    request_url = page.url.split("?")[0]
+    page.context.close()
+
+    page = new_page(browser, phone=True)
+    login(page, demo.url, OLOF)
+    page.goto(request_url)
+    with page.expect_navigation(url=re.compile(r".*\?sparad=1")):
+        page.get_by_role("button", name="Besluta och skriv under").click()
+    assert "Hämta underskriven begäran (PDF)" in page.content()
+    check(page, "i5-police-signed-by-chair")
+    page.context.close()

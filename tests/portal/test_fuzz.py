@@ -28,6 +28,7 @@ from tests.portal.advisories.helpers import body, pdf_bytes
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import draft_body, roster_with_olof
 from tests.portal.placements.helpers import placement as placement_body
+from tests.portal.police.helpers import request_body
 from tests.portal.reports.helpers import BARN, report_payload, unit_ids
 from tests.portal.sessions import client_as
 
@@ -77,6 +78,10 @@ def seed_records(portal: RunningPortal) -> dict[str, list[str]]:
                   "due_at": due_at},
         ).json()["id"]  # fmt: skip
         note = jonna.post("/api/v1/handover", json={"body": "Till nästa pass."}).json()["id"]
+        police = jonna.post(
+            "/api/v1/police-requests",
+            json=request_body(str(known["Hudiksvall"]), confirm_unregistered=True),
+        ).json()["id"]
     finally:
         jonna.close()
         hanna.close()
@@ -87,6 +92,7 @@ def seed_records(portal: RunningPortal) -> dict[str, list[str]]:
         "report_id": [report],
         "decision_id": [decision],
         "placement_id": [placement],
+        "request_id": [police],
         "attachment_id": [report_file, advisory_file],
         "version_id": [roster],
         "municipality_id": [str(known["Hudiksvall"]), str(known["Gävle"])],
@@ -218,10 +224,12 @@ def test_html_forms_never_answer_5xx(portal: RunningPortal) -> None:
     assert len(routes) > 20, routes
     clients = {role: client_as(portal.url, portal.settings, p) for role, p in ROLES.items()}
     pages = ["/", "/lookup", "/logs", "/archive", "/advisories/new", "/reports/new",
-             "/decisions", "/stats/costs", "/retention", "/placements/new"]  # fmt: skip
+             "/decisions", "/stats/costs", "/retention", "/placements/new",
+             "/police-requests/new"]  # fmt: skip
     pages += [f"/advisories/{ids['advisory_id'][0]}", f"/reports/{ids['report_id'][0]}",
               f"/decisions/{ids['decision_id'][0]}",
               f"/placements/{ids['placement_id'][0]}/amend",
+              f"/police-requests/{ids['request_id'][0]}",
               f"/rosters/municipalities/{ids['municipality_id'][0]}"]  # fmt: skip
     known: set[str] = {"_csrf_token"}
     for client in clients.values():

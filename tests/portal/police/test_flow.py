@@ -15,7 +15,7 @@ from portal.police import records
 from portal.police.models import PoliceRequest
 from signing.pki import load_certificate
 from signing.verify import verify_pdf
-from tests.portal.advisories.helpers import BOY17, GUNILLA, HANNA, JONNA, audit_entries, run
+from tests.portal.advisories.helpers import BOY17, ERIK, GUNILLA, HANNA, JONNA, audit_entries, run
 from tests.portal.conftest import RunningPortal
 from tests.portal.placements.helpers import register
 from tests.portal.police.helpers import org_id, request_body
@@ -89,6 +89,14 @@ def test_lvu_placement_allows_a_signed_request_tracked_to_execution(portal: Runn
         )
 
     assert run(portal.settings, counted) == {"handr_aterk": 1}
+    # In the jour's statistics, under the seed's "Handr" codes.
+    erik = client_as(portal.url, portal.settings, ERIK)
+    stats = erik.get("/api/v1/stats").json()
+    (table,) = [t for t in stats["tables"] if t["name"] == "jourpost_police"]
+    assert [(c["label"], c["value"]) for c in table["cells"]] == [
+        ("Handräckning 43 § LVU", 0), ("Handräckning 45 § LVM", 0),
+        ("Handräckning, återförande", 1),
+    ]  # fmt: skip
 
 
 def test_sol_placement_blocks_the_request(portal: RunningPortal) -> None:
