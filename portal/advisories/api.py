@@ -63,7 +63,7 @@ class AdvisoryApi(Controller):
     ) -> CreatedOut:
         """Post to the municipality's jour; attach files afterwards with POST .../attachments."""
         advisory_id = await service.create(
-            db, portal_state(state).vault, user, data.draft(), now=utcnow(),
+            db, portal_state(state).vault, user, data, now=utcnow(),
             organisation_id=data.organisation_id,
         )  # fmt: skip
         return CreatedOut(advisory_id, 1)
@@ -98,7 +98,7 @@ class AdvisoryApi(Controller):
     ) -> CreatedOut:  # fmt: skip
         """New version with the full new content; 409 if `base_version` is not the current one."""
         number = await service.amend(
-            db, portal_state(state).vault, user, advisory_id, data.draft(),
+            db, portal_state(state).vault, user, advisory_id, data,
             base_version=data.base_version, now=utcnow(),
         )  # fmt: skip
         return CreatedOut(advisory_id, number)

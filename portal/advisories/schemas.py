@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,54 +29,16 @@ FORM_SUBJECT_ROWS = 3
 
 
 @dataclass
-class SubjectIn:
-    """A person the advisory is about."""
+class AdvisoryIn(AdvisoryDraft):
+    """A new advisory, or (with base_version) an amendment: the service's draft, plus the sender.
 
-    personal_identity_number: str = ""
-    """Personnummer or samordningsnummer (any common format); empty if identity_unknown."""
-    name: str = ""
-    """Name (required unless identity_unknown)."""
-    identity_unknown: bool = False
-    """True for "identitet okänd"; then description is required."""
-    description: str = ""
-    """Description of the person (appearance, alias, age)."""
+    The fields are AdvisoryDraft's (one definition); the API narrows `legal_basis` to its values.
+    """
 
-
-@dataclass
-class AdvisoryIn:
-    """A new advisory, or (with base_version) an amendment."""
-
-    subjects: list[SubjectIn] = field(default_factory=list)
-    """One or more persons."""
-    plan: str = ""
-    """The current plan."""
-    alternative_plans: str = ""
-    """Alternative plans."""
-    instructions: str = ""
-    """Explicit instructions, e.g. "Bevilja inte akutboende"."""
     legal_basis: LegalBasis = "none"
     """Legal basis of a placement: handräckning is lawful only under lvu/lvm."""
-    contact_name: str = ""
-    """Contact on call."""
-    contact_phone: str = ""
-    """Their phone number."""
-    valid_until: datetime | None = None
-    """Expiry (ISO 8601 with offset); default 14 days from now; at most 180 days."""
     organisation_id: uuid.UUID | None = None
     """Sending municipality; needed only if the caller is a handler in several."""
-
-    def draft(self) -> AdvisoryDraft:
-        """The service's draft."""
-        return AdvisoryDraft(
-            subjects=[SubjectDraft(**vars(s)) for s in self.subjects],
-            plan=self.plan,
-            alternative_plans=self.alternative_plans,
-            instructions=self.instructions,
-            legal_basis=self.legal_basis,
-            contact_name=self.contact_name,
-            contact_phone=self.contact_phone,
-            valid_until=self.valid_until,
-        )
 
 
 @dataclass
