@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from auth.oidc import DEFAULT_ACCEPTED_ACR
+
 Mode = Literal["production", "development", "demo"]
 
 # Fictitious organisation numbers (Luhn-valid, in the unassigned 212999 series) for the demo's
@@ -38,12 +40,6 @@ DEMO_ARCHIVE_ORG_NUMBERS = (
     "Söderhamn=212999-0103",
 )
 _ORG_NUMBER = re.compile(r"\d{6}-\d{4}")
-
-DEFAULT_ACCEPTED_ACR = (
-    "http://id.elegnamnden.se/loa/1.0/loa3",
-    "http://id.swedenconnect.se/loa/1.0/uncertified-loa3",
-    "http://id.elegnamnden.se/loa/1.0/loa4",
-)
 
 
 class SettingsError(ValueError):
