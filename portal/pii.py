@@ -30,6 +30,15 @@ class DecryptionError(ValueError):
     """A field could not be decrypted: wrong key, wrong row, or tampered ciphertext."""
 
 
+def invalid_personnummer(alternative: str = "") -> str:
+    """The field error (Swedish) for a number `normalise_personnummer` refused.
+
+    `alternative`: what else the person can do, e.g. "eller sök på namn".
+    """
+    hint = f", {alternative}" if alternative else ""
+    return f"Ange ett giltigt person- eller samordningsnummer, t.ex. 20110305-9893{hint}."
+
+
 def normalise_personnummer(text: str) -> str:
     """Validate and return the 12-digit form (YYYYMMDDNNNN); coordination numbers accepted."""
     cleaned = text.strip()

@@ -18,7 +18,7 @@ from portal.audit.service import Actor
 from portal.db.base import utcnow
 from portal.db.models import Membership, Organisation, Unit, User
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ async def add_user(
     try:
         pnr = normalise_personnummer(personnummer)
     except InvalidPersonnummer:
-        errors["personal_identity_number"] = "Ange ett giltigt personnummer, t.ex. 19780312-9829."
+        errors["personal_identity_number"] = invalid_personnummer()
         pnr = ""
     clean_name = " ".join(name.split())
     if not clean_name:

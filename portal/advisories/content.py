@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portal.errors import InvalidInput
-from portal.pii import InvalidPersonnummer, normalise_personnummer
+from portal.pii import InvalidPersonnummer, invalid_personnummer, normalise_personnummer
 
 DEFAULT_VALIDITY = timedelta(days=14)
 """valid_until when the sender gives none, and the one-click re-confirmation's extension."""
@@ -133,9 +133,8 @@ def _subject(i: int, d: SubjectDraft, errors: dict[str, str]) -> Subject | None:
     try:
         pnr = normalise_personnummer(d.personal_identity_number)
     except InvalidPersonnummer:
-        errors[f"{key}-personal_identity_number"] = (
-            "Ange ett giltigt person- eller samordningsnummer (t.ex. 20110305-9893), "
-            "eller markera att identiteten är okänd."
+        errors[f"{key}-personal_identity_number"] = invalid_personnummer(
+            "eller markera att identiteten är okänd"
         )
         pnr = None
     if not name:

@@ -35,7 +35,7 @@ from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation
 from portal.decisions import records as decision_records
 from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
-from portal.pii import Vault, normalise_personnummer
+from portal.pii import Vault, invalid_personnummer, normalise_personnummer
 from portal.principal import Principal
 from portal.records import Hit, Holding, Person, Record, RecordSource, StoredFile
 from portal.reports import records as report_records
@@ -130,7 +130,7 @@ async def search(
             index = vault.index(normalise_personnummer(personnummer))
         except ValueError:
             raise InvalidInput(
-                errors={"personal_identity_number": "Ange ett giltigt personnummer (12 siffror)."}
+                errors={"personal_identity_number": invalid_personnummer()}
             ) from None
     hits = await search_unchecked(db, org_id, kinds, since, until, index)
     hits.sort(key=lambda h: h.date, reverse=True)

@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.attachments.files import CheckedFile, check_file
 from portal.attachments.models import Attachment
+from portal.attachments.store import stored_columns, stored_object
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.errors import DomainError, InvalidInput, NotFound
@@ -281,14 +282,10 @@ def _row(
         owner_type=owner_type,
         owner_id=owner_id,
         organisation_id=org_id,
-        object_id=item.stored.object_id,
         name_enc=vault.encrypt(item.checked.name, f"attachments.name:{item.attachment_id}"),
         content_type=item.checked.content_type,
-        size=item.stored.size,
-        sha256=item.stored.sha256,
-        kek_id=item.stored.kek_id,
-        wrapped_key=item.stored.wrapped_key,
         created_by=actor.user_id,
+        **stored_columns(item.stored),
     )
 
 
@@ -314,13 +311,7 @@ async def stored_attachments(
         .where(Attachment.owner_type == owner_type, Attachment.owner_id == owner_id)
         .order_by(Attachment.created_at)
     )
-    return [
-        StoredAttachment(
-            _view(vault, r),
-            StoredObject(r.object_id, r.size, r.sha256, r.kek_id, r.wrapped_key),
-        )
-        for r in rows
-    ]
+    return [StoredAttachment(_view(vault, r), stored_object(r)) for r in rows]
 
 
 async def open_attachment(
@@ -350,8 +341,7 @@ async def open_attachment(
         raise NotFound()
     view = _view(vault, row)
     await release(db)
-    stored = StoredObject(row.object_id, row.size, row.sha256, row.kek_id, row.wrapped_key)
-    plaintext = files.get(stored)
+    plaintext = files.get(stored_object(row))
     try:
         first = await anext(plaintext)
     except StorageError as exc:

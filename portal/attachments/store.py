@@ -1,9 +1,44 @@
-"""Build the portal's encrypted file store from the settings."""
+"""The portal's encrypted file store: built from the settings, and kept in table columns.
+
+A `storage.StoredObject` is kept in five columns with one prefix, `<p>object_id, <p>size,
+<p>sha256, <p>kek_id, <p>wrapped_key` (no prefix on attachments, `signed_` on decisions):
+`stored_object` reads them, `stored_columns` gives the values to write, and key rotation
+(portal.keys) finds every such group by these names.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from portal.settings import Settings
-from storage import EncryptedObjectStore, FilesystemStore, Keyring, ObjectStore, S3Store
+from storage import (
+    EncryptedObjectStore,
+    FilesystemStore,
+    Keyring,
+    ObjectStore,
+    S3Store,
+    StoredObject,
+)
+
+STORED_COLUMNS = ("object_id", "size", "sha256", "kek_id", "wrapped_key")
+"""The column names (after the prefix) that keep a StoredObject, in its field order."""
+
+
+def stored_object(row: object, prefix: str = "") -> StoredObject:
+    """The object kept in `row`'s columns (an ORM instance or a result row).
+
+    ValueError if a column is empty: where the columns are nullable (a decision not yet signed),
+    check `<p>object_id` first.
+    """
+    values = [getattr(row, prefix + name) for name in STORED_COLUMNS]
+    if any(v is None for v in values):
+        raise ValueError(f"no stored object in the columns {prefix}*")
+    return StoredObject(*values)
+
+
+def stored_columns(stored: StoredObject, prefix: str = "") -> dict[str, Any]:
+    """The column values that keep `stored` (for a constructor, an update or `setattr`)."""
+    return {prefix + name: getattr(stored, name) for name in STORED_COLUMNS}
 
 
 class FileStore(EncryptedObjectStore):

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.attachments.store import stored_object
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.decisions.service import STATUS_LABELS, archive_filter, archive_holders, to_out
@@ -25,7 +26,6 @@ from portal.people import user_names
 from portal.pii import Vault
 from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
 from portal.timefmt import format_local
-from storage import StoredObject
 
 # --- retention, log review, statistics ---
 
@@ -139,13 +139,9 @@ async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
 
 def signed_file(d: Decision) -> StoredFile | None:
     """The signed PDF/A as stored (None before signing)."""
-    if not (d.signed_object_id and d.signed_size is not None and d.signed_sha256):
+    if d.signed_object_id is None:
         return None
-    assert d.signed_kek_id and d.signed_wrapped_key
-    stored = StoredObject(
-        d.signed_object_id, d.signed_size, d.signed_sha256, d.signed_kek_id, d.signed_wrapped_key
-    )
-    return StoredFile(f"beslut-{d.id}.pdf", "application/pdf", stored)
+    return StoredFile(f"beslut-{d.id}.pdf", "application/pdf", stored_object(d, "signed_"))
 
 
 def _when(value: datetime | None) -> str:

@@ -34,7 +34,7 @@ from portal.decisions.rules import ENDED, KINDS, deadlines
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
 from portal.principal import Principal
 from portal.rosters import service as rosters
 from portal.timefmt import format_local
@@ -138,7 +138,7 @@ async def _validate(
         try:
             pnr = normalise_personnummer(data.subject_personal_identity_number)
         except InvalidPersonnummer:
-            errors["subject_personal_identity_number"] = "Ange ett giltigt personnummer."
+            errors["subject_personal_identity_number"] = invalid_personnummer()
     for name, value, label in (
         ("subject_name", data.subject_name, "namn"),
         ("facts", data.facts, "omständigheter"),

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
 from auth.roles import Permission
+from portal.attachments.store import stored_columns, stored_object
 from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import User, WebSession
@@ -380,11 +381,8 @@ async def complete(
     d.signed_at = now
     d.delivered_at = now
     d.status = "delivered"
-    d.signed_object_id = stored.object_id
-    d.signed_sha256 = stored.sha256
-    d.signed_size = stored.size
-    d.signed_kek_id = stored.kek_id
-    d.signed_wrapped_key = stored.wrapped_key
+    for column, value in stored_columns(stored, "signed_").items():
+        setattr(d, column, value)
     await audit.record(
         db,
         "decision.sign",
@@ -401,8 +399,6 @@ async def signed_pdf(
     db: AsyncSession, files: Any, principal: Principal, decision_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
     """Stream the signed PDF (integrity checked while reading); audited as a download."""
-    from storage import StoredObject
-
     d = await service.load_visible(db, principal, decision_id, "decision.download")
     if d.signed_object_id is None:
         raise NotFound("Beslutet är inte underskrivet ännu.")
@@ -415,18 +411,7 @@ async def signed_pdf(
         object_id=d.id,
         details={"document": "signed"},
     )
-    assert (
-        d.signed_size is not None and d.signed_sha256 and d.signed_kek_id and d.signed_wrapped_key
-    )
-    return files.get(  # type: ignore[no-any-return]
-        StoredObject(
-            d.signed_object_id,
-            d.signed_size,
-            d.signed_sha256,
-            d.signed_kek_id,
-            d.signed_wrapped_key,
-        )
-    )
+    return files.get(stored_object(d, "signed_"))  # type: ignore[no-any-return]
 
 
 async def pending_for(db: AsyncSession, principal: Principal) -> list[Decision]:
@@ -487,22 +472,13 @@ async def renew_timestamps(
     """
     from signing.pades import renew_archival_timestamp
     from signing.verify import verify_pdf
-    from storage import StoredObject
 
     checked = renewed = repaired = still_invalid = 0
     done: list[tuple[uuid.UUID, uuid.UUID, str]] = []
     roots = list(setup.trust_roots)
     rows = (await db.scalars(select(Decision).where(Decision.signed_object_id.is_not(None)))).all()
     for d in rows:
-        assert d.signed_object_id and d.signed_size is not None and d.signed_sha256
-        assert d.signed_kek_id and d.signed_wrapped_key is not None
-        current = StoredObject(
-            d.signed_object_id,
-            d.signed_size,
-            d.signed_sha256,
-            d.signed_kek_id,
-            d.signed_wrapped_key,
-        )
+        current = stored_object(d, "signed_")  # selected for a signed object
         pdf = b"".join([chunk async for chunk in files.get(current)])
         checked += 1
         expiry = last_timestamp_expiry(pdf)
@@ -533,11 +509,8 @@ async def renew_timestamps(
             _one_chunk(fresh),
             retain_until=utcnow() + RETENTION,
         )
-        d.signed_object_id = stored.object_id
-        d.signed_sha256 = stored.sha256
-        d.signed_size = stored.size
-        d.signed_kek_id = stored.kek_id
-        d.signed_wrapped_key = stored.wrapped_key
+        for column, value in stored_columns(stored, "signed_").items():
+            setattr(d, column, value)
         done.append((d.id, d.municipality_id, stored.sha256))
     # Audited after the loop: an entry locks the audit chain's head row until the commit, and
     # the loop calls the TSA and the object store for every decision (minutes for many, or as

@@ -8,7 +8,8 @@ What is under a KEK:
 
 Both are found by convention, not by a list that could go stale: every column named `X_enc` of
 table `T` with primary key `id` is bound to the context "T.X:<id>" (portal.pii), and every set of
-columns `<p>object_id, <p>size, <p>sha256, <p>kek_id, <p>wrapped_key` describes a stored object.
+columns `<p>object_id, <p>size, <p>sha256, <p>kek_id, <p>wrapped_key` keeps a stored object
+(portal.attachments.store).
 After a rotation the old KEK can be removed from the keyring. Rows are processed in batches, each
 in its own transaction, so the job can be interrupted and run again.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal.attachments.store import STORED_COLUMNS, stored_columns, stored_object
 from portal.db import registry  # noqa: F401  (every table on Base.metadata)
 from portal.db.base import Base
 from portal.pii import Vault
@@ -50,12 +52,11 @@ def encrypted_columns() -> Iterator[tuple[Table, str]]:
 
 def stored_object_prefixes() -> Iterator[tuple[Table, str]]:
     """(table, prefix) for every group of stored-object columns."""
-    needed = ("object_id", "size", "sha256", "kek_id", "wrapped_key")
     for table in Base.metadata.sorted_tables:
         for column in table.c:
             if column.name.endswith("wrapped_key"):
                 prefix = column.name[: -len("wrapped_key")]
-                if all(f"{prefix}{n}" in table.c for n in needed) and "id" in table.c:
+                if all(f"{prefix}{n}" in table.c for n in STORED_COLUMNS) and "id" in table.c:
                     yield table, prefix
 
 
@@ -63,7 +64,7 @@ async def rotate(
     maker: async_sessionmaker[AsyncSession], vault: Vault, files: object
 ) -> RotationReport:
     """Re-encrypt every field and re-wrap every object key under the current KEK."""
-    from storage import EncryptedObjectStore, StoredObject
+    from storage import EncryptedObjectStore
 
     assert isinstance(files, EncryptedObjectStore)
     fields = objects = 0
@@ -89,9 +90,7 @@ async def rotate(
             last = rows[-1][0]
     current = files.keyring.current_id
     for table, p in stored_object_prefixes():
-        cols = [
-            table.c[f"{p}{n}"] for n in ("object_id", "size", "sha256", "kek_id", "wrapped_key")
-        ]
+        cols = [table.c[f"{p}{n}"] for n in STORED_COLUMNS]
         while True:
             async with maker() as db, db.begin():
                 object_rows = (
@@ -101,12 +100,10 @@ async def rotate(
                         .limit(BATCH)
                     )
                 ).all()
-                for row_id, object_id, size, sha256, kek_id, wrapped in object_rows:
-                    moved = files.rewrap(StoredObject(object_id, size, sha256, kek_id, wrapped))
+                for row in object_rows:
+                    moved = files.rewrap(stored_object(row, p))
                     await db.execute(
-                        update(table)
-                        .where(table.c.id == row_id)
-                        .values({f"{p}kek_id": moved.kek_id, f"{p}wrapped_key": moved.wrapped_key})
+                        update(table).where(table.c.id == row.id).values(stored_columns(moved, p))
                     )
                     objects += 1
             if len(object_rows) < BATCH:

@@ -26,7 +26,7 @@ from portal.db.models import AuditEntry, Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, InvalidInput, NotFound
 from portal.people import user_names
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
 from portal.principal import Principal
 from portal.reports import records as reports
 from portal.timefmt import format_local
@@ -161,9 +161,7 @@ def _personnummer(raw: str) -> str:
     try:
         return normalise_personnummer(raw)
     except InvalidPersonnummer as exc:
-        raise InvalidInput(
-            errors={"personal_identity_number": "Ange ett giltigt personnummer."}
-        ) from exc
+        raise InvalidInput(errors={"personal_identity_number": invalid_personnummer()}) from exc
 
 
 async def _rows(

@@ -27,7 +27,7 @@ from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
 from portal.lookup import names
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
 from portal.placements import records as placement_records
 from portal.principal import Principal
 from portal.reports import queries as reports
@@ -136,10 +136,7 @@ async def lookup(
         pnr = normalise_personnummer(personnummer)
     except InvalidPersonnummer:
         raise InvalidInput(
-            errors={
-                "personal_identity_number": "Ange ett giltigt person- eller samordningsnummer, "
-                "t.ex. 20110305-9893, eller sök på namn."
-            }
+            errors={"personal_identity_number": invalid_personnummer("eller sök på namn")}
         ) from None
     index = vault.index(pnr)
     found = await queries.find_by_pnr_index(db, vault, p, index, now=now)

@@ -21,7 +21,7 @@ from portal.codelists import service as codelists
 from portal.codelists.service import CodeLists
 from portal.db.models import Organisation, Unit
 from portal.errors import InvalidInput
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
 from portal.reports.models import Report, ReportAddendum, ReportSubject
 from portal.reports.schemas import (
     URGENCIES,
@@ -221,9 +221,7 @@ def _check_subjects(data: ReportInput, errors: dict[str, str]) -> list[CheckedSu
             try:
                 pnr = normalise_personnummer(raw_pnr)
             except InvalidPersonnummer:
-                errors[f"{key}.personal_identity_number"] = (
-                    "Ange ett giltigt person- eller samordningsnummer, t.ex. 20110305-9893."
-                )
+                errors[f"{key}.personal_identity_number"] = invalid_personnummer()
         if not name and not s.identity_unknown:
             errors[f"{key}.name"] = "Ange namn."
         elif len(name) > 200:

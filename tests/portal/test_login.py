@@ -144,7 +144,7 @@ def test_admin_adds_a_user_who_can_then_log_in(portal: RunningPortal) -> None:
         data={**csrf_form(ada), "personal_identity_number": "19780312-0000", "name": "X"},
     )
     assert bad.status_code == 422
-    assert "Ange ett giltigt personnummer" in bad.text
+    assert "Ange ett giltigt person- eller samordningsnummer" in bad.text
     assert 'aria-invalid="true"' in bad.text
     created = ada.post(
         "/admin/users",

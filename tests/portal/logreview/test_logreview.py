@@ -63,7 +63,7 @@ def test_archivist_reviews_reads_by_person_and_exports_csv(portal: RunningPortal
     bad = anders.post(
         "/logs", data={**base, **_period(), "personal_identity_number": "123", "format": "html"}
     )
-    assert bad.status_code == 422 and "Ange ett giltigt personnummer" in bad.text
+    assert bad.status_code == 422 and "Ange ett giltigt person- eller samordningsnummer" in bad.text
 
 
 def test_others_cannot_review_and_other_organisations_are_404(portal: RunningPortal) -> None:
