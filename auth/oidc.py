@@ -27,8 +27,6 @@ may trigger one JWKS refetch per login without giving an attacker a request ampl
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import logging
@@ -229,15 +227,6 @@ def _reject(reason: str, *, provider_error: str | None = None) -> LoginRejected:
     return LoginRejected(reason, provider_error=provider_error)
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def nonce_binding_for(data: bytes) -> str:
-    """A binding to put in the nonce for `data` (base64url SHA-256, 43 characters)."""
-    return _b64url(hashlib.sha256(data).digest())
-
-
 class RelyingParty:
     """The OIDC client of one provider: builds login requests and verifies their answers."""
 
@@ -335,7 +324,7 @@ class RelyingParty:
         `sign_request`: {"tbs_data": base64, "sign_message": base64 of UTF-8 text} — sent as the
         oidc-sweden signRequest parameter only when the provider supports it (then prompt
         becomes "login consent"); check `PendingAuth.sign_request_sent`. `nonce_binding`: a
-        URL-safe string (e.g. `nonce_binding_for(document)`) embedded in the nonce so the ID
+        URL-safe string (e.g. the document's SHA-256 in hex) embedded in the nonce so the ID
         token proves which document the login was for. When the provider offers pushed
         authorization requests (RFC 9126) every parameter is pushed and the URL carries only
         `client_id` and `request_uri`; otherwise `login_hint` is dropped (never in a URL).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import or_, select
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.codelists.models import CodeEntry, CodeListVersion, CodeMapping
 from portal.codelists.schemas import CodeListsOut, CodeListVersionOut, CodeMappingOut, CodeOut
-from portal.codelists.standard import ENTRIES, LISTS, MAPPINGS, VERSIONS, display_name
+from portal.codelists.standard import LISTS, display_name
 from portal.db.base import utcnow
 from portal.errors import NotFound
 
@@ -197,47 +197,6 @@ async def code_mapper(db: AsyncSession, target: str) -> CodeMapper:
     """A mapper to `target` built from the stored versions and mappings."""
     order = [v.version for v in await versions(db)]
     return CodeMapper(order, list(await db.scalars(select(CodeMapping))), target)
-
-
-async def seed_code_lists(db: AsyncSession) -> int:
-    """Insert the standard versions, codes and mappings that are missing; return rows added.
-
-    Idempotent. Migration 0003 already inserts the standard lists, so a migrated database needs
-    nothing; this exists for databases built otherwise and for a future version added here.
-    """
-    added = 0
-    for v in VERSIONS:
-        if await db.get(CodeListVersion, v.version) is None:
-            db.add(CodeListVersion(**asdict(v)))
-            added += 1
-    await db.flush()
-    by_version = {v.version: v for v in VERSIONS}
-    for e in ENTRIES:
-        if await db.get(CodeEntry, (e.list_name, e.version, e.code)) is None:
-            db.add(
-                CodeEntry(
-                    list_name=e.list_name,
-                    version=e.version,
-                    code=e.code,
-                    label=e.label,
-                    definition=e.definition,
-                    valid_from=by_version[e.version].valid_from,
-                    valid_to=by_version[e.version].valid_to,
-                    position=e.position,
-                    involves_child=e.involves_child,
-                )
-            )
-            added += 1
-    for m in MAPPINGS:
-        if await db.get(CodeMapping, m) is None:
-            db.add(
-                CodeMapping(
-                    list_name=m[0], from_version=m[1], from_code=m[2], to_version=m[3], to_code=m[4]
-                )
-            )
-            added += 1
-    await db.flush()
-    return added
 
 
 async def overview(db: AsyncSession) -> CodeListsOut:

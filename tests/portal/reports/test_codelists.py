@@ -1,13 +1,11 @@
-"""Versioned code lists: 2016 and 2017, the 13–20 split, the API, and seeding idempotence."""
+"""Versioned code lists: 2016 and 2017, the 13–20 split, and the API."""
 
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.codelists import service as codelists
-from portal.codelists.models import CodeEntry
 from portal.db.engine import make_sessionmaker
 from tests.portal.conftest import RunningPortal
 from tests.portal.reports.conftest import ADA, JONNA, People
@@ -40,21 +38,6 @@ async def test_versions_and_mapping_in_the_database(migrated_engine: AsyncEngine
         assert to_2017("category", "2016", "man") == ("man",)
         assert to_2017("action", "2016", "logi") == ("logi",)
         assert to_2017("action", "2017", "logi") == ("logi",)
-
-
-async def test_seeding_is_idempotent(migrated_engine: AsyncEngine) -> None:
-    async def count(db: AsyncSession) -> int:
-        return int(await db.scalar(select(func.count()).select_from(CodeEntry)) or 0)
-
-    maker = make_sessionmaker(migrated_engine)
-    async with maker() as db, db.begin():
-        before = await count(db)
-        assert await codelists.seed_code_lists(db) == 0  # the migration already inserted them
-        await db.execute(CodeEntry.__table__.delete().where(CodeEntry.code == "stod"))
-    async with maker() as db, db.begin():
-        assert await codelists.seed_code_lists(db) == 2  # "Stöd" in 2016 and 2017
-        assert await codelists.seed_code_lists(db) == 0
-        assert await count(db) == before
 
 
 def test_code_list_api_and_reports_keep_their_version(
