@@ -1,1 +1,1 @@
-"""account feature."""
+"""Accounts: login at the identity provider, the session it starts, and logout."""

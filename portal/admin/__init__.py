@@ -1,1 +1,1 @@
-"""admin feature."""
+"""Administration of users and roles: add a person by personnummer, grant and revoke roles."""

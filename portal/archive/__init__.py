@@ -1,0 +1,1 @@
+"""Archive (e-arkiv): the archivist's search and record view, and the E-ARK export."""

@@ -1,1 +1,1 @@
-"""Database: SQLAlchemy 2.0 models, the async engine and session provider, Alembic migrations."""
+"""Database: SQLAlchemy 2.0 models, the async engine and sessionmaker, Alembic migrations."""

@@ -1,4 +1,4 @@
-"""The async engine and the one-transaction-per-request session provider.
+"""The async engine and its sessionmaker (the per-request session provider is portal.web.deps).
 
 An outage must cost a request seconds, not minutes, so every wait on PostgreSQL is bounded:
 
@@ -14,7 +14,6 @@ An outage must cost a request seconds, not minutes, so every wait on PostgreSQL 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -99,9 +98,3 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit (templates render after the handler)."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Yield one session in one transaction: committed on success, rolled back on any error."""
-    async with maker() as session, session.begin():
-        yield session

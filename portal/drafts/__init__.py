@@ -1,1 +1,1 @@
-"""drafts feature: form drafts kept across a session timeout, encrypted, expiring."""
+"""Form drafts: a half-filled form kept across a session timeout, encrypted, expiring."""

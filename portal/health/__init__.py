@@ -1,1 +1,1 @@
-"""health feature."""
+"""Health: the liveness probe, and the readiness probe (database, schema, object store)."""

@@ -1,1 +1,1 @@
-"""home feature."""
+"""Home: the start page per role, and the jour's night dashboard."""

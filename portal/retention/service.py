@@ -1,7 +1,7 @@
 """Retention (gallring): which records are due, which are kept and why, and culling them.
 
-Rules are data (rules.toml, overridable by `JOURPOST_RETENTION_RULES`). A record is due when its
-anchor date plus the rule's months has passed. A due record is nevertheless kept when:
+Rules are data (data/rules.toml, overridable by `JOURPOST_RETENTION_RULES`). A record is due
+when its anchor date plus the rule's months has passed. A due record is nevertheless kept when:
 - it is under an active legal hold (an archivist placed it; see `place_hold`);
 - its rule says `keep` (bevaras);
 - it names a person born on one of the rule's `exempt_birth_days` (the research sample);
@@ -100,7 +100,7 @@ def load_rules(path: str | None = None) -> dict[str, Rule]:
     if path:
         text = Path(path).read_text("utf-8")
     else:
-        text = resources.files("portal.retention").joinpath("rules.toml").read_text("utf-8")
+        text = resources.files("portal.retention").joinpath("data", "rules.toml").read_text("utf-8")
     raw = tomllib.loads(text)
     rules: dict[str, Rule] = {}
     for t in TYPES:

@@ -1,1 +1,1 @@
-"""stats feature: statistics per municipality and period, cost allocation."""
+"""Statistics per municipality and period, and the cost allocation between municipalities."""
