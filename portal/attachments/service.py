@@ -223,6 +223,12 @@ def discard(files: EncryptedObjectStore, staged: Sequence[StagedFile]) -> None:
         _spawn(_delete_quietly(files, item.stored.object_id))
 
 
+async def discards_settled() -> None:
+    """Wait until every background deletion started so far (by `discard`) has finished."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
 @asynccontextmanager
 async def recording(
     sessions: async_sessionmaker[AsyncSession],

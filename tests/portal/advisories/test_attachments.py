@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from datetime import datetime, timedelta
@@ -248,6 +247,7 @@ async def test_rolled_back_transaction_deletes_the_object(
     from portal.attachments.service import (
         Upload,
         check_uploads,
+        discards_settled,
         record_files,
         recording,
         store_files,
@@ -287,10 +287,7 @@ async def test_rolled_back_transaction_deletes_the_object(
                     actor=actor,
                 )  # fmt: skip
                 raise RuntimeError("the re-check of the owner failed")
-        for _ in range(100):
-            if not _objects(settings):
-                break
-            await asyncio.sleep(0.02)
+        await discards_settled()
         assert _objects(settings) == []
         async with maker() as db:
             assert await db.scalar(select(func.count()).select_from(Attachment)) == 0
@@ -300,7 +297,7 @@ async def test_rolled_back_transaction_deletes_the_object(
             (row,) = await record_files(
                 db, vault, kept, owner_type="test", owner_id=org_id, org_id=org_id, actor=actor
             )
-        await asyncio.sleep(0.1)
+        await discards_settled()  # a wrongly discarded object would be gone by now
         assert await files.store.exists(row.object_id)
         assert len(_objects(settings)) == 1
     finally:
