@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 from portal.home.night import age
-from tests.portal.advisories.helpers import body
+from tests.portal.advisories.helpers import body, in_one_shift
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import HANNA, draft_body, jour_client, roster_with_olof
 from tests.portal.sessions import client_as
@@ -16,12 +16,15 @@ from tests.portal.sessions import client_as
 def test_the_jours_start_page_shows_the_night(portal: RunningPortal) -> None:
     known = roster_with_olof(portal)  # a new roster for Hudiksvall, not yet acknowledged
     hanna = client_as(portal.url, portal.settings, HANNA)
-    advisory = hanna.post("/api/v1/advisories", json=body()).json()["id"]
     jonna = jour_client(portal)
     decision = jonna.post("/api/v1/decisions", json=draft_body(known)).json()["id"]
     assert jonna.post(f"/api/v1/decisions/{decision}/submit").status_code == 200
 
-    page = jonna.get("/").text
+    def post_and_look() -> tuple[str, str]:
+        advisory = hanna.post("/api/v1/advisories", json=body()).json()["id"]
+        return advisory, jonna.get("/").text
+
+    advisory, page = in_one_shift(post_and_look)  # "new since the shift started"
     night = page.split('<section class="night"', 1)[1].split("</section>", 1)[0]
     assert "Passet började" in night and 'href="tel:0260000000"' in night
     changed = night.split("Nya eller ändrade aviseringar", 1)[1].split("</li>\n    <li", 1)[0]

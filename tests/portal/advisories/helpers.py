@@ -171,3 +171,20 @@ def expire(settings: Settings, advisory_id: str, ago: timedelta) -> None:
         )
 
     run(settings, move)
+
+
+def in_one_shift(steps: Callable[[], T]) -> T:
+    """Run `steps` (post something, then look at the jour's view) within one jour shift.
+
+    What the jour sees as "new since the shift started" depends on the server's clock: if a shift
+    change (08:00 or 16:00 Stockholm time) fell while the steps ran, they run once more, and the
+    second run is within one shift (shift changes are 8 hours apart).
+    """
+    from portal.advisories.queries import shift_start
+
+    for _ in range(2):
+        started = datetime.now(UTC)
+        seen = steps()
+        if shift_start(datetime.now(UTC)) == shift_start(started):
+            return seen
+    raise AssertionError("two shift changes within two runs of the steps")

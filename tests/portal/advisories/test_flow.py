@@ -6,12 +6,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from tests.portal.advisories.conftest import AdvisoryPortal
 from tests.portal.advisories.helpers import (
     HANNA,
     JONNA,
     audit_entries,
     body,
+    in_one_shift,
     pdf_bytes,
 )
 
@@ -48,23 +51,26 @@ def test_post_read_acknowledge_amend_withdraw(jp: AdvisoryPortal) -> None:
     hanna, jonna = jp.client(HANNA), jp.client(JONNA)
     pdf = pdf_bytes()
 
-    # The handler posts through the page form, with an attachment.
-    r = hanna.post(
-        "/advisories/new",
-        data=_form(hanna),
-        files={"attachments": ("Utredning Kalle.pdf", pdf, "application/pdf")},
-    )
-    assert r.status_code == 303, r.text
-    match = re.fullmatch(r"/advisories/([0-9a-f-]{36})\?sparad=1", r.headers["location"])
-    assert match
-    aid = match.group(1)
+    def post_and_look() -> tuple[str, httpx.Response]:
+        # The handler posts through the page form, with an attachment ...
+        r = hanna.post(
+            "/advisories/new",
+            data=_form(hanna),
+            files={"attachments": ("Utredning Kalle.pdf", pdf, "application/pdf")},
+        )
+        assert r.status_code == 303, r.text
+        match = re.fullmatch(r"/advisories/([0-9a-f-]{36})\?sparad=1", r.headers["location"])
+        assert match
+        # ... and the jour looks at its night view.
+        return match.group(1), jonna.get("/jour/advisories")
+
+    aid, night = in_one_shift(post_and_look)
 
     listed = hanna.get("/advisories")
     assert listed.status_code == 200
     assert "Kalle Klient" in listed.text and "Inte kvitterad" in listed.text
 
     # The jour's night view shows it as new this shift, with its age.
-    night = jonna.get("/jour/advisories")
     assert night.status_code == 200
     assert "Kalle Klient" in night.text and "Hudiksvall" in night.text
     assert "Ny sedan passets början" in night.text and "(nyss)" in night.text
@@ -189,3 +195,20 @@ def test_openapi_lists_the_advisory_api(jp: AdvisoryPortal) -> None:
         assert method in paths[path], (path, method)
     assert "AdvisoryIn" in str(schema["components"]) and "LookupOut" in str(schema["components"])
     assert not any(p.startswith(("/advisories", "/jour", "/lookup")) for p in paths)
+
+
+def test_the_shift_starts_at_eight_and_at_sixteen_stockholm_time() -> None:
+    from portal.advisories.queries import shift_start
+    from portal.timefmt import STOCKHOLM
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=STOCKHOLM)
+
+    assert shift_start(at("2026-12-04T07:59:59")) == at("2026-12-03T16:00")
+    assert shift_start(at("2026-12-04T08:00:00")) == at("2026-12-04T08:00")
+    assert shift_start(at("2026-12-04T15:59:59")) == at("2026-12-04T08:00")
+    assert shift_start(at("2026-12-04T16:00:00")) == at("2026-12-04T16:00")
+    assert shift_start(at("2026-12-05T00:30:00")) == at("2026-12-04T16:00")
+    # The night the clocks go back: 06:30 UTC is 07:30 CET, 07:30 UTC is 08:30 CET.
+    assert shift_start(datetime(2026, 10, 25, 6, 30, tzinfo=UTC)) == at("2026-10-24T16:00")
+    assert shift_start(datetime(2026, 10, 25, 7, 30, tzinfo=UTC)) == at("2026-10-25T08:00")
