@@ -131,7 +131,11 @@ async def test_bad_keys_rejected(store: ObjectStore, key: str) -> None:
 
 
 async def test_ping(store: ObjectStore) -> None:
+    """A usable store answers the probe, which leaves nothing behind and changes nothing."""
+    await store.put("before", chunks(b"kept"))
     await store.ping()
+    assert [k async for k in store.list_keys()] == ["before"]
+    assert await collect(store.get("before")) == b"kept"
 
 
 async def test_retention_refuses_delete_and_overwrite(store: ObjectStore) -> None:

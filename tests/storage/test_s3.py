@@ -86,9 +86,15 @@ async def test_ping_failures(seaweed: SeaweedFS, tmp_path: Path) -> None:
 async def test_ensure_bucket_is_idempotent(seaweed: SeaweedFS, tmp_path: Path) -> None:
     first = s3_store(seaweed, tmp_path)
     await first.ensure_bucket()
-    await first.ensure_bucket()
+    await first.ping()  # the bucket is there
+    await first.put("kept", chunks(b"x"), retain_until=datetime.now(UTC) + timedelta(days=1))
+    await first.ensure_bucket()  # again: neither fails nor empties the bucket
+    assert [k async for k in first.list_keys()] == ["kept"]
     # Two instances starting together: both see no bucket, one creates it first. The race is
     # forced by making the loser's bucket_exists answer "no" (the creation is real).
     loser = S3Store(seaweed.client(), first.bucket, object_lock=True)
     loser.client.bucket_exists = lambda bucket_name: False  # type: ignore[method-assign]
-    await loser.ensure_bucket()
+    await loser.ensure_bucket()  # the "already owned" answer counts as success
+    assert await collect(loser.get("kept")) == b"x"  # the same bucket, with object lock
+    with pytest.raises(RetentionError):
+        await loser.delete("kept")
