@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from portal.errors import InvalidInput
-from portal.pii import InvalidPersonnummer, normalise_personnummer
+from portal.pii import InvalidPersonnummer, invalid_personnummer, normalise_personnummer
 
 SECTIONS: dict[str, tuple[str, str]] = {
     "sol": ("sol", "SoL – frivillig placering (bistånd)"),
@@ -117,9 +117,7 @@ def validate(draft: PlacementDraft, *, errors: dict[str, str] | None = None) -> 
     try:
         pnr = normalise_personnummer(draft.personal_identity_number)
     except InvalidPersonnummer:
-        errors["personal_identity_number"] = (
-            "Ange ett giltigt person- eller samordningsnummer, t.ex. 20110305-9893."
-        )
+        errors["personal_identity_number"] = invalid_personnummer()
     texts = {k: _text(str(getattr(draft, k))) for k in _LIMITS}
     for key in ("name", "place_name", "place_phone"):
         texts[key] = " ".join(texts[key].split())
