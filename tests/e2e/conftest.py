@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,6 @@ class Demo:
     """Its data directory (the dev CA's root is in data/pki/root.pem)."""
     jourpost: str
     """The `jourpost` command of this venv."""
-    state: dict[str, Any] = field(default_factory=dict)
-    """What one journey leaves for the next (ids)."""
 
 
 @pytest.fixture(scope="session")

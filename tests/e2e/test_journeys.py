@@ -2,20 +2,27 @@
 
 Each step asserts what the person sees, runs axe-core (WCAG 2.1 A and AA) on the page and saves a
 screenshot under test-artifacts/e2e/. The chair signs on a 360 px phone viewport with the keyboard
-alone. The journeys share one demo (session fixture) and run in file order: a later journey uses
-what an earlier one created.
+alone. The journeys share one demo (session fixture), but none relies on another having run:
+what a journey starts from (an advisory, a report, a signed decision) is made for it by a
+fixture below, through the API, so each journey runs alone or in any order.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
 from tests.e2e.conftest import ARTIFACTS, Demo
 from tests.e2e.pages import check, focus_is_visible, login, new_page, tab_to
+from tests.portal import login as http
+from tests.portal.reports.helpers import report_payload
 
 HANNA, JONNA, OLOF, ANDERS = "196901159803", "197803129829", "197104309831", "198311099876"
 BOY = "201103059893"
@@ -37,6 +44,96 @@ def _pdf(path: Path) -> Path:
     pdf.docinfo["/Title"] = "Planering"
     pdf.save(path)
     return path
+
+
+# -- what the journeys start from, made through the API ------------------------------------
+
+
+def _api_client(demo: Demo, personnummer: str) -> httpx.Client:
+    """Logged in through the dev IdP, with the CSRF header the API wants on unsafe requests."""
+    client, _ = http.login(demo.url, personnummer)
+    http.csrf_form(client)  # sets the csrftoken cookie
+    client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+    return client
+
+
+def _option(html: str, label: str) -> str:
+    """The value of the <option> whose text contains `label`."""
+    found = re.search(rf'<option value="([0-9a-f-]{{36}})"[^>]*>[^<]*{re.escape(label)}', html)
+    assert found, label
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def advisory(demo: Demo) -> str:
+    """Hanna's advisory about the boy (Kalle Klient), posted just now; its id."""
+    with closing(_api_client(demo, HANNA)) as hanna:
+        r = hanna.post(
+            "/api/v1/advisories",
+            json={
+                "subjects": [{"personal_identity_number": BOY, "name": "Kalle Klient"}],
+                "plan": "Placerad hos morbror i Delsbo. Skolan måndag.",
+                "alternative_plans": "Jourhem via IFO.",
+                "instructions": "Bevilja inte akutboende.",
+                "legal_basis": "sol",
+                "contact_name": "Hanna Hedlund",
+                "contact_phone": "070-000 00 01",
+            },
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def report(demo: Demo) -> str:
+    """Jonna's report about the boy to Hudiksvall's IFO barn och unga, follow-up asked; its id."""
+    with closing(_api_client(demo, JONNA)) as jonna:
+        form = jonna.get("/reports/new")
+        unit = _option(form.text, "Hudiksvall – IFO barn och unga")
+        body = report_payload(
+            unit,
+            subjects=[{"personal_identity_number": BOY, "name": "Kalle Klient"}],
+            narrative="Polisen hittade pojken på stationen. Morbror kontaktad, pojken åkte dit.",
+        )
+        r = jonna.post("/api/v1/reports", json=body)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def signed_decision(demo: Demo) -> str:
+    """A 6 § LVU decision about the boy: drafted by Jonna, signed by Olof at the IdP; its id."""
+    with closing(_api_client(demo, JONNA)) as jonna:
+        form = jonna.get("/decisions/new").text
+        r = jonna.post(
+            "/api/v1/decisions",
+            json={
+                "kind": "lvu6",
+                "municipality_id": _option(form, "Hudiksvall"),
+                "oral_decision_at": (
+                    datetime.now().astimezone() - timedelta(minutes=30)
+                ).isoformat(),
+                "decision_maker_id": _option(form, "Olof Ordén"),
+                "subject_personal_identity_number": BOY,
+                "subject_name": "Kalle Klient",
+                "facts": "Pojken har rymt från HVB tre gånger i veckan.",
+                "grounds": "Allvarlig risk för hälsa och utveckling.",
+                "placement": "Jourhem i Hudiksvall.",
+            },
+        )
+        assert r.status_code == 201, r.text
+        decision = str(r.json()["id"])
+        assert jonna.post(f"/api/v1/decisions/{decision}/submit").status_code == 200
+    olof, _ = http.login(demo.url, OLOF)
+    with closing(olof):
+        start = olof.post(f"/decisions/{decision}/sign", data=http.csrf_form(olof))
+        assert start.status_code in (302, 303), start.text
+        done = http.through_idp(olof, start.headers["location"], OLOF)
+        assert done.status_code in (302, 303), done.text
+    return decision
+
+
+# -- the journeys --------------------------------------------------------------------------
 
 
 def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
@@ -86,16 +183,15 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
     page.wait_for_url(re.compile(r".*/advisories/[0-9a-f-]{36}\?sparad=1"))
     body = page.content()
     assert "Bevilja inte akutboende." in body and "Planering Kalle.pdf" in body
-    demo.state["advisory"] = re.search(r"/advisories/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
     check(page, "a4-advisory-saved")
 
 
-def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> None:
+def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any, advisory: str) -> None:
     page = new_page(browser)
     login(page, demo.url, JONNA)
     # The start page is the night's dashboard: Hanna's new advisory is there, unacknowledged.
     start = page.content()
-    assert "Passet just nu" in start and f"/advisories/{demo.state['advisory']}" in start
+    assert "Passet just nu" in start and f"/advisories/{advisory}" in start
     check(page, "b0-night-dashboard")
     page.goto(f"{demo.url}/lookup")
     check(page, "b1-lookup")
@@ -109,7 +205,7 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
     assert "Bevilja inte akutboende." in result and "Kontakt under jourtid" in result
     check(page, "b2-lookup-result")
     with page.expect_navigation():
-        page.locator(f"a[href='/advisories/{demo.state['advisory']}']").first.click()
+        page.locator(f"a[href='/advisories/{advisory}']").first.click()
     assert "Bevilja inte akutboende." in page.content()
     with page.expect_navigation():
         page.get_by_role("button", name=re.compile("Kvittera version 1")).click()
@@ -142,24 +238,23 @@ def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any) -> 
     with page.expect_navigation():
         page.get_by_role("button", name="Skicka rapporten").click()
     page.wait_for_url(re.compile(r".*/reports/[0-9a-f-]{36}\?sent=1$"))
-    demo.state["report"] = re.search(r"/reports/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
     assert "Morbror kontaktad" in page.content()
     check(page, "b5-report-sent")
 
 
-def test_c_hanna_reads_acknowledges_and_takes_over(demo: Demo, browser: Any) -> None:
+def test_c_hanna_reads_acknowledges_and_takes_over(demo: Demo, browser: Any, report: str) -> None:
     page = new_page(browser)
     login(page, demo.url, HANNA)
     page.goto(f"{demo.url}/reports/inbox")
     check(page, "c1-inbox")
     with page.expect_navigation():
-        page.locator(f"a[href^='/reports/{demo.state['report']}']").first.click()
+        page.locator(f"a[href^='/reports/{report}']").first.click()
     assert "Morbror kontaktad" in page.content()
     check(page, "c2-report")
     page.get_by_label("Vem tar över uppföljningen?").select_option(label="Hanna Hedlund (jag)")
     with page.expect_navigation():
         page.get_by_role("button", name="Kvittera rapporten").click()
-    assert page.url.endswith(f"/reports/{demo.state['report']}?acknowledged=1")
+    assert page.url.endswith(f"/reports/{report}?acknowledged=1")
     text = page.content()
     assert "Rapporten är kvitterad." in text
     assert "Hanna Hedlund" in text
@@ -191,7 +286,6 @@ def test_d_jonna_drafts_and_olof_signs_on_a_phone_with_the_keyboard(
     with page.expect_navigation():
         page.get_by_role("button", name="Skicka till beslutsfattaren för underskrift").click()
     decision = re.search(r"/decisions/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
-    demo.state["decision"] = decision
     check(page, "d2-decision-sent")
 
     phone = new_page(browser, phone=True)
@@ -244,11 +338,13 @@ def test_d_jonna_drafts_and_olof_signs_on_a_phone_with_the_keyboard(
     assert "Kalle Klient" in nojs.content() and "Skäl" in nojs.content()
 
 
-def test_d_the_signing_page_stays_within_its_budget(demo: Demo, browser: Any) -> None:
+def test_d_the_signing_page_stays_within_its_budget(
+    demo: Demo, browser: Any, signed_decision: str
+) -> None:
     """≤ 100 KB transferred (compressed), everything from the portal's own origin, no PDF."""
     phone = new_page(browser, phone=True)
     login(phone, demo.url, OLOF)
-    decision = demo.state["decision"]
+    decision = signed_decision
     cdp = phone.context.new_cdp_session(phone)
     cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
@@ -269,7 +365,7 @@ def test_d_the_signing_page_stays_within_its_budget(demo: Demo, browser: Any) ->
 
 
 def test_e_anders_finds_verifies_and_exports_the_decision(
-    demo: Demo, browser: Any, tmp_path: Path
+    demo: Demo, browser: Any, tmp_path: Path, signed_decision: str
 ) -> None:
     from tests.portal.archive.eark import validate_sip
 
@@ -283,7 +379,7 @@ def test_e_anders_finds_verifies_and_exports_the_decision(
     assert BOY not in page.url
     check(page, "e2-archive-results")
     with page.expect_navigation():
-        page.locator(f"a[href='/archive/records/decision/{demo.state['decision']}']").click()
+        page.locator(f"a[href='/archive/records/decision/{signed_decision}']").click()
     text = page.content()
     assert "Integritetskontroll: godkänd." in text
     assert "Underskriften är giltig och betrodd." in text and "B-LTA" in text
@@ -294,7 +390,7 @@ def test_e_anders_finds_verifies_and_exports_the_decision(
     download.value.save_as(package)
     report = validate_sip(package.read_bytes(), tmp_path / "sip")
     assert report.ok, report.problems
-    assert any(n.endswith(f"beslut-{demo.state['decision']}.pdf") for n in report.data_files)
+    assert any(n.endswith(f"beslut-{signed_decision}.pdf") for n in report.data_files)
 
 
 def test_focus_is_visible_on_the_start_page(demo: Demo, browser: Any) -> None:
@@ -304,8 +400,11 @@ def test_focus_is_visible_on_the_start_page(demo: Demo, browser: Any) -> None:
     assert focus_is_visible(page)
 
 
-def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser: Any) -> None:
-    """Statistics, costs, log review, retention and the lists: axe, lang and 360 px too."""
+def test_f_the_other_pages_of_the_roles_pass_the_same_checks(
+    demo: Demo, browser: Any, report: str
+) -> None:
+    """Statistics, costs, log review, retention and the lists: axe, lang and 360 px too (with
+    `report` in Hanna's inbox)."""
     visits = {
         "198507049818": ["/", "/stats", "/stats/costs", "/logs", "/jour/advisories", "/decisions"],
         OLOF: ["/stats", "/decisions"],
@@ -349,16 +448,18 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(demo: Demo, browser
         page.context.close()
 
 
-def test_g_records_print_clean_and_checkboxes_are_big_enough(demo: Demo, browser: Any) -> None:
+def test_g_records_print_clean_and_checkboxes_are_big_enough(
+    demo: Demo, browser: Any, advisory: str, report: str, signed_decision: str
+) -> None:
     """A printed advisory, report or decision holds the record, not the navigation and forms;
     every checkbox row is a 44 px touch target."""
 
     page = new_page(browser)
     login(page, demo.url, JONNA)
     records = {
-        "advisory": (f"/advisories/{demo.state['advisory']}", "Bevilja inte akutboende."),
-        "report": (f"/reports/{demo.state['report']}", "Händelserapport"),
-        "decision": (f"/decisions/{demo.state['decision']}", "6 § LVU"),
+        "advisory": (f"/advisories/{advisory}", "Bevilja inte akutboende."),
+        "report": (f"/reports/{report}", "Händelserapport"),
+        "decision": (f"/decisions/{signed_decision}", "6 § LVU"),
     }
     for name, (path, must) in records.items():
         page.goto(f"{demo.url}{path}")
