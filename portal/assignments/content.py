@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from portal.errors import InvalidInput
-from portal.pii import InvalidPersonnummer, normalise_personnummer
+from portal.pii import InvalidPersonnummer, invalid_personnummer, normalise_personnummer
 
 KINDS: dict[str, str] = {
     "visit": "Hembesök",
@@ -119,10 +119,7 @@ def validate(
         try:
             pnr = normalise_personnummer(draft.personal_identity_number)
         except InvalidPersonnummer:
-            errors["personal_identity_number"] = (
-                "Ange ett giltigt person- eller samordningsnummer (t.ex. 20110305-9893), "
-                "eller lämna fältet tomt."
-            )
+            errors["personal_identity_number"] = invalid_personnummer("eller lämna fältet tomt")
     if pnr and not texts["subject_name"]:
         errors["subject_name"] = "Ange personens namn."
     due = draft.due_at
