@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from portal.errors import InvalidInput
-from portal.pii import InvalidPersonnummer, normalise_personnummer
+from portal.pii import InvalidPersonnummer, invalid_personnummer, normalise_personnummer
 from portal.police.rules import ACTS, PURPOSES
 
 _LIMITS = {
@@ -83,9 +83,7 @@ def person(draft: RequestDraft, errors: dict[str, str]) -> str:
     try:
         return normalise_personnummer(draft.personal_identity_number)
     except InvalidPersonnummer:
-        errors["personal_identity_number"] = (
-            "Ange ett giltigt person- eller samordningsnummer, t.ex. 20110305-9893."
-        )
+        errors["personal_identity_number"] = invalid_personnummer()
         return ""
 
 

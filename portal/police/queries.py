@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.attachments.store import stored_object
 from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import AuditNote, Forbidden, NotFound
@@ -21,7 +22,6 @@ from portal.police import access, rules
 from portal.police.content import Stored, from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.principal import Principal
-from storage import StoredObject
 
 LIST_LIMIT = 200
 """Most rows in a list."""
@@ -184,8 +184,4 @@ async def signed_pdf(
         db, "police_request.download", actor=access.actor_for(p, r),
         owner_org_id=r.organisation_id, object_type=access.OBJECT_TYPE, object_id=r.id,
     )  # fmt: skip
-    assert r.signed_size is not None and r.signed_sha256 and r.signed_kek_id
-    assert r.signed_wrapped_key is not None
-    obj = StoredObject(r.signed_object_id, r.signed_size, r.signed_sha256, r.signed_kek_id,
-                       r.signed_wrapped_key)  # fmt: skip
-    return files.get(obj)  # type: ignore[no-any-return]
+    return files.get(stored_object(r, "signed_"))  # type: ignore[no-any-return]

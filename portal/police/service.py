@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.advisories import queries as advisories
 from portal.advisories.texts import legal_basis as advisory_basis_label
+from portal.attachments.store import stored_columns
 from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import Organisation, User
@@ -154,8 +155,8 @@ async def _sign(
     )  # fmt: skip
     now = max(now, utcnow())  # the signature's own time (after the trust services answered)
     r.signed_by, r.signed_at = signer_id, now
-    r.signed_object_id, r.signed_sha256, r.signed_size = obj.object_id, obj.sha256, obj.size
-    r.signed_kek_id, r.signed_wrapped_key = obj.kek_id, obj.wrapped_key
+    for column, value in stored_columns(obj, "signed_").items():
+        setattr(r, column, value)
     r.status, r.status_at = "signed", now
     db.add(_event(r, "signed", signer_id, now, vault))
 
