@@ -156,9 +156,3 @@ async def get_for_writer(
     if not scope.writes(report):
         raise Forbidden(refusal, audit=note(action, "denied", report_id, report))
     return report
-
-
-async def can_read_report(db: AsyncSession, principal: Principal, report_id: uuid.UUID) -> bool:
-    """May the principal see this report? Not audited."""
-    report = await db.get(Report, report_id)
-    return report is not None and scope_of(principal).sees(report)
