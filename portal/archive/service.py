@@ -36,6 +36,8 @@ from portal.db.models import AuditEntry, Organisation
 from portal.decisions import records as decision_records
 from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
 from portal.pii import Vault, invalid_personnummer, normalise_personnummer
+from portal.placements import records as placement_records
+from portal.police import records as police_records
 from portal.principal import Principal
 from portal.records import Hit, Holding, Person, Record, RecordSource, StoredFile
 from portal.reports import records as report_records
@@ -60,6 +62,8 @@ SOURCES: dict[str, RecordSource] = {
     "decision": decision_records,
     "roster": roster_records,
     "assignment": assignment_records,
+    "placement": placement_records,
+    "police_request": police_records,
 }
 """Each record type's records interface (the feature's `records.py`)."""
 KINDS = {kind: source.LABEL for kind, source in SOURCES.items()}

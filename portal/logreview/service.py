@@ -27,6 +27,8 @@ from portal.decisions import records as decisions
 from portal.errors import AuditNote, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
+from portal.placements import records as placements
+from portal.police import records as police
 from portal.principal import Principal
 from portal.reports import records as reports
 from portal.timefmt import format_local
@@ -98,10 +100,10 @@ def reviewable_orgs(principal: Principal) -> set[uuid.UUID]:
 
 
 async def _records_about(db: AsyncSession, index: str) -> set[str]:
-    """Ids of the advisories, reports, decisions and assignments about the person with this
-    blind index."""
+    """Ids of the advisories, reports, decisions, assignments, placements and police requests
+    about the person with this blind index."""
     ids: set[uuid.UUID] = set()
-    for feature in (advisories, reports, decisions, assignments):
+    for feature in (advisories, reports, decisions, assignments, placements, police):
         ids |= await feature.ids_about(db, index)
     return {str(i) for i in ids}
 

@@ -1,4 +1,5 @@
-"""The one interface other features use to read placements (lookup, police requests).
+"""The one interface other features use to read placements (lookup, police requests, archive,
+retention, log review).
 
 Other features never import portal.placements.models; they go through these functions, which
 apply the caller's visibility. The caller writes the audit entry of the search (the lookup
@@ -7,17 +8,27 @@ audits the blind index, never the number).
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, date, datetime, time
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.people import user_names
 from portal.pii import Vault
 from portal.placements import queries
 from portal.placements.content import LEGAL_BASES, PLACE_KINDS, SECTIONS, STATUS_LABELS
+from portal.placements.models import Placement, PlacementVersion
 from portal.placements.queries import Summary
 from portal.principal import Principal
+from portal.records import Hit, Holding, Lifecycle, Person, Record, in_period
+from portal.timefmt import STOCKHOLM
 
-__all__ = ["Summary", "describe_section", "find_by_person", "place_kind_label", "status_label"]
+__all__ = [
+    "KIND", "LABEL", "Summary", "cull", "describe", "describe_section", "find_by_person",
+    "holding", "ids_about", "legal_basis_label", "lifecycle", "lifecycles", "persons_named",
+    "place_kind_label", "search", "status_label",
+]  # fmt: skip
 
 
 async def find_by_person(
@@ -46,3 +57,129 @@ def place_kind_label(code: str) -> str:
 def status_label(code: str) -> str:
     """The Swedish label of planned | active | ended."""
     return STATUS_LABELS.get(code, code)
+
+
+# --- retention, log review ---
+
+KIND = "placement"
+LABEL = "Placering"
+
+
+def _day(value: date) -> datetime:
+    return datetime.combine(value, time(), tzinfo=STOCKHOLM).astimezone(UTC)
+
+
+def _life(pl: Placement) -> Lifecycle:
+    # The time runs from the last day of the placement; an ongoing one is never culled.
+    in_progress = None if pl.ends_on else "Placeringen pågår (inget slutdatum)."
+    return Lifecycle(pl.id, pl.organisation_id, _day(pl.ends_on or pl.starts_on), in_progress)
+
+
+async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
+    """Every placement (of `org_id`, or all) with its retention anchor (its last day)."""
+    stmt = select(Placement)
+    if org_id:
+        stmt = stmt.where(Placement.organisation_id == org_id)
+    return [_life(pl) for pl in await db.scalars(stmt)]
+
+
+async def lifecycle(db: AsyncSession, placement_id: uuid.UUID) -> Lifecycle | None:
+    """One placement's retention facts (None when it does not exist)."""
+    pl = await db.get(Placement, placement_id)
+    return _life(pl) if pl else None
+
+
+async def persons_named(db: AsyncSession, vault: Vault, placement_id: uuid.UUID) -> list[str]:
+    """The personnummer its versions name (decrypted; read only when a rule needs them)."""
+    rows = await db.scalars(
+        select(PlacementVersion).where(PlacementVersion.placement_id == placement_id)
+    )
+    return sorted({vault.decrypt(v.pnr_enc, f"placement_versions.pnr:{v.id}") for v in rows})
+
+
+async def cull(db: AsyncSession, placement_id: uuid.UUID) -> None:
+    """Delete the placement and its versions (a police request that pointed at it keeps what
+    its check said, and forgets the link)."""
+    from portal.police import records as police
+
+    await police.forget_placement(db, placement_id)
+    await db.execute(delete(PlacementVersion).where(PlacementVersion.placement_id == placement_id))
+    await db.execute(delete(Placement).where(Placement.id == placement_id))
+
+
+async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
+    """The placements (any version) about the person with this blind index."""
+    rows = await db.scalars(
+        select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)
+    )
+    return set(rows)
+
+
+# --- archive ---
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """The municipality's placements registered in the period (the register is the
+    municipality's; the jour only reads it and holds none)."""
+    if is_jour:
+        return []
+    stmt = select(Placement).where(
+        Placement.organisation_id == org_id, *in_period(Placement.created_at, since, until)
+    )
+    if pnr_index is not None:
+        about = select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)
+        stmt = stmt.where(Placement.id.in_(about))
+    return [
+        Hit(KIND, pl.id, f"{LABEL} enligt {legal_basis_label(pl.legal_basis)}", pl.created_at,
+            f"version {pl.current_version}")
+        for pl in await db.scalars(stmt)
+    ]  # fmt: skip
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """The municipality owns and holds its register."""
+    pl = await db.get(Placement, record_id)
+    return Holding(pl.organisation_id, frozenset({pl.organisation_id})) if pl else None
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The current version decrypted, and every version as a step."""
+    pl = await db.get(Placement, record_id)
+    if pl is None:
+        return None
+    rows = (
+        await db.scalars(
+            select(PlacementVersion)
+            .where(PlacementVersion.placement_id == pl.id)
+            .order_by(PlacementVersion.version)
+        )
+    ).all()
+    c = queries.decode(vault, rows[-1])
+    names = await user_names(db, vault, [v.created_by for v in rows])
+    facts = [
+        ("Person 1", f"{c.name} {c.personnummer}"),
+        ("Lagrum", describe_section(c.legal_section)),
+        ("Placerad hos", f"{place_kind_label(c.place_kind)}: {c.place_name}"),
+        ("Adress", c.place_address),
+        ("Telefon", c.place_phone),
+        ("Period", f"{c.starts_on.isoformat()} – {c.ends_on.isoformat() if c.ends_on else ''}"),
+        ("Till socialjouren", c.note),
+    ]
+    steps = [
+        (f"Version {v.version}: {'Registrerad' if v.kind == 'created' else 'Ändrad'}",
+         v.created_at, names.get(v.created_by, ""))
+        for v in rows
+    ]  # fmt: skip
+    return Record(
+        KIND, pl.id, pl.organisation_id, f"{LABEL} enligt {legal_basis_label(pl.legal_basis)}",
+        pl.created_at, pl.created_at, facts, steps, [],
+        persons=[Person("Person 1", c.name, c.personnummer)],
+    )  # fmt: skip

@@ -1,4 +1,5 @@
-"""Police-assistance requests as records: what other features (statistics) read about them.
+"""Police-assistance requests as records: what other features (statistics, archive, retention,
+log review, placements) read about them.
 Other features never import `portal.police.models`; they call here."""
 
 from __future__ import annotations
@@ -7,10 +8,16 @@ import uuid
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.police.models import PoliceRequest
+from portal.attachments.store import stored_object
+from portal.people import user_names
+from portal.pii import Vault
+from portal.police.content import from_blob
+from portal.police.models import PoliceRequest, PoliceRequestEvent
+from portal.police.rules import ACTS, PURPOSES, STATUSES
+from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
 
 
 async def count_by_code(
@@ -39,3 +46,134 @@ async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
     """The requests about the person with this blind index."""
     rows = await db.scalars(select(PoliceRequest.id).where(PoliceRequest.pnr_index == pnr_index))
     return set(rows)
+
+
+async def forget_placement(db: AsyncSession, placement_id: uuid.UUID) -> None:
+    """A placement is culled: requests that were checked against it keep what the check said
+    (in their own encrypted content) and drop the link."""
+    await db.execute(
+        update(PoliceRequest)
+        .where(PoliceRequest.placement_id == placement_id)
+        .values(placement_id=None)
+    )
+
+
+# --- retention ---
+
+KIND = "police_request"
+LABEL = "Handräckning"
+FINAL = ("executed", "refused", "revoked")
+"""States after which nothing more happens to a request."""
+
+
+def _life(r: PoliceRequest) -> Lifecycle:
+    # The time runs from when the request was closed; an open one is never culled.
+    in_progress = None if r.status in FINAL else "Begäran är inte avslutad."
+    objects = [r.signed_object_id] if r.signed_object_id else []
+    return Lifecycle(r.id, r.organisation_id, r.status_at, in_progress, objects)
+
+
+async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
+    """Every request (made for `org_id`, or all) with its retention anchor and signed PDF."""
+    stmt = select(PoliceRequest)
+    if org_id:
+        stmt = stmt.where(PoliceRequest.organisation_id == org_id)
+    return [_life(r) for r in await db.scalars(stmt)]
+
+
+async def lifecycle(db: AsyncSession, request_id: uuid.UUID) -> Lifecycle | None:
+    """One request's retention facts (None when it does not exist)."""
+    r = await db.get(PoliceRequest, request_id)
+    return _life(r) if r else None
+
+
+async def persons_named(db: AsyncSession, vault: Vault, request_id: uuid.UUID) -> list[str]:
+    """The personnummer the request names (decrypted; read only when a rule needs it)."""
+    r = await db.get(PoliceRequest, request_id)
+    return [vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}")] if r else []
+
+
+async def cull(db: AsyncSession, request_id: uuid.UUID) -> None:
+    """Delete the request and its events (the caller deletes the signed PDF)."""
+    await db.execute(delete(PoliceRequestEvent).where(PoliceRequestEvent.request_id == request_id))
+    await db.execute(delete(PoliceRequest).where(PoliceRequest.id == request_id))
+
+
+# --- archive ---
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> list[Hit]:
+    """Requests the jour made, or made for the municipality, in the period."""
+    stmt = select(PoliceRequest).where(
+        (PoliceRequest.jour_id if is_jour else PoliceRequest.organisation_id) == org_id,
+        *in_period(PoliceRequest.created_at, since, until),
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(PoliceRequest.pnr_index == pnr_index)
+    return [
+        Hit(KIND, r.id, f"{LABEL} {ACTS[r.act]}", r.created_at, STATUSES[r.status].lower())
+        for r in await db.scalars(stmt)
+    ]
+
+
+async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
+    """Made on behalf of the municipality's committee (it owns it); the jour holds it too."""
+    r = await db.get(PoliceRequest, record_id)
+    return Holding(r.organisation_id, frozenset({r.organisation_id, r.jour_id})) if r else None
+
+
+async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
+    """The request decrypted, its life as steps, and the signed PDF."""
+    r = await db.get(PoliceRequest, record_id)
+    if r is None:
+        return None
+    stored = from_blob(
+        vault.decrypt(r.content_enc, f"police_requests.content:{r.id}"),
+        vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}"),
+        act=r.act, purpose=r.purpose,
+    )  # fmt: skip
+    c = stored.content
+    events = (
+        await db.scalars(
+            select(PoliceRequestEvent)
+            .where(PoliceRequestEvent.request_id == r.id)
+            .order_by(PoliceRequestEvent.at, PoliceRequestEvent.id)
+        )
+    ).all()
+    names = await user_names(db, vault, [e.by for e in events])
+    facts = [
+        ("Person 1", f"{c.name} {c.personnummer}"),
+        ("Lagrum", ACTS[r.act]),
+        ("Hjälp med", PURPOSES[r.purpose]),
+        ("Till", c.police_station),
+        ("Finns troligen", c.whereabouts),
+        ("Förs till", c.destination),
+        ("Skäl", c.grounds),
+        ("Kontroll av lagrum", stored.check_message),
+        ("Kontrollerat mot", "; ".join(stored.checked_against)),
+        ("Beslutas av", "Ordföranden" if r.decided_by == "chair" else "Socialjouren (delegation)"),
+        ("Status", STATUSES[r.status]),
+    ]
+    steps = []
+    for e in events:
+        label = "Upprättad" if e.status == "created" else STATUSES.get(e.status, e.status)
+        note = vault.decrypt(e.note_enc, f"police_request_events.note:{e.id}") if e.note_enc else ""
+        steps.append((f"{label}{': ' + note if note else ''}", e.at, names.get(e.by, "")))
+    signed = (
+        StoredFile(f"handrackning-{r.id}.pdf", "application/pdf", stored_object(r, "signed_"))
+        if r.signed_object_id
+        else None
+    )
+    return Record(
+        KIND, r.id, r.organisation_id, f"{LABEL} {ACTS[r.act]}", r.created_at, r.created_at,
+        facts, steps, [], [signed] if signed else [], signed,
+        [Person("Person 1", c.name, c.personnummer)],
+    )  # fmt: skip

@@ -39,6 +39,8 @@ from portal.db.models import Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
 from portal.pii import Vault
+from portal.placements import records as placements
+from portal.police import records as police
 from portal.records import Lifecycle
 from portal.reports import records as reports
 from portal.retention.models import LegalHold
@@ -70,7 +72,15 @@ class RecordType(Protocol):
     async def cull(self, db: AsyncSession, record_id: uuid.UUID) -> None: ...
 
 
-_MODULES: tuple[RecordType, ...] = (advisories, reports, decisions, rosters, assignments)
+_MODULES: tuple[RecordType, ...] = (
+    advisories,
+    reports,
+    decisions,
+    rosters,
+    assignments,
+    placements,
+    police,
+)
 RECORDS: dict[str, RecordType] = {m.KIND: m for m in _MODULES}
 """Each record type's interface module (`portal.<feature>.records`)."""
 TYPES = tuple(RECORDS)
