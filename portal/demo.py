@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.roles import Role
 from portal.audit import service as audit
 from portal.db.models import Membership, Organisation, Unit, User
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.settings import Settings, load_settings
 
 SERVICE_ORG = "Jourpost förvaltning"
@@ -130,11 +130,11 @@ async def seed(db: AsyncSession, vault: Vault) -> None:
             user = User(pnr_index=index, pnr_enc="", name_enc="")
             db.add(user)
             await db.flush()
-            user.pnr_enc = vault.encrypt(person.personnummer, f"users.pnr:{user.id}")
-            user.name_enc = vault.encrypt(person.name, f"users.name:{user.id}")
+            user.pnr_enc = vault.encrypt(person.personnummer, field_context(User.pnr_enc, user.id))
+            user.name_enc = vault.encrypt(person.name, field_context(User.name_enc, user.id))
             if person.role in (Role.CHAIR, Role.SUBSTITUTE):
                 address = f"{person.given_name.lower()}@{_slug(person.organisation)}.kommun.example"
-                user.email_enc = vault.encrypt(address, f"users.email:{user.id}")
+                user.email_enc = vault.encrypt(address, field_context(User.email_enc, user.id))
         org = orgs[person.organisation]
         unit_id = None
         if person.unit:
@@ -208,7 +208,7 @@ async def seed_rosters(db: AsyncSession, vault: Vault) -> None:
             db.add(entry)
             await db.flush()
             entry.phone_enc = vault.encrypt(
-                f"070-000 00 0{position}", f"roster_entries.phone:{entry.id}"
+                f"070-000 00 0{position}", field_context(RosterEntry.phone_enc, entry.id)
             )
 
 

@@ -38,7 +38,7 @@ from portal.assignments.models import Assignment
 from portal.db.models import Membership, Organisation, User
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionIn
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.placements import service as placements
 from portal.placements.content import PlacementDraft
 from portal.police import delegation
@@ -76,7 +76,7 @@ async def _user(db: AsyncSession, vault: Vault, pnr: str) -> User:
 async def _as(db: AsyncSession, vault: Vault, pnr: str) -> Principal:
     """The demo person acting, as if logged in (no session: nothing here signs)."""
     user = await _user(db, vault, pnr)
-    name = vault.decrypt(user.name_enc, f"users.name:{user.id}")
+    name = vault.decrypt(user.name_enc, field_context(User.name_enc, user.id))
     return Principal(user.id, name, "demo-seed", await membership_views(db, user.id))
 
 
@@ -92,8 +92,8 @@ async def _chairs(db: AsyncSession, vault: Vault, org: Organisation, rng: random
             user = User(pnr_index=vault.index(pnr), pnr_enc="", name_enc="")
             db.add(user)
             await db.flush()
-            user.pnr_enc = vault.encrypt(pnr, f"users.pnr:{user.id}")
-            user.name_enc = vault.encrypt(name, f"users.name:{user.id}")
+            user.pnr_enc = vault.encrypt(pnr, field_context(User.pnr_enc, user.id))
+            user.name_enc = vault.encrypt(name, field_context(User.name_enc, user.id))
             db.add(Membership(user_id=user.id, organisation_id=org.id, role=role.value))
             await db.flush()
 
@@ -142,7 +142,7 @@ async def seed_rosters_everywhere(db: AsyncSession, vault: Vault, *, now: dateti
             await db.flush()
             entry.phone_enc = vault.encrypt(
                 f"070-{rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
-                f"roster_entries.phone:{entry.id}",
+                field_context(RosterEntry.phone_enc, entry.id),
             )
         added += 1
     return added

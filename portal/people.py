@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import User
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 
 
 async def user_names(
@@ -20,4 +20,4 @@ async def user_names(
     if not wanted:
         return {}
     rows = (await db.execute(select(User.id, User.name_enc).where(User.id.in_(wanted)))).all()
-    return {r.id: vault.decrypt(r.name_enc, f"users.name:{r.id}") for r in rows}
+    return {r.id: vault.decrypt(r.name_enc, field_context(User.name_enc, r.id)) for r in rows}

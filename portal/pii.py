@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,6 +29,19 @@ class InvalidPersonnummer(ValueError):
 
 class DecryptionError(ValueError):
     """A field could not be decrypted: wrong key, wrong row, or tampered ciphertext."""
+
+
+def field_context(column: Any, row_id: object) -> str:
+    """The context a value of an encrypted column is bound to: "<table>.<column>:<row id>",
+    the column named without its `_enc` suffix (`field_context(User.name_enc, user.id)` is
+    "users.name:<id>").
+
+    `column` is the mapped attribute (`User.name_enc`) or a table's column (`table.c.name_enc`),
+    so a misspelt context is an AttributeError, not a value nobody can decrypt. Key rotation
+    (portal.keys) re-encrypts every `*_enc` column by this rule.
+    """
+    col = getattr(column, "expression", column)
+    return f"{col.table.name}.{col.name.removesuffix('_enc')}:{row_id}"
 
 
 def invalid_personnummer(alternative: str = "") -> str:

@@ -19,7 +19,7 @@ from auth.sessions import SessionPolicy, hash_token
 from portal.audit.service import Actor
 from portal.db.base import utcnow
 from portal.db.models import Membership, Organisation, Unit, User, WebSession
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 
 # Touch last_seen_at at most this often: one write per minute per session, not per request.
 _TOUCH_INTERVAL = timedelta(seconds=60)
@@ -166,7 +166,7 @@ async def resolve_principal(
         session.last_seen_at = now
     return Principal(
         user_id=user.id,
-        name=vault.decrypt(user.name_enc, f"users.name:{user.id}"),
+        name=vault.decrypt(user.name_enc, field_context(User.name_enc, user.id)),
         session_id=session.id,
         memberships=await membership_views(db, user.id),
     )

@@ -35,7 +35,13 @@ from portal.audit.service import Actor
 from portal.db.base import utcnow
 from portal.db.models import User, UserIdentity, WebSession
 from portal.errors import AuditNote, Forbidden, NoAccess
-from portal.pii import DecryptionError, InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import (
+    DecryptionError,
+    InvalidPersonnummer,
+    Vault,
+    field_context,
+    normalise_personnummer,
+)
 from portal.principal import live_memberships
 
 if TYPE_CHECKING:
@@ -260,9 +266,11 @@ def _note_provider_name(vault: Vault, user: User, identity: VerifiedIdentity) ->
     """Keep the name the administrator registered; remember the provider's when it differs
     (the admin page shows both: a typo, a new surname, or a second given name)."""
     sent = " ".join(x for x in (identity.given_name, identity.family_name) if x) or identity.name
-    registered = vault.decrypt(user.name_enc, f"users.name:{user.id}")
+    registered = vault.decrypt(user.name_enc, field_context(User.name_enc, user.id))
     differs = bool(sent) and sent != registered
-    user.idp_name_enc = vault.encrypt(sent or "", f"users.idp_name:{user.id}") if differs else None
+    user.idp_name_enc = (
+        vault.encrypt(sent or "", field_context(User.idp_name_enc, user.id)) if differs else None
+    )
 
 
 def _id_token_context(session_key: str) -> str:

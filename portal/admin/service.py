@@ -18,7 +18,13 @@ from portal.audit.service import Actor
 from portal.db.base import utcnow
 from portal.db.models import Membership, Organisation, Unit, User
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
+from portal.pii import (
+    InvalidPersonnummer,
+    Vault,
+    field_context,
+    invalid_personnummer,
+    normalise_personnummer,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +63,20 @@ def _mask(pnr: str) -> str:
 
 
 def _row(vault: Vault, user: User, memberships: list[Membership]) -> UserRow:
-    pnr = vault.decrypt(user.pnr_enc, f"users.pnr:{user.id}")
+    pnr = vault.decrypt(user.pnr_enc, field_context(User.pnr_enc, user.id))
     return UserRow(
         id=user.id,
-        name=vault.decrypt(user.name_enc, f"users.name:{user.id}"),
+        name=vault.decrypt(user.name_enc, field_context(User.name_enc, user.id)),
         idp_name=(
-            vault.decrypt(user.idp_name_enc, f"users.idp_name:{user.id}")
+            vault.decrypt(user.idp_name_enc, field_context(User.idp_name_enc, user.id))
             if user.idp_name_enc
             else ""
         ),
         masked_pnr=_mask(pnr),
         personal_identity_number=pnr,
-        email=vault.decrypt(user.email_enc, f"users.email:{user.id}") if user.email_enc else "",
+        email=vault.decrypt(user.email_enc, field_context(User.email_enc, user.id))
+        if user.email_enc
+        else "",
         memberships=tuple(memberships),
     )
 
@@ -137,9 +145,11 @@ async def add_user(
         User(
             id=user_id,
             pnr_index=vault.index(pnr),
-            pnr_enc=vault.encrypt(pnr, f"users.pnr:{user_id}"),
-            name_enc=vault.encrypt(clean_name, f"users.name:{user_id}"),
-            email_enc=vault.encrypt(address, f"users.email:{user_id}") if address else None,
+            pnr_enc=vault.encrypt(pnr, field_context(User.pnr_enc, user_id)),
+            name_enc=vault.encrypt(clean_name, field_context(User.name_enc, user_id)),
+            email_enc=vault.encrypt(address, field_context(User.email_enc, user_id))
+            if address
+            else None,
         )
     )
     try:
@@ -158,7 +168,9 @@ async def set_email(
     if user is None:
         raise NotFound()
     address = _check_email(email)
-    user.email_enc = vault.encrypt(address, f"users.email:{user.id}") if address else None
+    user.email_enc = (
+        vault.encrypt(address, field_context(User.email_enc, user.id)) if address else None
+    )
     await audit.record(db, "user.email", actor=actor, object_type="user", object_id=user.id)
 
 

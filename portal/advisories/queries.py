@@ -28,7 +28,7 @@ from portal.audit import service as audit
 from portal.db.models import Organisation, Unit
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 from portal.timefmt import STOCKHOLM
 from storage import EncryptedObjectStore
@@ -152,11 +152,14 @@ async def version_row(db: AsyncSession, advisory_id: uuid.UUID, number: int) -> 
 
 
 def _decrypt_subjects(vault: Vault, rows: Iterable[AdvisorySubject]) -> dict[int, str]:
-    return {s.position: vault.decrypt(s.pnr_enc, f"advisory_subjects.pnr:{s.id}") for s in rows}
+    return {
+        s.position: vault.decrypt(s.pnr_enc, field_context(AdvisorySubject.pnr_enc, s.id))
+        for s in rows
+    }
 
 
 def _decode(vault: Vault, ver: AdvisoryVersion, subjects: dict[int, str]) -> AdvisoryContent:
-    blob = vault.decrypt(ver.content_enc, f"advisory_versions.content:{ver.id}")
+    blob = vault.decrypt(ver.content_enc, field_context(AdvisoryVersion.content_enc, ver.id))
     return from_blob(blob, subjects, legal_basis=ver.legal_basis, valid_until=ver.valid_until)
 
 
@@ -393,7 +396,7 @@ async def get(
     unit = await db.get(Unit, adv.unit_id) if adv.unit_id else None
     files = await attachments.list_attachments(db, vault, owner_type=OWNER_TYPE, owner_id=adv.id)
     reason = (
-        vault.decrypt(adv.withdraw_reason_enc, f"advisories.withdraw_reason:{adv.id}")
+        vault.decrypt(adv.withdraw_reason_enc, field_context(Advisory.withdraw_reason_enc, adv.id))
         if adv.withdraw_reason_enc
         else None
     )

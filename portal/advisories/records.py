@@ -24,7 +24,7 @@ from portal.advisories.models import (
 from portal.advisories.queries import OWNER_TYPE, content_of
 from portal.attachments import service as attachments
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
 from portal.timefmt import format_local
 
@@ -63,7 +63,7 @@ async def persons_named(db: AsyncSession, vault: Vault, advisory_id: uuid.UUID) 
     rows = await db.scalars(
         select(AdvisorySubject).where(AdvisorySubject.advisory_id == advisory_id)
     )
-    return [vault.decrypt(s.pnr_enc, f"advisory_subjects.pnr:{s.id}") for s in rows]
+    return [vault.decrypt(s.pnr_enc, field_context(AdvisorySubject.pnr_enc, s.id)) for s in rows]
 
 
 async def cull(db: AsyncSession, advisory_id: uuid.UUID) -> None:

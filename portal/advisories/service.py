@@ -44,7 +44,7 @@ from portal.audit import service as audit
 from portal.db.models import Organisation, Unit
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.lookup import names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 from storage import EncryptedObjectStore
 
@@ -77,7 +77,9 @@ async def _add_version(
             created_at=now,
             valid_until=content.valid_until,
             legal_basis=content.legal_basis,
-            content_enc=vault.encrypt(to_blob(content), f"advisory_versions.content:{version_id}"),
+            content_enc=vault.encrypt(
+                to_blob(content), field_context(AdvisoryVersion.content_enc, version_id)
+            ),
         )
     )
     for position, subject in enumerate(content.subjects):
@@ -91,7 +93,9 @@ async def _add_version(
                 version=number,
                 position=position,
                 pnr_index=vault.index(subject.personnummer),
-                pnr_enc=vault.encrypt(subject.personnummer, f"advisory_subjects.pnr:{subject_id}"),
+                pnr_enc=vault.encrypt(
+                    subject.personnummer, field_context(AdvisorySubject.pnr_enc, subject_id)
+                ),
             )
         )
     await db.flush()
@@ -329,7 +333,9 @@ async def withdraw(
             errors={"reason": "Ange varför aviseringen återkallas (högst 1000 tecken)."}
         )
     adv.status, adv.withdrawn_at, adv.withdrawn_by = "withdrawn", now, p.user_id
-    adv.withdraw_reason_enc = vault.encrypt(text, f"advisories.withdraw_reason:{adv.id}")
+    adv.withdraw_reason_enc = vault.encrypt(
+        text, field_context(Advisory.withdraw_reason_enc, adv.id)
+    )
     await audit.record(
         db, "advisory.withdraw", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
         object_type="advisory", object_id=adv.id, details={"version": adv.current_version},

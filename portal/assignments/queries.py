@@ -21,7 +21,7 @@ from portal.audit import service as audit
 from portal.db.models import Organisation, Unit
 from portal.errors import AuditNote, Forbidden
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 from portal.timefmt import STOCKHOLM
 
@@ -136,8 +136,8 @@ def previous_shift_start(now: datetime) -> datetime:
 
 def decrypt_content(vault: Vault, a: Assignment) -> AssignmentContent:
     """The assignment's decrypted content."""
-    pnr = vault.decrypt(a.pnr_enc, f"assignments.pnr:{a.id}") if a.pnr_enc else None
-    blob = vault.decrypt(a.content_enc, f"assignments.content:{a.id}")
+    pnr = vault.decrypt(a.pnr_enc, field_context(Assignment.pnr_enc, a.id)) if a.pnr_enc else None
+    blob = vault.decrypt(a.content_enc, field_context(Assignment.content_enc, a.id))
     return from_blob(blob, kind=a.kind, pnr=pnr, due_at=a.due_at)
 
 
@@ -233,9 +233,13 @@ async def get(
     names = await user_names(db, vault, [a.created_by, a.withdrawn_by])
     jour = await db.get(Organisation, a.jour_id)
     unit = await db.get(Unit, a.unit_id) if a.unit_id else None
-    outcome = vault.decrypt(a.outcome_enc, f"assignments.outcome:{a.id}") if a.outcome_enc else None
+    outcome = (
+        vault.decrypt(a.outcome_enc, field_context(Assignment.outcome_enc, a.id))
+        if a.outcome_enc
+        else None
+    )
     reason = (
-        vault.decrypt(a.withdraw_reason_enc, f"assignments.withdraw_reason:{a.id}")
+        vault.decrypt(a.withdraw_reason_enc, field_context(Assignment.withdraw_reason_enc, a.id))
         if a.withdraw_reason_enc
         else None
     )
@@ -319,7 +323,7 @@ async def handover_notes(
             mine=n.created_by == p.user_id,
             created_at=n.created_at,
             shift_start=n.shift_start,
-            body=vault.decrypt(n.body_enc, f"handover_notes.body:{n.id}"),
+            body=vault.decrypt(n.body_enc, field_context(HandoverNote.body_enc, n.id)),
             read_by=tuple((names.get(r.user_id, ""), r.at) for r in by_note.get(n.id, [])),
             read_by_me=any(r.user_id == p.user_id for r in by_note.get(n.id, [])),
         )

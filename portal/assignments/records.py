@@ -19,7 +19,7 @@ from portal.assignments.content import KINDS, OPEN, STATUS
 from portal.assignments.models import Assignment
 from portal.assignments.queries import Summary, decrypt_content
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 from portal.records import Hit, Holding, Lifecycle, Person, Record, in_period
 from portal.timefmt import format_local
@@ -85,7 +85,7 @@ async def persons_named(db: AsyncSession, vault: Vault, assignment_id: uuid.UUID
     a = await db.get(Assignment, assignment_id)
     if a is None or not a.pnr_enc:
         return []
-    return [vault.decrypt(a.pnr_enc, f"assignments.pnr:{a.id}")]
+    return [vault.decrypt(a.pnr_enc, field_context(Assignment.pnr_enc, a.id))]
 
 
 async def cull(db: AsyncSession, assignment_id: uuid.UUID) -> None:
@@ -154,9 +154,13 @@ async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Reco
         ("Status", status_label(a)),
     ]
     if a.outcome_enc:
-        facts.append(("Resultat", vault.decrypt(a.outcome_enc, f"assignments.outcome:{a.id}")))
+        facts.append(
+            ("Resultat", vault.decrypt(a.outcome_enc, field_context(Assignment.outcome_enc, a.id)))
+        )
     if a.withdraw_reason_enc:
-        reason = vault.decrypt(a.withdraw_reason_enc, f"assignments.withdraw_reason:{a.id}")
+        reason = vault.decrypt(
+            a.withdraw_reason_enc, field_context(Assignment.withdraw_reason_enc, a.id)
+        )
         facts.append(("Skäl för återkallelse", reason))
     steps: list[tuple[str, datetime, str]] = [
         ("Skickat", a.created_at, names.get(a.created_by, ""))

@@ -32,7 +32,7 @@ from portal.audit import service as audit
 from portal.db.models import Organisation, Unit
 from portal.errors import Conflict, InvalidInput
 from portal.notify.service import queue_mail
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 
 
@@ -72,9 +72,13 @@ async def create(
             kind=content.kind,
             due_at=content.due_at,
             status="sent",
-            content_enc=vault.encrypt(to_blob(content), f"assignments.content:{assignment_id}"),
+            content_enc=vault.encrypt(
+                to_blob(content), field_context(Assignment.content_enc, assignment_id)
+            ),
             pnr_index=vault.index(pnr) if pnr else None,
-            pnr_enc=vault.encrypt(pnr, f"assignments.pnr:{assignment_id}") if pnr else None,
+            pnr_enc=vault.encrypt(pnr, field_context(Assignment.pnr_enc, assignment_id))
+            if pnr
+            else None,
         )
     )
     await db.flush()
@@ -145,7 +149,7 @@ async def report(
     )  # fmt: skip
     a.status = "done" if done else "not_done"
     a.outcome_by, a.outcome_at = p.user_id, now
-    a.outcome_enc = vault.encrypt(text, f"assignments.outcome:{a.id}")
+    a.outcome_enc = vault.encrypt(text, field_context(Assignment.outcome_enc, a.id))
     await audit.record(
         db, action, actor=p.actor(a.jour_id), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id, details={"outcome": a.status},
@@ -169,7 +173,7 @@ async def withdraw(
         raise _wrong_state(a, "återkallas")
     text = note_text(reason, "reason", "Ange varför uppdraget återkallas.")
     a.status, a.withdrawn_by, a.withdrawn_at = "withdrawn", p.user_id, now
-    a.withdraw_reason_enc = vault.encrypt(text, f"assignments.withdraw_reason:{a.id}")
+    a.withdraw_reason_enc = vault.encrypt(text, field_context(Assignment.withdraw_reason_enc, a.id))
     await audit.record(
         db, action, actor=p.actor(a.organisation_id), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id,
@@ -243,7 +247,7 @@ async def write_note(
         HandoverNote(
             id=note_id, jour_id=jour, created_by=p.user_id, created_at=now,
             shift_start=shift_start(now),
-            body_enc=vault.encrypt(text, f"handover_notes.body:{note_id}"),
+            body_enc=vault.encrypt(text, field_context(HandoverNote.body_enc, note_id)),
         )
     )  # fmt: skip
     await db.flush()

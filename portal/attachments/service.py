@@ -52,7 +52,7 @@ from portal.attachments.store import stored_columns, stored_object
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.errors import DomainError, InvalidInput, NotFound
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from storage import EncryptedObjectStore, StorageError, StoredObject
 
 log = logging.getLogger("jourpost.attachments")
@@ -138,7 +138,7 @@ class StagedFile:
 def _view(vault: Vault, row: Attachment) -> AttachmentView:
     return AttachmentView(
         id=row.id,
-        name=vault.decrypt(row.name_enc, f"attachments.name:{row.id}"),
+        name=vault.decrypt(row.name_enc, field_context(Attachment.name_enc, row.id)),
         content_type=row.content_type,
         size=row.size,
         created_at=row.created_at,
@@ -288,7 +288,9 @@ def _row(
         owner_type=owner_type,
         owner_id=owner_id,
         organisation_id=org_id,
-        name_enc=vault.encrypt(item.checked.name, f"attachments.name:{item.attachment_id}"),
+        name_enc=vault.encrypt(
+            item.checked.name, field_context(Attachment.name_enc, item.attachment_id)
+        ),
         content_type=item.checked.content_type,
         created_by=actor.user_id,
         **stored_columns(item.stored),

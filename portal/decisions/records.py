@@ -23,7 +23,7 @@ from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.decisions.service import STATUS_LABELS, archive_filter, archive_holders, to_out
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
 from portal.timefmt import format_local
 
@@ -59,7 +59,7 @@ async def persons_named(db: AsyncSession, vault: Vault, decision_id: uuid.UUID) 
     d = await db.get(Decision, decision_id)
     if d is None:
         return []
-    subject = json.loads(vault.decrypt(d.subject_enc, f"decisions.subject:{d.id}"))
+    subject = json.loads(vault.decrypt(d.subject_enc, field_context(Decision.subject_enc, d.id)))
     return [subject["pnr"]] if subject.get("pnr") else []
 
 

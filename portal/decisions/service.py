@@ -34,7 +34,13 @@ from portal.decisions.rules import ENDED, KINDS, deadlines
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
-from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
+from portal.pii import (
+    InvalidPersonnummer,
+    Vault,
+    field_context,
+    invalid_personnummer,
+    normalise_personnummer,
+)
 from portal.principal import Principal
 from portal.rosters import service as rosters
 from portal.timefmt import format_local
@@ -114,10 +120,6 @@ def archive_filter(org_id: uuid.UUID, is_jour: bool) -> ColumnElement[bool]:
     return (Decision.municipality_id == org_id) & (Decision.status != "draft")
 
 
-def _ctx(d: Decision, column: str) -> str:
-    return f"decisions.{column}:{d.id}"
-
-
 async def _validate(
     db: AsyncSession, principal: Principal, data: DecisionIn
 ) -> tuple[uuid.UUID, str | None, str]:
@@ -176,7 +178,8 @@ async def _validate(
 def _seal(vault: Vault, d: Decision, data: DecisionIn, pnr: str | None) -> None:
     d.subject_pnr_index = vault.index(pnr) if pnr else None
     d.subject_enc = vault.encrypt(
-        json.dumps({"name": data.subject_name.strip(), "pnr": pnr}), _ctx(d, "subject")
+        json.dumps({"name": data.subject_name.strip(), "pnr": pnr}),
+        field_context(Decision.subject_enc, d.id),
     )
     d.content_enc = vault.encrypt(
         json.dumps(
@@ -186,7 +189,7 @@ def _seal(vault: Vault, d: Decision, data: DecisionIn, pnr: str | None) -> None:
                 "placement": data.placement.strip(),
             }
         ),
-        _ctx(d, "content"),
+        field_context(Decision.content_enc, d.id),
     )
 
 
@@ -288,8 +291,8 @@ async def to_out(
 ) -> DecisionOut:
     """Decrypt and describe a decision for someone allowed to see it."""
     now = now or utcnow()
-    subject = json.loads(vault.decrypt(d.subject_enc, _ctx(d, "subject")))
-    content = json.loads(vault.decrypt(d.content_enc, _ctx(d, "content")))
+    subject = json.loads(vault.decrypt(d.subject_enc, field_context(Decision.subject_enc, d.id)))
+    content = json.loads(vault.decrypt(d.content_enc, field_context(Decision.content_enc, d.id)))
     municipality = await db.get(Organisation, d.municipality_id)
     assert municipality is not None
     names = await user_names(db, vault, {d.decision_maker_id})
@@ -420,7 +423,9 @@ async def submit_for_signature(
             status="awaiting_signature",
             submitted_at=utcnow(),
             document_sha256=digest,
-            document_enc=vault.encrypt(base64.b64encode(pdf).decode(), _ctx(d, "document")),
+            document_enc=vault.encrypt(
+                base64.b64encode(pdf).decode(), field_context(Decision.document_enc, d.id)
+            ),
             revision=Decision.revision + 1,
         )
     )
@@ -433,7 +438,7 @@ async def submit_for_signature(
         # Day or night: the chair is told at once that something awaits (no content in the mail).
         await queue_mail(
             db,
-            to=vault.decrypt(maker.email_enc, f"users.email:{maker.id}"),
+            to=vault.decrypt(maker.email_enc, field_context(User.email_enc, maker.id)),
             template="sign_request",
             link_path=f"/decisions/{d.id}/sign",
         )
@@ -465,7 +470,9 @@ async def document_pdf(
         object_id=d.id,
         details={"document": "unsigned"},
     )
-    return base64.b64decode(vault.decrypt(d.document_enc, _ctx(d, "document")))
+    return base64.b64decode(
+        vault.decrypt(d.document_enc, field_context(Decision.document_enc, d.id))
+    )
 
 
 async def close(
@@ -492,7 +499,9 @@ async def close(
         raise InvalidInput(errors={"reason": "Ange skäl."})
     d.status = to
     d.closed_at = utcnow()
-    d.closed_reason_enc = vault.encrypt(reason.strip()[:MAX_TEXT], _ctx(d, "closed_reason"))
+    d.closed_reason_enc = vault.encrypt(
+        reason.strip()[:MAX_TEXT], field_context(Decision.closed_reason_enc, d.id)
+    )
     d.revision += 1
     await audit.record(
         db,

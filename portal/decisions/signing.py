@@ -47,7 +47,7 @@ from portal.decisions import service
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.errors import AuditNote, Conflict, DomainError, Forbidden, NotFound
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, field_context, normalise_personnummer
 from portal.principal import Principal
 from portal.rosters import service as rosters
 from portal.settings import Settings
@@ -149,7 +149,7 @@ async def _pnr_of(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> str:
     user = await db.get(User, user_id)
     if user is None:
         raise NotFound()
-    return vault.decrypt(user.pnr_enc, f"users.pnr:{user.id}")
+    return vault.decrypt(user.pnr_enc, field_context(User.pnr_enc, user.id))
 
 
 async def begin(
@@ -325,7 +325,9 @@ async def complete(
     await db.refresh(d)
     out = await service.to_out(db, vault, d)
     assert d.document_enc is not None
-    pdf = base64.b64decode(vault.decrypt(d.document_enc, f"decisions.document:{d.id}"))
+    pdf = base64.b64decode(
+        vault.decrypt(d.document_enc, field_context(Decision.document_enc, d.id))
+    )
     key = ec.generate_private_key(ec.SECP256R1())  # ephemeral: used for this one signature
     given = identity.given_name or ""
     family = identity.family_name or ""

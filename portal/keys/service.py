@@ -7,9 +7,9 @@ What is under a KEK:
   re-encrypts each value that is not already under the current key.
 
 Both are found by convention, not by a list that could go stale: every column named `X_enc` of
-table `T` with primary key `id` is bound to the context "T.X:<id>" (portal.pii), and every set of
-columns `<p>object_id, <p>size, <p>sha256, <p>kek_id, <p>wrapped_key` keeps a stored object
-(portal.attachments.store).
+table `T` with primary key `id` is bound to the context "T.X:<id>" (portal.pii.field_context),
+and every set of columns `<p>object_id, <p>size, <p>sha256, <p>kek_id, <p>wrapped_key` keeps a
+stored object (portal.attachments.store).
 After a rotation the old KEK can be removed from the keyring. Rows are processed in batches, each
 in its own transaction, so the job can be interrupted and run again.
 """
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portal.attachments.store import STORED_COLUMNS, stored_columns, stored_object
 from portal.db import registry  # noqa: F401  (every table on Base.metadata)
 from portal.db.base import Base
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 
 BATCH = 500
 
@@ -69,7 +69,6 @@ async def rotate(
     assert isinstance(files, EncryptedObjectStore)
     fields = objects = 0
     for table, name in encrypted_columns():
-        base = name[: -len("_enc")]
         last = None
         while True:
             async with maker() as db, db.begin():
@@ -79,7 +78,7 @@ async def rotate(
                 rows = (await db.execute(query)).all()
                 for row_id, value in rows:
                     if value and vault.needs_rewrap(value):
-                        context = f"{table.name}.{base}:{row_id}"
+                        context = field_context(table.c[name], row_id)
                         fresh = vault.encrypt(vault.decrypt(value, context), context)
                         await db.execute(
                             update(table).where(table.c.id == row_id).values({name: fresh})

@@ -27,7 +27,13 @@ from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
 from portal.lookup import names
-from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
+from portal.pii import (
+    InvalidPersonnummer,
+    Vault,
+    field_context,
+    invalid_personnummer,
+    normalise_personnummer,
+)
 from portal.placements import records as placement_records
 from portal.principal import Principal
 from portal.reports import queries as reports
@@ -218,7 +224,9 @@ async def reindex_names(db: AsyncSession, vault: Vault) -> tuple[int, int]:
     for subject in (await db.scalars(select(ReportSubject))).all():
         names_of = by_report.setdefault(subject.report_id, [])
         if subject.name_enc:
-            names_of.append(vault.decrypt(subject.name_enc, f"report_subjects.name:{subject.id}"))
+            names_of.append(
+                vault.decrypt(subject.name_enc, field_context(ReportSubject.name_enc, subject.id))
+            )
     for report_id, report_names in by_report.items():
         await names.index_names(db, vault, "report", report_id, report_names)
     return advisories, len(by_report)

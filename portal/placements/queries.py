@@ -19,7 +19,7 @@ from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.placements import access
 from portal.placements.content import PlacementContent, from_blob, status
 from portal.placements.models import Placement, PlacementVersion
@@ -87,8 +87,8 @@ class Detail:
 
 def decode(vault: Vault, ver: PlacementVersion) -> PlacementContent:
     """What one version says, decrypted."""
-    blob = vault.decrypt(ver.content_enc, f"placement_versions.content:{ver.id}")
-    pnr = vault.decrypt(ver.pnr_enc, f"placement_versions.pnr:{ver.id}")
+    blob = vault.decrypt(ver.content_enc, field_context(PlacementVersion.content_enc, ver.id))
+    pnr = vault.decrypt(ver.pnr_enc, field_context(PlacementVersion.pnr_enc, ver.id))
     return from_blob(
         blob, pnr, legal_section=ver.legal_section, starts_on=ver.starts_on, ends_on=ver.ends_on
     )

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import Conflict, InvalidInput
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.placements import access
 from portal.placements.content import PlacementContent, PlacementDraft, to_blob, validate
 from portal.placements.models import Placement, PlacementVersion
@@ -59,8 +59,12 @@ async def _add_version(
             starts_on=content.starts_on,
             ends_on=content.ends_on,
             pnr_index=vault.index(content.personnummer),
-            pnr_enc=vault.encrypt(content.personnummer, f"placement_versions.pnr:{version_id}"),
-            content_enc=vault.encrypt(to_blob(content), f"placement_versions.content:{version_id}"),
+            pnr_enc=vault.encrypt(
+                content.personnummer, field_context(PlacementVersion.pnr_enc, version_id)
+            ),
+            content_enc=vault.encrypt(
+                to_blob(content), field_context(PlacementVersion.content_enc, version_id)
+            ),
         )
     )
     await db.flush()

@@ -17,7 +17,7 @@ from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.police import access, rules
 from portal.police.content import Stored, from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
@@ -107,8 +107,8 @@ def _summary(r: PoliceRequest, municipality: str, stored: Stored) -> Summary:
 
 def _stored(vault: Vault, r: PoliceRequest) -> Stored:
     return from_blob(
-        vault.decrypt(r.content_enc, f"police_requests.content:{r.id}"),
-        vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}"),
+        vault.decrypt(r.content_enc, field_context(PoliceRequest.content_enc, r.id)),
+        vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id)),
         act=r.act, purpose=r.purpose,
     )  # fmt: skip
 
@@ -151,7 +151,7 @@ async def get(db: AsyncSession, vault: Vault, p: Principal, request_id: uuid.UUI
     names = await user_names(db, vault, [e.by for e in rows])
     events = tuple(
         Event(e.status, EVENT_LABELS.get(e.status, e.status), e.at, names.get(e.by, ""),
-              vault.decrypt(e.note_enc, f"police_request_events.note:{e.id}")
+              vault.decrypt(e.note_enc, field_context(PoliceRequestEvent.note_enc, e.id))
               if e.note_enc else "")
         for e in rows
     )  # fmt: skip

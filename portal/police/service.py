@@ -26,7 +26,7 @@ from portal.db.models import Organisation, User
 from portal.decisions.signing import SigningSetup
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.placements import records as placements
 from portal.police import access, delegation, document, rules
 from portal.police.content import RequestContent, RequestDraft, from_blob, person, to_blob, validate
@@ -101,15 +101,16 @@ async def _user_identity(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> 
     if user is None:
         raise NotFound()
     names = await user_names(db, vault, [user_id])
-    return names.get(user_id, ""), vault.decrypt(user.pnr_enc, f"users.pnr:{user.id}")
+    return names.get(user_id, ""), vault.decrypt(user.pnr_enc, field_context(User.pnr_enc, user.id))
 
 
 def _event(r: PoliceRequest, status: str, by: uuid.UUID, now: datetime,
            vault: Vault, note: str = "") -> PoliceRequestEvent:  # fmt: skip
     event_id = uuid.uuid4()
+    context = field_context(PoliceRequestEvent.note_enc, event_id)
     return PoliceRequestEvent(
         id=event_id, request_id=r.id, status=status, at=now, by=by,
-        note_enc=vault.encrypt(note, f"police_request_events.note:{event_id}") if note else None,
+        note_enc=vault.encrypt(note, context) if note else None,
     )  # fmt: skip
 
 
@@ -125,8 +126,8 @@ async def _sign(
 ) -> None:
     """Render and sign the document in the signer's name; store it on the request."""
     stored = from_blob(
-        vault.decrypt(r.content_enc, f"police_requests.content:{r.id}"),
-        vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}"),
+        vault.decrypt(r.content_enc, field_context(PoliceRequest.content_enc, r.id)),
+        vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id)),
         act=r.act, purpose=r.purpose,
     )  # fmt: skip
     org = await db.get(Organisation, r.organisation_id)
@@ -207,8 +208,10 @@ async def create(
         placement_id=found.placement_id, decided_by=decided_by, status="awaiting_chair",
         status_at=now, pnr_index=found.pnr_index,
     )  # fmt: skip
-    r.pnr_enc = vault.encrypt(content.personnummer, f"police_requests.pnr:{r.id}")
-    r.content_enc = vault.encrypt(_blob(content, check), f"police_requests.content:{r.id}")
+    r.pnr_enc = vault.encrypt(content.personnummer, field_context(PoliceRequest.pnr_enc, r.id))
+    r.content_enc = vault.encrypt(
+        _blob(content, check), field_context(PoliceRequest.content_enc, r.id)
+    )
     db.add(r)
     await db.flush()
     db.add(_event(r, "created", p.user_id, now, vault))

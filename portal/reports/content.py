@@ -21,7 +21,13 @@ from portal.codelists import service as codelists
 from portal.codelists.service import CodeLists
 from portal.db.models import Organisation, Unit
 from portal.errors import InvalidInput
-from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
+from portal.pii import (
+    InvalidPersonnummer,
+    Vault,
+    field_context,
+    invalid_personnummer,
+    normalise_personnummer,
+)
 from portal.reports.models import Report, ReportAddendum, ReportSubject
 from portal.reports.schemas import (
     URGENCIES,
@@ -43,11 +49,6 @@ FUTURE_SLACK = timedelta(minutes=10)
 """How far in the future a time may lie (clocks differ)."""
 MAX_AGE = timedelta(days=366)
 """How far back the event (and its assessment) may lie."""
-
-
-def context(column: str, row_id: uuid.UUID) -> str:
-    """The encryption context of an encrypted column of one row: `table.column:row id`."""
-    return f"{column}:{row_id}"
 
 
 def local_time(value: datetime | None) -> str:
@@ -368,7 +369,9 @@ def encrypt_report(
         character_code=checked.character,
         minutes=checked.minutes,
         child_involved=child_involved,
-        narrative_enc=vault.encrypt(checked.narrative, context("reports.narrative", report_id)),
+        narrative_enc=vault.encrypt(
+            checked.narrative, field_context(Report.narrative_enc, report_id)
+        ),
         follow_up_requested=follow_up_requested,
         follow_up_urgency=checked.urgency,
         created_at=now,
@@ -376,13 +379,15 @@ def encrypt_report(
     )
     if checked.assessment is not None:
         assessment, facts, assessed_at, assessed_by = checked.assessment
-        report.assessment_enc = vault.encrypt(assessment, context("reports.assessment", report_id))
+        report.assessment_enc = vault.encrypt(
+            assessment, field_context(Report.assessment_enc, report_id)
+        )
         report.assessment_facts_enc = vault.encrypt(
-            facts, context("reports.assessment_facts", report_id)
+            facts, field_context(Report.assessment_facts_enc, report_id)
         )
         report.assessed_at = assessed_at
         report.assessed_by_enc = vault.encrypt(
-            assessed_by, context("reports.assessed_by", report_id)
+            assessed_by, field_context(Report.assessed_by_enc, report_id)
         )
     return report
 
@@ -397,8 +402,8 @@ def encrypt_subject(vault: Vault, report_id: uuid.UUID, subject: CheckedSubject)
         position=subject.position,
         identity_unknown=subject.identity_unknown,
         pnr_index=vault.index(pnr) if pnr else None,
-        pnr_enc=vault.encrypt(pnr, context("report_subjects.pnr", sid)) if pnr else None,
-        name_enc=vault.encrypt(name, context("report_subjects.name", sid)) if name else None,
+        pnr_enc=vault.encrypt(pnr, field_context(ReportSubject.pnr_enc, sid)) if pnr else None,
+        name_enc=vault.encrypt(name, field_context(ReportSubject.name_enc, sid)) if name else None,
     )
 
 
@@ -412,13 +417,13 @@ def encrypt_addendum(
         report_id=report_id,
         author_id=author_id,
         created_at=now,
-        text_enc=vault.encrypt(text, context("report_addenda.text", aid)),
+        text_enc=vault.encrypt(text, field_context(ReportAddendum.text_enc, aid)),
     )
 
 
 def narrative(vault: Vault, report: Report) -> str:
     """What happened, decrypted."""
-    return vault.decrypt(report.narrative_enc, context("reports.narrative", report.id))
+    return vault.decrypt(report.narrative_enc, field_context(Report.narrative_enc, report.id))
 
 
 def assessment(vault: Vault, report: Report) -> AssessmentOut | None:
@@ -427,13 +432,13 @@ def assessment(vault: Vault, report: Report) -> AssessmentOut | None:
     if not (report.child_involved and report.assessment_enc and report.assessed_at):
         return None
     return AssessmentOut(
-        assessment=vault.decrypt(report.assessment_enc, context("reports.assessment", rid)),
+        assessment=vault.decrypt(report.assessment_enc, field_context(Report.assessment_enc, rid)),
         facts=vault.decrypt(
-            report.assessment_facts_enc or "", context("reports.assessment_facts", rid)
+            report.assessment_facts_enc or "", field_context(Report.assessment_facts_enc, rid)
         ),
         assessed_at=report.assessed_at,
         assessed_by=vault.decrypt(
-            report.assessed_by_enc or "", context("reports.assessed_by", rid)
+            report.assessed_by_enc or "", field_context(Report.assessed_by_enc, rid)
         ),
     )
 
@@ -443,12 +448,12 @@ def subject(vault: Vault, row: ReportSubject) -> SubjectOut:
     return SubjectOut(
         identity_unknown=row.identity_unknown,
         personal_identity_number=(
-            vault.decrypt(row.pnr_enc, context("report_subjects.pnr", row.id))
+            vault.decrypt(row.pnr_enc, field_context(ReportSubject.pnr_enc, row.id))
             if row.pnr_enc
             else None
         ),
         name=(
-            vault.decrypt(row.name_enc, context("report_subjects.name", row.id))
+            vault.decrypt(row.name_enc, field_context(ReportSubject.name_enc, row.id))
             if row.name_enc
             else None
         ),
@@ -461,7 +466,7 @@ def addendum(vault: Vault, row: ReportAddendum, author_name: str) -> AddendumOut
         id=row.id,
         created_at=row.created_at,
         author_name=author_name,
-        text=vault.decrypt(row.text_enc, context("report_addenda.text", row.id)),
+        text=vault.decrypt(row.text_enc, field_context(ReportAddendum.text_enc, row.id)),
     )
 
 

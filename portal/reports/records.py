@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.queries import OWNER_TYPE
@@ -58,7 +58,11 @@ async def lifecycle(db: AsyncSession, report_id: uuid.UUID) -> Lifecycle | None:
 async def persons_named(db: AsyncSession, vault: Vault, report_id: uuid.UUID) -> list[str]:
     """The personnummer the report names (decrypted; subjects of unknown identity have none)."""
     rows = await db.scalars(select(ReportSubject).where(ReportSubject.report_id == report_id))
-    return [vault.decrypt(s.pnr_enc, f"report_subjects.pnr:{s.id}") for s in rows if s.pnr_enc]
+    return [
+        vault.decrypt(s.pnr_enc, field_context(ReportSubject.pnr_enc, s.id))
+        for s in rows
+        if s.pnr_enc
+    ]
 
 
 async def cull(db: AsyncSession, report_id: uuid.UUID) -> None:

@@ -38,7 +38,7 @@ from portal.audit.service import Actor
 from portal.db.models import Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.placements import records as placements
 from portal.police import records as police
 from portal.records import Lifecycle
@@ -400,7 +400,7 @@ async def place_hold(
         reason_enc="",
         placed_by=actor.user_id,
     )
-    hold.reason_enc = vault.encrypt(reason.strip(), f"legal_holds.reason:{hold.id}")
+    hold.reason_enc = vault.encrypt(reason.strip(), field_context(LegalHold.reason_enc, hold.id))
     db.add(hold)
     await db.flush()
     for key in life.objects:
@@ -456,7 +456,9 @@ async def active_holds(
         .where(LegalHold.organisation_id.in_(list(orgs)), LegalHold.lifted_at.is_(None))
         .order_by(LegalHold.placed_at)
     )
-    return [(h, vault.decrypt(h.reason_enc, f"legal_holds.reason:{h.id}")) for h in rows]
+    return [
+        (h, vault.decrypt(h.reason_enc, field_context(LegalHold.reason_enc, h.id))) for h in rows
+    ]
 
 
 async def org_names(db: AsyncSession) -> dict[uuid.UUID, str]:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Organisation
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.records import Hit, Holding, Lifecycle, Record, in_period
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import FUNCTIONS
@@ -124,7 +124,11 @@ def _when(value: datetime | None) -> str:
 
 
 def _phone(vault: Vault, e: RosterEntry) -> str:
-    return vault.decrypt(e.phone_enc, f"roster_entries.phone:{e.id}") if e.phone_enc else ""
+    return (
+        vault.decrypt(e.phone_enc, field_context(RosterEntry.phone_enc, e.id))
+        if e.phone_enc
+        else ""
+    )
 
 
 async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:

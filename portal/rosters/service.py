@@ -21,7 +21,7 @@ from portal.db.base import utcnow
 from portal.db.models import Membership, Organisation, User
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import (
@@ -75,7 +75,9 @@ async def candidates(
             )
         )
     ).all()
-    people = {(r.id, vault.decrypt(r.name_enc, f"users.name:{r.id}"), r.role) for r in rows}
+    people = {
+        (r.id, vault.decrypt(r.name_enc, field_context(User.name_enc, r.id)), r.role) for r in rows
+    }
     return sorted(people, key=lambda p: p[1])
 
 
@@ -145,7 +147,9 @@ async def create_version(
             phone_enc="",
         )
         entry.id = uuid.uuid4()
-        entry.phone_enc = vault.encrypt(e.phone.strip(), f"roster_entries.phone:{entry.id}")
+        entry.phone_enc = vault.encrypt(
+            e.phone.strip(), field_context(RosterEntry.phone_enc, entry.id)
+        )
         db.add(entry)
     await audit.record(
         db,
@@ -184,7 +188,7 @@ def _entry_out(vault: Vault, e: RosterEntry, names: dict[uuid.UUID, str]) -> Ent
         position=e.position,
         valid_from=e.valid_from,
         valid_to=e.valid_to,
-        phone=vault.decrypt(e.phone_enc, f"roster_entries.phone:{e.id}"),
+        phone=vault.decrypt(e.phone_enc, field_context(RosterEntry.phone_enc, e.id)),
     )
 
 
