@@ -67,3 +67,22 @@ def test_older_key_still_decrypts_and_is_flagged_for_rewrap() -> None:
     assert rotated.decrypt(token, "c") == "Olof Ordén"
     assert rotated.needs_rewrap(token)
     assert not rotated.needs_rewrap(rotated.encrypt("x", "c"))
+
+
+def test_a_fields_context_is_its_table_column_and_row() -> None:
+    """One rule, the one key rotation uses: "<table>.<column without _enc>:<row id>"."""
+    import uuid
+
+    from portal.db import registry  # noqa: F401  (every table on Base.metadata)
+    from portal.db.base import Base
+    from portal.db.models import User
+    from portal.pii import field_context
+
+    row = uuid.uuid4()
+    assert field_context(User.name_enc, row) == f"users.name:{row}"
+    assert field_context(User.__table__.c.pnr_enc, row) == f"users.pnr:{row}"
+    for table in Base.metadata.sorted_tables:
+        for column in table.c:
+            if column.name.endswith("_enc"):
+                expected = f"{table.name}.{column.name[: -len('_enc')]}:{row}"
+                assert field_context(column, row) == expected
