@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.placements import queries
 from portal.placements.content import LEGAL_BASES, PLACE_KINDS, SECTIONS, STATUS_LABELS
 from portal.placements.models import Placement, PlacementVersion
@@ -94,7 +94,9 @@ async def persons_named(db: AsyncSession, vault: Vault, placement_id: uuid.UUID)
     rows = await db.scalars(
         select(PlacementVersion).where(PlacementVersion.placement_id == placement_id)
     )
-    return sorted({vault.decrypt(v.pnr_enc, f"placement_versions.pnr:{v.id}") for v in rows})
+    return sorted(
+        {vault.decrypt(v.pnr_enc, field_context(PlacementVersion.pnr_enc, v.id)) for v in rows}
+    )
 
 
 async def cull(db: AsyncSession, placement_id: uuid.UUID) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments.store import stored_object
 from portal.people import user_names
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.police.content import from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.police.rules import ACTS, PURPOSES, STATUSES
@@ -90,7 +90,7 @@ async def lifecycle(db: AsyncSession, request_id: uuid.UUID) -> Lifecycle | None
 async def persons_named(db: AsyncSession, vault: Vault, request_id: uuid.UUID) -> list[str]:
     """The personnummer the request names (decrypted; read only when a rule needs it)."""
     r = await db.get(PoliceRequest, request_id)
-    return [vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}")] if r else []
+    return [vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id))] if r else []
 
 
 async def cull(db: AsyncSession, request_id: uuid.UUID) -> None:
@@ -136,8 +136,8 @@ async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Reco
     if r is None:
         return None
     stored = from_blob(
-        vault.decrypt(r.content_enc, f"police_requests.content:{r.id}"),
-        vault.decrypt(r.pnr_enc, f"police_requests.pnr:{r.id}"),
+        vault.decrypt(r.content_enc, field_context(PoliceRequest.content_enc, r.id)),
+        vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id)),
         act=r.act, purpose=r.purpose,
     )  # fmt: skip
     c = stored.content
@@ -165,7 +165,11 @@ async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Reco
     steps = []
     for e in events:
         label = "Upprättad" if e.status == "created" else STATUSES.get(e.status, e.status)
-        note = vault.decrypt(e.note_enc, f"police_request_events.note:{e.id}") if e.note_enc else ""
+        note = (
+            vault.decrypt(e.note_enc, field_context(PoliceRequestEvent.note_enc, e.id))
+            if e.note_enc
+            else ""
+        )
         steps.append((f"{label}{': ' + note if note else ''}", e.at, names.get(e.by, "")))
     signed = (
         StoredFile(f"handrackning-{r.id}.pdf", "application/pdf", stored_object(r, "signed_"))
