@@ -10,8 +10,14 @@ median of the runs. Phases:
     copy        plain file copy to a new file, 1 MiB reads/writes, fsync (the baseline)
     fs-put      file -> EncryptedObjectStore -> FilesystemStore on the same disk
     fs-get      FilesystemStore -> decrypt + verify -> file (fsync)
-    s3-put/get  the same through S3Store against a local SeaweedFS (started here)
+    minio-put   the plain file through the bare minio client (`fput_object`, its defaults),
+                to a local SeaweedFS started here: the baseline of the S3 phases
+    minio-get   the plain object back through the bare minio client (1 MiB reads) -> file
+    s3-put/get  the same file encrypted through EncryptedObjectStore -> S3Store
 The source file sits in the page cache, so this measures CPU and write cost, not disk reads.
+The fs phases are compared with `copy`, the s3 phases with `minio-put`/`minio-get`. Besides
+wall time each phase reports its CPU time (user + system of its process): on a machine shared
+with other work the wall-time ratios move with the load, the CPU ones much less.
 """
 
 import argparse
@@ -72,12 +78,34 @@ def copy_file(src: Path, dst: Path) -> None:
         os.fsync(fout.fileno())
 
 
+def minio_phase(phase: str, spec: dict[str, str], src: Path, dst: Path) -> None:
+    """The bare minio client, unencrypted: the client the S3 store uses, its defaults."""
+    store = make_store(spec)
+    assert isinstance(store, S3Store)
+    if phase == "minio-put":
+        store.client.fput_object(spec["bucket"], spec["key"], str(src))
+        return
+    response = store.client.get_object(spec["bucket"], spec["plain_key"])
+    try:
+        with dst.open("wb") as fout:
+            while chunk := response.read(CHUNK):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+    finally:
+        response.close()
+        response.release_conn()
+
+
 async def run_phase(phase: str, spec: dict[str, str]) -> dict[str, object]:
     src, dst = Path(spec["src"]), Path(spec["dst"])
     started = time.perf_counter()
     result: dict[str, object] = {}
     if phase == "copy":
         await asyncio.to_thread(copy_file, src, dst)
+    elif phase.startswith("minio"):
+        await asyncio.to_thread(minio_phase, phase, spec, src, dst)
+        result["stored"] = spec["key"]
     else:
         store = EncryptedObjectStore(make_store(spec), Keyring.from_base64({"b": KEK}, "b"))
         if phase.endswith("put"):
@@ -99,9 +127,22 @@ async def run_phase(phase: str, spec: dict[str, str]) -> dict[str, object]:
 
 def child(phase: str, spec_json: str) -> None:
     base = rss_now_kib()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime  # the interpreter start and imports
     result = asyncio.run(run_phase(phase, json.loads(spec_json)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({**result, "peak_rss_mib": peak / 1024, "growth_mib": (peak - base) / 1024}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    print(
+        json.dumps(
+            {
+                **result,
+                "cpu_seconds": cpu,
+                "peak_rss_mib": peak / 1024,
+                "growth_mib": (peak - base) / 1024,
+            }
+        )
+    )
 
 
 def measure(phase: str, spec: dict[str, str], runs: int) -> dict[str, float]:
@@ -121,11 +162,13 @@ def measure(phase: str, spec: dict[str, str], runs: int) -> dict[str, float]:
             timeout=300,
         )
         samples.append(json.loads(out.stdout))
-    if "stored" in samples[-1]:
+    if phase == "minio-put":
+        spec["plain_key"] = str(samples[-1]["stored"])
+    elif "stored" in samples[-1]:
         spec["stored"] = json.dumps(samples[-1]["stored"])
     return {
         key: statistics.median(float(s[key]) for s in samples)
-        for key in ("seconds", "peak_rss_mib", "growth_mib")
+        for key in ("seconds", "cpu_seconds", "peak_rss_mib", "growth_mib")
     }
 
 
@@ -141,6 +184,7 @@ def main() -> None:
         child(*args.child)
         return
 
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="jourpost-bench-", dir=args.dir) as tmp:
         work = Path(tmp)
         src = work / "source.bin"
@@ -166,9 +210,11 @@ def main() -> None:
                     "bucket": "bench",
                 }
                 asyncio.run(make_s3(s3_spec))
+                results["minio-put"] = measure("minio-put", s3_spec, args.runs)
+                results["minio-get"] = measure("minio-get", s3_spec, args.runs)
                 results["s3-put"] = measure("s3-put", s3_spec, args.runs)
                 results["s3-get"] = measure("s3-get", s3_spec, args.runs)
-        report(results, size_mb, args.runs, work)
+        report(results, size_mb, args.runs, work, load)
 
 
 async def make_s3(spec: dict[str, str]) -> None:
@@ -181,13 +227,28 @@ async def make_s3(spec: dict[str, str]) -> None:
     )
 
 
-def report(results: dict[str, dict[str, float]], size_mb: float, runs: int, work: Path) -> None:
-    copy = results["copy"]["seconds"]
+BASELINE = {"fs-put": "copy", "fs-get": "copy", "s3-put": "minio-put", "s3-get": "minio-get"}
+"""Each encrypted phase and the plain phase it is compared with."""
+
+
+def report(
+    results: dict[str, dict[str, float]], size_mb: float, runs: int, work: Path, load: float
+) -> None:
     print(f"{size_mb:.0f} MB file in {work.parent}, median of {runs} runs, cpus={os.cpu_count()}")
-    print(f"{'phase':<8} {'MB/s':>8} {'time/copy':>10} {'peak RSS MiB':>13} {'growth MiB':>11}")
+    print(f"load average before the runs: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
+    print(
+        f"{'phase':<10} {'MB/s':>7} {'CPU s':>6} {'baseline':>10} {'speed ratio':>12}"
+        f" {'CPU ratio':>10} {'peak RSS MiB':>13} {'growth MiB':>11}"
+    )
     for phase, r in results.items():
+        base = results.get(BASELINE.get(phase, ""))
+        ratios = f"{'':>12} {'':>10}"
+        if base:
+            speed, cpu = base["seconds"] / r["seconds"], r["cpu_seconds"] / base["cpu_seconds"]
+            ratios = f"{speed:>11.2f}x {cpu:>9.2f}x"
         print(
-            f"{phase:<8} {size_mb / r['seconds']:>8.0f} {r['seconds'] / copy:>9.1f}x"
+            f"{phase:<10} {size_mb / r['seconds']:>7.0f} {r['cpu_seconds']:>6.2f}"
+            f" {BASELINE.get(phase, '-'):>10} {ratios}"
             f" {r['peak_rss_mib']:>13.1f} {r['growth_mib']:>11.1f}"
         )
 

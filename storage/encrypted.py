@@ -20,6 +20,7 @@ from storage import segments
 from storage.errors import IntegrityError
 from storage.keyring import Keyring
 from storage.keys import validate_key
+from storage.pipeline import readahead
 from storage.protocol import ObjectStore
 
 
@@ -65,18 +66,14 @@ class EncryptedObjectStore:
         # A fresh key per object: segment nonces are counters, safe only if a key seals once.
         data_key = os.urandom(segments.DATA_KEY_SIZE)
         kek_id, wrapped_key = self.keyring.wrap(object_id, data_key)
-        digest, size = hashlib.sha256(), 0
-
-        async def measured() -> AsyncGenerator[bytes, None]:
-            nonlocal size
-            async for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                yield chunk
-
-        ciphertext = segments.encrypt(data_key, object_id, measured())
+        measure = _Measure()
+        # Three stages at once (see storage.pipeline): the source's reads, hashing + sealing
+        # in a worker thread, the backend's writes.
+        ciphertext = readahead(
+            segments.encrypt(data_key, object_id, readahead(chunks), digest=measure)
+        )
         await self.store.put(object_id, ciphertext, retain_until=retain_until)
-        return StoredObject(object_id, size, digest.hexdigest(), kek_id, wrapped_key)
+        return StoredObject(object_id, measure.size, measure.hexdigest(), kek_id, wrapped_key)
 
     async def get(self, stored: StoredObject) -> AsyncGenerator[bytes, None]:
         """Yield verified plaintext; raise `IntegrityError` as soon as anything doesn't match.
@@ -86,18 +83,17 @@ class EncryptedObjectStore:
         consumer must treat the download as failed if the iteration raises.
         """
         data_key = self.keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
-        digest, size = hashlib.sha256(), 0
-        async with (
-            aclosing(self.store.get(stored.object_id)) as ciphertext,
-            aclosing(segments.decrypt(data_key, stored.object_id, ciphertext)) as plaintext,
-        ):
+        measure, size = _Measure(), 0
+        ciphertext = readahead(self.store.get(stored.object_id))
+        async with aclosing(
+            readahead(segments.decrypt(data_key, stored.object_id, ciphertext, digest=measure))
+        ) as plaintext:
             async for chunk in plaintext:
                 size += len(chunk)
                 if size > stored.size:
                     raise IntegrityError(f"{stored.object_id!r} is longer than recorded")
-                digest.update(chunk)
                 yield chunk
-        if size != stored.size or not hmac.compare_digest(digest.hexdigest(), stored.sha256):
+        if size != stored.size or not hmac.compare_digest(measure.hexdigest(), stored.sha256):
             raise IntegrityError(f"{stored.object_id!r} differs from its recorded size/SHA-256")
 
     def rewrap(self, stored: StoredObject, keyring: Keyring | None = None) -> StoredObject:
@@ -110,3 +106,18 @@ class EncryptedObjectStore:
         data_key = keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
         kek_id, wrapped_key = keyring.wrap(stored.object_id, data_key)
         return replace(stored, kek_id=kek_id, wrapped_key=wrapped_key)
+
+
+class _Measure:
+    """SHA-256 and byte count of a plaintext, fed segment by segment (in worker threads)."""
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: segments.Buffer, /) -> None:
+        self._sha256.update(data)
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()

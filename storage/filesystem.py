@@ -86,6 +86,11 @@ class FilesystemStore:
         try:
             buffer = bytearray()
             async for chunk in chunks:
+                if len(chunk) >= READ_CHUNK:
+                    # Large chunks (sealed segments) go out as they are, without a copy.
+                    await asyncio.to_thread(_write, file, buffer, chunk)
+                    buffer = bytearray()
+                    continue
                 buffer += chunk
                 if len(buffer) >= READ_CHUNK:
                     await asyncio.to_thread(file.write, buffer)
@@ -261,6 +266,11 @@ def _probe(directory: Path) -> None:
     fd, name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
     os.close(fd)
     os.unlink(name)
+
+
+def _write(file: BinaryIO, *parts: bytes | bytearray) -> None:
+    for part in parts:
+        file.write(part)
 
 
 def _finish(file: BinaryIO, tail: bytes | bytearray) -> None:

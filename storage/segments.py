@@ -17,13 +17,15 @@ unauthenticated bytes; it may see the verified segments before a later one fails
 then discard the whole download (the error is raised before the stream ends).
 """
 
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import IntegrityError
+from storage.pipeline import in_worker
 
 MAGIC = b"JPOSTENC"
 """First bytes of every Jourpost ciphertext."""
@@ -42,6 +44,13 @@ _SEALED_SIZE = SEGMENT_SIZE + TAG_SIZE
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
+class Digest(Protocol):
+    """What `encrypt` and `decrypt` feed the plaintext to (a hashlib object, a counter)."""
+
+    def update(self, data: Buffer, /) -> None:
+        """Take the next plaintext bytes."""
+
+
 def _nonce(index: int, last: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
@@ -56,49 +65,113 @@ def _aad(object_id: bytes, index: int, last: bool) -> bytes:
     )
 
 
+class _Pending:
+    """Received bytes not yet cut into segments, kept as the pieces they came in.
+
+    A segment that lies within one received piece is a view of it (no copy: pieces of 1 MiB
+    or more, as files are read, are sealed in place); one spanning pieces is joined.
+    Mutable buffers are copied on arrival, so a producer may reuse its buffer after yielding.
+    """
+
+    def __init__(self) -> None:
+        self.pieces: deque[bytes | memoryview] = deque()
+        self.size = 0
+
+    def add(self, chunk: Buffer) -> None:
+        if chunk:
+            self.pieces.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
+            self.size += len(chunk)
+
+    def take(self, count: int) -> Buffer:
+        """Remove and return the first `count` bytes (at most `size`)."""
+        self.size -= count
+        if count == 0:
+            return b""
+        first = self.pieces[0]
+        if len(first) >= count:
+            view = memoryview(first)
+            if len(first) == count:
+                self.pieces.popleft()
+            else:
+                self.pieces[0] = view[count:]
+            return view[:count]
+        joined = bytearray()
+        while len(joined) < count:
+            piece = self.pieces.popleft()
+            need = count - len(joined)
+            if len(piece) > need:
+                view = memoryview(piece)
+                joined += view[:need]
+                self.pieces.appendleft(view[need:])
+            else:
+                joined += piece
+        return joined
+
+
+def _seal(
+    aead: AESGCM, oid: bytes, index: int, last: bool, segment: Buffer, digest: Digest | None
+) -> bytes:
+    # Runs in a worker thread: hashlib releases the GIL on large buffers.
+    if digest is not None:
+        digest.update(segment)
+    return aead.encrypt(_nonce(index, last), segment, _aad(oid, index, last))
+
+
 async def encrypt(
-    data_key: bytes, object_id: str, plaintext: AsyncIterable[bytes]
+    data_key: bytes,
+    object_id: str,
+    plaintext: AsyncIterable[Buffer],
+    *,
+    digest: Digest | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """Yield the header, then one sealed segment per MiB of plaintext."""
+    """Yield the header, then one sealed segment per MiB of plaintext.
+
+    Each segment is hashed into `digest` (if given) and sealed in a worker thread, one hop per
+    segment (`storage.pipeline.in_worker`): the event loop stays free and the work can overlap
+    the other stages' I/O.
+    """
     aead, oid = AESGCM(data_key), object_id.encode()
     yield HEADER
-    buffer, index = bytearray(), 0
+    pending, index = _Pending(), 0
     async for chunk in plaintext:
-        buffer += chunk
+        pending.add(chunk)
         # Strictly more than a segment: the final segment must be known to be final.
-        while len(buffer) > SEGMENT_SIZE:
-            # Views, not copies: at ~1 GB/s every extra copy of a segment shows.
-            with memoryview(buffer) as view, view[:SEGMENT_SIZE] as segment:
-                sealed = aead.encrypt(_nonce(index, False), segment, _aad(oid, index, False))
-            del buffer[:SEGMENT_SIZE]
-            yield sealed
+        while pending.size > SEGMENT_SIZE:
+            segment = pending.take(SEGMENT_SIZE)
+            yield await in_worker(_seal, aead, oid, index, False, segment, digest)
             index += 1
-    yield aead.encrypt(_nonce(index, True), buffer, _aad(oid, index, True))
+    segment = pending.take(pending.size)
+    yield await in_worker(_seal, aead, oid, index, True, segment, digest)
 
 
 async def decrypt(
-    data_key: bytes, object_id: str, ciphertext: AsyncIterable[bytes]
+    data_key: bytes,
+    object_id: str,
+    ciphertext: AsyncIterable[Buffer],
+    *,
+    digest: Digest | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """Yield each segment's plaintext once verified; raise `IntegrityError` on any tampering."""
+    """Yield each segment's plaintext once verified; raise `IntegrityError` on any tampering.
+
+    Opening (and hashing the plaintext into `digest`, if given) runs in a worker thread.
+    """
     aead, oid = AESGCM(data_key), object_id.encode()
-    buffer, index, header_seen = bytearray(), 0, False
+    pending, index, header_seen = _Pending(), 0, False
     async for chunk in ciphertext:
-        buffer += chunk
+        pending.add(chunk)
         if not header_seen:
-            if len(buffer) < len(HEADER):
+            if pending.size < len(HEADER):
                 continue
-            _check_header(bytes(buffer[: len(HEADER)]))
-            del buffer[: len(HEADER)]
+            _check_header(bytes(pending.take(len(HEADER))))
             header_seen = True
-        while len(buffer) > _SEALED_SIZE:
-            with memoryview(buffer) as view, view[:_SEALED_SIZE] as sealed:
-                plaintext = _open(aead, oid, index, False, sealed)
-            del buffer[:_SEALED_SIZE]
-            yield plaintext
+        while pending.size > _SEALED_SIZE:
+            sealed = pending.take(_SEALED_SIZE)
+            yield await in_worker(_open, aead, oid, index, False, sealed, digest)
             index += 1
     if not header_seen:
-        _check_header(bytes(buffer))
-    yield _open(aead, oid, index, True, buffer)
+        _check_header(bytes(pending.take(pending.size)))
+    sealed = pending.take(pending.size)
+    yield await in_worker(_open, aead, oid, index, True, sealed, digest)
 
 
 def _check_header(header: bytes) -> None:
@@ -108,8 +181,13 @@ def _check_header(header: bytes) -> None:
         raise IntegrityError(f"unsupported ciphertext version {header[len(MAGIC)]}")
 
 
-def _open(aead: AESGCM, oid: bytes, index: int, last: bool, sealed: Buffer) -> bytes:
+def _open(
+    aead: AESGCM, oid: bytes, index: int, last: bool, sealed: Buffer, digest: Digest | None
+) -> bytes:
     try:
-        return aead.decrypt(_nonce(index, last), sealed, _aad(oid, index, last))
+        plaintext = aead.decrypt(_nonce(index, last), sealed, _aad(oid, index, last))
     except InvalidTag:
         raise IntegrityError(f"segment {index} failed authentication") from None
+    if digest is not None:
+        digest.update(plaintext)
+    return plaintext
