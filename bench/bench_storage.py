@@ -5,7 +5,7 @@
 Run it once on disk (the default temp dir) and once with `--dir /dev/shm --no-s3`: on tmpfs
 the disk drops out and the ratios show the CPU cost of encryption and hashing alone.
 
-Each phase runs in its own subprocess so its peak RSS (ru_maxrss) is its own; figures are the
+Each phase runs in its own subprocess so its peak RSS (VmHWM) is its own; figures are the
 median of the runs. Phases:
     copy        plain file copy to a new file, 1 MiB reads/writes, fsync (the baseline)
     fs-put      file -> EncryptedObjectStore -> FilesystemStore on the same disk
@@ -54,6 +54,14 @@ KEK = base64.b64encode(b"\x07" * 32).decode()  # a benchmark key, protects nothi
 def rss_now_kib() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def peak_rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 async def read_file(path: Path) -> AsyncIterator[bytes]:
@@ -131,7 +139,9 @@ def child(phase: str, spec_json: str) -> None:
     cpu_before = before.ru_utime + before.ru_stime  # the interpreter start and imports
     result = asyncio.run(run_phase(phase, json.loads(spec_json)))
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    peak = usage.ru_maxrss  # KiB on Linux
+    # Not ru_maxrss: Linux carries the parent's high-water mark over fork + exec, so a child of
+    # a parent that once held more would report the parent's figure. VmHWM is this process's.
+    peak = peak_rss_kib()
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
     print(
         json.dumps(

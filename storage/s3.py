@@ -10,10 +10,12 @@ DELETE — and 500/502/503/504 answers, with a short backoff). A frozen or unrea
 therefore fails one call within about `max_attempts × (connect + read timeout)` plus backoff,
 raising `BackendUnavailable`.
 
-Atomicity: `put` spools the incoming chunks to an anonymous temporary file first and uploads
-only once the source is exhausted, so a source that fails midway uploads nothing; minio aborts
-its multipart upload if the upload itself fails. The spool holds whatever the caller gives: use
-`EncryptedObjectStore` so it only ever holds ciphertext.
+Atomicity: `put` streams the chunks into a multipart upload (or one PUT when they fit in a
+part), which S3 makes visible only when it is completed, after the last chunk; a source that
+fails midway, a cancelled `put` or a failing part makes minio abort the multipart upload, so
+nothing is stored. (Until 4 Dec 2026 the chunks were spooled to a temporary file first; a
+crash of the portal mid-upload now leaves an incomplete multipart upload behind, invisible and
+holding no complete object: give the bucket a lifecycle rule that aborts them after a day.)
 
 Retention (bucket created with `object_lock=True`): `retain_until` becomes an Object Lock
 COMPLIANCE retain-until date, enforced by the server, which refuses to delete the locked version
@@ -27,13 +29,13 @@ Without object lock the bucket is assumed unversioned and `retain_until` is refu
 """
 
 import asyncio
+import concurrent.futures
 import functools
-import tempfile
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import urllib3
 from minio import Minio
@@ -52,9 +54,12 @@ from storage.keys import validate_key, validate_prefix
 from storage.retention import normalize_retain_until, now
 
 READ_CHUNK = 1 << 20
-"""Bytes per read from a GET response, and per spool write."""
+"""Bytes per read from a GET response."""
 PART_SIZE = 5 << 20
-"""Multipart part size (S3's minimum); minio holds one part in memory while uploading."""
+"""Multipart part size (S3's minimum)."""
+UPLOADS = 3
+"""Parts uploaded at once per `put` (minio's default, as for a plain `fput_object`): minio holds
+these and the part it is filling in memory, (UPLOADS + 1) × PART_SIZE = 20 MiB per upload."""
 LIST_BATCH = 1000
 """Keys fetched per thread hop by `list_keys`."""
 CONNECTIONS = 16
@@ -75,12 +80,10 @@ class S3Store:
         bucket: str,
         *,
         object_lock: bool = False,
-        spool_dir: Path | None = None,
     ) -> None:
         self.client = client
         self.bucket = bucket
         self.object_lock = object_lock
-        self.spool_dir = spool_dir
         self._threads = ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="s3")
         # The health probe's own thread: hung uploads filling the pool must not make the probe
         # wait behind them (it would report the store down while it answers).
@@ -100,7 +103,6 @@ class S3Store:
         connect_timeout: float = 3.0,
         read_timeout: float = 30.0,
         max_attempts: int = 3,
-        spool_dir: Path | None = None,
     ) -> "S3Store":
         """Build the minio client with bounded timeouts and at most `max_attempts` per request."""
         http = urllib3.PoolManager(
@@ -111,7 +113,7 @@ class S3Store:
         client = Minio(
             endpoint, access_key, secret_key, secure=secure, region=region, http_client=http
         )
-        return cls(client, bucket, object_lock=object_lock, spool_dir=spool_dir)
+        return cls(client, bucket, object_lock=object_lock)
 
     def __repr__(self) -> str:
         # Never the client: its repr may carry credentials in future minio versions.
@@ -144,37 +146,50 @@ class S3Store:
         *,
         retain_until: datetime | None = None,
     ) -> None:
-        """Spool, then upload in one request (or a multipart upload above 5 MiB)."""
+        """Stream into one request, or a multipart upload of 5 MiB parts, `UPLOADS` at once.
+
+        Nothing is spooled: minio reads the chunks through `_ChunkReader` on its thread as it
+        fills each part. The upload becomes visible only when minio completes it, after the
+        last chunk; if the source fails, the upload is cancelled or a part fails, minio aborts
+        the multipart upload and the key keeps what it held.
+        """
         validate_key(key)
         retain_until = normalize_retain_until(retain_until)
         if retain_until is not None and not self.object_lock:
             raise StorageError("retain_until needs a bucket with object lock")
         await self._check_mutable(key)
-        spool = await asyncio.to_thread(_spool_file, self.spool_dir)
-        try:
-            buffer = bytearray()
-            async for chunk in chunks:
-                buffer += chunk
-                if len(buffer) >= READ_CHUNK:
-                    await asyncio.to_thread(spool.write, buffer)
-                    buffer = bytearray()
-            await asyncio.to_thread(spool.write, buffer)
-            length = spool.tell()
-            spool.seek(0)
-            await self._check_mutable(key)  # the spooling may have taken minutes
-            retention = Retention(COMPLIANCE, retain_until) if retain_until else None
-            result = await self._run(
+        retention = Retention(COMPLIANCE, retain_until) if retain_until else None
+        # Checked again after the last chunk, before minio completes the upload: the
+        # streaming may have taken minutes.
+        reader = _ChunkReader(asyncio.get_running_loop(), chunks, lambda: self._check_mutable(key))
+        upload = asyncio.ensure_future(
+            self._run(
                 self.client.put_object,
                 self.bucket,
                 key,
-                spool,
-                length,
+                reader,
+                -1,
                 part_size=PART_SIZE,
-                num_parallel_uploads=1,  # one part in memory at a time
+                num_parallel_uploads=UPLOADS,
                 retention=retention,
             )
+        )
+        try:
+            try:
+                result = await asyncio.shield(upload)
+            except asyncio.CancelledError:
+                # Make minio's read fail so it aborts the multipart upload; wait for it, so
+                # nothing completes after we return.
+                await reader.abort()
+                await asyncio.wait([upload])
+                if not upload.cancelled():
+                    upload.exception()  # retrieved: the cancellation is what we report
+                raise
+            except _SourceFailed:
+                raise reader.failure or StorageError("upload source failed") from None
         finally:
-            spool.close()
+            if isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
         if self.object_lock:
             await self._delete_versions(key, keep=result.version_id, missing_ok=True)
 
@@ -333,8 +348,90 @@ def retry_policy(max_attempts: int) -> urllib3.Retry:
     )
 
 
-def _spool_file(directory: Path | None) -> IO[bytes]:
-    return tempfile.TemporaryFile(dir=directory)
+class _SourceFailed(Exception):
+    """Raised into minio's thread when the chunk source failed or the upload was cancelled."""
+
+
+class _ChunkReader:
+    """A file-like `read` over an async chunk stream, for minio's `put_object` on its thread.
+
+    Each `read` fetches chunks on the event loop (`run_coroutine_threadsafe`) until it has the
+    bytes asked for, and returns them as one `bytes` (minio joins what `read` returns with
+    `+=`: returning whole parts keeps that to one copy). After the last chunk `at_end` runs on
+    the loop; its exception fails the upload like a source error.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        chunks: AsyncIterable[bytes],
+        at_end: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._loop = loop
+        self._chunks = aiter(chunks)
+        self._at_end = at_end
+        self._pieces: deque[bytes] = deque()
+        self._size = 0
+        self._eof = False
+        self._aborted = False
+        self._step: asyncio.Task[Any] | None = None
+        self.failure: BaseException | None = None
+        """What the source (or `at_end`) raised, to be raised to the caller of `put`."""
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or self._size < size):
+            chunk = self._call(self._next)
+            if chunk is None:
+                self._call(self._at_end)
+                self._eof = True
+            elif chunk:
+                self._pieces.append(bytes(chunk) if not isinstance(chunk, bytes) else chunk)
+                self._size += len(chunk)
+        return self._take(self._size if size < 0 else min(size, self._size))
+
+    async def abort(self) -> None:
+        """Fail the current and every later `read` (from the loop); wait for the current one."""
+        self._aborted = True
+        if self._step is not None and not self._step.done():
+            self._step.cancel()
+            await asyncio.wait([self._step])
+
+    async def _next(self) -> bytes | None:
+        try:
+            return await anext(self._chunks)
+        except StopAsyncIteration:
+            return None
+
+    def _call(self, fn: Callable[[], Awaitable[_T]]) -> _T:
+        async def step() -> _T:
+            self._step = asyncio.current_task()
+            if self._aborted:
+                raise asyncio.CancelledError
+            return await fn()
+
+        try:
+            return asyncio.run_coroutine_threadsafe(step(), self._loop).result()
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            raise _SourceFailed("upload cancelled") from None
+        except Exception as exc:
+            self.failure = exc
+            raise _SourceFailed("upload source failed") from exc
+
+    def _take(self, count: int) -> bytes:
+        self._size -= count
+        if self._pieces and len(self._pieces[0]) == count:
+            return self._pieces.popleft()
+        parts: list[bytes | memoryview] = []
+        while count:
+            piece = self._pieces.popleft()
+            if len(piece) > count:
+                view = memoryview(piece)
+                parts.append(view[:count])
+                self._pieces.appendleft(bytes(view[count:]))
+                break
+            parts.append(piece)
+            count -= len(piece)
+        return b"".join(parts)
 
 
 def _code(exc: StorageError) -> str | None:

@@ -69,5 +69,4 @@ def s3_store(server: SeaweedFS, tmp_path: Path, *, object_lock: bool = True) -> 
         secure=False,
         object_lock=object_lock,
         read_timeout=120.0,
-        spool_dir=tmp_path,
     )

@@ -7,12 +7,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storage import EncryptedObjectStore
+from storage import EncryptedObjectStore, S3Store
+from storage.s3 import PART_SIZE, UPLOADS
 from tests.storage.helpers import MiB
 
 TOTAL = 64 * MiB
 LIMIT = 16 * MiB
-"""Peak traced allocations allowed: segments, spool buffers and one 5 MiB S3 part, not the file."""
+"""Peak traced allocations allowed: segments in the pipeline and write buffers, not the file."""
+S3_PUT_LIMIT = (UPLOADS + 2) * PART_SIZE + 8 * MiB
+"""S3 uploads also hold the parts in flight, the one being filled and minio's copy of it
+(33 MiB, still half the file: buffering the whole file would fail)."""
 
 
 async def generated(digest: "hashlib._Hash") -> AsyncIterator[bytes]:
@@ -40,5 +44,7 @@ async def test_large_stream_bounded_memory(encrypted: EncryptedObjectStore) -> N
         tracemalloc.stop()
     assert stored.size == size == TOTAL
     assert received.hexdigest() == sent.hexdigest() == stored.sha256
-    assert put_peak < LIMIT, f"put peaked at {put_peak / MiB:.1f} MiB"
+    put_limit = S3_PUT_LIMIT if isinstance(encrypted.store, S3Store) else LIMIT
+    assert put_limit < TOTAL / 1.5
+    assert put_peak < put_limit, f"put peaked at {put_peak / MiB:.1f} MiB"
     assert get_peak < LIMIT, f"get peaked at {get_peak / MiB:.1f} MiB"

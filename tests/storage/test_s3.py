@@ -1,6 +1,8 @@
 """S3-only behaviour, against a real SeaweedFS (never a mock: the lock is the server's job)."""
 
+import asyncio
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -8,8 +10,9 @@ import pytest
 from minio.error import S3Error
 
 from storage import BackendUnavailable, RetentionError, S3Store, StorageError
+from storage.s3 import PART_SIZE
 from tests.servers.seaweedfs import SeaweedFS
-from tests.storage.helpers import chunks, collect, s3_store
+from tests.storage.helpers import MiB, chunks, collect, random_bytes, s3_store
 
 
 async def test_server_enforces_compliance_lock(seaweed: SeaweedFS, tmp_path: Path) -> None:
@@ -98,3 +101,67 @@ async def test_ensure_bucket_is_idempotent(seaweed: SeaweedFS, tmp_path: Path) -
     assert await collect(loser.get("kept")) == b"x"  # the same bucket, with object lock
     with pytest.raises(RetentionError):
         await loser.delete("kept")
+
+
+# -- streamed multipart uploads (no spool since issue 16) -----------------------------------
+
+
+async def incomplete_uploads(store: S3Store) -> list[object]:
+    result = await asyncio.to_thread(store.client._list_multipart_uploads, store.bucket)
+    return list(result.uploads)
+
+
+async def parts_then(total: int, then: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+    """`total` bytes in 1 MiB chunks (several multipart parts), then whatever `then` does."""
+    for i in range(total // MiB):
+        yield random_bytes(MiB, seed=i)
+    await then()
+
+
+async def test_source_failing_after_uploaded_parts(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    store = s3_store(seaweed, tmp_path)
+    await store.ensure_bucket()
+    await store.put("k", chunks(b"old"))
+
+    async def fail() -> None:
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await store.put("k", parts_then(3 * PART_SIZE, fail))
+    assert await collect(store.get("k")) == b"old"
+    assert await incomplete_uploads(store) == []
+
+
+async def test_cancelled_during_multipart_upload(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    store = s3_store(seaweed, tmp_path)
+    await store.ensure_bucket()
+    stalled = asyncio.Event()
+
+    async def stall() -> None:
+        stalled.set()
+        await asyncio.sleep(3600)
+
+    task = asyncio.create_task(store.put("k", parts_then(3 * PART_SIZE, stall)))
+    await asyncio.wait_for(stalled.wait(), 60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not await store.exists("k")
+    assert await incomplete_uploads(store) == []
+
+
+async def test_legal_hold_set_while_streaming(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    """The lock is checked again after the last chunk, before the upload is completed."""
+    store = s3_store(seaweed, tmp_path)
+    await store.ensure_bucket()
+    await store.put("k", chunks(b"old"))
+
+    async def hold() -> None:
+        await store.set_legal_hold("k", True)
+
+    with pytest.raises(RetentionError):
+        await store.put("k", parts_then(2 * PART_SIZE, hold))
+    assert await collect(store.get("k")) == b"old"
+    assert await incomplete_uploads(store) == []
+    versions = store.client.list_objects(store.bucket, include_version=True)
+    assert len(list(versions)) == 1
