@@ -57,9 +57,10 @@ READ_CHUNK = 1 << 20
 """Bytes per read from a GET response."""
 PART_SIZE = 5 << 20
 """Multipart part size (S3's minimum)."""
-UPLOADS = 3
-"""Parts uploaded at once per `put` (minio's default, as for a plain `fput_object`): minio holds
-these and the part it is filling in memory, (UPLOADS + 1) × PART_SIZE = 20 MiB per upload."""
+UPLOADS = 2
+"""Parts uploaded at once per `put` (minio's default is 3; on two cores 2 was as fast and holds a
+part less): minio holds these, the part it is filling and a copy of it in memory, about
+(UPLOADS + 2) × PART_SIZE = 20 MiB per upload."""
 LIST_BATCH = 1000
 """Keys fetched per thread hop by `list_keys`."""
 CONNECTIONS = 16

@@ -95,17 +95,18 @@ class _Pending:
             else:
                 self.pieces[0] = view[count:]
             return view[:count]
-        joined = bytearray()
-        while len(joined) < count:
+        parts: list[bytes | memoryview] = []
+        need = count
+        while need:
             piece = self.pieces.popleft()
-            need = count - len(joined)
             if len(piece) > need:
                 view = memoryview(piece)
-                joined += view[:need]
+                parts.append(view[:need])
                 self.pieces.appendleft(view[need:])
-            else:
-                joined += piece
-        return joined
+                break
+            parts.append(piece)
+            need -= len(piece)
+        return b"".join(parts)  # one allocation, one copy
 
 
 def _seal(

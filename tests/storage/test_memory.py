@@ -16,7 +16,7 @@ LIMIT = 16 * MiB
 """Peak traced allocations allowed: segments in the pipeline and write buffers, not the file."""
 S3_PUT_LIMIT = (UPLOADS + 2) * PART_SIZE + 8 * MiB
 """S3 uploads also hold the parts in flight, the one being filled and minio's copy of it
-(33 MiB, still half the file: buffering the whole file would fail)."""
+(28 MiB with two uploading, well under the file: buffering the whole file would fail)."""
 
 
 async def generated(digest: "hashlib._Hash") -> AsyncIterator[bytes]:
