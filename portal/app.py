@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
@@ -47,8 +46,8 @@ from portal.assignments.controllers import (
 from portal.attachments.store import build_file_store
 from portal.codelists.controllers import CodeGlossaryPage, CodeListApiController
 from portal.db.engine import engine_from_settings, make_sessionmaker
+from portal.decisions import signing
 from portal.decisions.controllers import DecisionApi, DecisionPages, SignPages, VerifyPages
-from portal.decisions.signing import configured_signing, dev_signing
 from portal.drafts.controllers import DraftController
 from portal.errors import DomainError
 from portal.health.controllers import HealthController
@@ -75,11 +74,16 @@ from portal.stats.controllers import CostPages, StatsApi, StatsPages
 from portal.timefmt import format_local
 from portal.web import errors as web_errors
 from portal.web.accesslog import access_log
-from portal.web.deps import provide_db, provide_principal, provide_user
+from portal.web.deps import dependencies
 from portal.web.headers import build_csp, security_headers
 from portal.web.openapi import document_api
 from portal.web.origin import same_origin_only
 from portal.web.requests import MAX_FORM_PARTS, PortalRequest, parse_body_first
+from storage import EncryptedObjectStore
+
+if TYPE_CHECKING:
+    from auth.oidc import RelyingParty
+    from signing.pki import DevPki
 
 PACKAGE = Path(__file__).parent
 CSRF_EXEMPT = ("/dev-idp", "/dev-trust")  # mounted apps outside the portal's session
@@ -125,7 +129,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     engine.engine.autoescape = True
 
 
-def _build_relying_party(settings: Settings) -> Any:
+def _build_relying_party(settings: Settings) -> RelyingParty:
     from auth.claims import ClaimMapping
     from auth.oidc import OIDCProviderConfig, RelyingParty
 
@@ -169,7 +173,7 @@ def _dev_idp_handler(settings: Settings) -> ControllerRouterHandler:
     return dev_idp
 
 
-def _trust_services_handler(pki: Any) -> ControllerRouterHandler:
+def _trust_services_handler(pki: DevPki) -> ControllerRouterHandler:
     """The dev CA's TSA, OCSP and CRLs at /dev-trust (demo and development only)."""
     from signing.trust_services import create_trust_services_app
 
@@ -182,7 +186,7 @@ def _trust_services_handler(pki: Any) -> ControllerRouterHandler:
     return dev_trust
 
 
-def _instrumented(settings: Settings, metrics: Metrics) -> Any:
+def _instrumented(settings: Settings, metrics: Metrics) -> EncryptedObjectStore:
     """The file store from the settings, its backend wrapped to count errors in `metrics`."""
     files = build_file_store(settings)
     files.store = InstrumentedStore(files.store, metrics)
@@ -190,9 +194,16 @@ def _instrumented(settings: Settings, metrics: Metrics) -> Any:
 
 
 def build_runtime(
-    settings: Settings, *, relying_party: Any = None, object_store: Any = None
+    settings: Settings,
+    *,
+    relying_party: RelyingParty | None = None,
+    object_store: EncryptedObjectStore | None = None,
 ) -> PortalState:
-    """The long-lived objects of a portal instance (also used by CLI jobs, without the web)."""
+    """The long-lived objects of a portal instance (also used by CLI jobs, without the web).
+
+    Features that send a logged-in user back to the identity provider register what finishes
+    that step-up here (`step_ups`): the login callback dispatches on the pending purpose.
+    """
     engine = engine_from_settings(settings)
     metrics = Metrics()
     state = PortalState(
@@ -209,14 +220,18 @@ def build_runtime(
         metrics=metrics,
     )
     if settings.dev_idp_enabled:
-        state.signing, state.dev_pki = dev_signing(settings)
+        state.signing, state.dev_pki = signing.dev_signing(settings)
     else:
-        state.signing = configured_signing(settings)
+        state.signing = signing.configured_signing(settings)
+    state.step_ups[signing.PURPOSE] = signing.step_up(state)
     return state
 
 
 def create_app(
-    settings: Settings, *, relying_party: Any = None, object_store: Any = None
+    settings: Settings,
+    *,
+    relying_party: RelyingParty | None = None,
+    object_store: EncryptedObjectStore | None = None,
 ) -> Litestar:
     """Assemble the portal for `settings` (already validated)."""
     state = build_runtime(settings, relying_party=relying_party, object_store=object_store)
@@ -297,6 +312,7 @@ def create_app(
     ]
     if settings.dev_idp_enabled:
         handlers.append(_dev_idp_handler(settings))
+        assert state.dev_pki is not None
         handlers.append(_trust_services_handler(state.dev_pki))
     if settings.mode == "demo":  # no SMTP in the demo: show what would have been mailed
         from portal.notify.controllers import DevMailPage
@@ -311,11 +327,7 @@ def create_app(
 
     app = Litestar(
         route_handlers=handlers,
-        dependencies={
-            "db": Provide(provide_db),
-            "principal": Provide(provide_principal),
-            "user": Provide(provide_user),
-        },
+        dependencies=dependencies(),
         exception_handlers={
             DomainError: web_errors.handle_domain_error,
             HTTPException: web_errors.handle_http_exception,

@@ -33,8 +33,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import func, select
@@ -42,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.db.base import utcnow
 from portal.notify.models import OutboxMail
+from portal.settings import Settings
 from storage.errors import ObjectNotFound, RetentionError
 
 log = logging.getLogger("jourpost.metrics")
@@ -272,14 +274,18 @@ class MetricsController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def metrics(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    async def metrics(
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[SkipValidation[Settings]],
+        sessions: NamedDependency[SkipValidation[async_sessionmaker[AsyncSession]]],
+        metrics: NamedDependency[SkipValidation[Metrics]],
+    ) -> Response[Any]:
         """404 when no token is configured, 401 without the right bearer token; no session."""
-        ps = state["portal"]
-        token: str = ps.settings.metrics_token
+        token = settings.metrics_token
         if not token:
             raise NotFoundException()
         if not _bearer_matches(request.headers.get("authorization"), token):
             return _unauthorized()
-        metrics: Metrics = ps.metrics
-        await metrics.refresh_outbox(ps.sessionmaker)
+        await metrics.refresh_outbox(sessions)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

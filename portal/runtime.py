@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from auth.sessions import SessionPolicy
 from portal.pii import Vault
 from portal.settings import Settings
+from storage import EncryptedObjectStore
 
 if TYPE_CHECKING:
     from auth.oidc import RelyingParty
+    from portal.account.service import StepUp
+    from portal.decisions.signing import SigningSetup
+    from portal.metrics import Metrics
+    from portal.notify.service import Mailer
+    from signing.pki import DevPki
+
+
+@runtime_checkable
+class _HasBucket(Protocol):
+    """A backend that creates its bucket (storage.S3Store, also behind the metrics wrapper)."""
+
+    async def ensure_bucket(self) -> None:
+        """Find or create the bucket, with object lock."""
 
 
 @dataclass(slots=True)
@@ -29,18 +43,23 @@ class PortalState:
     """Blind index and field encryption."""
     policy: SessionPolicy
     """Session timeouts."""
+    object_store: EncryptedObjectStore
+    """The encrypted object store (`files` in handlers and services; `.store` is the raw
+    storage.ObjectStore)."""
+    metrics: Metrics
+    """The instance's Prometheus metrics."""
     relying_party: RelyingParty | None = None
     """The OIDC relying party (created at start-up)."""
-    object_store: Any = None
-    """The encrypted object store (storage.EncryptedObjectStore)."""
-    signing: Any = None
-    """What decision signing needs (portal.decisions.signing.SigningSetup); None if off."""
-    dev_pki: Any = None
-    """The development PKI (signing.pki.DevPki) in demo/development mode."""
-    mailer: Any = None
-    """The notification sender (portal.notify.service.Mailer); None: built from smtp_host."""
-    metrics: Any = None
-    """The instance's Prometheus metrics (portal.metrics.Metrics)."""
+    signing: SigningSetup | None = None
+    """What decision signing needs; None if off."""
+    dev_pki: DevPki | None = None
+    """The development PKI in demo/development mode."""
+    mailer: Mailer | None = None
+    """The notification sender; None: built from smtp_host when the dispatcher starts."""
+    step_ups: dict[str, StepUp] = field(default_factory=dict)
+    """What to do when the browser comes back from a step-up authentication, by purpose (the
+    key its pending request has in the session's data); registered by the features that ask
+    for one (decision signing). See portal.account.service.pending_step_up."""
     bucket_ready: bool = False
     """The S3 bucket was found or created with object lock (see `ensure_bucket`)."""
 
@@ -52,13 +71,12 @@ class PortalState:
         """
         if self.bucket_ready or self.settings.storage_backend != "s3":
             return
-        await self.object_store.store.ensure_bucket()
+        store = self.object_store.store
+        if isinstance(store, _HasBucket):
+            await store.ensure_bucket()
         self.bucket_ready = True
 
     async def object_store_ping(self) -> None:
         """Raise when the object store cannot be reached (or its bucket isn't there yet)."""
-        if self.object_store is not None:
-            await self.ensure_bucket()
-            await self.object_store.ping()
-        elif not self.settings.object_root.is_dir():
-            raise FileNotFoundError("object store root missing")
+        await self.ensure_bucket()
+        await self.object_store.store.ping()

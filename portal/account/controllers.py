@@ -12,16 +12,21 @@ from litestar.response import Redirect
 from sqlalchemy import update
 
 from auth.errors import ProviderUnavailable
-from auth.sessions import cookie_name, hash_token
+from auth.sessions import cookie_name
 from portal.account import service
 from portal.db.base import utcnow
 from portal.db.models import WebSession
-from portal.decisions import signing
 from portal.errors import NotAuthenticated
-from portal.principal import resolve_principal
-from portal.runtime import PortalState
 from portal.web import errors as web_errors
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import (
+    CurrentUser,
+    Db,
+    OptionalPrincipal,
+    RelyingParty,
+    Settings,
+    StepUps,
+    Vault,
+)
 
 POST_LOGOUT_PATH = "/?utloggad=1"
 """Where the identity provider sends the browser after logout (registered there as
@@ -31,27 +36,27 @@ FRESH_LOGIN_SECONDS = 12 * 3600
 at least a provider's single sign-on session; the marker goes at the next login anyway."""
 
 
-def _session_cookie(ps: PortalState, value: str, *, max_age: int | None = None) -> Cookie:
+def _session_cookie(settings: Settings, value: str, *, max_age: int | None = None) -> Cookie:
     """HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET), Secure on https."""
     return Cookie(
-        key=cookie_name(ps.settings.https),
+        key=cookie_name(settings.https),
         value=value,
         path="/",
         httponly=True,
-        secure=ps.settings.https,
+        secure=settings.https,
         samesite="lax",
         max_age=max_age,
     )
 
 
-def _fresh_login_cookie(ps: PortalState, *, on: bool) -> Cookie:
+def _fresh_login_cookie(settings: Settings, *, on: bool) -> Cookie:
     """The marker "someone logged out in this browser": a constant value, names nobody."""
     return Cookie(
-        key="__Host-jp_fresh_login" if ps.settings.https else "jp_fresh_login",
+        key="__Host-jp_fresh_login" if settings.https else "jp_fresh_login",
         value="1" if on else "",
         path="/",
         httponly=True,
-        secure=ps.settings.https,
+        secure=settings.https,
         samesite="lax",
         max_age=FRESH_LOGIN_SECONDS if on else 0,
     )
@@ -76,48 +81,47 @@ class AccountController(Controller):
         request: Request[Any, Any, Any],
         db: Db,
         state: State,
+        settings: Settings,
+        relying_party: RelyingParty,
         next: FromQuery[str | None] = None,
         fresh: FromQuery[bool] = False,
     ) -> Response[Any]:
         """Start a login; `fresh=true` (or a logout in this browser) makes the provider ask anew
         instead of reusing its own session: the next person at a shared computer."""
-        ps = portal_state(state)
-        assert ps.relying_party is not None
         wait = _limiter(state).retry_after(request.client.host if request.client else "")
         if wait is not None:
             return _too_many_starts(request, wait)
         token, url = await service.begin_login(
             db,
-            ps.relying_party,
+            relying_party,
             next_path=next,
-            previous_token=request.cookies.get(cookie_name(ps.settings.https)),
-            fresh=fresh or bool(request.cookies.get(_fresh_login_cookie(ps, on=True).key)),
+            previous_token=request.cookies.get(cookie_name(settings.https)),
+            fresh=fresh or bool(request.cookies.get(_fresh_login_cookie(settings, on=True).key)),
         )
-        return Redirect(url, cookies=[_session_cookie(ps, token, max_age=600)])
+        return Redirect(url, cookies=[_session_cookie(settings, token, max_age=600)])
 
     @get("/callback")
-    async def callback(self, request: Request[Any, Any, Any], db: Db, state: State) -> Redirect:
-        ps = portal_state(state)
-        assert ps.relying_party is not None
-        token = request.cookies.get(cookie_name(ps.settings.https))
+    async def callback(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        relying_party: RelyingParty,
+        step_ups: StepUps,
+        principal: OptionalPrincipal,
+    ) -> Redirect:
+        """The identity provider's answer: a login, or a logged-in user's step-up (dispatched
+        on the pending purpose to the feature that asked for it, e.g. signing a decision)."""
+        token = request.cookies.get(cookie_name(settings.https))
         params = dict(request.query_params)
-        session = await db.get(WebSession, hash_token(token)) if token else None
-        if signing.has_pending_signature(session):
-            # The chair comes back from the step-up authentication for a signature.
-            principal = await resolve_principal(db, token, ps.policy, ps.vault)
+        purpose = await service.pending_step_up(db, token, step_ups)
+        if purpose is not None:
             if principal is None:
                 raise NotAuthenticated()
-            request.scope["state"]["principal"] = principal
-            decision_id = await ps.metrics.track_signing(
-                signing.complete(
-                    db, ps.vault, ps.relying_party, ps.signing, ps.object_store, principal, params
-                )
-            )
-            return Redirect(f"/decisions/{decision_id}/sign")
-        result = await service.complete_login(
-            db, ps.relying_party, ps.vault, token=token, params=params
-        )
-        cookies = [_session_cookie(ps, result.token), _fresh_login_cookie(ps, on=False)]
+            return Redirect(await step_ups[purpose](db, principal, params))
+        result = await service.complete_login(db, relying_party, vault, token=token, params=params)
+        cookies = [_session_cookie(settings, result.token), _fresh_login_cookie(settings, on=False)]
         return Redirect(result.next_path, cookies=cookies)
 
     @post("/keepalive", status_code=204)
@@ -129,17 +133,23 @@ class AccountController(Controller):
         )
 
     @post("/logout", status_code=303)
-    async def logout(self, request: Request[Any, Any, Any], db: Db, state: State) -> Redirect:
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        relying_party: RelyingParty,
+    ) -> Redirect:
         """End our session, then the provider's (RP-initiated logout) when it offers that."""
-        ps = portal_state(state)
-        token = request.cookies.get(cookie_name(ps.settings.https))
-        id_token = await service.logout(db, ps.vault, token)
+        token = request.cookies.get(cookie_name(settings.https))
+        id_token = await service.logout(db, vault, token)
         target = POST_LOGOUT_PATH
-        if ps.relying_party is not None and token:
+        if token:
             # Provider unreachable: logged out here; the fresh-login marker makes it ask next time.
             with contextlib.suppress(ProviderUnavailable):
-                target = await ps.relying_party.end_session_url(id_token) or target
-        cookies = [_session_cookie(ps, "", max_age=0), _fresh_login_cookie(ps, on=True)]
+                target = await relying_party.end_session_url(id_token) or target
+        cookies = [_session_cookie(settings, "", max_age=0), _fresh_login_cookie(settings, on=True)]
         return Redirect(target, status_code=303, cookies=cookies)
 
 

@@ -22,6 +22,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -42,7 +43,7 @@ from portal.pii import (
     field_context,
     normalise_personnummer,
 )
-from portal.principal import live_memberships
+from portal.principal import Principal, live_memberships
 
 if TYPE_CHECKING:
     from auth.oidc import PendingAuth, RelyingParty, VerifiedIdentity
@@ -260,6 +261,26 @@ async def complete_login(
         details={"acr": identity.acr},
     )
     return LoginResult(new, next_path, user.id)
+
+
+StepUp = Callable[[AsyncSession, Principal, dict[str, str]], Awaitable[str]]
+"""Finishes a step-up authentication (a logged-in user sent back to the identity provider to
+prove who they are for one act, e.g. signing a decision): gets the callback's query
+parameters, returns the path to send the browser to. Registered by purpose in
+`PortalState.step_ups`; raises domain errors like any service."""
+
+
+async def pending_step_up(
+    db: AsyncSession, token: str | None, purposes: Iterable[str]
+) -> str | None:
+    """The purpose of the step-up this logged-in session is coming back from, or None when the
+    callback belongs to a login. A feature starting a step-up keeps its pending request in the
+    session's data under its purpose (see portal.decisions.signing.begin)."""
+    session = await db.get(WebSession, hash_token(token)) if token else None
+    if session is None or session.user_id is None:
+        return None
+    data = session.data or {}
+    return next((purpose for purpose in purposes if purpose in data), None)
 
 
 def _note_provider_name(vault: Vault, user: User, identity: VerifiedIdentity) -> None:

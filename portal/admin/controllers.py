@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -14,7 +13,7 @@ from portal.admin import service
 from portal.admin.schemas import EmailForm, GrantForm, NewUserForm, RevokeForm
 from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.principal import Principal
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Vault
 from portal.web.render import render
 
 
@@ -32,21 +31,20 @@ class AdminController(Controller):
     include_in_schema = False
 
     @get("/users")
-    async def users(self, db: Db, state: State, user: CurrentUser) -> Template:
+    async def users(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
         admin = require_admin(user)
-        rows = await service.list_users(db, portal_state(state).vault)
+        rows = await service.list_users(db, vault)
         return render("admin/users.html", admin, users=rows, form=NewUserForm(), errors={})
 
     @post("/users")
     async def add_user(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         data: URLEncodedBody[NewUserForm],
     ) -> Template | Redirect:
         admin = require_admin(user)
-        vault = portal_state(state).vault
         try:
             new_id = await service.add_user(
                 db,
@@ -65,22 +63,22 @@ class AdminController(Controller):
 
     @get("/users/{user_id:uuid}")
     async def user_page(
-        self, db: Db, state: State, user: CurrentUser, user_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, user_id: FromPath[uuid.UUID]
     ) -> Template:
         admin = require_admin(user)
-        return await self._user_page(db, state, admin, user_id, GrantForm(), {}, 200)
+        return await self._user_page(db, vault, admin, user_id, GrantForm(), {}, 200)
 
     async def _user_page(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         admin: Principal,
         user_id: FromPath[uuid.UUID],
         form: GrantForm,
         errors: dict[str, str],
         status: int,
     ) -> Template:
-        row = await service.get_user(db, portal_state(state).vault, user_id)
+        row = await service.get_user(db, vault, user_id)
         orgs = await service.organisations(db)
         return render(
             "admin/user.html",
@@ -97,7 +95,7 @@ class AdminController(Controller):
     async def grant(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         user_id: FromPath[uuid.UUID],
         data: URLEncodedBody[GrantForm],
@@ -113,32 +111,30 @@ class AdminController(Controller):
                 unit_id=data.unit_id,
             )
         except InvalidInput as exc:
-            return await self._user_page(db, state, admin, user_id, data, exc.errors, 422)
+            return await self._user_page(db, vault, admin, user_id, data, exc.errors, 422)
         return Redirect(f"/admin/users/{user_id}", status_code=303)
 
     @post("/users/{user_id:uuid}/email")
     async def set_email(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         user_id: FromPath[uuid.UUID],
         data: URLEncodedBody[EmailForm],
     ) -> Template | Redirect:
         admin = require_admin(user)
         try:
-            await service.set_email(
-                db, portal_state(state).vault, admin.actor(), user_id, data.email
-            )
+            await service.set_email(db, vault, admin.actor(), user_id, data.email)
         except InvalidInput as exc:
-            return await self._user_page(db, state, admin, user_id, GrantForm(), exc.errors, 422)
+            return await self._user_page(db, vault, admin, user_id, GrantForm(), exc.errors, 422)
         return Redirect(f"/admin/users/{user_id}", status_code=303)
 
     @post("/memberships/{membership_id:uuid}/revoke")
     async def revoke(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         membership_id: FromPath[uuid.UUID],
         data: URLEncodedBody[RevokeForm],
@@ -147,7 +143,7 @@ class AdminController(Controller):
         admin = require_admin(user)
         if data.confirm != "yes":
             m = await service.membership(db, membership_id)
-            row = await service.get_user(db, portal_state(state).vault, m.user_id)
+            row = await service.get_user(db, vault, m.user_id)
             return render("admin/revoke.html", admin, m=m, row=row)
         user_id = await service.revoke(db, admin.actor(), membership_id)
         return Redirect(f"/admin/users/{user_id}", status_code=303)

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Stream, Template
 
@@ -18,7 +17,7 @@ from portal.attachments.service import OpenedFile
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.timefmt import format_local
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Files, Sessions, Vault
 from portal.web.params import PositiveInt
 from portal.web.render import render
 
@@ -66,9 +65,9 @@ class AdvisoryPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def sent(self, db: Db, state: State, user: CurrentUser) -> Template:
+    async def sent(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
         now = utcnow()
-        rows = await queries.list_sent(db, portal_state(state).vault, user, now=now)
+        rows = await queries.list_sent(db, vault, user, now=now)
         return render("advisories/list.html", user, rows=rows, now=now, texts=texts)
 
     @get("/new")
@@ -80,15 +79,20 @@ class AdvisoryPages(Controller):
 
     @post("/new")
     async def create(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser
+        self,
+        request: AnyRequest,
+        db: Db,
+        files: Files,
+        sessions: Sessions,
+        vault: Vault,
+        user: CurrentUser,
     ) -> Template | Redirect:
-        ps = portal_state(state)
         form = await request.form()
         draft, parse_errors = draft_from_form(form)
         try:
             advisory_id = await service.create(
-                db, ps.vault, user, draft, now=utcnow(), uploads=uploads_from_form(form),
-                files=ps.object_store, sessions=ps.sessionmaker, errors=parse_errors,
+                db, vault, user, draft, now=utcnow(), uploads=uploads_from_form(form),
+                files=files, sessions=sessions, errors=parse_errors,
             )  # fmt: skip
         except InvalidInput as exc:
             values = form_values(None, draft)
@@ -102,37 +106,35 @@ class AdvisoryPages(Controller):
     async def detail(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
         sparad: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._detail(db, state, user, advisory_id, None, "Sparat." if sparad else None)
+        return await self._detail(db, vault, user, advisory_id, None, "Sparat." if sparad else None)
 
     @get("/{advisory_id:uuid}/versions/{number:int}")
     async def version(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
         number: PositiveInt,
     ) -> Template:
-        return await self._detail(db, state, user, advisory_id, number, None)
+        return await self._detail(db, vault, user, advisory_id, number, None)
 
     async def _detail(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
         number: int | None,
         flash: str | None,
     ) -> Template:
         now = utcnow()
-        d = await queries.get(
-            db, portal_state(state).vault, user, advisory_id, now=now, version=number
-        )
+        d = await queries.get(db, vault, user, advisory_id, now=now, version=number)
         # Back to the list the viewer works from: a handler's own (withdrawn ones included),
         # else the jour's active list.
         back = (
@@ -149,9 +151,9 @@ class AdvisoryPages(Controller):
 
     @get("/{advisory_id:uuid}/amend")
     async def amend_form(
-        self, db: Db, state: State, user: CurrentUser, advisory_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, advisory_id: FromPath[uuid.UUID]
     ) -> Template:
-        d = await queries.get(db, portal_state(state).vault, user, advisory_id, now=utcnow())
+        d = await queries.get(db, vault, user, advisory_id, now=utcnow())
         if d.summary.status != "active":
             raise Conflict("Aviseringen är återkallad och kan inte ändras.")
         if not d.can_change:
@@ -167,13 +169,12 @@ class AdvisoryPages(Controller):
 
     @post("/{advisory_id:uuid}/amend")
     async def amend(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:  # fmt: skip
         form = await request.form()
         draft, parse_errors = draft_from_form(form)
         base = _int(form.get("base_version"))
-        vault = portal_state(state).vault
 
         def again(errors: dict[str, str], status: int, conflict: str | None = None) -> Template:
             values = form_values(None, draft)
@@ -197,24 +198,24 @@ class AdvisoryPages(Controller):
 
     @post("/{advisory_id:uuid}/reconfirm")
     async def reconfirm(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
     ) -> Redirect:  # fmt: skip
         form = await request.form()
         await service.reconfirm(
-            db, portal_state(state).vault, user, advisory_id,
+            db, vault, user, advisory_id,
             base_version=_int(form.get("base_version")), now=utcnow(),
         )  # fmt: skip
         return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
 
     @post("/{advisory_id:uuid}/withdraw")
     async def withdraw(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
     ) -> Redirect:  # fmt: skip
         form = await request.form()
         await service.withdraw(
-            db, portal_state(state).vault, user, advisory_id, reason=str(form.get("reason", "")),
+            db, vault, user, advisory_id, reason=str(form.get("reason", "")),
             base_version=_int(form.get("base_version")), now=utcnow(),
         )  # fmt: skip
         return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
@@ -231,16 +232,16 @@ class AdvisoryPages(Controller):
 
     @post("/{advisory_id:uuid}/attachments")
     async def attach(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, files: Files, sessions: Sessions, vault: Vault,
+        user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
     ) -> Redirect:  # fmt: skip
-        ps = portal_state(state)
         form = await request.form()
         await service.add_attachments(
             db,
-            ps.sessionmaker,
-            ps.object_store,
-            ps.vault,
+            sessions,
+            files,
+            vault,
             user,
             advisory_id,
             uploads_from_form(form),
@@ -249,12 +250,12 @@ class AdvisoryPages(Controller):
 
     @get("/{advisory_id:uuid}/attachments/{attachment_id:uuid}")
     async def download(
-        self, db: Db, state: State, user: CurrentUser, advisory_id: FromPath[uuid.UUID],
+        self, db: Db, files: Files, sessions: Sessions, vault: Vault, user: CurrentUser,
+        advisory_id: FromPath[uuid.UUID],
         attachment_id: FromPath[uuid.UUID],
     ) -> Stream:  # fmt: skip
-        ps = portal_state(state)
         opened = await queries.open_attachment(
-            db, ps.sessionmaker, ps.object_store, ps.vault, user, advisory_id, attachment_id
+            db, sessions, files, vault, user, advisory_id, attachment_id
         )
         return download_response(opened)
 
@@ -278,9 +279,9 @@ class JourPages(Controller):
     include_in_schema = False
 
     @get("/advisories")
-    async def night_view(self, db: Db, state: State, user: CurrentUser) -> Template:
+    async def night_view(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
         now = utcnow()
-        rows = await queries.list_for_jour(db, portal_state(state).vault, user, now=now)
+        rows = await queries.list_for_jour(db, vault, user, now=now)
         return render(
             "advisories/night.html",
             user,

@@ -12,7 +12,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream, Template
 
@@ -21,7 +20,7 @@ from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 from portal.timefmt import STOCKHOLM
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Signing, Vault
 from portal.web.render import render
 
 ALL_KINDS = tuple(service.KINDS)
@@ -88,7 +87,7 @@ class ExportIn:
 
 
 async def _search(
-    db: Db, state: State, user: Principal, data: SearchIn
+    db: Db, vault: Vault, user: Principal, data: SearchIn
 ) -> tuple[uuid.UUID, list[service.Hit]]:
     orgs = _orgs(user)
     org_id = data.organisation_id or orgs[0][0]
@@ -99,7 +98,7 @@ async def _search(
         raise InvalidInput(errors={"types": "Välj minst en handlingstyp."})
     hits = await service.search(
         db,
-        portal_state(state).vault,
+        vault,
         user,
         org_id=org_id,
         kinds=kinds,
@@ -111,29 +110,33 @@ async def _search(
 
 
 async def _check_refs(
-    db: Db, state: State, user: Principal, refs: list[tuple[str, uuid.UUID]]
+    db: Db, vault: Vault, user: Principal, refs: list[tuple[str, uuid.UUID]]
 ) -> None:
     if not refs:
         raise InvalidInput(errors={"records": "Välj minst en handling att exportera."})
-    vault = portal_state(state).vault
     for kind, rid in refs:
         await service.load(db, vault, user, kind, rid)  # NotFound (audited) when not theirs
 
 
-def _roots(state: State) -> list[Any]:
-    ps = portal_state(state)
-    return list(ps.signing.trust_roots) if ps.signing else []
+def _roots(signing: Signing) -> list[Any]:
+    return list(signing.trust_roots) if signing else []
 
 
 def _stream(
-    state: State, user: Principal, refs: list[tuple[str, uuid.UUID]], archivist: str
+    files: Files,
+    sessions: Sessions,
+    settings: Settings,
+    signing: Signing,
+    vault: Vault,
+    user: Principal,
+    refs: list[tuple[str, uuid.UUID]],
+    archivist: str,
 ) -> Stream:
-    ps = portal_state(state)
-    roots = _roots(state)
+    roots = _roots(signing)
     records = export.load_records(
-        ps.sessionmaker,
-        ps.vault,
-        ps.object_store,
+        sessions,
+        vault,
+        files,
         refs,
         trust_roots=roots,
         actor=user.actor(),
@@ -141,9 +144,9 @@ def _stream(
     package = uuid.uuid4()
     body = export.stream_sip(
         records,
-        ps.object_store,
+        files,
         label=f"Jourpost, {len(refs)} handlingar",
-        archivist=export.archivist_for(ps.settings, archivist),
+        archivist=export.archivist_for(settings, archivist),
         package_id=package,
     )
     return Stream(
@@ -179,7 +182,7 @@ class ArchivePages(Controller):
 
     @post("/search")
     async def search(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self, request: Request[Any, Any, Any], db: Db, vault: Vault, user: CurrentUser
     ) -> Template:
         raw = await request.form()
         form: dict[str, Any] = {
@@ -201,7 +204,7 @@ class ArchivePages(Controller):
         try:
             _, hits = await _search(
                 db,
-                state,
+                vault,
                 user,
                 SearchIn(
                     org, form["types"], since, until, form.get("personal_identity_number", "")
@@ -215,14 +218,15 @@ class ArchivePages(Controller):
     async def record(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
         user: CurrentUser,
         kind: FromPath[str],
         record_id: FromPath[uuid.UUID],
     ) -> Template:
-        ps = portal_state(state)
         rec, integrity = await service.open_record(
-            db, ps.vault, ps.object_store, user, kind, record_id, trust_roots=_roots(state)
+            db, vault, files, user, kind, record_id, trust_roots=_roots(signing)
         )
         return render(
             "archive/record.html", user, record=rec, integrity=integrity, kinds=service.KINDS
@@ -232,24 +236,32 @@ class ArchivePages(Controller):
     async def download(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        vault: Vault,
         user: CurrentUser,
         kind: FromPath[str],
         record_id: FromPath[uuid.UUID],
         number: FromPath[int],
     ) -> Stream:
-        ps = portal_state(state)
-        f = await service.open_file(db, ps.vault, user, kind, record_id, number)
+        f = await service.open_file(db, vault, user, kind, record_id, number)
         safe = export._safe(f.name)
         return Stream(
-            service.read_file(ps.object_store, f),
+            service.read_file(files, f),
             media_type=f.content_type,
             headers={"Content-Disposition": f'attachment; filename="{safe}"'},
         )
 
     @post("/export", status_code=200)
     async def export_selected(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        files: Files,
+        sessions: Sessions,
+        settings: Settings,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
     ) -> Stream:
         raw = await request.form()
         refs: list[tuple[str, uuid.UUID]] = []
@@ -259,8 +271,8 @@ class ArchivePages(Controller):
                 refs.append((kind, uuid.UUID(rid)))
             except ValueError:
                 raise NotFound() from None
-        await _check_refs(db, state, user, refs)
-        return _stream(state, user, refs, _orgs(user)[0][1])
+        await _check_refs(db, vault, user, refs)
+        return _stream(files, sessions, settings, signing, vault, user, refs, _orgs(user)[0][1])
 
 
 class ArchiveApi(Controller):
@@ -273,9 +285,9 @@ class ArchiveApi(Controller):
         "/search", summary="Sök i organisationens arkiv (personnummer i kroppen, aldrig i URL:en)"
     )
     async def search(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[SearchIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[SearchIn]
     ) -> dict[str, Any]:
-        org_id, hits = await _search(db, state, user, data)
+        org_id, hits = await _search(db, vault, user, data)
         return {
             "organisation_id": str(org_id),
             "records": [
@@ -294,14 +306,15 @@ class ArchiveApi(Controller):
     async def record(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
         user: CurrentUser,
         kind: FromPath[str],
         record_id: FromPath[uuid.UUID],
     ) -> dict[str, Any]:
-        ps = portal_state(state)
         rec, integrity = await service.open_record(
-            db, ps.vault, ps.object_store, user, kind, record_id, trust_roots=_roots(state)
+            db, vault, files, user, kind, record_id, trust_roots=_roots(signing)
         )
         return {
             "type": rec.kind,
@@ -332,8 +345,16 @@ class ArchiveApi(Controller):
         summary="Exportera handlingar som E-ARK SIP (FGS Paketstruktur 2.0), zip",
     )
     async def export(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[ExportIn]
+        self,
+        db: Db,
+        files: Files,
+        sessions: Sessions,
+        settings: Settings,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
+        data: JSONBody[ExportIn],
     ) -> Stream:
         refs = [(r.type, r.id) for r in data.records]
-        await _check_refs(db, state, user, refs)
-        return _stream(state, user, refs, _orgs(user)[0][1])
+        await _check_refs(db, vault, user, refs)
+        return _stream(files, sessions, settings, signing, vault, user, refs, _orgs(user)[0][1])

@@ -10,20 +10,21 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath, JSONBody, MultipartBody
 from litestar.response import Redirect, Stream, Template
 
 from auth.roles import Permission
 from portal.audit import service as audit
 from portal.db.base import utcnow
-from portal.decisions import service, signing
+from portal.decisions import service
+from portal.decisions import signing as signatures
 from portal.decisions.rules import KINDS, reported_at_next_meeting
 from portal.decisions.schemas import DecisionIn, DecisionOut
 from portal.errors import InvalidInput
 from portal.rosters import service as rosters
 from portal.timefmt import format_local, parse_local
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Signing, Vault
 from portal.web.render import render
 
 log = logging.getLogger("jourpost.decisions")
@@ -95,8 +96,8 @@ class DecisionPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, db: Db, state: State, user: CurrentUser) -> Template:
-        rows = await service.list_visible(db, portal_state(state).vault, user)
+    async def index(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+        rows = await service.list_visible(db, vault, user)
         return render(
             "decisions/list.html",
             user,
@@ -108,7 +109,7 @@ class DecisionPages(Controller):
     async def _form(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         form: dict[str, str],
         errors: dict[str, str],
@@ -116,7 +117,6 @@ class DecisionPages(Controller):
         action: str,
         status: int = 200,
     ) -> Template:
-        vault = portal_state(state).vault
         municipalities = sorted(
             (await rosters.visible_municipalities(db, user)).items(), key=lambda kv: kv[1]
         )
@@ -154,33 +154,31 @@ class DecisionPages(Controller):
         )
 
     @get("/new")
-    async def new(self, db: Db, state: State, user: CurrentUser) -> Template:
+    async def new(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
         service.require_drafter(user)
         # The oral decision was usually taken minutes ago: start from now (Stockholm time).
         start = {"oral_decision_at": format_local(utcnow(), "%Y-%m-%dT%H:%M")}
-        return await self._form(db, state, user, start, {}, action="/decisions")
+        return await self._form(db, vault, user, start, {}, action="/decisions")
 
     @post("/")
     async def create(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self, request: Request[Any, Any, Any], db: Db, vault: Vault, user: CurrentUser
     ) -> Template | Redirect:
         service.require_drafter(user)
         form = {k: str(v) for k, v in (await request.form()).items() if k in FIELDS}
         try:
-            new_id = await service.create_draft(
-                db, portal_state(state).vault, user, _from_form(form)
-            )
+            new_id = await service.create_draft(db, vault, user, _from_form(form))
         except InvalidInput as exc:
             return await self._form(
-                db, state, user, form, exc.errors, action="/decisions", status=422
+                db, vault, user, form, exc.errors, action="/decisions", status=422
             )
         return Redirect(f"/decisions/{new_id}", status_code=303)
 
     @get("/{decision_id:uuid}")
     async def show(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Template:
-        d = await service.get(db, portal_state(state).vault, user, decision_id)
+        d = await service.get(db, vault, user, decision_id)
         is_drafter = bool(user.orgs_with(Permission.DRAFT_DECISIONS))
         return render(
             "decisions/show.html",
@@ -192,10 +190,10 @@ class DecisionPages(Controller):
 
     @get("/{decision_id:uuid}/edit")
     async def edit(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Template:
         service.require_drafter(user)
-        d = await service.get(db, portal_state(state).vault, user, decision_id)
+        d = await service.get(db, vault, user, decision_id)
         form = {
             "kind": d.kind,
             "municipality_id": str(d.municipality_id),
@@ -208,34 +206,32 @@ class DecisionPages(Controller):
             "placement": d.placement,
             "revision": str(d.revision),
         }
-        return await self._form(db, state, user, form, {}, action=f"/decisions/{decision_id}")
+        return await self._form(db, vault, user, form, {}, action=f"/decisions/{decision_id}")
 
     @post("/{decision_id:uuid}")
     async def update(
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         decision_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
         service.require_drafter(user)
         form = {k: str(v) for k, v in (await request.form()).items() if k in FIELDS}
         try:
-            await service.update_draft(
-                db, portal_state(state).vault, user, decision_id, _from_form(form)
-            )
+            await service.update_draft(db, vault, user, decision_id, _from_form(form))
         except InvalidInput as exc:
             return await self._form(
-                db, state, user, form, exc.errors, action=f"/decisions/{decision_id}", status=422
+                db, vault, user, form, exc.errors, action=f"/decisions/{decision_id}", status=422
             )
         return Redirect(f"/decisions/{decision_id}", status_code=303)
 
     @post("/{decision_id:uuid}/submit")
     async def submit(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Redirect:
-        await service.submit_for_signature(db, portal_state(state).vault, user, decision_id)
+        await service.submit_for_signature(db, vault, user, decision_id)
         return Redirect(f"/decisions/{decision_id}", status_code=303)
 
     @post("/{decision_id:uuid}/close")
@@ -243,14 +239,14 @@ class DecisionPages(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         decision_id: FromPath[uuid.UUID],
     ) -> Redirect:
         form = await request.form()
         await service.close(
             db,
-            portal_state(state).vault,
+            vault,
             user,
             decision_id,
             to=str(form.get("to", "")),
@@ -260,9 +256,9 @@ class DecisionPages(Controller):
 
     @get("/{decision_id:uuid}/document.pdf")
     async def pdf(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
-        data = await service.document_pdf(db, portal_state(state).vault, user, decision_id)
+        data = await service.document_pdf(db, vault, user, decision_id)
         return Response(
             data,
             media_type="application/pdf",
@@ -271,11 +267,10 @@ class DecisionPages(Controller):
 
 
 async def _signed_pdf_download(
-    db: Db, state: State, user: CurrentUser, decision_id: uuid.UUID
+    db: Db, files: Files, user: CurrentUser, decision_id: uuid.UUID
 ) -> Stream:
     """The stored signed PDF as a download (page and API alike)."""
-    ps = portal_state(state)
-    chunks = await signing.signed_pdf(db, ps.object_store, user, decision_id)
+    chunks = await signatures.signed_pdf(db, files, user, decision_id)
     return Stream(
         chunks,
         media_type="application/pdf",
@@ -291,26 +286,31 @@ class SignPages(Controller):
 
     @get("/{decision_id:uuid}/sign")
     async def sign_page(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Template:
-        d = await service.get(db, portal_state(state).vault, user, decision_id)
+        d = await service.get(db, vault, user, decision_id)
         return render(
             "decisions/sign.html", user, d=d, is_signer=d.decision_maker_id == user.user_id
         )
 
     @post("/{decision_id:uuid}/sign")
     async def sign(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self,
+        db: Db,
+        relying_party: RelyingParty,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
+        decision_id: FromPath[uuid.UUID],
     ) -> Redirect:
-        ps = portal_state(state)
-        url = await signing.begin(db, ps.vault, ps.relying_party, ps.signing, user, decision_id)
+        url = await signatures.begin(db, vault, relying_party, signing, user, decision_id)
         return Redirect(url, status_code=303)
 
     @get("/{decision_id:uuid}/signed.pdf")
     async def signed_pdf(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, files: Files, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Stream:
-        return await _signed_pdf_download(db, state, user, decision_id)
+        return await _signed_pdf_download(db, files, user, decision_id)
 
 
 MAX_VERIFY_UPLOAD = 20 * 1024 * 1024
@@ -338,7 +338,7 @@ class VerifyPages(Controller):
     async def check(
         self,
         db: Db,
-        state: State,
+        signing: Signing,
         user: CurrentUser,
         data: MultipartBody[VerifyUpload],
     ) -> Template:
@@ -354,8 +354,7 @@ class VerifyPages(Controller):
                 report=None,
                 error="Välj en PDF-fil (högst 20 MB).",
             )
-        ps = portal_state(state)
-        roots = list(ps.signing.trust_roots) if ps.signing else []
+        roots = list(signing.trust_roots) if signing else []
         try:
             report = (await verify_pdf(content, trust_roots=roots)).to_json()
         except Exception as exc:  # any file gets a verdict (SigningError: unreadable PDF)
@@ -378,33 +377,31 @@ class DecisionApi(Controller):
     tags = ["ordförandebeslut"]  # noqa: RUF012
 
     @get("/", summary="Beslut som användaren får se")
-    async def index(self, db: Db, state: State, user: CurrentUser) -> list[DecisionOut]:
-        return await service.list_visible(db, portal_state(state).vault, user)
+    async def index(self, db: Db, vault: Vault, user: CurrentUser) -> list[DecisionOut]:
+        return await service.list_visible(db, vault, user)
 
     @post("/", summary="Dokumentera ett muntligt beslut (utkast)", status_code=201)
     async def create(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[DecisionIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[DecisionIn]
     ) -> DecisionOut:
-        vault = portal_state(state).vault
         new_id = await service.create_draft(db, vault, user, data)
         return await service.get(db, vault, user, new_id)
 
     @get("/{decision_id:uuid}", summary="Ett beslut")
     async def show(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> DecisionOut:
-        return await service.get(db, portal_state(state).vault, user, decision_id)
+        return await service.get(db, vault, user, decision_id)
 
     @put("/{decision_id:uuid}", summary="Ändra ett utkast (med revision)")
     async def update(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         decision_id: FromPath[uuid.UUID],
         data: JSONBody[DecisionIn],
     ) -> DecisionOut:
-        vault = portal_state(state).vault
         await service.update_draft(db, vault, user, decision_id, data)
         return await service.get(db, vault, user, decision_id)
 
@@ -420,14 +417,13 @@ class DecisionApi(Controller):
         response_description="PDF-filen (application/pdf)",
     )
     async def signed_pdf(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, files: Files, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Stream:
-        return await _signed_pdf_download(db, state, user, decision_id)
+        return await _signed_pdf_download(db, files, user, decision_id)
 
     @post("/{decision_id:uuid}/submit", summary="Skicka för underskrift", status_code=200)
     async def submit(
-        self, db: Db, state: State, user: CurrentUser, decision_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> DecisionOut:
-        vault = portal_state(state).vault
         await service.submit_for_signature(db, vault, user, decision_id)
         return await service.get(db, vault, user, decision_id)

@@ -52,17 +52,22 @@ from portal.principal import Principal
 from portal.rosters import service as rosters
 from portal.settings import Settings
 from portal.timefmt import format_local
-from storage import StorageError
+from storage import EncryptedObjectStore, StorageError, StoredObject
 
 if TYPE_CHECKING:
     from asn1crypto import x509
 
+    from auth.oidc import RelyingParty, VerifiedIdentity
+    from portal.account.service import StepUp
+    from portal.runtime import PortalState
     from signing.pki import DevPki, SigningCA
 
 log = logging.getLogger("jourpost.signing")
 
 RETENTION = dt.timedelta(days=365 * 10 + 3)
 """Signed decisions are kept at least ten years (object lock / filesystem retention)."""
+PURPOSE = "signing"
+"""The step-up purpose of a signature: the key of the pending request in the session's data."""
 
 
 class SigningUnavailable(DomainError):
@@ -155,7 +160,7 @@ async def _pnr_of(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> str:
 async def begin(
     db: AsyncSession,
     vault: Vault,
-    rp: Any,
+    rp: RelyingParty,
     setup: SigningSetup | None,
     principal: Principal,
     decision_id: uuid.UUID,
@@ -207,7 +212,7 @@ async def begin(
     assert session is not None
     session.data = {
         **session.data,
-        "signing": {
+        PURPOSE: {
             "pending": pending.to_dict(),
             "decision_id": str(d.id),
             "sha256": d.document_sha256,
@@ -241,9 +246,26 @@ async def _may_still_sign(
         )
 
 
-def has_pending_signature(session: WebSession | None) -> bool:
-    """True when the callback belongs to a signing step-up rather than a login."""
-    return bool(session and session.user_id and "signing" in (session.data or {}))
+def step_up(runtime: PortalState) -> StepUp:
+    """What finishes the step-up of a signature (registered under PURPOSE by build_runtime):
+    complete it, counted in the metrics, and send the chair back to the decision."""
+
+    async def finish(db: AsyncSession, principal: Principal, params: dict[str, str]) -> str:
+        assert runtime.relying_party is not None
+        decision_id = await runtime.metrics.track_signing(
+            complete(
+                db,
+                runtime.vault,
+                runtime.relying_party,
+                runtime.signing,
+                runtime.object_store,
+                principal,
+                params,
+            )
+        )
+        return f"/decisions/{decision_id}/sign"
+
+    return finish
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -253,30 +275,58 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 async def complete(
     db: AsyncSession,
     vault: Vault,
-    rp: Any,
+    rp: RelyingParty,
     setup: SigningSetup | None,
-    files: Any,
+    files: EncryptedObjectStore,
     principal: Principal,
     params: dict[str, str],
 ) -> uuid.UUID:
     """Check the step-up answer, sign, store and deliver; return the decision id."""
-    from auth.errors import LoginRejected
-    from auth.oidc import PendingAuth
-    from signing.errors import SigningError, TrustServiceUnavailable
-    from signing.pades import sign_pdf
-
     if setup is None:
         raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
-    session = await db.get(WebSession, principal.session_id)
-    info = dict((session.data or {}).get("signing") or {}) if session else {}
-    if not info or session is None:
-        raise SigningRefused("Ingen underskrift pågår. Börja om från beslutet.")
-    session.data = {k: v for k, v in session.data.items() if k != "signing"}
-    flag_modified(session, "data")
+    info = await _take_pending(db, principal)
     decision_id = uuid.UUID(info["decision_id"])
     note = AuditNote("decision.sign", "denied", object_type="decision", object_id=str(decision_id))
+    identity = await _verified_identity(rp, params, info, decision_id, note)
+    d = await db.get(Decision, decision_id)
+    if d is None or d.decision_maker_id != principal.user_id:
+        raise NotFound(audit=note)
+    if d.status in ("signed", "delivered"):
+        return d.id  # a retried or double-clicked completion: already signed once
+    pnr = await _check_signer(db, vault, principal, d, identity, note)
+    if not await _claim(db, d, info["sha256"]):
+        return d.id
+    signed = await _sign(db, vault, setup, d, identity, pnr)
+    now = utcnow()
+    stored = await _store(files, d, signed, now)
+    await _deliver(db, principal, d, stored, acr=identity.acr, now=now)
+    return d.id
+
+
+async def _take_pending(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """The pending signature of the principal's session, removed from it (used once)."""
+    session = await db.get(WebSession, principal.session_id)
+    info = dict((session.data or {}).get(PURPOSE) or {}) if session else {}
+    if not info or session is None:
+        raise SigningRefused("Ingen underskrift pågår. Börja om från beslutet.")
+    session.data = {k: v for k, v in session.data.items() if k != PURPOSE}
+    flag_modified(session, "data")
+    return info
+
+
+async def _verified_identity(
+    rp: RelyingParty,
+    params: dict[str, str],
+    info: dict[str, Any],
+    decision_id: uuid.UUID,
+    note: AuditNote,
+) -> VerifiedIdentity:
+    """The identity provider's verified answer to the step-up; cancel and refusal explained."""
+    from auth.errors import LoginRejected
+    from auth.oidc import PendingAuth
+
     try:
-        identity = await rp.complete(params, PendingAuth.from_dict(info["pending"]))
+        return await rp.complete(params, PendingAuth.from_dict(info["pending"]))
     except LoginRejected as exc:
         again = (f"/decisions/{decision_id}/sign", "Försök igen")
         if exc.provider_error == "access_denied":  # the chair pressed "Avbryt" at the provider
@@ -292,11 +342,18 @@ async def complete(
             audit=replace(note, details={"reason": exc.reason}),
             next_step=again,
         ) from exc
-    d = await db.get(Decision, decision_id)
-    if d is None or d.decision_maker_id != principal.user_id:
-        raise NotFound(audit=note)
-    if d.status in ("signed", "delivered"):
-        return d.id  # a retried or double-clicked completion: already signed once
+
+
+async def _check_signer(
+    db: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    d: Decision,
+    identity: VerifiedIdentity,
+    note: AuditNote,
+) -> str:
+    """Refuse unless the provider identified the decision-maker, who may still sign; return
+    their personnummer."""
     expected = await _pnr_of(db, vault, principal.user_id)
     try:
         claimed = normalise_personnummer(identity.personal_identity_number or "")
@@ -308,21 +365,41 @@ async def complete(
             audit=replace(note, details={"reason": "other_person"}),
         )
     await _may_still_sign(db, principal, d, replace(note, owner_org_id=d.municipality_id))
+    return expected
+
+
+async def _claim(db: AsyncSession, d: Decision, sha256: str) -> bool:
+    """Move the decision from awaiting_signature to signed (conditional UPDATE, row lock until
+    the commit). False: another completion signed it already; Conflict if it no longer waits."""
     claimed_row = await db.execute(
         update(Decision)
         .where(
             Decision.id == d.id,
             Decision.status == "awaiting_signature",
-            Decision.document_sha256 == info["sha256"],
+            Decision.document_sha256 == sha256,
         )
         .values(status="signed", revision=Decision.revision + 1)
     )
-    if claimed_row.rowcount != 1:  # type: ignore[attr-defined]
-        await db.refresh(d)
-        if d.status in ("signed", "delivered"):
-            return d.id
-        raise Conflict("Beslutet väntar inte längre på underskrift.")
     await db.refresh(d)
+    if claimed_row.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if d.status in ("signed", "delivered"):
+        return False
+    raise Conflict("Beslutet väntar inte längre på underskrift.")
+
+
+async def _sign(
+    db: AsyncSession,
+    vault: Vault,
+    setup: SigningSetup,
+    d: Decision,
+    identity: VerifiedIdentity,
+    pnr: str,
+) -> bytes:
+    """The frozen PDF signed PAdES-B-LTA with a fresh key and a certificate for the chair."""
+    from signing.errors import SigningError, TrustServiceUnavailable
+    from signing.pades import sign_pdf
+
     out = await service.to_out(db, vault, d)
     assert d.document_enc is not None
     pdf = base64.b64decode(
@@ -336,11 +413,11 @@ async def complete(
         cert = setup.ca.issue_signer_certificate(
             public_key=key.public_key(),
             name=name,
-            personal_identity_number=expected,
+            personal_identity_number=pnr,
             given_name=given or None,
             surname=family or None,
         )
-        signed = await sign_pdf(
+        return await sign_pdf(
             pdf,
             signer_cert=cert,
             signer_key=key,
@@ -363,13 +440,18 @@ async def complete(
     except SigningError as exc:
         log.error("signing failed: %s", type(exc).__name__)
         raise SigningUnavailable("Underskriften kunde inte skapas. Försök igen.") from exc
-    now = utcnow()
+
+
+async def _store(
+    files: EncryptedObjectStore, d: Decision, signed: bytes, now: dt.datetime
+) -> StoredObject:
+    """The signed PDF in the object store, retained for RETENTION."""
     # A key of its own per attempt: the object is locked for ten years the moment it is stored,
     # and if this transaction never commits (the instance dies, the database goes away) a retry
     # must not collide with it. An object left behind that way is an orphan for the storage
     # sweep, never a decision that can no longer be signed.
     try:
-        stored = await files.put(
+        return await files.put(
             f"decisions/{d.id}/signed-{uuid.uuid4()}.pdf",
             _one_chunk(signed),
             retain_until=now + RETENTION,
@@ -380,6 +462,18 @@ async def complete(
             "Det underskrivna beslutet kunde inte sparas just nu, så inget har skrivits under. "
             "Försök igen om en stund."
         ) from exc
+
+
+async def _deliver(
+    db: AsyncSession,
+    principal: Principal,
+    d: Decision,
+    stored: StoredObject,
+    *,
+    acr: str,
+    now: dt.datetime,
+) -> None:
+    """The decision signed and delivered, pointing at the signed PDF; audited."""
     d.signed_at = now
     d.delivered_at = now
     d.status = "delivered"
@@ -392,13 +486,12 @@ async def complete(
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
-        details={"sha256": stored.sha256, "acr": identity.acr},
+        details={"sha256": stored.sha256, "acr": acr},
     )
-    return d.id
 
 
 async def signed_pdf(
-    db: AsyncSession, files: Any, principal: Principal, decision_id: uuid.UUID
+    db: AsyncSession, files: EncryptedObjectStore, principal: Principal, decision_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
     """Stream the signed PDF (integrity checked while reading); audited as a download."""
     d = await service.load_visible(db, principal, decision_id, "decision.download")
@@ -413,7 +506,7 @@ async def signed_pdf(
         object_id=d.id,
         details={"document": "signed"},
     )
-    return files.get(stored_object(d, "signed_"))  # type: ignore[no-any-return]
+    return files.get(stored_object(d, "signed_"))
 
 
 async def pending_for(db: AsyncSession, principal: Principal) -> list[Decision]:
@@ -455,7 +548,7 @@ class RenewalReport:
 
 async def renew_timestamps(
     db: AsyncSession,
-    files: Any,
+    files: EncryptedObjectStore,
     setup: SigningSetup,
     *,
     margin: dt.timedelta = dt.timedelta(days=365),

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Controller, post
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect
 
 from portal.db.base import utcnow
 from portal.drafts import service
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Vault
 
 RETURN_TO = {"report-new": "/reports/new", "advisory-new": "/advisories/new"}
 """Where a form lives, for the no-script "Släng utkastet" button."""
@@ -40,12 +39,11 @@ class DraftController(Controller):
     async def save(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         form_key: FromPath[str],
         data: JSONBody[DraftIn],
     ) -> None:
-        vault = portal_state(state).vault
         await service.save(db, vault, user.user_id, form_key, data.fields, now=utcnow())
 
     @post("/{form_key:str}/discard", status_code=303)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.response import Response
 
 from portal.health.service import readiness
-from portal.web.deps import portal_state
+from portal.web.deps import Runtime
 from portal.web.errors import RETRY_AFTER_SECONDS
 
 
@@ -28,8 +27,8 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", summary="Databas (rätt schemaversion) nås; objektlagringens läge")
-    async def readyz(self, state: State) -> Response[dict[str, Any]]:
-        result = await readiness(portal_state(state))
+    async def readyz(self, runtime: Runtime) -> Response[dict[str, Any]]:
+        result = await readiness(runtime)
         return Response(
             {"status": result.status, "checks": result.checks()},
             status_code=200 if result.ready else 503,

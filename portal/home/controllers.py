@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
@@ -13,7 +12,7 @@ from portal.decisions.rules import KINDS
 from portal.decisions.signing import pending_for
 from portal.errors import AuditNote, NoAccess
 from portal.home.night import age, is_jour, night
-from portal.web.deps import Db, OptionalPrincipal, portal_state
+from portal.web.deps import Db, OptionalPrincipal, Settings, Vault
 from portal.web.render import render
 
 
@@ -27,15 +26,15 @@ class HomeController(Controller):
         self,
         db: Db,
         principal: OptionalPrincipal,
-        state: State,
+        settings: Settings,
+        vault: Vault,
         utloggad: FromQuery[str | None] = None,
     ) -> Template:
         if principal is None:
-            ps = portal_state(state)
             return render(
                 "home/landing.html",
                 None,
-                demo=ps.settings.dev_idp_enabled,
+                demo=settings.dev_idp_enabled,
                 flash="Du är utloggad." if utloggad else None,
             )
         if not principal.memberships:
@@ -43,7 +42,7 @@ class HomeController(Controller):
         to_sign = await pending_for(db, principal)
         dashboard = None
         if is_jour(principal):
-            dashboard = await night(db, portal_state(state).vault, principal, now=utcnow())
+            dashboard = await night(db, vault, principal, now=utcnow())
         return render(
             "home/start.html",
             principal,

@@ -7,14 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.response import Template
 
 from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput
 from portal.logreview import service
 from portal.timefmt import format_local, parse_local
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Vault
 from portal.web.render import render
 
 
@@ -27,7 +26,7 @@ class LogReviewPages(Controller):
     async def _page(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         form: dict[str, str],
         rows: list[service.LogRow] | None,
@@ -38,7 +37,7 @@ class LogReviewPages(Controller):
         if not orgs:
             raise Forbidden()
         names = {m.org_id: m.org_name for m in user.memberships if m.org_id in orgs}
-        people = await service.users_of(db, portal_state(state).vault, orgs)
+        people = await service.users_of(db, vault, orgs)
         return render(
             "logreview/review.html",
             user,
@@ -51,17 +50,17 @@ class LogReviewPages(Controller):
         )
 
     @get("/")
-    async def form(self, db: Db, state: State, user: CurrentUser) -> Template:
+    async def form(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
         now = utcnow()
         defaults = {
             "since": format_local(now - timedelta(days=30), "%Y-%m-%dT%H:%M"),
             "until": format_local(now + timedelta(minutes=1), "%Y-%m-%dT%H:%M"),
         }
-        return await self._page(db, state, user, defaults, None, {})
+        return await self._page(db, vault, user, defaults, None, {})
 
     @post("/")
     async def search(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self, request: Request[Any, Any, Any], db: Db, vault: Vault, user: CurrentUser
     ) -> Template | Response[str]:
         form = {k: str(v) for k, v in (await request.form()).items() if k != "_csrf_token"}
         errors: dict[str, str] = {}
@@ -81,11 +80,11 @@ class LogReviewPages(Controller):
             except ValueError:
                 errors["user_id"] = "Välj användare."
         if errors:
-            return await self._page(db, state, user, form, None, errors, 422)
+            return await self._page(db, vault, user, form, None, errors, 422)
         try:
             rows = await service.review(
                 db,
-                portal_state(state).vault,
+                vault,
                 user,
                 org_id=org_id,
                 since=since,
@@ -94,7 +93,7 @@ class LogReviewPages(Controller):
                 personnummer=form.get("personal_identity_number", ""),
             )
         except InvalidInput as exc:
-            return await self._page(db, state, user, form, None, exc.errors, 422)
+            return await self._page(db, vault, user, form, None, exc.errors, 422)
         if form.get("format") == "csv":
             stamp = datetime.now().strftime("%Y%m%d-%H%M")
             return Response(
@@ -102,4 +101,4 @@ class LogReviewPages(Controller):
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="loggkontroll-{stamp}.csv"'},
             )
-        return await self._page(db, state, user, form, rows, {})
+        return await self._page(db, vault, user, form, rows, {})

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from litestar import Controller, get, post
-from litestar.datastructures import State
 from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Template
 
@@ -16,13 +15,11 @@ from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.lookup import service
 from portal.lookup.schemas import LookupIn, LookupOut, lookup_out
 from portal.placements import records as placement_labels
-from portal.runtime import PortalState
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Settings, Vault
 from portal.web.render import render
 
 
-def _rate(ps: PortalState) -> service.RateLimit:
-    settings = ps.settings
+def _rate(settings: Settings) -> service.RateLimit:
     return service.RateLimit(
         settings.lookup_limit, timedelta(minutes=settings.lookup_window_minutes)
     )
@@ -42,13 +39,17 @@ class LookupPage(Controller):
 
     @post("/")
     async def search(
-        self, db: Db, state: State, user: CurrentUser, data: URLEncodedBody[LookupIn]
+        self,
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
+        data: URLEncodedBody[LookupIn],
     ) -> Template:
         now = utcnow()
         try:
-            ps = portal_state(state)
             result = await service.lookup(
-                db, ps.vault, user, data.personal_identity_number, now=now, rate=_rate(ps),
+                db, vault, user, data.personal_identity_number, now=now, rate=_rate(settings),
                 name=data.name,
             )  # fmt: skip
         except InvalidInput as exc:
@@ -71,16 +72,20 @@ class LookupApi(Controller):
 
     @post("/", summary="Look a person up", status_code=200)
     async def lookup(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[LookupIn]
+        self,
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
+        data: JSONBody[LookupIn],
     ) -> LookupOut:
         """Advisories (active and expired within 30 days), incident reports and decisions about
         the person that the caller may see; with `name` instead of a number, advisories and
         reports whose subjects have every word of it (whole words, case and accents ignored;
         decisions are found by number only). Audited; an invalid number answers 422; more than
         `lookup_limit` lookups within `lookup_window_minutes` answer 429."""
-        ps = portal_state(state)
         result = await service.lookup(
-            db, ps.vault, user, data.personal_identity_number, now=utcnow(), rate=_rate(ps),
+            db, vault, user, data.personal_identity_number, now=utcnow(), rate=_rate(settings),
             name=data.name,
         )  # fmt: skip
         return lookup_out(result)

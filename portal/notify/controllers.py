@@ -8,13 +8,12 @@ personal data by design (portal.notify.service), and the demo's persons are fict
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.response import Template
 from sqlalchemy import select
 
 from portal.notify.models import OutboxMail
 from portal.notify.service import compose
-from portal.web.deps import Db, OptionalPrincipal, portal_state
+from portal.web.deps import Db, OptionalPrincipal, Settings
 from portal.web.render import render
 
 SHOWN = 50
@@ -28,8 +27,7 @@ class DevMailPage(Controller):
     include_in_schema = False
 
     @get("/")
-    async def mailbox(self, db: Db, state: State, principal: OptionalPrincipal) -> Template:
-        settings = portal_state(state).settings
+    async def mailbox(self, db: Db, settings: Settings, principal: OptionalPrincipal) -> Template:
         rows = await db.scalars(
             select(OutboxMail).order_by(OutboxMail.created_at.desc()).limit(SHOWN)
         )

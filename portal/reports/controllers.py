@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from litestar import Controller, HttpMethod, Request, Response, get, post, route
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.response import Redirect, Stream, Template
@@ -35,7 +35,7 @@ from portal.reports.schemas import (
     parse_report_form,
 )
 from portal.timefmt import format_local
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Files, Sessions, Vault
 from portal.web.render import render
 
 
@@ -65,9 +65,8 @@ class ReportApiController(Controller):
 
     @post("", summary="Skriv en händelserapport")
     async def create(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[ReportInput]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[ReportInput]
     ) -> ReportOut:
-        vault = portal_state(state).vault
         now = utcnow()
         report_id = await service.create_report(db, vault, user, data, now=now)
         return await queries.open_report(db, vault, user, report_id, now=now)
@@ -76,7 +75,7 @@ class ReportApiController(Controller):
     async def list_reports(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         box: FromQuery[Literal["inbox", "sent"]] = "inbox",
         show: FromQuery[Show] = "all",
@@ -85,7 +84,6 @@ class ReportApiController(Controller):
     ) -> Response[list[ReportSummary]]:
         """Newest first, `limit` at a time (keyset paging): the `Link: <…>; rel="next"` header
         gives the next page while there is one. `X-Total-Count` counts the filtered list."""
-        vault = portal_state(state).vault
         page = await queries.list_box(db, vault, user, box, show=show, before=before, size=limit)
         headers = {"X-Total-Count": str(page.total)}
         if page.next_cursor:
@@ -97,42 +95,38 @@ class ReportApiController(Controller):
 
     @get("/{report_id:uuid}", summary="Läs en rapport (markeras som läst, loggas)")
     async def read(
-        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> ReportOut:
-        return await queries.open_report(
-            db, portal_state(state).vault, user, report_id, now=utcnow()
-        )
+        return await queries.open_report(db, vault, user, report_id, now=utcnow())
 
     @get("/{report_id:uuid}/follow-up-candidates", summary="Handläggare som kan ta över")
     async def candidates(
-        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> list[PersonOption]:
-        vault = portal_state(state).vault
         return await queries.follow_up_candidates(db, vault, user, report_id)
 
     @post("/{report_id:uuid}/acknowledge", status_code=200, summary="Kvittera rapporten")
     async def acknowledge(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         data: JSONBody[AcknowledgeInput],
     ) -> ReportOut:
         now = utcnow()
         await service.acknowledge(db, user, report_id, data.follow_up_owner_id, now=now)
-        return await queries.open_report(db, portal_state(state).vault, user, report_id, now=now)
+        return await queries.open_report(db, vault, user, report_id, now=now)
 
     @post("/{report_id:uuid}/addenda", summary="Lägg till ett tillägg")
     async def addendum(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         data: JSONBody[AddendumInput],
     ) -> ReportOut:
-        vault = portal_state(state).vault
         now = utcnow()
         await service.add_addendum(db, vault, user, report_id, data.text, now=now)
         return await queries.open_report(db, vault, user, report_id, now=now)
@@ -141,15 +135,16 @@ class ReportApiController(Controller):
     async def attach(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        sessions: Sessions,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         data: MultipartBody[AttachmentsIn],
     ) -> AttachmentsCreated:
-        ps = portal_state(state)
         uploads = [Upload(f.file, f.filename) for f in data.attachments]
         ids = await service.add_attachments(
-            db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, uploads, now=utcnow()
+            db, sessions, files, vault, user, report_id, uploads, now=utcnow()
         )
         return AttachmentsCreated(ids)
 
@@ -157,12 +152,14 @@ class ReportApiController(Controller):
     async def attachment(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        sessions: Sessions,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         attachment_id: FromPath[uuid.UUID],
     ) -> Stream:
-        return await _file(db, state, user, report_id, attachment_id)
+        return await _file(db, files, sessions, vault, user, report_id, attachment_id)
 
     @get(
         "/{report_id:uuid}/pdf",
@@ -170,19 +167,23 @@ class ReportApiController(Controller):
         media_type="application/pdf",
     )
     async def download(
-        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
-        vault = portal_state(state).vault
         report = await queries.report_for_download(db, vault, user, report_id)
         return _pdf_response(report, await pdf.render(report))
 
 
 async def _file(
-    db: Db, state: State, user: CurrentUser, report_id: uuid.UUID, attachment_id: uuid.UUID
+    db: Db,
+    files: Files,
+    sessions: Sessions,
+    vault: Vault,
+    user: CurrentUser,
+    report_id: uuid.UUID,
+    attachment_id: uuid.UUID,
 ) -> Stream:
-    ps = portal_state(state)
     opened = await queries.open_attachment(
-        db, ps.sessionmaker, ps.object_store, ps.vault, user, report_id, attachment_id
+        db, sessions, files, vault, user, report_id, attachment_id
     )
     return Stream(
         opened.chunks,
@@ -259,14 +260,12 @@ class ReportPageController(Controller):
 
     @get("/new")
     async def new(
-        self, db: Db, state: State, user: CurrentUser, utkast: FromQuery[str | None] = None
+        self, db: Db, vault: Vault, user: CurrentUser, utkast: FromQuery[str | None] = None
     ) -> Template:
         """The form; after a session timeout it starts from the writer's saved draft."""
         if not access.scope_of(user).jours:
             raise Forbidden()
-        draft = await drafts.load(
-            db, portal_state(state).vault, user.user_id, DRAFT_KEY, now=utcnow()
-        )
+        draft = await drafts.load(db, vault, user.user_id, DRAFT_KEY, now=utcnow())
         if draft is None:
             flash = "Utkastet är slängt." if utkast == "slangt" else None
             return await self._form_page(db, user, values=_night_defaults(user), flash=flash)
@@ -283,13 +282,13 @@ class ReportPageController(Controller):
 
     @post("/new")
     async def create(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self, request: Request[Any, Any, Any], db: Db, vault: Vault, user: CurrentUser
     ) -> Template | Redirect:
         parsed = parse_report_form(await _form_fields(request))
         try:
             report_id = await service.create_report(
                 db,
-                portal_state(state).vault,
+                vault,
                 user,
                 parsed.data,
                 now=utcnow(),
@@ -308,11 +307,9 @@ class ReportPageController(Controller):
         return Redirect(f"/reports/{report_id}?sent=1", status_code=303)
 
     async def _box_page(
-        self, db: Db, state: State, user: CurrentUser, box: str, show: str, before: str | None
+        self, db: Db, vault: Vault, user: CurrentUser, box: str, show: str, before: str | None
     ) -> Template:
-        page = await queries.list_box(
-            db, portal_state(state).vault, user, box, show=show, before=before
-        )
+        page = await queries.list_box(db, vault, user, box, show=show, before=before)
         template, here = BOX_PAGES[box]
         return render(
             template, user, page=page, rows=page.rows, show=show, fmt=content.local_time,
@@ -323,28 +320,28 @@ class ReportPageController(Controller):
     async def inbox(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         show: FromQuery[Show] = "all",
         before: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._box_page(db, state, user, "inbox", show, before)
+        return await self._box_page(db, vault, user, "inbox", show, before)
 
     @get("/sent")
     async def sent(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         show: FromQuery[Show] = "all",
         before: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._box_page(db, state, user, "sent", show, before)
+        return await self._box_page(db, vault, user, "sent", show, before)
 
     async def _detail(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         *,
@@ -353,7 +350,6 @@ class ReportPageController(Controller):
         values: dict[str, str] | None = None,
         status: int = 200,
     ) -> Template:
-        vault = portal_state(state).vault
         report = await queries.open_report(db, vault, user, report_id, now=utcnow())
         candidates = (
             await queries.follow_up_candidates(db, vault, user, report_id)
@@ -378,7 +374,7 @@ class ReportPageController(Controller):
     async def detail(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         sent: FromQuery[str | None] = None,
@@ -394,14 +390,14 @@ class ReportPageController(Controller):
             if saved
             else None
         )
-        return await self._detail(db, state, user, report_id, flash=flash)
+        return await self._detail(db, vault, user, report_id, flash=flash)
 
     @post("/{report_id:uuid}/acknowledge")
     async def acknowledge(
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
@@ -414,7 +410,7 @@ class ReportPageController(Controller):
         try:
             await service.acknowledge(db, user, report_id, owner, now=utcnow())
         except InvalidInput as exc:
-            return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
+            return await self._detail(db, vault, user, report_id, errors=exc.errors, status=422)
         return Redirect(f"/reports/{report_id}?acknowledged=1", status_code=303)
 
     @post("/{report_id:uuid}/addenda")
@@ -422,19 +418,17 @@ class ReportPageController(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
         fields = await _form_fields(request)
         text = (fields.get("text") or [""])[0]
         try:
-            await service.add_addendum(
-                db, portal_state(state).vault, user, report_id, text, now=utcnow()
-            )
+            await service.add_addendum(db, vault, user, report_id, text, now=utcnow())
         except InvalidInput as exc:
             return await self._detail(
-                db, state, user, report_id, errors=exc.errors, values={"text": text}, status=422
+                db, vault, user, report_id, errors=exc.errors, values={"text": text}, status=422
             )
         return Redirect(f"/reports/{report_id}?saved=1", status_code=303)
 
@@ -443,7 +437,9 @@ class ReportPageController(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        state: State,
+        files: Files,
+        sessions: Sessions,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
@@ -453,38 +449,38 @@ class ReportPageController(Controller):
             for f in form.getall("attachments", [])
             if isinstance(f, UploadFile) and f.filename
         ]
-        ps = portal_state(state)
         try:
             await service.add_attachments(
                 db,
-                ps.sessionmaker,
-                ps.object_store,
-                ps.vault,
+                sessions,
+                files,
+                vault,
                 user,
                 report_id,
                 uploads,
                 now=utcnow(),
             )
         except InvalidInput as exc:
-            return await self._detail(db, state, user, report_id, errors=exc.errors, status=422)
+            return await self._detail(db, vault, user, report_id, errors=exc.errors, status=422)
         return Redirect(f"/reports/{report_id}", status_code=303)
 
     @get("/{report_id:uuid}/attachments/{attachment_id:uuid}")
     async def attachment(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        sessions: Sessions,
+        vault: Vault,
         user: CurrentUser,
         report_id: FromPath[uuid.UUID],
         attachment_id: FromPath[uuid.UUID],
     ) -> Stream:
-        return await _file(db, state, user, report_id, attachment_id)
+        return await _file(db, files, sessions, vault, user, report_id, attachment_id)
 
     @get("/{report_id:uuid}/pdf")
     async def download(
-        self, db: Db, state: State, user: CurrentUser, report_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, report_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
-        vault = portal_state(state).vault
         report = await queries.report_for_download(db, vault, user, report_id)
         return _pdf_response(report, await pdf.render(report))
 

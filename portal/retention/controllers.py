@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -15,7 +14,7 @@ from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 from portal.retention import service
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Vault
 from portal.web.render import render
 
 FLASH = {
@@ -52,18 +51,17 @@ class RetentionPages(Controller):
     async def _page(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        settings: Settings,
+        vault: Vault,
         user: Principal,
         org: uuid.UUID,
         orgs: list[tuple[uuid.UUID, str]],
         **extra: Any,
     ) -> Template:
-        ps = portal_state(state)
-        rules = service.load_rules(ps.settings.retention_rules or None)
-        the_plan = await service.plan(
-            db, ps.vault, ps.object_store.store, rules, now=utcnow(), org_id=org
-        )
-        holds = await service.active_holds(db, ps.vault, [org])
+        rules = service.load_rules(settings.retention_rules or None)
+        the_plan = await service.plan(db, vault, files.store, rules, now=utcnow(), org_id=org)
+        holds = await service.active_holds(db, vault, [org])
         return render(
             "retention/retention.html",
             user,
@@ -83,53 +81,70 @@ class RetentionPages(Controller):
     async def page(
         self,
         db: Db,
-        state: State,
+        files: Files,
+        settings: Settings,
+        vault: Vault,
         user: CurrentUser,
         org: FromQuery[str | None] = None,
         flash: FromQuery[str | None] = None,
     ) -> Template:
         org_id, orgs = _org(user, org)
-        return await self._page(db, state, user, org_id, orgs, flash=FLASH.get(flash or ""))
+        return await self._page(
+            db, files, settings, vault, user, org_id, orgs, flash=FLASH.get(flash or "")
+        )
 
     @post("/run")
     async def run(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        files: Files,
+        sessions: Sessions,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
     ) -> Template:
         form = await request.form()
         org_id, orgs = _org(user, str(form.get("org", "")))
         if form.get("confirm") != "on":
             return await self._page(
                 db,
-                state,
+                files,
+                settings,
+                vault,
                 user,
                 org_id,
                 orgs,
                 status=422,
                 errors={"confirm": "Bekräfta att du har gått igenom listan."},
             )
-        ps = portal_state(state)
-        rules = service.load_rules(ps.settings.retention_rules or None)
-        the_plan = await service.plan(
-            db, ps.vault, ps.object_store.store, rules, now=utcnow(), org_id=org_id
-        )
+        rules = service.load_rules(settings.retention_rules or None)
+        the_plan = await service.plan(db, vault, files.store, rules, now=utcnow(), org_id=org_id)
         result = await service.cull(
-            ps.sessionmaker, ps.object_store.store, the_plan, actor=user.actor(org_id), rules=rules
+            sessions, files.store, the_plan, actor=user.actor(org_id), rules=rules
         )
-        return await self._page(db, state, user, org_id, orgs, result=result)
+        return await self._page(db, files, settings, vault, user, org_id, orgs, result=result)
 
     @post("/holds")
     async def hold(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        files: Files,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
     ) -> Template | Redirect:
         form = {k: str(v) for k, v in (await request.form()).items()}
         org_id, orgs = _org(user, form.get("org"))
-        ps = portal_state(state)
         try:
             record_id = uuid.UUID(form.get("record_id", "").strip())
         except ValueError:
             return await self._page(
                 db,
-                state,
+                files,
+                settings,
+                vault,
                 user,
                 org_id,
                 orgs,
@@ -140,8 +155,8 @@ class RetentionPages(Controller):
         try:
             await service.place_hold(
                 db,
-                ps.vault,
-                ps.object_store.store,
+                vault,
+                files.store,
                 actor_orgs=archive_orgs(user),
                 actor=user.actor(org_id),
                 record_type=form.get("record_type", ""),
@@ -150,18 +165,26 @@ class RetentionPages(Controller):
             )
         except InvalidInput as exc:
             return await self._page(
-                db, state, user, org_id, orgs, status=422, form=form, errors=exc.errors
+                db,
+                files,
+                settings,
+                vault,
+                user,
+                org_id,
+                orgs,
+                status=422,
+                form=form,
+                errors=exc.errors,
             )
         return Redirect(f"/retention?org={org_id}&flash=spärrad", status_code=303)
 
     @post("/holds/{hold_id:uuid}/lift")
     async def lift(
-        self, db: Db, state: State, user: CurrentUser, hold_id: FromPath[uuid.UUID]
+        self, db: Db, files: Files, user: CurrentUser, hold_id: FromPath[uuid.UUID]
     ) -> Redirect:
-        ps = portal_state(state)
         await service.lift_hold(
             db,
-            ps.object_store.store,
+            files.store,
             actor_orgs=archive_orgs(user),
             actor=user.actor(),
             hold_id=hold_id,

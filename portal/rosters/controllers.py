@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
@@ -15,7 +14,7 @@ from portal.errors import InvalidInput, NotFound
 from portal.rosters import service
 from portal.rosters.schemas import FUNCTIONS, EntryIn, OnCallOut, RosterIn, RosterVersionOut
 from portal.timefmt import format_local, parse_local
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Vault
 from portal.web.render import render
 
 ROWS = 6
@@ -61,15 +60,15 @@ class RosterPages(Controller):
     include_in_schema = False
 
     @get("/on-call")
-    async def on_call(self, db: Db, state: State, user: CurrentUser) -> Template:
-        rows = await service.on_call_now(db, portal_state(state).vault, user)
+    async def on_call(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+        rows = await service.on_call_now(db, vault, user)
         return render("rosters/on_call.html", user, rows=rows, functions=FUNCTIONS)
 
     @get("/municipalities/{municipality_id:uuid}")
     async def versions(
-        self, db: Db, state: State, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
     ) -> Template:
-        versions = await service.list_versions(db, portal_state(state).vault, user, municipality_id)
+        versions = await service.list_versions(db, vault, user, municipality_id)
         visible = await service.visible_municipalities(db, user)
         return render(
             "rosters/versions.html",
@@ -84,7 +83,7 @@ class RosterPages(Controller):
     async def _form(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         municipality_id: FromPath[uuid.UUID],
         rows: list[dict[str, str]],
@@ -94,7 +93,7 @@ class RosterPages(Controller):
         if municipality_id not in user.orgs_with(Permission.KEEP_ROSTER):
             raise NotFound()
         visible = await service.visible_municipalities(db, user)
-        people = await service.candidates(db, portal_state(state).vault, municipality_id)
+        people = await service.candidates(db, vault, municipality_id)
         return render(
             "rosters/form.html",
             user,
@@ -109,13 +108,11 @@ class RosterPages(Controller):
 
     @get("/municipalities/{municipality_id:uuid}/new")
     async def new(
-        self, db: Db, state: State, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
     ) -> Template:
         rows: list[dict[str, str]] = []
         if municipality_id in user.orgs_with(Permission.KEEP_ROSTER):
-            versions = await service.list_versions(
-                db, portal_state(state).vault, user, municipality_id
-            )
+            versions = await service.list_versions(db, vault, user, municipality_id)
             if versions:
                 rows = [
                     {
@@ -129,14 +126,14 @@ class RosterPages(Controller):
                     for e in versions[0].entries
                 ]
         rows += [{} for _ in range(ROWS - len(rows))]
-        return await self._form(db, state, user, municipality_id, rows[:ROWS], {})
+        return await self._form(db, vault, user, municipality_id, rows[:ROWS], {})
 
     @post("/municipalities/{municipality_id:uuid}")
     async def create(
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         municipality_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
@@ -145,19 +142,19 @@ class RosterPages(Controller):
         if not errors:
             try:
                 vid = await service.create_version(
-                    db, portal_state(state).vault, user, RosterIn(municipality_id, entries)
+                    db, vault, user, RosterIn(municipality_id, entries)
                 )
             except InvalidInput as exc:
                 errors = exc.errors
             else:
                 return Redirect(f"/rosters/versions/{vid}", status_code=303)
-        return await self._form(db, state, user, municipality_id, raw, errors, status=422)
+        return await self._form(db, vault, user, municipality_id, raw, errors, status=422)
 
     @get("/versions/{version_id:uuid}")
     async def version(
-        self, db: Db, state: State, user: CurrentUser, version_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, version_id: FromPath[uuid.UUID]
     ) -> Template:
-        v = await service.get_version(db, portal_state(state).vault, user, version_id)
+        v = await service.get_version(db, vault, user, version_id)
         jours = user.orgs_with(Permission.READ_ROSTERS)
         return render(
             "rosters/version.html",
@@ -180,28 +177,27 @@ class RosterApi(Controller):
     tags = ["ordförandejour"]  # noqa: RUF012
 
     @get("/on-call", summary="Vem jouren ringer nu, per kommun")
-    async def on_call(self, db: Db, state: State, user: CurrentUser) -> list[OnCallOut]:
-        return await service.on_call_now(db, portal_state(state).vault, user)
+    async def on_call(self, db: Db, vault: Vault, user: CurrentUser) -> list[OnCallOut]:
+        return await service.on_call_now(db, vault, user)
 
     @get("/municipalities/{municipality_id:uuid}/versions", summary="En kommuns listversioner")
     async def versions(
-        self, db: Db, state: State, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
     ) -> list[RosterVersionOut]:
-        return await service.list_versions(db, portal_state(state).vault, user, municipality_id)
+        return await service.list_versions(db, vault, user, municipality_id)
 
     @post("/", summary="Lägg in en ny version av kommunens lista", status_code=201)
     async def create(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[RosterIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[RosterIn]
     ) -> RosterVersionOut:
-        vault = portal_state(state).vault
         vid = await service.create_version(db, vault, user, data)
         return await service.get_version(db, vault, user, vid)
 
     @get("/versions/{version_id:uuid}", summary="En listversion")
     async def version(
-        self, db: Db, state: State, user: CurrentUser, version_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, version_id: FromPath[uuid.UUID]
     ) -> RosterVersionOut:
-        return await service.get_version(db, portal_state(state).vault, user, version_id)
+        return await service.get_version(db, vault, user, version_id)
 
     @post(
         "/versions/{version_id:uuid}/acknowledgements", summary="Jouren kvitterar", status_code=204

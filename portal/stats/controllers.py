@@ -11,7 +11,6 @@ from dataclasses import asdict
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
@@ -21,7 +20,7 @@ from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 from portal.stats import costs, periods, present, service
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Settings, Vault
 from portal.web.render import render
 
 
@@ -41,12 +40,12 @@ def _period(raw: str | None, kind: str = "year") -> periods.Period:
 
 
 async def _view(
-    db: Db, state: State, user: Principal, org: str | None, period: str | None
+    db: Db, settings: Settings, user: Principal, org: str | None, period: str | None
 ) -> tuple[service.Scope, list[service.Scope], periods.Period, present.View]:
     scope, allowed = await service.resolve_scope(db, user, _org(org))
     p = _period(period)
     stats = await service.compute(db, scope, p)
-    threshold = portal_state(state).settings.stats_suppress_below if scope.suppress else None
+    threshold = settings.stats_suppress_below if scope.suppress else None
     return scope, allowed, p, present.view(stats, threshold)
 
 
@@ -77,13 +76,13 @@ class StatsPages(Controller):
     async def page(
         self,
         db: Db,
-        state: State,
+        settings: Settings,
         user: CurrentUser,
         period: FromQuery[str | None] = None,
         org: FromQuery[str | None] = None,
     ) -> Template:
         try:
-            scope, allowed, p, v = await _view(db, state, user, org, period)
+            scope, allowed, p, v = await _view(db, settings, user, org, period)
         except InvalidInput as exc:
             scope, allowed = await service.resolve_scope(db, user, _org(org))
             return render(
@@ -118,12 +117,12 @@ class StatsPages(Controller):
     async def export_csv(
         self,
         db: Db,
-        state: State,
+        settings: Settings,
         user: CurrentUser,
         period: FromQuery[str | None] = None,
         org: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        scope, _, p, v = await _view(db, state, user, org, period)
+        scope, _, p, v = await _view(db, settings, user, org, period)
         await _audit_export(db, user, scope, p, "csv")
         return Response(
             present.to_csv(v).encode("utf-8-sig"),
@@ -135,12 +134,12 @@ class StatsPages(Controller):
     async def export_xlsx(
         self,
         db: Db,
-        state: State,
+        settings: Settings,
         user: CurrentUser,
         period: FromQuery[str | None] = None,
         org: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        scope, _, p, v = await _view(db, state, user, org, period)
+        scope, _, p, v = await _view(db, settings, user, org, period)
         await _audit_export(db, user, scope, p, "xlsx")
         return Response(
             present.to_xlsx(v),
@@ -172,8 +171,7 @@ def _jour_head_org(user: Principal) -> uuid.UUID | None:
     )
 
 
-def _cost_args(state: State) -> dict[str, Any]:
-    s = portal_state(state).settings
+def _cost_args(s: Settings) -> dict[str, Any]:
     return {
         "population_percent": s.cost_population_percent,
         "annual_sek": s.cost_annual_sek,
@@ -197,20 +195,20 @@ class CostPages(Controller):
     async def page(
         self,
         db: Db,
-        state: State,
+        settings: Settings,
+        vault: Vault,
         user: CurrentUser,
         period: FromQuery[str | None] = None,
         flash: FromQuery[str | None] = None,
     ) -> Template:
         jour = self._jour(user)
-        ps = portal_state(state)
-        kind = ps.settings.cost_period
+        kind = settings.cost_period
         errors: dict[str, str] = {}
         try:
             p = _period(period, kind)
         except InvalidInput as exc:
             errors, p = exc.errors, periods.of_kind(kind, utcnow())
-        b = await costs.basis(db, ps.vault, jour, p, **_cost_args(state))
+        b = await costs.basis(db, vault, jour, p, **_cost_args(settings))
         return render(
             "stats/costs.html",
             user,
@@ -224,23 +222,31 @@ class CostPages(Controller):
 
     @post("/lock")
     async def lock(
-        self, request: Request[Any, Any, Any], db: Db, state: State, user: CurrentUser
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
     ) -> Redirect:
         jour = self._jour(user)
         form = await request.form()
         p = periods.parse(str(form.get("period", "")))
-        ps = portal_state(state)
-        await costs.lock(db, ps.vault, user, jour, p, now=utcnow(), **_cost_args(state))
+        await costs.lock(db, vault, user, jour, p, now=utcnow(), **_cost_args(settings))
         return Redirect(f"/stats/costs?period={p.key}&flash=locked", status_code=303)
 
     @get("/export.csv")
     async def export_csv(
-        self, db: Db, state: State, user: CurrentUser, period: FromQuery[str | None] = None
+        self,
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
+        period: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         jour = self._jour(user)
-        ps = portal_state(state)
-        p = _period(period, ps.settings.cost_period)
-        b = await costs.basis(db, ps.vault, jour, p, **_cost_args(state))
+        p = _period(period, settings.cost_period)
+        b = await costs.basis(db, vault, jour, p, **_cost_args(settings))
         await audit.record(
             db,
             "costs.export",
@@ -266,10 +272,10 @@ class StatsApi(Controller):
     async def stats(
         self,
         db: Db,
-        state: State,
+        settings: Settings,
         user: CurrentUser,
         period: FromQuery[str | None] = None,
         org: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        scope, _, p, v = await _view(db, state, user, org, period)
+        scope, _, p, v = await _view(db, settings, user, org, period)
         return {"organisation_id": str(_scope_id(scope)), "period": p.key, **asdict(v)}

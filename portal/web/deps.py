@@ -1,26 +1,56 @@
-"""Dependencies injected into handlers: one transaction per request, and the principal."""
+"""Dependencies injected into handlers: one transaction per request, the principal, and the
+long-lived objects of the running portal (portal.runtime.PortalState) a handler needs.
+
+A handler declares what it uses by name and type, e.g.
+`async def show(self, db: Db, user: CurrentUser, vault: Vault, files: Files)`; app.py registers
+every provider below under that name (`dependencies()`). Nothing else reads `app.state`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import SkipValidation
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth.oidc import RelyingParty as _RelyingParty
 from auth.sessions import cookie_name
+from portal import pii
+from portal import settings as _settings
+from portal.account.service import StepUp
 from portal.audit import service as audit
 from portal.audit.service import ANONYMOUS
+from portal.decisions.signing import SigningSetup
 from portal.errors import AuditNote, DomainError, NoAccess, NotAuthenticated
+from portal.metrics import Metrics as _Metrics
 from portal.principal import Principal, resolve_principal
 from portal.runtime import PortalState
+from storage import EncryptedObjectStore
 
-# Explicit name-based injection (Litestar 3 drops inferred dependencies). Handlers write
-# `db: Db`, `user: CurrentUser` or `principal: OptionalPrincipal`.
+# Explicit name-based injection (Litestar 3 drops inferred dependencies): the parameter's name
+# is the dependency's name. Handlers write `db: Db`, `user: CurrentUser` (the logged-in user,
+# required) or `principal: OptionalPrincipal` (pages anyone may see), and for the portal's
+# long-lived objects `settings: Settings`, `vault: Vault`, `files: Files` (the encrypted object
+# store), `sessions: Sessions` (for work in a transaction of its own), `signing: Signing`,
+# `relying_party: RelyingParty`, `metrics: Metrics`, `step_ups: StepUps`, `runtime: Runtime`
+# (the whole container, for the readiness probe).
 Db = NamedDependency[AsyncSession]
 CurrentUser = NamedDependency[Principal]
 OptionalPrincipal = NamedDependency[Principal | None]
+# The portal's own long-lived objects are passed as they are (SkipValidation: nothing to
+# convert, and msgspec would otherwise inspect dataclasses such as Settings on every request).
+Settings = NamedDependency[SkipValidation[_settings.Settings]]
+Vault = NamedDependency[SkipValidation[pii.Vault]]
+Files = NamedDependency[SkipValidation[EncryptedObjectStore]]
+Sessions = NamedDependency[SkipValidation[async_sessionmaker[AsyncSession]]]
+Signing = NamedDependency[SkipValidation[SigningSetup | None]]
+RelyingParty = NamedDependency[SkipValidation[_RelyingParty]]
+Metrics = NamedDependency[SkipValidation[_Metrics]]
+StepUps = NamedDependency[SkipValidation[Mapping[str, StepUp]]]
+Runtime = NamedDependency[SkipValidation[PortalState]]
 
 
 def portal_state(state: State) -> PortalState:
@@ -82,3 +112,37 @@ async def provide_user(principal: OptionalPrincipal) -> Principal:
     if not principal.memberships:
         raise NoAccess(audit=AuditNote("access.no_role", "denied"))
     return principal
+
+
+def provide_relying_party(state: State) -> _RelyingParty:
+    """The OIDC relying party (built in the lifespan, so read per request)."""
+    rp = portal_state(state).relying_party
+    assert rp is not None
+    return rp
+
+
+def _of(attribute: str) -> Provide:
+    """A provider of one attribute of the runtime container."""
+
+    def provide(state: State) -> object:
+        return getattr(portal_state(state), attribute)
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def dependencies() -> dict[str, Provide]:
+    """Every dependency a handler may declare, by name (registered on the app in app.py)."""
+    return {
+        "db": Provide(provide_db),
+        "principal": Provide(provide_principal),
+        "user": Provide(provide_user),
+        "settings": _of("settings"),
+        "vault": _of("vault"),
+        "files": _of("object_store"),
+        "sessions": _of("sessionmaker"),
+        "signing": _of("signing"),
+        "relying_party": Provide(provide_relying_party, sync_to_thread=False),
+        "metrics": _of("metrics"),
+        "step_ups": _of("step_ups"),
+        "runtime": Provide(portal_state, sync_to_thread=False),
+    }
