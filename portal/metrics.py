@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portal.db.base import utcnow
 from portal.notify.models import OutboxMail
 from portal.settings import Settings
+from storage import ObjectStore
 from storage.errors import ObjectNotFound, RetentionError
 
 log = logging.getLogger("jourpost.metrics")
@@ -167,7 +168,7 @@ class InstrumentedStore:
     Other attributes (e.g. S3Store.ensure_bucket) pass through to the wrapped store.
     """
 
-    def __init__(self, inner: Any, metrics: Metrics) -> None:
+    def __init__(self, inner: ObjectStore, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
 

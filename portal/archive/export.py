@@ -34,17 +34,22 @@ import json
 import stat
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
 from portal.archive.service import Integrity, read_file
 from portal.records import Record, StoredFile
+
+if TYPE_CHECKING:
+    from asn1crypto.x509 import Certificate
+
+    from storage import EncryptedObjectStore
 
 METS = "http://www.loc.gov/METS/"
 CSIP = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"
@@ -865,7 +870,7 @@ Loaded = tuple[Record, Integrity | None, list[dict[str, Any]]]
 
 async def stream_sip(
     records: AsyncIterator[Loaded],
-    files: Any,
+    files: EncryptedObjectStore,
     *,
     label: str,
     archivist: str | Archivist,
@@ -923,7 +928,7 @@ async def stream_sip(
 
 
 async def _stream_file(
-    writer: SipWriter, files: Any, f: StoredFile, path: str, key: str
+    writer: SipWriter, files: EncryptedObjectStore, f: StoredFile, path: str, key: str
 ) -> AsyncIterator[bytes]:
     entry, digest = writer.open_stream(path)
     size = 0
@@ -946,10 +951,10 @@ def paths(entries: Iterable[Entry]) -> list[str]:
 async def load_records(
     sessionmaker: Any,
     vault: Any,
-    files: Any,
+    files: EncryptedObjectStore,
     refs: Iterable[tuple[str, uuid.UUID]],
     *,
-    trust_roots: Any,
+    trust_roots: Sequence[Certificate],
     actor: Any,
     check: bool = True,
     batch: int = 100,

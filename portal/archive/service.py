@@ -23,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +44,9 @@ from portal.reports import records as report_records
 from portal.rosters import records as roster_records
 from storage import EncryptedObjectStore
 from storage.errors import IntegrityError, ObjectNotFound, StorageError
+
+if TYPE_CHECKING:
+    from asn1crypto.x509 import Certificate
 
 __all__ = [
     "KINDS",
@@ -224,7 +227,7 @@ async def open_record(
     kind: str,
     record_id: uuid.UUID,
     *,
-    trust_roots: Sequence[Any],
+    trust_roots: Sequence[Certificate],
 ) -> tuple[Record, Integrity]:
     """Open a record of the user's archives: load it, check its integrity and audit the opening
     (`archive.open`, with the verdict). The record page and the API both open through here."""
@@ -274,7 +277,7 @@ async def read_file(files: EncryptedObjectStore, f: StoredFile) -> AsyncIterator
 
 
 async def check(
-    files: EncryptedObjectStore, record: Record, trust_roots: Sequence[Any]
+    files: EncryptedObjectStore, record: Record, trust_roots: Sequence[Certificate]
 ) -> Integrity:
     """Read every stored file back (hash and size verified) and verify the signature."""
     checks: list[FileCheck] = []

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -280,9 +280,11 @@ def mailer_from(settings: Settings) -> SmtpMailer:
 
 
 class _HasPortalState(Protocol):
+    """What the dispatcher needs of the runtime container (portal.runtime.PortalState)."""
+
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
-    mailer: Any
+    mailer: Mailer | None
 
 
 def start_dispatcher(

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.advisories import records as advisories
 from portal.assignments import records as assignments
@@ -45,6 +45,7 @@ from portal.records import Lifecycle
 from portal.reports import records as reports
 from portal.retention.models import LegalHold
 from portal.rosters import records as rosters
+from storage import ObjectStore
 from storage.errors import ObjectNotFound, StorageError
 
 
@@ -216,7 +217,7 @@ async def _held(db: AsyncSession) -> set[tuple[str, uuid.UUID]]:
 async def plan(
     db: AsyncSession,
     vault: Vault,
-    store: Any,
+    store: ObjectStore,
     rules: dict[str, Rule],
     *,
     now: datetime,
@@ -268,7 +269,7 @@ async def _judge(
         c.reason = f"Bevaras: person född den {days} i månaden (forskningsurval)."
 
 
-async def _check_store_locks(store: Any, c: Candidate, now: datetime) -> None:
+async def _check_store_locks(store: ObjectStore, c: Candidate, now: datetime) -> None:
     """Step 2 for a record left to cull: blocked while one of its files is locked in the store
     (a legal hold there, or a retention date after `now`)."""
     for key in c.objects:
@@ -293,7 +294,12 @@ class CullResult:
 
 
 async def cull(
-    sessionmaker: Any, store: Any, the_plan: Plan, *, actor: Actor, rules: dict[str, Rule]
+    sessionmaker: async_sessionmaker[AsyncSession],
+    store: ObjectStore,
+    the_plan: Plan,
+    *,
+    actor: Actor,
+    rules: dict[str, Rule],
 ) -> CullResult:
     """Delete every record the plan marks for culling, each in its own transaction."""
     result = CullResult()
@@ -309,7 +315,7 @@ async def cull(
 
 
 async def _cull_one(
-    db: AsyncSession, store: Any, c: Candidate, *, actor: Actor, rule: Rule
+    db: AsyncSession, store: ObjectStore, c: Candidate, *, actor: Actor, rule: Rule
 ) -> None:
     """One record in the caller's transaction: its rows, then its files, then the audit entry."""
     await RECORDS[c.record_type].cull(db, c.record_id)
@@ -379,7 +385,7 @@ async def _holdable(
 async def place_hold(
     db: AsyncSession,
     vault: Vault,
-    store: Any,
+    store: ObjectStore,
     *,
     actor_orgs: set[uuid.UUID],
     actor: Actor,
@@ -418,7 +424,7 @@ async def place_hold(
 
 async def lift_hold(
     db: AsyncSession,
-    store: Any,
+    store: ObjectStore,
     *,
     actor_orgs: set[uuid.UUID],
     actor: Actor,
