@@ -34,8 +34,7 @@ from auth.sessions import SessionPolicy, cookie_name
 from portal import jobs
 from portal.account.controllers import POST_LOGOUT_PATH, AccountController
 from portal.admin.controllers import AdminController
-from portal.advisories.api import AdvisoryApi
-from portal.advisories.controllers import AdvisoryPages, JourPages
+from portal.advisories.controllers import AdvisoryApi, AdvisoryPages, JourPages
 from portal.archive.controllers import ArchiveApi, ArchivePages
 from portal.assignments.controllers import (
     AssignmentApi,

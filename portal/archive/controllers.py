@@ -21,6 +21,7 @@ from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 from portal.timefmt import STOCKHOLM
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Signing, Vault
+from portal.web.downloads import stream_file
 from portal.web.render import render
 
 ALL_KINDS = tuple(service.KINDS)
@@ -244,11 +245,11 @@ class ArchivePages(Controller):
         number: FromPath[int],
     ) -> Stream:
         f = await service.open_file(db, vault, user, kind, record_id, number)
-        safe = export._safe(f.name)
-        return Stream(
+        return stream_file(
             service.read_file(files, f),
-            media_type=f.content_type,
-            headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+            name=f.name,
+            content_type=f.content_type,
+            size=f.stored.size,
         )
 
     @post("/export", status_code=200)

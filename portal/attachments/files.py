@@ -139,7 +139,8 @@ def download_names(name: str, content_type: str) -> tuple[str, str]:
     return (ascii_name or f"bilaga{ext}"), full
 
 
-def content_disposition(name: str, content_type: str) -> str:
-    """`attachment` with a safe ASCII filename and the RFC 5987 UTF-8 filename*."""
+def content_disposition(name: str, content_type: str, *, inline: bool = False) -> str:
+    """`attachment` (or `inline`) with a safe ASCII filename and the RFC 5987 UTF-8 filename*."""
     ascii_name, full = download_names(name, content_type)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(full, safe='')}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(full, safe='')}"

@@ -25,6 +25,7 @@ from portal.errors import InvalidInput
 from portal.rosters import service as rosters
 from portal.timefmt import format_local, parse_local
 from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Signing, Vault
+from portal.web.downloads import send_bytes, stream_file
 from portal.web.render import render
 
 log = logging.getLogger("jourpost.decisions")
@@ -259,11 +260,7 @@ class DecisionPages(Controller):
         self, db: Db, vault: Vault, user: CurrentUser, decision_id: FromPath[uuid.UUID]
     ) -> Response[bytes]:
         data = await service.document_pdf(db, vault, user, decision_id)
-        return Response(
-            data,
-            media_type="application/pdf",
-            headers={"Content-Disposition": 'inline; filename="beslut.pdf"'},
-        )
+        return send_bytes(data, name="beslut.pdf", content_type="application/pdf", inline=True)
 
 
 async def _signed_pdf_download(
@@ -271,11 +268,7 @@ async def _signed_pdf_download(
 ) -> Stream:
     """The stored signed PDF as a download (page and API alike)."""
     chunks = await signatures.signed_pdf(db, files, user, decision_id)
-    return Stream(
-        chunks,
-        media_type="application/pdf",
-        headers={"Content-Disposition": 'attachment; filename="beslut-signerat.pdf"'},
-    )
+    return stream_file(chunks, name="beslut-signerat.pdf", content_type="application/pdf")
 
 
 class SignPages(Controller):

@@ -13,7 +13,6 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from litestar.response import Redirect, Stream, Template
 
-from portal.attachments.files import content_disposition
 from portal.attachments.service import Upload
 from portal.codelists import service as codelists
 from portal.db.base import utcnow
@@ -36,15 +35,12 @@ from portal.reports.schemas import (
 )
 from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Vault
+from portal.web.downloads import send_bytes, stream_opened
 from portal.web.render import render
 
 
 def _pdf_response(report: ReportOut, body: bytes) -> Response[bytes]:
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{pdf.file_name(report)}"'},
-    )
+    return send_bytes(body, name=pdf.file_name(report), content_type="application/pdf")
 
 
 PageSize = Annotated[int, QueryParameter(ge=1, le=200)]
@@ -185,14 +181,7 @@ async def _file(
     opened = await queries.open_attachment(
         db, sessions, files, vault, user, report_id, attachment_id
     )
-    return Stream(
-        opened.chunks,
-        media_type=opened.view.content_type,
-        headers={
-            "Content-Disposition": content_disposition(opened.view.name, opened.view.content_type),
-            "Content-Length": str(opened.view.size),
-        },
-    )
+    return stream_opened(opened)
 
 
 async def _form_fields(request: Request[Any, Any, Any]) -> dict[str, list[str]]:

@@ -49,7 +49,6 @@ def test_no_module_builds_an_app_at_import_time() -> None:
 
 
 # The web boundary of a feature: only these modules may import portal.web or Litestar.
-# (advisories/api.py too while it is in NOT_YET_IN_TEMPLATE, below.)
 WEB_MODULES = {"controllers.py", "schemas.py"}
 # Application-level modules that wire the web layer (not features).
 WEB_WIRING = {"app.py", "metrics.py", "logs.py"}
@@ -74,8 +73,6 @@ def test_services_do_not_import_the_web_layer() -> None:
     for f in portal.rglob("*.py"):
         rel = f.relative_to(portal)
         if rel.parts[0] == "web" or rel.name in WEB_MODULES or str(rel) in WEB_WIRING:
-            continue
-        if rel.as_posix() in NOT_YET_IN_TEMPLATE:
             continue
         if rel.parts[0] == "db" and rel.parts[1:2] == ("migrations",):
             continue
@@ -213,9 +210,6 @@ DATA_FOLDERS = {
     "retention/data",
 }
 """Folders of non-Python data besides every feature's templates/, each named in the doc."""
-NOT_YET_IN_TEMPLATE = {"advisories/api.py"}
-"""Known exceptions while issue 13 is under way: advisories/api.py merges into
-advisories/controllers.py. Whoever lands that empties this set."""
 
 
 def _features() -> list[Path]:
@@ -251,19 +245,11 @@ def test_feature_modules_have_template_roles() -> None:
             if f.suffix != ".py":
                 continue
             rel = f.relative_to(ROOT / "portal").as_posix()
-            if rel in NOT_YET_IN_TEMPLATE:
-                continue
             if f.parent != feature or (
                 f.name not in TEMPLATE_MODULES and rel not in FEATURE_MODULES
             ):
                 offenders.append(rel)
     assert offenders == []
-
-
-def test_known_exceptions_still_exist() -> None:
-    """An exception that was fixed leaves the set (so the set empties when issue 13 is done)."""
-    gone = sorted(p for p in NOT_YET_IN_TEMPLATE if not (ROOT / "portal" / p).exists())
-    assert gone == []
 
 
 def test_feature_data_lives_in_named_folders() -> None:
