@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from auth.sessions import SessionPolicy
 from portal.db.base import Base, utcnow
+from storage import ObjectStore
 
 if TYPE_CHECKING:
     from portal.metrics import Metrics
@@ -59,7 +60,7 @@ class JobContext:
     """What the jobs work on."""
 
     maker: async_sessionmaker[AsyncSession]
-    store: object = None
+    store: ObjectStore | None = None
     session_policy: SessionPolicy | None = None
 
 
@@ -243,7 +244,7 @@ async def run_round(
 
 async def run_once(
     maker: async_sessionmaker[AsyncSession],
-    store: object = None,
+    store: ObjectStore | None = None,
     session_policy: SessionPolicy | None = None,
     metrics: Metrics | None = None,
 ) -> int:
@@ -271,7 +272,7 @@ async def _loop(ctx: JobContext, interval: float, metrics: Metrics | None) -> No
 
 def start(
     maker: async_sessionmaker[AsyncSession],
-    store: object = None,
+    store: ObjectStore | None = None,
     interval: float = INTERVAL_SECONDS,
     session_policy: SessionPolicy | None = None,
     metrics: Metrics | None = None,

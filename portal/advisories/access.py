@@ -20,27 +20,27 @@ from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 
 
-def own_orgs(p: Principal) -> set[uuid.UUID]:
+def own_orgs(user: Principal) -> set[uuid.UUID]:
     """Municipalities whose advisories the caller posts and changes."""
-    return p.orgs_with(Permission.POST_ADVISORIES)
+    return user.orgs_with(Permission.POST_ADVISORIES)
 
 
-def jour_orgs(p: Principal) -> set[uuid.UUID]:
+def jour_orgs(user: Principal) -> set[uuid.UUID]:
     """Jours whose incoming advisories the caller reads and acknowledges."""
-    return p.orgs_with(Permission.READ_ADVISORIES)
+    return user.orgs_with(Permission.READ_ADVISORIES)
 
 
-def visible(p: Principal) -> ColumnElement[bool]:
+def visible(user: Principal) -> ColumnElement[bool]:
     """SQL condition: the advisory is the caller's municipality's or addressed to their jour."""
-    own, jours = own_orgs(p), jour_orgs(p)
+    own, jours = own_orgs(user), jour_orgs(user)
     if not own and not jours:
         return false()
     return or_(Advisory.organisation_id.in_(own), Advisory.jour_id.in_(jours))
 
 
-def actor_for(p: Principal, adv: Advisory) -> Actor:
+def actor_for(user: Principal, adv: Advisory) -> Actor:
     """The audit actor: acting for the sending municipality, else for the jour."""
-    return p.actor(adv.organisation_id if adv.organisation_id in own_orgs(p) else adv.jour_id)
+    return user.actor(adv.organisation_id if adv.organisation_id in own_orgs(user) else adv.jour_id)
 
 
 def note(action: str, outcome: str, adv_id: uuid.UUID, org: uuid.UUID | None) -> AuditNote:
@@ -49,7 +49,7 @@ def note(action: str, outcome: str, adv_id: uuid.UUID, org: uuid.UUID | None) ->
 
 
 async def get_visible(
-    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = False
+    db: AsyncSession, user: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> Advisory:
     """The advisory if the caller may see it; else NotFound, audited as not_found or denied."""
     stmt = select(Advisory).where(Advisory.id == advisory_id)
@@ -58,18 +58,18 @@ async def get_visible(
     adv = await db.scalar(stmt)
     if adv is None:
         raise NotFound(audit=note(action, "not_found", advisory_id, None))
-    if adv.organisation_id not in own_orgs(p) and adv.jour_id not in jour_orgs(p):
+    if adv.organisation_id not in own_orgs(user) and adv.jour_id not in jour_orgs(user):
         raise NotFound(audit=note(action, "denied", advisory_id, adv.organisation_id))
     return adv
 
 
 async def get_for_sender(
-    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = True
+    db: AsyncSession, user: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = True
 ) -> Advisory:
     """The advisory, locked (unless `lock` is False), if the caller's municipality sent it and
     it is still active."""
-    adv = await get_visible(db, p, advisory_id, action, lock=lock)
-    if adv.organisation_id not in own_orgs(p):
+    adv = await get_visible(db, user, advisory_id, action, lock=lock)
+    if adv.organisation_id not in own_orgs(user):
         raise Forbidden(
             "Bara kommunen som skickade aviseringen kan ändra den.",
             audit=note(action, "denied", advisory_id, adv.organisation_id),
@@ -79,14 +79,14 @@ async def get_for_sender(
     return adv
 
 
-def is_jour_reader(p: Principal) -> bool:
+def is_jour_reader(user: Principal) -> bool:
     """True when the caller reads advisories for a jour."""
-    return bool(jour_orgs(p))
+    return bool(jour_orgs(user))
 
 
-def require_sender(p: Principal) -> set[uuid.UUID]:
+def require_sender(user: Principal) -> set[uuid.UUID]:
     """Organisations the caller may post advisories for; Forbidden (audited) when none."""
-    own = own_orgs(p)
+    own = own_orgs(user)
     if not own:
         raise Forbidden(
             "Bara handläggare i en kommun kan lägga in aviseringar.",
@@ -95,14 +95,16 @@ def require_sender(p: Principal) -> set[uuid.UUID]:
     return own
 
 
-def sender(p: Principal, organisation_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID | None]:
+def sender(
+    user: Principal, organisation_id: uuid.UUID | None
+) -> tuple[uuid.UUID, uuid.UUID | None]:
     """(sending municipality, sending unit) for a new advisory; the unit gets the reminders."""
-    own = require_sender(p)
+    own = require_sender(user)
     if organisation_id is None:
         if len(own) != 1:
             raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som skickar."})
         organisation_id = next(iter(own))
     elif organisation_id not in own:
         raise InvalidInput(errors={"organisation_id": "Du kan bara skicka från din egen kommun."})
-    units = [m.unit_id for m in p.memberships if m.org_id == organisation_id and m.unit_id]
+    units = [m.unit_id for m in user.memberships if m.org_id == organisation_id and m.unit_id]
     return organisation_id, units[0] if units else None

@@ -247,18 +247,20 @@ async def _summaries(
     return result
 
 
-async def _audit_list(db: AsyncSession, p: Principal, scope: str, rows: Sequence[Summary]) -> None:
+async def _audit_list(
+    db: AsyncSession, user: Principal, scope: str, rows: Sequence[Summary]
+) -> None:
     await audit.record(
-        db, "advisory.list", actor=p.actor(), object_type="advisory",
+        db, "advisory.list", actor=user.actor(), object_type="advisory",
         details={"scope": scope, "advisories": [str(r.id) for r in rows]},
     )  # fmt: skip
 
 
 async def list_sent(
-    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
 ) -> list[Summary]:
     """The caller's municipality's advisories, newest first (all states)."""
-    own = access.own_orgs(p)
+    own = access.own_orgs(user)
     if not own:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "sent"}))
     advs = (
@@ -270,15 +272,15 @@ async def list_sent(
         )
     ).all()
     rows = await _summaries(db, vault, advs, now)
-    await _audit_list(db, p, "sent", rows)
+    await _audit_list(db, user, "sent", rows)
     return rows
 
 
 async def list_for_jour(
-    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
 ) -> list[Summary]:
     """The night view: active advisories to the caller's jour, newest first."""
-    jours = access.jour_orgs(p)
+    jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
     advs = (
@@ -294,12 +296,12 @@ async def list_for_jour(
         )
     ).all()
     rows = await _summaries(db, vault, advs, now)
-    await _audit_list(db, p, "jour", rows)
+    await _audit_list(db, user, "jour", rows)
     return rows
 
 
 async def find_by_ids(
-    db: AsyncSession, vault: Vault, p: Principal, ids: set[uuid.UUID], *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, ids: set[uuid.UUID], *, now: datetime
 ) -> list[Summary]:
     """Active and recently expired advisories among `ids` that the caller may see (a name
     search's matches; the caller audits)."""
@@ -310,7 +312,7 @@ async def find_by_ids(
             select(Advisory)
             .where(
                 Advisory.id.in_(ids),
-                access.visible(p),
+                access.visible(user),
                 Advisory.status == "active",
                 Advisory.valid_until > now - LOOKUP_EXPIRED,
             )
@@ -322,7 +324,7 @@ async def find_by_ids(
 
 
 async def find_by_pnr_index(
-    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> list[Summary]:
     """Active and recently expired advisories about one person that the caller may see.
 
@@ -342,7 +344,7 @@ async def find_by_pnr_index(
                 )
                 .where(
                     AdvisorySubject.pnr_index == pnr_index,
-                    access.visible(p),
+                    access.visible(user),
                     Advisory.status == "active",
                     Advisory.valid_until > now - LOOKUP_EXPIRED,
                 )
@@ -359,14 +361,14 @@ async def find_by_pnr_index(
 async def get(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     advisory_id: uuid.UUID,
     *,
     now: datetime,
     version: int | None = None,
 ) -> Detail:
     """One advisory (the current or an earlier version) with history; audited."""
-    adv = await access.get_visible(db, p, advisory_id, "advisory.read")
+    adv = await access.get_visible(db, user, advisory_id, "advisory.read")
     (summary,) = await _summaries(db, vault, [adv], now)
     shown_row = await version_row(db, adv.id, version or adv.current_version)
     content = await content_of(db, vault, shown_row)
@@ -401,9 +403,11 @@ async def get(
         else None
     )
     active = adv.status == "active"
-    acked_by_me = any(a.user_id == p.user_id and a.version == adv.current_version for a in ack_rows)
+    acked_by_me = any(
+        a.user_id == user.user_id and a.version == adv.current_version for a in ack_rows
+    )
     await audit.record(
-        db, "advisory.read", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
+        db, "advisory.read", actor=access.actor_for(user, adv), owner_org_id=adv.organisation_id,
         object_type="advisory", object_id=adv.id, details={"version": shown_row.version},
     )  # fmt: skip
     return Detail(
@@ -418,8 +422,8 @@ async def get(
         withdrawn_at=adv.withdrawn_at,
         withdrawn_by=names.get(adv.withdrawn_by) if adv.withdrawn_by else None,
         withdraw_reason=reason,
-        can_change=active and adv.organisation_id in access.own_orgs(p),
-        can_acknowledge=active and adv.jour_id in access.jour_orgs(p) and not acked_by_me,
+        can_change=active and adv.organisation_id in access.own_orgs(user),
+        can_acknowledge=active and adv.jour_id in access.jour_orgs(user) and not acked_by_me,
     )
 
 
@@ -428,18 +432,18 @@ async def open_attachment(
     sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     advisory_id: uuid.UUID,
     attachment_id: uuid.UUID,
 ) -> OpenedFile:
     """Open an attachment of a visible advisory for download (audited; the object store is read
     after the request's transaction is released, see `portal.attachments.service`)."""
     action = "attachment.download"
-    adv = await access.get_visible(db, p, advisory_id, action)
+    adv = await access.get_visible(db, user, advisory_id, action)
     try:
         return await attachments.open_attachment(
             db, sessions, files, vault, owner_type=OWNER_TYPE, owner_id=adv.id,
-            attachment_id=attachment_id, actor=access.actor_for(p, adv),
+            attachment_id=attachment_id, actor=access.actor_for(user, adv),
         )  # fmt: skip
     except NotFound:
         raise NotFound(

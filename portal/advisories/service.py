@@ -123,7 +123,7 @@ async def _bump(db: AsyncSession, adv: Advisory, base_version: int | None) -> in
 async def create(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     draft: AdvisoryDraft,
     *,
     now: datetime,
@@ -138,7 +138,7 @@ async def create(
     With files, everything is checked first; then the request's transaction is released, the
     files stored, and the advisory and its files recorded in one short transaction.
     """
-    org_id, unit_id = access.sender(p, organisation_id)
+    org_id, unit_id = access.sender(user, organisation_id)
     errors = dict(errors or {})
     checked: list[CheckedFile] = []
     for upload in uploads:
@@ -149,16 +149,16 @@ async def create(
     content = validate(draft, now=now, errors=errors)
     await _jour_of(db, org_id)
     if not uploads:
-        adv = await _insert(db, vault, p, content, org_id, unit_id, now)
+        adv = await _insert(db, vault, user, content, org_id, unit_id, now)
         return adv.id
     assert files is not None and sessions is not None, "uploads need a file store and sessions"
     await attachments.release(db)
     staged = await attachments.store_files(files, uploads, checked)
     async with attachments.recording(sessions, files, staged) as tx:
-        adv = await _insert(tx, vault, p, content, org_id, unit_id, now)
+        adv = await _insert(tx, vault, user, content, org_id, unit_id, now)
         await attachments.record_files(
             tx, vault, staged, owner_type=OWNER_TYPE, owner_id=adv.id, org_id=org_id,
-            actor=p.actor(org_id),
+            actor=user.actor(org_id),
         )  # fmt: skip
     return adv.id
 
@@ -176,7 +176,7 @@ async def _jour_of(db: AsyncSession, org_id: uuid.UUID) -> uuid.UUID:
 async def _insert(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     content: AdvisoryContent,
     org_id: uuid.UUID,
     unit_id: uuid.UUID | None,
@@ -188,7 +188,7 @@ async def _insert(
         organisation_id=org_id,
         jour_id=jour_id,
         unit_id=unit_id,
-        created_by=p.user_id,
+        created_by=user.user_id,
         created_at=now,
         status="active",
         current_version=1,
@@ -200,9 +200,9 @@ async def _insert(
     )
     db.add(adv)
     await db.flush()
-    await _add_version(db, vault, adv, 1, "created", content, p.user_id, now)
+    await _add_version(db, vault, adv, 1, "created", content, user.user_id, now)
     await audit.record(
-        db, "advisory.create", actor=p.actor(org_id), owner_org_id=org_id,
+        db, "advisory.create", actor=user.actor(org_id), owner_org_id=org_id,
         object_type="advisory", object_id=adv.id, details={"version": 1},
     )  # fmt: skip
     await _notify_jour(db, jour_id, adv.id)
@@ -214,7 +214,7 @@ async def add_attachments(
     sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     advisory_id: uuid.UUID,
     uploads: Sequence[Upload],
 ) -> list[uuid.UUID]:
@@ -224,17 +224,17 @@ async def add_attachments(
     or lock held, recorded in a short transaction that re-checks and locks the advisory.
     """
     action = "attachment.add"
-    await access.get_for_sender(db, p, advisory_id, action, lock=False)
+    await access.get_for_sender(db, user, advisory_id, action, lock=False)
     if not uploads:
         raise InvalidInput(errors={"attachments": "Välj en fil att bifoga."})
     checked = await attachments.check_uploads(uploads)  # all, before storing any
     await attachments.release(db)
     staged = await attachments.store_files(files, uploads, checked)
     async with attachments.recording(sessions, files, staged) as tx:
-        adv = await access.get_for_sender(tx, p, advisory_id, action)
+        adv = await access.get_for_sender(tx, user, advisory_id, action)
         rows = await attachments.record_files(
             tx, vault, staged, owner_type=OWNER_TYPE, owner_id=adv.id,
-            org_id=adv.organisation_id, actor=access.actor_for(p, adv),
+            org_id=adv.organisation_id, actor=access.actor_for(user, adv),
         )  # fmt: skip
     return [row.id for row in rows]
 
@@ -242,7 +242,7 @@ async def add_attachments(
 async def amend(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     advisory_id: uuid.UUID,
     draft: AdvisoryDraft,
     *,
@@ -250,12 +250,12 @@ async def amend(
     now: datetime,
 ) -> int:
     """Save a new version with changed content; returns its number."""
-    adv = await access.get_for_sender(db, p, advisory_id, "advisory.amend")
+    adv = await access.get_for_sender(db, user, advisory_id, "advisory.amend")
     if base_version != adv.current_version:
         raise Conflict(STALE.format(n=adv.current_version))
     content = validate(draft, now=now)
     number = await _bump(db, adv, base_version)
-    await _add_version(db, vault, adv, number, "amended", content, p.user_id, now)
+    await _add_version(db, vault, adv, number, "amended", content, user.user_id, now)
     adv.content_version, adv.changed_at, adv.confirmed_at = number, now, now
     adv.valid_until, adv.legal_basis, adv.reminded_at = (
         content.valid_until,
@@ -263,7 +263,7 @@ async def amend(
         None,
     )
     await audit.record(
-        db, "advisory.amend", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
+        db, "advisory.amend", actor=access.actor_for(user, adv), owner_org_id=adv.organisation_id,
         object_type="advisory", object_id=adv.id, details={"version": number},
     )  # fmt: skip
     await _notify_jour(db, adv.jour_id, adv.id)
@@ -287,7 +287,7 @@ async def _notify_jour(db: AsyncSession, jour_id: uuid.UUID, advisory_id: uuid.U
 async def reconfirm(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     advisory_id: uuid.UUID,
     *,
     base_version: int | None,
@@ -295,7 +295,7 @@ async def reconfirm(
     valid_until: datetime | None = None,
 ) -> int:
     """Confirm the plan still holds: a new version with the same content and a new expiry."""
-    adv = await access.get_for_sender(db, p, advisory_id, "advisory.reconfirm")
+    adv = await access.get_for_sender(db, user, advisory_id, "advisory.reconfirm")
     until = valid_until or now + DEFAULT_VALIDITY
     if until <= now or until > now + MAX_VALIDITY:
         raise InvalidInput(
@@ -304,11 +304,12 @@ async def reconfirm(
     current = await queries.version_row(db, adv.id, adv.current_version)
     content = replace(await queries.content_of(db, vault, current), valid_until=until)
     number = await _bump(db, adv, base_version)
-    await _add_version(db, vault, adv, number, "reconfirmed", content, p.user_id, now)
+    await _add_version(db, vault, adv, number, "reconfirmed", content, user.user_id, now)
     adv.confirmed_at, adv.valid_until, adv.reminded_at = now, until, None
     await audit.record(
-        db, "advisory.reconfirm", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
-        object_type="advisory", object_id=adv.id, details={"version": number},
+        db, "advisory.reconfirm", actor=access.actor_for(user, adv),
+        owner_org_id=adv.organisation_id, object_type="advisory", object_id=adv.id,
+        details={"version": number},
     )  # fmt: skip
     return number
 
@@ -316,7 +317,7 @@ async def reconfirm(
 async def withdraw(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     advisory_id: uuid.UUID,
     *,
     reason: str,
@@ -324,7 +325,7 @@ async def withdraw(
     now: datetime,
 ) -> None:
     """Withdraw the advisory (it leaves the jour's view); the reason is kept, encrypted."""
-    adv = await access.get_for_sender(db, p, advisory_id, "advisory.withdraw")
+    adv = await access.get_for_sender(db, user, advisory_id, "advisory.withdraw")
     if base_version is not None and base_version != adv.current_version:
         raise Conflict(STALE.format(n=adv.current_version))
     text = reason.strip()
@@ -332,23 +333,24 @@ async def withdraw(
         raise InvalidInput(
             errors={"reason": "Ange varför aviseringen återkallas (högst 1000 tecken)."}
         )
-    adv.status, adv.withdrawn_at, adv.withdrawn_by = "withdrawn", now, p.user_id
+    adv.status, adv.withdrawn_at, adv.withdrawn_by = "withdrawn", now, user.user_id
     adv.withdraw_reason_enc = vault.encrypt(
         text, field_context(Advisory.withdraw_reason_enc, adv.id)
     )
     await audit.record(
-        db, "advisory.withdraw", actor=access.actor_for(p, adv), owner_org_id=adv.organisation_id,
-        object_type="advisory", object_id=adv.id, details={"version": adv.current_version},
+        db, "advisory.withdraw", actor=access.actor_for(user, adv),
+        owner_org_id=adv.organisation_id, object_type="advisory", object_id=adv.id,
+        details={"version": adv.current_version},
     )  # fmt: skip
 
 
 async def acknowledge(
-    db: AsyncSession, p: Principal, advisory_id: uuid.UUID, *, version: int | None, now: datetime
+    db: AsyncSession, user: Principal, advisory_id: uuid.UUID, *, version: int | None, now: datetime
 ) -> int:
     """The jour acknowledges the current version (idempotent); returns the version number."""
     action = "advisory.acknowledge"
-    adv = await access.get_visible(db, p, advisory_id, action, lock=True)
-    if adv.jour_id not in access.jour_orgs(p):
+    adv = await access.get_visible(db, user, advisory_id, action, lock=True)
+    if adv.jour_id not in access.jour_orgs(user):
         raise Forbidden(
             "Bara socialjouren kvitterar aviseringar.",
             audit=access.note(action, "denied", adv.id, adv.organisation_id),
@@ -362,18 +364,18 @@ async def acknowledge(
         select(AdvisoryAcknowledgement.id).where(
             AdvisoryAcknowledgement.advisory_id == adv.id,
             AdvisoryAcknowledgement.version == number,
-            AdvisoryAcknowledgement.user_id == p.user_id,
+            AdvisoryAcknowledgement.user_id == user.user_id,
         )
     )
     if done is None:
         db.add(
             AdvisoryAcknowledgement(
                 advisory_id=adv.id, version=number, organisation_id=adv.jour_id,
-                user_id=p.user_id, at=now,
+                user_id=user.user_id, at=now,
             )
         )  # fmt: skip
         await audit.record(
-            db, action, actor=p.actor(adv.jour_id), owner_org_id=adv.organisation_id,
+            db, action, actor=user.actor(adv.jour_id), owner_org_id=adv.organisation_id,
             object_type="advisory", object_id=adv.id, details={"version": number},
         )  # fmt: skip
     return number

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.base import utcnow
 from portal.db.models import AuditEntry
+from storage import ObjectStore
 from storage.errors import RetentionError
 
 PREFIX = "audit/anchors/"
@@ -35,7 +36,7 @@ ANCHOR_LOCK = 0x4A50_414E_4348  # "JPANCH"
 """PostgreSQL advisory lock key: one anchoring instance at a time."""
 
 
-async def anchor(db: AsyncSession, store: object) -> int | None:
+async def anchor(db: AsyncSession, store: ObjectStore) -> int | None:
     """Write the current head as an anchor unless it is already anchored; return its seq.
 
     Single writer: every instance runs this job, and two of them checking "not anchored yet"
@@ -55,13 +56,13 @@ async def anchor(db: AsyncSession, store: object) -> int | None:
     if head.seq == 0:
         return None
     key = f"{PREFIX}{head.seq:012d}.json"
-    if await store.exists(key):  # type: ignore[attr-defined]
+    if await store.exists(key):
         return None
     body = json.dumps({"seq": head.seq, "hash": head.hash, "at": utcnow().isoformat()}).encode()
     try:
-        await store.put(key, _one(body), retain_until=utcnow() + RETENTION)  # type: ignore[attr-defined]
+        await store.put(key, _one(body), retain_until=utcnow() + RETENTION)
     except RetentionError:
-        existing = json.loads(b"".join([c async for c in store.get(key)]))  # type: ignore[attr-defined]
+        existing = json.loads(b"".join([c async for c in store.get(key)]))
         if (existing.get("seq"), existing.get("hash")) == (head.seq, head.hash):
             return None  # written by another instance in the meantime: the same anchor
         raise
@@ -107,22 +108,22 @@ class AnchorReport:
         return self.first_bad_seq is None and self.ends_at is None
 
 
-async def _read(store: object, key: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(b"".join([c async for c in store.get(key)]))  # type: ignore[attr-defined]
+async def _read(store: ObjectStore, key: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(b"".join([c async for c in store.get(key)]))
     return data
 
 
-async def _anchors(store: object) -> list[dict[str, Any]]:
-    keys = [k async for k in store.list_keys(PREFIX)]  # type: ignore[attr-defined]
+async def _anchors(store: ObjectStore) -> list[dict[str, Any]]:
+    keys = [k async for k in store.list_keys(PREFIX)]
     return [await _read(store, k) for k in sorted(keys)]
 
 
-async def _restores(store: object) -> list[dict[str, Any]]:
-    keys = [k async for k in store.list_keys(RESTORE_PREFIX)]  # type: ignore[attr-defined]
+async def _restores(store: ObjectStore) -> list[dict[str, Any]]:
+    keys = [k async for k in store.list_keys(RESTORE_PREFIX)]
     return [await _read(store, k) for k in sorted(keys)]
 
 
-async def verify_anchors(db: AsyncSession, store: object) -> AnchorReport:
+async def verify_anchors(db: AsyncSession, store: ObjectStore) -> AnchorReport:
     """Every anchored (seq, hash) must still be in the chain — except the entries a recorded
     restore says were lost: anchors written before that restore for entries after the point
     the database was restored to belong to a timeline that no longer exists."""
@@ -157,7 +158,7 @@ class NothingToRecord(Exception):
     """No anchor proves an entry beyond the database's last one: there is no restore to record."""
 
 
-async def record_restore(db: AsyncSession, store: object) -> LostSegment:
+async def record_restore(db: AsyncSession, store: ObjectStore) -> LostSegment:
     """Acknowledge that the database was restored to its current head (after the operator
     checked the backup log): record, in the object store and locked like the anchors, which
     anchored entries were lost. `verify_anchors` then treats them as a lost segment, not as
@@ -180,7 +181,7 @@ async def record_restore(db: AsyncSession, store: object) -> LostSegment:
         }
     ).encode()
     key = f"{RESTORE_PREFIX}{utcnow():%Y%m%dT%H%M%S%f}.json"
-    await store.put(key, _one(body), retain_until=utcnow() + RETENTION)  # type: ignore[attr-defined]
+    await store.put(key, _one(body), retain_until=utcnow() + RETENTION)
     await audit.record(
         db,
         "audit.restore_recorded",

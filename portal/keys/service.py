@@ -26,6 +26,7 @@ from portal.attachments.store import STORED_COLUMNS, stored_columns, stored_obje
 from portal.db import registry  # noqa: F401  (every table on Base.metadata)
 from portal.db.base import Base
 from portal.pii import Vault, field_context
+from storage import EncryptedObjectStore
 
 BATCH = 500
 
@@ -61,12 +62,9 @@ def stored_object_prefixes() -> Iterator[tuple[Table, str]]:
 
 
 async def rotate(
-    maker: async_sessionmaker[AsyncSession], vault: Vault, files: object
+    maker: async_sessionmaker[AsyncSession], vault: Vault, files: EncryptedObjectStore
 ) -> RotationReport:
     """Re-encrypt every field and re-wrap every object key under the current KEK."""
-    from storage import EncryptedObjectStore
-
-    assert isinstance(files, EncryptedObjectStore)
     fields = objects = 0
     for table, name in encrypted_columns():
         last = None
