@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post, put
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
@@ -25,7 +24,7 @@ from portal.placements.schemas import (
     form_values,
     summary_out,
 )
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Vault
 from portal.web.params import PositiveInt
 from portal.web.render import render
 
@@ -64,9 +63,9 @@ class PlacementPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def register(self, db: Db, state: State, user: CurrentUser) -> Template:
+    async def register(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
         now = utcnow()
-        rows = await queries.list_own(db, portal_state(state).vault, user, now=now)
+        rows = await queries.list_own(db, vault, user, now=now)
         return render(
             "placements/list.html", user, rows=rows, sections=SECTIONS, status_labels=STATUS_LABELS
         )
@@ -78,13 +77,13 @@ class PlacementPages(Controller):
 
     @post("/new")
     async def create(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser
     ) -> Template | Redirect:
         form = await request.form()
         draft, parse_errors = draft_from_form(form)
         try:
             placement_id = await service.create(
-                db, portal_state(state).vault, user, draft, now=utcnow(), errors=parse_errors
+                db, vault, user, draft, now=utcnow(), errors=parse_errors
             )
         except InvalidInput as exc:
             return _form_page(
@@ -97,38 +96,36 @@ class PlacementPages(Controller):
     async def detail(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         placement_id: FromPath[uuid.UUID],
         sparad: FromQuery[str | None] = None,
     ) -> Template:
         return await self._detail(
-            db, state, user, placement_id, None, "Sparat." if sparad else None
+            db, vault, user, placement_id, None, "Sparat." if sparad else None
         )
 
     @get("/{placement_id:uuid}/versions/{number:int}")
     async def version(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         placement_id: FromPath[uuid.UUID],
         number: PositiveInt,
     ) -> Template:
-        return await self._detail(db, state, user, placement_id, number, None)
+        return await self._detail(db, vault, user, placement_id, number, None)
 
     async def _detail(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         placement_id: uuid.UUID,
         number: int | None,
         flash: str | None,
     ) -> Template:
-        d = await queries.get(
-            db, portal_state(state).vault, user, placement_id, now=utcnow(), version=number
-        )
+        d = await queries.get(db, vault, user, placement_id, now=utcnow(), version=number)
         return render(
             "placements/detail.html", user, d=d, flash=flash, sections=SECTIONS,
             place_kinds=PLACE_KINDS, status_labels=STATUS_LABELS,
@@ -136,9 +133,9 @@ class PlacementPages(Controller):
 
     @get("/{placement_id:uuid}/amend")
     async def amend_form(
-        self, db: Db, state: State, user: CurrentUser, placement_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, placement_id: FromPath[uuid.UUID]
     ) -> Template:
-        d = await queries.get(db, portal_state(state).vault, user, placement_id, now=utcnow())
+        d = await queries.get(db, vault, user, placement_id, now=utcnow())
         if not d.can_change:
             raise Forbidden("Bara kommunen som registrerade placeringen kan ändra den.")
         return _form_page(
@@ -148,7 +145,7 @@ class PlacementPages(Controller):
 
     @post("/{placement_id:uuid}/amend")
     async def amend(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         placement_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:  # fmt: skip
         form = await request.form()
@@ -164,7 +161,7 @@ class PlacementPages(Controller):
 
         try:
             await service.amend(
-                db, portal_state(state).vault, user, placement_id, draft, base_version=base,
+                db, vault, user, placement_id, draft, base_version=base,
                 now=utcnow(), errors=parse_errors,
             )  # fmt: skip
         except InvalidInput as exc:
@@ -182,55 +179,53 @@ class PlacementApi(Controller):
 
     @get("/", summary="List the municipality's placements")
     async def list_placements(
-        self, db: Db, state: State, user: CurrentUser
+        self, db: Db, vault: Vault, user: CurrentUser
     ) -> list[PlacementSummaryOut]:
         """The caller's municipality's register (all states), latest change first. Handlers
         only (403 otherwise); the jour finds placements by personnummer through
         `POST /api/v1/lookup`. Audited."""
-        rows = await queries.list_own(db, portal_state(state).vault, user, now=utcnow())
+        rows = await queries.list_own(db, vault, user, now=utcnow())
         return [summary_out(r) for r in rows]
 
     @post("/", summary="Register a placement")
     async def create(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[PlacementIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[PlacementIn]
     ) -> CreatedOut:
         """Register who is placed where under which legal basis (version 1). 422 with
         per-field errors for invalid input."""
         placement_id = await service.create(
-            db, portal_state(state).vault, user, data.draft(), now=utcnow(),
+            db, vault, user, data.draft(), now=utcnow(),
             organisation_id=data.organisation_id,
         )  # fmt: skip
         return CreatedOut(placement_id, 1)
 
     @get("/{placement_id:uuid}", summary="Read a placement")
     async def read(
-        self, db: Db, state: State, user: CurrentUser, placement_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, placement_id: FromPath[uuid.UUID]
     ) -> PlacementOut:
         """The current version with its history (audited). Another municipality's placement
         answers 404 exactly like a missing one (and the attempt is audited)."""
-        d = await queries.get(db, portal_state(state).vault, user, placement_id, now=utcnow())
+        d = await queries.get(db, vault, user, placement_id, now=utcnow())
         return detail_out(d)
 
     @get("/{placement_id:uuid}/versions/{number:int}", summary="Read an earlier version")
     async def read_version(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         placement_id: FromPath[uuid.UUID],
         number: PositiveInt,
     ) -> PlacementOut:
         """One version of the history (audited)."""
-        d = await queries.get(
-            db, portal_state(state).vault, user, placement_id, now=utcnow(), version=number
-        )
+        d = await queries.get(db, vault, user, placement_id, now=utcnow(), version=number)
         return detail_out(d)
 
     @put("/{placement_id:uuid}", summary="Amend a placement")
     async def amend(
         self,
         db: Db,
-        state: State,
+        vault: Vault,
         user: CurrentUser,
         placement_id: FromPath[uuid.UUID],
         data: JSONBody[PlacementIn],
@@ -238,7 +233,7 @@ class PlacementApi(Controller):
         """Save a new version: a correction, a move, a new legal basis or an end date
         (`ends_on`). `base_version` must be the current version (409 otherwise)."""
         number = await service.amend(
-            db, portal_state(state).vault, user, placement_id, data.draft(),
+            db, vault, user, placement_id, data.draft(),
             base_version=data.base_version, now=utcnow(),
         )  # fmt: skip
         return CreatedOut(placement_id, number)
