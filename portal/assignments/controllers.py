@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
@@ -33,7 +32,7 @@ from portal.assignments.schemas import (
 from portal.db.base import utcnow
 from portal.errors import InvalidInput
 from portal.timefmt import format_local
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Vault
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
@@ -52,8 +51,8 @@ class AssignmentPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def listing(self, db: Db, state: State, user: CurrentUser) -> Template:
-        now, vault = utcnow(), portal_state(state).vault
+    async def listing(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+        now = utcnow()
         sender = bool(access.own_orgs(user))
         if sender:
             rows = await queries.list_sent(db, vault, user, now=now)
@@ -70,13 +69,13 @@ class AssignmentPages(Controller):
 
     @post("/new")
     async def create(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser
     ) -> Template | Redirect:
         form = await request.form()
         draft, parse_errors = draft_from_form(form)
         try:
             assignment_id = await service.create(
-                db, portal_state(state).vault, user, draft, now=utcnow(), errors=parse_errors
+                db, vault, user, draft, now=utcnow(), errors=parse_errors
             )
         except InvalidInput as exc:
             return render(
@@ -86,12 +85,12 @@ class AssignmentPages(Controller):
         return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
 
     async def _detail(
-        self, db: Db, state: State, user: CurrentUser, assignment_id: uuid.UUID, *,
+        self, db: Db, vault: Vault, user: CurrentUser, assignment_id: uuid.UUID, *,
         flash: str | None = None, errors: dict[str, str] | None = None, status: int = 200,
         typed: dict[str, str] | None = None,
     ) -> Template:  # fmt: skip
         now = utcnow()
-        d = await queries.get(db, portal_state(state).vault, user, assignment_id, now=now)
+        d = await queries.get(db, vault, user, assignment_id, now=now)
         return render(
             "assignments/detail.html", user, status_code=status, d=d, now=now, flash=flash,
             errors=errors or {}, typed=typed or {}, **_labels(),
@@ -99,11 +98,11 @@ class AssignmentPages(Controller):
 
     @get("/{assignment_id:uuid}")
     async def detail(
-        self, db: Db, state: State, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
+        self, db: Db, vault: Vault, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
         sparad: FromQuery[str | None] = None,
     ) -> Template:  # fmt: skip
         return await self._detail(
-            db, state, user, assignment_id, flash="Sparat." if sparad else None
+            db, vault, user, assignment_id, flash="Sparat." if sparad else None
         )
 
     @post("/{assignment_id:uuid}/accept")
@@ -115,7 +114,7 @@ class AssignmentPages(Controller):
 
     @post("/{assignment_id:uuid}/report")
     async def report(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         assignment_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:  # fmt: skip
         form = await request.form()
@@ -124,30 +123,28 @@ class AssignmentPages(Controller):
             if outcome not in ("done", "not_done"):
                 raise InvalidInput(errors={"outcome": "Välj om uppdraget blev utfört eller inte."})
             await service.report(
-                db, portal_state(state).vault, user, assignment_id,
+                db, vault, user, assignment_id,
                 done=outcome == "done", note=note, now=utcnow(),
             )  # fmt: skip
         except InvalidInput as exc:
             return await self._detail(
-                db, state, user, assignment_id, errors=exc.errors, status=422,
+                db, vault, user, assignment_id, errors=exc.errors, status=422,
                 typed={"outcome": outcome, "note": note},
             )  # fmt: skip
         return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
 
     @post("/{assignment_id:uuid}/withdraw")
     async def withdraw(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         assignment_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:  # fmt: skip
         form = await request.form()
         reason = text(form, "reason")
         try:
-            await service.withdraw(
-                db, portal_state(state).vault, user, assignment_id, reason=reason, now=utcnow()
-            )
+            await service.withdraw(db, vault, user, assignment_id, reason=reason, now=utcnow())
         except InvalidInput as exc:
             return await self._detail(
-                db, state, user, assignment_id, errors=exc.errors, status=422,
+                db, vault, user, assignment_id, errors=exc.errors, status=422,
                 typed={"reason": reason},
             )  # fmt: skip
         return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
@@ -160,11 +157,10 @@ class HandoverPages(Controller):
     include_in_schema = False
 
     async def _page(
-        self, db: Db, state: State, user: CurrentUser, *, errors: dict[str, str] | None = None,
+        self, db: Db, vault: Vault, user: CurrentUser, *, errors: dict[str, str] | None = None,
         typed: str = "", status: int = 200, flash: str | None = None,
     ) -> Template:  # fmt: skip
         now = utcnow()
-        vault = portal_state(state).vault
         notes = await queries.handover_notes(
             db, vault, user, since=now - queries.HANDOVER_PAGE, scope="page"
         )
@@ -177,20 +173,20 @@ class HandoverPages(Controller):
 
     @get("/")
     async def page(
-        self, db: Db, state: State, user: CurrentUser, sparad: FromQuery[str | None] = None
+        self, db: Db, vault: Vault, user: CurrentUser, sparad: FromQuery[str | None] = None
     ) -> Template:
-        return await self._page(db, state, user, flash="Sparat." if sparad else None)
+        return await self._page(db, vault, user, flash="Sparat." if sparad else None)
 
     @post("/")
     async def write(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser
     ) -> Template | Redirect:
         form = await request.form()
         body = text(form, "body")
         try:
-            await service.write_note(db, portal_state(state).vault, user, body, now=utcnow())
+            await service.write_note(db, vault, user, body, now=utcnow())
         except InvalidInput as exc:
-            return await self._page(db, state, user, errors=exc.errors, typed=body, status=422)
+            return await self._page(db, vault, user, errors=exc.errors, typed=body, status=422)
         return Redirect("/jour/handover?sparad=1", status_code=303)
 
     @post("/{note_id:uuid}/read")
@@ -211,13 +207,13 @@ class AssignmentApi(Controller):
 
     @get("/", summary="List assignments")
     async def list_assignments(
-        self, db: Db, state: State, user: CurrentUser,
+        self, db: Db, vault: Vault, user: CurrentUser,
         view: FromQuery[Literal["jour", "sent"] | None] = None,
     ) -> list[AssignmentSummaryOut]:  # fmt: skip
         """`view=jour`: the jour's open assignments (by deadline) and those closed in the past
         week; `view=sent`: the municipality's own. Default: `sent` for handlers, else `jour`.
         """
-        vault, now = portal_state(state).vault, utcnow()
+        now = utcnow()
         if view == "sent" or (view is None and access.own_orgs(user)):
             rows = await queries.list_sent(db, vault, user, now=now)
         else:
@@ -226,21 +222,21 @@ class AssignmentApi(Controller):
 
     @post("/", summary="Send an assignment to the jour")
     async def create(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[AssignmentIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[AssignmentIn]
     ) -> CreatedOut:
         """A task for the jour over a night or a weekend; it starts as `sent`."""
         assignment_id = await service.create(
-            db, portal_state(state).vault, user, data.draft(), now=utcnow(),
+            db, vault, user, data.draft(), now=utcnow(),
             organisation_id=data.organisation_id,
         )  # fmt: skip
         return CreatedOut(assignment_id)
 
     @get("/{assignment_id:uuid}", summary="Read an assignment")
     async def read(
-        self, db: Db, state: State, user: CurrentUser, assignment_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, assignment_id: FromPath[uuid.UUID]
     ) -> AssignmentOut:
         """The assignment with its outcome (audited)."""
-        d = await queries.get(db, portal_state(state).vault, user, assignment_id, now=utcnow())
+        d = await queries.get(db, vault, user, assignment_id, now=utcnow())
         return detail_out(d)
 
     @post("/{assignment_id:uuid}/accept", summary="Accept an assignment", status_code=204)
@@ -250,24 +246,22 @@ class AssignmentApi(Controller):
 
     @post("/{assignment_id:uuid}/outcome", summary="Report the outcome", status_code=204)
     async def outcome(
-        self, db: Db, state: State, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
+        self, db: Db, vault: Vault, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
         data: JSONBody[OutcomeIn],
     ) -> None:  # fmt: skip
         """`accepted` → `done` or `not_done`, with what was done or why not; 409 otherwise."""
         await service.report(
-            db, portal_state(state).vault, user, assignment_id,
+            db, vault, user, assignment_id,
             done=data.outcome == "done", note=data.note, now=utcnow(),
         )  # fmt: skip
 
     @post("/{assignment_id:uuid}/withdraw", summary="Withdraw an assignment", status_code=204)
     async def withdraw(
-        self, db: Db, state: State, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
+        self, db: Db, vault: Vault, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
         data: JSONBody[WithdrawIn],
     ) -> None:  # fmt: skip
         """The sending municipality withdraws an open assignment, with a reason."""
-        await service.withdraw(
-            db, portal_state(state).vault, user, assignment_id, reason=data.reason, now=utcnow()
-        )
+        await service.withdraw(db, vault, user, assignment_id, reason=data.reason, now=utcnow())
 
 
 class HandoverApi(Controller):
@@ -277,22 +271,22 @@ class HandoverApi(Controller):
     tags = ["handover"]  # noqa: RUF012
 
     @get("/", summary="Handover notes")
-    async def list_notes(self, db: Db, state: State, user: CurrentUser) -> list[HandoverNoteOut]:
+    async def list_notes(self, db: Db, vault: Vault, user: CurrentUser) -> list[HandoverNoteOut]:
         """Notes written since the start of the previous shift (the ones the dashboard shows)."""
         now = utcnow()
         notes = await queries.handover_notes(
-            db, portal_state(state).vault, user, since=queries.previous_shift_start(now),
+            db, vault, user, since=queries.previous_shift_start(now),
             scope="api",
         )  # fmt: skip
         return [note_out(n) for n in notes]
 
     @post("/", summary="Write a handover note")
     async def write(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[HandoverIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[HandoverIn]
     ) -> CreatedOut:
         """The outgoing shift's note to the next one."""
         note_id = await service.write_note(
-            db, portal_state(state).vault, user, data.body, now=utcnow(), jour_id=data.jour_id
+            db, vault, user, data.body, now=utcnow(), jour_id=data.jour_id
         )
         return CreatedOut(note_id)
 
