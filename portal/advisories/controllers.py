@@ -316,7 +316,7 @@ class AdvisoryApi(Controller):
 
         Default: `jour` for jour staff, `sent` otherwise. Other roles get 403.
         """
-        vault, now = vault, utcnow()
+        now = utcnow()
         if view == "jour" or (view is None and access.is_jour_reader(user)):
             rows = await queries.list_for_jour(db, vault, user, now=now)
         else:
