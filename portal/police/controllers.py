@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post, put
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Stream, Template
 
@@ -30,19 +29,16 @@ from portal.police.schemas import (
     form_values,
     summary_out,
 )
-from portal.web.deps import CurrentUser, Db, portal_state
+from portal.web.deps import CurrentUser, Db, Files, Signing, Vault
+from portal.web.downloads import stream_file
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
 
 
-async def _pdf(db: Db, state: State, user: CurrentUser, request_id: uuid.UUID) -> Stream:
-    chunks = await queries.signed_pdf(db, portal_state(state).object_store, user, request_id)
-    return Stream(
-        chunks,
-        media_type="application/pdf",
-        headers={"Content-Disposition": 'attachment; filename="handrackning-signerad.pdf"'},
-    )
+async def _pdf(db: Db, files: Files, user: CurrentUser, request_id: uuid.UUID) -> Stream:
+    chunks = await queries.signed_pdf(db, files, user, request_id)
+    return stream_file(chunks, name="handrackning-signerad.pdf", content_type="application/pdf")
 
 
 class PoliceRequestPages(Controller):
@@ -52,8 +48,8 @@ class PoliceRequestPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, db: Db, state: State, user: CurrentUser) -> Template:
-        rows = await queries.list_visible(db, portal_state(state).vault, user)
+    async def index(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+        rows = await queries.list_visible(db, vault, user)
         return render("police/list.html", user, rows=rows, can_create=bool(access.jour_orgs(user)))
 
     async def _form(
@@ -73,22 +69,27 @@ class PoliceRequestPages(Controller):
 
     @post("/new")
     async def create(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser
+        self,
+        request: AnyRequest,
+        db: Db,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
     ) -> Template | Redirect:
-        ps = portal_state(state)
         form = await request.form()
         draft, parse_errors = draft_from_form(form)
         values = form_values(form)
         now = utcnow()
         if form.get("step") == "check":
             try:
-                found = await service.check_only(db, ps.vault, user, draft, now=now)
+                found = await service.check_only(db, vault, user, draft, now=now)
             except InvalidInput as exc:
                 return await self._form(db, user, values, exc.errors, status=422)
             return await self._form(db, user, values, {}, check=found)
         try:
             request_id = await service.create(
-                db, ps.vault, ps.signing, ps.object_store, user, draft, now=now,
+                db, vault, signing, files, user, draft, now=now,
                 errors=parse_errors,
             )  # fmt: skip
         except InvalidInput as exc:
@@ -99,10 +100,10 @@ class PoliceRequestPages(Controller):
 
     @get("/{request_id:uuid}")
     async def detail(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID],
+        self, db: Db, vault: Vault, user: CurrentUser, request_id: FromPath[uuid.UUID],
         sparad: FromQuery[str | None] = None,
     ) -> Template:  # fmt: skip
-        d = await queries.get(db, portal_state(state).vault, user, request_id)
+        d = await queries.get(db, vault, user, request_id)
         return render(
             "police/detail.html", user, d=d, flash="Sparat." if sparad else None,
             purposes=rules.PURPOSES,
@@ -110,13 +111,13 @@ class PoliceRequestPages(Controller):
 
     @post("/{request_id:uuid}/status")
     async def status(
-        self, request: AnyRequest, db: Db, state: State, user: CurrentUser,
+        self, request: AnyRequest, db: Db, vault: Vault, user: CurrentUser,
         request_id: FromPath[uuid.UUID],
     ) -> Redirect:  # fmt: skip
         form = await request.form()
         revision = form.get("revision")
         await service.transition(
-            db, portal_state(state).vault, user, request_id, str(form.get("status", "")),
+            db, vault, user, request_id, str(form.get("status", "")),
             note=str(form.get("note", "")),
             revision=int(revision) if isinstance(revision, str) and revision.isdigit()
             and len(revision) < 10 else None, now=utcnow(),
@@ -125,19 +126,22 @@ class PoliceRequestPages(Controller):
 
     @post("/{request_id:uuid}/approve")
     async def approve(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID]
+        self,
+        db: Db,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
+        request_id: FromPath[uuid.UUID],
     ) -> Redirect:
-        ps = portal_state(state)
-        await service.approve(
-            db, ps.vault, ps.signing, ps.object_store, user, request_id, now=utcnow()
-        )
+        await service.approve(db, vault, signing, files, user, request_id, now=utcnow())
         return Redirect(f"/police-requests/{request_id}?sparad=1", status_code=303)
 
     @get("/{request_id:uuid}/signed.pdf")
     async def signed_pdf(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID]
+        self, db: Db, files: Files, user: CurrentUser, request_id: FromPath[uuid.UUID]
     ) -> Stream:
-        return await _pdf(db, state, user, request_id)
+        return await _pdf(db, files, user, request_id)
 
 
 class PoliceRequestApi(Controller):
@@ -147,55 +151,57 @@ class PoliceRequestApi(Controller):
     tags = ["police-requests"]  # noqa: RUF012
 
     @get("/", summary="List requests")
-    async def list_requests(self, db: Db, state: State, user: CurrentUser) -> list[SummaryOut]:
+    async def list_requests(self, db: Db, vault: Vault, user: CurrentUser) -> list[SummaryOut]:
         """The caller's jour's requests (jour staff) or their municipality's (handlers,
         chairs), newest first. Audited."""
-        rows = await queries.list_visible(db, portal_state(state).vault, user)
+        rows = await queries.list_visible(db, vault, user)
         return [summary_out(r) for r in rows]
 
     @post("/check", summary="Check the legal basis", status_code=200)
     async def check(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[PoliceRequestIn]
+        self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[PoliceRequestIn]
     ) -> CheckOut:
         """The legal-basis check alone (only `personal_identity_number` and `act` are read):
         `blocked` when the person is placed under SoL (or under the other act), `warning` when
         nothing is registered, `allowed` for a registered LVU/LVM placement. Audited as a
         person lookup (by blind index)."""
-        found = await service.check_only(
-            db, portal_state(state).vault, user, data.draft(), now=utcnow()
-        )
+        found = await service.check_only(db, vault, user, data.draft(), now=utcnow())
         return check_out(found)
 
     @post("/", summary="Make a request")
     async def create(
-        self, db: Db, state: State, user: CurrentUser, data: JSONBody[PoliceRequestIn]
+        self,
+        db: Db,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
+        data: JSONBody[PoliceRequestIn],
     ) -> CreatedOut:
         """Check and record the request. Blocked by the check: 422 with the explanation on
         `act` (audited); a warning not confirmed: 422 on `confirm_unregistered`. Under the
         jour's delegation the request is signed at once (`signed`); where the municipality's
         delegation matrix says the chair decides, it is `awaiting_chair`."""
-        ps = portal_state(state)
         request_id = await service.create(
-            db, ps.vault, ps.signing, ps.object_store, user, data.draft(), now=utcnow()
+            db, vault, signing, files, user, data.draft(), now=utcnow()
         )
-        d = await queries.get(db, ps.vault, user, request_id)
+        d = await queries.get(db, vault, user, request_id)
         return CreatedOut(request_id, d.summary.status)
 
     @get("/{request_id:uuid}", summary="Read a request")
     async def read(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID]
+        self, db: Db, vault: Vault, user: CurrentUser, request_id: FromPath[uuid.UUID]
     ) -> DetailOut:
         """The request, what the check said, and its life (audited)."""
-        return detail_out(await queries.get(db, portal_state(state).vault, user, request_id))
+        return detail_out(await queries.get(db, vault, user, request_id))
 
     @post("/{request_id:uuid}/status", summary="Record the next step", status_code=200)
     async def status(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID],
+        self, db: Db, vault: Vault, user: CurrentUser, request_id: FromPath[uuid.UUID],
         data: JSONBody[TransitionIn],
     ) -> DetailOut:  # fmt: skip
         """sent → granted | refused → executed | not_found; revoked until executed. Jour staff
         only; 409 for a step that can't follow the current one. Audited with its time."""
-        vault = portal_state(state).vault
         await service.transition(
             db, vault, user, request_id, data.status, note=data.note, revision=data.revision,
             now=utcnow(),
@@ -204,15 +210,18 @@ class PoliceRequestApi(Controller):
 
     @post("/{request_id:uuid}/approve", summary="Decide as chair", status_code=200)
     async def approve(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID]
+        self,
+        db: Db,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
+        request_id: FromPath[uuid.UUID],
     ) -> DetailOut:
         """The municipality's chair decides a request awaiting them; it is signed in their
         name."""
-        ps = portal_state(state)
-        await service.approve(
-            db, ps.vault, ps.signing, ps.object_store, user, request_id, now=utcnow()
-        )
-        return detail_out(await queries.get(db, ps.vault, user, request_id))
+        await service.approve(db, vault, signing, files, user, request_id, now=utcnow())
+        return detail_out(await queries.get(db, vault, user, request_id))
 
     @get(
         "/{request_id:uuid}/signed.pdf",
@@ -221,10 +230,10 @@ class PoliceRequestApi(Controller):
         response_description="PDF-filen (application/pdf)",
     )
     async def signed_pdf(
-        self, db: Db, state: State, user: CurrentUser, request_id: FromPath[uuid.UUID]
+        self, db: Db, files: Files, user: CurrentUser, request_id: FromPath[uuid.UUID]
     ) -> Stream:
         """The signed PDF/A (PAdES) for the police, as stored; audited. 404 until signed."""
-        return await _pdf(db, state, user, request_id)
+        return await _pdf(db, files, user, request_id)
 
 
 class DelegationApi(Controller):
