@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from portal.decisions.signing import SigningSetup, SigningUnavailable
 from portal.timefmt import format_local
-from storage import StorageError, StoredObject
+from storage import EncryptedObjectStore, StorageError, StoredObject
 
 log = logging.getLogger("jourpost.police")
 
@@ -49,7 +49,7 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 async def sign_and_store(
     setup: SigningSetup | None,
-    files: Any,
+    files: EncryptedObjectStore,
     *,
     request_id: uuid.UUID,
     document_html: str,

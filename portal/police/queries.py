@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +21,7 @@ from portal.police import access, rules
 from portal.police.content import Stored, from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.principal import Principal
+from storage import EncryptedObjectStore
 
 LIST_LIMIT = 200
 """Most rows in a list."""
@@ -174,7 +174,7 @@ async def get(db: AsyncSession, vault: Vault, p: Principal, request_id: uuid.UUI
 
 
 async def signed_pdf(
-    db: AsyncSession, files: Any, p: Principal, request_id: uuid.UUID
+    db: AsyncSession, files: EncryptedObjectStore, p: Principal, request_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
     """Stream the signed PDF (integrity checked while reading); audited as a download."""
     r = await access.get_visible(db, p, request_id, "police_request.download")
@@ -184,4 +184,4 @@ async def signed_pdf(
         db, "police_request.download", actor=access.actor_for(p, r),
         owner_org_id=r.organisation_id, object_type=access.OBJECT_TYPE, object_id=r.id,
     )  # fmt: skip
-    return files.get(stored_object(r, "signed_"))  # type: ignore[no-any-return]
+    return files.get(stored_object(r, "signed_"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +31,7 @@ from portal.police import access, delegation, document, rules
 from portal.police.content import RequestContent, RequestDraft, from_blob, person, to_blob, validate
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.principal import Principal
+from storage import EncryptedObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ async def _sign(
     db: AsyncSession,
     vault: Vault,
     setup: SigningSetup | None,
-    files: Any,
+    files: EncryptedObjectStore,
     r: PoliceRequest,
     signer_id: uuid.UUID,
     role: str,
@@ -166,7 +166,7 @@ async def create(
     db: AsyncSession,
     vault: Vault,
     setup: SigningSetup | None,
-    files: Any,
+    files: EncryptedObjectStore,
     p: Principal,
     draft: RequestDraft,
     *,
@@ -245,7 +245,7 @@ async def approve(
     db: AsyncSession,
     vault: Vault,
     setup: SigningSetup | None,
-    files: Any,
+    files: EncryptedObjectStore,
     p: Principal,
     request_id: uuid.UUID,
     *,
