@@ -59,7 +59,12 @@ from portal.metrics import InstrumentedStore, Metrics, MetricsController
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.placements.controllers import PlacementApi, PlacementPages
-from portal.police.controllers import DelegationApi, PoliceRequestApi, PoliceRequestPages
+from portal.police.controllers import (
+    DelegationApi,
+    DelegationPages,
+    PoliceRequestApi,
+    PoliceRequestPages,
+)
 from portal.reports.controllers import (
     ReportApiController,
     ReportPageController,
@@ -285,6 +290,7 @@ def create_app(
         PlacementApi,
         PoliceRequestPages,
         PoliceRequestApi,
+        DelegationPages,
         DelegationApi,
         RosterPages,
         RosterApi,

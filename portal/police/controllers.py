@@ -236,6 +236,32 @@ class PoliceRequestApi(Controller):
         return await _pdf(db, files, user, request_id)
 
 
+class DelegationPages(Controller):
+    """`/delegation`: the administrator's view and edit of every municipality's matrix."""
+
+    path = "/delegation"
+    include_in_schema = False
+
+    @get("/")
+    async def index(
+        self, db: Db, user: CurrentUser, sparad: FromQuery[str | None] = None
+    ) -> Template:
+        rows = await delegation.overview(db, user)
+        return render(
+            "police/delegation.html", user, rows=rows, matters=delegation.MATTERS,
+            deciders=delegation.DECIDERS, flash="Sparat." if sparad else None,
+        )  # fmt: skip
+
+    @post("/{municipality_id:uuid}")
+    async def change(
+        self, request: AnyRequest, db: Db, user: CurrentUser, municipality_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        form = await request.form()
+        wanted = {m: str(form.get(m, "")) for m in delegation.MATTERS if form.get(m) is not None}
+        await delegation.set_rules(db, user, municipality_id, wanted, now=utcnow())
+        return Redirect("/delegation?sparad=1", status_code=303)
+
+
 class DelegationApi(Controller):
     """The delegation matrix (FR-A5) per municipality."""
 

@@ -120,3 +120,27 @@ async def seed(db: AsyncSession, organisation_id: uuid.UUID, matter: str, who: s
     if exists is None:
         db.add(DelegationRule(organisation_id=organisation_id, matter=matter, decided_by=who))
         await db.flush()
+
+
+async def overview(db: AsyncSession, p: Principal) -> list[tuple[uuid.UUID, str, dict[str, str]]]:
+    """Every municipality's matrix, by name (administrators only; the admin page)."""
+    if not p.orgs_with(Permission.MANAGE_USERS):
+        raise Forbidden(
+            "Bara en administratör ser delegationsordningarna.",
+            audit=AuditNote("delegation.read", "denied"),
+        )
+    orgs = (
+        await db.execute(
+            select(Organisation.id, Organisation.name)
+            .where(Organisation.kind == "municipality")
+            .order_by(Organisation.name)
+        )
+    ).all()
+    rules = await db.execute(
+        select(DelegationRule.organisation_id, DelegationRule.matter, DelegationRule.decided_by)
+    )
+    cells: dict[tuple[uuid.UUID, str], str] = {(o, m): who for o, m, who in rules}
+    return [
+        (org_id, name, {m: cells.get((org_id, m), default) for m, (_, default) in MATTERS.items()})
+        for org_id, name in orgs
+    ]

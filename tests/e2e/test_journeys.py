@@ -418,7 +418,7 @@ def test_f_the_other_pages_of_the_roles_pass_the_same_checks(
             "/police-requests",
             "/police-requests/new",
         ],
-        ADA: ["/admin/users"],
+        ADA: ["/delegation", "/admin/users"],  # the users list last: the steps below use it
     }
     for pnr, paths in visits.items():
         page = new_page(browser)

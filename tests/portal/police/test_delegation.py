@@ -43,6 +43,19 @@ def test_chair_decides_where_the_matrix_says_so(portal: RunningPortal) -> None:
                  if e.outcome == "ok"]  # fmt: skip
     assert change.details["before"]["handrackning_lvu"] == "jour"
 
+    # The administrator's page shows every municipality's matrix and changes it too.
+    page = ada.get("/delegation")
+    assert page.status_code == 200 and "Hudiksvall" in page.text and "Gävle" in page.text
+    gav = org_id(portal, "Gävle")
+    form = {"handrackning_lvm": "chair", "_csrf_token": ada.cookies["csrftoken"]}
+    assert ada.post(f"/delegation/{gav}", data=form).status_code == 303
+    assert jonna.get(f"/api/v1/delegation/{gav}").json()["rules"] == {
+        "handrackning_lvu": "jour", "handrackning_lvm": "chair"
+    }  # fmt: skip
+    assert jonna.get("/delegation").status_code == 403
+    form = {"handrackning_lvu": "jour", "_csrf_token": jonna.cookies["csrftoken"]}
+    assert jonna.post(f"/delegation/{gav}", data=form).status_code == 403
+
     register(hanna)
     made = jonna.post("/api/v1/police-requests", json=request_body(hud))
     assert made.status_code == 201, made.text
