@@ -967,21 +967,28 @@ async def load_records(
 
     pending = list(refs)
     for start in range(0, len(pending), batch):
-        loaded: list[tuple[Record, list[dict[str, Any]]]] = []
+        loaded: list[tuple[str, Record]] = []
         async with sessionmaker() as db, db.begin():
             for kind, record_id in pending[start : start + batch]:
                 record = await service.load_unchecked(db, vault, kind, record_id)
-                if record is None:
-                    continue
-                await audit.record(
-                    db,
-                    "archive.export",
-                    actor=actor,
-                    owner_org_id=record.owner_org_id,
-                    object_type=kind,
-                    object_id=record.id,
-                )
-                loaded.append((record, await service.audit_trail(db, record.id)))
-        for record, trail in loaded:
+                if record is not None:
+                    loaded.append((kind, record))
+            # One audit entry per exported record, appended for the batch at once; the trails
+            # are read after, so each record's trail includes its own export entry.
+            await audit.record_many(
+                db,
+                [
+                    audit.NewEntry(
+                        "archive.export",
+                        actor=actor,
+                        owner_org_id=record.owner_org_id,
+                        object_type=kind,
+                        object_id=record.id,
+                    )
+                    for kind, record in loaded
+                ],
+            )
+            trails = await service.audit_trails(db, [record.id for _, record in loaded])
+        for _, record in loaded:
             integrity = await service.check(files, record, trust_roots) if check else None
-            yield record, integrity, trail
+            yield record, integrity, trails[record.id]

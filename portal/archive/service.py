@@ -320,22 +320,47 @@ async def check(
 
 async def audit_trail(db: AsyncSession, record_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every audit entry that names the record (ids only; no personal data is in the log)."""
-    rows = await db.scalars(
-        select(AuditEntry).where(AuditEntry.object_id == str(record_id)).order_by(AuditEntry.seq)
+    return (await audit_trails(db, [record_id])).get(record_id, [])
+
+
+_TRAIL = select(
+    AuditEntry.seq,
+    AuditEntry.at,
+    AuditEntry.action,
+    AuditEntry.outcome,
+    AuditEntry.actor_user_id,
+    AuditEntry.actor_org_id,
+    AuditEntry.details,
+    AuditEntry.hash,
+    AuditEntry.object_id,
+)
+
+
+async def audit_trails(
+    db: AsyncSession, record_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """`audit_trail` of several records with one query (the export asks per batch of records)."""
+    by_text = {str(i): i for i in record_ids}
+    trails: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in record_ids}
+    if not by_text:
+        return trails
+    rows = await db.execute(
+        _TRAIL.where(AuditEntry.object_id.in_(list(by_text))).order_by(AuditEntry.seq)
     )
-    return [
-        {
-            "seq": e.seq,
-            "at": e.at.isoformat(),
-            "action": e.action,
-            "outcome": e.outcome,
-            "actor_user_id": str(e.actor_user_id) if e.actor_user_id else None,
-            "actor_org_id": str(e.actor_org_id) if e.actor_org_id else None,
-            "details": e.details,
-            "hash": e.hash,
-        }
-        for e in rows
-    ]
+    for e in rows:
+        trails[by_text[e.object_id]].append(
+            {
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "action": e.action,
+                "outcome": e.outcome,
+                "actor_user_id": str(e.actor_user_id) if e.actor_user_id else None,
+                "actor_org_id": str(e.actor_org_id) if e.actor_org_id else None,
+                "details": e.details,
+                "hash": e.hash,
+            }
+        )
+    return trails
 
 
 def verification_json(integrity: Integrity) -> str:

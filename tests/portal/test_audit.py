@@ -88,3 +88,36 @@ async def test_concurrent_writers_do_not_fork_the_chain(migrated_engine: AsyncEn
     await asyncio.gather(*(writer(k) for k in range(6)))
     report = await _verify(migrated_engine)
     assert report.ok and report.entries == 30
+
+
+async def test_record_many_appends_the_same_chain(migrated_engine: AsyncEngine) -> None:
+    """A batch appended at once links into the chain like entries appended one by one."""
+    await _append(migrated_engine, 2)
+    org = uuid.uuid4()
+    async with make_sessionmaker(migrated_engine)() as db, db.begin():
+        await audit.record_many(
+            db,
+            [
+                audit.NewEntry(
+                    "archive.export",
+                    actor=audit.Actor(None, org),
+                    owner_org_id=org,
+                    object_type="report",
+                    object_id=uuid.UUID(int=i),
+                    details={"i": i} if i else None,
+                )
+                for i in range(3)
+            ],
+        )
+        await audit.record_many(db, [])
+    await _append(migrated_engine, 1)
+    report = await _verify(migrated_engine)
+    assert report.ok and report.entries == 6, report
+    async with make_sessionmaker(migrated_engine)() as db:
+        rows = (await db.scalars(select(AuditEntry).order_by(AuditEntry.seq))).all()
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5, 6]
+    batch = rows[2:5]
+    assert [r.object_id for r in batch] == [str(uuid.UUID(int=i)) for i in range(3)]
+    assert [r.details for r in batch] == [{}, {"i": 1}, {"i": 2}]
+    assert all(r.action == "archive.export" and r.actor_org_id == org for r in batch)
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
