@@ -481,12 +481,25 @@ class SipWriter:
     def _write_text(self, path: str, chunks: Iterable[str], mime: str = "text/xml") -> None:
         entry, digest = self.open_stream(path)
         size = 0
+
+        def write(pending: list[str]) -> int:
+            data = "".join(pending).encode("utf-8")
+            entry.write(data)
+            digest.update(data)
+            return len(data)
+
         with entry:
+            # Lines are gathered into pieces of about 256 KB: one compression and hashing call
+            # per piece instead of per line (bounded memory all the same).
+            pending: list[str] = []
+            held = 0
             for chunk in chunks:
-                data = chunk.encode("utf-8")
-                entry.write(data)
-                digest.update(data)
-                size += len(data)
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= 1 << 18:
+                    size += write(pending)
+                    pending, held = [], 0
+            size += write(pending)
         self.entries.append(Entry(path, mime, size, digest.hexdigest()))
 
     def _mets_attrs(self, objid: str, label: str) -> dict[str, str]:
@@ -967,12 +980,8 @@ async def load_records(
 
     pending = list(refs)
     for start in range(0, len(pending), batch):
-        loaded: list[tuple[str, Record]] = []
         async with sessionmaker() as db, db.begin():
-            for kind, record_id in pending[start : start + batch]:
-                record = await service.load_unchecked(db, vault, kind, record_id)
-                if record is not None:
-                    loaded.append((kind, record))
+            loaded = await service.load_many_unchecked(db, vault, pending[start : start + batch])
             # One audit entry per exported record, appended for the batch at once; the trails
             # are read after, so each record's trail includes its own export entry.
             await audit.record_many(

@@ -309,6 +309,34 @@ async def list_attachments(
     return [_view(vault, r) for r in rows]
 
 
+async def list_attachments_of(
+    db: AsyncSession, vault: Vault, *, owner_type: str, owner_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AttachmentView]]:
+    """`list_attachments` of several owners with one query (owners without any are absent)."""
+    found = await stored_attachments_of(db, vault, owner_type=owner_type, owner_ids=owner_ids)
+    return {owner: [a.view for a in rows] for owner, rows in found.items()}
+
+
+async def stored_attachments_of(
+    db: AsyncSession, vault: Vault, *, owner_type: str, owner_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[StoredAttachment]]:
+    """`stored_attachments` of several owners with one query (owners without any are absent)."""
+    out: dict[uuid.UUID, list[StoredAttachment]] = {}
+    rows = await db.scalars(
+        select(Attachment)
+        .where(Attachment.owner_type == owner_type, Attachment.owner_id.in_(list(owner_ids)))
+        .order_by(Attachment.created_at)
+    )
+    for r in rows:
+        out.setdefault(r.owner_id, []).append(
+            StoredAttachment(
+                _view(vault, r),
+                StoredObject(r.object_id, r.size, r.sha256, r.kek_id, r.wrapped_key),
+            )
+        )
+    return out
+
+
 async def stored_attachments(
     db: AsyncSession, vault: Vault, *, owner_type: str, owner_id: uuid.UUID
 ) -> list[StoredAttachment]:

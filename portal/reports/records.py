@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.attachments import service as attachments
 from portal.people import user_names
 from portal.pii import Vault, field_context
-from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
+from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.queries import OWNER_TYPE
-from portal.reports.queries import describe as describe_report
+from portal.reports.queries import describe_many as describe_reports
+from portal.reports.schemas import ReportOut
 from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---
@@ -235,16 +236,48 @@ def _when(value: datetime | None) -> str:
 
 async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
     """The whole report, decrypted, with its addenda, acknowledgement, reads and files."""
-    r = await db.get(Report, record_id)
-    if r is None:
-        return None
-    out = await describe_report(db, vault, r)
-    reads = (
-        await db.scalars(
-            select(ReportRead).where(ReportRead.report_id == r.id).order_by(ReportRead.read_at)
+    return (await describe_many(db, vault, [record_id])).get(record_id)
+
+
+async def describe_many(
+    db: AsyncSession, vault: Vault, record_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Record]:
+    """`describe` of several reports with one query per kind of row (the archive export reads
+    records in batches); missing ids are absent."""
+    reports = list(await db.scalars(select(Report).where(Report.id.in_(list(record_ids)))))
+    if not reports:
+        return {}
+    ids = [r.id for r in reports]
+    outs = await describe_reports(db, vault, reports)
+    reads: dict[uuid.UUID, list[ReportRead]] = {}
+    for read in await db.scalars(
+        select(ReportRead).where(ReportRead.report_id.in_(ids)).order_by(ReportRead.read_at)
+    ):
+        reads.setdefault(read.report_id, []).append(read)
+    names = await user_names(db, vault, [x.user_id for rows in reads.values() for x in rows])
+    files = await attachments.stored_attachments_of(db, vault, owner_type=OWNER_TYPE, owner_ids=ids)
+    return {
+        r.id: _record(
+            r,
+            outs[r.id],
+            reads.get(r.id, []),
+            names,
+            [
+                StoredFile(a.view.name, a.view.content_type, a.stored, a.view.id)
+                for a in files.get(r.id, [])
+            ],
         )
-    ).all()
-    names = await user_names(db, vault, [x.user_id for x in reads])
+        for r in reports
+    }
+
+
+def _record(
+    r: Report,
+    out: ReportOut,
+    reads: Sequence[ReportRead],
+    names: Mapping[uuid.UUID, str],
+    files: list[StoredFile],
+) -> Record:
     facts = [
         ("Från", out.jour_name),
         ("Till", f"{out.municipality_name}{', ' + out.unit_name if out.unit_name else ''}"),
@@ -302,6 +335,6 @@ async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Reco
         facts,
         versions,
         receipts,
-        await attached_files(db, vault, OWNER_TYPE, r.id),
+        files,
         persons=persons,
     )
