@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import stat
+import tempfile
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -43,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
-from portal.archive.service import Integrity, read_file
+from portal.archive.service import FileCheck, Integrity, file_problem, read_file, verify_signature
 from portal.records import Record, StoredFile
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from asn1crypto.x509 import Certificate
@@ -878,7 +880,24 @@ class _Event:
         )
 
 
-Loaded = tuple[Record, Integrity | None, list[dict[str, Any]]]
+SPOOL_IN_MEMORY = 1 << 20
+"""With the check made while copying, each file is read from the store once: into memory up to
+this size (beyond it into a temporary file) while the store verifies every segment, the size and
+the SHA-256, and copied from there into the package only when it passed."""
+COPY_PIECE = 1 << 20
+"""Bytes copied into a zip entry at a time."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckWhileCopying:
+    """In place of an Integrity: check each file in the same read that copies it into the
+    package, then verify the signature (what `load_records` hands over when checking)."""
+
+    trust_roots: Any
+    """The portal's trust roots for the signature verification."""
+
+
+Loaded = tuple[Record, Integrity | CheckWhileCopying | None, list[dict[str, Any]]]
 
 
 async def stream_sip(
@@ -905,20 +924,41 @@ async def stream_sip(
         if pdf:
             rendition = await record_pdf(record, writer.created)
             writer.add_bytes(f"{base}record.pdf", rendition, "application/pdf", key)
-        bad = {(c.name, c.sha256) for c in (integrity.files if integrity else []) if not c.ok}
         signed_path = None
-        for i, f in enumerate(record.files, 1):
-            if (f.name, f.stored.sha256) in bad:
-                continue  # a file that failed its check is not exported; verification.json says so
-            path = (
-                f"{base}{f.name}"
-                if f is record.signed
-                else f"{base}attachments/{i:02d}-{_safe(f.name)}"
-            )
-            async for chunk in _stream_file(writer, files, f, path, key):
-                yield chunk
-            if f is record.signed:
-                signed_path = path
+        if isinstance(integrity, CheckWhileCopying):
+            checks: list[FileCheck] = []
+            signed_bytes: bytes | None = None
+            for i, f in enumerate(record.files, 1):
+                path = _file_path(record, f, i, base)
+                check = FileCheck(f.name, f.stored.sha256, f.stored.size, True)
+                checks.append(check)
+                with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+                    try:
+                        async for chunk in read_file(files, f):
+                            spool.write(chunk)
+                    except StorageError as exc:
+                        check.ok, check.problem = False, file_problem(exc)
+                        continue  # not exported; verification.json says why
+                    if f is record.signed:
+                        spool.seek(0)
+                        signed_bytes, signed_path = spool.read(), path
+                    spool.seek(0)
+                    for chunk in _copy_file(writer, spool, f, path, key):
+                        yield chunk
+            signature = None
+            if record.signed is not None:
+                signature = await verify_signature(signed_bytes, integrity.trust_roots)
+            integrity = Integrity(checks, signature)
+        else:
+            bad = {(c.name, c.sha256) for c in (integrity.files if integrity else []) if not c.ok}
+            for i, f in enumerate(record.files, 1):
+                if (f.name, f.stored.sha256) in bad:
+                    continue  # a file that failed its check is not exported
+                path = _file_path(record, f, i, base)
+                async for chunk in _stream_file(writer, files, f, path, key):
+                    yield chunk
+                if f is record.signed:
+                    signed_path = path
         if integrity is not None:
             writer.add_bytes(
                 f"{base}verification.json",
@@ -938,6 +978,28 @@ async def stream_sip(
         yield writer.take()
     writer.finish()
     yield writer.take()
+
+
+def _file_path(record: Record, f: StoredFile, number: int, base: str) -> str:
+    """A stored file's package path: the signed PDF by its name, attachments numbered."""
+    if f is record.signed:
+        return f"{base}{f.name}"
+    return f"{base}attachments/{number:02d}-{_safe(f.name)}"
+
+
+def _copy_file(
+    writer: SipWriter, source: Any, f: StoredFile, path: str, key: str
+) -> Iterable[bytes]:
+    """Copy a checked file (a spool) into its zip entry, hashing it for the METS on the way."""
+    entry, digest = writer.open_stream(path)
+    size = 0
+    with entry:
+        while piece := source.read(COPY_PIECE):
+            entry.write(piece)
+            digest.update(piece)
+            size += len(piece)
+            yield writer.take()
+    writer.stream_done(path, f.content_type, size, digest.hexdigest(), key)
 
 
 async def _stream_file(
@@ -999,5 +1061,5 @@ async def load_records(
             )
             trails = await service.audit_trails(db, [record.id for _, record in loaded])
         for _, record in loaded:
-            integrity = await service.check(files, record, trust_roots) if check else None
-            yield record, integrity, trails[record.id]
+            # The check is made by stream_sip in the same read that copies each file.
+            yield record, CheckWhileCopying(trust_roots) if check else None, trails[record.id]

@@ -297,6 +297,31 @@ async def read_file(files: EncryptedObjectStore, f: StoredFile) -> AsyncIterator
         yield chunk
 
 
+def file_problem(exc: StorageError) -> str:
+    """Why a stored file failed its check (Swedish, for verification.json and the record page)."""
+    if isinstance(exc, ObjectNotFound):
+        return "Filen saknas i lagringen."
+    if isinstance(exc, IntegrityError):
+        return "Filen stämmer inte med sin kontrollsumma: den har ändrats eller skadats."
+    return "Filen kan inte läsas just nu."
+
+
+async def verify_signature(
+    signed_bytes: bytes | None, trust_roots: Sequence[Any]
+) -> dict[str, Any]:
+    """`jourpost verify --json` of a signed PDF (invalid when it could not be read)."""
+    invalid: dict[str, Any] = {"valid": False, "modified_after_signing": False, "signatures": []}
+    if signed_bytes is None:
+        return invalid
+    from signing.errors import SigningError
+    from signing.verify import verify_pdf
+
+    try:
+        return (await verify_pdf(signed_bytes, trust_roots=list(trust_roots))).to_json()
+    except SigningError:
+        return invalid
+
+
 async def check(
     files: EncryptedObjectStore, record: Record, trust_roots: Sequence[Certificate]
 ) -> Integrity:
@@ -312,30 +337,13 @@ async def check(
                     parts.append(chunk)
         except StorageError as exc:
             c.ok = False
-            c.problem = (
-                "Filen saknas i lagringen."
-                if isinstance(exc, ObjectNotFound)
-                else "Filen stämmer inte med sin kontrollsumma: den har ändrats eller skadats."
-                if isinstance(exc, IntegrityError)
-                else "Filen kan inte läsas just nu."
-            )
+            c.problem = file_problem(exc)
         checks.append(c)
         if f is record.signed and c.ok:
             signed_bytes = b"".join(parts)
     signature: dict[str, Any] | None = None
     if record.signed is not None:
-        if signed_bytes is None:
-            signature = {"valid": False, "modified_after_signing": False, "signatures": []}
-        else:
-            from signing.errors import SigningError
-            from signing.verify import verify_pdf
-
-            try:
-                signature = (
-                    await verify_pdf(signed_bytes, trust_roots=list(trust_roots))
-                ).to_json()
-            except SigningError:
-                signature = {"valid": False, "modified_after_signing": False, "signatures": []}
+        signature = await verify_signature(signed_bytes, trust_roots)
     return Integrity(checks, signature)
 
 
