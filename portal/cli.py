@@ -151,7 +151,7 @@ async def _audit_verify(settings: Settings) -> int:
     runtime = build_runtime(settings)
     try:
         async with runtime.sessionmaker() as db:
-            report = await verify_chain(db)
+            report = await verify_chain(db, parallel=True)
             anchors = await verify_anchors(db, runtime.object_store.store)
     finally:
         await runtime.engine.dispose()

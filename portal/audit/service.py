@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.db.base import utcnow
 from portal.db.models import AuditEntry, AuditHead
@@ -240,6 +241,7 @@ _PG_ROWS = (
     "object_id, outcome, details::text, prev_hash, hash "
     "FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2"
 )
+_PG_ROWS_UP_TO = _PG_ROWS.replace("WHERE seq > $1", "WHERE seq > $1 AND seq <= $3")
 
 _DETAILS_CACHE_MAX = 100_000
 """Distinct `details` texts whose canonical rendering is remembered during one verification
@@ -305,20 +307,144 @@ async def _verify_postgres(db: AsyncSession) -> ChainReport:
     connection = await db.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
-    statement = await raw.prepare(_PG_ROWS)
-    progress, cache = _Progress(1, GENESIS_HASH, 0), dict[str, str]()
-    rows = await statement.fetch(0, PG_BATCH)
+    progress = _Progress(1, GENESIS_HASH, 0)
+    problem = await _check_pg(raw, progress)
+    if problem is not None:
+        return problem
+    return await _check_head(db, progress.expected_seq, progress.prev, progress.count)
+
+
+async def _check_pg(raw: Any, progress: _Progress, up_to: int | None = None) -> ChainReport | None:
+    """Check the entries from `progress` on (through `up_to`), a batch at a time."""
+    if up_to is None:
+        statement = await raw.prepare(_PG_ROWS)
+        args: tuple[int, ...] = ()
+    else:
+        statement = await raw.prepare(_PG_ROWS_UP_TO)
+        args = (up_to,)
+    cache: dict[str, str] = {}
+    rows = await statement.fetch(progress.expected_seq - 1, PG_BATCH, *args)
     while rows:
         # The server reads the next batch while this one is hashed (one query in flight; it is
         # awaited even when this batch is bad, so the connection is never left mid-query).
-        following = asyncio.ensure_future(statement.fetch(rows[-1][0], PG_BATCH))
+        following = asyncio.ensure_future(statement.fetch(rows[-1][0], PG_BATCH, *args))
         try:
             problem = _check_text_rows(rows, progress, cache)
         finally:
             rows = await following
         if problem is not None:
             return problem
-    return await _check_head(db, progress.expected_seq, progress.prev, progress.count)
+    return None
+
+
+PARALLEL_MIN = 200_000
+"""From this many entries, `verify_chain(db, parallel=True)` (what `jourpost audit verify` runs)
+checks the second half of the chain in a second process on PostgreSQL."""
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class _Half:
+    """What the second process found in its part of the chain (the entries after `after`)."""
+
+    count: int
+    """Entries read."""
+    first_seq: int | None
+    """Its first entry (None: there was none)."""
+    first_prev: str
+    """Its first entry's stored prev_hash, to be checked against the first half's last hash."""
+    problem: ChainReport | None
+    """The first problem in its part (`entries` counted from its own first entry)."""
+    expected_seq: int
+    """The seq after its last entry."""
+    prev: str
+    """Its last entry's hash."""
+
+
+async def _second_half(url: str, snapshot: str, after: int) -> _Half:
+    from portal.db.engine import make_engine
+
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            first = await raw.fetchrow(
+                "SELECT seq, prev_hash FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT 1",
+                after,
+            )
+            if first is None:
+                return _Half(0, None, "", None, after + 1, "")
+            # Its own first link is taken as stored; the caller checks it against the first half.
+            progress = _Progress(after + 1, first["prev_hash"], 0)
+            problem = await _check_pg(raw, progress)
+            return _Half(
+                progress.count if problem is None else problem.entries,
+                first["seq"],
+                first["prev_hash"],
+                problem,
+                progress.expected_seq,
+                progress.prev,
+            )
+    finally:
+        await engine.dispose()
+
+
+def _second_half_process(url: str, snapshot: str, after: int) -> _Half:
+    """Entry point of the second process."""
+    return asyncio.run(_second_half(url, snapshot, after))
+
+
+async def _verify_postgres_parallel(db: AsyncSession) -> ChainReport:
+    """verify_chain over one snapshot of the committed chain in two processes: this one checks
+    entries 1..m on its own connection, a second process m+1.. on another connection importing
+    the same snapshot (`pg_export_snapshot`); the halves are joined where entry m+1's prev_hash
+    must be entry m's hash, so the report is the one the sequential check gives."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    engine = db.get_bind().engine
+    url = engine.url.render_as_string(hide_password=False)
+    async with AsyncEngine(engine).connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        snapshot = str((await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one())
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            raise RuntimeError("unexpected snapshot id from PostgreSQL")
+        head = (await conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1"))).one()
+        middle = head.seq // 2
+        raw = (await conn.get_raw_connection()).driver_connection
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            second = loop.run_in_executor(pool, _second_half_process, url, snapshot, middle)
+            mine = _Progress(1, GENESIS_HASH, 0)
+            try:
+                problem = await _check_pg(raw, mine, up_to=middle)
+            finally:
+                half = await second
+    if problem is not None:
+        return problem
+    if half.first_seq is not None:
+        if mine.expected_seq <= middle:  # the first half ends early: its next entry is missing
+            return ChainReport(
+                mine.count + 1, mine.expected_seq, f"entry {mine.expected_seq} is missing"
+            )
+        if half.problem is not None and half.problem.entries == 1 and half.first_seq != middle + 1:
+            return ChainReport(mine.count + 1, middle + 1, half.problem.problem)
+        if half.first_prev != mine.prev:
+            return ChainReport(mine.count + 1, middle + 1, "does not link to the previous entry")
+        if half.problem is not None:
+            return ChainReport(
+                mine.count + half.problem.entries, half.problem.first_bad_seq, half.problem.problem
+            )
+        mine = _Progress(half.expected_seq, half.prev, mine.count + half.count)
+    if head.seq != mine.expected_seq - 1 or head.hash != mine.prev:
+        return ChainReport(
+            mine.count, mine.expected_seq - 1 or 1, "the chain head does not match the last entry"
+        )
+    return ChainReport(mine.count, None, None)
 
 
 async def _entries(db: AsyncSession, batch: int = BATCH) -> AsyncIterator[Row[Any]]:
@@ -346,9 +472,17 @@ async def _check_head(db: AsyncSession, expected_seq: int, prev: str, count: int
     return ChainReport(count, None, None)
 
 
-async def verify_chain(db: AsyncSession) -> ChainReport:
-    """Recompute every hash in order; name the first entry that was edited, removed or inserted."""
+async def verify_chain(db: AsyncSession, *, parallel: bool = False) -> ChainReport:
+    """Recompute every hash in order; name the first entry that was edited, removed or inserted.
+
+    The check runs in the session's transaction (it sees what the session sees). With
+    `parallel`, a chain of PARALLEL_MIN entries or more on PostgreSQL is checked instead in two
+    processes over one snapshot of the committed chain (the command line's `audit verify`)."""
     if db.get_bind().dialect.name == "postgresql":
+        if parallel:
+            head = (await db.execute(text("SELECT seq FROM audit_head WHERE id = 1"))).scalar()
+            if (head or 0) >= PARALLEL_MIN:
+                return await _verify_postgres_parallel(db)
         return await _verify_postgres(db)
     return await verify_chain_portable(db)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import service as audit
 from portal.db.engine import make_sessionmaker
@@ -124,3 +124,62 @@ async def test_tampering_at_a_batch_boundary_is_found(
         await trans.rollback()
     assert not report.ok
     assert report.first_bad_seq == expected, report
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        None,
+        ("edit", 6),  # the last entry of the first half
+        ("edit", 7),  # the first entry of the second half
+        ("edit-prev", 7),  # the link between the halves
+        ("delete", 6),
+        ("delete", 7),
+        ("delete", 1),
+        ("delete", 12),
+        ("edit", 10),
+        ("extra", 13),  # an entry after the head
+        ("head", 0),
+    ],
+)
+async def test_two_processes_report_what_one_does(
+    migrated_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, tamper: tuple[str, int] | None
+) -> None:
+    """`verify_chain(parallel=True)` splits a chain of 12 at 6 (PARALLEL_MIN lowered; the second
+    process reads in batches of 20,000 as always); whatever was tampered with, committed, it
+    reports exactly what the sequential check reports."""
+    monkeypatch.setattr(audit, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(audit, "PG_BATCH", 4)  # the first half (this process) in batches
+    used: list[bool] = []
+    real = audit._verify_postgres_parallel
+
+    async def spy(db: AsyncSession) -> audit.ChainReport:
+        used.append(True)
+        return await real(db)
+
+    monkeypatch.setattr(audit, "_verify_postgres_parallel", spy)
+    await _write_defined_chain(migrated_engine, 12)
+    if tamper is not None:
+        kind, seq = tamper
+        async with make_sessionmaker(migrated_engine)() as db, db.begin():
+            where = AuditEntry.seq == seq
+            if kind == "edit":
+                await db.execute(update(AuditEntry).where(where).values(action="record.print"))
+            elif kind == "edit-prev":
+                await db.execute(update(AuditEntry).where(where).values(prev_hash="e" * 64))
+            elif kind == "delete":
+                await db.execute(delete(AuditEntry).where(where))
+            elif kind == "extra":
+                fields = _fields(seq, "a" * 64)
+                await db.execute(insert(AuditEntry).values(**fields, hash=_defined_hash(fields)))
+            else:
+                await db.execute(update(AuditHead).values(hash="d" * 64))
+    async with make_sessionmaker(migrated_engine)() as db:
+        sequential = await audit.verify_chain(db)
+    async with make_sessionmaker(migrated_engine)() as db:
+        parallel = await audit.verify_chain(db, parallel=True)
+    assert used == ([True] if migrated_engine.dialect.name == "postgresql" else [])
+    assert parallel == sequential
+    assert sequential.ok == (tamper is None), sequential
+    if tamper not in (None, ("extra", 13), ("head", 0), ("delete", 12)):
+        assert sequential.first_bad_seq == tamper[1]
