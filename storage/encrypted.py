@@ -68,11 +68,15 @@ class EncryptedObjectStore:
         kek_id, wrapped_key = self.keyring.wrap(object_id, data_key)
         measure = _Measure()
         # Three stages at once (see storage.pipeline): the source's reads, hashing + sealing
-        # in a worker thread, the backend's writes.
-        ciphertext = readahead(
-            segments.encrypt(data_key, object_id, readahead(chunks), digest=measure)
-        )
-        await self.store.put(object_id, ciphertext, retain_until=retain_until)
+        # in a worker thread, the backend's writes. Each closed explicitly, also when the
+        # backend fails midway: the tasks reading ahead stop and the source is closed now.
+        async with (
+            aclosing(readahead(chunks)) as source,
+            aclosing(
+                readahead(segments.encrypt(data_key, object_id, source, digest=measure))
+            ) as ciphertext,
+        ):
+            await self.store.put(object_id, ciphertext, retain_until=retain_until)
         return StoredObject(object_id, measure.size, measure.hexdigest(), kek_id, wrapped_key)
 
     async def get(self, stored: StoredObject) -> AsyncGenerator[bytes, None]:
@@ -84,10 +88,12 @@ class EncryptedObjectStore:
         """
         data_key = self.keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
         measure, size = _Measure(), 0
-        ciphertext = readahead(self.store.get(stored.object_id))
-        async with aclosing(
-            readahead(segments.decrypt(data_key, stored.object_id, ciphertext, digest=measure))
-        ) as plaintext:
+        async with (
+            aclosing(readahead(self.store.get(stored.object_id))) as ciphertext,
+            aclosing(
+                readahead(segments.decrypt(data_key, stored.object_id, ciphertext, digest=measure))
+            ) as plaintext,
+        ):
             async for chunk in plaintext:
                 size += len(chunk)
                 if size > stored.size:

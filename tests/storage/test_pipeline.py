@@ -1,11 +1,14 @@
 """`readahead` and the segment stages: order, errors, early close, reused producer buffers."""
 
 import asyncio
+import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from pathlib import Path
 
 import pytest
 
+from storage import EncryptedObjectStore, FilesystemStore, Keyring
 from storage.pipeline import in_worker, readahead
 from storage.segments import SEGMENT_SIZE, decrypt, encrypt
 from tests.storage.helpers import MiB, chunks, collect, random_bytes
@@ -109,3 +112,18 @@ async def test_producer_reusing_its_buffer(piece: int) -> None:
     ciphertext = await collect(encrypt(KEY, "o", reused()))
     assert ciphertext == await collect(encrypt(KEY, "o", chunks(data, 65536)))
     assert await collect(decrypt(KEY, "o", chunks(ciphertext, piece))) == data
+
+
+async def test_download_closed_early_leaves_no_task_or_open_file(tmp_path: Path) -> None:
+    encrypted = EncryptedObjectStore(
+        FilesystemStore(tmp_path), Keyring.from_base64({"k": Keyring.generate_key()}, "k")
+    )
+    stored = await encrypted.put("big", chunks(random_bytes(5 * MiB), MiB))
+    opened_before = len(os.listdir("/proc/self/fd"))
+    stream = encrypted.get(stored)
+    await anext(stream)
+    await asyncio.sleep(0.05)  # let the stages read ahead
+    assert len(asyncio.all_tasks()) > 1
+    await stream.aclose()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert len(os.listdir("/proc/self/fd")) == opened_before
