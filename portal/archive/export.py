@@ -42,7 +42,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax import saxutils
 
 from portal.archive.service import FileCheck, Integrity, file_problem, read_file, verify_signature
 from portal.records import Record, StoredFile
@@ -52,6 +52,24 @@ if TYPE_CHECKING:
     from asn1crypto.x509 import Certificate
 
     from storage import EncryptedObjectStore
+
+_ATTR_SPECIAL = frozenset('&<>"\n\r\t')
+
+
+def escape(text: str) -> str:
+    """`saxutils.escape`, skipping its three replacements when there is nothing to escape (the
+    package's metadata escapes some 100,000 paths, names and dates for 10,000 records)."""
+    if "&" in text or "<" in text or ">" in text:
+        return saxutils.escape(text)
+    return text
+
+
+def quoteattr(text: str) -> str:
+    """`saxutils.quoteattr`, with the same shortcut when the value needs no escaping."""
+    if _ATTR_SPECIAL.isdisjoint(text):
+        return f'"{text}"'
+    return saxutils.quoteattr(text)
+
 
 METS = "http://www.loc.gov/METS/"
 CSIP = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"

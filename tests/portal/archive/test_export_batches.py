@@ -164,3 +164,17 @@ async def test_the_export_reads_each_file_once_and_audits_each_record(
             (trail_name,) = [n for n in z.namelist() if n.endswith(f"report-{rid}/audit.json")]
             trail = json.loads(z.read(trail_name))
             assert [e["action"] for e in trail].count("archive.export") == 1
+
+
+def test_the_fast_escaping_is_saxutils() -> None:
+    import random
+    from xml.sax import saxutils
+
+    from portal.archive import export
+
+    rng = random.Random(20261204)
+    alphabet = "ab/ .-_åÖ&<>\"'\n\r\t;#"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10)))
+        assert export.escape(text) == saxutils.escape(text)
+        assert export.quoteattr(text) == saxutils.quoteattr(text)
