@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assignments import access
@@ -171,6 +171,12 @@ async def _summaries(
     ]
 
 
+def open_or_recently_closed(now: datetime) -> ColumnElement[bool]:
+    """SQL condition: open, or done / not done / withdrawn within RECENTLY_CLOSED."""
+    closed_at = func.coalesce(Assignment.outcome_at, Assignment.withdrawn_at)
+    return or_(Assignment.status.in_(OPEN), closed_at >= now - RECENTLY_CLOSED)
+
+
 async def _audit_list(db: AsyncSession, p: Principal, scope: str, rows: Sequence[Summary]) -> None:
     await audit.record(
         db, "assignment.list", actor=p.actor(), object_type="assignment",
@@ -206,8 +212,7 @@ async def list_for_jour(
     jours = access.jour_orgs(p)
     if not jours:
         raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "jour"}))
-    recent = Assignment.created_at >= now - RECENTLY_CLOSED
-    cond = Assignment.status.in_(OPEN) if open_only else or_(Assignment.status.in_(OPEN), recent)
+    cond = Assignment.status.in_(OPEN) if open_only else open_or_recently_closed(now)
     rows = (
         await db.scalars(
             select(Assignment)
@@ -277,7 +282,7 @@ async def find_by_pnr_index(
             .where(
                 Assignment.pnr_index == pnr_index,
                 or_(Assignment.organisation_id.in_(own), Assignment.jour_id.in_(jours)),
-                or_(Assignment.status.in_(OPEN), Assignment.created_at >= now - RECENTLY_CLOSED),
+                open_or_recently_closed(now),
             )
             .order_by(Assignment.due_at)
             .limit(LIST_LIMIT)

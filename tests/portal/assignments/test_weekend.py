@@ -153,6 +153,14 @@ def test_a_weekend_assignment_stays_on_every_shift_until_done(settings: Settings
     eve = w.night(JONNA, local(SUNDAY, 19))
     assert [a.id for a in eve.open_assignments] == [noon] and eve.open_assignments[0].overdue
 
+    # The jour's list keeps it a week after it was done, then only the municipality's does.
+    def jour_list(at: datetime) -> list[Any]:
+        rows = w.run(JONNA, lambda db, p: queries.list_for_jour(db, vault, p, now=at))
+        return [r.id for r in rows]
+
+    assert jour_list(local(SUNDAY, 19)) == [noon, weekend]
+    assert jour_list(local(SUNDAY, 19).replace(day=13)) == [noon]
+
     # The municipality sees it done without a phone call: list, detail, and a mail.
     rows = w.run(HANNA, lambda db, p: queries.list_sent(db, vault, p, now=local(SUNDAY, 19)))
     status = {r.id: r.status for r in rows}
