@@ -59,6 +59,7 @@ from portal.metrics import InstrumentedStore, Metrics, MetricsController
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.placements.controllers import PlacementApi, PlacementPages
+from portal.police import signing as police_signing
 from portal.police.controllers import (
     DelegationApi,
     DelegationPages,
@@ -228,6 +229,7 @@ def build_runtime(
     else:
         state.signing = signing.configured_signing(settings)
     state.step_ups[signing.PURPOSE] = signing.step_up(state)
+    state.step_ups[police_signing.PURPOSE] = police_signing.step_up(state)
     return state
 
 

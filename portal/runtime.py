@@ -59,7 +59,8 @@ class PortalState:
     step_ups: dict[str, StepUp] = field(default_factory=dict)
     """What to do when the browser comes back from a step-up authentication, by purpose (the
     key its pending request has in the session's data); registered by the features that ask
-    for one (decision signing). See portal.account.service.pending_step_up."""
+    for one (decision signing, a chair's police-request approval). See
+    portal.account.service.pending_step_up."""
     bucket_ready: bool = False
     """The S3 bucket was found or created with object lock (see `ensure_bucket`)."""
 

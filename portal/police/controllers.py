@@ -14,7 +14,9 @@ from litestar.response import Redirect, Stream, Template
 from portal.db.base import utcnow
 from portal.errors import InvalidInput
 from portal.police import access, delegation, queries, rules, service
+from portal.police import signing as signatures
 from portal.police.schemas import (
+    ApprovalOut,
     CheckOut,
     CreatedOut,
     DelegationIn,
@@ -29,7 +31,7 @@ from portal.police.schemas import (
     form_values,
     summary_out,
 )
-from portal.web.deps import CurrentUser, Db, Files, Signing, Vault
+from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Signing, Vault
 from portal.web.downloads import stream_file
 from portal.web.render import render
 
@@ -128,14 +130,15 @@ class PoliceRequestPages(Controller):
     async def approve(
         self,
         db: Db,
-        files: Files,
+        relying_party: RelyingParty,
         signing: Signing,
         vault: Vault,
         user: CurrentUser,
         request_id: FromPath[uuid.UUID],
     ) -> Redirect:
-        await service.approve(db, vault, signing, files, user, request_id, now=utcnow())
-        return Redirect(f"/police-requests/{request_id}?sparad=1", status_code=303)
+        """The chair decides: off to the identity provider; signed when it answers."""
+        url = await signatures.begin(db, vault, relying_party, signing, user, request_id)
+        return Redirect(url, status_code=303)
 
     @get("/{request_id:uuid}/signed.pdf")
     async def signed_pdf(
@@ -212,16 +215,19 @@ class PoliceRequestApi(Controller):
     async def approve(
         self,
         db: Db,
-        files: Files,
+        relying_party: RelyingParty,
         signing: Signing,
         vault: Vault,
         user: CurrentUser,
         request_id: FromPath[uuid.UUID],
-    ) -> DetailOut:
-        """The municipality's chair decides a request awaiting them; it is signed in their
-        name."""
-        await service.approve(db, vault, signing, files, user, request_id, now=utcnow())
-        return detail_out(await queries.get(db, vault, user, request_id))
+    ) -> ApprovalOut:
+        """The municipality's chair decides a request awaiting them: this starts the identity
+        check (step-up) that the signature requires; nothing is signed yet. Send the chair's
+        browser to `identity_provider_url`; when the provider answers, the request is signed
+        in the verified chair's name. 403 for anyone but a chair of the municipality, 409 when
+        it does not await the chair."""
+        url = await signatures.begin(db, vault, relying_party, signing, user, request_id)
+        return ApprovalOut(url)
 
     @get(
         "/{request_id:uuid}/signed.pdf",

@@ -4,8 +4,10 @@ in the name of whoever decided it — the jour worker under delegation, or the c
 encrypted with ten years' retention. The jour e-mails or prints it to the station commander;
 the police are not users of the portal.
 
-The signer's certificate is issued for the logged-in person (their session came from an
-e-legitimation login); unlike a chair decision there is no separate step-up at signing.
+The chair's approval is signed only after a step-up at the identity provider bound to this
+PDF's digest (`portal.police.signing`), and the certificate carries the identity the provider
+verified. A jour worker's request under delegation is signed at once for the logged-in person
+(their session came from an e-legitimation login; see docs/police-requests.md for why).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,32 @@ def html(**context: Any) -> str:
     return _documents.get_template("police/document.html").render(**context)
 
 
+async def render(document_html: str) -> bytes:
+    """The document's PDF/A (the same HTML gives the same bytes)."""
+    from signing.errors import RenderError
+    from signing.render import render_pdfa
+
+    try:
+        return await asyncio.to_thread(render_pdfa, document_html)
+    except RenderError as exc:
+        log.error("police request rendering failed: %s", type(exc).__name__)
+        raise SigningUnavailable("Begäran kunde inte skapas som PDF. Försök igen.") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """Who the certificate is issued for."""
+
+    name: str
+    """Full name, in the stamp and the certificate's common name."""
+    personal_identity_number: str
+    """The certificate's serialNumber (PNOSE-...)."""
+    given_name: str | None = None
+    """As the identity provider verified it (the step-up), if it did."""
+    surname: str | None = None
+    """As the identity provider verified it (the step-up), if it did."""
+
+
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
@@ -52,33 +81,32 @@ async def sign_and_store(
     files: EncryptedObjectStore,
     *,
     request_id: uuid.UUID,
-    document_html: str,
-    signer_name: str,
-    signer_pnr: str,
+    document_pdf: bytes,
+    signer: Signer,
     signer_role: str,
     reason: str,
     location: str,
     now: dt.datetime,
 ) -> StoredObject:
-    """Render, sign and store; SigningUnavailable (nothing stored) when a trust service or the
-    object store can't be reached."""
+    """Sign and store; SigningUnavailable (nothing stored) when a trust service or the object
+    store can't be reached."""
     from signing.errors import SigningError, TrustServiceUnavailable
     from signing.pades import sign_pdf
-    from signing.render import render_pdfa
 
     if setup is None:
         raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
-    pdf = await asyncio.to_thread(render_pdfa, document_html)
     key = ec.generate_private_key(ec.SECP256R1())  # ephemeral: this one signature
     try:
         cert = setup.ca.issue_signer_certificate(
-            public_key=key.public_key(), name=signer_name, personal_identity_number=signer_pnr
-        )
+            public_key=key.public_key(), name=signer.name,
+            personal_identity_number=signer.personal_identity_number,
+            given_name=signer.given_name, surname=signer.surname,
+        )  # fmt: skip
         signed = await sign_pdf(
-            pdf, signer_cert=cert, signer_key=key, chain=list(setup.chain),
+            document_pdf, signer_cert=cert, signer_key=key, chain=list(setup.chain),
             timestamp_url=setup.timestamp_url, trust_roots=list(setup.trust_roots),
             field_name="Handrackning",
-            stamp_text=f"Digitalt signerat av {signer_name}, {signer_role}, tid {{time}}",
+            stamp_text=f"Digitalt signerat av {signer.name}, {signer_role}, tid {{time}}",
             reason=reason, location=location,
         )  # fmt: skip
     except TrustServiceUnavailable as exc:

@@ -67,6 +67,16 @@ class CreatedOut:
     """signed (under delegation) or awaiting_chair (the delegation matrix says the chair)."""
 
 
+@dataclass(frozen=True)
+class ApprovalOut:
+    """The chair's approval started: the identity check comes next."""
+
+    identity_provider_url: str
+    """Where to send the chair's browser: the step-up at the identity provider (prompt=login,
+    bound to the document's digest). When it answers, the request is signed in the verified
+    chair's name and the browser returns to the request's page."""
+
+
 @dataclass
 class TransitionIn:
     """The next step of a request's life."""

@@ -23,7 +23,7 @@ from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import Organisation, User
 from portal.decisions.signing import SigningSetup
-from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.placements import records as placements
@@ -114,17 +114,26 @@ def _event(r: PoliceRequest, status: str, by: uuid.UUID, now: datetime,
     )  # fmt: skip
 
 
-async def _sign(
-    db: AsyncSession,
-    vault: Vault,
-    setup: SigningSetup | None,
-    files: EncryptedObjectStore,
-    r: PoliceRequest,
-    signer_id: uuid.UUID,
-    role: str,
-    now: datetime,
-) -> None:
-    """Render and sign the document in the signer's name; store it on the request."""
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A request's document as one signer would sign it."""
+
+    html: str
+    """What is rendered to PDF/A (deterministic: the same request and signer, the same PDF)."""
+    signer_name: str
+    """The signer's name as registered in the portal."""
+    signer_pnr: str
+    """The signer's personnummer."""
+    committee: str
+    """The municipality's committee, e.g. "Socialnämnden i Hudiksvall"."""
+    location: str
+    """The municipality's name (the signature's location)."""
+
+
+async def document_for(
+    db: AsyncSession, vault: Vault, r: PoliceRequest, signer_id: uuid.UUID
+) -> Document:
+    """The request's document naming `signer_id` as the one who decided it."""
     stored = from_blob(
         vault.decrypt(r.content_enc, field_context(PoliceRequest.content_enc, r.id)),
         vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id)),
@@ -149,10 +158,32 @@ async def _sign(
         committee=committee, jour_name=jour.name, created_at=r.created_at, request_id=r.id,
         basis_text=basis, decided_text=decided,
     )  # fmt: skip
+    return Document(pdf_html, name, pnr, committee, org.name)
+
+
+async def sign(
+    db: AsyncSession,
+    vault: Vault,
+    setup: SigningSetup | None,
+    files: EncryptedObjectStore,
+    r: PoliceRequest,
+    signer_id: uuid.UUID,
+    role: str,
+    now: datetime,
+    *,
+    pdf: bytes | None = None,
+    signer: document.Signer | None = None,
+) -> None:
+    """Sign the document (`pdf`, or rendered now) in the signer's name (`signer`: as the
+    identity provider verified them, else as registered); store it on the request."""
+    doc = await document_for(db, vault, r, signer_id)
+    if pdf is None:
+        pdf = await document.render(doc.html)
     obj = await document.sign_and_store(
-        setup, files, request_id=r.id, document_html=pdf_html, signer_name=name or "Okänd",
-        signer_pnr=pnr, signer_role=role, reason=f"Begäran om handräckning enligt "
-        f"{rules.ACTS[r.act]}", location=org.name, now=now,
+        setup, files, request_id=r.id, document_pdf=pdf,
+        signer=signer or document.Signer(doc.signer_name or "Okänd", doc.signer_pnr),
+        signer_role=role, reason=f"Begäran om handräckning enligt {rules.ACTS[r.act]}",
+        location=doc.location, now=now,
     )  # fmt: skip
     now = max(now, utcnow())  # the signature's own time (after the trust services answered)
     r.signed_by, r.signed_at = signer_id, now
@@ -216,7 +247,7 @@ async def create(
     await db.flush()
     db.add(_event(r, "created", p.user_id, now, vault))
     if decided_by == "jour":
-        await _sign(db, vault, setup, files, r, p.user_id, "socialsekreterare, socialjouren", now)
+        await sign(db, vault, setup, files, r, p.user_id, "socialsekreterare, socialjouren", now)
     await db.flush()
     await audit.record(
         db, "police_request.create", actor=p.actor(jour_id), owner_org_id=org.id,
@@ -239,33 +270,6 @@ async def record_blocked(db: AsyncSession, p: Principal, note: AuditNote) -> Non
 def _blob(content: RequestContent, check: rules.Check) -> str:
     return to_blob(content, check_message=check.message,
                    checked_against=[b.label for b in check.found])  # fmt: skip
-
-
-async def approve(
-    db: AsyncSession,
-    vault: Vault,
-    setup: SigningSetup | None,
-    files: EncryptedObjectStore,
-    p: Principal,
-    request_id: uuid.UUID,
-    *,
-    now: datetime,
-) -> None:
-    """The chair decides the request (delegation matrix: chair) and it is signed in their name."""
-    action = "police_request.approve"
-    r = await access.get_visible(db, p, request_id, action, lock=True)
-    if r.organisation_id not in access.chair_orgs(p):
-        raise Forbidden(
-            "Bara kommunens ordförande kan besluta om den här begäran.",
-            audit=access.note(action, "denied", r.id, r.organisation_id),
-        )
-    if r.status != "awaiting_chair":
-        raise Conflict("Begäran väntar inte på ordförandens beslut.")
-    await _sign(db, vault, setup, files, r, p.user_id, "ordförande", now)
-    await audit.record(
-        db, action, actor=p.actor(r.organisation_id), owner_org_id=r.organisation_id,
-        object_type=access.OBJECT_TYPE, object_id=r.id, details={"sha256": r.signed_sha256},
-    )  # fmt: skip
 
 
 async def transition(

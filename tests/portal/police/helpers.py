@@ -45,3 +45,21 @@ def request_body(municipality: str, **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def awaiting_chair(portal: RunningPortal) -> str:
+    """Hudiksvall's chair decides handräckning under LVU; Jonna makes a request for a boy
+    placed under 3 § LVU (Hanna registered it). The request's id, awaiting the chair."""
+    from tests.portal.advisories.helpers import ADA, HANNA, JONNA
+    from tests.portal.placements.helpers import register
+    from tests.portal.sessions import client_as
+
+    hud = org_id(portal, "Hudiksvall")
+    ada = client_as(portal.url, portal.settings, ADA)
+    r = ada.put(f"/api/v1/delegation/{hud}", json={"rules": {"handrackning_lvu": "chair"}})
+    assert r.status_code == 200, r.text
+    register(client_as(portal.url, portal.settings, HANNA))
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    made = jonna.post("/api/v1/police-requests", json=request_body(hud))
+    assert made.status_code == 201 and made.json()["status"] == "awaiting_chair", made.text
+    return str(made.json()["id"])

@@ -21,6 +21,7 @@ from tests.portal.advisories.helpers import (
     audit_entries,
 )
 from tests.portal.conftest import RunningPortal
+from tests.portal.login import csrf_form, login, through_idp
 from tests.portal.placements.helpers import register
 from tests.portal.police.helpers import org_id, request_body
 from tests.portal.sessions import client_as
@@ -68,13 +69,22 @@ def test_chair_decides_where_the_matrix_says_so(portal: RunningPortal) -> None:
     gustav = client_as(portal.url, portal.settings, GUSTAV)  # Gävle's chair
     assert gustav.post(f"/api/v1/police-requests/{rid}/approve").status_code == 404
 
-    olof = client_as(portal.url, portal.settings, OLOF)
+    olof, _ = login(portal.url, OLOF)
     page = olof.get(f"/police-requests/{rid}")
     assert page.status_code == 200 and "Besluta och skriv under" in page.text
-    approved = olof.post(f"/api/v1/police-requests/{rid}/approve")
-    assert approved.status_code == 200, approved.text
-    assert approved.json()["request"]["status"] == "signed"
-    assert olof.post(f"/api/v1/police-requests/{rid}/approve").status_code == 409
+    # Deciding starts the identity check; the request is signed when the provider answers.
+    start = olof.post(f"/police-requests/{rid}/approve", data=csrf_form(olof))
+    assert start.status_code == 303
+    assert jonna.get(f"/api/v1/police-requests/{rid}").json()["request"]["status"] == (
+        "awaiting_chair"
+    )
+    done = through_idp(olof, start.headers["location"], OLOF)
+    assert done.headers["location"] == f"/police-requests/{rid}?sparad=1", done.text
+    assert jonna.get(f"/api/v1/police-requests/{rid}").json()["request"]["status"] == "signed"
+    again = olof.post(
+        f"/api/v1/police-requests/{rid}/approve", headers={"X-CSRFToken": olof.cookies["csrftoken"]}
+    )
+    assert again.status_code == 409
     pdf = jonna.get(f"/api/v1/police-requests/{rid}/signed.pdf").content
     root = load_certificate(Path(portal.settings.data_dir) / "pki" / "root.pem")
     [sig] = asyncio.run(verify_pdf(pdf, trust_roots=[root])).to_json()["signatures"]

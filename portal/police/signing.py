@@ -1,0 +1,238 @@
+"""The chair decides a police-assistance request: step-up at the identity provider, then sign.
+
+The same step-up as a chair decision (`portal.decisions.signing`, DESIGN.md §5):
+1. `begin` — only a chair of the request's municipality, only while it awaits the chair. The
+   document naming this chair is rendered (PDF/A; the same request and signer always give the
+   same bytes) and the chair is sent to the identity provider with `prompt=login`,
+   `max_age=0`, their personnummer as `login_hint`, and the signRequest (`tbs_data` = SHA-256
+   of that PDF, `sign_message` = a Swedish sentence naming the request); the nonce is bound to
+   the digest. The pending request is kept in the chair's server-side session under PURPOSE.
+2. `complete` — the ID token must be fresh and carry the same chair's personnummer, who must
+   still be a chair of the municipality; the request must still await the chair and render to
+   the same digest (else nothing is signed). The PDF is then signed PAdES-B-LTA with a
+   certificate for the identity the provider verified, stored with retention, and the request
+   becomes signed; audited as `police_request.approve` with the acr.
+
+A second (replayed) completion finds the session's pending request gone and signs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
+
+from portal.audit import service as audit
+from portal.db.base import utcnow
+from portal.db.models import WebSession
+from portal.decisions.signing import (
+    SigningCancelled,
+    SigningRefused,
+    SigningSetup,
+    SigningUnavailable,
+)
+from portal.errors import AuditNote, Conflict, Forbidden
+from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.police import access, document, rules, service
+from portal.police.models import PoliceRequest
+from portal.principal import Principal
+from storage import EncryptedObjectStore
+
+if TYPE_CHECKING:
+    from auth.oidc import RelyingParty, VerifiedIdentity
+    from portal.account.service import StepUp
+    from portal.runtime import PortalState
+
+log = logging.getLogger("jourpost.police")
+
+PURPOSE = "police_signing"
+"""The step-up purpose of a chair's approval: the key of the pending request in the session."""
+ACTION = "police_request.approve"
+ROLE = "ordförande"
+
+
+def _page(request_id: uuid.UUID) -> str:
+    return f"/police-requests/{request_id}"
+
+
+async def _awaiting_chair(
+    db: AsyncSession, p: Principal, request_id: uuid.UUID, *, lock: bool = False
+) -> PoliceRequest:
+    """The request, if the caller is a chair of its municipality *now* and it awaits the chair."""
+    r = await access.get_visible(db, p, request_id, ACTION, lock=lock)
+    if r.organisation_id not in access.chair_orgs(p):
+        raise Forbidden(
+            "Bara kommunens ordförande kan besluta om den här begäran.",
+            audit=access.note(ACTION, "denied", r.id, r.organisation_id),
+        )
+    if r.status != "awaiting_chair":
+        raise Conflict("Begäran väntar inte på ordförandens beslut.")
+    return r
+
+
+async def _frozen(
+    db: AsyncSession, vault: Vault, r: PoliceRequest, signer_id: uuid.UUID
+) -> tuple[service.Document, bytes, str]:
+    """The document naming the chair, its PDF and the PDF's SHA-256 (hex)."""
+    doc = await service.document_for(db, vault, r, signer_id)
+    pdf = await document.render(doc.html)
+    return doc, pdf, hashlib.sha256(pdf).hexdigest()
+
+
+async def begin(
+    db: AsyncSession,
+    vault: Vault,
+    rp: RelyingParty,
+    setup: SigningSetup | None,
+    p: Principal,
+    request_id: uuid.UUID,
+) -> str:
+    """Start the chair's step-up; return the identity provider URL to send the chair to."""
+    r = await _awaiting_chair(db, p, request_id)
+    if setup is None:
+        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
+    doc, _, sha256 = await _frozen(db, vault, r, p.user_id)
+    message = (
+        f"Jag beslutar och undertecknar begäran om handräckning enligt {rules.ACTS[r.act]}, "
+        f"{doc.committee}."
+    )
+    url, pending = await rp.begin(
+        prompt="login",
+        max_age=0,
+        login_hint=doc.signer_pnr,
+        sign_request={
+            "tbs_data": base64.b64encode(bytes.fromhex(sha256)).decode(),
+            "sign_message": base64.b64encode(message.encode()).decode(),
+        },
+        nonce_binding=sha256,
+    )
+    session = await db.get(WebSession, p.session_id)
+    assert session is not None
+    session.data = {
+        **session.data,
+        PURPOSE: {"pending": pending.to_dict(), "request_id": str(r.id), "sha256": sha256},
+    }
+    flag_modified(session, "data")
+    return str(url)
+
+
+def step_up(runtime: PortalState) -> StepUp:
+    """What finishes the chair's step-up (registered under PURPOSE by build_runtime): complete
+    it, counted in the signing metrics, and send the chair back to the request."""
+
+    async def finish(db: AsyncSession, p: Principal, params: dict[str, str]) -> str:
+        assert runtime.relying_party is not None
+        request_id = await runtime.metrics.track_signing(
+            complete(
+                db,
+                runtime.vault,
+                runtime.relying_party,
+                runtime.signing,
+                runtime.object_store,
+                p,
+                params,
+                now=utcnow(),
+            )
+        )
+        return f"{_page(request_id)}?sparad=1"
+
+    return finish
+
+
+async def complete(
+    db: AsyncSession,
+    vault: Vault,
+    rp: RelyingParty,
+    setup: SigningSetup | None,
+    files: EncryptedObjectStore,
+    p: Principal,
+    params: dict[str, str],
+    *,
+    now: datetime,
+) -> uuid.UUID:
+    """Check the step-up answer, sign in the verified chair's name and store; the request id."""
+    info = await _take_pending(db, p)
+    request_id = uuid.UUID(info["request_id"])
+    note = access.note(ACTION, "denied", request_id, None)
+    identity = await _verified_identity(rp, params, info, request_id, note)
+    r = await _awaiting_chair(db, p, request_id, lock=True)
+    note = replace(note, owner_org_id=r.organisation_id)
+    doc, pdf, sha256 = await _frozen(db, vault, r, p.user_id)
+    try:
+        claimed = normalise_personnummer(identity.personal_identity_number or "")
+    except InvalidPersonnummer:
+        claimed = ""
+    if claimed != doc.signer_pnr:
+        raise SigningRefused(
+            "Legitimeringen gjordes av en annan person än ordföranden.",
+            audit=replace(note, details={"reason": "other_person"}),
+            next_step=(_page(request_id), "Försök igen"),
+        )
+    if sha256 != info["sha256"]:
+        raise Conflict(
+            "Begäran har ändrats sedan du legitimerade dig, så inget har skrivits under. "
+            "Läs den igen och besluta på nytt.",
+            audit=replace(note, details={"reason": "document_changed"}),
+        )
+    given, family = identity.given_name or "", identity.family_name or ""
+    signer = document.Signer(
+        " ".join(x for x in (given, family) if x) or doc.signer_name or "Okänd",
+        doc.signer_pnr,
+        given or None,
+        family or None,
+    )
+    await service.sign(db, vault, setup, files, r, p.user_id, ROLE, now, pdf=pdf, signer=signer)
+    await audit.record(
+        db, ACTION, actor=p.actor(r.organisation_id), owner_org_id=r.organisation_id,
+        object_type=access.OBJECT_TYPE, object_id=r.id,
+        details={"sha256": r.signed_sha256, "acr": identity.acr, "step_up": True},
+    )  # fmt: skip
+    return r.id
+
+
+async def _take_pending(db: AsyncSession, p: Principal) -> dict[str, Any]:
+    """The pending approval of the principal's session, removed from it (used once)."""
+    session = await db.get(WebSession, p.session_id)
+    info = dict((session.data or {}).get(PURPOSE) or {}) if session else {}
+    if not info or session is None:
+        raise SigningRefused("Ingen underskrift pågår. Börja om från begäran.")
+    session.data = {k: v for k, v in session.data.items() if k != PURPOSE}
+    flag_modified(session, "data")
+    return info
+
+
+async def _verified_identity(
+    rp: RelyingParty,
+    params: dict[str, str],
+    info: dict[str, Any],
+    request_id: uuid.UUID,
+    note: AuditNote,
+) -> VerifiedIdentity:
+    """The identity provider's verified answer; cancel and refusal explained."""
+    from auth.errors import LoginRejected
+    from auth.oidc import PendingAuth
+
+    try:
+        return await rp.complete(params, PendingAuth.from_dict(info["pending"]))
+    except LoginRejected as exc:
+        again = (_page(request_id), "Försök igen")
+        if exc.provider_error == "access_denied":  # the chair pressed "Avbryt" at the provider
+            raise SigningCancelled(
+                "Du avbröt legitimeringen. Begäran är inte beslutad eller underskriven; du kan "
+                "besluta när du är redo.",
+                audit=replace(note, outcome="cancelled"),
+                next_step=again,
+            ) from exc
+        log.info("police request step-up refused: %s", exc.reason)
+        raise SigningRefused(
+            "Legitimeringen för underskriften kunde inte verifieras. Försök igen.",
+            audit=replace(note, details={"reason": exc.reason}),
+            next_step=again,
+        ) from exc
