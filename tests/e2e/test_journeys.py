@@ -551,7 +551,8 @@ def test_h_a_report_survives_the_session_timeout(demo: Demo, browser: Any) -> No
 def test_i_a_blocked_and_an_allowed_police_request(demo: Demo, browser: Any) -> None:
     """Handräckning on a phone: Sixten is placed under SoL — blocked, with why; Tilde under
     3 § LVU — allowed, and since Hudiksvall's chair decides handräckning (the demo's delegation
-    matrix) it waits for Olof, who decides and signs it on his phone."""
+    matrix) it waits for Olof, who decides and signs it on his phone after a fresh identity check
+    at the identity provider."""
     from portal.demo_night import placed_persons
 
     placed = placed_persons()
@@ -594,8 +595,18 @@ def test_i_a_blocked_and_an_allowed_police_request(demo: Demo, browser: Any) -> 
     page = new_page(browser, phone=True)
     login(page, demo.url, OLOF)
     page.goto(request_url)
+    # Deciding sends Olof to the identity provider again (step-up, bound to the document).
+    page.get_by_role("button", name="Besluta och skriv under").click()
+    page.wait_for_url("**/dev-idp/**")
+    assert "Jag beslutar och undertecknar begäran om handräckning enligt 43 § LVU" in (
+        page.content()
+    )
+    check(page, "i5-police-idp-sign")
+    pnr = page.locator("#pnr")
+    if pnr.input_value() != OLOF:
+        pnr.fill(OLOF)
     with page.expect_navigation(url=re.compile(r".*\?sparad=1")):
-        page.get_by_role("button", name="Besluta och skriv under").click()
+        page.get_by_role("button", name="Skriv under", exact=True).click()
     assert "Hämta underskriven begäran (PDF)" in page.content()
-    check(page, "i5-police-signed-by-chair")
+    check(page, "i6-police-signed-by-chair")
     page.context.close()
