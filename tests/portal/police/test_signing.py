@@ -159,3 +159,28 @@ def test_the_chair_approves_with_a_step_up_at_oidc_provider(
         assert report["valid"] is True, report
         [sig] = report["signatures"]
         assert sig["personal_identity_number"] == OLOF and sig["signer_name"] == "Testa Testsson"
+
+
+def test_an_unreachable_timestamp_authority_signs_nothing_and_can_be_retried(
+    portal: RunningPortal,
+) -> None:
+    from dataclasses import replace
+
+    rid = awaiting_chair(portal)
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    olof, _ = login(portal.url, OLOF)
+    state = portal.app.state.portal
+    working = state.signing
+    state.signing = replace(working, timestamp_url="http://127.0.0.1:9/tsa")
+    try:
+        start = olof.post(f"/police-requests/{rid}/approve", data=csrf_form(olof))
+        failed = through_idp(olof, start.headers["location"], OLOF)
+        assert failed.status_code == 503 and "inget har skrivits under" in failed.text
+    finally:
+        state.signing = working
+    assert _status(jonna, rid) == "awaiting_chair"
+    assert jonna.get(f"/api/v1/police-requests/{rid}/signed.pdf").status_code == 404
+    retry = olof.post(f"/police-requests/{rid}/approve", data=csrf_form(olof))
+    ok = through_idp(olof, retry.headers["location"], OLOF)
+    assert ok.headers["location"] == f"/police-requests/{rid}?sparad=1", ok.text
+    assert _status(jonna, rid) == "signed"
