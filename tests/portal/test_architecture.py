@@ -196,6 +196,7 @@ FEATURE_MODULES = {
     "police/delegation.py",
     "police/document.py",
     "police/rules.py",
+    "police/signing.py",
     "reports/pdf.py",
     "stats/costs.py",
     "stats/periods.py",
