@@ -2,12 +2,14 @@
 
 Prints, in one run:
 - login round trip (GET /auth/login → dev IdP form → POST → /auth/callback → start page)
-  p50/p95 over N logins;
+  p50/p95 over N logins one after the other, and p50/p95 with 20 logins at once (20 client
+  threads, each logging in again and again; same number of logins);
 - requests/s (measured with wrk) of the authenticated start page and of a bare Litestar "hello"
   route served by the same process, and their ratio.
 
 The portal runs in its own process (uvicorn, one worker, SQLite demo data) so the client does
-not share its interpreter. Usage: .venv/bin/python bench/bench_login.py [--logins 200] [--seconds 8]
+not share its interpreter. Usage:
+.venv/bin/python bench/bench_login.py [--logins 200] [--seconds 8] [--concurrent-logins 20]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -63,11 +66,29 @@ def _wrk(url: str, cookie: str, seconds: float, conc: int) -> float:
     return float(match.group(1))
 
 
+def _round_trip(url: str) -> float:
+    """One login and the start page it lands on, in milliseconds."""
+    t0 = time.perf_counter()
+    client, callback = login(url, JONNA)
+    with client:
+        start_page = client.get(callback.headers["location"])
+        elapsed = (time.perf_counter() - t0) * 1000
+    assert start_page.status_code == 200 and "Välkommen" in start_page.text
+    return elapsed
+
+
+def _concurrent(url: str, logins: int, workers: int) -> list[float]:
+    """`logins` round trips by `workers` clients at once."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda _: _round_trip(url), range(logins)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--logins", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrent-logins", type=int, default=20)
     args = parser.parse_args()
 
     port = free_port()
@@ -79,13 +100,10 @@ def main() -> None:
         try:
             _wait(url, proc)
             login(url, JONNA)  # warm up: discovery, JWKS, templates
-            times = []
-            for _ in range(args.logins):
-                t0 = time.perf_counter()
-                client, callback = login(url, JONNA)
-                start_page = client.get(callback.headers["location"])
-                times.append((time.perf_counter() - t0) * 1000)
-                assert start_page.status_code == 200 and "Välkommen" in start_page.text
+            times = [_round_trip(url) for _ in range(args.logins)]
+            t0 = time.perf_counter()
+            together = _concurrent(url, args.logins, args.concurrent_logins)
+            together_s = time.perf_counter() - t0
             client, _ = login(url, JONNA)
             cookie = f"jp_session={client.cookies['jp_session']}"
             page_rps = _wrk(f"{url}/", cookie, args.seconds, args.concurrency)
@@ -96,6 +114,15 @@ def main() -> None:
 
     print(f"login round trip over {args.logins} logins (start → dev IdP → callback → start page):")
     print(f"  p50 {statistics.median(times):7.1f} ms   p95 {_percentile(times, 0.95):7.1f} ms")
+    print(
+        f"the same {args.logins} logins, {args.concurrent_logins} at once "
+        f"({args.logins / together_s:.1f} logins/s):"
+    )
+    p95_together = _percentile(together, 0.95)
+    print(
+        f"  p50 {statistics.median(together):7.1f} ms   p95 {p95_together:7.1f} ms"
+        f"   ratio p95 / one-at-a-time p50 {p95_together / statistics.median(times):.1f}"
+    )
     print(
         f"throughput (wrk, {args.concurrency} connections, {args.seconds:.0f} s each, one process):"
     )

@@ -177,8 +177,16 @@ async def _summaries(
     db: AsyncSession, vault: Vault, advs: Sequence[Advisory], now: datetime
 ) -> list[Summary]:
     """Current version, subjects, acknowledgements and names of many advisories, in 5 queries."""
+    return (await _summaries_with_content(db, vault, advs, now))[0]
+
+
+async def _summaries_with_content(
+    db: AsyncSession, vault: Vault, advs: Sequence[Advisory], now: datetime
+) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
+    """The summaries of `_summaries` and each advisory's current content, decrypted once (the
+    lookup shows both: no second read of the versions and subjects)."""
     if not advs:
-        return []
+        return [], {}
     ids = [a.id for a in advs]
     current = and_(
         AdvisoryVersion.advisory_id == Advisory.id,
@@ -220,10 +228,12 @@ async def _summaries(
     )
     orgs = {org_id: name for org_id, name in org_rows}
     result = []
+    contents: dict[uuid.UUID, AdvisoryContent] = {}
     for adv in advs:
         content = _decode(
             vault, versions[adv.id], _decrypt_subjects(vault, subjects.get(adv.id, []))
         )
+        contents[adv.id] = content
         own_acks = acks.get(adv.id, [])
         last = own_acks[0] if own_acks else None
         result.append(
@@ -244,7 +254,7 @@ async def _summaries(
                 last_ack=Ack(last.version, names.get(last.user_id, ""), last.at) if last else None,
             )
         )
-    return result
+    return result, contents
 
 
 async def _audit_list(
@@ -305,8 +315,15 @@ async def find_by_ids(
 ) -> list[Summary]:
     """Active and recently expired advisories among `ids` that the caller may see (a name
     search's matches; the caller audits)."""
+    return (await find_by_ids_with_content(db, vault, user, ids, now=now))[0]
+
+
+async def find_by_ids_with_content(
+    db: AsyncSession, vault: Vault, user: Principal, ids: set[uuid.UUID], *, now: datetime
+) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
+    """`find_by_ids` and each found advisory's current content."""
     if not ids:
-        return []
+        return [], {}
     advs = (
         await db.scalars(
             select(Advisory)
@@ -320,7 +337,7 @@ async def find_by_ids(
             .limit(LIST_LIMIT)
         )
     ).all()
-    return await _summaries(db, vault, list(advs), now)
+    return await _summaries_with_content(db, vault, list(advs), now)
 
 
 async def find_by_pnr_index(
@@ -331,6 +348,13 @@ async def find_by_pnr_index(
     Uses the index on advisory_subjects.pnr_index: the cost depends on the person's advisories,
     not on the archive's size. The caller (lookup) writes the audit entry.
     """
+    return (await find_by_pnr_index_with_content(db, vault, user, pnr_index, now=now))[0]
+
+
+async def find_by_pnr_index_with_content(
+    db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
+) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
+    """`find_by_pnr_index` and each found advisory's current content (the lookup shows both)."""
     advs = (
         (
             await db.scalars(
@@ -355,7 +379,7 @@ async def find_by_pnr_index(
         .unique()
         .all()
     )
-    return await _summaries(db, vault, list(dict.fromkeys(advs)), now)
+    return await _summaries_with_content(db, vault, list(dict.fromkeys(advs)), now)
 
 
 async def get(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, text, update
+from sqlalchemy import Row, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.db.base import utcnow
@@ -101,6 +101,24 @@ def reference_canonical(fields: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_CLAIM_ONE = (
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(seq=AuditHead.seq + 1)
+    .returning(AuditHead.seq, AuditHead.hash)
+)
+_SET_HEAD_HASH = update(AuditHead).where(AuditHead.id == 1).values(hash=bindparam("head_hash"))
+_APPEND = insert(AuditEntry)
+# PostgreSQL: the entry's insert and the head's new hash in one statement (a data-modifying
+# WITH runs whether or not the outer statement reads it), so an audited read costs two round
+# trips. SQLite has no data-modifying WITH: there the two statements run one after the other.
+_APPEND_AND_SET_HEAD = _SET_HEAD_HASH.add_cte(
+    insert(AuditEntry)
+    .values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in AuditEntry.__table__.columns})
+    .cte("appended")
+)
+
+
 async def record(
     db: AsyncSession,
     action: str,
@@ -111,19 +129,13 @@ async def record(
     object_type: str | None = None,
     object_id: str | uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction and return it."""
-    claimed = await db.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.hash)
-    )
-    seq, prev_hash = claimed.one()
-    at = utcnow()
+) -> None:
+    """Append one entry in the caller's transaction (Core statements built once, no ORM object:
+    this runs on every audited read)."""
+    seq, prev_hash = (await db.execute(_CLAIM_ONE)).one()
     fields: dict[str, Any] = {
         "seq": seq,
-        "at": at,
+        "at": utcnow(),
         "actor_user_id": actor.user_id,
         "actor_org_id": actor.org_id,
         "owner_org_id": owner_org_id,
@@ -135,11 +147,13 @@ async def record(
         "prev_hash": prev_hash,
     }
     digest = entry_hash(**fields)
-    entry = AuditEntry(**fields, hash=digest)
-    db.add(entry)
-    await db.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
-    await db.flush()
-    return entry
+    fields["hash"] = digest
+    if db.get_bind().dialect.name == "postgresql":
+        params = {f"e_{name}": value for name, value in fields.items()}
+        await db.execute(_APPEND_AND_SET_HEAD, {**params, "head_hash": digest})
+    else:
+        await db.execute(_APPEND, fields)
+        await db.execute(_SET_HEAD_HASH, {"head_hash": digest})
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,13 +145,13 @@ async def lookup(
             errors={"personal_identity_number": invalid_personnummer("eller sök på namn")}
         ) from None
     index = vault.index(pnr)
-    found = await queries.find_by_pnr_index(db, vault, p, index, now=now)
+    found, plans = await queries.find_by_pnr_index_with_content(db, vault, p, index, now=now)
     found_reports = await reports.find_by_person(db, p, index)
     found_decisions = await decisions.find_by_person(db, p, index)
     found_placements = await placement_records.find_by_person(db, vault, p, index, now=now)
     found_assignments = await assignment_records.find_by_person(db, vault, p, index, now=now)
     return await _result(
-        db, vault, p, pnr, "", found, found_reports, found_decisions, ("person", index),
+        db, p, pnr, "", found, plans, found_reports, found_decisions, ("person", index),
         found_placements, found_assignments,
     )  # fmt: skip
 
@@ -163,30 +163,27 @@ async def _by_name(
     if advisory_ids is None:
         raise InvalidInput(errors={"name": "Ange ett namn (minst två bokstäver) att söka på."})
     report_ids = await names.owners_named(db, vault, "report", name) or set()
-    found = await queries.find_by_ids(db, vault, p, advisory_ids, now=now)
+    found, plans = await queries.find_by_ids_with_content(db, vault, p, advisory_ids, now=now)
     found_reports = await reports.find_by_ids(db, p, report_ids)
     key = ("person-name", names.search_key(vault, name))
-    return await _result(db, vault, p, "", " ".join(name.split()), found, found_reports, [], key)
+    return await _result(db, p, "", " ".join(name.split()), found, plans, found_reports, [], key)
 
 
 async def _result(
     db: AsyncSession,
-    vault: Vault,
     p: Principal,
     pnr: str,
     name: str,
     found: list[Summary],
+    plans: dict[uuid.UUID, AdvisoryContent],
     found_reports: list[ReportSummary],
     found_decisions: list[DecisionBrief],
     audit_key: tuple[str, str],
     found_placements: list[placement_records.Summary] | None = None,
     found_assignments: list[assignment_records.Summary] | None = None,
 ) -> LookupResult:
-    """Read the plans, audit the search (a keyed hash, never the number or name), answer."""
-    plans = {
-        a.id: await queries.content_of(db, vault, await queries.version_row(db, a.id, a.version))
-        for a in found
-    }
+    """Audit the search (a keyed hash, never the number or name), answer. `plans` holds each
+    found advisory's current content, read with the summaries."""
     await audit.record(
         db,
         "lookup",
