@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from auth.sessions import hash_token
 from portal.db.base import utcnow
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import AuditEntry, WebSession
@@ -127,6 +128,34 @@ def test_idle_and_absolute_timeouts_end_the_session(
     asyncio.run(_age_sessions(portal.settings.database_url, **age))
     r = client.get("/admin/users")
     assert r.status_code in (302, 303) and r.headers["location"].startswith("/auth/login")
+
+
+async def _last_seen(url: str, token: str) -> datetime:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            seen = await db.scalar(
+                select(WebSession.last_seen_at).where(WebSession.id == hash_token(token))
+            )
+            assert seen is not None
+            return seen
+    finally:
+        await engine.dispose()
+
+
+def test_a_request_touches_the_session_at_most_once_a_minute(portal: RunningPortal) -> None:
+    client, _ = login(portal.url, ADA)
+    token = client.cookies["jp_session"]
+    url = portal.settings.database_url
+    asyncio.run(_age_sessions(url, last_seen_at=timedelta(seconds=20)))
+    before = asyncio.run(_last_seen(url, token))
+    assert client.get("/admin/users").status_code == 200
+    assert asyncio.run(_last_seen(url, token)) == before  # seen 20 s ago: not written again
+    asyncio.run(_age_sessions(url, last_seen_at=timedelta(minutes=5)))
+    aged = asyncio.run(_last_seen(url, token))
+    assert client.get("/admin/users").status_code == 200
+    touched = asyncio.run(_last_seen(url, token))
+    assert touched > aged + timedelta(minutes=4)  # seen 5 min ago: touched with the request
 
 
 def test_handler_is_refused_admin_pages_and_the_attempt_is_audited(portal: RunningPortal) -> None:
