@@ -118,7 +118,7 @@ class AdvisoryPages(Controller):
             return _form_page(
                 user, action="/advisories/new", values=values, errors=exc.errors, status=422
             )
-        return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
+        return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @get("/{advisory_id:uuid}")
     async def detail(
@@ -127,9 +127,9 @@ class AdvisoryPages(Controller):
         vault: Vault,
         user: CurrentUser,
         advisory_id: FromPath[uuid.UUID],
-        sparad: FromQuery[str | None] = None,
+        saved: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._detail(db, vault, user, advisory_id, None, "Sparat." if sparad else None)
+        return await self._detail(db, vault, user, advisory_id, None, "Sparat." if saved else None)
 
     @get("/{advisory_id:uuid}/versions/{number:int}")
     async def version(
@@ -212,7 +212,7 @@ class AdvisoryPages(Controller):
             return again(exc.errors, 422)
         except Conflict as exc:
             return again({}, 409, exc.message)
-        return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
+        return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @post("/{advisory_id:uuid}/reconfirm")
     async def reconfirm(
@@ -224,7 +224,7 @@ class AdvisoryPages(Controller):
             db, vault, user, advisory_id,
             base_version=_int(form.get("base_version")), now=utcnow(),
         )  # fmt: skip
-        return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
+        return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @post("/{advisory_id:uuid}/withdraw")
     async def withdraw(
@@ -236,7 +236,7 @@ class AdvisoryPages(Controller):
             db, vault, user, advisory_id, reason=str(form.get("reason", "")),
             base_version=_int(form.get("base_version")), now=utcnow(),
         )  # fmt: skip
-        return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
+        return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @post("/{advisory_id:uuid}/acknowledge")
     async def acknowledge(
@@ -246,7 +246,7 @@ class AdvisoryPages(Controller):
         await service.acknowledge(
             db, user, advisory_id, version=_int(form.get("version")), now=utcnow()
         )
-        return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
+        return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @post("/{advisory_id:uuid}/attachments")
     async def attach(
@@ -264,7 +264,7 @@ class AdvisoryPages(Controller):
             advisory_id,
             uploads_from_form(form),
         )
-        return Redirect(f"/advisories/{advisory_id}?sparad=1", status_code=303)
+        return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @get("/{advisory_id:uuid}/attachments/{attachment_id:uuid}")
     async def download(

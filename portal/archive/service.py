@@ -107,9 +107,9 @@ class Integrity:
         return all(f.ok for f in self.files) and sig_ok
 
 
-def archive_orgs(principal: Principal) -> set[uuid.UUID]:
+def archive_orgs(user: Principal) -> set[uuid.UUID]:
     """Organisations whose archive the user may search."""
-    return principal.orgs_with(Permission.READ_ARCHIVE)
+    return user.orgs_with(Permission.READ_ARCHIVE)
 
 
 async def _org_kind(db: AsyncSession, org_id: uuid.UUID) -> str:
@@ -120,7 +120,7 @@ async def _org_kind(db: AsyncSession, org_id: uuid.UUID) -> str:
 async def search(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     *,
     org_id: uuid.UUID,
     kinds: Sequence[str],
@@ -129,7 +129,7 @@ async def search(
     personnummer: str = "",
 ) -> list[Hit]:
     """Records of the organisation's archive matching the filters, newest first (audited)."""
-    if org_id not in archive_orgs(principal):
+    if org_id not in archive_orgs(user):
         raise Forbidden("Du har inte behörighet till arkivet.")
     index = None
     if personnummer.strip():
@@ -144,7 +144,7 @@ async def search(
     await audit.record(
         db,
         "archive.search",
-        actor=principal.actor(org_id),
+        actor=user.actor(org_id),
         owner_org_id=org_id,
         details={"kinds": list(kinds), "by_person": index is not None, "hits": len(hits)},
     )
@@ -174,21 +174,21 @@ async def _holding(db: AsyncSession, kind: str, record_id: uuid.UUID) -> Holding
     return await SOURCES[kind].holding(db, record_id) if kind in SOURCES else None
 
 
-def _reader_org(principal: Principal, holding: Holding) -> uuid.UUID | None:
+def _reader_org(user: Principal, holding: Holding) -> uuid.UUID | None:
     """The archive the user reads the record in: the owner's when theirs, else a holder's."""
-    mine = holding.holders & archive_orgs(principal)
+    mine = holding.holders & archive_orgs(user)
     if holding.owner_org_id in mine:
         return holding.owner_org_id
     return min(mine, default=None)
 
 
 async def _open(
-    db: AsyncSession, vault: Vault, principal: Principal, kind: str, record_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, kind: str, record_id: uuid.UUID
 ) -> tuple[Record, audit.Actor]:
     """The record and the user as its reader (in the archive that holds it: the owner's when
     the user is its archivist); NotFound (audited) when it is in none of the user's archives."""
     found = await _holding(db, kind, record_id)
-    reader = _reader_org(principal, found) if found is not None else None
+    reader = _reader_org(user, found) if found is not None else None
     if found is None or reader is None:
         raise NotFound(
             audit=AuditNote(
@@ -201,14 +201,14 @@ async def _open(
         )
     record = await SOURCES[kind].describe(db, vault, record_id)
     assert record is not None  # held, so it exists
-    return record, principal.actor(reader)
+    return record, user.actor(reader)
 
 
 async def load(
-    db: AsyncSession, vault: Vault, principal: Principal, kind: str, record_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, kind: str, record_id: uuid.UUID
 ) -> Record:
     """The record if it is in one of the user's archives; NotFound (audited) otherwise."""
-    record, _ = await _open(db, vault, principal, kind, record_id)
+    record, _ = await _open(db, vault, user, kind, record_id)
     return record
 
 
@@ -244,7 +244,7 @@ async def open_record(
     db: AsyncSession,
     vault: Vault,
     files: EncryptedObjectStore,
-    principal: Principal,
+    user: Principal,
     kind: str,
     record_id: uuid.UUID,
     *,
@@ -252,7 +252,7 @@ async def open_record(
 ) -> tuple[Record, Integrity]:
     """Open a record of the user's archives: load it, check its integrity and audit the opening
     (`archive.open`, with the verdict). The record page and the API both open through here."""
-    record, actor = await _open(db, vault, principal, kind, record_id)
+    record, actor = await _open(db, vault, user, kind, record_id)
     integrity = await check(files, record, trust_roots)
     await audit.record(
         db,
@@ -269,14 +269,14 @@ async def open_record(
 async def open_file(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     kind: str,
     record_id: uuid.UUID,
     number: int,
 ) -> StoredFile:
     """The record's `number`th stored file (1-based) for download, audited
     (`archive.download`); NotFound when the record or the file is not there for the user."""
-    record, actor = await _open(db, vault, principal, kind, record_id)
+    record, actor = await _open(db, vault, user, kind, record_id)
     if not 1 <= number <= len(record.files):
         raise NotFound()
     await audit.record(

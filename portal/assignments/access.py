@@ -21,19 +21,19 @@ from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 
 
-def own_orgs(p: Principal) -> set[uuid.UUID]:
+def own_orgs(user: Principal) -> set[uuid.UUID]:
     """Municipalities whose assignments the caller sends and follows."""
-    return p.orgs_with(Permission.SEND_ASSIGNMENTS)
+    return user.orgs_with(Permission.SEND_ASSIGNMENTS)
 
 
-def jour_orgs(p: Principal) -> set[uuid.UUID]:
+def jour_orgs(user: Principal) -> set[uuid.UUID]:
     """Jours whose assignments and handover notes the caller handles."""
-    return p.orgs_with(Permission.CARRY_OUT_ASSIGNMENTS)
+    return user.orgs_with(Permission.CARRY_OUT_ASSIGNMENTS)
 
 
-def actor_for(p: Principal, a: Assignment) -> Actor:
+def actor_for(user: Principal, a: Assignment) -> Actor:
     """The audit actor: acting for the sending municipality, else for the jour."""
-    return p.actor(a.organisation_id if a.organisation_id in own_orgs(p) else a.jour_id)
+    return user.actor(a.organisation_id if a.organisation_id in own_orgs(user) else a.jour_id)
 
 
 def note(action: str, outcome: str, object_id: uuid.UUID, org: uuid.UUID | None,
@@ -43,7 +43,7 @@ def note(action: str, outcome: str, object_id: uuid.UUID, org: uuid.UUID | None,
 
 
 async def get_visible(
-    db: AsyncSession, p: Principal, assignment_id: uuid.UUID, action: str, *, lock: bool = False
+    db: AsyncSession, user: Principal, assignment_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> Assignment:
     """The assignment if the caller may see it; else NotFound, audited as not_found or denied."""
     stmt = select(Assignment).where(Assignment.id == assignment_id)
@@ -52,17 +52,17 @@ async def get_visible(
     a = await db.scalar(stmt)
     if a is None:
         raise NotFound(audit=note(action, "not_found", assignment_id, None))
-    if a.organisation_id not in own_orgs(p) and a.jour_id not in jour_orgs(p):
+    if a.organisation_id not in own_orgs(user) and a.jour_id not in jour_orgs(user):
         raise NotFound(audit=note(action, "denied", assignment_id, a.organisation_id))
     return a
 
 
 async def get_for_jour(
-    db: AsyncSession, p: Principal, assignment_id: uuid.UUID, action: str
+    db: AsyncSession, user: Principal, assignment_id: uuid.UUID, action: str
 ) -> Assignment:
     """The assignment, locked, if it is addressed to the caller's jour; else 404 or 403."""
-    a = await get_visible(db, p, assignment_id, action, lock=True)
-    if a.jour_id not in jour_orgs(p):
+    a = await get_visible(db, user, assignment_id, action, lock=True)
+    if a.jour_id not in jour_orgs(user):
         raise Forbidden(
             "Bara socialjouren kan ta emot och avrapportera uppdrag.",
             audit=note(action, "denied", a.id, a.organisation_id),
@@ -71,11 +71,11 @@ async def get_for_jour(
 
 
 async def get_for_sender(
-    db: AsyncSession, p: Principal, assignment_id: uuid.UUID, action: str
+    db: AsyncSession, user: Principal, assignment_id: uuid.UUID, action: str
 ) -> Assignment:
     """The assignment, locked, if the caller's municipality sent it; else 404 or 403."""
-    a = await get_visible(db, p, assignment_id, action, lock=True)
-    if a.organisation_id not in own_orgs(p):
+    a = await get_visible(db, user, assignment_id, action, lock=True)
+    if a.organisation_id not in own_orgs(user):
         raise Forbidden(
             "Bara kommunen som skickade uppdraget kan återkalla det.",
             audit=note(action, "denied", a.id, a.organisation_id),
@@ -83,9 +83,9 @@ async def get_for_sender(
     return a
 
 
-def require_sender(p: Principal) -> set[uuid.UUID]:
+def require_sender(user: Principal) -> set[uuid.UUID]:
     """Municipalities the caller may send assignments for; Forbidden (audited) when none."""
-    own = own_orgs(p)
+    own = own_orgs(user)
     if not own:
         raise Forbidden(
             "Bara handläggare i en kommun kan skicka uppdrag till socialjouren.",
@@ -94,30 +94,32 @@ def require_sender(p: Principal) -> set[uuid.UUID]:
     return own
 
 
-def require_jour(p: Principal, action: str) -> set[uuid.UUID]:
+def require_jour(user: Principal, action: str) -> set[uuid.UUID]:
     """Jours the caller works for; Forbidden (audited) when none."""
-    jours = jour_orgs(p)
+    jours = jour_orgs(user)
     if not jours:
         raise Forbidden("Bara socialjouren har överlämningar.", audit=AuditNote(action, "denied"))
     return jours
 
 
-def sender(p: Principal, organisation_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID | None]:
+def sender(
+    user: Principal, organisation_id: uuid.UUID | None
+) -> tuple[uuid.UUID, uuid.UUID | None]:
     """(sending municipality, sending unit) for a new assignment; the unit gets the e-mails."""
-    own = require_sender(p)
+    own = require_sender(user)
     if organisation_id is None:
         if len(own) != 1:
             raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som skickar."})
         organisation_id = next(iter(own))
     elif organisation_id not in own:
         raise InvalidInput(errors={"organisation_id": "Du kan bara skicka från din egen kommun."})
-    units = [m.unit_id for m in p.memberships if m.org_id == organisation_id and m.unit_id]
+    units = [m.unit_id for m in user.memberships if m.org_id == organisation_id and m.unit_id]
     return organisation_id, units[0] if units else None
 
 
-def writing_jour(p: Principal, jour_id: uuid.UUID | None) -> uuid.UUID:
+def writing_jour(user: Principal, jour_id: uuid.UUID | None) -> uuid.UUID:
     """The jour a new handover note is for (the caller's only one unless named)."""
-    jours = require_jour(p, "handover.create")
+    jours = require_jour(user, "handover.create")
     if jour_id is None:
         if len(jours) != 1:
             raise InvalidInput(errors={"jour_id": "Välj vilken socialjour anteckningen gäller."})
@@ -127,11 +129,13 @@ def writing_jour(p: Principal, jour_id: uuid.UUID | None) -> uuid.UUID:
     return jour_id
 
 
-async def get_note(db: AsyncSession, p: Principal, note_id: uuid.UUID, action: str) -> HandoverNote:
+async def get_note(
+    db: AsyncSession, user: Principal, note_id: uuid.UUID, action: str
+) -> HandoverNote:
     """A handover note of the caller's jour; else NotFound, audited."""
     n = await db.get(HandoverNote, note_id)
     if n is None:
         raise NotFound(audit=note(action, "not_found", note_id, None, "handover_note"))
-    if n.jour_id not in jour_orgs(p):
+    if n.jour_id not in jour_orgs(user):
         raise NotFound(audit=note(action, "denied", note_id, n.jour_id, "handover_note"))
     return n

@@ -82,7 +82,7 @@ class AssignmentPages(Controller):
                 "assignments/form.html", user, status_code=422,
                 form=form_values(draft, text(form, "due_at")), errors=exc.errors, kinds=KINDS,
             )  # fmt: skip
-        return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
+        return Redirect(f"/assignments/{assignment_id}?saved=1", status_code=303)
 
     async def _detail(
         self, db: Db, vault: Vault, user: CurrentUser, assignment_id: uuid.UUID, *,
@@ -99,10 +99,10 @@ class AssignmentPages(Controller):
     @get("/{assignment_id:uuid}")
     async def detail(
         self, db: Db, vault: Vault, user: CurrentUser, assignment_id: FromPath[uuid.UUID],
-        sparad: FromQuery[str | None] = None,
+        saved: FromQuery[str | None] = None,
     ) -> Template:  # fmt: skip
         return await self._detail(
-            db, vault, user, assignment_id, flash="Sparat." if sparad else None
+            db, vault, user, assignment_id, flash="Sparat." if saved else None
         )
 
     @post("/{assignment_id:uuid}/accept")
@@ -110,7 +110,7 @@ class AssignmentPages(Controller):
         self, db: Db, user: CurrentUser, assignment_id: FromPath[uuid.UUID]
     ) -> Redirect:
         await service.accept(db, user, assignment_id, now=utcnow())
-        return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
+        return Redirect(f"/assignments/{assignment_id}?saved=1", status_code=303)
 
     @post("/{assignment_id:uuid}/report")
     async def report(
@@ -131,7 +131,7 @@ class AssignmentPages(Controller):
                 db, vault, user, assignment_id, errors=exc.errors, status=422,
                 typed={"outcome": outcome, "note": note},
             )  # fmt: skip
-        return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
+        return Redirect(f"/assignments/{assignment_id}?saved=1", status_code=303)
 
     @post("/{assignment_id:uuid}/withdraw")
     async def withdraw(
@@ -147,7 +147,7 @@ class AssignmentPages(Controller):
                 db, vault, user, assignment_id, errors=exc.errors, status=422,
                 typed={"reason": reason},
             )  # fmt: skip
-        return Redirect(f"/assignments/{assignment_id}?sparad=1", status_code=303)
+        return Redirect(f"/assignments/{assignment_id}?saved=1", status_code=303)
 
 
 class HandoverPages(Controller):
@@ -173,9 +173,9 @@ class HandoverPages(Controller):
 
     @get("/")
     async def page(
-        self, db: Db, vault: Vault, user: CurrentUser, sparad: FromQuery[str | None] = None
+        self, db: Db, vault: Vault, user: CurrentUser, saved: FromQuery[str | None] = None
     ) -> Template:
-        return await self._page(db, vault, user, flash="Sparat." if sparad else None)
+        return await self._page(db, vault, user, flash="Sparat." if saved else None)
 
     @post("/")
     async def write(
@@ -187,7 +187,7 @@ class HandoverPages(Controller):
             await service.write_note(db, vault, user, body, now=utcnow())
         except InvalidInput as exc:
             return await self._page(db, vault, user, errors=exc.errors, typed=body, status=422)
-        return Redirect("/jour/handover?sparad=1", status_code=303)
+        return Redirect("/jour/handover?saved=1", status_code=303)
 
     @post("/{note_id:uuid}/read")
     async def read(

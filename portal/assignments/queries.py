@@ -177,18 +177,20 @@ def open_or_recently_closed(now: datetime) -> ColumnElement[bool]:
     return or_(Assignment.status.in_(OPEN), closed_at >= now - RECENTLY_CLOSED)
 
 
-async def _audit_list(db: AsyncSession, p: Principal, scope: str, rows: Sequence[Summary]) -> None:
+async def _audit_list(
+    db: AsyncSession, user: Principal, scope: str, rows: Sequence[Summary]
+) -> None:
     await audit.record(
-        db, "assignment.list", actor=p.actor(), object_type="assignment",
+        db, "assignment.list", actor=user.actor(), object_type="assignment",
         details={"scope": scope, "assignments": [str(r.id) for r in rows]},
     )  # fmt: skip
 
 
 async def list_sent(
-    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
 ) -> list[Summary]:
     """The caller's municipality's assignments, newest first (every state)."""
-    own = access.own_orgs(p)
+    own = access.own_orgs(user)
     if not own:
         raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "sent"}))
     rows = (
@@ -200,16 +202,16 @@ async def list_sent(
         )
     ).all()
     result = await _summaries(db, vault, rows, now)
-    await _audit_list(db, p, "sent", result)
+    await _audit_list(db, user, "sent", result)
     return result
 
 
 async def list_for_jour(
-    db: AsyncSession, vault: Vault, p: Principal, *, now: datetime, open_only: bool = False
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime, open_only: bool = False
 ) -> list[Summary]:
     """Assignments to the caller's jour: open ones by deadline (overdue first), then those
     closed within RECENTLY_CLOSED (unless `open_only`), newest first."""
-    jours = access.jour_orgs(p)
+    jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "jour"}))
     cond = Assignment.status.in_(OPEN) if open_only else open_or_recently_closed(now)
@@ -225,15 +227,15 @@ async def list_for_jour(
     open_rows = [r for r in result if r.is_open]
     closed = sorted((r for r in result if not r.is_open), key=lambda r: r.created_at, reverse=True)
     ordered = open_rows + closed
-    await _audit_list(db, p, "dashboard" if open_only else "jour", ordered)
+    await _audit_list(db, user, "dashboard" if open_only else "jour", ordered)
     return ordered
 
 
 async def get(
-    db: AsyncSession, vault: Vault, p: Principal, assignment_id: uuid.UUID, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, assignment_id: uuid.UUID, *, now: datetime
 ) -> Detail:
     """One assignment with its outcome; audited."""
-    a = await access.get_visible(db, p, assignment_id, "assignment.read")
+    a = await access.get_visible(db, user, assignment_id, "assignment.read")
     (summary,) = await _summaries(db, vault, [a], now)
     names = await user_names(db, vault, [a.created_by, a.withdrawn_by])
     jour = await db.get(Organisation, a.jour_id)
@@ -248,9 +250,9 @@ async def get(
         if a.withdraw_reason_enc
         else None
     )
-    at_jour = a.jour_id in access.jour_orgs(p)
+    at_jour = a.jour_id in access.jour_orgs(user)
     await audit.record(
-        db, "assignment.read", actor=access.actor_for(p, a), owner_org_id=a.organisation_id,
+        db, "assignment.read", actor=access.actor_for(user, a), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id,
     )  # fmt: skip
     return Detail(
@@ -264,16 +266,16 @@ async def get(
         withdraw_reason=reason,
         can_accept=at_jour and a.status == "sent",
         can_report=at_jour and a.status == "accepted",
-        can_withdraw=a.organisation_id in access.own_orgs(p) and a.status in OPEN,
+        can_withdraw=a.organisation_id in access.own_orgs(user) and a.status in OPEN,
     )
 
 
 async def find_by_pnr_index(
-    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> list[Summary]:
     """Open assignments about the person, and those closed within RECENTLY_CLOSED, that the
     caller may see, open ones first by deadline (not audited: the lookup audits its search)."""
-    own, jours = access.own_orgs(p), access.jour_orgs(p)
+    own, jours = access.own_orgs(user), access.jour_orgs(user)
     if not own and not jours:
         return []
     rows = (
@@ -296,10 +298,10 @@ async def find_by_pnr_index(
 
 
 async def handover_notes(
-    db: AsyncSession, vault: Vault, p: Principal, *, since: datetime, scope: str
+    db: AsyncSession, vault: Vault, user: Principal, *, since: datetime, scope: str
 ) -> list[NoteView]:
     """The caller's jours' handover notes written since `since`, newest first; audited."""
-    jours = access.require_jour(p, "handover.list")
+    jours = access.require_jour(user, "handover.list")
     notes = (
         await db.scalars(
             select(HandoverNote)
@@ -325,17 +327,17 @@ async def handover_notes(
         NoteView(
             id=n.id,
             author=names.get(n.created_by, ""),
-            mine=n.created_by == p.user_id,
+            mine=n.created_by == user.user_id,
             created_at=n.created_at,
             shift_start=n.shift_start,
             body=vault.decrypt(n.body_enc, field_context(HandoverNote.body_enc, n.id)),
             read_by=tuple((names.get(r.user_id, ""), r.at) for r in by_note.get(n.id, [])),
-            read_by_me=any(r.user_id == p.user_id for r in by_note.get(n.id, [])),
+            read_by_me=any(r.user_id == user.user_id for r in by_note.get(n.id, [])),
         )
         for n in notes
     ]
     await audit.record(
-        db, "handover.list", actor=p.actor(next(iter(jours))), object_type="handover_note",
+        db, "handover.list", actor=user.actor(next(iter(jours))), object_type="handover_note",
         details={"scope": scope, "notes": [str(v.id) for v in views]},
     )  # fmt: skip
     return views

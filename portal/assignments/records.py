@@ -49,11 +49,11 @@ __all__ = [
 
 
 async def find_by_person(
-    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> list[Summary]:
     """Open assignments about the person with this blind index (and those closed within a
     week) that the caller may see, open ones first (not audited: the caller audits)."""
-    return await queries.find_by_pnr_index(db, vault, p, pnr_index, now=now)
+    return await queries.find_by_pnr_index(db, vault, user, pnr_index, now=now)
 
 
 # --- retention, log review ---

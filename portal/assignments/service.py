@@ -48,7 +48,7 @@ async def _jour_of(db: AsyncSession, org_id: uuid.UUID) -> uuid.UUID:
 async def create(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     draft: AssignmentDraft,
     *,
     now: datetime,
@@ -56,7 +56,7 @@ async def create(
     errors: dict[str, str] | None = None,
 ) -> uuid.UUID:
     """Send a new assignment to the municipality's jour; returns its id."""
-    org_id, unit_id = access.sender(p, organisation_id)
+    org_id, unit_id = access.sender(user, organisation_id)
     content = validate(draft, now=now, errors=errors)
     jour_id = await _jour_of(db, org_id)
     assignment_id = uuid.uuid4()
@@ -67,7 +67,7 @@ async def create(
             organisation_id=org_id,
             jour_id=jour_id,
             unit_id=unit_id,
-            created_by=p.user_id,
+            created_by=user.user_id,
             created_at=now,
             kind=content.kind,
             due_at=content.due_at,
@@ -83,7 +83,7 @@ async def create(
     )
     await db.flush()
     await audit.record(
-        db, "assignment.create", actor=p.actor(org_id), owner_org_id=org_id,
+        db, "assignment.create", actor=user.actor(org_id), owner_org_id=org_id,
         object_type="assignment", object_id=assignment_id, details={"kind": content.kind},
     )  # fmt: skip
     mailboxes = await db.scalars(
@@ -113,16 +113,16 @@ async def _tell_sender(db: AsyncSession, a: Assignment) -> None:
 
 
 async def accept(
-    db: AsyncSession, p: Principal, assignment_id: uuid.UUID, *, now: datetime
+    db: AsyncSession, user: Principal, assignment_id: uuid.UUID, *, now: datetime
 ) -> None:
     """The jour takes the assignment on (who and when are kept)."""
     action = "assignment.accept"
-    a = await access.get_for_jour(db, p, assignment_id, action)
+    a = await access.get_for_jour(db, user, assignment_id, action)
     if a.status != "sent":
         raise _wrong_state(a, "tas emot")
-    a.status, a.accepted_by, a.accepted_at = "accepted", p.user_id, now
+    a.status, a.accepted_by, a.accepted_at = "accepted", user.user_id, now
     await audit.record(
-        db, action, actor=p.actor(a.jour_id), owner_org_id=a.organisation_id,
+        db, action, actor=user.actor(a.jour_id), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id,
     )  # fmt: skip
     await _tell_sender(db, a)
@@ -131,7 +131,7 @@ async def accept(
 async def report(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     assignment_id: uuid.UUID,
     *,
     done: bool,
@@ -140,7 +140,7 @@ async def report(
 ) -> None:
     """Whoever carried it out records the outcome: done (what was done) or not done (why)."""
     action = "assignment.report"
-    a = await access.get_for_jour(db, p, assignment_id, action)
+    a = await access.get_for_jour(db, user, assignment_id, action)
     if a.status != "accepted":
         raise _wrong_state(a, "avrapporteras")
     text = note_text(
@@ -148,10 +148,10 @@ async def report(
         "Beskriv vad som gjordes." if done else "Beskriv varför uppdraget inte blev utfört.",
     )  # fmt: skip
     a.status = "done" if done else "not_done"
-    a.outcome_by, a.outcome_at = p.user_id, now
+    a.outcome_by, a.outcome_at = user.user_id, now
     a.outcome_enc = vault.encrypt(text, field_context(Assignment.outcome_enc, a.id))
     await audit.record(
-        db, action, actor=p.actor(a.jour_id), owner_org_id=a.organisation_id,
+        db, action, actor=user.actor(a.jour_id), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id, details={"outcome": a.status},
     )  # fmt: skip
     await _tell_sender(db, a)
@@ -160,7 +160,7 @@ async def report(
 async def withdraw(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     assignment_id: uuid.UUID,
     *,
     reason: str,
@@ -168,14 +168,14 @@ async def withdraw(
 ) -> None:
     """The municipality withdraws an open assignment (it leaves the dashboard); reason kept."""
     action = "assignment.withdraw"
-    a = await access.get_for_sender(db, p, assignment_id, action)
+    a = await access.get_for_sender(db, user, assignment_id, action)
     if a.status not in OPEN:
         raise _wrong_state(a, "återkallas")
     text = note_text(reason, "reason", "Ange varför uppdraget återkallas.")
-    a.status, a.withdrawn_by, a.withdrawn_at = "withdrawn", p.user_id, now
+    a.status, a.withdrawn_by, a.withdrawn_at = "withdrawn", user.user_id, now
     a.withdraw_reason_enc = vault.encrypt(text, field_context(Assignment.withdraw_reason_enc, a.id))
     await audit.record(
-        db, action, actor=p.actor(a.organisation_id), owner_org_id=a.organisation_id,
+        db, action, actor=user.actor(a.organisation_id), owner_org_id=a.organisation_id,
         object_type="assignment", object_id=a.id,
     )  # fmt: skip
 
@@ -233,47 +233,47 @@ async def escalate_overdue(db: AsyncSession, *, now: datetime) -> int:
 async def write_note(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     body: str,
     *,
     now: datetime,
     jour_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """The outgoing shift's note to the next one; returns its id."""
-    jour = access.writing_jour(p, jour_id)
+    jour = access.writing_jour(user, jour_id)
     text = note_text(body, "body", "Skriv vad nästa pass behöver veta.")
     note_id = uuid.uuid4()
     db.add(
         HandoverNote(
-            id=note_id, jour_id=jour, created_by=p.user_id, created_at=now,
+            id=note_id, jour_id=jour, created_by=user.user_id, created_at=now,
             shift_start=shift_start(now),
             body_enc=vault.encrypt(text, field_context(HandoverNote.body_enc, note_id)),
         )
     )  # fmt: skip
     await db.flush()
     await audit.record(
-        db, "handover.create", actor=p.actor(jour), owner_org_id=jour,
+        db, "handover.create", actor=user.actor(jour), owner_org_id=jour,
         object_type="handover_note", object_id=note_id,
     )  # fmt: skip
     return note_id
 
 
 async def acknowledge_note(
-    db: AsyncSession, p: Principal, note_id: uuid.UUID, *, now: datetime
+    db: AsyncSession, user: Principal, note_id: uuid.UUID, *, now: datetime
 ) -> None:
     """The incoming staff member has read the note (idempotent)."""
     action = "handover.acknowledge"
-    n = await access.get_note(db, p, note_id, action)
+    n = await access.get_note(db, user, note_id, action)
     done = await db.scalar(
         select(HandoverRead.id).where(
-            HandoverRead.note_id == n.id, HandoverRead.user_id == p.user_id
+            HandoverRead.note_id == n.id, HandoverRead.user_id == user.user_id
         )
     )
     if done is not None:
         return
-    db.add(HandoverRead(note_id=n.id, user_id=p.user_id, at=now))
+    db.add(HandoverRead(note_id=n.id, user_id=user.user_id, at=now))
     await db.flush()
     await audit.record(
-        db, action, actor=p.actor(n.jour_id), owner_org_id=n.jour_id,
+        db, action, actor=user.actor(n.jour_id), owner_org_id=n.jour_id,
         object_type="handover_note", object_id=n.id,
     )  # fmt: skip

@@ -77,14 +77,14 @@ class Access:
     user_id: uuid.UUID
 
 
-def access_of(principal: Principal) -> Access:
+def access_of(user: Principal) -> Access:
     """The organisations through which the principal reaches decisions."""
     municipal = (
-        principal.orgs_with(Permission.READ_REPORTS)
-        | principal.orgs_with(Permission.SIGN_DECISIONS)
-        | principal.orgs_with(Permission.READ_ARCHIVE)
+        user.orgs_with(Permission.READ_REPORTS)
+        | user.orgs_with(Permission.SIGN_DECISIONS)
+        | user.orgs_with(Permission.READ_ARCHIVE)
     )
-    return Access(principal.orgs_with(Permission.DRAFT_DECISIONS), municipal, principal.user_id)
+    return Access(user.orgs_with(Permission.DRAFT_DECISIONS), municipal, user.user_id)
 
 
 def _visible(decision: Decision, access: Access) -> bool:
@@ -121,14 +121,14 @@ def archive_filter(org_id: uuid.UUID, is_jour: bool) -> ColumnElement[bool]:
 
 
 async def _validate(
-    db: AsyncSession, principal: Principal, data: DecisionIn
+    db: AsyncSession, user: Principal, data: DecisionIn
 ) -> tuple[uuid.UUID, str | None, str]:
     """Check the input; return (jour id, normalised personnummer or None, roster function)."""
     errors: dict[str, str] = {}
     if data.kind not in KINDS:
         errors["kind"] = "Välj typ av beslut."
     municipality = await db.get(Organisation, data.municipality_id)
-    jours = principal.orgs_with(Permission.DRAFT_DECISIONS)
+    jours = user.orgs_with(Permission.DRAFT_DECISIONS)
     if (
         municipality is None
         or municipality.kind != "municipality"
@@ -193,18 +193,18 @@ def _seal(vault: Vault, d: Decision, data: DecisionIn, pnr: str | None) -> None:
     )
 
 
-def require_drafter(principal: Principal) -> None:
+def require_drafter(user: Principal) -> None:
     """Only the jour drafts decisions."""
-    if not principal.orgs_with(Permission.DRAFT_DECISIONS):
+    if not user.orgs_with(Permission.DRAFT_DECISIONS):
         raise Forbidden(audit=AuditNote("decision.draft", "denied"))
 
 
 async def create_draft(
-    db: AsyncSession, vault: Vault, principal: Principal, data: DecisionIn
+    db: AsyncSession, vault: Vault, user: Principal, data: DecisionIn
 ) -> uuid.UUID:
     """The jour writes down a decision the chair took orally."""
-    require_drafter(principal)
-    jour_id, pnr, function = await _validate(db, principal, data)
+    require_drafter(user)
+    jour_id, pnr, function = await _validate(db, user, data)
     d = Decision(
         id=uuid.uuid4(),
         kind=data.kind,
@@ -214,7 +214,7 @@ async def create_draft(
         oral_decision_at=data.oral_decision_at,
         decision_maker_id=data.decision_maker_id,
         decision_maker_function=function,
-        drafted_by=principal.user_id,
+        drafted_by=user.user_id,
     )
     _seal(vault, d, data, pnr)
     db.add(d)
@@ -222,7 +222,7 @@ async def create_draft(
     await audit.record(
         db,
         "decision.create",
-        actor=principal.actor(jour_id),
+        actor=user.actor(jour_id),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -232,10 +232,10 @@ async def create_draft(
 
 
 async def load_visible(
-    db: AsyncSession, principal: Principal, decision_id: uuid.UUID, action: str
+    db: AsyncSession, user: Principal, decision_id: uuid.UUID, action: str
 ) -> Decision:
     d = await db.get(Decision, decision_id)
-    if d is None or not _visible(d, access_of(principal)):
+    if d is None or not _visible(d, access_of(user)):
         raise NotFound(
             audit=AuditNote(
                 action,
@@ -249,15 +249,15 @@ async def load_visible(
 
 
 async def update_draft(
-    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID, data: DecisionIn
+    db: AsyncSession, vault: Vault, user: Principal, decision_id: uuid.UUID, data: DecisionIn
 ) -> None:
     """Change a draft; refused once sent for signature or when someone else changed it first."""
-    d = await load_visible(db, principal, decision_id, "decision.update")
-    if d.jour_id not in principal.orgs_with(Permission.DRAFT_DECISIONS):
+    d = await load_visible(db, user, decision_id, "decision.update")
+    if d.jour_id not in user.orgs_with(Permission.DRAFT_DECISIONS):
         raise Forbidden()
     if d.status != "draft":
         raise Conflict("Beslutet är redan skickat för underskrift och kan inte ändras.")
-    _, pnr, function = await _validate(db, principal, data)
+    _, pnr, function = await _validate(db, user, data)
     updated = await db.execute(
         update(Decision)
         .where(
@@ -279,7 +279,7 @@ async def update_draft(
     await audit.record(
         db,
         "decision.update",
-        actor=principal.actor(d.jour_id),
+        actor=user.actor(d.jour_id),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -337,14 +337,14 @@ async def to_out(
 
 
 async def get(
-    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, decision_id: uuid.UUID
 ) -> DecisionOut:
     """One decision, audited as a read."""
-    d = await load_visible(db, principal, decision_id, "decision.read")
+    d = await load_visible(db, user, decision_id, "decision.read")
     await audit.record(
         db,
         "decision.read",
-        actor=principal.actor(),
+        actor=user.actor(),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -353,12 +353,12 @@ async def get(
 
 
 async def list_visible(
-    db: AsyncSession, vault: Vault, principal: Principal, *, statuses: tuple[str, ...] | None = None
+    db: AsyncSession, vault: Vault, user: Principal, *, statuses: tuple[str, ...] | None = None
 ) -> list[DecisionOut]:
     """Decisions the principal may see, newest oral decision first."""
     query = (
         select(Decision)
-        .where(_visible_clause(access_of(principal)))
+        .where(_visible_clause(access_of(user)))
         .order_by(Decision.oral_decision_at.desc())
     )
     if statuses:
@@ -367,16 +367,14 @@ async def list_visible(
     return [await to_out(db, vault, d) for d in rows]
 
 
-async def find_by_person(
-    db: AsyncSession, principal: Principal, pnr_index: str
-) -> list[DecisionBrief]:
+async def find_by_person(db: AsyncSession, user: Principal, pnr_index: str) -> list[DecisionBrief]:
     """Decisions about the person with this blind index that the principal may see, newest
     first (at most 50). Uses the indexed subject_pnr_index; the caller (the lookup) audits."""
     rows = (
         await db.execute(
             select(Decision, Organisation.name)
             .join(Organisation, Organisation.id == Decision.municipality_id)
-            .where(Decision.subject_pnr_index == pnr_index, _visible_clause(access_of(principal)))
+            .where(Decision.subject_pnr_index == pnr_index, _visible_clause(access_of(user)))
             .order_by(Decision.oral_decision_at.desc())
             .limit(50)
         )
@@ -402,13 +400,13 @@ def document_html(out: DecisionOut, *, drafted_at: datetime) -> str:
 
 
 async def submit_for_signature(
-    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, decision_id: uuid.UUID
 ) -> str:
     """Render the PDF/A the chair will sign and freeze it; return its SHA-256."""
     from signing.render import render_pdfa
 
-    d = await load_visible(db, principal, decision_id, "decision.submit")
-    if d.jour_id not in principal.orgs_with(Permission.DRAFT_DECISIONS):
+    d = await load_visible(db, user, decision_id, "decision.submit")
+    if d.jour_id not in user.orgs_with(Permission.DRAFT_DECISIONS):
         raise Forbidden()
     if d.status != "draft":
         raise Conflict("Beslutet är redan skickat för underskrift.")
@@ -445,7 +443,7 @@ async def submit_for_signature(
     await audit.record(
         db,
         "decision.submit",
-        actor=principal.actor(d.jour_id),
+        actor=user.actor(d.jour_id),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -455,16 +453,16 @@ async def submit_for_signature(
 
 
 async def document_pdf(
-    db: AsyncSession, vault: Vault, principal: Principal, decision_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, decision_id: uuid.UUID
 ) -> bytes:
     """The frozen, unsigned PDF the chair is asked to sign; audited as a download."""
-    d = await load_visible(db, principal, decision_id, "decision.download")
+    d = await load_visible(db, user, decision_id, "decision.download")
     if d.document_enc is None:
         raise NotFound("Beslutet har inget dokument ännu.")
     await audit.record(
         db,
         "decision.download",
-        actor=principal.actor(),
+        actor=user.actor(),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -478,16 +476,16 @@ async def document_pdf(
 async def close(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     decision_id: uuid.UUID,
     *,
     to: str,
     reason: str,
 ) -> None:
     """Lift (hävt) or cancel (makulerat) a decision, with a reason; never deletes anything."""
-    d = await load_visible(db, principal, decision_id, f"decision.{to}")
-    allowed = d.jour_id in principal.orgs_with(Permission.DRAFT_DECISIONS) or (
-        d.municipality_id in principal.orgs_with(Permission.READ_REPORTS)
+    d = await load_visible(db, user, decision_id, f"decision.{to}")
+    allowed = d.jour_id in user.orgs_with(Permission.DRAFT_DECISIONS) or (
+        d.municipality_id in user.orgs_with(Permission.READ_REPORTS)
     )
     if not allowed or to not in ("lifted", "cancelled"):
         raise Forbidden()
@@ -506,7 +504,7 @@ async def close(
     await audit.record(
         db,
         f"decision.{to}",
-        actor=principal.actor(),
+        actor=user.actor(),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,

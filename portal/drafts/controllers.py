@@ -49,4 +49,4 @@ class DraftController(Controller):
     @post("/{form_key:str}/discard", status_code=303)
     async def discard(self, db: Db, user: CurrentUser, form_key: FromPath[str]) -> Redirect:
         await service.discard(db, user.user_id, form_key)
-        return Redirect(f"{RETURN_TO.get(form_key, '/')}?utkast=slangt", status_code=303)
+        return Redirect(f"{RETURN_TO.get(form_key, '/')}?draft=discarded", status_code=303)

@@ -94,9 +94,9 @@ class LogRow:
     outcome_label: str
 
 
-def reviewable_orgs(principal: Principal) -> set[uuid.UUID]:
+def reviewable_orgs(user: Principal) -> set[uuid.UUID]:
     """Organisations whose logs the principal may review."""
-    return principal.orgs_with(Permission.REVIEW_LOGS)
+    return user.orgs_with(Permission.REVIEW_LOGS)
 
 
 async def _records_about(db: AsyncSession, index: str) -> set[str]:
@@ -111,7 +111,7 @@ async def _records_about(db: AsyncSession, index: str) -> set[str]:
 async def review(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     *,
     org_id: uuid.UUID,
     since: datetime,
@@ -120,7 +120,7 @@ async def review(
     personnummer: str = "",
 ) -> list[LogRow]:
     """Entries of `org_id`'s log in [since, until), optionally by user and about a person."""
-    if org_id not in reviewable_orgs(principal):
+    if org_id not in reviewable_orgs(user):
         raise NotFound(audit=AuditNote("log.review", "not_found", owner_org_id=org_id))
     if until <= since:
         raise InvalidInput(errors={"until": "Slutdatum måste vara efter startdatum."})
@@ -132,7 +132,7 @@ async def review(
     await audit.record(
         db,
         "log.review",
-        actor=principal.actor(org_id),
+        actor=user.actor(org_id),
         owner_org_id=org_id,
         details={"rows": len(entries), "by_person": bool(personnummer.strip())},
     )

@@ -24,27 +24,27 @@ OBJECT_TYPE = "placement"
 """object_type in the audit log."""
 
 
-def own_orgs(p: Principal) -> set[uuid.UUID]:
+def own_orgs(user: Principal) -> set[uuid.UUID]:
     """Municipalities whose register the caller keeps."""
-    return p.orgs_with(Permission.POST_ADVISORIES)
+    return user.orgs_with(Permission.POST_ADVISORIES)
 
 
-def jour_orgs(p: Principal) -> set[uuid.UUID]:
+def jour_orgs(user: Principal) -> set[uuid.UUID]:
     """Jours whose member municipalities' placements the caller reads."""
-    return p.orgs_with(Permission.READ_ADVISORIES)
+    return user.orgs_with(Permission.READ_ADVISORIES)
 
 
-def visible(p: Principal) -> ColumnElement[bool]:
+def visible(user: Principal) -> ColumnElement[bool]:
     """SQL condition: the placement is the caller's municipality's or of their jour's members."""
-    own, jours = own_orgs(p), jour_orgs(p)
+    own, jours = own_orgs(user), jour_orgs(user)
     if not own and not jours:
         return false()
     return or_(Placement.organisation_id.in_(own), Placement.jour_id.in_(jours))
 
 
-def actor_for(p: Principal, pl: Placement) -> Actor:
+def actor_for(user: Principal, pl: Placement) -> Actor:
     """The audit actor: acting for the municipality, else for the jour."""
-    return p.actor(pl.organisation_id if pl.organisation_id in own_orgs(p) else pl.jour_id)
+    return user.actor(pl.organisation_id if pl.organisation_id in own_orgs(user) else pl.jour_id)
 
 
 def note(action: str, outcome: str, placement_id: uuid.UUID, org: uuid.UUID | None) -> AuditNote:
@@ -53,7 +53,7 @@ def note(action: str, outcome: str, placement_id: uuid.UUID, org: uuid.UUID | No
 
 
 async def get_visible(
-    db: AsyncSession, p: Principal, placement_id: uuid.UUID, action: str, *, lock: bool = False
+    db: AsyncSession, user: Principal, placement_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> Placement:
     """The placement if the caller may see it; else NotFound, audited as not_found or denied."""
     stmt = select(Placement).where(Placement.id == placement_id)
@@ -62,17 +62,17 @@ async def get_visible(
     pl = await db.scalar(stmt)
     if pl is None:
         raise NotFound(audit=note(action, "not_found", placement_id, None))
-    if pl.organisation_id not in own_orgs(p) and pl.jour_id not in jour_orgs(p):
+    if pl.organisation_id not in own_orgs(user) and pl.jour_id not in jour_orgs(user):
         raise NotFound(audit=note(action, "denied", placement_id, pl.organisation_id))
     return pl
 
 
 async def get_for_keeper(
-    db: AsyncSession, p: Principal, placement_id: uuid.UUID, action: str, *, lock: bool = True
+    db: AsyncSession, user: Principal, placement_id: uuid.UUID, action: str, *, lock: bool = True
 ) -> Placement:
     """The placement, locked, if the caller's municipality keeps it; else 404/403 (audited)."""
-    pl = await get_visible(db, p, placement_id, action, lock=lock)
-    if pl.organisation_id not in own_orgs(p):
+    pl = await get_visible(db, user, placement_id, action, lock=lock)
+    if pl.organisation_id not in own_orgs(user):
         raise Forbidden(
             "Bara kommunen som registrerade placeringen kan ändra den.",
             audit=note(action, "denied", placement_id, pl.organisation_id),
@@ -80,9 +80,9 @@ async def get_for_keeper(
     return pl
 
 
-def require_keeper(p: Principal, action: str = "placement.create") -> set[uuid.UUID]:
+def require_keeper(user: Principal, action: str = "placement.create") -> set[uuid.UUID]:
     """Municipalities the caller keeps the register for; Forbidden (audited) when none."""
-    own = own_orgs(p)
+    own = own_orgs(user)
     if not own:
         raise Forbidden(
             "Bara handläggare i en kommun kan registrera placeringar.",
@@ -91,9 +91,9 @@ def require_keeper(p: Principal, action: str = "placement.create") -> set[uuid.U
     return own
 
 
-def keeper_org(p: Principal, organisation_id: uuid.UUID | None) -> uuid.UUID:
+def keeper_org(user: Principal, organisation_id: uuid.UUID | None) -> uuid.UUID:
     """The municipality a new placement is registered for."""
-    own = require_keeper(p)
+    own = require_keeper(user)
     if organisation_id is None:
         if len(own) != 1:
             raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som placerat."})
@@ -105,6 +105,6 @@ def keeper_org(p: Principal, organisation_id: uuid.UUID | None) -> uuid.UUID:
     return organisation_id
 
 
-def may_read_any(p: Principal) -> bool:
+def may_read_any(user: Principal) -> bool:
     """True when the caller keeps or reads any placement register."""
-    return bool(own_orgs(p) or jour_orgs(p))
+    return bool(own_orgs(user) or jour_orgs(user))

@@ -90,7 +90,7 @@ class PlacementPages(Controller):
                 user, action="/placements/new", values=form_values(form), errors=exc.errors,
                 status=422,
             )  # fmt: skip
-        return Redirect(f"/placements/{placement_id}?sparad=1", status_code=303)
+        return Redirect(f"/placements/{placement_id}?saved=1", status_code=303)
 
     @get("/{placement_id:uuid}")
     async def detail(
@@ -99,11 +99,9 @@ class PlacementPages(Controller):
         vault: Vault,
         user: CurrentUser,
         placement_id: FromPath[uuid.UUID],
-        sparad: FromQuery[str | None] = None,
+        saved: FromQuery[str | None] = None,
     ) -> Template:
-        return await self._detail(
-            db, vault, user, placement_id, None, "Sparat." if sparad else None
-        )
+        return await self._detail(db, vault, user, placement_id, None, "Sparat." if saved else None)
 
     @get("/{placement_id:uuid}/versions/{number:int}")
     async def version(
@@ -168,7 +166,7 @@ class PlacementPages(Controller):
             return again(exc.errors, 422)
         except Conflict as exc:
             return again({}, 409, exc.message)
-        return Redirect(f"/placements/{placement_id}?sparad=1", status_code=303)
+        return Redirect(f"/placements/{placement_id}?saved=1", status_code=303)
 
 
 class PlacementApi(Controller):

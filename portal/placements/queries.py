@@ -147,9 +147,11 @@ async def summaries(
     ]
 
 
-async def list_own(db: AsyncSession, vault: Vault, p: Principal, *, now: datetime) -> list[Summary]:
+async def list_own(
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
+) -> list[Summary]:
     """The caller's municipality's register, newest change first (all states); audited."""
-    own = access.own_orgs(p)
+    own = access.own_orgs(user)
     if not own:
         raise Forbidden(
             "Bara handläggare i en kommun för placeringsregistret.",
@@ -165,14 +167,14 @@ async def list_own(db: AsyncSession, vault: Vault, p: Principal, *, now: datetim
     ).all()
     rows = await summaries(db, vault, pls, now)
     await audit.record(
-        db, "placement.list", actor=p.actor(), object_type=access.OBJECT_TYPE,
+        db, "placement.list", actor=user.actor(), object_type=access.OBJECT_TYPE,
         details={"placements": [str(r.id) for r in rows]},
     )  # fmt: skip
     return rows
 
 
 async def find_by_pnr_index(
-    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> list[Summary]:
     """Planned, current and recently ended placements of one person that the caller may see,
     latest start first. Uses the index on placement_versions.pnr_index; the caller audits."""
@@ -189,7 +191,7 @@ async def find_by_pnr_index(
             )
             .where(
                 PlacementVersion.pnr_index == pnr_index,
-                access.visible(p),
+                access.visible(user),
                 or_(Placement.ends_on.is_(None), Placement.ends_on >= recent),
             )
             .order_by(Placement.starts_on.desc())
@@ -202,14 +204,14 @@ async def find_by_pnr_index(
 async def get(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     placement_id: uuid.UUID,
     *,
     now: datetime,
     version: int | None = None,
 ) -> Detail:
     """One placement (the current or an earlier version) with its history; audited."""
-    pl = await access.get_visible(db, p, placement_id, "placement.read")
+    pl = await access.get_visible(db, user, placement_id, "placement.read")
     (summary,) = await summaries(db, vault, [pl], now)
     shown_row = await version_row(db, pl.id, version or pl.current_version)
     rows = (
@@ -224,7 +226,7 @@ async def get(
         VersionInfo(v.version, v.kind, v.created_at, names.get(v.created_by, "")) for v in rows
     )
     await audit.record(
-        db, "placement.read", actor=access.actor_for(p, pl), owner_org_id=pl.organisation_id,
+        db, "placement.read", actor=access.actor_for(user, pl), owner_org_id=pl.organisation_id,
         object_type=access.OBJECT_TYPE, object_id=pl.id, details={"version": shown_row.version},
     )  # fmt: skip
     return Detail(
@@ -232,5 +234,5 @@ async def get(
         shown=next(i for i in infos if i.version == shown_row.version),
         content=decode(vault, shown_row),
         versions=infos,
-        can_change=pl.organisation_id in access.own_orgs(p),
+        can_change=pl.organisation_id in access.own_orgs(user),
     )

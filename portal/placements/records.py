@@ -32,11 +32,11 @@ __all__ = [
 
 
 async def find_by_person(
-    db: AsyncSession, vault: Vault, p: Principal, pnr_index: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> list[Summary]:
     """Planned, current and recently ended (30 days) placements of the person with this blind
     index that the caller may see, latest start first (not audited: the caller audits)."""
-    return await queries.find_by_pnr_index(db, vault, p, pnr_index, now=now)
+    return await queries.find_by_pnr_index(db, vault, user, pnr_index, now=now)
 
 
 def describe_section(code: str) -> str:

@@ -73,7 +73,7 @@ async def _add_version(
 async def create(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     draft: PlacementDraft,
     *,
     now: datetime,
@@ -81,7 +81,7 @@ async def create(
     errors: dict[str, str] | None = None,
 ) -> uuid.UUID:
     """Register a placement of the caller's municipality; returns its id."""
-    org_id = access.keeper_org(p, organisation_id)
+    org_id = access.keeper_org(user, organisation_id)
     content = validate(draft, errors=errors)
     org = await db.get(Organisation, org_id)
     if org is None or org.jour_id is None:
@@ -91,16 +91,16 @@ async def create(
     pl = Placement(
         organisation_id=org_id,
         jour_id=org.jour_id,
-        created_by=p.user_id,
+        created_by=user.user_id,
         created_at=now,
         current_version=1,
     )
     _apply(pl, content, now)
     db.add(pl)
     await db.flush()
-    await _add_version(db, vault, pl, 1, "created", content, p.user_id, now)
+    await _add_version(db, vault, pl, 1, "created", content, user.user_id, now)
     await audit.record(
-        db, "placement.create", actor=p.actor(org_id), owner_org_id=org_id,
+        db, "placement.create", actor=user.actor(org_id), owner_org_id=org_id,
         object_type=access.OBJECT_TYPE, object_id=pl.id, details={"version": 1},
     )  # fmt: skip
     return pl.id
@@ -109,7 +109,7 @@ async def create(
 async def amend(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     placement_id: uuid.UUID,
     draft: PlacementDraft,
     *,
@@ -118,7 +118,7 @@ async def amend(
     errors: dict[str, str] | None = None,
 ) -> int:
     """Save a new version (a correction, a move, a new legal basis, an end date)."""
-    pl = await access.get_for_keeper(db, p, placement_id, "placement.amend")
+    pl = await access.get_for_keeper(db, user, placement_id, "placement.amend")
     if base_version != pl.current_version:
         raise Conflict(STALE.format(n=pl.current_version))
     content = validate(draft, errors=errors)
@@ -132,10 +132,10 @@ async def amend(
     if claimed.first() is None:
         raise Conflict(STALE.format(n=base_version + 1))
     number = pl.current_version = base_version + 1
-    await _add_version(db, vault, pl, number, "amended", content, p.user_id, now)
+    await _add_version(db, vault, pl, number, "amended", content, user.user_id, now)
     _apply(pl, content, now)
     await audit.record(
-        db, "placement.amend", actor=access.actor_for(p, pl), owner_org_id=pl.organisation_id,
+        db, "placement.amend", actor=access.actor_for(user, pl), owner_org_id=pl.organisation_id,
         object_type=access.OBJECT_TYPE, object_id=pl.id, details={"version": number},
     )  # fmt: skip
     return number

@@ -98,16 +98,16 @@ class PoliceRequestPages(Controller):
             if exc.audit is not None:  # a blocked request stays on record
                 await service.record_blocked(db, user, exc.audit)
             return await self._form(db, user, values, exc.errors, status=422)
-        return Redirect(f"/police-requests/{request_id}?sparad=1", status_code=303)
+        return Redirect(f"/police-requests/{request_id}?saved=1", status_code=303)
 
     @get("/{request_id:uuid}")
     async def detail(
         self, db: Db, vault: Vault, user: CurrentUser, request_id: FromPath[uuid.UUID],
-        sparad: FromQuery[str | None] = None,
+        saved: FromQuery[str | None] = None,
     ) -> Template:  # fmt: skip
         d = await queries.get(db, vault, user, request_id)
         return render(
-            "police/detail.html", user, d=d, flash="Sparat." if sparad else None,
+            "police/detail.html", user, d=d, flash="Sparat." if saved else None,
             purposes=rules.PURPOSES,
         )  # fmt: skip
 
@@ -124,7 +124,7 @@ class PoliceRequestPages(Controller):
             revision=int(revision) if isinstance(revision, str) and revision.isdigit()
             and len(revision) < 10 else None, now=utcnow(),
         )  # fmt: skip
-        return Redirect(f"/police-requests/{request_id}?sparad=1", status_code=303)
+        return Redirect(f"/police-requests/{request_id}?saved=1", status_code=303)
 
     @post("/{request_id:uuid}/approve")
     async def approve(
@@ -250,12 +250,12 @@ class DelegationPages(Controller):
 
     @get("/")
     async def index(
-        self, db: Db, user: CurrentUser, sparad: FromQuery[str | None] = None
+        self, db: Db, user: CurrentUser, saved: FromQuery[str | None] = None
     ) -> Template:
         rows = await delegation.overview(db, user)
         return render(
             "police/delegation.html", user, rows=rows, matters=delegation.MATTERS,
-            deciders=delegation.DECIDERS, flash="Sparat." if sparad else None,
+            deciders=delegation.DECIDERS, flash="Sparat." if saved else None,
         )  # fmt: skip
 
     @post("/{municipality_id:uuid}")
@@ -265,7 +265,7 @@ class DelegationPages(Controller):
         form = await request.form()
         wanted = {m: str(form.get(m, "")) for m in delegation.MATTERS if form.get(m) is not None}
         await delegation.set_rules(db, user, municipality_id, wanted, now=utcnow())
-        return Redirect("/delegation?sparad=1", status_code=303)
+        return Redirect("/delegation?saved=1", status_code=303)
 
 
 class DelegationApi(Controller):

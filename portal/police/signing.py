@@ -141,7 +141,7 @@ def step_up(runtime: PortalState) -> StepUp:
                 now=utcnow(),
             )
         )
-        return f"{_page(request_id)}?sparad=1"
+        return f"{_page(request_id)}?saved=1"
 
     return finish
 

@@ -74,12 +74,12 @@ NOBODY = Scope(frozenset(), frozenset(), frozenset())
 """The scope of a reader outside both sides (the archive, after its own ownership check)."""
 
 
-def scope_of(principal: Principal) -> Scope:
+def scope_of(user: Principal) -> Scope:
     """The principal's report scope from their live memberships."""
-    jours = principal.orgs_with(Permission.WRITE_REPORTS)
+    jours = user.orgs_with(Permission.WRITE_REPORTS)
     munis: set[uuid.UUID] = set()
     units: set[uuid.UUID] = set()
-    for m in principal.memberships:
+    for m in user.memberships:
         if Permission.READ_REPORTS not in ROLE_PERMISSIONS[m.role]:
             continue
         if m.unit_id is None:
@@ -105,32 +105,32 @@ def note(action: str, outcome: str, report_id: uuid.UUID, report: Report | None)
     )
 
 
-def require_writer(principal: Principal) -> frozenset[uuid.UUID]:
+def require_writer(user: Principal) -> frozenset[uuid.UUID]:
     """The jours the principal writes reports for; Forbidden (audited) when none."""
-    jours = scope_of(principal).jours
+    jours = scope_of(user).jours
     if not jours:
         raise Forbidden(audit=AuditNote("report.create", "denied", object_type="report"))
     return jours
 
 
 async def get_visible(
-    db: AsyncSession, principal: Principal, report_id: uuid.UUID, action: str
+    db: AsyncSession, user: Principal, report_id: uuid.UUID, action: str
 ) -> tuple[Report, Scope]:
     """The report if the principal may see it; otherwise an audited 404 (missing or not theirs)."""
     report = await db.get(Report, report_id)
     if report is None:
         raise NotFound(audit=note(action, "not_found", report_id, None))
-    scope = scope_of(principal)
+    scope = scope_of(user)
     if not scope.sees(report):
         raise NotFound(audit=note(action, "denied", report_id, report))
     return report, scope
 
 
 async def get_for_receiver(
-    db: AsyncSession, principal: Principal, report_id: uuid.UUID, action: str
+    db: AsyncSession, user: Principal, report_id: uuid.UUID, action: str
 ) -> Report:
     """The report if the principal is on the receiving side (audited 404/403 otherwise)."""
-    report, scope = await get_visible(db, principal, report_id, action)
+    report, scope = await get_visible(db, user, report_id, action)
     if not scope.receives(report):
         raise Forbidden(
             "Bara handläggare i den mottagande kommunen kan kvittera rapporten.",
@@ -141,7 +141,7 @@ async def get_for_receiver(
 
 async def get_for_writer(
     db: AsyncSession,
-    principal: Principal,
+    user: Principal,
     report_id: uuid.UUID,
     action: str,
     refusal: str,
@@ -152,7 +152,7 @@ async def get_for_writer(
     `lock` locks its row first."""
     if lock:
         await db.execute(select(Report.id).where(Report.id == report_id).with_for_update())
-    report, scope = await get_visible(db, principal, report_id, action)
+    report, scope = await get_visible(db, user, report_id, action)
     if not scope.writes(report):
         raise Forbidden(refusal, audit=note(action, "denied", report_id, report))
     return report

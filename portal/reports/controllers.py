@@ -249,16 +249,16 @@ class ReportPageController(Controller):
 
     @get("/new")
     async def new(
-        self, db: Db, vault: Vault, user: CurrentUser, utkast: FromQuery[str | None] = None
+        self, db: Db, vault: Vault, user: CurrentUser, draft: FromQuery[str | None] = None
     ) -> Template:
         """The form; after a session timeout it starts from the writer's saved draft."""
         if not access.scope_of(user).jours:
             raise Forbidden()
-        draft = await drafts.load(db, vault, user.user_id, DRAFT_KEY, now=utcnow())
-        if draft is None:
-            flash = "Utkastet är slängt." if utkast == "slangt" else None
+        saved = await drafts.load(db, vault, user.user_id, DRAFT_KEY, now=utcnow())
+        if saved is None:
+            flash = "Utkastet är slängt." if draft == "discarded" else None
             return await self._form_page(db, user, values=_night_defaults(user), flash=flash)
-        fields = draft.fields
+        fields = saved.fields
         values = {k: v for k, v in fields.items() if isinstance(v, str)}
         actions = fields.get("actions", [])
         return await self._form_page(
@@ -266,7 +266,7 @@ class ReportPageController(Controller):
             user,
             values=values,
             actions=[actions] if isinstance(actions, str) else actions,
-            draft_saved_at=draft.saved_at,
+            draft_saved_at=saved.saved_at,
         )
 
     @post("/new")

@@ -55,26 +55,26 @@ OWNER_TYPE = "report"
 # --- lists ----------------------------------------------------------------------------------
 
 
-def _unread(principal: Principal) -> ColumnElement[bool]:
+def _unread(user: Principal) -> ColumnElement[bool]:
     """SQL: the principal has not opened the report since it was sent or last changed."""
     seen = aliased(ReportRead)  # the list query joins ReportRead itself: don't correlate to it
     return ~(
         select(seen.report_id)
         .where(
             seen.report_id == Report.id,
-            seen.user_id == principal.user_id,
+            seen.user_id == user.user_id,
             seen.read_at >= Report.changed_at,
         )
         .exists()
     )
 
 
-def _shown(principal: Principal, show: str) -> ColumnElement[bool]:
+def _shown(user: Principal, show: str) -> ColumnElement[bool]:
     """SQL for a list filter: all | unacknowledged | unread."""
     if show == "unacknowledged":
         return Report.acknowledged_at.is_(None) & Report.municipality_id.is_not(None)
     if show == "unread":
-        return _unread(principal)
+        return _unread(user)
     return true()
 
 
@@ -109,7 +109,7 @@ class ReportPage:
 async def _summaries(
     db: AsyncSession,
     vault: Vault | None,
-    principal: Principal,
+    user: Principal,
     where: ColumnElement[bool],
     *,
     join_subject_index: str | None = None,
@@ -119,7 +119,7 @@ async def _summaries(
         select(Report, ReportRead.read_at)
         .outerjoin(
             ReportRead,
-            (ReportRead.report_id == Report.id) & (ReportRead.user_id == principal.user_id),
+            (ReportRead.report_id == Report.id) & (ReportRead.user_id == user.user_id),
         )
         .where(where)
         .order_by(Report.created_at.desc(), Report.id.desc())
@@ -169,7 +169,7 @@ async def _summaries(
 async def list_box(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     box: str,
     *,
     show: str = "all",
@@ -179,14 +179,14 @@ async def list_box(
     """A page of a box, newest first: "inbox" (reports addressed to the principal's
     municipalities or units) or "sent" (written by the principal's jours, with receipts),
     filtered by `show`, starting after the cursor `before`; with the whole box's counts."""
-    scope = access.scope_of(principal)
+    scope = access.scope_of(user)
     where = scope.sent_clause() if box == "sent" else scope.receiving_clause()
-    filtered = where & _shown(principal, show)
-    rows = await _summaries(db, vault, principal, filtered & _after_cursor(before), limit=size + 1)
+    filtered = where & _shown(user, show)
+    rows = await _summaries(db, vault, user, filtered & _after_cursor(before), limit=size + 1)
     count = select(func.count()).select_from(Report)
     total = await db.scalar(count.where(filtered))
-    unread = await db.scalar(count.where(where & _unread(principal)))
-    open_ = await db.scalar(count.where(where & _shown(principal, "unacknowledged")))
+    unread = await db.scalar(count.where(where & _unread(user)))
+    open_ = await db.scalar(count.where(where & _shown(user, "unacknowledged")))
     last = rows[size - 1] if len(rows) > size else None
     return ReportPage(
         rows=rows[:size],
@@ -198,18 +198,16 @@ async def list_box(
 
 
 async def find_by_ids(
-    db: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+    db: AsyncSession, user: Principal, ids: set[uuid.UUID]
 ) -> list[ReportSummary]:
     """Reports among `ids` (a name search's matches) that the principal may see."""
     if not ids:
         return []
-    where = access.scope_of(principal).visible_clause() & Report.id.in_(ids)
-    return await _summaries(db, None, principal, where)
+    where = access.scope_of(user).visible_clause() & Report.id.in_(ids)
+    return await _summaries(db, None, user, where)
 
 
-async def find_by_person(
-    db: AsyncSession, principal: Principal, pnr_index: str
-) -> list[ReportSummary]:
+async def find_by_person(db: AsyncSession, user: Principal, pnr_index: str) -> list[ReportSummary]:
     """Reports about the person with this blind index that the principal may see.
 
     The jour sees its own reports, handlers their municipality's (or unit's). Uses the indexed
@@ -218,8 +216,8 @@ async def find_by_person(
     return await _summaries(
         db,
         None,
-        principal,
-        access.scope_of(principal).visible_clause(),
+        user,
+        access.scope_of(user).visible_clause(),
         join_subject_index=pnr_index,
     )
 
@@ -360,12 +358,12 @@ def _assemble(
 
 
 async def _audited(
-    db: AsyncSession, principal: Principal, report: Report, action: str, **details: str
+    db: AsyncSession, user: Principal, report: Report, action: str, **details: str
 ) -> None:
     await audit.record(
         db,
         action,
-        actor=principal.actor(),
+        actor=user.actor(),
         owner_org_id=access.owner_org(report),
         object_type="report",
         object_id=report.id,
@@ -374,21 +372,21 @@ async def _audited(
 
 
 async def open_report(
-    db: AsyncSession, vault: Vault, principal: Principal, report_id: uuid.UUID, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, report_id: uuid.UUID, *, now: datetime
 ) -> ReportOut:
     """The whole report; marks it read for this user and audits the reading."""
-    report, scope = await access.get_visible(db, principal, report_id, "report.read")
-    await mark_read(db, report.id, principal.user_id, now=now)
-    await _audited(db, principal, report, "report.read")
+    report, scope = await access.get_visible(db, user, report_id, "report.read")
+    await mark_read(db, report.id, user.user_id, now=now)
+    await _audited(db, user, report, "report.read")
     return await _view(db, vault, report, scope)
 
 
 async def report_for_download(
-    db: AsyncSession, vault: Vault, principal: Principal, report_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, report_id: uuid.UUID
 ) -> ReportOut:
     """The report for a PDF download; audits the download."""
-    report, scope = await access.get_visible(db, principal, report_id, "report.download")
-    await _audited(db, principal, report, "report.download", format="pdf")
+    report, scope = await access.get_visible(db, user, report_id, "report.download")
+    await _audited(db, user, report, "report.download", format="pdf")
     return await _view(db, vault, report, scope)
 
 
@@ -409,12 +407,12 @@ async def open_attachment(
     sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     report_id: uuid.UUID,
     attachment_id: uuid.UUID,
 ) -> OpenedFile:
     """A report's file for download, for whoever may see the report (audited)."""
-    report, _ = await access.get_visible(db, principal, report_id, "report.attachment_download")
+    report, _ = await access.get_visible(db, user, report_id, "report.attachment_download")
     return await attachments.open_attachment(
         db,
         sessions,
@@ -423,7 +421,7 @@ async def open_attachment(
         owner_type=OWNER_TYPE,
         owner_id=report.id,
         attachment_id=attachment_id,
-        actor=principal.actor(),
+        actor=user.actor(),
     )
 
 
@@ -431,10 +429,10 @@ async def open_attachment(
 
 
 async def follow_up_candidates(
-    db: AsyncSession, vault: Vault, principal: Principal, report_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, report_id: uuid.UUID
 ) -> list[PersonOption]:
     """Handlers of the receiving municipality who can take over the follow-up, by name."""
-    report, _ = await access.get_visible(db, principal, report_id, "report.read")
+    report, _ = await access.get_visible(db, user, report_id, "report.read")
     if report.municipality_id is None:
         return []
     ids = set(
@@ -452,9 +450,9 @@ async def follow_up_candidates(
     )
 
 
-async def form_units(db: AsyncSession, principal: Principal) -> list[tuple[str, list[Unit]]]:
+async def form_units(db: AsyncSession, user: Principal) -> list[tuple[str, list[Unit]]]:
     """Units of the member municipalities of the principal's jours, grouped by municipality."""
-    jours = access.scope_of(principal).jours
+    jours = access.scope_of(user).jours
     if not jours:
         return []
     orgs = (

@@ -43,7 +43,7 @@ def page_path(report_id: uuid.UUID) -> str:
 async def create_report(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     data: ReportInput,
     *,
     now: datetime,
@@ -54,14 +54,14 @@ async def create_report(
     `pre_errors` are problems found while parsing a form (e.g. an unreadable date); they are
     reported together with the rest. Nothing is written unless every check passes.
     """
-    jours = access.require_writer(principal)
+    jours = access.require_writer(user)
     checked = await content.validate(db, data, jours, now=now, pre_errors=pre_errors)
     rid = uuid.uuid4()
     report = content.encrypt_report(
         vault,
         rid,
         checked,
-        principal.user_id,
+        user.user_id,
         now=now,
         child_involved=data.child_involved,
         on_call=data.on_call,
@@ -74,13 +74,13 @@ async def create_report(
     await names.index_names(db, vault, "report", rid, [s.name for s in checked.subjects if s.name])
     for code in checked.actions:
         db.add(ReportAction(report_id=rid, action_code=code))
-    db.add(ReportRead(report_id=rid, user_id=principal.user_id, read_at=now))
+    db.add(ReportRead(report_id=rid, user_id=user.user_id, read_at=now))
     await db.flush()
     other = checked.other_municipality
     await audit.record(
         db,
         "report.create",
-        actor=principal.actor(checked.jour_id),
+        actor=user.actor(checked.jour_id),
         owner_org_id=access.owner_org(report),
         object_type="report",
         object_id=rid,
@@ -97,7 +97,7 @@ async def create_report(
 
 async def acknowledge(
     db: AsyncSession,
-    principal: Principal,
+    user: Principal,
     report_id: uuid.UUID,
     follow_up_owner_id: uuid.UUID | None,
     *,
@@ -105,8 +105,8 @@ async def acknowledge(
 ) -> None:
     """Acknowledge receipt and record who takes over the follow-up (default: the caller)."""
     action = "report.acknowledge"
-    report = await access.get_for_receiver(db, principal, report_id, action)
-    owner = follow_up_owner_id or principal.user_id
+    report = await access.get_for_receiver(db, user, report_id, action)
+    owner = follow_up_owner_id or user.user_id
     is_handler = await db.scalar(
         select(Membership.id).where(
             Membership.user_id == owner,
@@ -123,17 +123,17 @@ async def acknowledge(
     done = await db.execute(
         update(Report)
         .where(Report.id == report.id, Report.acknowledged_at.is_(None))
-        .values(acknowledged_at=now, acknowledged_by=principal.user_id, follow_up_owner_id=owner)
+        .values(acknowledged_at=now, acknowledged_by=user.user_id, follow_up_owner_id=owner)
         .execution_options(synchronize_session=False)
     )
     if getattr(done, "rowcount", 0) != 1:
         raise Conflict("Rapporten är redan kvitterad.")
     await db.refresh(report)
-    await mark_read(db, report.id, principal.user_id, now=now)
+    await mark_read(db, report.id, user.user_id, now=now)
     await audit.record(
         db,
         action,
-        actor=principal.actor(report.municipality_id),
+        actor=user.actor(report.municipality_id),
         owner_org_id=access.owner_org(report),
         object_type="report",
         object_id=report.id,
@@ -144,7 +144,7 @@ async def acknowledge(
 async def add_addendum(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     report_id: uuid.UUID,
     text: str,
     *,
@@ -154,7 +154,7 @@ async def add_addendum(
     action = "report.addendum"
     report = await access.get_for_writer(
         db,
-        principal,
+        user,
         report_id,
         action,
         "Bara socialjouren som skrev rapporten kan lägga till tillägg.",
@@ -163,15 +163,15 @@ async def add_addendum(
     value = content.check_text(errors, "text", text, "Skriv tillägget.")
     if errors:
         raise InvalidInput(errors=errors)
-    row = content.encrypt_addendum(vault, report.id, principal.user_id, value, now=now)
+    row = content.encrypt_addendum(vault, report.id, user.user_id, value, now=now)
     db.add(row)
     report.changed_at = now
     await db.flush()
-    await mark_read(db, report.id, principal.user_id, now=now)
+    await mark_read(db, report.id, user.user_id, now=now)
     await audit.record(
         db,
         action,
-        actor=principal.actor(report.jour_id),
+        actor=user.actor(report.jour_id),
         owner_org_id=access.owner_org(report),
         object_type="report",
         object_id=report.id,
@@ -194,7 +194,7 @@ async def add_attachments(
     sessions: async_sessionmaker[AsyncSession],
     files: EncryptedObjectStore,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     report_id: uuid.UUID,
     uploads: list[Upload],
     *,
@@ -207,16 +207,14 @@ async def add_attachments(
     (`portal.attachments.service`).
     """
     action = "report.attach"
-    await access.get_for_writer(db, principal, report_id, action, ATTACH_REFUSED)
+    await access.get_for_writer(db, user, report_id, action, ATTACH_REFUSED)
     if not uploads:
         raise InvalidInput(errors={"attachments": "Välj minst en fil."})
     checked = await attachments.check_uploads(uploads)  # all, before storing any
     await attachments.release(db)
     staged = await attachments.store_files(files, uploads, checked)
     async with attachments.recording(sessions, files, staged) as tx:
-        report = await access.get_for_writer(
-            tx, principal, report_id, action, ATTACH_REFUSED, lock=True
-        )
+        report = await access.get_for_writer(tx, user, report_id, action, ATTACH_REFUSED, lock=True)
         rows = await attachments.record_files(
             tx,
             vault,
@@ -224,7 +222,7 @@ async def add_attachments(
             owner_type=OWNER_TYPE,
             owner_id=report.id,
             org_id=access.owner_org(report),
-            actor=principal.actor(report.jour_id),
+            actor=user.actor(report.jour_id),
         )
         report.changed_at = now
     return [row.id for row in rows]

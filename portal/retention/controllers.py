@@ -18,8 +18,8 @@ from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Vault
 from portal.web.render import render
 
 FLASH = {
-    "spärrad": "Handlingen är spärrad för gallring.",
-    "hävd": "Spärren är hävd.",
+    "held": "Handlingen är spärrad för gallring.",
+    "released": "Spärren är hävd.",
 }
 
 
@@ -176,7 +176,7 @@ class RetentionPages(Controller):
                 form=form,
                 errors=exc.errors,
             )
-        return Redirect(f"/retention?org={org_id}&flash=spärrad", status_code=303)
+        return Redirect(f"/retention?org={org_id}&flash=held", status_code=303)
 
     @post("/holds/{hold_id:uuid}/lift")
     async def lift(
@@ -190,4 +190,4 @@ class RetentionPages(Controller):
             hold_id=hold_id,
             now=utcnow(),
         )
-        return Redirect("/retention?flash=hävd", status_code=303)
+        return Redirect("/retention?flash=released", status_code=303)

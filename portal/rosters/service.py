@@ -37,10 +37,10 @@ from portal.rosters.schemas import (
 ROSTER_ROLES = (Role.CHAIR.value, Role.SUBSTITUTE.value)
 
 
-async def visible_municipalities(db: AsyncSession, principal: Principal) -> dict[uuid.UUID, str]:
+async def visible_municipalities(db: AsyncSession, user: Principal) -> dict[uuid.UUID, str]:
     """Municipalities whose rosters the principal may see: their own, or their jour's members."""
-    keeps = principal.orgs_with(Permission.KEEP_ROSTER)
-    jours = principal.orgs_with(Permission.READ_ROSTERS)
+    keeps = user.orgs_with(Permission.KEEP_ROSTER)
+    jours = user.orgs_with(Permission.READ_ROSTERS)
     rows = (
         await db.execute(
             select(Organisation.id, Organisation.name).where(
@@ -106,11 +106,11 @@ def _validate_entries(entries: list[EntryIn], allowed: set[uuid.UUID]) -> dict[s
 
 
 async def create_version(
-    db: AsyncSession, vault: Vault, principal: Principal, data: RosterIn
+    db: AsyncSession, vault: Vault, user: Principal, data: RosterIn
 ) -> uuid.UUID:
     """Store a new complete version of the municipality's roster."""
-    if data.municipality_id not in principal.orgs_with(Permission.KEEP_ROSTER):
-        if data.municipality_id in await visible_municipalities(db, principal):
+    if data.municipality_id not in user.orgs_with(Permission.KEEP_ROSTER):
+        if data.municipality_id in await visible_municipalities(db, user):
             raise Forbidden(audit=AuditNote("roster.create", "denied"))
         raise NotFound(
             audit=AuditNote("roster.create", "not_found", owner_org_id=data.municipality_id)
@@ -127,7 +127,7 @@ async def create_version(
     version = RosterVersion(
         municipality_id=data.municipality_id,
         number=(latest or 0) + 1,
-        created_by=principal.user_id,
+        created_by=user.user_id,
     )
     db.add(version)
     try:
@@ -154,7 +154,7 @@ async def create_version(
     await audit.record(
         db,
         "roster.create",
-        actor=principal.actor(data.municipality_id),
+        actor=user.actor(data.municipality_id),
         owner_org_id=data.municipality_id,
         object_type="roster",
         object_id=version.id,
@@ -197,19 +197,19 @@ def _with_children() -> tuple[object, object]:
 
 
 async def get_version(
-    db: AsyncSession, vault: Vault, principal: Principal, version_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, version_id: uuid.UUID
 ) -> RosterVersionOut:
     """One version, if the principal may see its municipality; audited."""
     version = await db.scalar(
         select(RosterVersion).where(RosterVersion.id == version_id).options(*_with_children())  # type: ignore[arg-type]
     )
-    visible = await visible_municipalities(db, principal)
+    visible = await visible_municipalities(db, user)
     if version is None or version.municipality_id not in visible:
         raise _not_found("roster.read", version_id, version.municipality_id if version else None)
     await audit.record(
         db,
         "roster.read",
-        actor=principal.actor(),
+        actor=user.actor(),
         owner_org_id=version.municipality_id,
         object_type="roster",
         object_id=version.id,
@@ -218,10 +218,10 @@ async def get_version(
 
 
 async def list_versions(
-    db: AsyncSession, vault: Vault, principal: Principal, municipality_id: uuid.UUID
+    db: AsyncSession, vault: Vault, user: Principal, municipality_id: uuid.UUID
 ) -> list[RosterVersionOut]:
     """Every version of a visible municipality's roster, newest first."""
-    visible = await visible_municipalities(db, principal)
+    visible = await visible_municipalities(db, user)
     if municipality_id not in visible:
         raise NotFound(audit=AuditNote("roster.list", "not_found", owner_org_id=municipality_id))
     versions = (
@@ -235,13 +235,13 @@ async def list_versions(
     return [await _out(db, vault, v, visible[municipality_id]) for v in versions]
 
 
-async def acknowledge(db: AsyncSession, principal: Principal, version_id: uuid.UUID) -> None:
+async def acknowledge(db: AsyncSession, user: Principal, version_id: uuid.UUID) -> None:
     """The jour confirms it has received this version (once per jour)."""
     version = await db.get(RosterVersion, version_id)
     municipality = await db.get(Organisation, version.municipality_id) if version else None
-    jours = principal.orgs_with(Permission.READ_ROSTERS)
+    jours = user.orgs_with(Permission.READ_ROSTERS)
     if version is None or municipality is None or municipality.jour_id not in jours:
-        visible = await visible_municipalities(db, principal)
+        visible = await visible_municipalities(db, user)
         if version is not None and version.municipality_id in visible:
             raise Forbidden("Endast socialjouren kvitterar listor.")
         raise _not_found(
@@ -255,9 +255,7 @@ async def acknowledge(db: AsyncSession, principal: Principal, version_id: uuid.U
     )
     if exists:
         return  # a second click is a no-op: the receipt already exists
-    db.add(
-        RosterAck(version_id=version_id, jour_id=municipality.jour_id, user_id=principal.user_id)
-    )
+    db.add(RosterAck(version_id=version_id, jour_id=municipality.jour_id, user_id=user.user_id))
     try:
         await db.flush()
     except IntegrityError:  # a colleague acknowledged at the same moment
@@ -265,7 +263,7 @@ async def acknowledge(db: AsyncSession, principal: Principal, version_id: uuid.U
     await audit.record(
         db,
         "roster.acknowledge",
-        actor=principal.actor(municipality.jour_id),
+        actor=user.actor(municipality.jour_id),
         owner_org_id=version.municipality_id,
         object_type="roster",
         object_id=version_id,
@@ -285,12 +283,12 @@ async def _version_in_force(
 
 
 async def on_call_now(
-    db: AsyncSession, vault: Vault, principal: Principal, *, now: datetime | None = None
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime | None = None
 ) -> list[OnCallOut]:
     """For each visible municipality: who is on call now, in fallback order."""
     now = now or utcnow()
-    visible = await visible_municipalities(db, principal)
-    jours = principal.orgs_with(Permission.READ_ROSTERS)
+    visible = await visible_municipalities(db, user)
+    jours = user.orgs_with(Permission.READ_ROSTERS)
     result: list[OnCallOut] = []
     for mid, name in sorted(visible.items(), key=lambda kv: kv[1]):
         version = await _version_in_force(db, mid, now)

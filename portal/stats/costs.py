@@ -180,7 +180,7 @@ def _period_sek(annual_sek: int, period: Period) -> int | None:
 async def lock(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     jour_id: uuid.UUID,
     period: Period,
     *,
@@ -211,7 +211,7 @@ async def lock(
     row = CostPeriodLock(
         jour_id=jour_id,
         period_key=period.key,
-        locked_by=principal.user_id,
+        locked_by=user.user_id,
         population_percent=population_percent,
         annual_sek=annual_sek,
         basis=[r.as_json() for r in live.rows],
@@ -221,7 +221,7 @@ async def lock(
     await audit.record(
         db,
         "costs.lock",
-        actor=principal.actor(jour_id),
+        actor=user.actor(jour_id),
         owner_org_id=jour_id,
         object_type="cost_period",
         object_id=row.id,

@@ -183,11 +183,11 @@ def populations() -> dict[str, int]:
     }
 
 
-async def scopes(db: AsyncSession, principal: Principal) -> list[Scope]:
+async def scopes(db: AsyncSession, user: Principal) -> list[Scope]:
     """Every scope the user may see: a jour (and each of its members), or their municipality."""
     out: list[Scope] = []
-    for m in principal.memberships:
-        if Permission.READ_STATISTICS not in _permissions(principal, m.org_id):
+    for m in user.memberships:
+        if Permission.READ_STATISTICS not in _permissions(user, m.org_id):
             continue
         if any(
             s.municipality_id == m.org_id or (s.jour_id == m.org_id and s.municipality_id is None)
@@ -206,27 +206,27 @@ async def scopes(db: AsyncSession, principal: Principal) -> list[Scope]:
             )
             out += [Scope(org.id, mm.id, mm.name, False) for mm in members]
         elif org.kind == "municipality" and org.jour_id is not None:
-            roles = {x.role for x in principal.memberships if x.org_id == org.id}
+            roles = {x.role for x in user.memberships if x.org_id == org.id}
             political = Role.CHAIR in roles and not (roles - {Role.CHAIR, Role.SUBSTITUTE})
             out.append(Scope(org.jour_id, org.id, org.name, political))
     return out
 
 
-def _permissions(principal: Principal, org_id: uuid.UUID) -> set[Permission]:
+def _permissions(user: Principal, org_id: uuid.UUID) -> set[Permission]:
     from auth.roles import ROLE_PERMISSIONS
 
     perms: set[Permission] = set()
-    for m in principal.memberships:
+    for m in user.memberships:
         if m.org_id == org_id:
             perms |= ROLE_PERMISSIONS[m.role]
     return perms
 
 
 async def resolve_scope(
-    db: AsyncSession, principal: Principal, org_id: uuid.UUID | None
+    db: AsyncSession, user: Principal, org_id: uuid.UUID | None
 ) -> tuple[Scope, list[Scope]]:
     """The scope for `org_id` (default: the user's first); NotFound (audited) when not theirs."""
-    allowed = await scopes(db, principal)
+    allowed = await scopes(db, user)
     if not allowed:
         raise Forbidden("Du har inte behörighet att se statistik.")
     if org_id is None:

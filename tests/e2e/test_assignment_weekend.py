@@ -71,7 +71,7 @@ def test_a_weekend_assignment_across_shifts(browser: Any, tmp_path: Path) -> Non
         hanna.fill("[name=requester_name]", "Hanna Hedlund")
         hanna.fill("[name=contact_phone]", "0650-190 00")
         hanna.get_by_role("button", name="Skicka till socialjouren").click()
-        hanna.wait_for_url(re.compile(r".*/assignments/[0-9a-f-]{36}\?sparad=1"))
+        hanna.wait_for_url(re.compile(r".*/assignments/[0-9a-f-]{36}\?saved=1"))
         assignment = hanna.url.split("/assignments/", 1)[1].split("?", 1)[0]
         assert "Skickat – inte accepterat" in hanna.content()
         check(hanna, "w3-assignment-sent")
@@ -84,13 +84,13 @@ def test_a_weekend_assignment_across_shifts(browser: Any, tmp_path: Path) -> Non
         jonna.goto(f"{url}/assignments/{assignment}")
         check(jonna, "w5-assignment-at-the-jour")
         jonna.get_by_role("button", name="Ta emot uppdraget").click()
-        jonna.wait_for_url(re.compile(r".*\?sparad=1"))
+        jonna.wait_for_url(re.compile(r".*\?saved=1"))
         assert "Accepterat – pågår" in jonna.content()
         jonna.goto(f"{url}/jour/handover")
         check(jonna, "w6-handover-page")
         jonna.fill("[name=body]", "Hembesöket hos Kalle (Hudiksvall) är inte gjort – lördag kväll.")
         jonna.get_by_role("button", name="Spara överlämningen").click()
-        jonna.wait_for_url(re.compile(r".*/jour/handover\?sparad=1"))
+        jonna.wait_for_url(re.compile(r".*/jour/handover\?saved=1"))
 
     # Saturday morning: the next shift.
     with running_demo(data, port, faketime=_offset(now, saturday)) as url:
@@ -116,7 +116,7 @@ def test_a_weekend_assignment_across_shifts(browser: Any, tmp_path: Path) -> Non
         erik.get_by_label("Utfört", exact=True).check()
         erik.fill("[name=note]", "Besök lördag 19:00 och söndag 10:30. Mamma och Kalle hemma.")
         erik.get_by_role("button", name="Spara avrapporteringen").click()
-        erik.wait_for_url(re.compile(r".*\?sparad=1"))
+        erik.wait_for_url(re.compile(r".*\?saved=1"))
         check(erik, "w8-assignment-done")
         erik.goto(f"{url}/")
         assert f"/assignments/{assignment}" not in erik.content()

@@ -176,11 +176,11 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
         page.expect_request(
             lambda r: r.method == "POST" and r.headers.get("x-upload-progress") == "1"
         ) as upload,
-        page.expect_navigation(url=re.compile(r".*\?sparad=1")),
+        page.expect_navigation(url=re.compile(r".*\?saved=1")),
     ):
         page.get_by_role("button", name="Skicka till socialjouren").click()
     assert upload.value.url.endswith("/advisories/new")
-    page.wait_for_url(re.compile(r".*/advisories/[0-9a-f-]{36}\?sparad=1"))
+    page.wait_for_url(re.compile(r".*/advisories/[0-9a-f-]{36}\?saved=1"))
     body = page.content()
     assert "Bevilja inte akutboende." in body and "Planering Kalle.pdf" in body
     check(page, "a4-advisory-saved")
@@ -585,7 +585,7 @@ def test_i_a_blocked_and_an_allowed_police_request(demo: Demo, browser: Any) -> 
     fill(placed["Tilde Testsson"], "Tilde Testsson")
     page.get_by_role("button", name="Kontrollera lagrum").click()
     page.wait_for_selector("text=Lagrummet stämmer.")
-    with page.expect_navigation(url=re.compile(r".*/police-requests/[0-9a-f-]{36}\?sparad=1")):
+    with page.expect_navigation(url=re.compile(r".*/police-requests/[0-9a-f-]{36}\?saved=1")):
         page.get_by_role("button", name="Skapa begäran").click()
     assert "Väntar på ordförandens beslut" in page.content()
     check(page, "i4-police-awaiting-chair")
@@ -605,7 +605,7 @@ def test_i_a_blocked_and_an_allowed_police_request(demo: Demo, browser: Any) -> 
     pnr = page.locator("#pnr")
     if pnr.input_value() != OLOF:
         pnr.fill(OLOF)
-    with page.expect_navigation(url=re.compile(r".*\?sparad=1")):
+    with page.expect_navigation(url=re.compile(r".*\?saved=1")):
         page.get_by_role("button", name="Skriv under", exact=True).click()
     assert "Hämta underskriven begäran (PDF)" in page.content()
     check(page, "i6-police-signed-by-chair")

@@ -59,7 +59,7 @@ def test_post_read_acknowledge_amend_withdraw(jp: AdvisoryPortal) -> None:
             files={"attachments": ("Utredning Kalle.pdf", pdf, "application/pdf")},
         )
         assert r.status_code == 303, r.text
-        match = re.fullmatch(r"/advisories/([0-9a-f-]{36})\?sparad=1", r.headers["location"])
+        match = re.fullmatch(r"/advisories/([0-9a-f-]{36})\?saved=1", r.headers["location"])
         assert match
         # ... and the jour looks at its night view.
         return match.group(1), jonna.get("/jour/advisories")

@@ -65,7 +65,7 @@ def _advisory(portal: RunningPortal, who: str, pnr: str) -> str:
             files={"attachments": ("Plan för Kalle.pdf", pdf_bytes("Plan"), "application/pdf")},
         )
         assert r.status_code == 303, r.text
-        m = re.fullmatch(r"/advisories/([0-9a-f-]{36})\?sparad=1", r.headers["location"])
+        m = re.fullmatch(r"/advisories/([0-9a-f-]{36})\?saved=1", r.headers["location"])
         assert m
         return m.group(1)
 

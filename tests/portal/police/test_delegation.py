@@ -79,7 +79,7 @@ def test_chair_decides_where_the_matrix_says_so(portal: RunningPortal) -> None:
         "awaiting_chair"
     )
     done = through_idp(olof, start.headers["location"], OLOF)
-    assert done.headers["location"] == f"/police-requests/{rid}?sparad=1", done.text
+    assert done.headers["location"] == f"/police-requests/{rid}?saved=1", done.text
     assert jonna.get(f"/api/v1/police-requests/{rid}").json()["request"]["status"] == "signed"
     again = olof.post(
         f"/api/v1/police-requests/{rid}/approve", headers={"X-CSRFToken": olof.cookies["csrftoken"]}

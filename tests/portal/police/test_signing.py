@@ -47,7 +47,7 @@ def test_the_chair_signs_after_a_step_up_in_the_verified_name(portal: RunningPor
     assert 'aria-current="true">Olof Ordén' in idp_page.text  # the pushed login_hint arrived
     done = submit_idp_page(olof, idp_page, OLOF)
     assert done.status_code in (302, 303), done.text
-    assert done.headers["location"] == f"/police-requests/{rid}?sparad=1"
+    assert done.headers["location"] == f"/police-requests/{rid}?saved=1"
     assert "Hämta underskriven begäran (PDF)" in olof.get(done.headers["location"]).text
     assert _status(jonna, rid) == "signed"
 
@@ -117,7 +117,7 @@ def test_cancelling_at_the_provider_says_so_and_offers_to_try_again(portal: Runn
 
     again = olof.post(f"/police-requests/{rid}/approve", data=csrf_form(olof))
     done = through_idp(olof, again.headers["location"], OLOF)
-    assert done.headers["location"] == f"/police-requests/{rid}?sparad=1", done.text
+    assert done.headers["location"] == f"/police-requests/{rid}?saved=1", done.text
     assert _status(jonna, rid) == "signed"
 
 
@@ -152,7 +152,7 @@ def test_the_chair_approves_with_a_step_up_at_oidc_provider(
         start = olof.post(f"/police-requests/{rid}/approve", data=csrf_form(olof))
         assert start.status_code == 303
         done = _through_op(olof, start.headers["location"])
-        assert done.headers["location"] == f"/police-requests/{rid}?sparad=1", done.text
+        assert done.headers["location"] == f"/police-requests/{rid}?saved=1", done.text
         pdf = olof.get(f"/police-requests/{rid}/signed.pdf").content
         root = load_certificate(Path(portal.settings.data_dir) / "pki" / "root.pem")
         report = asyncio.run(verify_pdf(pdf, trust_roots=[root])).to_json()
@@ -182,5 +182,5 @@ def test_an_unreachable_timestamp_authority_signs_nothing_and_can_be_retried(
     assert jonna.get(f"/api/v1/police-requests/{rid}/signed.pdf").status_code == 404
     retry = olof.post(f"/police-requests/{rid}/approve", data=csrf_form(olof))
     ok = through_idp(olof, retry.headers["location"], OLOF)
-    assert ok.headers["location"] == f"/police-requests/{rid}?sparad=1", ok.text
+    assert ok.headers["location"] == f"/police-requests/{rid}?saved=1", ok.text
     assert _status(jonna, rid) == "signed"

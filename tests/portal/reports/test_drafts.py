@@ -60,7 +60,9 @@ def test_a_draft_is_kept_restored_and_discarded(portal: RunningPortal, people: P
     assert SECRET not in people(ERIK).get("/reports/new").text  # another person's draft: never
 
     thrown = jonna.post("/drafts/report-new/discard", data=csrf_form(jonna))
-    assert thrown.status_code == 303 and thrown.headers["location"] == "/reports/new?utkast=slangt"
+    assert (
+        thrown.status_code == 303 and thrown.headers["location"] == "/reports/new?draft=discarded"
+    )
     again = jonna.get(thrown.headers["location"]).text
     assert SECRET not in again and "Utkastet är slängt." in again
 
