@@ -72,7 +72,7 @@ class AdminController(Controller):
         self,
         db: Db,
         vault: Vault,
-        admin: Principal,
+        user: Principal,
         user_id: FromPath[uuid.UUID],
         form: GrantForm,
         errors: dict[str, str],
@@ -82,7 +82,7 @@ class AdminController(Controller):
         orgs = await service.organisations(db)
         return render(
             "admin/user.html",
-            admin,
+            user,
             status_code=status,
             row=row,
             orgs=orgs,

@@ -162,14 +162,14 @@ async def begin(
     vault: Vault,
     rp: RelyingParty,
     setup: SigningSetup | None,
-    principal: Principal,
+    user: Principal,
     decision_id: uuid.UUID,
 ) -> str:
     """Start the step-up for signing; return the identity provider URL to send the chair to."""
-    d = await service.load_visible(db, principal, decision_id, "decision.sign")
+    d = await service.load_visible(db, user, decision_id, "decision.sign")
     if setup is None:
         raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
-    if d.decision_maker_id != principal.user_id:
+    if d.decision_maker_id != user.user_id:
         raise Forbidden(
             "Endast den som fattade beslutet kan skriva under det.",
             audit=AuditNote(
@@ -186,7 +186,7 @@ async def begin(
         raise Conflict("Beslutet väntar inte på underskrift.")
     await _may_still_sign(
         db,
-        principal,
+        user,
         d,
         AuditNote(
             "decision.sign",
@@ -201,14 +201,14 @@ async def begin(
     url, pending = await rp.begin(
         prompt="login",
         max_age=0,
-        login_hint=await _pnr_of(db, vault, principal.user_id),
+        login_hint=await _pnr_of(db, vault, user.user_id),
         sign_request={
             "tbs_data": base64.b64encode(bytes.fromhex(d.document_sha256)).decode(),
             "sign_message": base64.b64encode(message.encode()).decode(),
         },
         nonce_binding=d.document_sha256,
     )
-    session = await db.get(WebSession, principal.session_id)
+    session = await db.get(WebSession, user.session_id)
     assert session is not None
     session.data = {
         **session.data,
@@ -222,9 +222,7 @@ async def begin(
     return str(url)
 
 
-async def _may_still_sign(
-    db: AsyncSession, principal: Principal, d: Decision, note: AuditNote
-) -> None:
+async def _may_still_sign(db: AsyncSession, user: Principal, d: Decision, note: AuditNote) -> None:
     """Refuse unless the person holds a signing role in the municipality *now* and was on its
     roster when the decision was taken orally.
 
@@ -232,7 +230,7 @@ async def _may_still_sign(
     step-up can take minutes, and an admin may revoke the role (or a roster be corrected) in
     between. The principal's memberships are read from the database on every request.
     """
-    if d.municipality_id not in principal.orgs_with(Permission.SIGN_DECISIONS):
+    if d.municipality_id not in user.orgs_with(Permission.SIGN_DECISIONS):
         raise Forbidden(
             "Du har inte längre behörighet att skriva under beslut för kommunen.",
             audit=replace(note, details={"reason": "no_signing_role"}),
@@ -250,7 +248,7 @@ def step_up(runtime: PortalState) -> StepUp:
     """What finishes the step-up of a signature (registered under PURPOSE by build_runtime):
     complete it, counted in the metrics, and send the chair back to the decision."""
 
-    async def finish(db: AsyncSession, principal: Principal, params: dict[str, str]) -> str:
+    async def finish(db: AsyncSession, user: Principal, params: dict[str, str]) -> str:
         assert runtime.relying_party is not None
         decision_id = await runtime.metrics.track_signing(
             complete(
@@ -259,7 +257,7 @@ def step_up(runtime: PortalState) -> StepUp:
                 runtime.relying_party,
                 runtime.signing,
                 runtime.object_store,
-                principal,
+                user,
                 params,
             )
         )
@@ -278,34 +276,34 @@ async def complete(
     rp: RelyingParty,
     setup: SigningSetup | None,
     files: EncryptedObjectStore,
-    principal: Principal,
+    user: Principal,
     params: dict[str, str],
 ) -> uuid.UUID:
     """Check the step-up answer, sign, store and deliver; return the decision id."""
     if setup is None:
         raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
-    info = await _take_pending(db, principal)
+    info = await _take_pending(db, user)
     decision_id = uuid.UUID(info["decision_id"])
     note = AuditNote("decision.sign", "denied", object_type="decision", object_id=str(decision_id))
     identity = await _verified_identity(rp, params, info, decision_id, note)
     d = await db.get(Decision, decision_id)
-    if d is None or d.decision_maker_id != principal.user_id:
+    if d is None or d.decision_maker_id != user.user_id:
         raise NotFound(audit=note)
     if d.status in ("signed", "delivered"):
         return d.id  # a retried or double-clicked completion: already signed once
-    pnr = await _check_signer(db, vault, principal, d, identity, note)
+    pnr = await _check_signer(db, vault, user, d, identity, note)
     if not await _claim(db, d, info["sha256"]):
         return d.id
     signed = await _sign(db, vault, setup, d, identity, pnr)
     now = utcnow()
     stored = await _store(files, d, signed, now)
-    await _deliver(db, principal, d, stored, acr=identity.acr, now=now)
+    await _deliver(db, user, d, stored, acr=identity.acr, now=now)
     return d.id
 
 
-async def _take_pending(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def _take_pending(db: AsyncSession, user: Principal) -> dict[str, Any]:
     """The pending signature of the principal's session, removed from it (used once)."""
-    session = await db.get(WebSession, principal.session_id)
+    session = await db.get(WebSession, user.session_id)
     info = dict((session.data or {}).get(PURPOSE) or {}) if session else {}
     if not info or session is None:
         raise SigningRefused("Ingen underskrift pågår. Börja om från beslutet.")
@@ -347,14 +345,14 @@ async def _verified_identity(
 async def _check_signer(
     db: AsyncSession,
     vault: Vault,
-    principal: Principal,
+    user: Principal,
     d: Decision,
     identity: VerifiedIdentity,
     note: AuditNote,
 ) -> str:
     """Refuse unless the provider identified the decision-maker, who may still sign; return
     their personnummer."""
-    expected = await _pnr_of(db, vault, principal.user_id)
+    expected = await _pnr_of(db, vault, user.user_id)
     try:
         claimed = normalise_personnummer(identity.personal_identity_number or "")
     except InvalidPersonnummer:
@@ -364,7 +362,7 @@ async def _check_signer(
             "Legitimeringen gjordes av en annan person än beslutsfattaren.",
             audit=replace(note, details={"reason": "other_person"}),
         )
-    await _may_still_sign(db, principal, d, replace(note, owner_org_id=d.municipality_id))
+    await _may_still_sign(db, user, d, replace(note, owner_org_id=d.municipality_id))
     return expected
 
 
@@ -466,7 +464,7 @@ async def _store(
 
 async def _deliver(
     db: AsyncSession,
-    principal: Principal,
+    user: Principal,
     d: Decision,
     stored: StoredObject,
     *,
@@ -482,7 +480,7 @@ async def _deliver(
     await audit.record(
         db,
         "decision.sign",
-        actor=principal.actor(d.municipality_id),
+        actor=user.actor(d.municipality_id),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -491,16 +489,16 @@ async def _deliver(
 
 
 async def signed_pdf(
-    db: AsyncSession, files: EncryptedObjectStore, principal: Principal, decision_id: uuid.UUID
+    db: AsyncSession, files: EncryptedObjectStore, user: Principal, decision_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
     """Stream the signed PDF (integrity checked while reading); audited as a download."""
-    d = await service.load_visible(db, principal, decision_id, "decision.download")
+    d = await service.load_visible(db, user, decision_id, "decision.download")
     if d.signed_object_id is None:
         raise NotFound("Beslutet är inte underskrivet ännu.")
     await audit.record(
         db,
         "decision.download",
-        actor=principal.actor(),
+        actor=user.actor(),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
@@ -509,11 +507,11 @@ async def signed_pdf(
     return files.get(stored_object(d, "signed_"))
 
 
-async def pending_for(db: AsyncSession, principal: Principal) -> list[Decision]:
+async def pending_for(db: AsyncSession, user: Principal) -> list[Decision]:
     """Decisions waiting for this person's signature."""
     rows = await db.scalars(
         select(Decision).where(
-            Decision.decision_maker_id == principal.user_id, Decision.status == "awaiting_signature"
+            Decision.decision_maker_id == user.user_id, Decision.status == "awaiting_signature"
         )
     )
     return list(rows)

@@ -24,19 +24,19 @@ OBJECT_TYPE = "police_request"
 """object_type in the audit log."""
 
 
-def jour_orgs(p: Principal) -> set[uuid.UUID]:
+def jour_orgs(user: Principal) -> set[uuid.UUID]:
     """Jours whose requests the caller makes and tracks."""
-    return p.orgs_with(Permission.DRAFT_DECISIONS)
+    return user.orgs_with(Permission.DRAFT_DECISIONS)
 
 
-def municipality_orgs(p: Principal) -> set[uuid.UUID]:
+def municipality_orgs(user: Principal) -> set[uuid.UUID]:
     """Municipalities whose requests the caller reads (handlers and chairs)."""
-    return p.orgs_with(Permission.POST_ADVISORIES) | p.orgs_with(Permission.SIGN_DECISIONS)
+    return user.orgs_with(Permission.POST_ADVISORIES) | user.orgs_with(Permission.SIGN_DECISIONS)
 
 
-def chair_orgs(p: Principal) -> set[uuid.UUID]:
+def chair_orgs(user: Principal) -> set[uuid.UUID]:
     """Municipalities whose requests the caller may decide as chair."""
-    return p.orgs_with(Permission.SIGN_DECISIONS)
+    return user.orgs_with(Permission.SIGN_DECISIONS)
 
 
 def note(action: str, outcome: str, request_id: uuid.UUID, org: uuid.UUID | None) -> AuditNote:
@@ -44,13 +44,13 @@ def note(action: str, outcome: str, request_id: uuid.UUID, org: uuid.UUID | None
     return AuditNote(action, outcome, org, OBJECT_TYPE, str(request_id))
 
 
-def actor_for(p: Principal, r: PoliceRequest) -> Actor:
+def actor_for(user: Principal, r: PoliceRequest) -> Actor:
     """Acting for the jour when the caller works there, else for the municipality."""
-    return p.actor(r.jour_id if r.jour_id in jour_orgs(p) else r.organisation_id)
+    return user.actor(r.jour_id if r.jour_id in jour_orgs(user) else r.organisation_id)
 
 
 async def get_visible(
-    db: AsyncSession, p: Principal, request_id: uuid.UUID, action: str, *, lock: bool = False
+    db: AsyncSession, user: Principal, request_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> PoliceRequest:
     """The request if the caller may see it; else NotFound, audited."""
     stmt = select(PoliceRequest).where(PoliceRequest.id == request_id)
@@ -59,17 +59,17 @@ async def get_visible(
     r = await db.scalar(stmt)
     if r is None:
         raise NotFound(audit=note(action, "not_found", request_id, None))
-    if r.jour_id not in jour_orgs(p) and r.organisation_id not in municipality_orgs(p):
+    if r.jour_id not in jour_orgs(user) and r.organisation_id not in municipality_orgs(user):
         raise NotFound(audit=note(action, "denied", request_id, r.organisation_id))
     return r
 
 
 async def get_for_jour(
-    db: AsyncSession, p: Principal, request_id: uuid.UUID, action: str
+    db: AsyncSession, user: Principal, request_id: uuid.UUID, action: str
 ) -> PoliceRequest:
     """The request, locked, if the caller works at its jour; 404/403 (audited) otherwise."""
-    r = await get_visible(db, p, request_id, action, lock=True)
-    if r.jour_id not in jour_orgs(p):
+    r = await get_visible(db, user, request_id, action, lock=True)
+    if r.jour_id not in jour_orgs(user):
         raise Forbidden(
             "Bara socialjouren för en begäran om handräckning vidare.",
             audit=note(action, "denied", request_id, r.organisation_id),
@@ -77,28 +77,30 @@ async def get_for_jour(
     return r
 
 
-def require_jour(p: Principal, action: str = "police_request.create") -> uuid.UUID:
+def require_jour(user: Principal, action: str = "police_request.create") -> uuid.UUID:
     """The caller's jour; Forbidden (audited) when they work at none."""
-    jours = jour_orgs(p)
+    jours = jour_orgs(user)
     if not jours:
         raise Forbidden("Bara socialjouren begär handräckning.", audit=AuditNote(action, "denied"))
     return sorted(jours)[0]
 
 
-async def member(db: AsyncSession, p: Principal, organisation_id: uuid.UUID | None) -> Organisation:
+async def member(
+    db: AsyncSession, user: Principal, organisation_id: uuid.UUID | None
+) -> Organisation:
     """The member municipality of the caller's jour the request is made for."""
-    jours = jour_orgs(p)
+    jours = jour_orgs(user)
     org = await db.get(Organisation, organisation_id) if organisation_id else None
     if org is None or org.kind != "municipality" or org.jour_id not in jours:
         raise InvalidInput(errors={"organisation_id": "Välj en av jourens kommuner."})
     return org
 
 
-async def members(db: AsyncSession, p: Principal) -> list[tuple[uuid.UUID, str]]:
+async def members(db: AsyncSession, user: Principal) -> list[tuple[uuid.UUID, str]]:
     """(id, name) of the member municipalities of the caller's jours, by name."""
     rows = await db.execute(
         select(Organisation.id, Organisation.name)
-        .where(Organisation.kind == "municipality", Organisation.jour_id.in_(jour_orgs(p)))
+        .where(Organisation.kind == "municipality", Organisation.jour_id.in_(jour_orgs(user)))
         .order_by(Organisation.name)
     )
     return [(org_id, name) for org_id, name in rows]

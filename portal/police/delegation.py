@@ -48,15 +48,15 @@ async def decider(db: AsyncSession, organisation_id: uuid.UUID, matter: str) -> 
     return rule or MATTERS[matter][1]
 
 
-async def matrix(db: AsyncSession, p: Principal, organisation_id: uuid.UUID) -> dict[str, str]:
+async def matrix(db: AsyncSession, user: Principal, organisation_id: uuid.UUID) -> dict[str, str]:
     """The municipality's matrix (matter -> decider), defaults filled in. Readable by its
     handlers, chairs, its jour's staff and administrators; others 404 (audited)."""
     org = await db.get(Organisation, organisation_id)
     allowed = (
-        organisation_id in p.orgs_with(Permission.POST_ADVISORIES)
-        or organisation_id in p.orgs_with(Permission.SIGN_DECISIONS)
-        or (org is not None and org.jour_id in p.orgs_with(Permission.READ_ADVISORIES))
-        or bool(p.orgs_with(Permission.MANAGE_USERS))
+        organisation_id in user.orgs_with(Permission.POST_ADVISORIES)
+        or organisation_id in user.orgs_with(Permission.SIGN_DECISIONS)
+        or (org is not None and org.jour_id in user.orgs_with(Permission.READ_ADVISORIES))
+        or bool(user.orgs_with(Permission.MANAGE_USERS))
     )
     if org is None or org.kind != "municipality" or not allowed:
         raise NotFound(
@@ -67,11 +67,11 @@ async def matrix(db: AsyncSession, p: Principal, organisation_id: uuid.UUID) -> 
 
 
 async def set_rules(
-    db: AsyncSession, p: Principal, organisation_id: uuid.UUID, rules: dict[str, str],
+    db: AsyncSession, user: Principal, organisation_id: uuid.UUID, rules: dict[str, str],
     *, now: datetime,
 ) -> dict[str, str]:  # fmt: skip
     """Set cells of the matrix (administrators only); audited with the old and new values."""
-    if not p.orgs_with(Permission.MANAGE_USERS):
+    if not user.orgs_with(Permission.MANAGE_USERS):
         raise Forbidden(
             "Bara en administratör kan ändra delegationsordningen.",
             audit=AuditNote("delegation.change", "denied", organisation_id, "organisation",
@@ -97,13 +97,13 @@ async def set_rules(
         )
         if row is None:
             db.add(DelegationRule(organisation_id=organisation_id, matter=matter, decided_by=who,
-                                  changed_by=p.user_id, changed_at=now))  # fmt: skip
+                                  changed_by=user.user_id, changed_at=now))  # fmt: skip
         else:
-            row.decided_by, row.changed_by, row.changed_at = who, p.user_id, now
+            row.decided_by, row.changed_by, row.changed_at = who, user.user_id, now
     await db.flush()
     after = {m: await decider(db, organisation_id, m) for m in MATTERS}
     await audit.record(
-        db, "delegation.change", actor=p.actor(), owner_org_id=organisation_id,
+        db, "delegation.change", actor=user.actor(), owner_org_id=organisation_id,
         object_type="organisation", object_id=organisation_id,
         details={"before": before, "after": after},
     )  # fmt: skip
@@ -122,9 +122,11 @@ async def seed(db: AsyncSession, organisation_id: uuid.UUID, matter: str, who: s
         await db.flush()
 
 
-async def overview(db: AsyncSession, p: Principal) -> list[tuple[uuid.UUID, str, dict[str, str]]]:
+async def overview(
+    db: AsyncSession, user: Principal
+) -> list[tuple[uuid.UUID, str, dict[str, str]]]:
     """Every municipality's matrix, by name (administrators only; the admin page)."""
-    if not p.orgs_with(Permission.MANAGE_USERS):
+    if not user.orgs_with(Permission.MANAGE_USERS):
         raise Forbidden(
             "Bara en administratör ser delegationsordningarna.",
             audit=AuditNote("delegation.read", "denied"),

@@ -113,9 +113,9 @@ def _stored(vault: Vault, r: PoliceRequest) -> Stored:
     )  # fmt: skip
 
 
-async def list_visible(db: AsyncSession, vault: Vault, p: Principal) -> list[Summary]:
+async def list_visible(db: AsyncSession, vault: Vault, user: Principal) -> list[Summary]:
     """The caller's jour's requests, or their municipality's, newest first; audited."""
-    jours, towns = access.jour_orgs(p), access.municipality_orgs(p)
+    jours, towns = access.jour_orgs(user), access.municipality_orgs(user)
     if not jours and not towns:
         raise Forbidden(audit=AuditNote("police_request.list", "denied"))
     rows = (
@@ -130,15 +130,15 @@ async def list_visible(db: AsyncSession, vault: Vault, p: Principal) -> list[Sum
     ).all()  # fmt: skip
     out = [_summary(r, name, _stored(vault, r)) for r, name in rows]
     await audit.record(
-        db, "police_request.list", actor=p.actor(), object_type=access.OBJECT_TYPE,
+        db, "police_request.list", actor=user.actor(), object_type=access.OBJECT_TYPE,
         details={"requests": [str(s.id) for s in out]},
     )  # fmt: skip
     return out
 
 
-async def get(db: AsyncSession, vault: Vault, p: Principal, request_id: uuid.UUID) -> Detail:
+async def get(db: AsyncSession, vault: Vault, user: Principal, request_id: uuid.UUID) -> Detail:
     """One request with its life; audited."""
-    r = await access.get_visible(db, p, request_id, "police_request.read")
+    r = await access.get_visible(db, user, request_id, "police_request.read")
     org = await db.get(Organisation, r.organisation_id)
     stored = _stored(vault, r)
     rows = (
@@ -155,9 +155,9 @@ async def get(db: AsyncSession, vault: Vault, p: Principal, request_id: uuid.UUI
               if e.note_enc else "")
         for e in rows
     )  # fmt: skip
-    can_track = r.jour_id in access.jour_orgs(p)
+    can_track = r.jour_id in access.jour_orgs(user)
     await audit.record(
-        db, "police_request.read", actor=access.actor_for(p, r), owner_org_id=r.organisation_id,
+        db, "police_request.read", actor=access.actor_for(user, r), owner_org_id=r.organisation_id,
         object_type=access.OBJECT_TYPE, object_id=r.id,
     )  # fmt: skip
     return Detail(
@@ -169,19 +169,19 @@ async def get(db: AsyncSession, vault: Vault, p: Principal, request_id: uuid.UUI
             (s, rules.STATUSES[s]) for s in rules.STATUSES if s in rules.TRANSITIONS[r.status]
         ) if can_track else (),
         can_track=can_track,
-        can_approve=r.status == "awaiting_chair" and r.organisation_id in access.chair_orgs(p),
+        can_approve=r.status == "awaiting_chair" and r.organisation_id in access.chair_orgs(user),
     )  # fmt: skip
 
 
 async def signed_pdf(
-    db: AsyncSession, files: EncryptedObjectStore, p: Principal, request_id: uuid.UUID
+    db: AsyncSession, files: EncryptedObjectStore, user: Principal, request_id: uuid.UUID
 ) -> AsyncIterator[bytes]:
     """Stream the signed PDF (integrity checked while reading); audited as a download."""
-    r = await access.get_visible(db, p, request_id, "police_request.download")
+    r = await access.get_visible(db, user, request_id, "police_request.download")
     if r.signed_object_id is None:
         raise NotFound("Begäran är inte underskriven ännu.")
     await audit.record(
-        db, "police_request.download", actor=access.actor_for(p, r),
+        db, "police_request.download", actor=access.actor_for(user, r),
         owner_org_id=r.organisation_id, object_type=access.OBJECT_TYPE, object_id=r.id,
     )  # fmt: skip
     return files.get(stored_object(r, "signed_"))

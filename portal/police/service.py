@@ -47,17 +47,17 @@ class Assessment:
 
 
 async def assess(
-    db: AsyncSession, vault: Vault, p: Principal, pnr: str, act: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, pnr: str, act: str, *, now: datetime
 ) -> Assessment:
     """Check the person's current placements and active advisories (what the caller may see);
     audited like a lookup (the blind index, never the number)."""
     index = vault.index(pnr)
     current = [
-        s for s in await placements.find_by_person(db, vault, p, index, now=now)
+        s for s in await placements.find_by_person(db, vault, user, index, now=now)
         if s.status == "active"
     ]  # fmt: skip
     advised = [
-        a for a in await advisories.find_by_pnr_index(db, vault, p, index, now=now)
+        a for a in await advisories.find_by_pnr_index(db, vault, user, index, now=now)
         if a.status == "active" and not a.expired
     ]  # fmt: skip
     found_placements = [
@@ -74,7 +74,7 @@ async def assess(
     result = rules.check(act, found_placements, found_advisories)
     match = next((s.id for s in current if s.content.legal_basis == act), None)
     await audit.record(
-        db, "police_request.check", actor=p.actor(), object_type="person", object_id=index,
+        db, "police_request.check", actor=user.actor(), object_type="person", object_id=index,
         details={"act": act, "outcome": result.outcome,
                  "placements": [str(s.id) for s in current],
                  "advisories": [str(a.id) for a in advised]},
@@ -83,17 +83,17 @@ async def assess(
 
 
 async def check_only(
-    db: AsyncSession, vault: Vault, p: Principal, draft: RequestDraft, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, draft: RequestDraft, *, now: datetime
 ) -> Assessment:
     """The check alone (the form's first step): personnummer and act must be valid."""
-    access.require_jour(p, "police_request.check")
+    access.require_jour(user, "police_request.check")
     errors: dict[str, str] = {}
     pnr = person(draft, errors)
     if draft.act not in rules.ACTS:
         errors["act"] = "Välj lagrum: 43 § LVU eller 45 § LVM."
     if errors:
         raise InvalidInput(errors=errors)
-    return await assess(db, vault, p, pnr, draft.act, now=now)
+    return await assess(db, vault, user, pnr, draft.act, now=now)
 
 
 async def _user_identity(db: AsyncSession, vault: Vault, user_id: uuid.UUID) -> tuple[str, str]:
@@ -198,7 +198,7 @@ async def create(
     vault: Vault,
     setup: SigningSetup | None,
     files: EncryptedObjectStore,
-    p: Principal,
+    user: Principal,
     draft: RequestDraft,
     *,
     now: datetime,
@@ -209,17 +209,17 @@ async def create(
     Blocked by the legal-basis check: InvalidInput on `act` with the explanation (audited as
     "blocked"); a warning not confirmed: InvalidInput on `confirm_unregistered`.
     """
-    jour_id = access.require_jour(p)
+    jour_id = access.require_jour(user)
     errors = dict(errors or {})
     org: Organisation | None = None
     try:
-        org = await access.member(db, p, draft.organisation_id)
+        org = await access.member(db, user, draft.organisation_id)
     except InvalidInput as exc:
         errors.update(exc.errors)
     content = validate(draft, errors=errors)
     assert org is not None
     jour_id = org.jour_id or jour_id
-    found = await assess(db, vault, p, content.personnummer, content.act, now=now)
+    found = await assess(db, vault, user, content.personnummer, content.act, now=now)
     check = found.check
     if check.outcome == "blocked":
         raise InvalidInput(
@@ -232,7 +232,7 @@ async def create(
         raise InvalidInput(check.message, errors={"confirm_unregistered": check.message})
     decided_by = await delegation.decider(db, org.id, delegation.matter_for(content.act))
     r = PoliceRequest(
-        id=uuid.uuid4(), organisation_id=org.id, jour_id=jour_id, created_by=p.user_id,
+        id=uuid.uuid4(), organisation_id=org.id, jour_id=jour_id, created_by=user.user_id,
         created_at=now, act=content.act, purpose=content.purpose,
         stat_code=rules.stat_code(content.act, content.purpose),
         legal_check="ok" if check.outcome == "allowed" else "warning_confirmed",
@@ -245,12 +245,12 @@ async def create(
     )
     db.add(r)
     await db.flush()
-    db.add(_event(r, "created", p.user_id, now, vault))
+    db.add(_event(r, "created", user.user_id, now, vault))
     if decided_by == "jour":
-        await sign(db, vault, setup, files, r, p.user_id, "socialsekreterare, socialjouren", now)
+        await sign(db, vault, setup, files, r, user.user_id, "socialsekreterare, socialjouren", now)
     await db.flush()
     await audit.record(
-        db, "police_request.create", actor=p.actor(jour_id), owner_org_id=org.id,
+        db, "police_request.create", actor=user.actor(jour_id), owner_org_id=org.id,
         object_type=access.OBJECT_TYPE, object_id=r.id,
         details={"act": r.act, "check": check.outcome, "decided_by": decided_by,
                  "status": r.status, "sha256": r.signed_sha256},
@@ -258,11 +258,11 @@ async def create(
     return r.id
 
 
-async def record_blocked(db: AsyncSession, p: Principal, note: AuditNote) -> None:
+async def record_blocked(db: AsyncSession, user: Principal, note: AuditNote) -> None:
     """Audit a refused request in the caller's transaction (a page that answers with the form
     again keeps its transaction, so the refusal is written in it)."""
     await audit.record(
-        db, note.action, actor=p.actor(), outcome=note.outcome, owner_org_id=note.owner_org_id,
+        db, note.action, actor=user.actor(), outcome=note.outcome, owner_org_id=note.owner_org_id,
         object_type=note.object_type, object_id=note.object_id, details=note.details,
     )  # fmt: skip
 
@@ -275,7 +275,7 @@ def _blob(content: RequestContent, check: rules.Check) -> str:
 async def transition(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     request_id: uuid.UUID,
     status: str,
     *,
@@ -285,7 +285,7 @@ async def transition(
 ) -> None:
     """Record the next step of the request's life (by the jour), with its time; audited."""
     action = f"police_request.{status}" if status in rules.STATUSES else "police_request.update"
-    r = await access.get_for_jour(db, p, request_id, action)
+    r = await access.get_for_jour(db, user, request_id, action)
     text = note.strip()
     if status not in rules.STATUSES or len(text) > 1000:
         raise InvalidInput(
@@ -309,8 +309,8 @@ async def transition(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("Begäran har ändrats av någon annan. Ladda om sidan.")
     r.status, r.status_at, r.revision = status, now, r.revision + 1
-    db.add(_event(r, status, p.user_id, now, vault, text))
+    db.add(_event(r, status, user.user_id, now, vault, text))
     await audit.record(
-        db, action, actor=p.actor(r.jour_id), owner_org_id=r.organisation_id,
+        db, action, actor=user.actor(r.jour_id), owner_org_id=r.organisation_id,
         object_type=access.OBJECT_TYPE, object_id=r.id, details={"status": status},
     )  # fmt: skip

@@ -63,11 +63,11 @@ def _page(request_id: uuid.UUID) -> str:
 
 
 async def _awaiting_chair(
-    db: AsyncSession, p: Principal, request_id: uuid.UUID, *, lock: bool = False
+    db: AsyncSession, user: Principal, request_id: uuid.UUID, *, lock: bool = False
 ) -> PoliceRequest:
     """The request, if the caller is a chair of its municipality *now* and it awaits the chair."""
-    r = await access.get_visible(db, p, request_id, ACTION, lock=lock)
-    if r.organisation_id not in access.chair_orgs(p):
+    r = await access.get_visible(db, user, request_id, ACTION, lock=lock)
+    if r.organisation_id not in access.chair_orgs(user):
         raise Forbidden(
             "Bara kommunens ordförande kan besluta om den här begäran.",
             audit=access.note(ACTION, "denied", r.id, r.organisation_id),
@@ -91,14 +91,14 @@ async def begin(
     vault: Vault,
     rp: RelyingParty,
     setup: SigningSetup | None,
-    p: Principal,
+    user: Principal,
     request_id: uuid.UUID,
 ) -> str:
     """Start the chair's step-up; return the identity provider URL to send the chair to."""
-    r = await _awaiting_chair(db, p, request_id)
+    r = await _awaiting_chair(db, user, request_id)
     if setup is None:
         raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
-    doc, _, sha256 = await _frozen(db, vault, r, p.user_id)
+    doc, _, sha256 = await _frozen(db, vault, r, user.user_id)
     message = (
         f"Jag beslutar och undertecknar begäran om handräckning enligt {rules.ACTS[r.act]}, "
         f"{doc.committee}."
@@ -113,7 +113,7 @@ async def begin(
         },
         nonce_binding=sha256,
     )
-    session = await db.get(WebSession, p.session_id)
+    session = await db.get(WebSession, user.session_id)
     assert session is not None
     session.data = {
         **session.data,
@@ -127,7 +127,7 @@ def step_up(runtime: PortalState) -> StepUp:
     """What finishes the chair's step-up (registered under PURPOSE by build_runtime): complete
     it, counted in the signing metrics, and send the chair back to the request."""
 
-    async def finish(db: AsyncSession, p: Principal, params: dict[str, str]) -> str:
+    async def finish(db: AsyncSession, user: Principal, params: dict[str, str]) -> str:
         assert runtime.relying_party is not None
         request_id = await runtime.metrics.track_signing(
             complete(
@@ -136,7 +136,7 @@ def step_up(runtime: PortalState) -> StepUp:
                 runtime.relying_party,
                 runtime.signing,
                 runtime.object_store,
-                p,
+                user,
                 params,
                 now=utcnow(),
             )
@@ -152,19 +152,19 @@ async def complete(
     rp: RelyingParty,
     setup: SigningSetup | None,
     files: EncryptedObjectStore,
-    p: Principal,
+    user: Principal,
     params: dict[str, str],
     *,
     now: datetime,
 ) -> uuid.UUID:
     """Check the step-up answer, sign in the verified chair's name and store; the request id."""
-    info = await _take_pending(db, p)
+    info = await _take_pending(db, user)
     request_id = uuid.UUID(info["request_id"])
     note = access.note(ACTION, "denied", request_id, None)
     identity = await _verified_identity(rp, params, info, request_id, note)
-    r = await _awaiting_chair(db, p, request_id, lock=True)
+    r = await _awaiting_chair(db, user, request_id, lock=True)
     note = replace(note, owner_org_id=r.organisation_id)
-    doc, pdf, sha256 = await _frozen(db, vault, r, p.user_id)
+    doc, pdf, sha256 = await _frozen(db, vault, r, user.user_id)
     try:
         claimed = normalise_personnummer(identity.personal_identity_number or "")
     except InvalidPersonnummer:
@@ -188,18 +188,18 @@ async def complete(
         given or None,
         family or None,
     )
-    await service.sign(db, vault, setup, files, r, p.user_id, ROLE, now, pdf=pdf, signer=signer)
+    await service.sign(db, vault, setup, files, r, user.user_id, ROLE, now, pdf=pdf, signer=signer)
     await audit.record(
-        db, ACTION, actor=p.actor(r.organisation_id), owner_org_id=r.organisation_id,
+        db, ACTION, actor=user.actor(r.organisation_id), owner_org_id=r.organisation_id,
         object_type=access.OBJECT_TYPE, object_id=r.id,
         details={"sha256": r.signed_sha256, "acr": identity.acr, "step_up": True},
     )  # fmt: skip
     return r.id
 
 
-async def _take_pending(db: AsyncSession, p: Principal) -> dict[str, Any]:
+async def _take_pending(db: AsyncSession, user: Principal) -> dict[str, Any]:
     """The pending approval of the principal's session, removed from it (used once)."""
-    session = await db.get(WebSession, p.session_id)
+    session = await db.get(WebSession, user.session_id)
     info = dict((session.data or {}).get(PURPOSE) or {}) if session else {}
     if not info or session is None:
         raise SigningRefused("Ingen underskrift pågår. Börja om från begäran.")

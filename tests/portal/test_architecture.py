@@ -280,3 +280,27 @@ def test_the_doc_lists_the_feature_specific_modules_and_folders() -> None:
         assert (ROOT / "portal" / listed).is_file(), listed
     for folder in DATA_FOLDERS:
         assert (ROOT / "portal" / folder).is_dir(), folder
+
+
+CALLER_NAMES = {
+    "Principal": "user",
+    "CurrentUser": "user",
+    "Principal | None": "principal",
+    "OptionalPrincipal": "principal",
+}
+
+
+def test_the_caller_has_one_name() -> None:
+    """A required caller is `user` and an optional one `principal`, in handlers and services."""
+    offenders: list[str] = []
+    for f in (ROOT / "portal").rglob("*.py"):
+        tree = ast.parse(f.read_text(), filename=str(f))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            a = node.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                wanted = CALLER_NAMES.get(ast.unparse(arg.annotation) if arg.annotation else "")
+                if wanted and arg.arg != wanted:
+                    offenders.append(f"{f.relative_to(ROOT)}:{node.lineno} {node.name}({arg.arg})")
+    assert offenders == []
