@@ -69,28 +69,26 @@ class Night:
         return sum(1 for n in self.handover if not n.mine and not n.read_by_me)
 
 
-def is_jour(principal: Principal) -> bool:
+def is_jour(user: Principal) -> bool:
     """Jour staff and the jour head get the dashboard."""
-    return principal.has_role(Role.JOUR_STAFF) or principal.has_role(Role.JOUR_HEAD)
+    return user.has_role(Role.JOUR_STAFF) or user.has_role(Role.JOUR_HEAD)
 
 
-async def night(db: AsyncSession, vault: Vault, principal: Principal, *, now: datetime) -> Night:
+async def night(db: AsyncSession, vault: Vault, user: Principal, *, now: datetime) -> Night:
     """Read the dashboard for `principal` at `now`."""
     start = advisories.shift_start(now)
-    active = await advisories.list_for_jour(db, vault, principal, now=now)
+    active = await advisories.list_for_jour(db, vault, user, now=now)
     current = [a for a in active if not a.expired]
     changed = [a for a in current if a.created_at >= start or a.changed_at >= start]
-    waiting = await decisions.list_visible(db, vault, principal, statuses=("awaiting_signature",))
-    on_call = await rosters.on_call_now(db, vault, principal, now=now)
-    jour_ids = {m.org_id for m in principal.memberships if m.org_kind == "jour"}
+    waiting = await decisions.list_visible(db, vault, user, statuses=("awaiting_signature",))
+    on_call = await rosters.on_call_now(db, vault, user, now=now)
+    jour_ids = {m.org_id for m in user.memberships if m.org_kind == "jour"}
     open_assignments: list[AssignmentSummary] = []
     handover: list[NoteView] = []
-    if assignment_access.jour_orgs(principal):
-        open_assignments = await assignments.list_for_jour(
-            db, vault, principal, now=now, open_only=True
-        )
+    if assignment_access.jour_orgs(user):
+        open_assignments = await assignments.list_for_jour(db, vault, user, now=now, open_only=True)
         handover = await assignments.handover_notes(
-            db, vault, principal, since=assignments.previous_shift_start(now), scope="dashboard"
+            db, vault, user, since=assignments.previous_shift_start(now), scope="dashboard"
         )
     phones = await db.scalars(select(Organisation.phone).where(Organisation.id.in_(jour_ids)))
     unacknowledged = await db.scalar(

@@ -65,9 +65,11 @@ class LookupResult:
     jour has for the person tonight; found by personnummer only."""
 
 
-def may_look_up(p: Principal) -> bool:
+def may_look_up(user: Principal) -> bool:
     """Jour staff and handlers may look people up (each sees only what they may read)."""
-    return bool(p.orgs_with(Permission.READ_ADVISORIES) or p.orgs_with(Permission.POST_ADVISORIES))
+    return bool(
+        user.orgs_with(Permission.READ_ADVISORIES) or user.orgs_with(Permission.POST_ADVISORIES)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +96,18 @@ _RECENT_LOOKUPS = (
 lookup, and there is no second counter to drift from what the log says."""
 
 
-async def _check_rate(db: AsyncSession, p: Principal, now: datetime, rate: RateLimit) -> None:
+async def _check_rate(db: AsyncSession, user: Principal, now: datetime, rate: RateLimit) -> None:
     """Refuse (429) a user who looked up `rate.limit` people within `rate.window`.
 
     Threat: a logged-in account — stolen, or misused by its owner — harvesting who has
     advisories and reports. The refusal is audited (outcome "throttled", owned by the user's own
     organisation), so it stands out in the unit head's log review.
     """
-    recent = await db.scalar(_RECENT_LOOKUPS, {"user_id": p.user_id, "since": now - rate.window})
+    recent = await db.scalar(_RECENT_LOOKUPS, {"user_id": user.user_id, "since": now - rate.window})
     if (recent or 0) < rate.limit:
         return
     minutes = int(rate.window.total_seconds() // 60)
-    actor = p.actor()
+    actor = user.actor()
     raise TooManyRequests(
         f"Du har gjort {recent} personuppslag de senaste {minutes} minuterna, vilket är mer än "
         "tjänsten tillåter. Vänta en stund innan du söker igen. Uppslagen syns för din "
@@ -122,7 +124,7 @@ async def _check_rate(db: AsyncSession, p: Principal, now: datetime, rate: RateL
 async def lookup(
     db: AsyncSession,
     vault: Vault,
-    p: Principal,
+    user: Principal,
     personnummer: str,
     *,
     now: datetime,
@@ -132,12 +134,12 @@ async def lookup(
     """Advisories, reports and decisions about the person — by personnummer, or when none is
     given by name or alias (portal.lookup.names; decisions only by number). InvalidInput for
     an invalid number or no usable name; TooManyRequests past `rate`."""
-    if not may_look_up(p):
+    if not may_look_up(user):
         raise Forbidden(audit=AuditNote("lookup", "denied"))
     if rate is not None:
-        await _check_rate(db, p, now, rate)
+        await _check_rate(db, user, now, rate)
     if not personnummer.strip() and name.strip():
-        return await _by_name(db, vault, p, name, now=now)
+        return await _by_name(db, vault, user, name, now=now)
     try:
         pnr = normalise_personnummer(personnummer)
     except InvalidPersonnummer:
@@ -145,33 +147,33 @@ async def lookup(
             errors={"personal_identity_number": invalid_personnummer("eller sök på namn")}
         ) from None
     index = vault.index(pnr)
-    found, plans = await queries.find_by_pnr_index_with_content(db, vault, p, index, now=now)
-    found_reports = await reports.find_by_person(db, p, index)
-    found_decisions = await decisions.find_by_person(db, p, index)
-    found_placements = await placement_records.find_by_person(db, vault, p, index, now=now)
-    found_assignments = await assignment_records.find_by_person(db, vault, p, index, now=now)
+    found, plans = await queries.find_by_pnr_index_with_content(db, vault, user, index, now=now)
+    found_reports = await reports.find_by_person(db, user, index)
+    found_decisions = await decisions.find_by_person(db, user, index)
+    found_placements = await placement_records.find_by_person(db, vault, user, index, now=now)
+    found_assignments = await assignment_records.find_by_person(db, vault, user, index, now=now)
     return await _result(
-        db, p, pnr, "", found, plans, found_reports, found_decisions, ("person", index),
+        db, user, pnr, "", found, plans, found_reports, found_decisions, ("person", index),
         found_placements, found_assignments,
     )  # fmt: skip
 
 
 async def _by_name(
-    db: AsyncSession, vault: Vault, p: Principal, name: str, *, now: datetime
+    db: AsyncSession, vault: Vault, user: Principal, name: str, *, now: datetime
 ) -> LookupResult:
     advisory_ids = await names.owners_named(db, vault, "advisory", name)
     if advisory_ids is None:
         raise InvalidInput(errors={"name": "Ange ett namn (minst två bokstäver) att söka på."})
     report_ids = await names.owners_named(db, vault, "report", name) or set()
-    found, plans = await queries.find_by_ids_with_content(db, vault, p, advisory_ids, now=now)
-    found_reports = await reports.find_by_ids(db, p, report_ids)
+    found, plans = await queries.find_by_ids_with_content(db, vault, user, advisory_ids, now=now)
+    found_reports = await reports.find_by_ids(db, user, report_ids)
     key = ("person-name", names.search_key(vault, name))
-    return await _result(db, p, "", " ".join(name.split()), found, plans, found_reports, [], key)
+    return await _result(db, user, "", " ".join(name.split()), found, plans, found_reports, [], key)
 
 
 async def _result(
     db: AsyncSession,
-    p: Principal,
+    user: Principal,
     pnr: str,
     name: str,
     found: list[Summary],
@@ -187,7 +189,7 @@ async def _result(
     await audit.record(
         db,
         "lookup",
-        actor=p.actor(),
+        actor=user.actor(),
         object_type=audit_key[0],
         object_id=audit_key[1],
         details={
