@@ -257,6 +257,7 @@ def create_app(
                 state.object_store.store,
                 session_policy=state.policy,
                 metrics=state.metrics,
+                vault=state.vault,
             )
             if settings.run_periodic_jobs
             else None

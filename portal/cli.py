@@ -387,6 +387,7 @@ async def _jobs_once(settings: Settings) -> int:
 
         from auth.sessions import SessionPolicy
         from portal.attachments.store import build_file_store
+        from portal.pii import Vault
 
         policy = SessionPolicy(
             idle=timedelta(minutes=settings.session_idle_minutes),
@@ -394,7 +395,10 @@ async def _jobs_once(settings: Settings) -> int:
         )
         # The same purge as the server's loop: pending, ended and expired sessions.
         queued = await jobs.run_once(
-            make_sessionmaker(engine), build_file_store(settings).store, session_policy=policy
+            make_sessionmaker(engine),
+            build_file_store(settings).store,
+            session_policy=policy,
+            vault=Vault(settings.keks, settings.current_kek, settings.blind_index_key),
         )
     finally:
         await engine.dispose()

@@ -37,6 +37,7 @@ from storage import ObjectStore
 
 if TYPE_CHECKING:
     from portal.metrics import Metrics
+    from portal.pii import Vault
 
 log = logging.getLogger("jourpost.jobs")
 
@@ -62,6 +63,7 @@ class JobContext:
     maker: async_sessionmaker[AsyncSession]
     store: ObjectStore | None = None
     session_policy: SessionPolicy | None = None
+    vault: Vault | None = None  # to address the chair's reminder (e-mail encrypted at rest)
 
 
 @dataclass(slots=True)
@@ -91,15 +93,21 @@ async def _purge_sessions(ctx: JobContext) -> int:
 
 
 async def _expiry_reminders(ctx: JobContext) -> int:
-    """Advisories about to expire, and assignments past their deadline (escalated)."""
+    """Advisories about to expire, assignments past their deadline (escalated), and decisions
+    still waiting for the chair's signature (the chair reminded, then the jour told)."""
     from portal.advisories.service import send_expiry_reminders
     from portal.assignments.service import escalate_overdue
+    from portal.decisions.service import remind_unsigned
 
     async with ctx.maker() as db, db.begin():
         queued = await send_expiry_reminders(db, now=utcnow())
         overdue = await escalate_overdue(db, now=utcnow())
-    if queued or overdue:
-        log.info("queued %d expiry reminders, escalated %d overdue assignments", queued, overdue)
+        unsigned = await remind_unsigned(db, ctx.vault, now=utcnow()) if ctx.vault else 0
+    if queued or overdue or unsigned:
+        log.info(
+            "queued %d expiry reminders, escalated %d overdue assignments, %d unsigned decisions",
+            queued, overdue, unsigned,
+        )  # fmt: skip
     return queued
 
 
@@ -247,6 +255,7 @@ async def run_once(
     store: ObjectStore | None = None,
     session_policy: SessionPolicy | None = None,
     metrics: Metrics | None = None,
+    vault: Vault | None = None,
 ) -> int:
     """Run every job once now (unless another instance is running it); return how many
     reminders were queued. Raises RuntimeError naming the jobs that failed.
@@ -254,7 +263,7 @@ async def run_once(
     With `store` (the raw object store), the audit chain's head is also anchored there. Pending
     logins and ended sessions are purged; with `session_policy`, sessions past their timeouts too.
     """
-    report = await run_round(JobContext(maker, store, session_policy), metrics=metrics)
+    report = await run_round(JobContext(maker, store, session_policy, vault), metrics=metrics)
     if report.failed:
         raise RuntimeError(f"periodic jobs failed: {', '.join(report.failed)}")
     return report.ran.get("expiry_reminders", 0)
@@ -276,9 +285,10 @@ def start(
     interval: float = INTERVAL_SECONDS,
     session_policy: SessionPolicy | None = None,
     metrics: Metrics | None = None,
+    vault: Vault | None = None,
 ) -> asyncio.Task[None]:
     """Start the periodic loop (for the app's lifespan)."""
-    ctx = JobContext(maker, store, session_policy)
+    ctx = JobContext(maker, store, session_policy, vault)
     return asyncio.create_task(_loop(ctx, interval, metrics), name="jourpost-jobs")
 
 

@@ -36,6 +36,8 @@ class Decision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+    chair_reminded_at: Mapped[datetime | None] = mapped_column(default=None)  # unsigned, 30 min
+    jour_notified_at: Mapped[datetime | None] = mapped_column(default=None)  # unsigned, 60 min
     document_sha256: Mapped[str | None] = mapped_column(String(64))
     document_enc: Mapped[str | None] = mapped_column(Text, default=None)
     signed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.roles import Permission
 from portal.audit import service as audit
 from portal.db.base import utcnow
-from portal.db.models import Organisation, User
+from portal.db.models import Organisation, Unit, User
 from portal.decisions.models import Decision
 from portal.decisions.rules import ENDED, KINDS, deadlines
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
@@ -450,6 +450,94 @@ async def submit_for_signature(
         details={"sha256": digest},
     )
     return digest
+
+
+CHAIR_REMINDER_AFTER = timedelta(minutes=30)
+JOUR_NOTICE_AFTER = timedelta(minutes=60)
+
+
+async def remind_unsigned(
+    db: AsyncSession,
+    vault: Vault,
+    *,
+    now: datetime,
+    chair_after: timedelta = CHAIR_REMINDER_AFTER,
+    jour_after: timedelta = JOUR_NOTICE_AFTER,
+) -> int:
+    """Decisions still awaiting signature: `chair_after` submission, one reminder to the chair;
+    `jour_after`, one notice to the jour's functional mailboxes. Link only, no content. Each is
+    claimed with a conditional UPDATE, so parallel runs never mail twice. Returns how many
+    reminders and notices were sent."""
+    from portal.notify.service import queue_mail
+
+    waiting = (Decision.status == "awaiting_signature", Decision.submitted_at.is_not(None))
+    sent = 0
+    chair_due = (
+        await db.scalars(
+            select(Decision.id).where(
+                *waiting,
+                Decision.submitted_at <= now - chair_after,
+                Decision.chair_reminded_at.is_(None),
+            )
+        )
+    ).all()
+    for decision_id in chair_due:
+        claimed = await db.execute(
+            update(Decision)
+            .where(
+                Decision.id == decision_id,
+                Decision.status == "awaiting_signature",
+                Decision.chair_reminded_at.is_(None),
+            )
+            .values(chair_reminded_at=now)
+            .returning(Decision.decision_maker_id)
+            .execution_options(synchronize_session=False)
+        )
+        maker_id = claimed.scalar_one_or_none()
+        if maker_id is None:
+            continue
+        maker = await db.get(User, maker_id)
+        if maker is not None and maker.email_enc:
+            await queue_mail(
+                db,
+                to=vault.decrypt(maker.email_enc, field_context(User.email_enc, maker.id)),
+                template="sign_reminder",
+                link_path=f"/decisions/{decision_id}/sign",
+            )
+        sent += 1
+    jour_due = (
+        await db.scalars(
+            select(Decision.id).where(
+                *waiting,
+                Decision.submitted_at <= now - jour_after,
+                Decision.jour_notified_at.is_(None),
+            )
+        )
+    ).all()
+    for decision_id in jour_due:
+        claimed = await db.execute(
+            update(Decision)
+            .where(
+                Decision.id == decision_id,
+                Decision.status == "awaiting_signature",
+                Decision.jour_notified_at.is_(None),
+            )
+            .values(jour_notified_at=now)
+            .returning(Decision.jour_id)
+            .execution_options(synchronize_session=False)
+        )
+        jour_id = claimed.scalar_one_or_none()
+        if jour_id is None:
+            continue
+        mailboxes = await db.scalars(
+            select(Unit.mailbox).where(Unit.organisation_id == jour_id, Unit.mailbox.is_not(None))
+        )
+        for mailbox in sorted({m for m in mailboxes if m}):
+            await queue_mail(
+                db, to=mailbox, template="sign_overdue", link_path=f"/decisions/{decision_id}"
+            )
+        sent += 1
+    return sent
 
 
 async def document_pdf(

@@ -44,6 +44,8 @@ TEMPLATES: dict[str, str] = {
     "advisory_expiring": "Det finns en avisering som snart går ut.",
     "new_advisory": "Det finns en ny eller ändrad avisering till socialjouren i Jourpost.",
     "sign_request": "Det finns ett beslut som väntar på din underskrift i Jourpost.",
+    "sign_reminder": "Ett beslut väntar fortfarande på din underskrift i Jourpost.",
+    "sign_overdue": "Ett beslut har väntat på ordförandens underskrift i mer än en timme.",
     "new_assignment": "Det finns ett nytt uppdrag till socialjouren i Jourpost.",
     "assignment_update": "Socialjouren har tagit emot eller avrapporterat ett uppdrag från er.",
     "assignment_overdue": (
