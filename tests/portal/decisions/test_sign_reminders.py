@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import Organisation, User
@@ -24,6 +26,7 @@ from tests.conftest import make_settings
 from tests.portal.conftest import prepare_database
 from tests.portal.decisions.helpers import JONNA, OLOF
 
+T = TypeVar("T")
 SUBMITTED = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
 
 
@@ -34,22 +37,24 @@ def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
     yield s
 
 
-async def _in_db(settings: Settings, fn: object) -> object:
-    engine = make_engine(settings.database_url)
-    try:
-        async with make_sessionmaker(engine)() as db, db.begin():
-            return await fn(db)  # type: ignore[operator]
-    finally:
-        await engine.dispose()
+def _in_db(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `fn` in one transaction, as one request or one job round would."""
+
+    async def go() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as db, db.begin():
+                return await fn(db)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
 
 
 def _submitted(settings: Settings, vault: Vault) -> uuid.UUID:
     """A decision awaiting Olof's signature since SUBMITTED (the row as submit leaves it)."""
 
-    async def make(db: object) -> uuid.UUID:
-        from sqlalchemy.ext.asyncio import AsyncSession
-
-        assert isinstance(db, AsyncSession)
+    async def make(db: AsyncSession) -> uuid.UUID:
         olof = await db.scalar(select(User.id).where(User.pnr_index == vault.index(OLOF)))
         jonna = await db.scalar(select(User.id).where(User.pnr_index == vault.index(JONNA)))
         town = await db.scalar(select(Organisation).where(Organisation.name == "Hudiksvall"))
@@ -64,7 +69,7 @@ def _submitted(settings: Settings, vault: Vault) -> uuid.UUID:
         await db.flush()
         return d.id
 
-    return asyncio.run(_in_db(settings, make))  # type: ignore[return-value]
+    return _in_db(settings, make)
 
 
 def test_an_unsigned_decision_reminds_the_chair_then_tells_the_jour(settings: Settings) -> None:
@@ -73,16 +78,16 @@ def test_an_unsigned_decision_reminds_the_chair_then_tells_the_jour(settings: Se
 
     def tick(minutes: int) -> int:
         now = SUBMITTED + timedelta(minutes=minutes)
-        return asyncio.run(_in_db(settings, lambda db: remind_unsigned(db, vault, now=now)))  # type: ignore[arg-type,return-value]
+        return _in_db(settings, lambda db: remind_unsigned(db, vault, now=now))
 
     def mails() -> list[OutboxMail]:
-        async def rows(db: object) -> list[OutboxMail]:
-            found = await db.scalars(  # type: ignore[attr-defined]
+        async def rows(db: AsyncSession) -> list[OutboxMail]:
+            found = await db.scalars(
                 select(OutboxMail).where(OutboxMail.template.in_(("sign_reminder", "sign_overdue")))
             )
             return sorted(found, key=lambda m: (m.template, m.to_addr))
 
-        return asyncio.run(_in_db(settings, rows))  # type: ignore[arg-type,return-value]
+        return _in_db(settings, rows)
 
     assert tick(29) == 0 and mails() == []
     assert tick(31) == 1
@@ -115,24 +120,22 @@ def test_a_signed_decision_sends_nothing_more(settings: Settings) -> None:
 
     def tick(minutes: int) -> int:
         now = SUBMITTED + timedelta(minutes=minutes)
-        return asyncio.run(_in_db(settings, lambda db: remind_unsigned(db, vault, now=now)))  # type: ignore[arg-type,return-value]
+        return _in_db(settings, lambda db: remind_unsigned(db, vault, now=now))
 
     assert tick(31) == 1  # reminded, then Olof signs
 
-    async def sign(db: object) -> None:
-        await db.execute(  # type: ignore[attr-defined]
+    async def sign(db: AsyncSession) -> None:
+        await db.execute(
             update(Decision)
             .where(Decision.id == decision_id)
             .values(status="signed", signed_at=SUBMITTED + timedelta(minutes=40))
         )
 
-    asyncio.run(_in_db(settings, sign))
+    _in_db(settings, sign)
     assert tick(61) == 0 and tick(120) == 0
 
-    async def notices(db: object) -> int:
-        rows = await db.scalars(  # type: ignore[attr-defined]
-            select(OutboxMail).where(OutboxMail.template == "sign_overdue")
-        )
+    async def notices(db: AsyncSession) -> int:
+        rows = await db.scalars(select(OutboxMail).where(OutboxMail.template == "sign_overdue"))
         return len(list(rows))
 
-    assert asyncio.run(_in_db(settings, notices)) == 0
+    assert _in_db(settings, notices) == 0
