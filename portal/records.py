@@ -46,6 +46,10 @@ class Hit:
     """The record's date (created, occurred, or oral decision)."""
     status: str
     """Short status."""
+    unit_id: uuid.UUID | None = None
+    """The unit (functional mailbox) the record was sent from or addressed to, when it has one."""
+    unit: str = ""
+    """That unit's name (filled in by the archive's search)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,15 @@ def status_label(adv: Advisory) -> str:
     return "återkallad" if adv.status == "withdrawn" else "aktiv/utgången"
 
 
+LEGAL_BASIS_LABELS = {"lvu": "LVU", "lvm": "LVM", "sol": "SoL", "none": "Ingen"}
+"""The advisory's legal basis as the archive and its titles name it, short."""
+
+
+def legal_basis_label(code: str) -> str:
+    """The legal basis as a short Swedish label: LVU, LVM, SoL or Ingen."""
+    return LEGAL_BASIS_LABELS.get(code, code)
+
+
 def version_label(kind: str) -> str:
     """A version's kind as the advisory page names it (Inlagd, Ändrad, Bekräftad)."""
     return texts.KINDS.get(kind, kind)
@@ -125,9 +134,10 @@ async def search(
         Hit(
             KIND,
             a.id,
-            f"{LABEL} ({a.legal_basis}), version {a.current_version}",
+            f"{LABEL} ({legal_basis_label(a.legal_basis)}), version {a.current_version}",
             a.created_at,
             status_label(a),
+            a.unit_id,
         )
         for a in await db.scalars(stmt)
     ]
@@ -174,7 +184,7 @@ async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Reco
         ("Planering", content.plan),
         ("Alternativa planeringar", content.alternative_plans),
         ("Instruktioner", content.instructions),
-        ("Lagrum", content.legal_basis),
+        ("Lagrum", legal_basis_label(content.legal_basis)),
         ("Kontakt", f"{content.contact_name} {content.contact_phone}"),
         ("Giltig till", format_local(latest.valid_until) if latest.valid_until else ""),
         ("Status", status_label(a)),
@@ -183,7 +193,7 @@ async def describe(db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Reco
         KIND,
         a.id,
         a.organisation_id,
-        f"{LABEL} ({a.legal_basis})",
+        f"{LABEL} ({legal_basis_label(a.legal_basis)})",
         a.created_at,
         a.created_at,
         facts,

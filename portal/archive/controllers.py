@@ -110,11 +110,14 @@ async def _search(
     return org_id, hits
 
 
+NOTHING_SELECTED = "Välj minst en handling att exportera."
+
+
 async def _check_refs(
     db: Db, vault: Vault, user: Principal, refs: list[tuple[str, uuid.UUID]]
 ) -> None:
     if not refs:
-        raise InvalidInput(errors={"records": "Välj minst en handling att exportera."})
+        raise InvalidInput(errors={"records": NOTHING_SELECTED})
     for kind, rid in refs:
         await service.load(db, vault, user, kind, rid)  # NotFound (audited) when not theirs
 
@@ -185,7 +188,12 @@ class ArchivePages(Controller):
     async def search(
         self, request: Request[Any, Any, Any], db: Db, vault: Vault, user: CurrentUser
     ) -> Template:
-        raw = await request.form()
+        return await self._search_page(await request.form(), db, vault, user)
+
+    async def _search_page(
+        self, raw: Any, db: Db, vault: Vault, user: Principal, problem: dict[str, str] | None = None
+    ) -> Template:
+        """The search page for the submitted search, with `problem` shown (422) when given."""
         form: dict[str, Any] = {
             k: str(v) for k, v in raw.items() if k not in ("_csrf_token", "types")
         }
@@ -213,6 +221,8 @@ class ArchivePages(Controller):
             )
         except InvalidInput as exc:
             return self._page(user, form=form, errors=exc.errors, status=422)
+        if problem:
+            return self._page(user, form=form, hits=hits, errors=problem, status=422)
         return self._page(user, form=form, hits=hits)
 
     @get("/records/{kind:str}/{record_id:uuid}")
@@ -230,7 +240,12 @@ class ArchivePages(Controller):
             db, vault, files, user, kind, record_id, trust_roots=_roots(signing)
         )
         return render(
-            "archive/record.html", user, record=rec, integrity=integrity, kinds=service.KINDS
+            "archive/record.html",
+            user,
+            record=rec,
+            integrity=integrity,
+            kinds=service.KINDS,
+            signing_time=service.signing_time,
         )
 
     @get("/records/{kind:str}/{record_id:uuid}/files/{number:int}")
@@ -263,8 +278,10 @@ class ArchivePages(Controller):
         signing: Signing,
         vault: Vault,
         user: CurrentUser,
-    ) -> Stream:
+    ) -> Stream | Template:
         raw = await request.form()
+        if "ref" not in raw:  # nothing ticked: the results again, with the problem on the page
+            return await self._search_page(raw, db, vault, user, {"records": NOTHING_SELECTED})
         refs: list[tuple[str, uuid.UUID]] = []
         for value in raw.getall("ref") if "ref" in raw else []:
             kind, _, rid = str(value).partition(":")

@@ -18,6 +18,7 @@ a signed decision's PDF is verified with pyHanko against the portal's trust root
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -32,7 +33,7 @@ from auth.roles import Permission
 from portal.advisories import records as advisory_records
 from portal.assignments import records as assignment_records
 from portal.audit import service as audit
-from portal.db.models import AuditEntry, Organisation
+from portal.db.models import AuditEntry, Organisation, Unit
 from portal.decisions import records as decision_records
 from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
 from portal.pii import Vault, invalid_personnummer, normalise_personnummer
@@ -42,6 +43,7 @@ from portal.principal import Principal
 from portal.records import Hit, Holding, Person, Record, RecordSource, StoredFile
 from portal.reports import records as report_records
 from portal.rosters import records as roster_records
+from portal.timefmt import format_local
 from storage import EncryptedObjectStore
 from storage.errors import IntegrityError, ObjectNotFound, StorageError
 
@@ -107,6 +109,18 @@ class Integrity:
         return all(f.ok for f in self.files) and sig_ok
 
 
+def signing_time(value: str | None) -> str:
+    """A signature time from `jourpost verify --json` (UTC ISO 8601) in Stockholm time with
+    its zone ("2026-11-23 22:15:07 CET"); the text as it came when it is not a time."""
+    if not value:
+        return ""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return format_local(when, "%Y-%m-%d %H:%M:%S %Z")
+
+
 def archive_orgs(user: Principal) -> set[uuid.UUID]:
     """Organisations whose archive the user may search."""
     return user.orgs_with(Permission.READ_ARCHIVE)
@@ -139,7 +153,7 @@ async def search(
             raise InvalidInput(
                 errors={"personal_identity_number": invalid_personnummer()}
             ) from None
-    hits = await search_unchecked(db, org_id, kinds, since, until, index)
+    hits = await with_units(db, await search_unchecked(db, org_id, kinds, since, until, index))
     hits.sort(key=lambda h: h.date, reverse=True)
     await audit.record(
         db,
@@ -149,6 +163,15 @@ async def search(
         details={"kinds": list(kinds), "by_person": index is not None, "hits": len(hits)},
     )
     return hits
+
+
+async def with_units(db: AsyncSession, hits: list[Hit]) -> list[Hit]:
+    """The hits with their unit's name filled in, where the record has a unit."""
+    ids = {h.unit_id for h in hits if h.unit_id is not None}
+    if not ids:
+        return hits
+    names = dict((await db.execute(select(Unit.id, Unit.name).where(Unit.id.in_(ids)))).all())
+    return [dataclasses.replace(h, unit=names.get(h.unit_id, "")) if h.unit_id else h for h in hits]
 
 
 async def search_unchecked(

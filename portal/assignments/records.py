@@ -123,7 +123,14 @@ async def search(
     if pnr_index is not None:
         stmt = stmt.where(Assignment.pnr_index == pnr_index)
     return [
-        Hit(KIND, a.id, f"{LABEL}: {KINDS.get(a.kind, a.kind)}", a.created_at, status_label(a))
+        Hit(
+            KIND,
+            a.id,
+            f"{LABEL}: {KINDS.get(a.kind, a.kind)}",
+            a.created_at,
+            status_label(a),
+            a.unit_id,
+        )
         for a in await db.scalars(stmt)
     ]
 

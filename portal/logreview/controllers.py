@@ -47,6 +47,7 @@ class LogReviewPages(Controller):
             form=form,
             rows=rows,
             errors=errors,
+            LOG_TIME=service.LOG_TIME,
         )
 
     @get("/")

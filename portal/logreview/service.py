@@ -35,13 +35,66 @@ from portal.timefmt import format_local
 
 ACTION_LABELS = {
     "login": "Inloggning",
+    "login.rejected": "Inloggning nekad",
+    "login.no_access": "Inloggning utan behörighet",
+    "access.no_role": "Försökte nå portalen utan roll",
+    "admin.access": "Öppnade administrationen",
     "lookup": "Sökning på personnummer",
+    "advisory.create": "Lade in avisering",
+    "advisory.amend": "Ändrade avisering",
+    "advisory.reconfirm": "Bekräftade avisering på nytt",
+    "advisory.withdraw": "Återkallade avisering",
+    "advisory.acknowledge": "Kvitterade avisering",
+    "advisory.list": "Listade aviseringar",
     "advisory.read": "Läste avisering",
+    "report.create": "Skrev händelserapport",
+    "report.addendum": "Kompletterade händelserapport",
+    "report.attach": "Bifogade fil till händelserapport",
+    "report.acknowledge": "Kvitterade händelserapport",
     "report.read": "Läste händelserapport",
+    "report.download": "Hämtade händelserapport",
+    "report.attachment_download": "Hämtade bilaga till händelserapport",
+    "decision.create": "Upprättade beslutsutkast",
+    "decision.draft": "Sparade beslutsutkast",
+    "decision.update": "Ändrade beslutsutkast",
+    "decision.submit": "Skickade beslut för underskrift",
+    "decision.sign": "Skrev under beslut",
+    "decision.timestamp_renewed": "Förnyade beslutets tidsstämpel",
     "decision.read": "Läste beslut",
     "decision.download": "Hämtade beslut (PDF)",
+    "attachment.add": "Lade till bilaga",
     "attachment.download": "Hämtade bilaga",
+    "roster.create": "Lade in ordförandejourlista",
+    "roster.acknowledge": "Kvitterade ordförandejourlista",
+    "roster.list": "Listade ordförandejourlistor",
     "roster.read": "Läste ordförandejourlista",
+    "assignment.create": "Lämnade uppdrag till jouren",
+    "assignment.accept": "Tog emot uppdrag",
+    "assignment.report": "Återrapporterade uppdrag",
+    "assignment.withdraw": "Återkallade uppdrag",
+    "assignment.list": "Listade uppdrag",
+    "assignment.read": "Läste uppdrag",
+    "placement.create": "Lade in placering",
+    "placement.amend": "Ändrade placering",
+    "placement.list": "Listade placeringar",
+    "placement.read": "Läste placering",
+    "police_request.create": "Upprättade begäran om handräckning",
+    "police_request.update": "Ändrade begäran om handräckning",
+    "police_request.check": "Kontrollerade begäran om handräckning",
+    "police_request.approve": "Godkände begäran om handräckning",
+    "police_request.list": "Listade begäranden om handräckning",
+    "police_request.read": "Läste begäran om handräckning",
+    "police_request.download": "Hämtade begäran om handräckning",
+    "handover.create": "Skrev överlämning",
+    "handover.acknowledge": "Kvitterade överlämning",
+    "handover.list": "Listade överlämningar",
+    "delegation.read": "Läste delegeringsordning",
+    "delegation.change": "Ändrade delegeringsordning",
+    "user.add": "Lade till användare",
+    "user.email": "Ändrade användares e-postadress",
+    "membership.grant": "Gav behörighet",
+    "membership.revoke": "Återkallade behörighet",
+    "verify.upload": "Kontrollerade underskrift på fil",
     "archive.search": "Sökte i arkivet",
     "archive.open": "Öppnade handling i arkivet",
     "archive.download": "Hämtade fil ur arkivet",
@@ -53,8 +106,48 @@ ACTION_LABELS = {
     "stats.export": "Hämtade statistik",
     "costs.lock": "Låste kostnadsperiod",
     "costs.export": "Hämtade fakturaunderlag",
+    "log.review": "Granskade loggen",
+    "audit.restore_recorded": "Återläsning av säkerhetskopia noterad",
 }
+"""Audit action -> what the person did, in Swedish (the review never shows the raw code)."""
+
+OBJECT_LABELS = {
+    "advisory": "Avisering",
+    "report": "Händelserapport",
+    "decision": "Ordförandebeslut",
+    "roster": "Ordförandejourlista",
+    "assignment": "Uppdrag",
+    "placement": "Placering",
+    "police_request": "Begäran om handräckning",
+    "attachment": "Bilaga",
+    "handover_note": "Överlämning",
+    "legal_hold": "Gallringsspärr",
+    "membership": "Behörighet",
+    "organisation": "Organisation",
+    "person": "Person",
+    "user": "Användare",
+    "cost_period": "Kostnadsperiod",
+    "statistics": "Statistik",
+}
+"""Audit object type -> Swedish noun."""
+
+
+def action_label(action: str) -> str:
+    """The Swedish phrase for an audit action; an unknown one as "Annan händelse (code)"."""
+    return ACTION_LABELS.get(action) or f"Annan händelse ({action})"
+
+
+def object_label(object_type: str) -> str:
+    """The Swedish noun for an audit object type ("" when none)."""
+    if not object_type:
+        return ""
+    return OBJECT_LABELS.get(object_type) or "Annat"
+
+
 MAX_ROWS = 5000
+LOG_TIME = "%Y-%m-%d %H:%M:%S %Z"
+"""How the review shows a time: Stockholm time to the second, with its zone (CET/CEST), so the
+hour repeated when summer time ends is unambiguous."""
 
 OUTCOME_LABELS = {
     "ok": "Genomförd",
@@ -89,6 +182,7 @@ class LogRow:
     action: str
     action_label: str
     object_type: str
+    object_label: str
     object_id: str
     outcome: str
     outcome_label: str
@@ -186,8 +280,9 @@ async def _rows(
             user=names.get(e.actor_user_id, "") if e.actor_user_id else "",
             organisation=org_names.get(e.actor_org_id, "") if e.actor_org_id else "",
             action=e.action,
-            action_label=ACTION_LABELS.get(e.action, e.action),
+            action_label=action_label(e.action),
             object_type=e.object_type or "",
+            object_label=object_label(e.object_type or ""),
             object_id=e.object_id or "",
             outcome=_outcome_seen_by(e, org_id),
             outcome_label=OUTCOME_LABELS.get(_outcome_seen_by(e, org_id), e.outcome),
@@ -223,13 +318,13 @@ def to_csv(rows: list[LogRow]) -> str:
     for r in rows:
         writer.writerow(
             [
-                format_local(r.at),
+                format_local(r.at, LOG_TIME),
                 r.user,
                 r.organisation,
                 r.action_label,
-                r.object_type,
+                r.object_label,
                 r.object_id,
-                r.outcome,
+                r.outcome_label,
             ]
         )
     return out.getvalue()

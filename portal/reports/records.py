@@ -218,7 +218,10 @@ async def search(
                 select(ReportSubject.report_id).where(ReportSubject.pnr_index == pnr_index)
             )
         )
-    return [Hit(KIND, r.id, LABEL, r.occurred_at, status_label(r)) for r in await db.scalars(stmt)]
+    return [
+        Hit(KIND, r.id, LABEL, r.occurred_at, status_label(r), r.unit_id)
+        for r in await db.scalars(stmt)
+    ]
 
 
 async def holding(db: AsyncSession, record_id: uuid.UUID) -> Holding | None:

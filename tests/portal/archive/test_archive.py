@@ -553,3 +553,59 @@ def _uuid(text: str) -> Any:
     import uuid
 
     return uuid.UUID(text)
+
+
+def test_the_archive_speaks_swedish_local_time_and_says_when_nothing_is_selected(
+    portal: RunningPortal, records: dict[str, str]
+) -> None:
+    """No raw codes on the archive's pages: the legal basis as "SoL", the signature time in
+    Stockholm time with its zone; the sending unit on each result row; an export with nothing
+    ticked answers with the results again and a Swedish error, not an empty response."""
+    import uuid
+
+    from portal.advisories.models import Advisory
+    from portal.db.models import Unit
+
+    async def unit_of(db: AsyncSession) -> str:
+        adv = await db.get(Advisory, uuid.UUID(records["advisory"]))
+        assert adv is not None and adv.unit_id is not None
+        unit = await db.get(Unit, adv.unit_id)
+        assert unit is not None
+        return unit.name
+
+    unit = with_db(portal.settings, unit_of)
+    with closing(_anders(portal)) as c:
+        page = _search(c, types=["advisory", "decision"], personal_identity_number=BOY)
+        assert page.status_code == 200
+        assert "Avisering (SoL), version 1" in page.text and "(sol)" not in page.text
+        row = page.text[page.text.index(f"/archive/records/advisory/{records['advisory']}") :]
+        row = row[: row.index("</tr>")]
+        assert f"<td>{unit}</td>" in row, row
+        assert '<th scope="col">Enhet</th>' in page.text
+
+        advisory = c.get(f"/archive/records/advisory/{records['advisory']}")
+        assert "<dt>Lagrum</dt><dd>SoL</dd>" in advisory.text
+        assert "Avisering (SoL)" in advisory.text and "(sol)" not in advisory.text
+
+        decision = c.get(f"/archive/records/decision/{records['decision']}")
+        signed = re.search(r"undertecknad (\S+ \S+ \S+) —", decision.text)
+        assert signed, decision.text
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", signed.group(1))
+        assert "+00:00" not in decision.text
+
+        nothing = c.post(
+            "/archive/export",
+            data={
+                "_csrf_token": c.cookies["csrftoken"],
+                "types": ["advisory", "decision"],
+                "personal_identity_number": BOY,
+            },
+        )
+        assert nothing.status_code == 422
+        assert nothing.headers["content-type"].startswith("text/html")
+        assert "Välj minst en handling att exportera." in nothing.text
+        assert 'href="#records"' in nothing.text and 'id="records"' in nothing.text
+        assert f"/archive/records/advisory/{records['advisory']}" in nothing.text
+        assert "2 handlingar" in nothing.text
+    exported = [e.object_id for e in audit_entries(portal.settings, "archive.export")]
+    assert exported == []

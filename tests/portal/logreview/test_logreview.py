@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,15 @@ def test_archivist_reviews_reads_by_person_and_exports_csv(portal: RunningPortal
     shown = anders.post("/logs", data={**base, **_period(), "format": "html"})
     assert shown.status_code == 200
     assert "Hanna Hedlund" in shown.text and "Läste beslut" in shown.text
+    # Every label Swedish, every time Stockholm's with its zone: no raw codes or UTC.
+    assert "Skickade beslut för underskrift" in shown.text
+    assert f'Ordförandebeslut <span class="hash" title="Id {d["id"]}">nr {d["id"][:8]}' in (
+        shown.text
+    )
+    for raw in ("decision.submit", "decision.read", f"decision {d['id'][:8]}", "+00:00"):
+        assert raw not in shown.text, raw
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T</td>", shown.text)
+    assert not re.search(r"<td>\d{4}-\d\d-\d\dT\d\d:\d\d", shown.text)
 
     by_person = anders.post(
         "/logs", data={**base, **_period(), "personal_identity_number": BOY, "format": "html"}
@@ -58,7 +68,8 @@ def test_archivist_reviews_reads_by_person_and_exports_csv(portal: RunningPortal
     csv = anders.post("/logs", data={**base, **_period(), "format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.startswith("Tid;Användare;Organisation;Händelse")
-    assert "Hanna Hedlund;Hudiksvall;Läste beslut" in csv.text
+    assert "Hanna Hedlund;Hudiksvall;Läste beslut;Ordförandebeslut;" in csv.text
+    assert ";Genomförd" in csv.text and ";ok" not in csv.text and "decision" not in csv.text
 
     bad = anders.post(
         "/logs", data={**base, **_period(), "personal_identity_number": "123", "format": "html"}
@@ -118,7 +129,7 @@ def test_refused_reads_look_the_same_in_the_actors_own_log(portal: RunningPortal
         r for r in csv.reader(io.StringIO(review.text), delimiter=";") if r[1] == "Hanna Hedlund"
     ]
     refused = [r[-1] for r in rows if r[3] == "Läste avisering"]
-    assert refused == ["refused", "refused"], rows
+    assert refused == ["Nekad eller fanns inte", "Nekad eller fanns inte"], rows
     page = anders.post(
         "/logs",
         data={
