@@ -283,7 +283,12 @@ class SignPages(Controller):
     ) -> Template:
         d = await service.get(db, vault, user, decision_id)
         return render(
-            "decisions/sign.html", user, d=d, is_signer=d.decision_maker_id == user.user_id
+            "decisions/sign.html",
+            user,
+            d=d,
+            is_signer=d.decision_maker_id == user.user_id,
+            reference=service.short_reference(d.id),
+            jour_phone=await service.jour_phone(db, d.id),
         )
 
     @post("/{decision_id:uuid}/sign")

@@ -40,6 +40,11 @@ class DecisionKind:
     """Short legal reference, e.g. "6 § LVU"."""
     deadlines: tuple[DeadlineRule, ...]
     """What must follow, counted from the oral decision."""
+    statute: str = ""
+    """The provision as a legal document cites it in full, e.g. "6 § lagen (1990:52) med
+    särskilda bestämmelser om vård av unga (LVU)"."""
+    operative: str = ""
+    """What is decided, after "att"; `{subject}` is the person the decision concerns."""
 
 
 NEXT_MEETING = DeadlineRule(
@@ -63,6 +68,8 @@ KINDS: dict[str, DecisionKind] = {
             ),
             NEXT_MEETING,
         ),
+        statute="6 § lagen (1990:52) med särskilda bestämmelser om vård av unga (LVU)",
+        operative="{subject} omedelbart ska omhändertas",
     ),
     "lvm13": DecisionKind(
         "lvm13",
@@ -81,14 +88,44 @@ KINDS: dict[str, DecisionKind] = {
             ),
             NEXT_MEETING,
         ),
+        statute="13 § lagen (1988:870) om vård av missbrukare i vissa fall (LVM)",
+        operative="{subject} omedelbart ska omhändertas",
     ),
     "lvu11": DecisionKind(
         "lvu11",
         "Beslut om flyttning (omplacering)",
         "11 § LVU",
         (NEXT_MEETING,),
+        statute=(
+            "11 § andra stycket lagen (1990:52) med särskilda bestämmelser om vård av unga (LVU)"
+        ),
+        operative="{subject} ska flyttas till det hem som anges under rubriken Placering",
     ),
 }
+
+DEFINITE_FUNCTION = {
+    "ordförande": "Ordföranden",
+    "ersättare": "Ersättaren",
+    "förordnad ledamot": "Den förordnade ledamoten",
+}
+"""The decision maker's function as the subject of the operative sentence."""
+
+
+def in_running_text(name: str) -> str:
+    """A committee's name inside a sentence: Swedish writes "socialnämnden i Hudiksvall" —
+    the committee in lower case, the municipality as it is registered."""
+    return name[:1].lower() + name[1:]
+
+
+def decision_sentence(kind: str, function: str, committee: str, subject: str) -> str:
+    """The operative sentence of the document, e.g. "Ordföranden i socialnämnden i Hudiksvall
+    beslutar med stöd av 6 § lagen (1990:52) ... att X omedelbart ska omhändertas."."""
+    k = KINDS[kind]
+    who = DEFINITE_FUNCTION.get(function, function[:1].upper() + function[1:])
+    return (
+        f"{who} i {in_running_text(committee)} beslutar med stöd av {k.statute} "
+        f"att {k.operative.format(subject=subject)}."
+    )
 
 
 @dataclass(frozen=True, slots=True)

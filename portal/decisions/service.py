@@ -30,7 +30,7 @@ from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import Organisation, Unit, User
 from portal.decisions.models import Decision
-from portal.decisions.rules import ENDED, KINDS, deadlines
+from portal.decisions.rules import ENDED, KINDS, deadlines, decision_sentence
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
@@ -396,7 +396,29 @@ async def find_by_person(db: AsyncSession, user: Principal, pnr_index: str) -> l
 
 def document_html(out: DecisionOut, *, drafted_at: datetime) -> str:
     """The decision document's HTML (the PDF/A is rendered from this)."""
-    return _documents.get_template("decisions/document.html").render(d=out, drafted_at=drafted_at)
+    sentence = decision_sentence(
+        out.kind, out.decision_maker_function, out.committee, out.subject_name
+    )
+    return _documents.get_template("decisions/document.html").render(
+        d=out, drafted_at=drafted_at, sentence=sentence
+    )
+
+
+def short_reference(decision_id: uuid.UUID) -> str:
+    """The decision's short reference (no personal data): tells two decisions of one night
+    apart on the signing page and in the message shown at the identity provider."""
+    return str(decision_id)[:8].upper()
+
+
+async def jour_phone(db: AsyncSession, decision_id: uuid.UUID) -> str:
+    """The phone number of the jour that drafted the decision (its organisation's own number,
+    the one the night dashboard shows); "" when none is registered."""
+    phone = await db.scalar(
+        select(Organisation.phone)
+        .join(Decision, Decision.jour_id == Organisation.id)
+        .where(Decision.id == decision_id)
+    )
+    return phone or ""
 
 
 async def submit_for_signature(

@@ -45,7 +45,7 @@ from portal.db.base import utcnow
 from portal.db.models import User, WebSession
 from portal.decisions import service
 from portal.decisions.models import Decision
-from portal.decisions.rules import KINDS
+from portal.decisions.rules import KINDS, in_running_text
 from portal.errors import AuditNote, Conflict, DomainError, Forbidden, NotFound
 from portal.pii import InvalidPersonnummer, Vault, field_context, normalise_personnummer
 from portal.principal import Principal
@@ -146,6 +146,7 @@ def _sign_message(d: Decision, committee: str) -> str:
     kind = KINDS[d.kind]
     return (
         f"Jag undertecknar {kind.title.lower()} enligt {kind.act}, {committee}, "
+        f"ärende {service.short_reference(d.id)}, "
         f"muntligt beslut {format_local(d.oral_decision_at)}."
     )
 
@@ -424,7 +425,7 @@ async def _sign(
             trust_roots=list(setup.trust_roots),
             stamp_text=(
                 f"Digitalt signerat av {name}, {out.decision_maker_function} i "
-                f"{out.committee.lower()}, tid {{time}}"
+                f"{in_running_text(out.committee)}, tid {{time}}"
             ),
             reason=f"{KINDS[d.kind].title} enligt {KINDS[d.kind].act}",
             location=out.municipality,
