@@ -110,7 +110,10 @@ def test_lookups_past_the_limit_are_refused_audited_and_shown_to_the_unit_head(
     )
     assert review.status_code in (200, 201), review.text
     rows = list(csv.reader(io.StringIO(review.text), delimiter=";"))
-    assert sum(1 for r in rows if r[1] == "Jonna Jourström" and r[-1] == "Stoppad: för många försök") == 2
+    assert (
+        sum(1 for r in rows if r[1] == "Jonna Jourström" and r[-1] == "Stoppad: för många försök")
+        == 2
+    )
 
     # The window slides: once the lookups are older than it, she may search again.
     asyncio.run(_age_lookups(portal.settings.database_url, timedelta(minutes=11)))
