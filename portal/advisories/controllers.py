@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import Redirect, Stream, Template
 
 from portal.advisories import access, queries, service, texts
-from portal.advisories.content import DEFAULT_VALIDITY, LEGAL_BASES
+from portal.advisories.content import DEFAULT_VALIDITY, LEGAL_BASES, AdvisoryDraft
 from portal.advisories.schemas import (
     AcknowledgeIn,
     AdvisoryIn,
@@ -30,7 +30,7 @@ from portal.advisories.schemas import (
     uploads_from_form,
 )
 from portal.attachments.files import MAX_FILE_BYTES
-from portal.attachments.service import Upload
+from portal.attachments.service import StorageUnavailable, Upload
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.timefmt import format_local
@@ -49,6 +49,28 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _form_again(
+    user: CurrentUser,
+    form: Any,
+    draft: AdvisoryDraft,
+    *,
+    errors: dict[str, str],
+    status: int,
+    storage_down: bool = False,
+) -> Template:
+    """The new-advisory form again, filled in with what was posted."""
+    values = form_values(None, draft)
+    values["valid_until"] = form.get("valid_until", "")
+    return _form_page(
+        user,
+        action="/advisories/new",
+        values=values,
+        errors=errors,
+        status=status,
+        storage_down=storage_down,
+    )
+
+
 def _form_page(
     user: CurrentUser,
     *,
@@ -59,11 +81,13 @@ def _form_page(
     base_version: int | None = None,
     advisory_id: FromPath[uuid.UUID] | None = None,
     conflict: str | None = None,
+    storage_down: bool = False,
 ) -> Template:
     return render(
         "advisories/form.html",
         user,
         status_code=status,
+        storage_down=storage_down,
         action=action,
         form=values,
         errors=errors,
@@ -113,11 +137,12 @@ class AdvisoryPages(Controller):
                 files=files, sessions=sessions, errors=parse_errors,
             )  # fmt: skip
         except InvalidInput as exc:
-            values = form_values(None, draft)
-            values["valid_until"] = form.get("valid_until", "")
-            return _form_page(
-                user, action="/advisories/new", values=values, errors=exc.errors, status=422
-            )
+            return _form_again(user, form, draft, errors=exc.errors, status=422)
+        except StorageUnavailable:
+            # The files could not be stored and nothing was saved, but what the person typed
+            # must not be lost: the form comes back filled in (only the files must be chosen
+            # again: a browser never pre-fills a file field).
+            return _form_again(user, form, draft, errors={}, status=503, storage_down=True)
         return Redirect(f"/advisories/{advisory_id}?saved=1", status_code=303)
 
     @get("/{advisory_id:uuid}")
