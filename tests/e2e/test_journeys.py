@@ -189,21 +189,46 @@ def test_a_hanna_posts_an_advisory_with_a_pdf_plan(
 def test_b_jonna_looks_up_acknowledges_and_reports(demo: Demo, browser: Any, advisory: str) -> None:
     page = new_page(browser)
     login(page, demo.url, JONNA)
-    # The start page is the night's dashboard: Hanna's new advisory is there, unacknowledged.
-    start = page.content()
-    assert "Passet just nu" in start and f"/advisories/{advisory}" in start
+    # The start page is the night's dashboard: Hanna's new advisory there, unacknowledged; the
+    # demo's decision waiting for Olof with its age; who is on call in every municipality, with
+    # a number to tap; the jour's own number.
+    night = page.locator("section.night")
+    changed = night.locator("li.card", has_text="Nya eller ändrade aviseringar")
+    assert changed.locator(f"a[href='/advisories/{advisory}']").count() == 1
+    assert "Inte kvitterad" in changed.inner_text()
+    waiting = night.locator("li.card", has_text="Beslut som väntar på underskrift").inner_text()
+    assert "Olof Ordén" in waiting and re.search(r"muntligt beslut för \d+ (min|tim)", waiting)
+    on_call = night.locator("li.card", has_text="Ordförandejour nu")
+    assert on_call.locator("a[href^='tel:']").count() == 10  # every member municipality
+    assert night.locator("p.hint a[href^='tel:']").count() == 1  # Jourens telefon
     check(page, "b0-night-dashboard")
-    page.goto(f"{demo.url}/lookup")
-    check(page, "b1-lookup")
-    page.get_by_label("Personnummer eller samordningsnummer").fill(BOY)
+
+    # A call: one search from the start page (the box is first on it), the plan on screen.
+    search = page.get_by_role("search").get_by_label(re.compile(r"^Sök person"))
+    box = search.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 800  # no scrolling to find it
+    search.fill(BOY)
     with page.expect_navigation():
-        page.get_by_role("button", name="Sök").click()
+        search.press("Enter")
     assert BOY not in page.url  # the personnummer is posted, never in the URL
     result = page.content()
     assert "Kalle Klient" in result
     # The plan itself is in the result: one search during a call, no second click.
     assert "Bevilja inte akutboende." in result and "Kontakt under jourtid" in result
+    instructions = page.get_by_text("Bevilja inte akutboende.").first
+    assert instructions.is_visible()
     check(page, "b2-lookup-result")
+
+    # By name: the lookup page (its field has focus) finds the same plan.
+    page.goto(f"{demo.url}/lookup")
+    assert page.evaluate("document.activeElement.id") == "personal_identity_number"
+    check(page, "b1-lookup")
+    page.get_by_label("… eller namn eller smeknamn").fill("kalle klient")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sök").click()
+    assert "Resultat för namnet ”kalle klient”" in page.content()
+    assert page.get_by_text("Bevilja inte akutboende.").first.is_visible()
+    check(page, "b2-lookup-by-name")
     with page.expect_navigation():
         page.locator(f"a[href='/advisories/{advisory}']").first.click()
     assert "Bevilja inte akutboende." in page.content()
@@ -268,12 +293,18 @@ def test_d_jonna_drafts_and_olof_signs_on_a_phone_with_the_keyboard(
     login(page, demo.url, JONNA)
     page.goto(f"{demo.url}/decisions/new")
     check(page, "d1-decision-form")
+    # The oral decision's time starts at now (Stockholm time, to the minute).
+    when = page.get_by_label("Tidpunkt för det muntliga beslutet")
+    started = datetime.strptime(when.input_value(), STHLM_FMT)
+    assert abs(datetime.strptime(_local(timedelta(0)), STHLM_FMT) - started) <= timedelta(minutes=2)
     page.get_by_label("Typ av beslut").select_option("lvu6")
     page.get_by_label("Kommun").select_option(label="Hudiksvall")
-    page.get_by_label("Tidspunkt för det muntliga beslutet".replace("Tidspunkt", "Tidpunkt")).fill(
-        _local(timedelta(minutes=-30))
-    )
+    # Only Hudiksvall's decision-makers remain, the one on call chosen (decision-form.js).
     maker = page.get_by_label("Beslutsfattare")
+    shown = maker.locator("optgroup:not([hidden])")
+    assert shown.count() == 1 and shown.first.get_attribute("label") == "Hudiksvall"
+    assert "i beredskap nu" in maker.locator("option:checked").inner_text()
+    when.fill(_local(timedelta(minutes=-30)))
     olof = [o for o in maker.locator("option").all_inner_texts() if "Olof Ordén" in o]
     maker.select_option(label=olof[0])
     page.get_by_label("Personnummer (lämna tomt om identiteten är okänd)").fill(BOY)
