@@ -293,14 +293,17 @@ def _chair_signs(
     sign_url = f"**/decisions/{decision}/sign"
     count = _Counter(page, url)
     began = time.perf_counter()
+    marks: list[float] = []
     page.goto(link)  # the e-mail's link: not logged in, so the identity provider asks first
     page.wait_for_url("**/dev-idp/**")
+    marks.append(time.perf_counter())
     if keyboard:
         count.tab_to("e => e.tagName === 'BUTTON' && e.innerText.includes('Olof Ordén')")
         count.key("Enter")
     else:
         count.tap(page.get_by_role("button", name=re.compile("Olof Ordén")), "Olof at the IdP")
     page.wait_for_url(sign_url)
+    marks.append(time.perf_counter())
     button = page.get_by_role("button", name=re.compile("Skriv under med e-legitimation"))
     if keyboard:
         count.tab_to(
@@ -310,6 +313,7 @@ def _chair_signs(
     else:
         count.tap(button, "the sign button")
     page.wait_for_url("**/dev-idp/**")
+    marks.append(time.perf_counter())
     pnr = page.locator("#pnr")
     if pnr.input_value() != OLOF:  # the provider did not fill in who is signing
         if keyboard:
@@ -326,8 +330,10 @@ def _chair_signs(
     page.wait_for_url(sign_url)
     page.get_by_text("har levererats till kommunen").first.wait_for(state="visible")
     seconds = time.perf_counter() - began
+    marks.append(time.perf_counter())
     page.context.close()
     return {
+        "steps": [b - a for a, b in zip([began, *marks], marks, strict=False)],
         "acts": dict(count.acts),
         "typed": count.typed,
         "scrolls": count.scrolls,
@@ -422,7 +428,17 @@ def _print_journeys(out: dict[str, list[dict[str, Any]]]) -> None:
             + ", ".join(f"{r['s']:.2f}" for r in runs)
         )
 
+    steps = ("link → login page", "login → signing page", "sign → IdP", "IdP → signed on screen")
     for tag, label in (("fast", "unthrottled"), ("slow", "Slow 4G + 4x CPU")):
+        runs = out[f"chair-touch-{tag}"]
+        print(
+            f"{'chair steps (median s), ' + label:>38}: "
+            + ", ".join(
+                f"{name} {statistics.median(r['steps'][i] for r in runs):.2f}"
+                for i, name in enumerate(steps)
+            )
+        )
+
         line(f"chair link → signed, {label}", out[f"chair-touch-{tag}"],
              BUDGET_CHAIR_TAPS, BUDGET_CHAIR_S, "taps")  # fmt: skip
         line(f"chair keyboard only, {label}", out[f"chair-keys-{tag}"],

@@ -14,7 +14,9 @@
 - one open weekend assignment (uppdrag) from Hudiksvall, accepted by Jonna, due Sunday 20:00,
   and Jonna's handover note about it to the next shift;
 - consistent receipts on the synthetic year's reports: an acknowledged report was also read by
-  the handler who acknowledged it (it was "Oläst" and "Kvitterad" at once).
+  the handler who acknowledged it (it was "Oläst" and "Kvitterad" at once);
+- the rosters acknowledged by the jour (Erik, the unit head), except Söderhamn's: the night
+  dashboard shows one roster to acknowledge, not ten.
 
 Everything goes through the services (encryption, versions, audit, notifications), as if the
 people had done it. Persons are fictitious: valid check digits, no one real.
@@ -44,7 +46,8 @@ from portal.placements.content import PlacementDraft
 from portal.police import delegation
 from portal.principal import Principal, membership_views
 from portal.reports.models import Report, ReportRead
-from portal.rosters.models import RosterEntry, RosterVersion
+from portal.rosters import service as rosters
+from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.stats.synthetic import fictitious_pnr
 from portal.timefmt import STOCKHOLM
 
@@ -341,6 +344,27 @@ async def seed_assignment(db: AsyncSession, vault: Vault, *, now: datetime) -> i
     return 1
 
 
+UNACKNOWLEDGED_ROSTER = "Söderhamn"
+
+
+async def acknowledge_rosters(db: AsyncSession, vault: Vault) -> int:
+    """The jour has acknowledged every municipality's roster but Söderhamn's (once: nothing when
+    any roster receipt exists); return how many receipts were added."""
+    if await db.scalar(select(RosterAck.id).limit(1)):
+        return 0
+    erik = await _as(db, vault, "198507049818")
+    versions = await db.scalars(
+        select(RosterVersion.id)
+        .join(Organisation, Organisation.id == RosterVersion.municipality_id)
+        .where(Organisation.name != UNACKNOWLEDGED_ROSTER)
+    )
+    added = 0
+    for version_id in list(versions):
+        await rosters.acknowledge(db, erik, version_id)  # audited as Erik's receipt
+        added += 1
+    return added
+
+
 async def seed_night(db: AsyncSession, vault: Vault, *, now: datetime) -> dict[str, int]:
     """Everything above, each part once; what was added, by part."""
     return {
@@ -349,5 +373,5 @@ async def seed_night(db: AsyncSession, vault: Vault, *, now: datetime) -> dict[s
         "placements": await seed_placements(db, vault, now=now),
         "decisions": int(await seed_decision(db, vault, now=now)),
         "assignments": await seed_assignment(db, vault, now=now),
-        "receipts": await settle_receipts(db, vault),
+        "receipts": await settle_receipts(db, vault) + await acknowledge_rosters(db, vault),
     }

@@ -32,6 +32,8 @@ def test_the_demo_starts_on_a_believable_night(tmp_path: Path) -> None:
         assert "Ingen lista" not in on_call and "saknar lista" not in on_call
         start = jonna.get("/").text
         assert "Öppna uppdrag (1)" in start and "Hembesök, Hudiksvall" in start
+        # The jour has acknowledged the rosters it has had for a day, but one.
+        assert re.search(r"<strong>1</strong> ordförandelista</a> är inte kvitterad\.", start)
         assert "familjen Sample" in start.split('id="handover"', 1)[1]
 
         olof, _ = login(url, OLOF)
@@ -54,6 +56,8 @@ def test_the_demo_starts_on_a_believable_night(tmp_path: Path) -> None:
 
     log = tmp_path / "demo-now.log"
     assert log.read_text().count("demo: tonight's data:") == 1
+    # The start-up banner says where the e-mails went (README says so too).
+    assert f"meddelandena visas på {url}/dev-mail" in log.read_text()
 
     # A restart finds everything and adds nothing.
     with running_demo(data, free_port()) as url:

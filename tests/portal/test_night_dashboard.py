@@ -32,7 +32,7 @@ def test_the_jours_start_page_shows_the_night(portal: RunningPortal) -> None:
     waiting = night.split("Beslut som väntar på underskrift", 1)[1].split("</li>\n    <li", 1)[0]
     assert f'href="/decisions/{decision}"' in waiting and "Olof Ordén" in waiting
     assert re.search(r"muntligt beslut för \d+ min sedan", waiting)
-    assert re.search(r"<strong>1</strong> ordförandelistor</a> är inte kvitterade", night)
+    assert re.search(r"<strong>1</strong> ordförandelista</a> är inte kvitterad\.", night)
     assert re.search(r"Hudiksvall: Olof Ordén, <a href=\"tel:\d+\">", night)
 
     # Handlers and chairs have no dashboard; their start pages are unchanged.

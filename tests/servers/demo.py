@@ -17,7 +17,13 @@ import pytest
 
 @contextmanager
 def running_demo(
-    data: Path, port: int, *, faketime: str | None = None, jourpost: str | None = None
+    data: Path,
+    port: int,
+    *,
+    faketime: str | None = None,
+    jourpost: str | None = None,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """`jourpost demo --data DATA --port PORT` until the block ends; yields its base URL.
 
@@ -25,10 +31,11 @@ def running_demo(
     The demo gets its own process group (faketime runs it as a child: both must stop), and the
     port is checked to be free again before returning, so a next demo can't be answered by
     this one. Its output goes to data/../demo-<faketime or now>.log. `jourpost` is the command
-    to run (default: the one beside this interpreter).
+    to run (default: the one beside this interpreter); `command` replaces `jourpost demo` (e.g.
+    `bash infra/demo.sh`, which passes its arguments on), `env` adds to the environment.
     """
     jourpost = jourpost or str(Path(sys.executable).parent / "jourpost")
-    argv = [jourpost, "demo", "--data", str(data), "--port", str(port)]
+    argv = [*(command or [jourpost, "demo"]), "--data", str(data), "--port", str(port)]
     if faketime:
         argv = ["faketime", "-f", faketime, *argv]
     data.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +46,7 @@ def running_demo(
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             start_new_session=True,
         )
         try:

@@ -139,3 +139,38 @@ def test_a_signed_decision_sends_nothing_more(settings: Settings) -> None:
         return len(list(rows))
 
     assert _in_db(settings, notices) == 0
+
+
+def test_the_servers_periodic_round_reminds_with_the_vault_it_needs(settings: Settings) -> None:
+    """The reminder is addressed from the chair's encrypted e-mail address: the round the server
+    runs in its lifespan must have the vault, or the chair is silently never reminded."""
+    import dataclasses
+    import time
+
+    from portal.app import create_app
+    from tests.servers.portal import serve
+
+    vault = Vault(settings.keks, settings.current_kek, settings.blind_index_key)
+    _submitted(settings, vault)  # hours ago: both the reminder and the jour's notice are due
+
+    def sent(db: AsyncSession) -> Awaitable[list[str]]:
+        async def go() -> list[str]:
+            rows = await db.scalars(
+                select(OutboxMail.template).where(
+                    OutboxMail.template.in_(("sign_reminder", "sign_overdue"))
+                )
+            )
+            return sorted(rows)
+
+        return go()
+
+    def factory(port: int) -> object:
+        return create_app(
+            dataclasses.replace(settings, public_url=f"http://127.0.0.1:{port}"),
+        )
+
+    with serve(factory):
+        deadline = time.monotonic() + 60
+        while _in_db(settings, sent) != ["sign_overdue", "sign_reminder"]:
+            assert time.monotonic() < deadline, _in_db(settings, sent)
+            time.sleep(0.2)

@@ -116,3 +116,44 @@ def test_keepalive_restarts_the_idle_clock(portal: RunningPortal, people: People
     ended = jonna.post("/auth/keepalive")
     assert ended.status_code in (302, 303) and ended.headers["location"].startswith("/auth/login")
     assert jonna.post("/auth/keepalive", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_a_draft_expires_after_twelve_hours_and_the_periodic_job_removes_it(
+    portal: RunningPortal, people: People
+) -> None:
+    from portal import jobs
+    from portal.drafts.service import DRAFT_LIFETIME
+
+    jonna = people(JONNA)
+    assert (
+        jonna.post("/drafts/report-new", json={"fields": {"narrative": SECRET}}).status_code == 204
+    )
+
+    async def expiry(db: object) -> object:
+        return await db.scalar(select(FormDraft.expires_at))  # type: ignore[attr-defined]
+
+    left = _db(portal, expiry) - utcnow()  # type: ignore[operator]
+    assert DRAFT_LIFETIME - timedelta(minutes=1) < left <= DRAFT_LIFETIME == timedelta(hours=12)
+
+    async def expire(db: object) -> None:
+        await db.execute(  # type: ignore[attr-defined]
+            update(FormDraft).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+    _db(portal, expire)
+    page = jonna.get("/reports/new").text  # an expired draft is not offered back
+    assert SECRET not in page and "Ditt utkast är återställt" not in page
+
+    async def purge() -> None:
+        engine = make_engine(portal.settings.database_url)
+        try:
+            await jobs.run_once(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(purge())
+
+    async def count(db: object) -> int:
+        return len(list(await db.scalars(select(FormDraft.user_id))))  # type: ignore[attr-defined]
+
+    assert _db(portal, count) == 0
