@@ -77,6 +77,8 @@ def test_codes_read_as_words_and_the_glossary_explains_them(
     # No abbreviation of the published list reaches the report form.
     form = jonna.get("/reports/new").text
     assert "Handr Återk" not in form and "Handräckning för återförande" in form
+    assert "Kodlista" not in form  # the list's version is no heading of the form (a fact of
+    # the sent report, "Kodlista 2017", on its page and in the archive)
     assert "Upplysning eller hänvisning" in form and 'href="/codes"' in form
     glossary = jonna.get("/codes")
     assert glossary.status_code == 200
