@@ -292,6 +292,11 @@ def _chair_signs(
     link = _mail_link(url, decision)
     sign_url = f"**/decisions/{decision}/sign"
     count = _Counter(page, url)
+    documents: list[str] = []  # every document request, redirects included: each a round trip
+    page.on(
+        "request",
+        lambda r: documents.append(r.url) if r.resource_type == "document" else None,
+    )
     began = time.perf_counter()
     marks: list[float] = []
     page.goto(link)  # the e-mail's link: not logged in, so the identity provider asks first
@@ -334,6 +339,7 @@ def _chair_signs(
     page.context.close()
     return {
         "steps": [b - a for a, b in zip([began, *marks], marks, strict=False)],
+        "documents": len(documents),
         "acts": dict(count.acts),
         "typed": count.typed,
         "scrolls": count.scrolls,
@@ -433,6 +439,7 @@ def _print_journeys(out: dict[str, list[dict[str, Any]]]) -> None:
         runs = out[f"chair-touch-{tag}"]
         print(
             f"{'chair steps (median s), ' + label:>38}: "
+            + f"{runs[0]['documents']} document requests (redirects included); "
             + ", ".join(
                 f"{name} {statistics.median(r['steps'][i] for r in runs):.2f}"
                 for i, name in enumerate(steps)
