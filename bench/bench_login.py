@@ -7,20 +7,34 @@ Prints, in one run:
 - requests/s (measured with wrk) of the authenticated start page and of a bare Litestar "hello"
   route served by the same process, and their ratio.
 
-The portal runs in its own process (uvicorn, one worker, SQLite demo data) so the client does
-not share its interpreter. Usage:
+The portal runs in its own process (uvicorn, one worker, the demo's data) so the client does
+not share its interpreter: on SQLite (default) or, with `--db postgres`, in a fresh database on
+the PostgreSQL server at 127.0.0.1:5432 (dropped afterwards).
+
+`--throughput-only` skips the logins and measures, `--pairs` times, the jour worker's start page
+(the night dashboard), the handler's start page and the hello route, and prints the SQL
+statements each start page executes. With `--baseline DIR` (a checkout of another commit, e.g.
+`git archive main | tar -x -C DIR`) a second portal runs that code on its own copy of the demo
+data, and the runs alternate between the two (A B, B A, ...) so both see the same machine load.
+
+Usage:
 .venv/bin/python bench/bench_login.py [--logins 200] [--seconds 8] [--concurrent-logins 20]
+    [--db sqlite|postgres] [--throughput-only [--pairs 3] [--baseline DIR]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.portal.login import login
 from tests.servers.net import free_port
 
-JONNA = "197803129829"
+JONNA = "197803129829"  # jour staff, Socialjouren Gävleborg: the night dashboard
+HANNA = "196901159803"  # handler, Hudiksvall: the start page without a dashboard
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -85,34 +100,134 @@ def _concurrent(url: str, logins: int, workers: int) -> list[float]:
         return list(pool.map(lambda _: _round_trip(url), range(logins)))
 
 
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+@contextlib.contextmanager
+def _portal(db: str, code: Path | None = None) -> Iterator[str]:
+    """A demo portal process (with the hello route) on `db`, running the code in `code` (default:
+    this checkout); yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        argv = [
+            sys.executable,
+            str(Path(__file__).with_name("_portal_with_hello.py")),
+            tmp,
+            str(port),
+        ]
+        if db == "postgres":
+            name = f"jourpost_bench_login_{secrets.token_hex(4)}"
+            subprocess.run(
+                ["psql", f"{PG}/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True
+            )
+            stack.callback(
+                subprocess.run,
+                ["psql", f"{PG}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                check=False,
+            )
+            argv.append(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+        env = dict(os.environ)
+        if code is not None:  # its packages first on the path (before the editable install)
+            env["PYTHONPATH"] = str(code.resolve())
+        # The portal's log (an access line per request) goes to a file, not the terminal.
+        log = stack.enter_context(open(Path(tmp) / "portal.log", "wb"))
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        stack.callback(proc.wait, 10)
+        stack.callback(proc.terminate)
+        try:
+            _wait(url, proc)
+        except SystemExit:
+            print((Path(tmp) / "portal.log").read_text()[-3000:], file=sys.stderr)
+            raise
+        yield url
+
+
+def _cookie(url: str, personnummer: str) -> str:
+    client, _ = login(url, personnummer)
+    try:
+        return f"jp_session={client.cookies['jp_session']}"
+    finally:
+        client.close()
+
+
+def _statements(url: str, cookie: str) -> int:
+    """The SQL statements one GET of the start page executes (the portal process counts them)."""
+    httpx.get(f"{url}/bench/sql")
+    page = httpx.get(f"{url}/", headers={"Cookie": cookie})
+    assert page.status_code == 200 and "Välkommen" in page.text, page.status_code
+    count: int = httpx.get(f"{url}/bench/sql").json()["count"]
+    return count
+
+
+def _throughput(args: argparse.Namespace) -> None:
+    """Start pages and hello, alternating between this code and `--baseline` (if given)."""
+    codes: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.baseline:
+        codes.insert(0, ("baseline", Path(args.baseline)))
+    with contextlib.ExitStack() as stack:
+        portals = []
+        for label, code in codes:
+            url = stack.enter_context(_portal(args.db, code))
+            jour, handler = _cookie(url, JONNA), _cookie(url, HANNA)
+            httpx.get(f"{url}/", headers={"Cookie": jour})  # warm up: templates
+            counts = (_statements(url, jour), _statements(url, handler))
+            portals.append((label, url, jour, handler, counts))
+        print(
+            f"database: {args.db}; wrk, {args.concurrency} connections, {args.seconds:.0f} s each"
+        )
+        for label, _, _, _, (jour_n, handler_n) in portals:
+            print(f"  {label}: SQL statements per start page: jour {jour_n}, handler {handler_n}")
+        rows = []
+        for pair in range(args.pairs):
+            order = portals if pair % 2 == 0 else portals[::-1]
+            for label, url, jour, handler, _ in order:
+                load = os.getloadavg()[0]
+                jour_rps = _wrk(f"{url}/", jour, args.seconds, args.concurrency)
+                handler_rps = _wrk(f"{url}/", handler, args.seconds, args.concurrency)
+                hello_rps = _wrk(f"{url}/bench/hello", "", args.seconds, args.concurrency)
+                rows.append((pair + 1, label, jour_rps, handler_rps, hello_rps, load))
+                print(
+                    f"  pair {pair + 1} {label:14} jour {jour_rps:7.0f}  handler {handler_rps:7.0f}"
+                    f"  hello {hello_rps:7.0f} req/s   ratios jour {jour_rps / hello_rps:.3f}"
+                    f"  handler {handler_rps / hello_rps:.3f}   load {load:.1f}",
+                    flush=True,
+                )
+        for label, *_ in portals:
+            mine = [r for r in rows if r[1] == label]
+            jour_ratio = statistics.median(r[2] / r[4] for r in mine)
+            handler_ratio = statistics.median(r[3] / r[4] for r in mine)
+            print(
+                f"  median ratio {label:14} jour / hello {jour_ratio:.3f}"
+                f"   handler / hello {handler_ratio:.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--logins", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--concurrent-logins", type=int, default=20)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--throughput-only", action="store_true")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--baseline", help="a source tree to compare with (--throughput-only)")
     args = parser.parse_args()
+    if args.throughput_only:
+        _throughput(args)
+        return
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("_portal_with_hello.py")), tmp, str(port)]
-        )
-        try:
-            _wait(url, proc)
-            login(url, JONNA)  # warm up: discovery, JWKS, templates
-            times = [_round_trip(url) for _ in range(args.logins)]
-            t0 = time.perf_counter()
-            together = _concurrent(url, args.logins, args.concurrent_logins)
-            together_s = time.perf_counter() - t0
-            client, _ = login(url, JONNA)
-            cookie = f"jp_session={client.cookies['jp_session']}"
-            page_rps = _wrk(f"{url}/", cookie, args.seconds, args.concurrency)
-            hello_rps = _wrk(f"{url}/bench/hello", "", args.seconds, args.concurrency)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with _portal(args.db) as url:
+        login(url, JONNA)  # warm up: discovery, JWKS, templates
+        times = [_round_trip(url) for _ in range(args.logins)]
+        t0 = time.perf_counter()
+        together = _concurrent(url, args.logins, args.concurrent_logins)
+        together_s = time.perf_counter() - t0
+        cookie = _cookie(url, JONNA)
+        page_rps = _wrk(f"{url}/", cookie, args.seconds, args.concurrency)
+        hello_rps = _wrk(f"{url}/bench/hello", "", args.seconds, args.concurrency)
 
     print(f"login round trip over {args.logins} logins (start → dev IdP → callback → start page):")
     print(f"  p50 {statistics.median(times):7.1f} ms   p95 {_percentile(times, 0.95):7.1f} ms")
@@ -126,7 +241,8 @@ def main() -> None:
         f"   ratio p95 / one-at-a-time p50 {p95_together / statistics.median(times):.1f}"
     )
     print(
-        f"throughput (wrk, {args.concurrency} connections, {args.seconds:.0f} s each, one process):"
+        f"throughput (wrk, {args.concurrency} connections, {args.seconds:.0f} s each, one process,"
+        f" {args.db}):"
     )
     print(f"  authenticated start page  {page_rps:8.0f} req/s")
     print(f"  bare Litestar hello route {hello_rps:8.0f} req/s")

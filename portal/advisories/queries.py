@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.advisories import access
@@ -308,6 +308,93 @@ async def list_for_jour(
     rows = await _summaries(db, vault, advs, now)
     await _audit_list(db, user, "jour", rows)
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """An advisory on the jour's night dashboard: what the dashboard shows of it, nothing
+    decrypted."""
+
+    id: uuid.UUID
+    """The advisory."""
+    organisation_name: str
+    """Sending municipality."""
+    version: int
+    """Current version."""
+    created_at: datetime
+    """First posted."""
+    changed_at: datetime
+    """Content last changed."""
+    valid_until: datetime
+    """Expiry."""
+    expired: bool
+    """valid_until has passed."""
+    expires_soon: bool
+    """Active and expiring within EXPIRES_SOON."""
+    acknowledged: bool
+    """The jour acknowledged the current content."""
+
+
+# The night dashboard's list, built once: the advisories of `list_for_jour` (same filter, order
+# and limit) with their sender's name and whether the current content is acknowledged, in one
+# statement of plain columns.
+_DASHBOARD = (
+    select(
+        Advisory.id,
+        Organisation.name,
+        Advisory.current_version,
+        Advisory.created_at,
+        Advisory.changed_at,
+        Advisory.valid_until,
+        select(AdvisoryAcknowledgement.id)
+        .where(
+            AdvisoryAcknowledgement.advisory_id == Advisory.id,
+            AdvisoryAcknowledgement.version >= Advisory.content_version,
+        )
+        .exists(),
+    )
+    .join(Organisation, Organisation.id == Advisory.organisation_id)
+    .where(
+        Advisory.jour_id.in_(bindparam("jours", expanding=True)),
+        Advisory.status == "active",
+        Advisory.valid_until > bindparam("expired_after"),
+    )
+    .order_by(Advisory.created_at.desc())
+    .limit(LIST_LIMIT)
+)
+
+
+async def list_for_dashboard(
+    db: AsyncSession, user: Principal, *, now: datetime
+) -> tuple[list[Brief], audit.NewEntry]:
+    """`list_for_jour` as the night dashboard needs it: the same advisories, briefly, in one
+    statement, and the same audit entry (returned for the caller to append with the page's
+    other entries)."""
+    jours = access.jour_orgs(user)
+    if not jours:
+        raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
+    rows = await db.execute(
+        _DASHBOARD, {"jours": list(jours), "expired_after": now - NIGHT_VIEW_EXPIRED}
+    )
+    briefs = [
+        Brief(
+            id=adv_id,
+            organisation_name=org_name,
+            version=version,
+            created_at=created_at,
+            changed_at=changed_at,
+            valid_until=valid_until,
+            expired=valid_until <= now,
+            expires_soon=now < valid_until <= now + EXPIRES_SOON,
+            acknowledged=bool(acknowledged),
+        )
+        for adv_id, org_name, version, created_at, changed_at, valid_until, acknowledged in rows
+    ]
+    entry = audit.NewEntry(
+        "advisory.list", actor=user.actor(), object_type="advisory",
+        details={"scope": "jour", "advisories": [str(b.id) for b in briefs]},
+    )  # fmt: skip
+    return briefs, entry
 
 
 async def find_by_ids(

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from portal.assignments import access
 from portal.assignments.content import OPEN, AssignmentContent, from_blob
 from portal.assignments.models import Assignment, HandoverNote, HandoverRead
 from portal.audit import service as audit
-from portal.db.models import Organisation, Unit
+from portal.db.models import Organisation, Unit, User
 from portal.errors import AuditNote, Forbidden
 from portal.people import user_names
 from portal.pii import Vault, field_context
@@ -231,6 +232,80 @@ async def list_for_jour(
     return ordered
 
 
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """An open assignment on the jour's night dashboard (its text is not shown there, so not
+    decrypted)."""
+
+    id: uuid.UUID
+    """The assignment."""
+    organisation_name: str
+    """Sending municipality."""
+    status: str
+    """sent | accepted."""
+    kind: str
+    """visit | call | check | other."""
+    due_at: datetime
+    """Deadline."""
+    overdue: bool
+    """Past its deadline."""
+    accepted_by: str | None
+    """Who at the jour accepted it."""
+
+
+# Built once: `list_for_jour(open_only=True)` (filter, order, limit) with the sender's name and
+# the accepting user's encrypted name, in one statement of plain columns.
+_Accepter = aliased(User)
+_DASHBOARD = (
+    select(
+        Assignment.id,
+        Organisation.name,
+        Assignment.status,
+        Assignment.kind,
+        Assignment.due_at,
+        Assignment.accepted_by,
+        _Accepter.name_enc,
+    )
+    .join(Organisation, Organisation.id == Assignment.organisation_id)
+    .outerjoin(_Accepter, _Accepter.id == Assignment.accepted_by)
+    .where(Assignment.jour_id.in_(bindparam("jours", expanding=True)), Assignment.status.in_(OPEN))
+    .order_by(Assignment.due_at)
+    .limit(LIST_LIMIT)
+)
+
+
+async def list_for_dashboard(
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
+) -> tuple[list[Brief], audit.NewEntry]:
+    """The open assignments of `list_for_jour(open_only=True)`, briefly, in one statement, and
+    the same audit entry (returned for the caller to append with the page's other entries)."""
+    jours = access.jour_orgs(user)
+    if not jours:
+        raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "jour"}))
+    rows = await db.execute(_DASHBOARD, {"jours": list(jours)})
+    briefs = [
+        Brief(
+            id=assignment_id,
+            organisation_name=org_name,
+            status=status,
+            kind=kind,
+            due_at=due_at,
+            overdue=due_at < now,
+            accepted_by=(
+                vault.decrypt(name_enc, field_context(User.name_enc, accepted_by))
+                if accepted_by is not None and name_enc is not None
+                else None
+            ),
+        )
+        for assignment_id, org_name, status, kind, due_at, accepted_by, name_enc in rows
+    ]
+    entry = audit.NewEntry(
+        "assignment.list", actor=user.actor(), object_type="assignment",
+        details={"scope": "dashboard", "assignments": [str(b.id) for b in briefs]},
+    )  # fmt: skip
+    return briefs, entry
+
+
 async def get(
     db: AsyncSession, vault: Vault, user: Principal, assignment_id: uuid.UUID, *, now: datetime
 ) -> Detail:
@@ -295,6 +370,79 @@ async def find_by_pnr_index(
 
 
 # -- handover notes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NoteBrief:
+    """A handover note on the night dashboard: who wrote it, when, its text, and whether the
+    viewer has acknowledged it (who else has is on the handover page)."""
+
+    id: uuid.UUID
+    """The note."""
+    author: str
+    """Who wrote it."""
+    mine: bool
+    """The viewer wrote it."""
+    created_at: datetime
+    """When."""
+    body: str
+    """The text."""
+    read_by_me: bool
+    """The viewer has acknowledged it."""
+
+
+_Author = aliased(User)
+_DASHBOARD_NOTES = (
+    select(
+        HandoverNote.id,
+        HandoverNote.created_by,
+        _Author.name_enc,
+        HandoverNote.created_at,
+        HandoverNote.body_enc,
+        select(HandoverRead.id)
+        .where(HandoverRead.note_id == HandoverNote.id, HandoverRead.user_id == bindparam("me"))
+        .exists(),
+    )
+    .outerjoin(_Author, _Author.id == HandoverNote.created_by)
+    .where(
+        HandoverNote.jour_id.in_(bindparam("jours", expanding=True)),
+        HandoverNote.created_at >= bindparam("since"),
+    )
+    .order_by(HandoverNote.created_at.desc())
+    .limit(LIST_LIMIT)
+)
+
+
+async def handover_for_dashboard(
+    db: AsyncSession, vault: Vault, user: Principal, *, since: datetime
+) -> tuple[list[NoteBrief], audit.NewEntry | None]:
+    """`handover_notes(scope="dashboard")` in one statement, without the readers' names (the
+    dashboard shows only the viewer's own receipt), and its audit entry (None when there are no
+    notes, as `handover_notes` writes none then), for the caller to append."""
+    jours = access.require_jour(user, "handover.list")
+    rows = await db.execute(
+        _DASHBOARD_NOTES, {"jours": list(jours), "since": since, "me": user.user_id}
+    )
+    notes = [
+        NoteBrief(
+            id=note_id,
+            author=vault.decrypt(name_enc, field_context(User.name_enc, author))
+            if name_enc
+            else "",
+            mine=author == user.user_id,
+            created_at=created_at,
+            body=vault.decrypt(body_enc, field_context(HandoverNote.body_enc, note_id)),
+            read_by_me=bool(read),
+        )
+        for note_id, author, name_enc, created_at, body_enc, read in rows
+    ]
+    if not notes:
+        return [], None
+    entry = audit.NewEntry(
+        "handover.list", actor=user.actor(next(iter(jours))), object_type="handover_note",
+        details={"scope": "dashboard", "notes": [str(n.id) for n in notes]},
+    )  # fmt: skip
+    return notes, entry
 
 
 async def handover_notes(

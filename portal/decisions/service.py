@@ -20,9 +20,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jinja2
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -97,10 +98,16 @@ def _visible(decision: Decision, access: Access) -> bool:
 
 def _visible_clause(access: Access) -> ColumnElement[bool]:
     """SQL condition: the decisions `access` reaches (the same rule as `_visible`)."""
+    return _visibility(access.jours, access.municipalities, access.user_id)
+
+
+def _visibility(jours: Any, municipalities: Any, user_id: Any) -> ColumnElement[bool]:
+    """`_visible_clause` of the values or bound parameters given (statements built once pass
+    `bindparam`s)."""
     return or_(
-        Decision.jour_id.in_(access.jours),
-        Decision.municipality_id.in_(access.municipalities)
-        & ((Decision.status != "draft") | (Decision.decision_maker_id == access.user_id)),
+        Decision.jour_id.in_(jours),
+        Decision.municipality_id.in_(municipalities)
+        & ((Decision.status != "draft") | (Decision.decision_maker_id == user_id)),
     )
 
 
@@ -365,6 +372,77 @@ async def list_visible(
         query = query.where(Decision.status.in_(statuses))
     rows = (await db.scalars(query.limit(500))).all()
     return [await to_out(db, vault, d) for d in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A decision awaiting its signature, as the jour's night dashboard shows it (nothing of
+    its content decrypted)."""
+
+    id: uuid.UUID
+    """The decision."""
+    act: str
+    """The act and section, e.g. "6 § LVU"."""
+    municipality: str
+    """The municipality whose committee decides."""
+    decision_maker: str
+    """Who took the oral decision and is to sign."""
+    oral_decision_at: datetime
+    """When the oral decision was taken."""
+
+
+# Built once: `list_visible(statuses=("awaiting_signature",))` (the same visibility rule as
+# `_visible_clause`, order and limit) with the municipality's name and the decision maker's
+# encrypted name, in one statement of plain columns.
+_AWAITING = (
+    select(
+        Decision.id,
+        Decision.kind,
+        Organisation.name,
+        Decision.decision_maker_id,
+        User.name_enc,
+        Decision.oral_decision_at,
+    )
+    .join(Organisation, Organisation.id == Decision.municipality_id)
+    .outerjoin(User, User.id == Decision.decision_maker_id)
+    .where(
+        Decision.status == "awaiting_signature",
+        _visibility(
+            bindparam("jours", expanding=True),
+            bindparam("municipalities", expanding=True),
+            bindparam("user_id"),
+        ),
+    )
+    .order_by(Decision.oral_decision_at.desc())
+    .limit(500)
+)
+
+
+async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) -> list[Waiting]:
+    """The decisions the principal may see that await their signature, newest oral decision
+    first, in one statement; only the decision makers' names are decrypted. Not audited, like
+    `list_visible`."""
+    access = access_of(user)
+    rows = await db.execute(
+        _AWAITING,
+        {
+            "jours": list(access.jours),
+            "municipalities": list(access.municipalities),
+            "user_id": access.user_id,
+        },
+    )
+    return [
+        Waiting(
+            id=decision_id,
+            act=KINDS[kind].act,
+            municipality=municipality,
+            decision_maker=(
+                vault.decrypt(name_enc, field_context(User.name_enc, maker_id)) if name_enc else ""
+            ),
+            oral_decision_at=oral_decision_at,
+        )
+        for decision_id, kind, municipality, maker_id, name_enc, oral_decision_at in rows
+    ]
 
 
 async def find_by_person(db: AsyncSession, user: Principal, pnr_index: str) -> list[DecisionBrief]:

@@ -6,6 +6,7 @@ from litestar import Controller, get
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from auth.roles import Role
 from portal.assignments.content import KINDS as ASSIGNMENT_KINDS
 from portal.db.base import utcnow
 from portal.decisions.rules import KINDS
@@ -14,6 +15,8 @@ from portal.errors import AuditNote, NoAccess
 from portal.home.night import age, is_jour, night
 from portal.web.deps import Db, OptionalPrincipal, Settings, Vault
 from portal.web.render import render
+
+SIGNING_ROLES = (Role.CHAIR, Role.SUBSTITUTE)
 
 
 class HomeController(Controller):
@@ -39,7 +42,9 @@ class HomeController(Controller):
             )
         if not principal.memberships:
             raise NoAccess(audit=AuditNote("access.no_role", "denied"))
-        to_sign = await pending_for(db, principal)
+        # Only a chair's or substitute's card lists what waits for their signature.
+        signs = any(m.role in SIGNING_ROLES for m in principal.memberships)
+        to_sign = await pending_for(db, principal) if signs else []
         dashboard = None
         if is_jour(principal):
             dashboard = await night(db, vault, principal, now=utcnow())

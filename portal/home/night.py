@@ -1,8 +1,9 @@
 """The jour's night dashboard: what changed since the shift started and what waits, at a glance.
 
 Shown on the start page of jour staff and the jour head. Everything is read through the owning
-features' services (their visibility rules and audit), nothing decrypted that the lists don't
-show already.
+features' services (their visibility rules and audit entries), in one statement per list
+whatever the number of municipalities and records, and nothing is decrypted that the page does
+not show.
 """
 
 from __future__ import annotations
@@ -10,24 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Role
 from portal.advisories import queries as advisories
-from portal.advisories.queries import Summary
+from portal.advisories.queries import Brief as AdvisoryBrief
 from portal.assignments import access as assignment_access
 from portal.assignments import queries as assignments
-from portal.assignments.queries import NoteView
-from portal.assignments.queries import Summary as AssignmentSummary
+from portal.assignments.queries import Brief as AssignmentBrief
+from portal.assignments.queries import NoteBrief
+from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.decisions import service as decisions
-from portal.decisions.schemas import DecisionOut
+from portal.decisions.service import Waiting
 from portal.pii import Vault
 from portal.principal import Principal
 from portal.reports.models import Report
 from portal.rosters import service as rosters
-from portal.rosters.schemas import OnCallOut
+from portal.rosters.schemas import FirstOnCall
 
 UNACKNOWLEDGED_WINDOW = timedelta(days=7)
 """Reports the jour sent within this window that no unit has acknowledged yet are listed."""
@@ -41,21 +43,22 @@ class Night:
     """Start of the current shift (08:00 or 16:00 Stockholm time)."""
     jour_phone: str
     """The jour's own number, for callers and for the page's header."""
-    changed: tuple[Summary, ...]
+    changed: tuple[AdvisoryBrief, ...]
     """Active advisories new or changed since the shift started."""
-    expiring: tuple[Summary, ...]
+    expiring: tuple[AdvisoryBrief, ...]
     """Active advisories that expire within two days."""
-    awaiting_signature: tuple[tuple[DecisionOut, timedelta], ...]
+    awaiting_signature: tuple[tuple[Waiting, timedelta], ...]
     """Decisions sent for signature and not signed, with how long since the oral decision."""
-    on_call: tuple[OnCallOut, ...]
-    """Who is on call now, per municipality, and whether the jour acknowledged the roster."""
+    on_call: tuple[FirstOnCall, ...]
+    """Who is on call first now, per municipality, and whether the jour acknowledged the
+    roster."""
     unacknowledged_rosters: int
     """Rosters in force that the jour has not acknowledged."""
     unacknowledged_reports: int
     """Reports the jour sent in the past week that no unit has acknowledged."""
-    open_assignments: tuple[AssignmentSummary, ...] = ()
+    open_assignments: tuple[AssignmentBrief, ...] = ()
     """Assignments not yet done (sent or accepted), by deadline: on every shift until done."""
-    handover: tuple[NoteView, ...] = ()
+    handover: tuple[NoteBrief, ...] = ()
     """Handover notes written since the previous shift started (the outgoing shift's)."""
 
     @property
@@ -74,42 +77,68 @@ def is_jour(user: Principal) -> bool:
     return user.has_role(Role.JOUR_STAFF) or user.has_role(Role.JOUR_HEAD)
 
 
+# The jour's own number and its reports of the past week that no unit has acknowledged, in one
+# statement built once (one row per jour organisation of the caller; the count is the same on
+# each).
+_PHONE_AND_UNACKNOWLEDGED = select(
+    Organisation.phone,
+    select(func.count())
+    .select_from(Report)
+    .where(
+        Report.jour_id.in_(bindparam("jours", expanding=True)),
+        Report.municipality_id.is_not(None),
+        Report.acknowledged_at.is_(None),
+        Report.created_at >= bindparam("since"),
+    )
+    .scalar_subquery(),
+).where(Organisation.id.in_(bindparam("jours", expanding=True)))
+
+
 async def night(db: AsyncSession, vault: Vault, user: Principal, *, now: datetime) -> Night:
-    """Read the dashboard for `principal` at `now`."""
+    """Read the dashboard for `user` at `now`.
+
+    A fixed number of statements whatever the number of municipalities, rosters and records
+    (tests/portal/test_night_dashboard.py counts them): one per list, each feature's own
+    (its visibility rule and its audit entry), with plain columns and only what the page shows
+    decrypted; the lists' audit entries (the same ones the lists' own pages write) are appended
+    together at the end with one `audit.record_many`.
+    """
     start = advisories.shift_start(now)
-    active = await advisories.list_for_jour(db, vault, user, now=now)
+    active, advisory_entry = await advisories.list_for_dashboard(db, user, now=now)
+    entries = [advisory_entry]
     current = [a for a in active if not a.expired]
     changed = [a for a in current if a.created_at >= start or a.changed_at >= start]
-    waiting = await decisions.list_visible(db, vault, user, statuses=("awaiting_signature",))
-    on_call = await rosters.on_call_now(db, vault, user, now=now)
-    jour_ids = {m.org_id for m in user.memberships if m.org_kind == "jour"}
-    open_assignments: list[AssignmentSummary] = []
-    handover: list[NoteView] = []
+    waiting = await decisions.awaiting_signature(db, vault, user)
+    on_call = await rosters.first_on_call(db, vault, user, now=now)
+    jour_ids = [m.org_id for m in user.memberships if m.org_kind == "jour"]
+    open_assignments: list[AssignmentBrief] = []
+    handover: list[NoteBrief] = []
     if assignment_access.jour_orgs(user):
-        open_assignments = await assignments.list_for_jour(db, vault, user, now=now, open_only=True)
-        handover = await assignments.handover_notes(
-            db, vault, user, since=assignments.previous_shift_start(now), scope="dashboard"
+        open_assignments, assignment_entry = await assignments.list_for_dashboard(
+            db, vault, user, now=now
         )
-    phones = await db.scalars(select(Organisation.phone).where(Organisation.id.in_(jour_ids)))
-    unacknowledged = await db.scalar(
-        select(func.count())
-        .select_from(Report)
-        .where(
-            Report.jour_id.in_(jour_ids),
-            Report.municipality_id.is_not(None),
-            Report.acknowledged_at.is_(None),
-            Report.created_at >= now - UNACKNOWLEDGED_WINDOW,
+        entries.append(assignment_entry)
+        handover, handover_entry = await assignments.handover_for_dashboard(
+            db, vault, user, since=assignments.previous_shift_start(now)
         )
-    )
+        if handover_entry is not None:
+            entries.append(handover_entry)
+    rows = (
+        await db.execute(
+            _PHONE_AND_UNACKNOWLEDGED,
+            {"jours": list(dict.fromkeys(jour_ids)), "since": now - UNACKNOWLEDGED_WINDOW},
+        )
+    ).all()
+    await audit.record_many(db, entries)
     return Night(
         shift_started=start,
-        jour_phone=next((p for p in phones if p), ""),
+        jour_phone=next((phone for phone, _ in rows if phone), ""),
         changed=tuple(changed),
         expiring=tuple(a for a in current if a.expires_soon),
         awaiting_signature=tuple((d, now - d.oral_decision_at) for d in waiting),
         on_call=tuple(on_call),
         unacknowledged_rosters=sum(1 for o in on_call if o.version_id and not o.acknowledged),
-        unacknowledged_reports=int(unacknowledged or 0),
+        unacknowledged_reports=int(rows[0][1] or 0) if rows else 0,
         open_assignments=tuple(open_assignments),
         handover=tuple(handover),
     )

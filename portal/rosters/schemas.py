@@ -82,3 +82,17 @@ class OnCallOut:
     version_number: int | None
     acknowledged: bool
     on_call: list[EntryOut]
+
+
+@dataclass
+class FirstOnCall:
+    """Whom the jour calls first now for one municipality (the night dashboard's line)."""
+
+    municipality_id: uuid.UUID
+    municipality: str
+    version_id: uuid.UUID | None
+    """The version in force (None: the municipality has no roster)."""
+    acknowledged: bool
+    """The caller's jour acknowledged that version."""
+    first: EntryOut | None
+    """The first in the fallback order of those on call now (None: nobody)."""
