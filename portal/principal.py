@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -100,9 +100,10 @@ def to_views(memberships: list[Membership]) -> tuple[MembershipView, ...]:
     )
 
 
-# Hot path: built once at import, executed on every authenticated request (two queries in all,
-# plain rows: no ORM objects to build, track and flush at commit).
-_SESSION_AND_USER = (
+# Hot path: built once at import, executed on every authenticated request: the session, its
+# user and the user's live roles in one statement (one row per role; one row with empty role
+# columns when there is none), plain rows: no ORM objects to build, track and flush at commit.
+_SESSION_USER_AND_ROLES = (
     select(
         WebSession.id,
         WebSession.ended_at,
@@ -111,9 +112,20 @@ _SESSION_AND_USER = (
         User.id,
         User.disabled_at,
         User.name_enc,
+        Membership.id,
+        Membership.organisation_id,
+        Organisation.name,
+        Organisation.kind,
+        Membership.unit_id,
+        Unit.name,
+        Membership.role,
     )
     .join(User, User.id == WebSession.user_id)
+    .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.revoked_at.is_(None)))
+    .outerjoin(Organisation, Organisation.id == Membership.organisation_id)
+    .outerjoin(Unit, Unit.id == Membership.unit_id)
     .where(WebSession.id == bindparam("session_id"))
+    .order_by(Membership.granted_at, Membership.id)
 )
 _END_SESSION = (
     update(WebSession)
@@ -138,7 +150,7 @@ _MEMBERSHIP_VIEWS = (
     .join(Organisation, Organisation.id == Membership.organisation_id)
     .outerjoin(Unit, Unit.id == Membership.unit_id)
     .where(Membership.user_id == bindparam("user_id"), Membership.revoked_at.is_(None))
-    .order_by(Membership.granted_at)
+    .order_by(Membership.granted_at, Membership.id)
 )
 
 
@@ -165,10 +177,13 @@ async def resolve_principal(
     """The principal behind a session token, or None (no, unknown, ended or expired session)."""
     if not token:
         return None
-    found = (await db.execute(_SESSION_AND_USER, {"session_id": hash_token(token)})).first()
-    if found is None:
+    rows = (await db.execute(_SESSION_USER_AND_ROLES, {"session_id": hash_token(token)})).all()
+    if not rows:
         return None
-    session_id, ended_at, authenticated_at, last_seen_at, user_id, disabled_at, name_enc = found
+    session = rows[0]
+    session_id, ended_at, authenticated_at, last_seen_at, user_id, disabled_at, name_enc = session[
+        :7
+    ]
     if ended_at is not None:
         return None
     now = utcnow()
@@ -187,5 +202,17 @@ async def resolve_principal(
         user_id=user_id,
         name=vault.decrypt(name_enc, field_context(User.name_enc, user_id)),
         session_id=session_id,
-        memberships=await membership_views(db, user_id),
+        memberships=tuple(
+            MembershipView(
+                id=mid,
+                org_id=org_id,
+                org_name=org_name,
+                org_kind=org_kind,
+                unit_id=unit_id,
+                unit_name=unit_name,
+                role=Role(role),
+            )
+            for *_, mid, org_id, org_name, org_kind, unit_id, unit_name, role in rows
+            if mid is not None
+        ),
     )
