@@ -6,6 +6,7 @@
     ├── NotFound           404 (also wrong-tenant access: indistinguishable from missing)
     ├── Conflict           409
     └── InvalidInput       422 (with per-field messages)
+        └── BadCursor      400 (a list's paging cursor that does not decode)
 
 Services raise these and never HTTP exceptions. The API answers RFC 9457 problem details; pages
 answer a Swedish error page. A denial that must be audited (wrong tenant, no role) carries an
@@ -129,3 +130,16 @@ class InvalidInput(DomainError):
     ) -> None:
         super().__init__(message, audit=audit)
         self.errors = errors or {}
+
+
+class BadCursor(InvalidInput):
+    """A paging cursor that is not one of ours (edited or cut off): the client's mistake."""
+
+    status = 400
+    title = "Felaktig sidmarkering"
+
+    def __init__(self, field: str = "before") -> None:
+        super().__init__(
+            "Sidmarkeringen går inte att läsa. Börja om från listans första sida.",
+            errors={field: "Ogiltig sidmarkering."},
+        )

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any, Literal
 
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import Redirect, Stream, Template
 
@@ -33,10 +34,11 @@ from portal.attachments.files import MAX_FILE_BYTES
 from portal.attachments.service import StorageUnavailable, Upload
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
+from portal.paging import PAGE_SIZE, period
 from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Vault
 from portal.web.downloads import stream_opened
-from portal.web.params import PositiveInt
+from portal.web.params import PageLimit, PositiveInt, paged
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
@@ -69,6 +71,28 @@ def _form_again(
         status=status,
         storage_down=storage_down,
     )
+
+
+SentStatus = Literal["all", "active", "expiring", "expired", "withdrawn"]
+"""Filters of the handler's list (portal.advisories.queries.SENT_STATUSES)."""
+LegalBasis = Literal["none", "sol", "lvu", "lvm"]
+"""Legal bases (portal.advisories.content.LEGAL_BASES)."""
+
+
+def _sent_filter(
+    status: str,
+    unit: uuid.UUID | None,
+    legal_basis: str | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> queries.SentFilter:
+    since, until = period(date_from, date_to)
+    return queries.SentFilter(status, unit, legal_basis, since, until)
+
+
+def _query(**values: object) -> dict[str, str]:
+    """The list's filters as the links keep them (empty and default ones left out)."""
+    return {k: str(v) for k, v in values.items() if v not in (None, "", "all")}
 
 
 def _form_page(
@@ -107,10 +131,29 @@ class AdvisoryPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def sent(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+    async def sent(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[SentStatus] = "all",
+        unit: FromQuery[uuid.UUID | None] = None,
+        legal_basis: FromQuery[LegalBasis | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        """The municipality's advisories, 50 at a time, newest first, with filters."""
         now = utcnow()
-        rows = await queries.list_sent(db, vault, user, now=now)
-        return render("advisories/list.html", user, rows=rows, now=now, texts=texts)
+        filters = _sent_filter(status, unit, legal_basis, date_from, date_to)
+        page = await queries.list_sent(db, vault, user, now=now, filters=filters, before=before)
+        query = _query(status=status, unit=unit, legal_basis=legal_basis, date_from=date_from,
+                       date_to=date_to)  # fmt: skip
+        units = await queries.sender_units(db, user)
+        return render(
+            "advisories/list.html", user, page=page, rows=page.rows, now=now, texts=texts,
+            query=query, statuses=queries.SENT_STATUSES, units=units, legal_bases=LEGAL_BASES,
+        )  # fmt: skip
 
     @get("/new")
     async def new(self, user: CurrentUser) -> Template:
@@ -336,17 +379,33 @@ class AdvisoryApi(Controller):
         vault: Vault,
         user: CurrentUser,
         view: FromQuery[Literal["jour", "sent"] | None] = None,
-    ) -> list[AdvisorySummaryOut]:
+        status: FromQuery[SentStatus] = "all",
+        unit: FromQuery[uuid.UUID | None] = None,
+        legal_basis: FromQuery[LegalBasis | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+        limit: PageLimit = PAGE_SIZE,
+    ) -> Response[list[AdvisorySummaryOut]]:
         """`view=jour`: active advisories to the jour; `view=sent`: the municipality's own.
 
-        Default: `jour` for jour staff, `sent` otherwise. Other roles get 403.
+        Default: `jour` for jour staff, `sent` otherwise. Other roles get 403. `sent` pages
+        newest first, `limit` at a time (keyset): `Link: <…>; rel="next"` gives the next page
+        while there is one and `X-Total-Count` counts the filtered list; it filters by
+        `status` (all, active, expiring, expired, withdrawn), `unit`, `legal_basis` and the
+        day posted (`date_from`, `date_to`, Stockholm days, inclusive).
         """
         now = utcnow()
         if view == "jour" or (view is None and access.is_jour_reader(user)):
             rows = await queries.list_for_jour(db, vault, user, now=now)
-        else:
-            rows = await queries.list_sent(db, vault, user, now=now)
-        return [summary_out(r) for r in rows]
+            return Response([summary_out(r) for r in rows])
+        filters = _sent_filter(status, unit, legal_basis, date_from, date_to)
+        page = await queries.list_sent(
+            db, vault, user, now=now, filters=filters, before=before, size=limit
+        )
+        query = _query(view="sent", status=status, unit=unit, legal_basis=legal_basis,
+                       date_from=date_from, date_to=date_to, limit=limit)  # fmt: skip
+        return paged(page, [summary_out(r) for r in page.rows], "/api/v1/advisories", query)
 
     @post("/", summary="Post an advisory")
     async def create(

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal import paging
 from portal.advisories import access
 from portal.advisories.content import AdvisoryContent, Subject, from_blob
 from portal.advisories.models import (
@@ -27,9 +28,11 @@ from portal.attachments.service import AttachmentView, OpenedFile
 from portal.audit import service as audit
 from portal.db.models import Organisation, Unit
 from portal.errors import AuditNote, Forbidden, NotFound
+from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.principal import Principal
+from portal.records import in_period
 from portal.timefmt import STOCKHOLM
 from storage import EncryptedObjectStore
 
@@ -266,24 +269,94 @@ async def _audit_list(
     )  # fmt: skip
 
 
+SENT_STATUSES = {
+    "all": "Alla",
+    "active": "Aktiva",
+    "expiring": "Går ut snart",
+    "expired": "Utgångna",
+    "withdrawn": "Återkallade",
+}
+"""Filters of the handler's list, with their Swedish labels."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentFilter:
+    """What the handler's list of sent advisories is narrowed to."""
+
+    status: str = "all"
+    """A key of SENT_STATUSES."""
+    unit_id: uuid.UUID | None = None
+    """Sent from this unit only."""
+    legal_basis: str | None = None
+    """none | sol | lvu | lvm."""
+    since: datetime | None = None
+    """Posted at or after."""
+    until: datetime | None = None
+    """Posted before."""
+
+
+def _sent_clause(f: SentFilter, now: datetime) -> ColumnElement[bool]:
+    active = Advisory.status == "active"
+    status = {
+        "active": active & (Advisory.valid_until > now),
+        "expiring": active & (Advisory.valid_until > now)
+        & (Advisory.valid_until <= now + EXPIRES_SOON),
+        "expired": active & (Advisory.valid_until <= now),
+        "withdrawn": Advisory.status == "withdrawn",
+    }.get(f.status, true())  # fmt: skip
+    return and_(
+        status,
+        Advisory.unit_id == f.unit_id if f.unit_id else true(),
+        Advisory.legal_basis == f.legal_basis if f.legal_basis else true(),
+        *in_period(Advisory.created_at, f.since, f.until),
+    )
+
+
 async def list_sent(
-    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
-) -> list[Summary]:
-    """The caller's municipality's advisories, newest first (all states)."""
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    *,
+    now: datetime,
+    filters: SentFilter = SentFilter(),
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Summary]:
+    """A page of the caller's municipality's advisories, newest first (all states unless
+    filtered), after the cursor `before`; audited with the ids shown, like every list."""
     own = access.own_orgs(user)
     if not own:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "sent"}))
+    cursor = paging.decode(before)
+    where = Advisory.organisation_id.in_(own) & _sent_clause(filters, now)
     advs = (
         await db.scalars(
             select(Advisory)
-            .where(Advisory.organisation_id.in_(own))
-            .order_by(Advisory.created_at.desc())
-            .limit(LIST_LIMIT)
+            .where(where, paging.after(Advisory.created_at, Advisory.id, cursor))
+            .order_by(Advisory.created_at.desc(), Advisory.id.desc())
+            .limit(size + 1)
         )
     ).all()
-    rows = await _summaries(db, vault, advs, now)
+    total = await db.scalar(select(func.count()).select_from(Advisory).where(where))
+    rows = await _summaries(db, vault, advs[:size], now)
     await _audit_list(db, user, "sent", rows)
-    return rows
+    return paging.page_of(
+        rows,
+        more=len(advs) > size,
+        cursor=cursor,
+        key=lambda r: (r.created_at, r.id),
+        total=int(total or 0),
+    )
+
+
+async def sender_units(db: AsyncSession, user: Principal) -> list[tuple[uuid.UUID, str]]:
+    """The units of the caller's municipalities (the handler's list filters by them)."""
+    rows = await db.execute(
+        select(Unit.id, Unit.name)
+        .where(Unit.organisation_id.in_(access.own_orgs(user)))
+        .order_by(Unit.name)
+    )
+    return [(uid, name) for uid, name in rows]
 
 
 async def list_for_jour(
