@@ -38,7 +38,7 @@ from portal.paging import PAGE_SIZE, period
 from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Vault
 from portal.web.downloads import stream_opened
-from portal.web.params import PageLimit, PositiveInt, paged
+from portal.web.params import PageLimit, PositiveInt, list_query, paged
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
@@ -88,11 +88,6 @@ def _sent_filter(
 ) -> queries.SentFilter:
     since, until = period(date_from, date_to)
     return queries.SentFilter(status, unit, legal_basis, since, until)
-
-
-def _query(**values: object) -> dict[str, str]:
-    """The list's filters as the links keep them (empty and default ones left out)."""
-    return {k: str(v) for k, v in values.items() if v not in (None, "", "all")}
 
 
 def _form_page(
@@ -147,7 +142,7 @@ class AdvisoryPages(Controller):
         now = utcnow()
         filters = _sent_filter(status, unit, legal_basis, date_from, date_to)
         page = await queries.list_sent(db, vault, user, now=now, filters=filters, before=before)
-        query = _query(status=status, unit=unit, legal_basis=legal_basis, date_from=date_from,
+        query = list_query(status=status, unit=unit, legal_basis=legal_basis, date_from=date_from,
                        date_to=date_to)  # fmt: skip
         units = await queries.sender_units(db, user)
         return render(
@@ -403,7 +398,7 @@ class AdvisoryApi(Controller):
         page = await queries.list_sent(
             db, vault, user, now=now, filters=filters, before=before, size=limit
         )
-        query = _query(view="sent", status=status, unit=unit, legal_basis=legal_basis,
+        query = list_query(view="sent", status=status, unit=unit, legal_basis=legal_basis,
                        date_from=date_from, date_to=date_to, limit=limit)  # fmt: skip
         return paged(page, [summary_out(r) for r in page.rows], "/api/v1/advisories", query)
 

@@ -6,12 +6,12 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, JSONBody, MultipartBody
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import Redirect, Stream, Template
 
 from auth.roles import Permission
@@ -22,13 +22,34 @@ from portal.decisions import signing as signatures
 from portal.decisions.rules import KINDS, reported_at_next_meeting
 from portal.decisions.schemas import DecisionIn, DecisionOut
 from portal.errors import InvalidInput
+from portal.paging import PAGE_SIZE, period
 from portal.rosters import service as rosters
 from portal.timefmt import format_local, parse_local
 from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Signing, Vault
 from portal.web.downloads import send_bytes, stream_file
+from portal.web.params import PageLimit, list_query, paged
 from portal.web.render import render
 
 log = logging.getLogger("jourpost.decisions")
+
+ListStatus = Literal[
+    "all", "draft", "awaiting_signature", "signed", "delivered", "lifted", "cancelled", "to_report"
+]
+"""Status filters of the list (portal.decisions.service.LIST_FILTERS)."""
+Kind = Literal["lvu6", "lvm13", "lvu11"]
+"""Decision kinds (portal.decisions.rules.KINDS)."""
+
+
+def _filter(
+    status: str,
+    kind: str | None,
+    municipality: uuid.UUID | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> service.DecisionFilter:
+    since, until = period(date_from, date_to)
+    return service.DecisionFilter(status, kind, municipality, since, until)
+
 
 FIELDS = (
     "kind",
@@ -97,14 +118,39 @@ class DecisionPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
-        rows = await service.list_visible(db, vault, user)
+    async def index(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[ListStatus] = "all",
+        kind: FromQuery[Kind | None] = None,
+        municipality: FromQuery[uuid.UUID | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        """The decisions the user may see, 50 at a time, newest oral decision first."""
+        filters = _filter(status, kind, municipality, date_from, date_to)
+        page = await service.list_page(db, vault, user, filters=filters, before=before)
+        rows = page.rows
         return render(
             "decisions/list.html",
             user,
+            page=page,
             rows=rows,
             to_report=[d for d in rows if reported_at_next_meeting(d.status)],
             can_draft=bool(user.orgs_with(Permission.DRAFT_DECISIONS)),
+            query=list_query(
+                status=status,
+                kind=kind,
+                municipality=municipality,
+                date_from=date_from,
+                date_to=date_to,
+            ),
+            statuses=service.LIST_FILTERS,
+            kinds=[(k, f"{v.act} – {v.title}") for k, v in KINDS.items()],
+            municipalities=await service.list_municipalities(db, user),
         )
 
     async def _form(
@@ -375,8 +421,29 @@ class DecisionApi(Controller):
     tags = ["ordförandebeslut"]  # noqa: RUF012
 
     @get("/", summary="Beslut som användaren får se")
-    async def index(self, db: Db, vault: Vault, user: CurrentUser) -> list[DecisionOut]:
-        return await service.list_visible(db, vault, user)
+    async def index(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[ListStatus] = "all",
+        kind: FromQuery[Kind | None] = None,
+        municipality: FromQuery[uuid.UUID | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+        limit: PageLimit = PAGE_SIZE,
+    ) -> Response[list[DecisionOut]]:
+        """Newest oral decision first, `limit` at a time (keyset paging): `Link: <…>;
+        rel="next"` gives the next page while there is one, `X-Total-Count` counts the filtered
+        list. Filters: `status` (a status, or `to_report`: every decision the committee is told
+        of), `kind`, `municipality`, the day of the oral decision (`date_from`, `date_to`,
+        Stockholm days, inclusive)."""
+        filters = _filter(status, kind, municipality, date_from, date_to)
+        page = await service.list_page(db, vault, user, filters=filters, before=before, size=limit)
+        query = list_query(status=status, kind=kind, municipality=municipality, date_from=date_from,
+                       date_to=date_to, limit=limit)  # fmt: skip
+        return paged(page, page.rows, "/api/v1/decisions", query)
 
     @post("/", summary="Dokumentera ett muntligt beslut (utkast)", status_code=201)
     async def create(

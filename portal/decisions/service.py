@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import paging
 from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.models import Organisation, Unit, User
@@ -34,6 +35,7 @@ from portal.decisions.models import Decision
 from portal.decisions.rules import ENDED, KINDS, deadlines, decision_sentence
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
 from portal.pii import (
     InvalidPersonnummer,
@@ -43,6 +45,7 @@ from portal.pii import (
     normalise_personnummer,
 )
 from portal.principal import Principal
+from portal.records import in_period
 from portal.rosters import service as rosters
 from portal.timefmt import format_local
 
@@ -443,6 +446,94 @@ async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) ->
         )
         for decision_id, kind, municipality, maker_id, name_enc, oral_decision_at in rows
     ]
+
+
+LIST_FILTERS = {
+    "all": "Alla",
+    **STATUS_LABELS,
+    "to_report": "Att anmäla vid nämndens nästa sammanträde",
+}
+"""Status filters of the decision list (a status, or every decision the committee is told of)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    """What the decision list is narrowed to."""
+
+    status: str = "all"
+    """A key of LIST_FILTERS."""
+    kind: str | None = None
+    """lvu6 | lvm13 | lvu11 (rules.KINDS)."""
+    municipality_id: uuid.UUID | None = None
+    """For this municipality only."""
+    since: datetime | None = None
+    """Oral decision at or after."""
+    until: datetime | None = None
+    """Oral decision before."""
+
+
+def _filter_clause(f: DecisionFilter) -> ColumnElement[bool]:
+    if f.status == "to_report":
+        status: ColumnElement[bool] = Decision.status.not_in(("draft", "cancelled"))
+    elif f.status in STATUS_LABELS:
+        status = Decision.status == f.status
+    else:
+        status = true()
+    return and_(
+        status,
+        Decision.kind == f.kind if f.kind else true(),
+        Decision.municipality_id == f.municipality_id if f.municipality_id else true(),
+        *in_period(Decision.oral_decision_at, f.since, f.until),
+    )
+
+
+async def list_page(
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    *,
+    filters: DecisionFilter = DecisionFilter(),
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[DecisionOut]:
+    """A page of the decisions the principal may see, newest oral decision first (keyset by
+    (oral decision, id)), filtered, after the cursor `before`; with the filtered list's count."""
+    cursor = paging.decode(before)
+    where = _visible_clause(access_of(user)) & _filter_clause(filters)
+    rows = (
+        await db.scalars(
+            select(Decision)
+            .where(where, paging.after(Decision.oral_decision_at, Decision.id, cursor))
+            .order_by(Decision.oral_decision_at.desc(), Decision.id.desc())
+            .limit(size + 1)
+        )
+    ).all()
+    total = await db.scalar(select(func.count()).select_from(Decision).where(where))
+    now = utcnow()
+    shown = [await to_out(db, vault, d, now=now) for d in rows[:size]]
+    return paging.page_of(
+        shown,
+        more=len(rows) > size,
+        cursor=cursor,
+        key=lambda d: (d.oral_decision_at, d.id),
+        total=int(total or 0),
+    )
+
+
+async def list_municipalities(db: AsyncSession, user: Principal) -> list[tuple[uuid.UUID, str]]:
+    """The municipalities whose decisions the principal may see (the list filters by them)."""
+    access = access_of(user)
+    rows = await db.execute(
+        select(Organisation.id, Organisation.name)
+        .where(
+            or_(
+                Organisation.id.in_(access.municipalities),
+                (Organisation.kind == "municipality") & Organisation.jour_id.in_(access.jours),
+            )
+        )
+        .order_by(Organisation.name)
+    )
+    return [(oid, name) for oid, name in rows]
 
 
 async def find_by_person(db: AsyncSession, user: Principal, pnr_index: str) -> list[DecisionBrief]:

@@ -39,3 +39,8 @@ def paged(page: Page[T], rows: list[R], path: str, params: dict[str, Any]) -> Re
         query = urlencode({**kept, "before": page.next_cursor}, doseq=True)
         headers["Link"] = f'<{path}?{query}>; rel="next"'
     return Response(rows, headers=headers)
+
+
+def list_query(**values: object) -> dict[str, str]:
+    """A list's filters as its links keep them: empty ones and the default "all" left out."""
+    return {k: str(v) for k, v in values.items() if v not in (None, "", "all")}
