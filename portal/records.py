@@ -7,7 +7,9 @@ feature's `records.py`, which answers in these types. Each `records.py` module s
 `RecordSource`:
 
     KIND, LABEL                          "advisory", "Avisering"
-    search(db, org_id, is_jour=, since=, until=, pnr_index=) -> list[Hit]
+    search(db, org_id, is_jour=, since=, until=, pnr_index=, after=, limit=) -> list[Hit]
+                                         newest first by (date, id); after a key, at most limit
+    count(db, org_id, is_jour=, since=, until=, pnr_index=) -> int   how many `search` finds
     holding(db, record_id) -> Holding | None       owner and the archives that hold it
     describe(db, vault, record_id) -> Record | None  everything shown and exported, decrypted
 
@@ -24,12 +26,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVarTuple
 
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import paging
+from portal.paging import Key
 from portal.pii import Vault
 from storage import StoredObject
+
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +162,47 @@ class RecordSource(Protocol):
         since: datetime | None,
         until: datetime | None,
         pnr_index: str | None,
+        after: Key | None = None,
+        limit: int | None = None,
     ) -> list[Hit]:
         """Records in `org_id`'s archive dated in [since, until), about the person when
-        `pnr_index` is given (a blind index of a personnummer); the caller sorts and audits."""
+        `pnr_index` is given (a blind index of a personnummer), newest first by (date, id),
+        after the key `after`, at most `limit`; the caller merges the types and audits."""
+
+    async def count(
+        self,
+        db: AsyncSession,
+        org_id: uuid.UUID,
+        *,
+        is_jour: bool,
+        since: datetime | None,
+        until: datetime | None,
+        pnr_index: str | None,
+    ) -> int:
+        """How many records `search` finds (all pages)."""
 
     async def holding(self, db: AsyncSession, record_id: uuid.UUID) -> Holding | None:
         """Owner and holders of the record; None when there is no such record."""
 
     async def describe(self, db: AsyncSession, vault: Vault, record_id: uuid.UUID) -> Record | None:
         """The whole record, decrypted (the caller has checked `holding`); None when missing."""
+
+
+def seek(
+    stmt: Select[*Ts], date_col: Any, id_col: Any, after: Key | None, limit: int | None
+) -> Select[*Ts]:
+    """A search's statement newest first by (date, id), after the key `after` (keyset paging,
+    portal/paging.py), at most `limit` rows (all when None: the export reads everything)."""
+    stmt = stmt.where(paging.after(date_col, id_col, after)).order_by(
+        date_col.desc(), id_col.desc()
+    )
+    return stmt.limit(limit) if limit is not None else stmt
+
+
+async def count_of(db: AsyncSession, stmt: Select[*Ts]) -> int:
+    """How many rows a search's statement finds."""
+    found = await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return int(found or 0)
 
 
 def in_period(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:

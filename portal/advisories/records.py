@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,9 +24,20 @@ from portal.advisories.models import (
 )
 from portal.advisories.queries import OWNER_TYPE, content_of
 from portal.attachments import service as attachments
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
-from portal.records import Hit, Holding, Lifecycle, Person, Record, attached_files, in_period
+from portal.records import (
+    Hit,
+    Holding,
+    Lifecycle,
+    Person,
+    Record,
+    attached_files,
+    count_of,
+    in_period,
+    seek,
+)
 from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---
@@ -110,17 +122,14 @@ def version_label(kind: str) -> str:
     return texts.KINDS.get(kind, kind)
 
 
-async def search(
-    db: AsyncSession,
+def _found(
     org_id: uuid.UUID,
-    *,
     is_jour: bool,
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
-) -> list[Hit]:
-    """Advisories the municipality sent, or the jour received, created in the period."""
-    stmt = select(Advisory).where(
+) -> Select[Any]:
+    stmt: Select[Any] = select(Advisory).where(
         (Advisory.jour_id if is_jour else Advisory.organisation_id) == org_id,
         *in_period(Advisory.created_at, since, until),
     )
@@ -130,6 +139,38 @@ async def search(
                 select(AdvisorySubject.advisory_id).where(AdvisorySubject.pnr_index == pnr_index)
             )
         )
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
+) -> list[Hit]:
+    """Advisories the municipality sent, or the jour received, created in the period."""
+    stmt = seek(
+        _found(org_id, is_jour, since, until, pnr_index),
+        Advisory.created_at, Advisory.id, after, limit,
+    )  # fmt: skip
     return [
         Hit(
             KIND,

@@ -17,7 +17,8 @@ from litestar.response import Stream, Template
 
 from portal.archive import export, service
 from portal.db.base import utcnow
-from portal.errors import Forbidden, InvalidInput, NotFound
+from portal.errors import BadCursor, Forbidden, InvalidInput, NotFound
+from portal.paging import MAX_PAGE_SIZE, PAGE_SIZE, Page
 from portal.principal import Principal
 from portal.timefmt import STOCKHOLM
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Signing, Vault
@@ -25,6 +26,8 @@ from portal.web.downloads import stream_file
 from portal.web.render import render
 
 ALL_KINDS = tuple(service.KINDS)
+SEARCH_FIELDS = ("organisation_id", "date_from", "date_to", "personal_identity_number")
+"""The search form's fields besides the types: the next page posts them again."""
 
 
 def _orgs(user: Principal) -> list[tuple[uuid.UUID, str]]:
@@ -67,6 +70,11 @@ class SearchIn:
     """Last day, inclusive."""
     personal_identity_number: str = ""
     """Records about this person (optional)."""
+    before: str | None = None
+    """The cursor of the page to show (`next_cursor` of the previous answer); first page if
+    none."""
+    limit: int = PAGE_SIZE
+    """Records per page, 1–200."""
 
 
 @dataclass
@@ -89,7 +97,7 @@ class ExportIn:
 
 async def _search(
     db: Db, vault: Vault, user: Principal, data: SearchIn
-) -> tuple[uuid.UUID, list[service.Hit]]:
+) -> tuple[uuid.UUID, Page[service.Hit]]:
     orgs = _orgs(user)
     org_id = data.organisation_id or orgs[0][0]
     if org_id not in dict(orgs):
@@ -97,7 +105,9 @@ async def _search(
     kinds = [k for k in data.types if k in service.KINDS]
     if not kinds:
         raise InvalidInput(errors={"types": "Välj minst en handlingstyp."})
-    hits = await service.search(
+    if not 1 <= data.limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(errors={"limit": f"Ange 1–{MAX_PAGE_SIZE} handlingar per sida."})
+    page = await service.search(
         db,
         vault,
         user,
@@ -106,8 +116,10 @@ async def _search(
         since=_start(data.date_from),
         until=_end(data.date_to),
         personnummer=data.personal_identity_number,
+        before=data.before,
+        size=data.limit,
     )
-    return org_id, hits
+    return org_id, page
 
 
 NOTHING_SELECTED = "Välj minst en handling att exportera."
@@ -170,7 +182,7 @@ class ArchivePages(Controller):
         status = context.pop("status", 200)
         context.setdefault("errors", {})
         context.setdefault("form", {})
-        context.setdefault("hits", None)
+        context.setdefault("page", None)
         return render(
             "archive/search.html",
             user,
@@ -210,20 +222,26 @@ class ArchivePages(Controller):
             errors["organisation_id"] = "Välj organisation."
         if errors:
             return self._page(user, form=form, errors=errors, status=422)
+        search = SearchIn(
+            org,
+            form["types"],
+            since,
+            until,
+            form.get("personal_identity_number", ""),
+            before=form.get("before") or None,
+        )
         try:
-            _, hits = await _search(
-                db,
-                vault,
-                user,
-                SearchIn(
-                    org, form["types"], since, until, form.get("personal_identity_number", "")
-                ),
-            )
+            _, page = await _search(db, vault, user, search)
+        except BadCursor:
+            raise  # 400: the page's own links never make one
         except InvalidInput as exc:
             return self._page(user, form=form, errors=exc.errors, status=422)
+        hidden = [(k, form.get(k, "")) for k in SEARCH_FIELDS] + [
+            ("types", t) for t in form["types"]
+        ]
         if problem:
-            return self._page(user, form=form, hits=hits, errors=problem, status=422)
-        return self._page(user, form=form, hits=hits)
+            return self._page(user, form=form, page=page, hidden=hidden, errors=problem, status=422)
+        return self._page(user, form=form, page=page, hidden=hidden)
 
     @get("/records/{kind:str}/{record_id:uuid}")
     async def record(
@@ -305,9 +323,12 @@ class ArchiveApi(Controller):
     async def search(
         self, db: Db, vault: Vault, user: CurrentUser, data: JSONBody[SearchIn]
     ) -> dict[str, Any]:
-        org_id, hits = await _search(db, vault, user, data)
+        org_id, page = await _search(db, vault, user, data)
         return {
             "organisation_id": str(org_id),
+            "total": page.total,
+            "first": page.first,
+            "next_cursor": page.next_cursor,
             "records": [
                 {
                     "type": h.kind,
@@ -316,7 +337,7 @@ class ArchiveApi(Controller):
                     "date": h.date.isoformat(),
                     "status": h.status,
                 }
-                for h in hits
+                for h in page.rows
             ],
         }
 

@@ -30,12 +30,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import paging
 from portal.advisories import records as advisory_records
 from portal.assignments import records as assignment_records
 from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation, Unit
 from portal.decisions import records as decision_records
 from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
+from portal.paging import PAGE_SIZE, Page
 from portal.pii import Vault, invalid_personnummer, normalise_personnummer
 from portal.placements import records as placement_records
 from portal.police import records as police_records
@@ -141,8 +143,12 @@ async def search(
     since: datetime | None,
     until: datetime | None,
     personnummer: str = "",
-) -> list[Hit]:
-    """Records of the organisation's archive matching the filters, newest first (audited)."""
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Hit]:
+    """A page of the organisation's archive matching the filters, newest first by (date, id)
+    across every record type (keyset: each type's next `size + 1` after the cursor, merged),
+    with how many there are in all; audited, each page."""
     if org_id not in archive_orgs(user):
         raise Forbidden("Du har inte behörighet till arkivet.")
     index = None
@@ -153,16 +159,45 @@ async def search(
             raise InvalidInput(
                 errors={"personal_identity_number": invalid_personnummer()}
             ) from None
-    hits = await with_units(db, await search_unchecked(db, org_id, kinds, since, until, index))
-    hits.sort(key=lambda h: h.date, reverse=True)
+    cursor = paging.decode(before)
+    is_jour = (await _org_kind(db, org_id)) == "jour"
+    found: list[Hit] = []
+    total = 0
+    for kind in kinds:
+        source = SOURCES[kind]
+        found += await source.search(
+            db, org_id, is_jour=is_jour, since=since, until=until, pnr_index=index,
+            after=cursor.key if cursor else None, limit=size + 1,
+        )  # fmt: skip
+        total += await source.count(
+            db, org_id, is_jour=is_jour, since=since, until=until, pnr_index=index
+        )
+    found.sort(key=_newest_first, reverse=True)
+    page = paging.page_of(
+        await with_units(db, found[:size]),
+        more=len(found) > size,
+        cursor=cursor,
+        key=_newest_first,
+        total=total,
+    )
     await audit.record(
         db,
         "archive.search",
         actor=user.actor(org_id),
         owner_org_id=org_id,
-        details={"kinds": list(kinds), "by_person": index is not None, "hits": len(hits)},
+        details={
+            "kinds": list(kinds),
+            "by_person": index is not None,
+            "hits": total,
+            "shown": len(page.rows),
+            "from": page.first,
+        },
     )
-    return hits
+    return page
+
+
+def _newest_first(hit: Hit) -> paging.Key:
+    return (hit.date, hit.id)
 
 
 async def with_units(db: AsyncSession, hits: list[Hit]) -> list[Hit]:

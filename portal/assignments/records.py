@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assignments import queries
 from portal.assignments.content import KINDS, OPEN, STATUS
 from portal.assignments.models import Assignment
 from portal.assignments.queries import Summary, decrypt_content
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.principal import Principal
-from portal.records import Hit, Holding, Lifecycle, Person, Record, in_period
+from portal.records import Hit, Holding, Lifecycle, Person, Record, count_of, in_period, seek
 from portal.timefmt import format_local
 
 KIND = "assignment"
@@ -33,6 +35,7 @@ __all__ = [
     "LABEL",
     "STATUS",
     "Summary",
+    "count",
     "cull",
     "describe",
     "find_by_person",
@@ -106,6 +109,35 @@ def status_label(a: Assignment) -> str:
     return STATUS.get(a.status, a.status).lower()
 
 
+def _found(
+    org_id: uuid.UUID,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> Select[Any]:
+    stmt = select(Assignment).where(
+        (Assignment.jour_id if is_jour else Assignment.organisation_id) == org_id,
+        *in_period(Assignment.created_at, since, until),
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(Assignment.pnr_index == pnr_index)
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
 async def search(
     db: AsyncSession,
     org_id: uuid.UUID,
@@ -114,14 +146,12 @@ async def search(
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
     """Assignments the municipality sent, or the jour received, sent in the period."""
-    stmt = select(Assignment).where(
-        (Assignment.jour_id if is_jour else Assignment.organisation_id) == org_id,
-        *in_period(Assignment.created_at, since, until),
-    )
-    if pnr_index is not None:
-        stmt = stmt.where(Assignment.pnr_index == pnr_index)
+    found = _found(org_id, is_jour, since, until, pnr_index)
+    stmt = seek(found, Assignment.created_at, Assignment.id, after, limit)
     return [
         Hit(
             KIND,

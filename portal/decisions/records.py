@@ -14,17 +14,29 @@ import json
 import uuid
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments.store import stored_object
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS
 from portal.decisions.service import STATUS_LABELS, archive_filter, archive_holders, to_out
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
-from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
+from portal.records import (
+    Hit,
+    Holding,
+    Lifecycle,
+    Person,
+    Record,
+    StoredFile,
+    count_of,
+    in_period,
+    seek,
+)
 from portal.timefmt import format_local
 
 # --- retention, log review, statistics ---
@@ -103,6 +115,34 @@ KIND = "decision"
 LABEL = "Ordförandebeslut"
 
 
+def _found(
+    org_id: uuid.UUID,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> Select[Any]:
+    stmt = select(Decision).where(
+        archive_filter(org_id, is_jour), *in_period(Decision.oral_decision_at, since, until)
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(Decision.subject_pnr_index == pnr_index)
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
 async def search(
     db: AsyncSession,
     org_id: uuid.UUID,
@@ -111,14 +151,13 @@ async def search(
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
     """Decisions in the organisation's archive (never a municipality's draft), decided orally
     in the period."""
-    stmt = select(Decision).where(
-        archive_filter(org_id, is_jour), *in_period(Decision.oral_decision_at, since, until)
-    )
-    if pnr_index is not None:
-        stmt = stmt.where(Decision.subject_pnr_index == pnr_index)
+    found = _found(org_id, is_jour, since, until, pnr_index)
+    stmt = seek(found, Decision.oral_decision_at, Decision.id, after, limit)
     return [
         Hit(
             KIND,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.placements import queries
@@ -21,11 +23,11 @@ from portal.placements.content import LEGAL_BASES, PLACE_KINDS, SECTIONS, STATUS
 from portal.placements.models import Placement, PlacementVersion
 from portal.placements.queries import Summary
 from portal.principal import Principal
-from portal.records import Hit, Holding, Lifecycle, Person, Record, in_period
+from portal.records import Hit, Holding, Lifecycle, Person, Record, count_of, in_period, seek
 from portal.timefmt import STOCKHOLM
 
 __all__ = [
-    "KIND", "LABEL", "Summary", "cull", "describe", "describe_section", "find_by_person",
+    "KIND", "LABEL", "Summary", "count", "cull", "describe", "describe_section", "find_by_person",
     "holding", "ids_about", "legal_basis_label", "lifecycle", "lifecycles", "persons_named",
     "place_kind_label", "search", "status_label",
 ]  # fmt: skip
@@ -120,6 +122,37 @@ async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
 # --- archive ---
 
 
+def _found(
+    org_id: uuid.UUID,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> Select[Any]:
+    stmt = select(Placement).where(
+        Placement.organisation_id == org_id, *in_period(Placement.created_at, since, until)
+    )
+    if is_jour:  # the register is the municipality's; the jour only reads it and holds none
+        stmt = stmt.where(false())
+    if pnr_index is not None:
+        about = select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)
+        stmt = stmt.where(Placement.id.in_(about))
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
 async def search(
     db: AsyncSession,
     org_id: uuid.UUID,
@@ -128,17 +161,13 @@ async def search(
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
     """The municipality's placements registered in the period (the register is the
     municipality's; the jour only reads it and holds none)."""
-    if is_jour:
-        return []
-    stmt = select(Placement).where(
-        Placement.organisation_id == org_id, *in_period(Placement.created_at, since, until)
-    )
-    if pnr_index is not None:
-        about = select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)
-        stmt = stmt.where(Placement.id.in_(about))
+    found = _found(org_id, is_jour, since, until, pnr_index)
+    stmt = seek(found, Placement.created_at, Placement.id, after, limit)
     return [
         Hit(KIND, pl.id, f"{LABEL} enligt {legal_basis_label(pl.legal_basis)}", pl.created_at,
             f"version {pl.current_version}")

@@ -7,17 +7,29 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments.store import stored_object
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.police.content import from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.police.rules import ACTS, PURPOSES, STATUSES
-from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
+from portal.records import (
+    Hit,
+    Holding,
+    Lifecycle,
+    Person,
+    Record,
+    StoredFile,
+    count_of,
+    in_period,
+    seek,
+)
 
 
 async def count_by_code(
@@ -102,6 +114,35 @@ async def cull(db: AsyncSession, request_id: uuid.UUID) -> None:
 # --- archive ---
 
 
+def _found(
+    org_id: uuid.UUID,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> Select[Any]:
+    stmt = select(PoliceRequest).where(
+        (PoliceRequest.jour_id if is_jour else PoliceRequest.organisation_id) == org_id,
+        *in_period(PoliceRequest.created_at, since, until),
+    )
+    if pnr_index is not None:
+        stmt = stmt.where(PoliceRequest.pnr_index == pnr_index)
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
 async def search(
     db: AsyncSession,
     org_id: uuid.UUID,
@@ -110,14 +151,12 @@ async def search(
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
     """Requests the jour made, or made for the municipality, in the period."""
-    stmt = select(PoliceRequest).where(
-        (PoliceRequest.jour_id if is_jour else PoliceRequest.organisation_id) == org_id,
-        *in_period(PoliceRequest.created_at, since, until),
-    )
-    if pnr_index is not None:
-        stmt = stmt.where(PoliceRequest.pnr_index == pnr_index)
+    found = _found(org_id, is_jour, since, until, pnr_index)
+    stmt = seek(found, PoliceRequest.created_at, PoliceRequest.id, after, limit)
     return [
         Hit(KIND, r.id, f"{LABEL} {ACTS[r.act]}", r.created_at, STATUSES[r.status].lower())
         for r in await db.scalars(stmt)

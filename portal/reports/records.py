@@ -18,9 +18,20 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
-from portal.records import Hit, Holding, Lifecycle, Person, Record, StoredFile, in_period
+from portal.records import (
+    Hit,
+    Holding,
+    Lifecycle,
+    Person,
+    Record,
+    StoredFile,
+    count_of,
+    in_period,
+    seek,
+)
 from portal.reports.models import Report, ReportAction, ReportAddendum, ReportRead, ReportSubject
 from portal.reports.queries import OWNER_TYPE
 from portal.reports.queries import describe_many as describe_reports
@@ -198,16 +209,13 @@ def status_label(r: Report) -> str:
     return "kvitterad" if r.acknowledged_at else "ej kvitterad"
 
 
-async def search(
-    db: AsyncSession,
+def _found(
     org_id: uuid.UUID,
-    *,
     is_jour: bool,
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
-) -> list[Hit]:
-    """Reports the jour wrote, or addressed to the municipality, that occurred in the period."""
+) -> Select[Any]:
     stmt = select(Report).where(
         (Report.jour_id if is_jour else Report.municipality_id) == org_id,
         *in_period(Report.occurred_at, since, until),
@@ -218,6 +226,36 @@ async def search(
                 select(ReportSubject.report_id).where(ReportSubject.pnr_index == pnr_index)
             )
         )
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
+) -> list[Hit]:
+    """Reports the jour wrote, or addressed to the municipality, that occurred in the period."""
+    found = _found(org_id, is_jour, since, until, pnr_index)
+    stmt = seek(found, Report.occurred_at, Report.id, after, limit)
     return [
         Hit(KIND, r.id, LABEL, r.occurred_at, status_label(r), r.unit_id)
         for r in await db.scalars(stmt)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Organisation
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
-from portal.records import Hit, Holding, Lifecycle, Record, in_period
+from portal.records import Hit, Holding, Lifecycle, Record, count_of, in_period, seek
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import FUNCTIONS
 from portal.timefmt import format_local
@@ -83,18 +84,13 @@ def _title(municipality: str, number: int) -> str:
     return f"{LABEL} {municipality}, version {number}"
 
 
-async def search(
-    db: AsyncSession,
+def _found(
     org_id: uuid.UUID,
-    *,
     is_jour: bool,
     since: datetime | None,
     until: datetime | None,
     pnr_index: str | None,
-) -> list[Hit]:
-    """The municipality's roster versions, or those of the jour's members, made in the period."""
-    if pnr_index is not None:  # rosters name committee members, never clients
-        return []
+) -> Select[RosterVersion, str]:
     stmt = (
         select(RosterVersion, Organisation.name)
         .join(Organisation, Organisation.id == RosterVersion.municipality_id)
@@ -103,6 +99,38 @@ async def search(
             *in_period(RosterVersion.created_at, since, until),
         )
     )
+    if pnr_index is not None:  # rosters name committee members, never clients
+        stmt = stmt.where(false())
+    return stmt
+
+
+async def count(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+) -> int:
+    """How many records `search` finds."""
+    return await count_of(db, _found(org_id, is_jour, since, until, pnr_index))
+
+
+async def search(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    is_jour: bool,
+    since: datetime | None,
+    until: datetime | None,
+    pnr_index: str | None,
+    after: Key | None = None,
+    limit: int | None = None,
+) -> list[Hit]:
+    """The municipality's roster versions, or those of the jour's members, made in the period."""
+    found = _found(org_id, is_jour, since, until, pnr_index)
+    stmt = seek(found, RosterVersion.created_at, RosterVersion.id, after, limit)
     return [
         Hit(KIND, v.id, _title(name, v.number), v.created_at, "")
         for v, name in await db.execute(stmt)
