@@ -5,14 +5,16 @@ delegation matrix `/api/v1/delegation/{municipality_id}`."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Stream, Template
 
 from portal.db.base import utcnow
 from portal.errors import InvalidInput
+from portal.paging import PAGE_SIZE, period
 from portal.police import access, delegation, queries, rules, service
 from portal.police import signing as signatures
 from portal.police.schemas import (
@@ -33,6 +35,7 @@ from portal.police.schemas import (
 )
 from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Signing, Vault
 from portal.web.downloads import stream_file
+from portal.web.params import PageLimit, list_query, paged
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
@@ -43,6 +46,25 @@ async def _pdf(db: Db, files: Files, user: CurrentUser, request_id: uuid.UUID) -
     return stream_file(chunks, name="handrackning-signerad.pdf", content_type="application/pdf")
 
 
+Status = Literal[
+    "awaiting_chair", "signed", "sent", "granted", "refused", "executed", "not_found", "revoked"
+]
+"""Status filters (portal.police.rules.STATUSES)."""
+Act = Literal["lvu", "lvm"]
+"""The act a request is made under (portal.police.rules.ACTS)."""
+
+
+def _filter(
+    status: str | None,
+    act: str | None,
+    municipality: uuid.UUID | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> queries.ListFilter:
+    since, until = period(date_from, date_to)
+    return queries.ListFilter(status, act, municipality, since, until)
+
+
 class PoliceRequestPages(Controller):
     """`/police-requests`: make, follow and (chair) decide requests for police assistance."""
 
@@ -50,9 +72,29 @@ class PoliceRequestPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
-        rows = await queries.list_visible(db, vault, user)
-        return render("police/list.html", user, rows=rows, can_create=bool(access.jour_orgs(user)))
+    async def index(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[Status | None] = None,
+        act: FromQuery[Act | None] = None,
+        municipality: FromQuery[uuid.UUID | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        """The requests, 50 at a time, newest first, with filters."""
+        filters = _filter(status, act, municipality, date_from, date_to)
+        page = await queries.list_visible(db, vault, user, filters=filters, before=before)
+        return render(
+            "police/list.html", user, page=page, rows=page.rows,
+            can_create=bool(access.jour_orgs(user)),
+            query=list_query(status=status, act=act, municipality=municipality,
+                             date_from=date_from, date_to=date_to),
+            statuses=rules.STATUSES, acts=rules.ACTS,
+            municipalities=await queries.list_municipalities(db, user),
+        )  # fmt: skip
 
     async def _form(
         self, db: Db, user: CurrentUser, values: dict[str, str], errors: dict[str, str],
@@ -154,11 +196,31 @@ class PoliceRequestApi(Controller):
     tags = ["police-requests"]  # noqa: RUF012
 
     @get("/", summary="List requests")
-    async def list_requests(self, db: Db, vault: Vault, user: CurrentUser) -> list[SummaryOut]:
+    async def list_requests(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[Status | None] = None,
+        act: FromQuery[Act | None] = None,
+        municipality: FromQuery[uuid.UUID | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+        limit: PageLimit = PAGE_SIZE,
+    ) -> Response[list[SummaryOut]]:
         """The caller's jour's requests (jour staff) or their municipality's (handlers,
-        chairs), newest first. Audited."""
-        rows = await queries.list_visible(db, vault, user)
-        return [summary_out(r) for r in rows]
+        chairs), newest first, `limit` at a time (keyset): `Link: <…>; rel="next"` while there
+        is more, `X-Total-Count`; filters `status`, `act`, `municipality`, `date_from`,
+        `date_to` (Stockholm days, inclusive). Audited, each page."""
+        filters = _filter(status, act, municipality, date_from, date_to)
+        page = await queries.list_visible(
+            db, vault, user, filters=filters, before=before, size=limit
+        )
+        query = list_query(status=status, act=act, municipality=municipality,
+                           date_from=date_from, date_to=date_to, limit=limit)  # fmt: skip
+        rows = [summary_out(r) for r in page.rows]
+        return paged(page, rows, "/api/v1/police-requests", query)
 
     @post("/check", summary="Check the legal basis", status_code=200)
     async def check(

@@ -8,19 +8,22 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import paging
 from portal.attachments.store import stored_object
 from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import AuditNote, Forbidden, NotFound
+from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.police import access, rules
 from portal.police.content import Stored, from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.principal import Principal
+from portal.records import in_period
 from storage import EncryptedObjectStore
 
 LIST_LIMIT = 200
@@ -113,27 +116,86 @@ def _stored(vault: Vault, r: PoliceRequest) -> Stored:
     )  # fmt: skip
 
 
-async def list_visible(db: AsyncSession, vault: Vault, user: Principal) -> list[Summary]:
-    """The caller's jour's requests, or their municipality's, newest first; audited."""
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """What the list of requests is narrowed to."""
+
+    status: str | None = None
+    """A key of rules.STATUSES."""
+    act: str | None = None
+    """lvu | lvm."""
+    municipality_id: uuid.UUID | None = None
+    """Made for this municipality."""
+    since: datetime | None = None
+    """Made at or after."""
+    until: datetime | None = None
+    """Made before."""
+
+
+def _visible(user: Principal) -> ColumnElement[bool]:
     jours, towns = access.jour_orgs(user), access.municipality_orgs(user)
-    if not jours and not towns:
+    return or_(PoliceRequest.jour_id.in_(jours), PoliceRequest.organisation_id.in_(towns))
+
+
+def _filtered(f: ListFilter) -> ColumnElement[bool]:
+    return and_(
+        PoliceRequest.status == f.status if f.status else true(),
+        PoliceRequest.act == f.act if f.act else true(),
+        PoliceRequest.organisation_id == f.municipality_id if f.municipality_id else true(),
+        *in_period(PoliceRequest.created_at, f.since, f.until),
+    )
+
+
+async def list_visible(
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    *,
+    filters: ListFilter = ListFilter(),
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Summary]:
+    """A page of the caller's jour's requests, or their municipality's, newest first (keyset by
+    (made, id)), filtered; audited with the ids shown, each page."""
+    if not access.jour_orgs(user) and not access.municipality_orgs(user):
         raise Forbidden(audit=AuditNote("police_request.list", "denied"))
+    cursor = paging.decode(before)
+    where = _visible(user) & _filtered(filters)
     rows = (
         await db.execute(
             select(PoliceRequest, Organisation.name)
             .join(Organisation, Organisation.id == PoliceRequest.organisation_id)
-            .where(or_(PoliceRequest.jour_id.in_(jours),
-                       PoliceRequest.organisation_id.in_(towns)))
-            .order_by(PoliceRequest.created_at.desc())
-            .limit(LIST_LIMIT)
+            .where(where, paging.after(PoliceRequest.created_at, PoliceRequest.id, cursor))
+            .order_by(PoliceRequest.created_at.desc(), PoliceRequest.id.desc())
+            .limit(size + 1)
         )
-    ).all()  # fmt: skip
-    out = [_summary(r, name, _stored(vault, r)) for r, name in rows]
+    ).all()
+    total = await db.scalar(select(func.count()).select_from(PoliceRequest).where(where))
+    out = [_summary(r, name, _stored(vault, r)) for r, name in rows[:size]]
     await audit.record(
         db, "police_request.list", actor=user.actor(), object_type=access.OBJECT_TYPE,
         details={"requests": [str(s.id) for s in out]},
     )  # fmt: skip
-    return out
+    return paging.page_of(
+        out, more=len(rows) > size, cursor=cursor, key=lambda x: (x.created_at, x.id),
+        total=int(total or 0),
+    )  # fmt: skip
+
+
+async def list_municipalities(db: AsyncSession, user: Principal) -> list[tuple[uuid.UUID, str]]:
+    """The municipalities whose requests the caller sees (the list filters by them)."""
+    jours, towns = access.jour_orgs(user), access.municipality_orgs(user)
+    rows = await db.execute(
+        select(Organisation.id, Organisation.name)
+        .where(
+            or_(
+                Organisation.id.in_(towns),
+                (Organisation.kind == "municipality") & Organisation.jour_id.in_(jours),
+            )
+        )
+        .order_by(Organisation.name)
+    )
+    return [(oid, name) for oid, name in rows]
 
 
 async def get(db: AsyncSession, vault: Vault, user: Principal, request_id: uuid.UUID) -> Detail:
