@@ -26,6 +26,7 @@ class Advisory(Base):
     __table_args__ = (
         Index("ix_advisories_jour_status_valid", "jour_id", "status", "valid_until"),
         Index("ix_advisories_org_created", "organisation_id", "created_at"),
+        Index("ix_advisories_jour_created", "jour_id", "created_at", "id"),  # the jour's archive
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -27,6 +27,7 @@ class Assignment(Base):
     __table_args__ = (
         Index("ix_assignments_jour_status_due", "jour_id", "status", "due_at"),
         Index("ix_assignments_org_created", "organisation_id", "created_at"),
+        Index("ix_assignments_jour_created", "jour_id", "created_at", "id"),  # the jour's archive
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.base import Base, utcnow
@@ -19,6 +19,11 @@ class Decision(Base):
     """One decision by the committee's chair (or substitute/appointed member)."""
 
     __tablename__ = "decisions"
+    __table_args__ = (
+        # The decision list and the archive page by the oral decision (portal/paging.py).
+        Index("ix_decisions_jour_oral", "jour_id", "oral_decision_at", "id"),
+        Index("ix_decisions_municipality_oral", "municipality_id", "oral_decision_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(10))

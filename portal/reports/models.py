@@ -24,6 +24,9 @@ class Report(Base):
     __table_args__ = (
         Index("ix_reports_municipality_created", "municipality_id", "created_at"),
         Index("ix_reports_jour_created", "jour_id", "created_at"),
+        # The archive's search pages by the day it happened (portal/paging.py).
+        Index("ix_reports_municipality_occurred", "municipality_id", "occurred_at", "id"),
+        Index("ix_reports_jour_occurred", "jour_id", "occurred_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
