@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
@@ -31,13 +31,28 @@ from portal.assignments.schemas import (
 )
 from portal.db.base import utcnow
 from portal.errors import InvalidInput
+from portal.paging import PAGE_SIZE, period
 from portal.timefmt import format_local
 from portal.web.deps import CurrentUser, Db, Vault
+from portal.web.params import PageLimit, list_query, paged
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
 DEFAULT_DUE = timedelta(days=2)
 """The form's suggested deadline (a weekend from Friday afternoon)."""
+
+
+Status = Literal["sent", "accepted", "done", "not_done", "withdrawn"]
+"""Status filters (portal.assignments.content.STATUS)."""
+Kind = Literal["visit", "call", "check", "other"]
+"""Kinds of task (portal.assignments.content.KINDS)."""
+
+
+def _filter(
+    status: str | None, kind: str | None, date_from: date | None, date_to: date | None
+) -> queries.SentFilter:
+    since, until = period(date_from, date_to)
+    return queries.SentFilter(status, kind, since, until)
 
 
 def _labels() -> dict[str, Any]:
@@ -51,14 +66,29 @@ class AssignmentPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def listing(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+    async def listing(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[Status | None] = None,
+        kind: FromQuery[Kind | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        """A handler's sent assignments (50 a page, filters), or the jour's open and recent."""
         now = utcnow()
         sender = bool(access.own_orgs(user))
-        if sender:
-            rows = await queries.list_sent(db, vault, user, now=now)
-        else:
+        if not sender:
             rows = await queries.list_for_jour(db, vault, user, now=now)
-        return render("assignments/list.html", user, rows=rows, now=now, sender=sender, **_labels())
+            return render("assignments/list.html", user, rows=rows, now=now, sender=False,
+                          page=None, **_labels())  # fmt: skip
+        filters = _filter(status, kind, date_from, date_to)
+        page = await queries.list_sent(db, vault, user, now=now, filters=filters, before=before)
+        query = list_query(status=status, kind=kind, date_from=date_from, date_to=date_to)
+        return render("assignments/list.html", user, rows=page.rows, page=page, now=now,
+                      sender=True, query=query, **_labels())  # fmt: skip
 
     @get("/new")
     async def new(self, user: CurrentUser) -> Template:
@@ -209,16 +239,31 @@ class AssignmentApi(Controller):
     async def list_assignments(
         self, db: Db, vault: Vault, user: CurrentUser,
         view: FromQuery[Literal["jour", "sent"] | None] = None,
-    ) -> list[AssignmentSummaryOut]:  # fmt: skip
+        status: FromQuery[Status | None] = None,
+        kind: FromQuery[Kind | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+        limit: PageLimit = PAGE_SIZE,
+    ) -> Response[list[AssignmentSummaryOut]]:  # fmt: skip
         """`view=jour`: the jour's open assignments (by deadline) and those closed in the past
-        week; `view=sent`: the municipality's own. Default: `sent` for handlers, else `jour`.
+        week; `view=sent`: the municipality's own, newest first, `limit` at a time (keyset:
+        `Link: <…>; rel="next"` while there is more, `X-Total-Count`), filtered by `status`,
+        `kind` and the day sent (`date_from`, `date_to`). Default: `sent` for handlers, else
+        `jour`.
         """
         now = utcnow()
         if view == "sent" or (view is None and access.own_orgs(user)):
-            rows = await queries.list_sent(db, vault, user, now=now)
-        else:
-            rows = await queries.list_for_jour(db, vault, user, now=now)
-        return [summary_out(r) for r in rows]
+            filters = _filter(status, kind, date_from, date_to)
+            page = await queries.list_sent(
+                db, vault, user, now=now, filters=filters, before=before, size=limit
+            )
+            query = list_query(view="sent", status=status, kind=kind, date_from=date_from,
+                               date_to=date_to, limit=limit)  # fmt: skip
+            rows = [summary_out(r) for r in page.rows]
+            return paged(page, rows, "/api/v1/assignments", query)
+        jour_rows = await queries.list_for_jour(db, vault, user, now=now)
+        return Response([summary_out(r) for r in jour_rows])
 
     @post("/", summary="Send an assignment to the jour")
     async def create(

@@ -11,19 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from portal import paging
 from portal.assignments import access
 from portal.assignments.content import OPEN, AssignmentContent, from_blob
 from portal.assignments.models import Assignment, HandoverNote, HandoverRead
 from portal.audit import service as audit
 from portal.db.models import Organisation, Unit, User
 from portal.errors import AuditNote, Forbidden
+from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.principal import Principal
+from portal.records import in_period
 from portal.timefmt import STOCKHOLM
 
 RECENTLY_CLOSED = timedelta(days=7)
@@ -187,24 +190,57 @@ async def _audit_list(
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class SentFilter:
+    """What the municipality's list of sent assignments is narrowed to."""
+
+    status: str | None = None
+    """A key of content.STATUS."""
+    kind: str | None = None
+    """A key of content.KINDS."""
+    since: datetime | None = None
+    """Sent at or after."""
+    until: datetime | None = None
+    """Sent before."""
+
+
 async def list_sent(
-    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
-) -> list[Summary]:
-    """The caller's municipality's assignments, newest first (every state)."""
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    *,
+    now: datetime,
+    filters: SentFilter = SentFilter(),
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Summary]:
+    """A page of the caller's municipality's assignments, newest first (keyset by (sent, id);
+    every state unless filtered); audited with the ids shown, each page."""
     own = access.own_orgs(user)
     if not own:
         raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "sent"}))
+    cursor = paging.decode(before)
+    where = and_(
+        Assignment.organisation_id.in_(own),
+        Assignment.status == filters.status if filters.status else true(),
+        Assignment.kind == filters.kind if filters.kind else true(),
+        *in_period(Assignment.created_at, filters.since, filters.until),
+    )
     rows = (
         await db.scalars(
             select(Assignment)
-            .where(Assignment.organisation_id.in_(own))
-            .order_by(Assignment.created_at.desc())
-            .limit(LIST_LIMIT)
+            .where(where, paging.after(Assignment.created_at, Assignment.id, cursor))
+            .order_by(Assignment.created_at.desc(), Assignment.id.desc())
+            .limit(size + 1)
         )
     ).all()
-    result = await _summaries(db, vault, rows, now)
+    total = await db.scalar(select(func.count()).select_from(Assignment).where(where))
+    result = await _summaries(db, vault, rows[:size], now)
     await _audit_list(db, user, "sent", result)
-    return result
+    return paging.page_of(
+        result, more=len(rows) > size, cursor=cursor, key=lambda r: (r.created_at, r.id),
+        total=int(total or 0),
+    )  # fmt: skip
 
 
 async def list_for_jour(

@@ -168,8 +168,8 @@ def test_a_weekend_assignment_stays_on_every_shift_until_done(settings: Settings
     assert jour_list(local(SUNDAY, 19).replace(day=13)) == [noon]
 
     # The municipality sees it done without a phone call: list, detail, and a mail.
-    rows = w.run(HANNA, lambda db, p: queries.list_sent(db, vault, p, now=local(SUNDAY, 19)))
-    status = {r.id: r.status for r in rows}
+    page = w.run(HANNA, lambda db, p: queries.list_sent(db, vault, p, now=local(SUNDAY, 19)))
+    status = {r.id: r.status for r in page.rows}
     assert status == {weekend: "done", noon: "sent"}
     d = w.run(HANNA, lambda db, p: queries.get(db, vault, p, weekend, now=local(SUNDAY, 19)))
     assert d.outcome_note == "Besök 18:00 lör och sön, lugnt."
