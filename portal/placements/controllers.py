@@ -4,14 +4,16 @@ the jour) and `/api/v1/placements`."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
+from portal.paging import PAGE_SIZE, period
 from portal.placements import access, queries, service
 from portal.placements.content import PLACE_KINDS, SECTIONS, STATUS_LABELS
 from portal.placements.schemas import (
@@ -25,7 +27,7 @@ from portal.placements.schemas import (
     summary_out,
 )
 from portal.web.deps import CurrentUser, Db, Vault
-from portal.web.params import PositiveInt
+from portal.web.params import PageLimit, PositiveInt, list_query, paged
 from portal.web.render import render
 
 AnyRequest = Request[Any, Any, Any]
@@ -56,6 +58,21 @@ def _form_page(
     )  # fmt: skip
 
 
+State = Literal["planned", "active", "ended"]
+"""Status filters (portal.placements.content.STATUS_LABELS)."""
+Basis = Literal["sol", "lvu", "lvm"]
+"""Legal bases of a placement."""
+BASES = {"sol": "SoL", "lvu": "LVU", "lvm": "LVM"}
+"""The legal-basis filter's choices."""
+
+
+def _filter(
+    status: str | None, legal_basis: str | None, date_from: date | None, date_to: date | None
+) -> queries.ListFilter:
+    since, until = period(date_from, date_to)
+    return queries.ListFilter(status, legal_basis, since, until)
+
+
 class PlacementPages(Controller):
     """`/placements`: handlers keep the register; the jour reads one placement."""
 
@@ -63,12 +80,27 @@ class PlacementPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def register(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
-        now = utcnow()
-        rows = await queries.list_own(db, vault, user, now=now)
+    async def register(
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[State | None] = None,
+        legal_basis: FromQuery[Basis | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+    ) -> Template:
+        """The register, 50 at a time, newest change first, with filters."""
+        filters = _filter(status, legal_basis, date_from, date_to)
+        page = await queries.list_own(db, vault, user, now=utcnow(), filters=filters,
+                                      before=before)  # fmt: skip
+        query = list_query(status=status, legal_basis=legal_basis, date_from=date_from,
+                           date_to=date_to)  # fmt: skip
         return render(
-            "placements/list.html", user, rows=rows, sections=SECTIONS, status_labels=STATUS_LABELS
-        )
+            "placements/list.html", user, page=page, rows=page.rows, sections=SECTIONS,
+            status_labels=STATUS_LABELS, query=query, bases=BASES,
+        )  # fmt: skip
 
     @get("/new")
     async def new(self, user: CurrentUser) -> Template:
@@ -177,13 +209,30 @@ class PlacementApi(Controller):
 
     @get("/", summary="List the municipality's placements")
     async def list_placements(
-        self, db: Db, vault: Vault, user: CurrentUser
-    ) -> list[PlacementSummaryOut]:
-        """The caller's municipality's register (all states), latest change first. Handlers
-        only (403 otherwise); the jour finds placements by personnummer through
-        `POST /api/v1/lookup`. Audited."""
-        rows = await queries.list_own(db, vault, user, now=utcnow())
-        return [summary_out(r) for r in rows]
+        self,
+        db: Db,
+        vault: Vault,
+        user: CurrentUser,
+        status: FromQuery[State | None] = None,
+        legal_basis: FromQuery[Basis | None] = None,
+        date_from: FromQuery[date | None] = None,
+        date_to: FromQuery[date | None] = None,
+        before: FromQuery[str | None] = None,
+        limit: PageLimit = PAGE_SIZE,
+    ) -> Response[list[PlacementSummaryOut]]:
+        """The caller's municipality's register (all states), latest change first, `limit` at
+        a time (keyset: `Link: <…>; rel="next"` while there is more, `X-Total-Count`),
+        filtered by `status` (planned, active, ended), `legal_basis` and the day registered or
+        changed (`date_from`, `date_to`). Handlers only (403 otherwise); the jour finds
+        placements by personnummer through `POST /api/v1/lookup`. Audited, each page."""
+        filters = _filter(status, legal_basis, date_from, date_to)
+        page = await queries.list_own(
+            db, vault, user, now=utcnow(), filters=filters, before=before, size=limit
+        )
+        query = list_query(status=status, legal_basis=legal_basis, date_from=date_from,
+                           date_to=date_to, limit=limit)  # fmt: skip
+        rows = [summary_out(r) for r in page.rows]
+        return paged(page, rows, "/api/v1/placements", query)
 
     @post("/", summary="Register a placement")
     async def create(

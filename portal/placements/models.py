@@ -24,7 +24,11 @@ class Placement(Base):
     """A municipality's placement of one person; the content lives in its versions."""
 
     __tablename__ = "placements"
-    __table_args__ = (Index("ix_placements_org_created", "organisation_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_placements_org_created", "organisation_id", "created_at"),
+        # The register's list pages by the latest change (portal/paging.py).
+        Index("ix_placements_org_changed", "organisation_id", "changed_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))

@@ -12,18 +12,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import paging
 from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import AuditNote, Forbidden, NotFound
+from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.placements import access
 from portal.placements.content import PlacementContent, from_blob, status
 from portal.placements.models import Placement, PlacementVersion
 from portal.principal import Principal
+from portal.records import in_period
 from portal.timefmt import STOCKHOLM
 
 LOOKUP_ENDED = timedelta(days=30)
@@ -147,30 +150,75 @@ async def summaries(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """What the register's list is narrowed to."""
+
+    status: str | None = None
+    """planned | active | ended (on the day the list is read, Stockholm)."""
+    legal_basis: str | None = None
+    """sol | lvu | lvm."""
+    since: datetime | None = None
+    """Registered or changed at or after."""
+    until: datetime | None = None
+    """Registered or changed before."""
+
+
+def _status_clause(state: str | None, on: date) -> ColumnElement[bool]:
+    if state == "planned":
+        return Placement.starts_on > on
+    if state == "ended":
+        return Placement.ends_on.is_not(None) & (Placement.ends_on < on)
+    if state == "active":
+        return (Placement.starts_on <= on) & or_(
+            Placement.ends_on.is_(None), Placement.ends_on >= on
+        )
+    return true()
+
+
 async def list_own(
-    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
-) -> list[Summary]:
-    """The caller's municipality's register, newest change first (all states); audited."""
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    *,
+    now: datetime,
+    filters: ListFilter = ListFilter(),
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Summary]:
+    """A page of the caller's municipality's register, newest change first (keyset by
+    (changed, id); all states unless filtered); audited with the ids shown, each page."""
     own = access.own_orgs(user)
     if not own:
         raise Forbidden(
             "Bara handläggare i en kommun för placeringsregistret.",
             audit=AuditNote("placement.list", "denied"),
         )
+    cursor = paging.decode(before)
+    where = and_(
+        Placement.organisation_id.in_(own),
+        _status_clause(filters.status, today(now)),
+        Placement.legal_basis == filters.legal_basis if filters.legal_basis else true(),
+        *in_period(Placement.changed_at, filters.since, filters.until),
+    )
     pls = (
         await db.scalars(
             select(Placement)
-            .where(Placement.organisation_id.in_(own))
-            .order_by(Placement.changed_at.desc())
-            .limit(LIST_LIMIT)
+            .where(where, paging.after(Placement.changed_at, Placement.id, cursor))
+            .order_by(Placement.changed_at.desc(), Placement.id.desc())
+            .limit(size + 1)
         )
     ).all()
-    rows = await summaries(db, vault, pls, now)
+    total = await db.scalar(select(func.count()).select_from(Placement).where(where))
+    rows = await summaries(db, vault, pls[:size], now)
     await audit.record(
         db, "placement.list", actor=user.actor(), object_type=access.OBJECT_TYPE,
         details={"placements": [str(r.id) for r in rows]},
     )  # fmt: skip
-    return rows
+    return paging.page_of(
+        rows, more=len(pls) > size, cursor=cursor, key=lambda r: (r.changed_at, r.id),
+        total=int(total or 0),
+    )  # fmt: skip
 
 
 async def find_by_pnr_index(

@@ -1,5 +1,6 @@
 """Indexes for keyset paging: decisions by oral decision, reports by occurrence, the jour's
-advisories and assignments by creation (each ending in id, the tie-breaker)
+advisories and assignments by creation, placements by the latest change (each ending in id,
+the tie-breaker)
 
 Revision ID: 0019
 Revises: 0018
@@ -22,6 +23,7 @@ INDEXES = (
     ("ix_reports_jour_occurred", "reports", ["jour_id", "occurred_at", "id"]),
     ("ix_advisories_jour_created", "advisories", ["jour_id", "created_at", "id"]),
     ("ix_assignments_jour_created", "assignments", ["jour_id", "created_at", "id"]),
+    ("ix_placements_org_changed", "placements", ["organisation_id", "changed_at", "id"]),
 )
 
 
