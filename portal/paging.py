@@ -67,6 +67,27 @@ def decode(cursor: str | None, field: str = "before") -> Cursor | None:
     return Cursor((at, rid), offset)
 
 
+def encode_seq(seq: int, offset: int) -> str:
+    """The cursor of a list ordered by a sequence number alone (the audit log: `seq` is its
+    order, assigned as entries are chained), after the row `seq`, `offset` rows in."""
+    return base64.urlsafe_b64encode(f"seq|{seq}|{offset}".encode()).decode().rstrip("=")
+
+
+def decode_seq(cursor: str | None, field: str = "before") -> tuple[int, int] | None:
+    """(seq, offset) from a cursor of `encode_seq`; None for the first page; BadCursor else."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, seq_text, offset_text = raw.split("|")
+        seq, offset = int(seq_text), int(offset_text)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadCursor(field) from None
+    if tag != "seq" or offset < 0:
+        raise BadCursor(field)
+    return seq, offset
+
+
 def after(time_col: Any, id_col: Any, cursor: Cursor | Key | None) -> ColumnElement[bool]:
     """SQL: rows after the cursor in (time, id) descending order; every row without one."""
     if cursor is None:

@@ -10,11 +10,15 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
 from portal.db.base import utcnow
-from portal.errors import Forbidden, InvalidInput
+from portal.errors import BadCursor, Forbidden, InvalidInput
 from portal.logreview import service
+from portal.paging import PAGE_SIZE, Page
 from portal.timefmt import format_local, parse_local
 from portal.web.deps import CurrentUser, Db, Vault
 from portal.web.render import render
+
+SEARCH_FIELDS = ("org_id", "since", "until", "user_id", "personal_identity_number", "format")
+"""The review form's fields: the next page posts them again (in the body, never a URL)."""
 
 
 class LogReviewPages(Controller):
@@ -29,7 +33,7 @@ class LogReviewPages(Controller):
         vault: Vault,
         user: CurrentUser,
         form: dict[str, str],
-        rows: list[service.LogRow] | None,
+        page: Page[service.LogRow] | None,
         errors: dict[str, str],
         status: int = 200,
     ) -> Template:
@@ -45,7 +49,9 @@ class LogReviewPages(Controller):
             orgs=sorted(names.items(), key=lambda kv: kv[1]),
             people=people,
             form=form,
-            rows=rows,
+            page=page,
+            rows=page.rows if page else None,
+            hidden=[(k, form.get(k, "")) for k in SEARCH_FIELDS],
             errors=errors,
             LOG_TIME=service.LOG_TIME,
         )
@@ -82,8 +88,9 @@ class LogReviewPages(Controller):
                 errors["user_id"] = "Välj användare."
         if errors:
             return await self._page(db, vault, user, form, None, errors, 422)
+        csv = form.get("format") == "csv"
         try:
-            rows = await service.review(
+            page = await service.review(
                 db,
                 vault,
                 user,
@@ -92,14 +99,24 @@ class LogReviewPages(Controller):
                 until=until,
                 user_id=user_id,
                 personnummer=form.get("personal_identity_number", ""),
+                before=None if csv else form.get("before") or None,
+                size=service.MAX_ROWS if csv else PAGE_SIZE,
             )
+        except BadCursor:
+            raise  # 400: the page's own links never make one
         except InvalidInput as exc:
             return await self._page(db, vault, user, form, None, exc.errors, 422)
-        if form.get("format") == "csv":
+        if csv and page.next_cursor:  # never a CSV cut short without saying so
+            too_many = (
+                f"Perioden har {page.total} händelser, fler än {service.MAX_ROWS} ryms inte i "
+                "en CSV-fil. Välj en kortare period eller en användare."
+            )
+            return await self._page(db, vault, user, form, None, {"since": too_many}, 422)
+        if csv:
             stamp = datetime.now().strftime("%Y%m%d-%H%M")
             return Response(
-                service.to_csv(rows),
+                service.to_csv(page.rows),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="loggkontroll-{stamp}.csv"'},
             )
-        return await self._page(db, vault, user, form, rows, {})
+        return await self._page(db, vault, user, form, page, {})

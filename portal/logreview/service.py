@@ -15,16 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import paging
 from portal.advisories import records as advisories
 from portal.assignments import records as assignments
 from portal.audit import service as audit
 from portal.db.models import AuditEntry, Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, InvalidInput, NotFound
+from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
 from portal.pii import InvalidPersonnummer, Vault, invalid_personnummer, normalise_personnummer
 from portal.placements import records as placements
@@ -145,6 +147,7 @@ def object_label(object_type: str) -> str:
 
 
 MAX_ROWS = 5000
+"""Most entries in one CSV; a period with more is refused with a Swedish message (never cut)."""
 LOG_TIME = "%Y-%m-%d %H:%M:%S %Z"
 """How the review shows a time: Stockholm time to the second, with its zone (CET/CEST), so the
 hour repeated when summer time ends is unambiguous."""
@@ -212,41 +215,56 @@ async def review(
     until: datetime,
     user_id: uuid.UUID | None = None,
     personnummer: str = "",
-) -> list[LogRow]:
-    """Entries of `org_id`'s log in [since, until), optionally by user and about a person."""
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[LogRow]:
+    """A page of `org_id`'s log in [since, until), optionally by user and about a person,
+    newest first (keyset by the chain's sequence number), with how many entries match."""
     if org_id not in reviewable_orgs(user):
         raise NotFound(audit=AuditNote("log.review", "not_found", owner_org_id=org_id))
     if until <= since:
         raise InvalidInput(errors={"until": "Slutdatum måste vara efter startdatum."})
+    cursor = paging.decode_seq(before)
     query = _query(org_id, since, until, user_id)
     if personnummer.strip():
         ids = await _records_about(db, vault.index(_personnummer(personnummer)))
         query = query.where(AuditEntry.object_id.in_(ids or {"-"}))
-    entries = (await db.scalars(query)).all()
+    total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    if cursor is not None:
+        query = query.where(AuditEntry.seq < cursor[0])
+    entries = (await db.scalars(query.order_by(AuditEntry.seq.desc()).limit(size + 1))).all()
+    shown = entries[:size]
+    offset = cursor[1] if cursor else 0
     await audit.record(
         db,
         "log.review",
         actor=user.actor(org_id),
         owner_org_id=org_id,
-        details={"rows": len(entries), "by_person": bool(personnummer.strip())},
+        details={
+            "rows": len(shown),
+            "total": total,
+            "from": offset + 1,
+            "by_person": bool(personnummer.strip()),
+        },
     )
-    return await _rows(db, vault, entries, org_id)
+    more = len(entries) > size and shown
+    return Page(
+        rows=await _rows(db, vault, shown, org_id),
+        next_cursor=paging.encode_seq(shown[-1].seq, offset + len(shown)) if more else None,
+        first=offset + 1,
+        total=total,
+    )
 
 
 def _query(
     org_id: uuid.UUID, since: datetime, until: datetime, user_id: uuid.UUID | None
 ) -> Select[AuditEntry]:
-    """The newest `MAX_ROWS` entries people took about or in `org_id` in [since, until)."""
-    query = (
-        select(AuditEntry)
-        .where(
-            or_(AuditEntry.owner_org_id == org_id, AuditEntry.actor_org_id == org_id),
-            AuditEntry.at >= since,
-            AuditEntry.at < until,
-            AuditEntry.actor_user_id.is_not(None),
-        )
-        .order_by(AuditEntry.seq.desc())
-        .limit(MAX_ROWS)
+    """The entries people took about or in `org_id` in [since, until)."""
+    query = select(AuditEntry).where(
+        or_(AuditEntry.owner_org_id == org_id, AuditEntry.actor_org_id == org_id),
+        AuditEntry.at >= since,
+        AuditEntry.at < until,
+        AuditEntry.actor_user_id.is_not(None),
     )
     if user_id is not None:
         query = query.where(AuditEntry.actor_user_id == user_id)
