@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
@@ -69,6 +70,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _wrk(url: str, cookie: str, seconds: float, conc: int) -> float:
     """Requests/s measured by wrk (a C load generator: the client is not the bottleneck)."""
+    return _wrk_counted(url, cookie, seconds, conc)[0]
+
+
+def _wrk_counted(url: str, cookie: str, seconds: float, conc: int) -> tuple[float, int]:
+    """Requests/s measured by wrk, and how many requests it completed."""
     cmd = ["wrk", "-t1", f"-c{conc}", f"-d{seconds:.0f}s", "--latency", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
@@ -76,9 +82,10 @@ def _wrk(url: str, cookie: str, seconds: float, conc: int) -> float:
     if "Non-2xx" in out.stdout:
         raise SystemExit(f"{url}: non-2xx answers under load:\n{out.stdout}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
-    if match is None:
+    count = re.search(r"(\d+) requests in", out.stdout)
+    if match is None or count is None:
         raise SystemExit(f"cannot read wrk output:\n{out.stdout}")
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
 
 
 def _round_trip(url: str) -> float:
@@ -104,9 +111,9 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 
 
 @contextlib.contextmanager
-def _portal(db: str, code: Path | None = None) -> Iterator[str]:
+def _portal(db: str, code: Path | None = None) -> Iterator[Portal]:
     """A demo portal process (with the hello route) on `db`, running the code in `code` (default:
-    this checkout); yields its URL."""
+    this checkout)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with contextlib.ExitStack() as stack:
@@ -117,6 +124,7 @@ def _portal(db: str, code: Path | None = None) -> Iterator[str]:
             tmp,
             str(port),
         ]
+        name = ""
         if db == "postgres":
             name = f"jourpost_bench_login_{secrets.token_hex(4)}"
             subprocess.run(
@@ -141,7 +149,63 @@ def _portal(db: str, code: Path | None = None) -> Iterator[str]:
         except SystemExit:
             print((Path(tmp) / "portal.log").read_text()[-3000:], file=sys.stderr)
             raise
-        yield url
+        yield Portal(url, proc.pid, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Portal:
+    """A running bench portal."""
+
+    url: str
+    pid: int
+    database: str
+    """The PostgreSQL database's name ("" on SQLite)."""
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _backends(portal: Portal) -> list[int]:
+    """The PostgreSQL server processes serving the portal's connections."""
+    if not portal.database:
+        return []
+    out = subprocess.run(
+        ["psql", f"{PG}/postgres", "-At", "-v", f"db={portal.database}"],
+        input="SELECT pid FROM pg_stat_activity WHERE datname = :'db';",
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [int(line) for line in out.split()]
+
+
+def _measure(portal: Portal, path: str, cookie: str, args: argparse.Namespace) -> Measure:
+    """wrk on `path`, with the CPU the portal process and its database backends used."""
+    backends = _backends(portal)
+    before = _cpu_seconds([portal.pid]), _cpu_seconds(backends)
+    rps, requests = _wrk_counted(f"{portal.url}{path}", cookie, args.seconds, args.concurrency)
+    after = _cpu_seconds([portal.pid]), _cpu_seconds(backends)
+    return Measure(
+        rps,
+        (after[0] - before[0]) * 1000 / requests,
+        (after[1] - before[1]) * 1000 / requests,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """One wrk run."""
+
+    rps: float
+    portal_cpu_ms: float
+    """CPU milliseconds per request in the portal process."""
+    db_cpu_ms: float
+    """CPU milliseconds per request in the PostgreSQL backends (0 on SQLite: in process)."""
 
 
 def _cookie(url: str, personnummer: str) -> str:
@@ -169,38 +233,51 @@ def _throughput(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         portals = []
         for label, code in codes:
-            url = stack.enter_context(_portal(args.db, code))
-            jour, handler = _cookie(url, JONNA), _cookie(url, HANNA)
-            httpx.get(f"{url}/", headers={"Cookie": jour})  # warm up: templates
-            counts = (_statements(url, jour), _statements(url, handler))
-            portals.append((label, url, jour, handler, counts))
+            portal = stack.enter_context(_portal(args.db, code))
+            jour, handler = _cookie(portal.url, JONNA), _cookie(portal.url, HANNA)
+            httpx.get(f"{portal.url}/", headers={"Cookie": jour})  # warm up: templates
+            counts = (_statements(portal.url, jour), _statements(portal.url, handler))
+            # Open the pool's connections before the CPU of their backends is counted.
+            _wrk_counted(f"{portal.url}/", jour, 2, args.concurrency)
+            portals.append((label, portal, jour, handler, counts))
         print(
-            f"database: {args.db}; wrk, {args.concurrency} connections, {args.seconds:.0f} s each"
+            f"database: {args.db}; wrk, {args.concurrency} connections, {args.seconds:.0f} s each;"
+            " CPU ms per request: portal process + database backends"
         )
         for label, _, _, _, (jour_n, handler_n) in portals:
             print(f"  {label}: SQL statements per start page: jour {jour_n}, handler {handler_n}")
-        rows = []
+        rows: list[tuple[str, Measure, Measure, Measure]] = []
         for pair in range(args.pairs):
             order = portals if pair % 2 == 0 else portals[::-1]
-            for label, url, jour, handler, _ in order:
+            for label, portal, jour, handler, _ in order:
                 load = os.getloadavg()[0]
-                jour_rps = _wrk(f"{url}/", jour, args.seconds, args.concurrency)
-                handler_rps = _wrk(f"{url}/", handler, args.seconds, args.concurrency)
-                hello_rps = _wrk(f"{url}/bench/hello", "", args.seconds, args.concurrency)
-                rows.append((pair + 1, label, jour_rps, handler_rps, hello_rps, load))
+                page = _measure(portal, "/", jour, args)
+                other = _measure(portal, "/", handler, args)
+                hello = _measure(portal, "/bench/hello", "", args)
+                rows.append((label, page, other, hello))
                 print(
-                    f"  pair {pair + 1} {label:14} jour {jour_rps:7.0f}  handler {handler_rps:7.0f}"
-                    f"  hello {hello_rps:7.0f} req/s   ratios jour {jour_rps / hello_rps:.3f}"
-                    f"  handler {handler_rps / hello_rps:.3f}   load {load:.1f}",
+                    f"  pair {pair + 1} {label:14} load {load:4.1f}  req/s jour {page.rps:5.0f}"
+                    f"  handler {other.rps:5.0f}  hello {hello.rps:5.0f}"
+                    f"  ratios {page.rps / hello.rps:.3f} {other.rps / hello.rps:.3f}"
+                    f"  CPU ms jour {page.portal_cpu_ms:.2f}+{page.db_cpu_ms:.2f}"
+                    f" handler {other.portal_cpu_ms:.2f}+{other.db_cpu_ms:.2f}"
+                    f" hello {hello.portal_cpu_ms:.2f}",
                     flush=True,
                 )
         for label, *_ in portals:
-            mine = [r for r in rows if r[1] == label]
-            jour_ratio = statistics.median(r[2] / r[4] for r in mine)
-            handler_ratio = statistics.median(r[3] / r[4] for r in mine)
+            mine = [r for r in rows if r[0] == label]
+
+            def med(values: Iterator[float]) -> float:
+                return statistics.median(list(values))
+
             print(
-                f"  median ratio {label:14} jour / hello {jour_ratio:.3f}"
-                f"   handler / hello {handler_ratio:.3f}"
+                f"  median {label:14} jour / hello {med(r[1].rps / r[3].rps for r in mine):.3f}"
+                f"  handler / hello {med(r[2].rps / r[3].rps for r in mine):.3f};"
+                f"  CPU ms per request jour {med(r[1].portal_cpu_ms for r in mine):.2f}"
+                f" + db {med(r[1].db_cpu_ms for r in mine):.2f},"
+                f" handler {med(r[2].portal_cpu_ms for r in mine):.2f}"
+                f" + db {med(r[2].db_cpu_ms for r in mine):.2f},"
+                f" hello {med(r[3].portal_cpu_ms for r in mine):.2f}"
             )
 
 
@@ -219,7 +296,8 @@ def main() -> None:
         _throughput(args)
         return
 
-    with _portal(args.db) as url:
+    with _portal(args.db) as portal:
+        url = portal.url
         login(url, JONNA)  # warm up: discovery, JWKS, templates
         times = [_round_trip(url) for _ in range(args.logins)]
         t0 = time.perf_counter()

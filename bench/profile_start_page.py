@@ -93,6 +93,25 @@ def _shape(statement: str) -> str:
     return f"{words.split(' ', 1)[0]} {table.group(1) if table else ''}".strip()
 
 
+def _by_package(stats: pstats.Stats, requests: int) -> None:
+    """Own time (cProfile's tottime) per package, in ms per request."""
+    totals: collections.Counter[str] = collections.Counter()
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    for (path, _, func), (_, _, tottime, *_) in raw.items():
+        if "site-packages/" in path:
+            package = path.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif "/portal/" in path or "/auth/" in path:
+            package = "portal (this project)"
+        elif path == "~":
+            package = f"builtins ({func.split(' of ')[0].strip('<>{}')[:30]})"
+        else:
+            package = "python stdlib " + Path(path).stem
+        totals[package] += tottime
+    print(f"own CPU time per jour page by package (cProfile, {requests} GETs), ms per request:")
+    for package, seconds in totals.most_common(25):
+        print(f"  {seconds * 1000 / requests:6.2f}  {package}")
+
+
 async def _mean_ms(client: httpx.AsyncClient, path: str, cookie: str | None, n: int) -> float:
     headers = {"Cookie": cookie} if cookie else {}
     t0 = time.perf_counter()
@@ -145,8 +164,9 @@ async def main() -> None:
                 await _mean_ms(client, "/", people["jour"], args.requests)
                 profiler.disable()
                 out = io.StringIO()
-                stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
-                stats.print_stats(args.top)
+                stats = pstats.Stats(profiler, stream=out)
+                _by_package(stats, args.requests)
+                stats.sort_stats("tottime").print_stats(args.top)
                 print(out.getvalue())
 
 
