@@ -10,9 +10,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from portal import paging
 from portal.advisories import access
@@ -26,7 +28,7 @@ from portal.advisories.models import (
 from portal.attachments import service as attachments
 from portal.attachments.service import AttachmentView, OpenedFile
 from portal.audit import service as audit
-from portal.db.models import Organisation, Unit
+from portal.db.models import Organisation, Unit, User
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
@@ -511,35 +513,153 @@ async def find_by_pnr_index(
     return (await find_by_pnr_index_with_content(db, vault, user, pnr_index, now=now))[0]
 
 
+_LAST_ACK = aliased(AdvisoryAcknowledgement, name="last_ack")
+_ACK_OF = aliased(AdvisoryAcknowledgement, name="ack_of")
+_ACKER = aliased(User, name="acker")
+
+
+def _pnr_lookup(user: Principal, pnr_index: str, now: datetime) -> Select[*tuple[Any, ...]]:
+    """The lookup's advisories about one person, with everything their summaries and contents
+    need, in one statement: one row per (advisory, current subject), latest expiry first. The
+    advisories are picked through the index on advisory_subjects.pnr_index (at most LIST_LIMIT);
+    the current version, the sending municipality's name, the subjects, whether an
+    acknowledgement covers the content and the newest acknowledgement with its author's name
+    are joined to them."""
+    picked = (
+        select(Advisory.id, Advisory.valid_until)
+        .join(
+            AdvisorySubject,
+            and_(
+                AdvisorySubject.advisory_id == Advisory.id,
+                AdvisorySubject.version == Advisory.current_version,
+            ),
+        )
+        .where(
+            AdvisorySubject.pnr_index == pnr_index,
+            access.visible(user),
+            Advisory.status == "active",
+            Advisory.valid_until > now - LOOKUP_EXPIRED,
+        )
+        .distinct()
+        .order_by(Advisory.valid_until.desc())
+        .limit(LIST_LIMIT)
+        .subquery("picked")
+    )
+    newest_ack = (
+        select(_ACK_OF.id)
+        .where(_ACK_OF.advisory_id == Advisory.id)
+        .order_by(_ACK_OF.at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    covered = (
+        select(AdvisoryAcknowledgement.id)
+        .where(
+            AdvisoryAcknowledgement.advisory_id == Advisory.id,
+            AdvisoryAcknowledgement.version >= Advisory.content_version,
+        )
+        .exists()
+    )
+    return (
+        select(
+            Advisory.id,
+            Advisory.organisation_id,
+            Advisory.status,
+            Advisory.current_version,
+            Advisory.created_at,
+            Advisory.changed_at,
+            Advisory.confirmed_at,
+            Advisory.valid_until,
+            Advisory.legal_basis,
+            AdvisoryVersion.id,
+            AdvisoryVersion.content_enc,
+            AdvisoryVersion.legal_basis,
+            AdvisoryVersion.valid_until,
+            Organisation.name,
+            covered,
+            _LAST_ACK.version,
+            _LAST_ACK.at,
+            _ACKER.id,
+            _ACKER.name_enc,
+            AdvisorySubject.id,
+            AdvisorySubject.position,
+            AdvisorySubject.pnr_enc,
+        )
+        .select_from(picked)
+        .join(Advisory, Advisory.id == picked.c.id)
+        .join(
+            AdvisoryVersion,
+            and_(
+                AdvisoryVersion.advisory_id == Advisory.id,
+                AdvisoryVersion.version == Advisory.current_version,
+            ),
+        )
+        .outerjoin(Organisation, Organisation.id == Advisory.organisation_id)
+        .outerjoin(
+            AdvisorySubject,
+            and_(
+                AdvisorySubject.advisory_id == Advisory.id,
+                AdvisorySubject.version == Advisory.current_version,
+            ),
+        )
+        .outerjoin(_LAST_ACK, _LAST_ACK.id == newest_ack)
+        .outerjoin(_ACKER, _ACKER.id == _LAST_ACK.user_id)
+        .order_by(picked.c.valid_until.desc(), Advisory.id, AdvisorySubject.position)
+    )
+
+
 async def find_by_pnr_index_with_content(
     db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
-    """`find_by_pnr_index` and each found advisory's current content (the lookup shows both)."""
-    advs = (
+    """`find_by_pnr_index` and each found advisory's current content (the lookup shows both), in
+    one query (`_pnr_lookup`; the same summaries `_summaries_with_content` builds)."""
+    rows: list[Any] = list((await db.execute(_pnr_lookup(user, pnr_index, now))).all())
+    by_id: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        by_id.setdefault(row[0], []).append(row)
+    result: list[Summary] = []
+    contents: dict[uuid.UUID, AdvisoryContent] = {}
+    for adv_id, adv_rows in by_id.items():
         (
-            await db.scalars(
-                select(Advisory)
-                .join(
-                    AdvisorySubject,
-                    and_(
-                        AdvisorySubject.advisory_id == Advisory.id,
-                        AdvisorySubject.version == Advisory.current_version,
-                    ),
-                )
-                .where(
-                    AdvisorySubject.pnr_index == pnr_index,
-                    access.visible(user),
-                    Advisory.status == "active",
-                    Advisory.valid_until > now - LOOKUP_EXPIRED,
-                )
-                .order_by(Advisory.valid_until.desc())
-                .limit(LIST_LIMIT)
+            _, _, status, current_version, created_at, changed_at, confirmed_at, valid_until,
+            legal_basis, version_id, content_enc, version_basis, version_until, org_name,
+            acknowledged, ack_version, ack_at, acker_id, acker_name_enc, *_,
+        ) = adv_rows[0]  # fmt: skip
+        subjects = {
+            position: vault.decrypt(pnr_enc, field_context(AdvisorySubject.pnr_enc, subject_id))
+            for *_, subject_id, position, pnr_enc in adv_rows
+            if subject_id is not None
+        }
+        blob = vault.decrypt(content_enc, field_context(AdvisoryVersion.content_enc, version_id))
+        content = from_blob(blob, subjects, legal_basis=version_basis, valid_until=version_until)
+        contents[adv_id] = content
+        last_ack = None
+        if ack_version is not None:
+            acker = (
+                vault.decrypt(acker_name_enc, field_context(User.name_enc, acker_id))
+                if acker_id is not None
+                else ""
+            )
+            last_ack = Ack(ack_version, acker, ack_at)
+        result.append(
+            Summary(
+                id=adv_id,
+                organisation_name=org_name or "",
+                status=status,
+                version=current_version,
+                created_at=created_at,
+                changed_at=changed_at,
+                confirmed_at=confirmed_at,
+                valid_until=valid_until,
+                expired=valid_until <= now,
+                expires_soon=now < valid_until <= now + EXPIRES_SOON,
+                legal_basis=legal_basis,
+                subjects=content.subjects,
+                acknowledged=bool(acknowledged),
+                last_ack=last_ack,
             )
         )
-        .unique()
-        .all()
-    )
-    return await _summaries_with_content(db, vault, list(dict.fromkeys(advs)), now)
+    return result, contents
 
 
 async def get(

@@ -96,9 +96,15 @@ async def cull(db: AsyncSession, assignment_id: uuid.UUID) -> None:
     await db.execute(delete(Assignment).where(Assignment.id == assignment_id))
 
 
+def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+    """The assignments about the person with this blind index, as a statement (the lookup asks
+    whether any exist in the same query as its other checks; indexed)."""
+    return select(Assignment.id).where(Assignment.pnr_index == pnr_index)
+
+
 async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
     """The assignments about the person with this blind index."""
-    return set(await db.scalars(select(Assignment.id).where(Assignment.pnr_index == pnr_index)))
+    return set(await db.scalars(ids_about_query(pnr_index)))
 
 
 # --- archive ---

@@ -3,9 +3,10 @@
 Each entry carries the hash of the previous one, so any edit, deletion, insertion or reordering
 breaks the chain from that entry on. Entries are written in the same transaction as the action
 they record (an action that rolls back leaves no entry, and an entry never describes an action
-that did not happen). Writers are serialised on the single `audit_head` row: the first statement
-is an UPDATE of that row, which takes a row lock on PostgreSQL and the write lock on SQLite, so
-two concurrent requests can never both append after the same entry. No personal data goes into
+that did not happen). Writers are serialised on the single `audit_head` row: on PostgreSQL the
+one append statement locks it (FOR UPDATE) before reading the previous hash, on SQLite the first
+statement is an UPDATE of it (the database's write lock), so two concurrent requests can never
+both append after the same entry. No personal data goes into
 `details`: identifiers of records and users only.
 """
 
@@ -109,14 +110,67 @@ _CLAIM_ONE = (
 )
 _SET_HEAD_HASH = update(AuditHead).where(AuditHead.id == 1).values(hash=bindparam("head_hash"))
 _APPEND = insert(AuditEntry)
-# PostgreSQL: the entry's insert and the head's new hash in one statement (a data-modifying
-# WITH runs whether or not the outer statement reads it), so an audited read costs two round
-# trips. SQLite has no data-modifying WITH: there the two statements run one after the other.
-_APPEND_AND_SET_HEAD = _SET_HEAD_HASH.add_cte(
-    insert(AuditEntry)
-    .values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in AuditEntry.__table__.columns})
-    .cte("appended")
+
+# PostgreSQL: the whole append in one statement, chained by the server (decision record
+# docs/decisions/0007-audit-append-in-one-statement.md). The head row is locked (FOR UPDATE: a
+# concurrent appender waits here and then reads the head its predecessor committed), the entry's
+# seq and `at` (clock_timestamp(), taken after the lock, so `at` follows seq) are derived from
+# it, and the entry's hash is SHA-256 over exactly the canonical text `entry_hash` renders: the
+# fields before "at" and between "at" and "prev_hash" come rendered from Python
+# (`_canonical_parts`), the server fills in `at` (rendered as `_PG_ROWS` reads it back for
+# verification), the previous hash and seq, which are the last two keys. The entry is inserted
+# and the head advanced in the same statement. One round trip; the head stays locked from this
+# statement to the commit.
+_PG_APPEND = text(
+    """
+WITH head AS MATERIALIZED (
+    SELECT seq + 1 AS seq, hash AS prev_hash, clock_timestamp() AS at
+    FROM audit_head WHERE id = 1 FOR UPDATE
+), entry AS MATERIALIZED (
+    SELECT seq, at, prev_hash, encode(sha256(convert_to(
+        CAST(:before_at AS text)
+        || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        || CAST(:after_at AS text) || prev_hash || '","seq":' || seq::text || '}',
+        'UTF8')), 'hex') AS hash
+    FROM head
+), appended AS (
+    INSERT INTO audit_entries (seq, at, actor_user_id, actor_org_id, owner_org_id, action,
+                               object_type, object_id, outcome, details, prev_hash, hash)
+    SELECT seq, at, CAST(:actor_user_id AS uuid), CAST(:actor_org_id AS uuid),
+           CAST(:owner_org_id AS uuid), CAST(:action AS varchar), CAST(:object_type AS varchar),
+           CAST(:object_id AS varchar), CAST(:outcome AS varchar), CAST(:details AS json),
+           prev_hash, hash
+    FROM entry
 )
+UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1
+"""
+)
+
+
+def _canonical_parts(
+    *,
+    actor_user_id: uuid.UUID | None,
+    actor_org_id: uuid.UUID | None,
+    owner_org_id: uuid.UUID | None,
+    action: str,
+    object_type: str | None,
+    object_id: str | None,
+    outcome: str,
+    details_json: str,
+) -> tuple[str, str]:
+    """`entry_hash`'s canonical text around what the server fills in: (up to the opening quote
+    of "at", from the end of "at" to the opening quote of "prev_hash"). The server appends the
+    previous hash, '","seq":', the seq and '}' (seq and prev_hash are the last keys)."""
+    before_at = (
+        f'{{"action":{_encode_str(action)},"actor_org_id":{_json_uuid(actor_org_id)},'
+        f'"actor_user_id":{_json_uuid(actor_user_id)},"at":"'
+    )
+    after_at = (
+        f'+00:00","details":{details_json},"object_id":{_json_str(object_id)},'
+        f'"object_type":{_json_str(object_type)},"outcome":{_encode_str(outcome)},'
+        f'"owner_org_id":{_json_uuid(owner_org_id)},"prev_hash":"'
+    )
+    return before_at, after_at
 
 
 async def record(
@@ -130,8 +184,33 @@ async def record(
     object_id: str | uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry in the caller's transaction (Core statements built once, no ORM object:
-    this runs on every audited read)."""
+    """Append one entry in the caller's transaction (statements built once, no ORM object: this
+    runs on every audited read). On PostgreSQL one statement (`_PG_APPEND`); on SQLite the head
+    is claimed, the entry hashed here, inserted and the head's hash set."""
+    oid = str(object_id) if object_id is not None else None
+    if db.get_bind().dialect.name == "postgresql":
+        details_json = _encode_details(details or {})
+        before_at, after_at = _canonical_parts(
+            actor_user_id=actor.user_id, actor_org_id=actor.org_id, owner_org_id=owner_org_id,
+            action=action, object_type=object_type, object_id=oid, outcome=outcome,
+            details_json=details_json,
+        )  # fmt: skip
+        await db.execute(
+            _PG_APPEND,
+            {
+                "before_at": before_at,
+                "after_at": after_at,
+                "actor_user_id": actor.user_id,
+                "actor_org_id": actor.org_id,
+                "owner_org_id": owner_org_id,
+                "action": action,
+                "object_type": object_type,
+                "object_id": oid,
+                "outcome": outcome,
+                "details": details_json,
+            },
+        )
+        return
     seq, prev_hash = (await db.execute(_CLAIM_ONE)).one()
     fields: dict[str, Any] = {
         "seq": seq,
@@ -141,19 +220,15 @@ async def record(
         "owner_org_id": owner_org_id,
         "action": action,
         "object_type": object_type,
-        "object_id": str(object_id) if object_id is not None else None,
+        "object_id": oid,
         "outcome": outcome,
         "details": details or {},
         "prev_hash": prev_hash,
     }
     digest = entry_hash(**fields)
     fields["hash"] = digest
-    if db.get_bind().dialect.name == "postgresql":
-        params = {f"e_{name}": value for name, value in fields.items()}
-        await db.execute(_APPEND_AND_SET_HEAD, {**params, "head_hash": digest})
-    else:
-        await db.execute(_APPEND, fields)
-        await db.execute(_SET_HEAD_HASH, {"head_hash": digest})
+    await db.execute(_APPEND, fields)
+    await db.execute(_SET_HEAD_HASH, {"head_hash": digest})
 
 
 @dataclass(frozen=True, slots=True)

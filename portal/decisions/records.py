@@ -80,10 +80,15 @@ async def cull(db: AsyncSession, decision_id: uuid.UUID) -> None:
     await db.execute(delete(Decision).where(Decision.id == decision_id))
 
 
+def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+    """The decisions about the person with this blind index, as a statement (the lookup asks
+    whether any exist in the same query as its other checks; indexed)."""
+    return select(Decision.id).where(Decision.subject_pnr_index == pnr_index)
+
+
 async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
     """The decisions about the person with this blind index."""
-    rows = await db.scalars(select(Decision.id).where(Decision.subject_pnr_index == pnr_index))
-    return set(rows)
+    return set(await db.scalars(ids_about_query(pnr_index)))
 
 
 async def count_by_kind(

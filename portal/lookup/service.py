@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -23,6 +24,7 @@ from portal.advisories.queries import Summary
 from portal.assignments import records as assignment_records
 from portal.audit import service as audit
 from portal.db.models import AuditEntry
+from portal.decisions import records as decision_records
 from portal.decisions import service as decisions
 from portal.decisions.schemas import DecisionBrief
 from portal.errors import AuditNote, Forbidden, InvalidInput, TooManyRequests
@@ -37,6 +39,7 @@ from portal.pii import (
 from portal.placements import records as placement_records
 from portal.principal import Principal
 from portal.reports import queries as reports
+from portal.reports import records as report_records
 from portal.reports.schemas import ReportSummary
 
 
@@ -96,19 +99,16 @@ _RECENT_LOOKUPS = (
 lookup, and there is no second counter to drift from what the log says."""
 
 
-async def _check_rate(db: AsyncSession, user: Principal, now: datetime, rate: RateLimit) -> None:
-    """Refuse (429) a user who looked up `rate.limit` people within `rate.window`.
+def _refuse(recent: int, rate: RateLimit, user: Principal) -> TooManyRequests:
+    """The refusal (429) of a user who looked up `rate.limit` people within `rate.window`.
 
     Threat: a logged-in account — stolen, or misused by its owner — harvesting who has
     advisories and reports. The refusal is audited (outcome "throttled", owned by the user's own
     organisation), so it stands out in the unit head's log review.
     """
-    recent = await db.scalar(_RECENT_LOOKUPS, {"user_id": user.user_id, "since": now - rate.window})
-    if (recent or 0) < rate.limit:
-        return
     minutes = int(rate.window.total_seconds() // 60)
     actor = user.actor()
-    raise TooManyRequests(
+    return TooManyRequests(
         f"Du har gjort {recent} personuppslag de senaste {minutes} minuterna, vilket är mer än "
         "tjänsten tillåter. Vänta en stund innan du söker igen. Uppslagen syns för din "
         "enhetschef i loggranskningen.",
@@ -116,8 +116,30 @@ async def _check_rate(db: AsyncSession, user: Principal, now: datetime, rate: Ra
             "lookup",
             "throttled",
             owner_org_id=actor.org_id,
-            details={"recent": int(recent or 0), "window_minutes": minutes},
+            details={"recent": recent, "window_minutes": minutes},
         ),
+    )
+
+
+async def _check_rate(db: AsyncSession, user: Principal, now: datetime, rate: RateLimit) -> None:
+    """Refuse (429, `_refuse`) a user who looked up `rate.limit` people within `rate.window`."""
+    recent = await db.scalar(_RECENT_LOOKUPS, {"user_id": user.user_id, "since": now - rate.window})
+    if (recent or 0) >= rate.limit:
+        raise _refuse(int(recent or 0), rate, user)
+
+
+def _probe(pnr_index: str) -> Select[Any]:
+    """One row: the caller's recent lookups (`_RECENT_LOOKUPS`) and whether any report,
+    decision, placement (any version) or assignment names the person at all. A kind with none is
+    not searched further; one with any is searched by its own finder, which applies who may see
+    what, so the answer is the same as searching every kind (one query instead of four when the
+    person has only advisories, or nothing)."""
+    return select(
+        _RECENT_LOOKUPS.scalar_subquery(),
+        report_records.ids_about_query(pnr_index).exists(),
+        decision_records.ids_about_query(pnr_index).exists(),
+        placement_records.ids_about_query(pnr_index).exists(),
+        assignment_records.ids_about_query(pnr_index).exists(),
     )
 
 
@@ -136,26 +158,48 @@ async def lookup(
     an invalid number or no usable name; TooManyRequests past `rate`."""
     if not may_look_up(user):
         raise Forbidden(audit=AuditNote("lookup", "denied"))
-    if rate is not None:
-        await _check_rate(db, user, now, rate)
-    if not personnummer.strip() and name.strip():
-        return await _by_name(db, vault, user, name, now=now)
-    try:
-        pnr = normalise_personnummer(personnummer)
-    except InvalidPersonnummer:
+    by_name = not personnummer.strip() and name.strip()
+    if by_name or not _valid(personnummer):
+        if rate is not None:
+            await _check_rate(db, user, now, rate)
+        if by_name:
+            return await _by_name(db, vault, user, name, now=now)
         raise InvalidInput(
             errors={"personal_identity_number": invalid_personnummer("eller sök på namn")}
-        ) from None
+        )
+    pnr = normalise_personnummer(personnummer)
     index = vault.index(pnr)
+    since = now - (rate.window if rate is not None else timedelta(0))
+    recent, reports_exist, decisions_exist, placements_exist, assignments_exist = (
+        await db.execute(_probe(index), {"user_id": user.user_id, "since": since})
+    ).one()
+    if rate is not None and (recent or 0) >= rate.limit:
+        raise _refuse(int(recent or 0), rate, user)
     found, plans = await queries.find_by_pnr_index_with_content(db, vault, user, index, now=now)
-    found_reports = await reports.find_by_person(db, user, index)
-    found_decisions = await decisions.find_by_person(db, user, index)
-    found_placements = await placement_records.find_by_person(db, vault, user, index, now=now)
-    found_assignments = await assignment_records.find_by_person(db, vault, user, index, now=now)
+    found_reports = await reports.find_by_person(db, user, index) if reports_exist else []
+    found_decisions = await decisions.find_by_person(db, user, index) if decisions_exist else []
+    found_placements = (
+        await placement_records.find_by_person(db, vault, user, index, now=now)
+        if placements_exist
+        else []
+    )
+    found_assignments = (
+        await assignment_records.find_by_person(db, vault, user, index, now=now)
+        if assignments_exist
+        else []
+    )
     return await _result(
         db, user, pnr, "", found, plans, found_reports, found_decisions, ("person", index),
         found_placements, found_assignments,
     )  # fmt: skip
+
+
+def _valid(personnummer: str) -> bool:
+    try:
+        normalise_personnummer(personnummer)
+    except InvalidPersonnummer:
+        return False
+    return True
 
 
 async def _by_name(

@@ -111,12 +111,15 @@ async def cull(db: AsyncSession, placement_id: uuid.UUID) -> None:
     await db.execute(delete(Placement).where(Placement.id == placement_id))
 
 
+def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+    """The placements (any version) about the person with this blind index, as a statement
+    (the lookup asks whether any exist in the same query as its other checks; indexed)."""
+    return select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)
+
+
 async def ids_about(db: AsyncSession, pnr_index: str) -> set[uuid.UUID]:
     """The placements (any version) about the person with this blind index."""
-    rows = await db.scalars(
-        select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)
-    )
-    return set(rows)
+    return set(await db.scalars(ids_about_query(pnr_index)))
 
 
 # --- archive ---
