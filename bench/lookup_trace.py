@@ -1,0 +1,199 @@
+"""What one `POST /api/v1/lookup` costs, round trip by round trip, and each statement's plan.
+
+A fresh PostgreSQL database is filled as bench_lookup.py fills it (default 10,000 advisories),
+the portal runs in this process (Litestar's AsyncTestClient, no network between client and
+portal), and every call the asyncpg driver makes to the server during one lookup is recorded
+with its wall time: the pool's pre-ping, BEGIN, each prepared statement (and a prepare when the
+statement was not yet cached), COMMIT. The handler's whole time is measured around the request,
+so what is not a round trip is Python (Litestar, SQLAlchemy, decryption, rendering). Then each
+recorded statement runs again under EXPLAIN (ANALYZE) with the same parameters, in a
+transaction that is rolled back, and its plan's execution time is printed.
+
+Usage: .venv/bin/python bench/lookup_trace.py [--size 10000] [--lookups 200]
+Run from any checkout (the portal imported is the one this file sits in), so the same script
+measures two branches: copy it into the other checkout's bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_lookup
+
+Call = tuple[str, str, tuple[Any, ...], float]
+"""(kind, SQL, arguments, seconds)."""
+
+
+@contextlib.contextmanager
+def _recording(calls: list[Call], on: Callable[[], bool]) -> Iterator[None]:
+    """Record every asyncpg call that is a round trip to the server, while `on()`."""
+    import asyncpg
+    from asyncpg.prepared_stmt import PreparedStatement
+
+    originals: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, name: str, kind: str, sql_of: Callable[..., str]) -> None:
+        original = getattr(owner, name)
+
+        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not on():
+                return await original(self, *args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return await original(self, *args, **kwargs)
+            finally:
+                sql = sql_of(self, *args)
+                calls.append((kind, sql, tuple(args[1:] if kind == "query" else args), 0.0))
+                calls[-1] = (*calls[-1][:3], time.perf_counter() - started)
+
+        originals.append((owner, name, original))
+        setattr(owner, name, wrapper)
+
+    wrap(asyncpg.Connection, "execute", "simple", lambda self, q, *a: q)
+    wrap(asyncpg.Connection, "fetchrow", "query", lambda self, q, *a: q)
+    wrap(asyncpg.Connection, "prepare", "prepare", lambda self, q, *a: q)
+    wrap(PreparedStatement, "fetch", "execute", lambda self, *a: self.get_query())
+    try:
+        yield
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+
+async def _explain(dsn: str, calls: list[Call]) -> list[tuple[str, str]]:
+    """(first plan line, execution time) of each executed statement, rolled back."""
+    import asyncpg
+
+    out: list[tuple[str, str]] = []
+    conn = await asyncpg.connect(dsn)
+    try:
+        for kind, sql, args, _ in calls:
+            if kind != "execute":
+                continue
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                plan = [
+                    r[0] for r in await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + sql, *args)
+                ]
+            except asyncpg.PostgresError as exc:  # e.g. an insert of a seq claimed before
+                plan = [f"({type(exc).__name__})"]
+            finally:
+                await tr.rollback()
+            timing = next((p for p in plan if p.startswith("Execution Time")), "")
+            out.append((plan[0].strip()[:60], timing.replace("Execution Time: ", "")))
+    finally:
+        await conn.close()
+    return out
+
+
+async def _run(env: dict[str, str], probes: list[str], lookups: int) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from auth.sessions import cookie_name
+    from portal.app import create_app
+    from portal.settings import load_settings
+
+    class NoLogin:
+        """The session is opened directly; no identity provider is needed."""
+
+    settings = load_settings(environ=env)
+    token = await bench_lookup._session(env)
+    app = create_app(settings, relying_party=NoLogin())  # type: ignore[arg-type]
+    calls: list[Call] = []
+    recording = False
+    rng = random.Random(5)
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
+        client.cookies.set(cookie_name(False), token)
+        await client.get("/healthz")
+        client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+
+        async def one() -> float:
+            pnr = rng.choice(probes)
+            t0 = time.perf_counter()
+            r = await client.post("/api/v1/lookup", json={"personal_identity_number": pnr})
+            took = time.perf_counter() - t0
+            assert r.status_code == 200 and len(r.json()["advisories"]) == 3, r.text[:300]
+            return took
+
+        for _ in range(30):
+            await one()
+        times = [await one() for _ in range(lookups)]
+        with _recording(calls, lambda: recording):
+            recording = True
+            traced = await one()
+            recording = False
+    dsn = env["JOURPOST_DATABASE_URL"].replace("+asyncpg", "")
+    plans = iter(await _explain(dsn, calls))
+    print(f"\nOne lookup, in process: {traced * 1000:.2f} ms; {len(calls)} round trips")
+    print(f"{'#':>3} {'kind':<8}{'ms':>7}  {'server (EXPLAIN ANALYZE)':<26}statement")
+    for i, (kind, sql, _, took) in enumerate(calls, 1):
+        server = ""
+        if kind == "execute":
+            first, timing = next(plans)
+            server = f"{timing:<12} {first[:13]}"
+        print(f"{i:>3} {kind:<8}{took * 1000:>7.3f}  {server:<26}{' '.join(sql.split())[:90]}")
+    in_trips = sum(c[3] for c in calls) * 1000
+    print(f"round trips {in_trips:.2f} ms, the rest (Python) {traced * 1000 - in_trips:.2f} ms")
+    times.sort()
+    print(
+        f"{lookups} lookups in process: p50 {statistics.median(times) * 1000:.2f} ms, "
+        f"p95 {times[int(len(times) * 0.95) - 1] * 1000:.2f} ms; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--lookups", type=int, default=200)
+    args = parser.parse_args()
+    import portal
+
+    print("portal from", Path(portal.__file__).parent)
+    probes = bench_lookup._probe_pnrs()
+    name = f"jourpost_trace_{secrets.token_hex(4)}"
+    pg = bench_lookup.PG
+    subprocess.run(["psql", pg + "/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
+    try:
+        key = bench_lookup._b64
+        env = {
+            **os.environ,
+            "JOURPOST_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+            "JOURPOST_KEKS": f"k1:{key()}",
+            "JOURPOST_CURRENT_KEK": "k1",
+            "JOURPOST_BLIND_INDEX_KEY": key(),
+            "JOURPOST_SECRET_KEY": key(),
+            "JOURPOST_PUBLIC_URL": "http://127.0.0.1",
+            "JOURPOST_DATA_DIR": tempfile.mkdtemp(prefix=name),
+            "JOURPOST_OIDC_ISSUER": "http://127.0.0.1:9/unused",
+            "JOURPOST_MODE": "development",
+            "JOURPOST_LOOKUP_LIMIT": "1000000",
+        }
+        asyncio.run(bench_lookup._fill(env, args.size, probes))
+        asyncio.run(_run(env, probes, args.lookups))
+    finally:
+        subprocess.run(
+            ["psql", pg + "/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=False,
+        )
+
+
+if __name__ == "__main__":
+    main()
