@@ -8,7 +8,12 @@ portals (one per size) then run in their own processes (uvicorn, one worker each
 worker's session posts `POST /api/v1/lookup` for random probe persons, alternating between the
 two so background load hits both alike: p50/p95 side by side, with the lookup's query plan.
 
+With `--baseline DIR` (another checkout, e.g. a `git worktree add --detach /tmp/base main`),
+a second portal per size runs that checkout's code on the same database, and all four are
+measured in the same alternation: this code and the baseline side by side, in the same run.
+
 Usage: .venv/bin/python bench/bench_lookup.py [--sizes 10000 1000000] [--lookups 500]
+           [--baseline DIR]
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth), as the tests do.
 """
 
@@ -247,8 +252,11 @@ def _measure(clients: list[httpx.Client], probes: list[str], lookups: int) -> li
     return times
 
 
-def _start(size: int, probes: list[str], stack: contextlib.ExitStack) -> tuple[str, str, float]:
-    """A filled database and a portal process on it: (url, session token, insert seconds)."""
+def _start(
+    size: int, probes: list[str], stack: contextlib.ExitStack, trees: list[Path]
+) -> tuple[list[str], str, float]:
+    """A filled database and a portal process on it per checkout in `trees`: (urls, session
+    token, insert seconds)."""
     from tests.servers.net import free_port
 
     name = f"jourpost_bench_{size}_{secrets.token_hex(4)}"
@@ -258,7 +266,8 @@ def _start(size: int, probes: list[str], stack: contextlib.ExitStack) -> tuple[s
         ["psql", PG + "/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
         check=False,
     )
-    port = free_port()
+    ports = [free_port() for _ in trees]
+    port = ports[0]
     env = {
         **os.environ,
         "JOURPOST_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
@@ -276,19 +285,25 @@ def _start(size: int, probes: list[str], stack: contextlib.ExitStack) -> tuple[s
     }
     insert_s = asyncio.run(_fill(env, size, probes))
     token = asyncio.run(_session(env))
-    proc = subprocess.Popen([sys.executable, __file__, "serve"], env=env)
-    stack.callback(proc.wait, 10)
-    stack.callback(proc.terminate)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url, token, insert_s
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("portal did not start") from None
-            time.sleep(0.2)
+    urls = []
+    for tree, tree_port in zip(trees, ports, strict=True):
+        url = f"http://127.0.0.1:{tree_port}"
+        tree_env = {**env, "JOURPOST_PORT": str(tree_port), "JOURPOST_PUBLIC_URL": url}
+        script = tree / "bench" / "bench_lookup.py"
+        proc = subprocess.Popen([sys.executable, str(script), "serve"], env=tree_env, cwd=tree)
+        stack.callback(proc.wait, 10)
+        stack.callback(proc.terminate)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("portal did not start") from None
+                time.sleep(0.2)
+        urls.append(url)
+    return urls, token, insert_s
 
 
 def main() -> None:
@@ -298,15 +313,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[10_000, 1_000_000])
     parser.add_argument("--lookups", type=int, default=500)
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure alongside")
     args = parser.parse_args()
     probes = _probe_pnrs()
     small, large = args.sizes
+    trees = [Path(__file__).resolve().parents[1]]
+    if args.baseline:
+        trees.append(args.baseline.resolve())
+    load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
-        started = [_start(size, probes, stack) for size in (small, large)]
-        clients = [_client(url, token) for url, token, _ in started]
+        started = [_start(size, probes, stack, trees) for size in (small, large)]
+        # Portal order: (size small, this), (small, baseline), (large, this), (large, baseline).
+        clients = [_client(url, token) for urls, token, _ in started for url in urls]
         for client in clients:
             stack.callback(client.close)
         times = [sorted(t) for t in _measure(clients, probes, args.lookups)]
+    load_after = os.getloadavg()
     stats = [
         {
             "p50": statistics.median(t),
@@ -316,16 +338,28 @@ def main() -> None:
         for t in times
     ]
     print(f"\nPOST /api/v1/lookup, {args.lookups} lookups per portal (alternating, after 50")
-    print("warm-up each), one uvicorn worker per archive size, PostgreSQL")
-    print(f"{'advisories':<22}{small:>14,}{large:>14,}{'ratio':>10}")
-    for key, label in (
-        ("p50", "p50 latency (ms)"),
-        ("p95", "p95 latency (ms)"),
-        ("mean", "mean (ms)"),
-    ):
-        a, b = stats[0][key], stats[1][key]
-        print(f"{label:<22}{a:>14.2f}{b:>14.2f}{b / a:>10.2f}")
-    print(f"{'insert time (s)':<22}{started[0][2]:>14.1f}{started[1][2]:>14.1f}")
+    print("warm-up each), one uvicorn worker per portal, PostgreSQL; load average")
+    print(f"{' '.join(f'{x:.2f}' for x in load_before)} before, "
+          f"{' '.join(f'{x:.2f}' for x in load_after)} after")  # fmt: skip
+    n = len(trees)
+    for k, tree in enumerate(trees):
+        label = "this checkout" if k == 0 else f"baseline {tree}"
+        print(f"\n{label}")
+        print(f"{'advisories':<22}{small:>14,}{large:>14,}{'ratio':>10}")
+        for key, row in (
+            ("p50", "p50 latency (ms)"),
+            ("p95", "p95 latency (ms)"),
+            ("mean", "mean (ms)"),
+        ):
+            a, b = stats[k][key], stats[n + k][key]
+            print(f"{row:<22}{a:>14.2f}{b:>14.2f}{b / a:>10.2f}")
+    if n == 2:
+        print("\nthis / baseline")
+        print(f"{'advisories':<22}{small:>14,}{large:>14,}")
+        for key in ("p50", "p95", "mean"):
+            r = [stats[i][key] / stats[i + 1][key] for i in (0, 2)]
+            print(f"{key:<22}{r[0]:>14.2f}{r[1]:>14.2f}")
+    print(f"\n{'insert time (s)':<22}{started[0][2]:>14.1f}{started[1][2]:>14.1f}")
 
 
 if __name__ == "__main__":

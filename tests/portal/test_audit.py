@@ -7,6 +7,7 @@ import itertools
 import random
 import uuid
 
+import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -121,3 +122,76 @@ async def test_record_many_appends_the_same_chain(migrated_engine: AsyncEngine) 
     assert [r.details for r in batch] == [{}, {"i": 1}, {"i": 2}]
     assert all(r.action == "archive.export" and r.actor_org_id == org for r in batch)
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+
+
+@pytest.mark.postgres
+async def test_many_concurrent_appenders_on_postgres_keep_one_chain(pg_url: str) -> None:
+    """40 connections append at once, each holding its transaction open a little after the
+    append (as a request does until its commit), some rolling back: one unbroken chain, seq
+    without gaps, `at` in seq order, the head at the last entry."""
+    from portal.db.engine import make_engine
+
+    engine = make_engine(pg_url, pool_size=40, max_overflow=0)
+    maker = make_sessionmaker(engine)
+    rng = random.Random(11)
+    kept: list[str] = []
+
+    async def writer(k: int) -> None:
+        for i in range(5):
+            roll_back = rng.random() < 0.2
+            object_id = f"{k}-{i}"
+            try:
+                async with maker() as db, db.begin():
+                    await audit.record(
+                        db, "concurrent", object_type="t", object_id=object_id,
+                        details={"k": k, "i": i, "name": "Åsa \"q\" \\ ü"},
+                    )  # fmt: skip
+                    await asyncio.sleep(rng.random() / 200)
+                    if roll_back:
+                        raise _RolledBack
+                kept.append(object_id)
+            except _RolledBack:
+                pass
+
+    try:
+        await asyncio.gather(*(writer(k) for k in range(40)))
+        report = await _verify(engine)
+        assert report.ok and report.entries == len(kept), report
+        async with maker() as db:
+            rows = (await db.execute(select(AuditEntry.seq, AuditEntry.at, AuditEntry.object_id)
+                                     .order_by(AuditEntry.seq))).all()  # fmt: skip
+        assert [r.seq for r in rows] == list(range(1, len(kept) + 1))
+        assert sorted(r.object_id for r in rows) == sorted(kept)
+        assert all(a.at <= b.at for a, b in itertools.pairwise(rows))
+    finally:
+        await engine.dispose()
+
+
+class _RolledBack(Exception):
+    """Raised to roll a writer's transaction back."""
+
+
+async def test_server_hashed_entry_equals_the_python_definition(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """On PostgreSQL the server hashes the entry (audit._PG_APPEND); the stored hash is
+    `entry_hash` of the stored fields, recomputed here in Python, for awkward text too."""
+    org, user = uuid.uuid4(), uuid.uuid4()
+    async with make_sessionmaker(migrated_engine)() as db, db.begin():
+        await audit.record(
+            db, "a.b", actor=audit.Actor(user, org), outcome="denied", owner_org_id=org,
+            object_type="tÿpe", object_id='id "x" \\ \u2028 \x01',
+            details={"b": [1, "ä"], "a": {"z": None, "y": 1.5}, "emoji": "\U0001f600"},
+        )  # fmt: skip
+        await audit.record(db, "plain")
+    async with make_sessionmaker(migrated_engine)() as db:
+        rows = (await db.scalars(select(AuditEntry).order_by(AuditEntry.seq))).all()
+    for e in rows:
+        assert e.hash == audit.entry_hash(
+            seq=e.seq, at=e.at, actor_user_id=e.actor_user_id, actor_org_id=e.actor_org_id,
+            owner_org_id=e.owner_org_id, action=e.action, object_type=e.object_type,
+            object_id=e.object_id, outcome=e.outcome, details=e.details, prev_hash=e.prev_hash,
+        )  # fmt: skip
+    assert rows[0].prev_hash == audit.GENESIS_HASH and rows[1].prev_hash == rows[0].hash
+    assert rows[0].object_id == 'id "x" \\ \u2028 \x01'
+    assert rows[0].details == {"b": [1, "ä"], "a": {"z": None, "y": 1.5}, "emoji": "\U0001f600"}
