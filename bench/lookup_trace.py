@@ -159,6 +159,34 @@ async def _run(env: dict[str, str], probes: list[str], lookups: int) -> None:
     )
 
 
+async def _floor(dsn: str, runs: int = 200) -> None:
+    """What any audited request pays at least, raw asyncpg on this server right now: one
+    round trip (`SELECT 1`), and BEGIN + a one-row INSERT + COMMIT (the commit waits for the
+    WAL flush, as an audited read's does)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS trace_floor (id serial PRIMARY KEY, v text)")
+        trips, commits = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await conn.fetchval("SELECT 1")
+            trips.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("INSERT INTO trace_floor (v) VALUES ($1)", "x")
+            commits.append(time.perf_counter() - t0)
+    finally:
+        await conn.close()
+    for label, t in (("one round trip", trips), ("BEGIN+INSERT+COMMIT", commits)):
+        t.sort()
+        print(
+            f"floor, {label}: p50 {statistics.median(t) * 1000:.3f} ms, "
+            f"p95 {t[int(len(t) * 0.95) - 1] * 1000:.3f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=10_000)
@@ -188,6 +216,7 @@ def main() -> None:
         }
         asyncio.run(bench_lookup._fill(env, args.size, probes))
         asyncio.run(_run(env, probes, args.lookups))
+        asyncio.run(_floor(env["JOURPOST_DATABASE_URL"].replace("+asyncpg", "")))
     finally:
         subprocess.run(
             ["psql", pg + "/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],

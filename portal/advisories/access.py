@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, bindparam, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -36,6 +36,19 @@ def visible(user: Principal) -> ColumnElement[bool]:
     if not own and not jours:
         return false()
     return or_(Advisory.organisation_id.in_(own), Advisory.jour_id.in_(jours))
+
+
+VISIBLE = or_(
+    Advisory.organisation_id.in_(bindparam("visible_own", expanding=True)),
+    Advisory.jour_id.in_(bindparam("visible_jours", expanding=True)),
+)
+"""`visible(user)` as a condition with parameters (`visible_params(user)`), for statements built
+once at import (an empty list matches nothing, as `visible` does for a caller with no role)."""
+
+
+def visible_params(user: Principal) -> dict[str, list[uuid.UUID]]:
+    """The parameters of VISIBLE for `user`."""
+    return {"visible_own": sorted(own_orgs(user)), "visible_jours": sorted(jour_orgs(user))}
 
 
 def actor_for(user: Principal, adv: Advisory) -> Actor:

@@ -518,7 +518,7 @@ _ACK_OF = aliased(AdvisoryAcknowledgement, name="ack_of")
 _ACKER = aliased(User, name="acker")
 
 
-def _pnr_lookup(user: Principal, pnr_index: str, now: datetime) -> Select[*tuple[Any, ...]]:
+def _pnr_lookup() -> Select[*tuple[Any, ...]]:
     """The lookup's advisories about one person, with everything their summaries and contents
     need, in one statement: one row per (advisory, current subject), latest expiry first. The
     advisories are picked through the index on advisory_subjects.pnr_index (at most LIST_LIMIT);
@@ -535,10 +535,10 @@ def _pnr_lookup(user: Principal, pnr_index: str, now: datetime) -> Select[*tuple
             ),
         )
         .where(
-            AdvisorySubject.pnr_index == pnr_index,
-            access.visible(user),
+            AdvisorySubject.pnr_index == bindparam("pnr_index"),
+            access.VISIBLE,
             Advisory.status == "active",
-            Advisory.valid_until > now - LOOKUP_EXPIRED,
+            Advisory.valid_until > bindparam("expired_since"),
         )
         .distinct()
         .order_by(Advisory.valid_until.desc())
@@ -608,12 +608,22 @@ def _pnr_lookup(user: Principal, pnr_index: str, now: datetime) -> Select[*tuple
     )
 
 
+_PNR_LOOKUP = _pnr_lookup()
+"""Built once (building it per request cost more than running it); parameters `pnr_index`,
+`expired_since` and access.VISIBLE's."""
+
+
 async def find_by_pnr_index_with_content(
     db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
     """`find_by_pnr_index` and each found advisory's current content (the lookup shows both), in
     one query (`_pnr_lookup`; the same summaries `_summaries_with_content` builds)."""
-    rows: list[Any] = list((await db.execute(_pnr_lookup(user, pnr_index, now))).all())
+    params = {
+        "pnr_index": pnr_index,
+        "expired_since": now - LOOKUP_EXPIRED,
+        **access.visible_params(user),
+    }
+    rows: list[Any] = list((await db.execute(_PNR_LOOKUP, params)).all())
     by_id: dict[uuid.UUID, list[Any]] = {}
     for row in rows:
         by_id.setdefault(row[0], []).append(row)

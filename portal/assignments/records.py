@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assignments import queries
@@ -96,7 +96,7 @@ async def cull(db: AsyncSession, assignment_id: uuid.UUID) -> None:
     await db.execute(delete(Assignment).where(Assignment.id == assignment_id))
 
 
-def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+def ids_about_query(pnr_index: str | ColumnElement[str]) -> Select[uuid.UUID]:
     """The assignments about the person with this blind index, as a statement (the lookup asks
     whether any exist in the same query as its other checks; indexed)."""
     return select(Assignment.id).where(Assignment.pnr_index == pnr_index)

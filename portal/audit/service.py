@@ -112,7 +112,7 @@ _SET_HEAD_HASH = update(AuditHead).where(AuditHead.id == 1).values(hash=bindpara
 _APPEND = insert(AuditEntry)
 
 # PostgreSQL: the whole append in one statement, chained by the server (decision record
-# docs/decisions/0007-audit-append-in-one-statement.md). The head row is locked (FOR UPDATE: a
+# docs/decisions/0001-audit-append-in-one-statement.md). The head row is locked (FOR UPDATE: a
 # concurrent appender waits here and then reads the head its predecessor committed), the entry's
 # seq and `at` (clock_timestamp(), taken after the lock, so `at` follows seq) are derived from
 # it, and the entry's hash is SHA-256 over exactly the canonical text `entry_hash` renders: the

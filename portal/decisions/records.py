@@ -16,7 +16,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments.store import stored_object
@@ -80,7 +80,7 @@ async def cull(db: AsyncSession, decision_id: uuid.UUID) -> None:
     await db.execute(delete(Decision).where(Decision.id == decision_id))
 
 
-def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+def ids_about_query(pnr_index: str | ColumnElement[str]) -> Select[uuid.UUID]:
     """The decisions about the person with this blind index, as a statement (the lookup asks
     whether any exist in the same query as its other checks; indexed)."""
     return select(Decision.id).where(Decision.subject_pnr_index == pnr_index)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -128,12 +128,13 @@ async def _check_rate(db: AsyncSession, user: Principal, now: datetime, rate: Ra
         raise _refuse(int(recent or 0), rate, user)
 
 
-def _probe(pnr_index: str) -> Select[Any]:
+def _probe() -> Select[Any]:
     """One row: the caller's recent lookups (`_RECENT_LOOKUPS`) and whether any report,
     decision, placement (any version) or assignment names the person at all. A kind with none is
     not searched further; one with any is searched by its own finder, which applies who may see
     what, so the answer is the same as searching every kind (one query instead of four when the
     person has only advisories, or nothing)."""
+    pnr_index = bindparam("pnr_index", type_=String)
     return select(
         _RECENT_LOOKUPS.scalar_subquery(),
         report_records.ids_about_query(pnr_index).exists(),
@@ -141,6 +142,10 @@ def _probe(pnr_index: str) -> Select[Any]:
         placement_records.ids_about_query(pnr_index).exists(),
         assignment_records.ids_about_query(pnr_index).exists(),
     )
+
+
+_PROBE = _probe()
+"""Built once; parameters `pnr_index`, `user_id`, `since`."""
 
 
 async def lookup(
@@ -171,7 +176,7 @@ async def lookup(
     index = vault.index(pnr)
     since = now - (rate.window if rate is not None else timedelta(0))
     recent, reports_exist, decisions_exist, placements_exist, assignments_exist = (
-        await db.execute(_probe(index), {"user_id": user.user_id, "since": since})
+        await db.execute(_PROBE, {"pnr_index": index, "user_id": user.user_id, "since": since})
     ).one()
     if rate is not None and (recent or 0) >= rate.limit:
         raise _refuse(int(recent or 0), rate, user)

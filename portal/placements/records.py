@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, delete, false, select
+from sqlalchemy import ColumnElement, Select, delete, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.paging import Key
@@ -111,7 +111,7 @@ async def cull(db: AsyncSession, placement_id: uuid.UUID) -> None:
     await db.execute(delete(Placement).where(Placement.id == placement_id))
 
 
-def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+def ids_about_query(pnr_index: str | ColumnElement[str]) -> Select[uuid.UUID]:
     """The placements (any version) about the person with this blind index, as a statement
     (the lookup asks whether any exist in the same query as its other checks; indexed)."""
     return select(PlacementVersion.placement_id).where(PlacementVersion.pnr_index == pnr_index)

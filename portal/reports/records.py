@@ -88,7 +88,7 @@ async def cull(db: AsyncSession, report_id: uuid.UUID) -> None:
     await db.execute(delete(Report).where(Report.id == report_id))
 
 
-def ids_about_query(pnr_index: str) -> Select[uuid.UUID]:
+def ids_about_query(pnr_index: str | ColumnElement[str]) -> Select[uuid.UUID]:
     """The reports that name the person with this blind index, as a statement (the lookup asks
     whether any exist in the same query as its other checks; indexed)."""
     return select(ReportSubject.report_id).where(ReportSubject.pnr_index == pnr_index)
