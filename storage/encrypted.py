@@ -15,13 +15,14 @@ from collections.abc import AsyncGenerator, AsyncIterable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import BinaryIO
 
 from storage import segments
 from storage.errors import IntegrityError
 from storage.keyring import Keyring
 from storage.keys import validate_key
 from storage.pipeline import readahead
-from storage.protocol import ObjectStore
+from storage.protocol import ObjectStore, file_store
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,18 @@ class EncryptedObjectStore:
         data_key = os.urandom(segments.DATA_KEY_SIZE)
         kek_id, wrapped_key = self.keyring.wrap(object_id, data_key)
         measure = _Measure()
+        if (files := file_store(self.store)) is not None:
+            # Sealed and written in one hop per segment, hashed beside it; the source read
+            # ahead in its own task.
+            async with aclosing(readahead(chunks)) as source:
+
+                async def fill(file: BinaryIO) -> None:
+                    await segments.encrypt_to_file(
+                        data_key, object_id, source, file, digest=measure
+                    )
+
+                await files.put_file(object_id, fill, retain_until=retain_until)
+            return StoredObject(object_id, measure.size, measure.hexdigest(), kek_id, wrapped_key)
         # Three stages at once (see storage.pipeline): the source's reads, hashing + sealing
         # in a worker thread, the backend's writes. Each closed explicitly, also when the
         # backend fails midway: the tasks reading ahead stop and the source is closed now.
@@ -88,12 +101,7 @@ class EncryptedObjectStore:
         """
         data_key = self.keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
         measure, size = _Measure(), 0
-        async with (
-            aclosing(readahead(self.store.get(stored.object_id))) as ciphertext,
-            aclosing(
-                readahead(segments.decrypt(data_key, stored.object_id, ciphertext, digest=measure))
-            ) as plaintext,
-        ):
+        async with aclosing(self._open(data_key, stored.object_id, measure)) as plaintext:
             async for chunk in plaintext:
                 size += len(chunk)
                 if size > stored.size:
@@ -101,6 +109,29 @@ class EncryptedObjectStore:
                 yield chunk
         if size != stored.size or not hmac.compare_digest(measure.hexdigest(), stored.sha256):
             raise IntegrityError(f"{stored.object_id!r} differs from its recorded size/SHA-256")
+
+    async def _open(
+        self, data_key: bytes, object_id: str, measure: "_Measure"
+    ) -> AsyncGenerator[bytes, None]:
+        """The verified plaintext segments, one read ahead (see storage.pipeline)."""
+        if (files := file_store(self.store)) is not None:
+            file = await files.open_file(object_id)
+            try:
+                segments_ = segments.decrypt_file(data_key, object_id, file, digest=measure)
+                async with aclosing(readahead(segments_)) as plaintext:
+                    async for chunk in plaintext:
+                        yield chunk
+            finally:
+                file.close()
+            return
+        async with (
+            aclosing(readahead(self.store.get(object_id))) as ciphertext,
+            aclosing(
+                readahead(segments.decrypt(data_key, object_id, ciphertext, digest=measure))
+            ) as plaintext,
+        ):
+            async for chunk in plaintext:
+                yield chunk
 
     def rewrap(self, stored: StoredObject, keyring: Keyring | None = None) -> StoredObject:
         """Wrap the data key under the current KEK of `keyring` (default: this store's).

@@ -21,10 +21,11 @@ for one process (the embedded portal); several portal instances need the S3 back
 """
 
 import asyncio
+import io
 import json
 import os
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -78,12 +79,8 @@ class FilesystemStore:
         retain_until: datetime | None = None,
     ) -> None:
         """Write atomically; refuse if the existing object is retained or held."""
-        target = self._path(self._objects, key)
-        retain_until = normalize_retain_until(retain_until)
-        # Fail before streaming a large upload into a key we would refuse anyway.
-        await asyncio.to_thread(self._check_mutable, key)
-        file, tmp = await asyncio.to_thread(_open_temp, target.parent)
-        try:
+
+        async def fill(file: BinaryIO) -> None:
             buffer = bytearray()
             async for chunk in chunks:
                 if len(chunk) >= READ_CHUNK:
@@ -95,7 +92,31 @@ class FilesystemStore:
                 if len(buffer) >= READ_CHUNK:
                     await asyncio.to_thread(file.write, buffer)
                     buffer = bytearray()
-            await asyncio.to_thread(_finish, file, buffer)
+            await asyncio.to_thread(file.write, buffer)
+
+        await self.put_file(key, fill, retain_until=retain_until)
+
+    async def put_file(
+        self,
+        key: str,
+        fill: Callable[[BinaryIO], Awaitable[None]],
+        *,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """`put` for a writer that wants the file: `await fill(file)` writes the whole content.
+
+        `fill` gets the open temporary file (buffered) and must not block the event loop: large
+        writes go through a thread. The same atomicity as `put`: if `fill` raises or is
+        cancelled, the key keeps its old content.
+        """
+        target = self._path(self._objects, key)
+        retain_until = normalize_retain_until(retain_until)
+        # Fail before streaming a large upload into a key we would refuse anyway.
+        await asyncio.to_thread(self._check_mutable, key)
+        file, tmp = await asyncio.to_thread(_open_temp, target.parent)
+        try:
+            await fill(file)
+            await asyncio.to_thread(_finish, file, b"")
             async with self._lock:
                 await _run_to_completion(self._commit, key, tmp, target, retain_until)
         except BaseException:
@@ -106,17 +127,23 @@ class FilesystemStore:
 
     async def get(self, key: str) -> AsyncGenerator[bytes, None]:
         """Yield the object in chunks of up to 1 MiB."""
-        path = self._path(self._objects, key)
-        try:
-            # Open once: a concurrent overwrite renames a new inode in, this read stays whole.
-            file = await asyncio.to_thread(path.open, "rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise ObjectNotFound(key) from None
+        file = await self.open_file(key)
         try:
             while chunk := await asyncio.to_thread(file.read, READ_CHUNK):
                 yield chunk
         finally:
             file.close()
+
+    async def open_file(self, key: str) -> io.BufferedReader:
+        """The object's file, open for reading (the caller closes it); `ObjectNotFound`.
+
+        Opened once: a concurrent overwrite renames a new inode in, this read stays whole.
+        """
+        path = self._path(self._objects, key)
+        try:
+            return await asyncio.to_thread(path.open, "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFound(key) from None
 
     async def delete(self, key: str) -> None:
         """Remove the object and its sidecar, unless retained or held."""

@@ -1,8 +1,9 @@
 """The interface every object store backend implements."""
 
-from collections.abc import AsyncGenerator, AsyncIterable
+import io
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, cast, runtime_checkable
 
 
 @runtime_checkable
@@ -60,3 +61,40 @@ class ObjectStore(Protocol):
     def list_keys(self, prefix: str = "") -> AsyncGenerator[str, None]:
         """Yield every key starting with `prefix` (in no guaranteed order)."""
         ...
+
+
+@runtime_checkable
+class FileObjectStore(ObjectStore, Protocol):
+    """A store that can also hand out its objects as files (the filesystem backend).
+
+    `EncryptedObjectStore` uses these to seal and write, or read and open, each segment in one
+    thread hop (`storage.segments.encrypt_to_file` / `decrypt_file`); same contract as `put` /
+    `get` otherwise.
+    """
+
+    async def put_file(
+        self,
+        key: str,
+        fill: Callable[[BinaryIO], Awaitable[None]],
+        *,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Atomically store what `await fill(file)` writes to the (temporary) file."""
+        ...
+
+    async def open_file(self, key: str) -> io.BufferedReader:
+        """The object's file, open for reading; `ObjectNotFound` if absent."""
+        ...
+
+
+def file_store(store: ObjectStore) -> FileObjectStore | None:
+    """`store` if its class offers the file methods, else None.
+
+    Looked up on the class, not the instance: a wrapper that forwards unknown attributes to an
+    inner store (`__getattr__`, as fault-injecting test stores do) must keep its own `put` and
+    `get` in use rather than have the inner store's file methods bypass them.
+    """
+    cls = type(store)
+    if callable(getattr(cls, "put_file", None)) and callable(getattr(cls, "open_file", None)):
+        return cast(FileObjectStore, store)
+    return None

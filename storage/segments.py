@@ -17,15 +17,17 @@ unauthenticated bytes; it may see the verified segments before a later one fails
 then discard the whole download (the error is raised before the stream ends).
 """
 
+import io
+import os
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable
-from typing import Protocol, TypeAlias
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import IntegrityError
-from storage.pipeline import in_worker
+from storage.pipeline import Buffer, Digest, HashLane, in_worker, submit
 
 MAGIC = b"JPOSTENC"
 """First bytes of every Jourpost ciphertext."""
@@ -41,14 +43,8 @@ DATA_KEY_SIZE = 32
 """Bytes in a per-object data key (AES-256)."""
 
 _SEALED_SIZE = SEGMENT_SIZE + TAG_SIZE
-Buffer: TypeAlias = bytes | bytearray | memoryview
 
-
-class Digest(Protocol):
-    """What `encrypt` and `decrypt` feed the plaintext to (a hashlib object, a counter)."""
-
-    def update(self, data: Buffer, /) -> None:
-        """Take the next plaintext bytes."""
+__all__ = ["Buffer", "Digest", "decrypt", "decrypt_file", "encrypt", "encrypt_to_file"]
 
 
 def _nonce(index: int, last: bool) -> bytes:
@@ -109,12 +105,7 @@ class _Pending:
         return b"".join(parts)  # one allocation, one copy
 
 
-def _seal(
-    aead: AESGCM, oid: bytes, index: int, last: bool, segment: Buffer, digest: Digest | None
-) -> bytes:
-    # Runs in a worker thread: hashlib releases the GIL on large buffers.
-    if digest is not None:
-        digest.update(segment)
+def _seal(aead: AESGCM, oid: bytes, index: int, last: bool, segment: Buffer) -> bytes:
     return aead.encrypt(_nonce(index, last), segment, _aad(oid, index, last))
 
 
@@ -127,11 +118,11 @@ async def encrypt(
 ) -> AsyncGenerator[bytes, None]:
     """Yield the header, then one sealed segment per MiB of plaintext.
 
-    Each segment is hashed into `digest` (if given) and sealed in a worker thread, one hop per
-    segment (`storage.pipeline.in_worker`): the event loop stays free and the work can overlap
-    the other stages' I/O.
+    Each segment is sealed in a worker thread (`storage.pipeline.submit`) while it is hashed
+    into `digest` (if given) in the hashing lane: the event loop stays free and the work can
+    overlap the other stages' I/O.
     """
-    aead, oid = AESGCM(data_key), object_id.encode()
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
     yield HEADER
     pending, index = _Pending(), 0
     async for chunk in plaintext:
@@ -139,10 +130,15 @@ async def encrypt(
         # Strictly more than a segment: the final segment must be known to be final.
         while pending.size > SEGMENT_SIZE:
             segment = pending.take(SEGMENT_SIZE)
-            yield await in_worker(_seal, aead, oid, index, False, segment, digest)
+            sealed = submit(_seal, aead, oid, index, False, segment)
+            await lane.update(segment)
+            yield await sealed
             index += 1
     segment = pending.take(pending.size)
-    yield await in_worker(_seal, aead, oid, index, True, segment, digest)
+    sealed = submit(_seal, aead, oid, index, True, segment)
+    await lane.update(segment)
+    await lane.drain()
+    yield await sealed
 
 
 async def decrypt(
@@ -154,9 +150,11 @@ async def decrypt(
 ) -> AsyncGenerator[bytes, None]:
     """Yield each segment's plaintext once verified; raise `IntegrityError` on any tampering.
 
-    Opening (and hashing the plaintext into `digest`, if given) runs in a worker thread.
+    Opening runs in a worker thread, the hashing of the plaintext into `digest` (if given) in
+    the hashing lane, beside the opening of the next segment: the digest is complete once this
+    generator is exhausted.
     """
-    aead, oid = AESGCM(data_key), object_id.encode()
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
     pending, index, header_seen = _Pending(), 0, False
     async for chunk in ciphertext:
         pending.add(chunk)
@@ -167,12 +165,126 @@ async def decrypt(
             header_seen = True
         while pending.size > _SEALED_SIZE:
             sealed = pending.take(_SEALED_SIZE)
-            yield await in_worker(_open, aead, oid, index, False, sealed, digest)
+            segment = await in_worker(_open, aead, oid, index, False, sealed)
+            await lane.update(segment)
+            yield segment
             index += 1
     if not header_seen:
         _check_header(bytes(pending.take(pending.size)))
     sealed = pending.take(pending.size)
-    yield await in_worker(_open, aead, oid, index, True, sealed, digest)
+    segment = await in_worker(_open, aead, oid, index, True, sealed)
+    await lane.update(segment)
+    await lane.drain()
+    yield segment
+
+
+async def encrypt_to_file(
+    data_key: bytes,
+    object_id: str,
+    plaintext: AsyncIterable[Buffer],
+    file: BinaryIO,
+    *,
+    digest: Digest | None = None,
+) -> None:
+    """Write what `encrypt` yields (the same bytes) to `file`.
+
+    The fast path for a store that hands out a file (`FilesystemStore.put_file`): each segment
+    is sealed straight into one reused buffer (`AESGCM.encrypt_into`) and written from it in
+    the same worker-thread call, while the hashing lane hashes it. One thread hop per segment,
+    no ciphertext object per segment. (A buffered file writes a segment-sized buffer straight
+    through, without copying it; and its lock makes a `close` from a cancelled caller wait
+    for a write still running in the thread.)
+    """
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    out = bytearray(_SEALED_SIZE)
+    file.write(HEADER)  # buffered: goes out with the first segment
+    pending, index = _Pending(), 0
+    async for chunk in plaintext:
+        pending.add(chunk)
+        while pending.size > SEGMENT_SIZE:  # as in `encrypt`
+            segment = pending.take(SEGMENT_SIZE)
+            written = submit(_seal_to, file, aead, oid, index, False, segment, out)
+            await lane.update(segment)
+            await written  # `out` is free again
+            index += 1
+    segment = pending.take(pending.size)
+    written = submit(_seal_to, file, aead, oid, index, True, segment, out)
+    await lane.update(segment)
+    await lane.drain()
+    await written
+
+
+def _seal_to(
+    file: BinaryIO,
+    aead: AESGCM,
+    oid: bytes,
+    index: int,
+    last: bool,
+    segment: Buffer,
+    out: bytearray,
+) -> None:
+    sealed = memoryview(out)[: len(segment) + TAG_SIZE]
+    aead.encrypt_into(_nonce(index, last), segment, _aad(oid, index, last), sealed)
+    file.write(sealed)
+
+
+async def decrypt_file(
+    data_key: bytes,
+    object_id: str,
+    file: io.BufferedReader,
+    *,
+    digest: Digest | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """What `decrypt` yields, read from an open ciphertext file (`FilesystemStore.open_file`).
+
+    The file's size (of the inode opened) gives the segment boundaries, so each sealed segment
+    is read whole into one reused buffer (`readinto`) and opened in the same worker-thread call:
+    no joining of read chunks, one thread hop per segment. A file shorter or longer than its
+    size at the start fails as a truncated or extended ciphertext does.
+    """
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    size = (await in_worker(os.fstat, file.fileno())).st_size
+    buffer = bytearray(max(len(HEADER), min(_SEALED_SIZE, size)))
+    _check_header(bytes(await in_worker(_read_exactly, file, buffer, min(len(HEADER), size))))
+    body = size - len(HEADER)
+    count, rest = divmod(body, _SEALED_SIZE)
+    if rest:
+        count += 1  # a shorter last segment
+    if count == 0:  # no segment at all: cut after the header
+        raise IntegrityError("segment 0 failed authentication")
+    for index in range(count):
+        last = index == count - 1
+        length = rest if last and rest else _SEALED_SIZE
+        segment = await in_worker(_read_open, file, buffer, length, aead, oid, index, last)
+        await lane.update(segment)
+        if last:
+            await lane.drain()
+        yield segment
+    if await in_worker(file.read, 1):
+        raise IntegrityError("ciphertext extended while being read")
+
+
+def _read_exactly(file: io.BufferedReader, buffer: bytearray, length: int) -> memoryview:
+    view = memoryview(buffer)[:length]
+    done = 0
+    while done < length:
+        read = file.readinto(view[done:])
+        if not read:
+            raise IntegrityError("ciphertext truncated while being read")
+        done += read
+    return view
+
+
+def _read_open(
+    file: io.BufferedReader,
+    buffer: bytearray,
+    length: int,
+    aead: AESGCM,
+    oid: bytes,
+    index: int,
+    last: bool,
+) -> bytes:
+    return _open(aead, oid, index, last, _read_exactly(file, buffer, length))
 
 
 def _check_header(header: bytes) -> None:
@@ -182,13 +294,8 @@ def _check_header(header: bytes) -> None:
         raise IntegrityError(f"unsupported ciphertext version {header[len(MAGIC)]}")
 
 
-def _open(
-    aead: AESGCM, oid: bytes, index: int, last: bool, sealed: Buffer, digest: Digest | None
-) -> bytes:
+def _open(aead: AESGCM, oid: bytes, index: int, last: bool, sealed: Buffer) -> bytes:
     try:
-        plaintext = aead.decrypt(_nonce(index, last), sealed, _aad(oid, index, last))
+        return aead.decrypt(_nonce(index, last), sealed, _aad(oid, index, last))
     except InvalidTag:
         raise IntegrityError(f"segment {index} failed authentication") from None
-    if digest is not None:
-        digest.update(plaintext)
-    return plaintext

@@ -1,0 +1,178 @@
+"""The filesystem fast path (`encrypt_to_file` / `decrypt_file`) against the streamed format.
+
+`EncryptedObjectStore` seals straight into the filesystem store's temporary file and reads
+sealed segments whole from the object's file. It must write exactly the bytes `encrypt` yields
+(format version 1, pinned in test_format_compat.py), read everything `encrypt` ever wrote, and
+fail on a file that changes size while it is being read.
+"""
+
+import asyncio
+import hashlib
+import io
+import threading
+from collections.abc import AsyncGenerator, AsyncIterable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from storage import EncryptedObjectStore, FilesystemStore, Keyring, ObjectStore, StoredObject
+from storage.errors import IntegrityError
+from storage.pipeline import HashLane
+from storage.protocol import file_store
+from storage.segments import SEGMENT_SIZE, decrypt, decrypt_file, encrypt, encrypt_to_file
+from tests.storage.helpers import MiB, chunks, collect, random_bytes, read_until_error
+from tests.storage.test_format_compat import FIXTURES, KEY, MULTI, MULTI_CIPHERTEXT_SHA256
+
+OID = "attachments/file-path"
+
+
+async def write_file(path: Path, data: bytes, piece: int, oid: str = OID) -> str:
+    """Encrypt `data` into `path` through the fast path; return the plaintext SHA-256 fed."""
+    digest = hashlib.sha256()
+    with path.open("wb") as file:
+        await encrypt_to_file(KEY, oid, chunks(data, piece), file, digest=digest)
+    return digest.hexdigest()
+
+
+async def read_file(path: Path, oid: str = OID) -> tuple[bytes, str]:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        plaintext = await collect(decrypt_file(KEY, oid, file, digest=digest))
+    return plaintext, digest.hexdigest()
+
+
+async def test_writes_the_pinned_version_1_bytes(tmp_path: Path) -> None:
+    oid = "attachments/old-format"
+    for piece in (65536, MiB, 3 * MiB):
+        await write_file(tmp_path / "multi", MULTI, piece, oid)
+        ciphertext = (tmp_path / "multi").read_bytes()
+        assert hashlib.sha256(ciphertext).hexdigest() == MULTI_CIPHERTEXT_SHA256
+    plaintext, sha = await read_file(tmp_path / "multi", oid)
+    assert plaintext == MULTI and sha == hashlib.sha256(MULTI).hexdigest()
+
+
+async def test_reads_and_reproduces_the_version_1_fixture(tmp_path: Path) -> None:
+    oid, plaintext = (
+        "attachments/old-format-small",
+        b"Skrivet av formatet version 1 (november 2026).\n",
+    )
+    assert (await read_file(FIXTURES / "v1-small.bin", oid))[0] == plaintext
+    await write_file(tmp_path / "small", plaintext, 7, oid)
+    assert (tmp_path / "small").read_bytes() == (FIXTURES / "v1-small.bin").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, SEGMENT_SIZE - 1, SEGMENT_SIZE, SEGMENT_SIZE + 1, 2 * MiB, 3 * MiB + 12345]
+)
+async def test_same_bytes_as_the_stream_both_ways(tmp_path: Path, size: int) -> None:
+    data = random_bytes(size)
+    sha = await write_file(tmp_path / "obj", data, 100_000)
+    assert sha == hashlib.sha256(data).hexdigest()
+    ciphertext = (tmp_path / "obj").read_bytes()
+    assert ciphertext == await collect(encrypt(KEY, OID, chunks(data, MiB)))
+    assert await read_file(tmp_path / "obj") == (data, sha)
+    assert await collect(decrypt(KEY, OID, chunks(ciphertext, 77_777))) == data
+
+
+@pytest.mark.parametrize("change", ["grow", "shrink"])
+async def test_file_changing_size_while_read(tmp_path: Path, change: str) -> None:
+    data = random_bytes(3 * MiB + 5)
+    await write_file(tmp_path / "obj", data, MiB)
+    with (tmp_path / "obj").open("rb") as file:
+        stream = decrypt_file(KEY, OID, file)
+        first = await anext(stream)  # the size is taken from the open file on the first step
+        with (tmp_path / "obj").open("r+b") as other:
+            if change == "grow":
+                other.seek(0, io.SEEK_END)
+                other.write(b"appended")
+            else:
+                other.truncate(len(first) + 2 * MiB)
+        received, error = await read_until_error(stream)
+    assert isinstance(error, IntegrityError)
+    assert first + received in (data[: 2 * SEGMENT_SIZE], data)  # never more than verified
+
+
+async def test_store_objects_read_by_the_stream_and_back(tmp_path: Path) -> None:
+    """An object the store wrote through the fast path decrypts as a stream, and one written
+    as a stream (the way every object was written before) reads through the fast path."""
+    keyring = Keyring.from_base64({"k": Keyring.generate_key()}, "k")
+    store = FilesystemStore(tmp_path)
+    encrypted = EncryptedObjectStore(store, keyring)
+    data = random_bytes(2 * MiB + 99)
+    stored = await encrypted.put("fast", chunks(data, 65536))
+    key = keyring.unwrap(stored.kek_id, "fast", stored.wrapped_key)
+    assert await collect(decrypt(key, "fast", store.get("fast"))) == data
+    await store.put("streamed", encrypt(key, "streamed", chunks(data, MiB)))
+    streamed = StoredObject("streamed", stored.size, stored.sha256, *keyring.wrap("streamed", key))
+    assert await collect(encrypted.get(streamed)) == data
+
+
+async def test_hash_lane_keeps_the_order_and_one_update_in_flight() -> None:
+    seen: list[bytes] = []
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    class SlowDigest:
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            threading.Event().wait(0.01 if len(seen) % 2 == 0 else 0)
+            seen.append(bytes(data))
+            with lock:
+                running -= 1
+
+    lane = HashLane(SlowDigest())
+    parts = [bytes([i]) * 3000 for i in range(20)]
+    for part in parts:
+        await lane.update(part)
+        await asyncio.sleep(0)
+    await lane.drain()
+    assert seen == parts
+    assert most == 1
+
+
+async def test_hash_lane_raises_what_the_digest_raised() -> None:
+    class Broken:
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            raise ValueError("broken digest")
+
+    lane = HashLane(Broken())
+    await lane.update(b"x" * 5000)
+    with pytest.raises(ValueError, match="broken digest"):
+        await lane.drain()
+
+
+async def test_a_forwarding_wrapper_keeps_its_own_put_and_get(tmp_path: Path) -> None:
+    """A wrapper forwarding attributes (`__getattr__`, as fault-injecting stores do) is not
+    taken for a file store: its own `put` and `get` stay in the path."""
+    inner = FilesystemStore(tmp_path)
+    calls: list[str] = []
+
+    class Wrapper:
+        def __init__(self) -> None:
+            self.inner = inner
+
+        async def put(self, key: str, chunks: AsyncIterable[bytes], **kw: Any) -> None:
+            calls.append("put")
+            await inner.put(key, chunks, **kw)
+
+        def get(self, key: str) -> AsyncGenerator[bytes, None]:
+            calls.append("get")
+            return inner.get(key)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    assert file_store(inner) is inner
+    assert file_store(cast(ObjectStore, Wrapper())) is None
+    encrypted = EncryptedObjectStore(
+        cast(ObjectStore, Wrapper()), Keyring.from_base64({"k": Keyring.generate_key()}, "k")
+    )
+    data = random_bytes(MiB + 1)
+    stored = await encrypted.put("w", chunks(data))
+    assert await collect(encrypted.get(stored)) == data
+    assert calls == ["put", "get"]
