@@ -8,6 +8,10 @@ the disk drops out and the ratios show the CPU cost of encryption and hashing al
 Each phase runs in its own subprocess so its peak RSS (VmHWM) is its own; figures are the
 median of the runs. Phases:
     copy        plain file copy to a new file, 1 MiB reads/writes, fsync (the baseline)
+    crypto      the primitives alone, in one thread, no output: 1 MiB `readinto` one buffer,
+                SHA-256 and AES-256-GCM (`encrypt_into` one buffer) of each MiB. Copy CPU +
+                crypto CPU - read CPU is the least CPU an encrypted put or get can take on one
+                core; "floor" in the report is the best speed ratio that leaves on one core
     fs-put      file -> EncryptedObjectStore -> FilesystemStore on the same disk
     fs-get      FilesystemStore -> decrypt + verify -> file (fsync)
     minio-put   the plain file through the bare minio client (`fput_object`, its defaults),
@@ -86,6 +90,28 @@ def copy_file(src: Path, dst: Path) -> None:
         os.fsync(fout.fileno())
 
 
+def crypto_only(src: Path) -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead, sha = AESGCM(os.urandom(32)), hashlib.sha256()
+    buffer, sealed = bytearray(CHUNK), bytearray(CHUNK + 16)
+    view = memoryview(buffer)
+    with src.open("rb", buffering=0) as fin:
+        while read := fin.readinto(buffer):
+            piece = view[:read]
+            sha.update(piece)
+            aead.encrypt_into(bytes(12), piece, b"", memoryview(sealed)[: read + 16])
+
+
+def read_only(src: Path) -> None:
+    buffer = bytearray(CHUNK)
+    with src.open("rb", buffering=0) as fin:
+        while fin.readinto(buffer):
+            pass
+
+
 def minio_phase(phase: str, spec: dict[str, str], src: Path, dst: Path) -> None:
     """The bare minio client, unencrypted: the client the S3 store uses, its defaults."""
     store = make_store(spec)
@@ -111,6 +137,10 @@ async def run_phase(phase: str, spec: dict[str, str]) -> dict[str, object]:
     result: dict[str, object] = {}
     if phase == "copy":
         await asyncio.to_thread(copy_file, src, dst)
+    elif phase == "crypto":
+        await asyncio.to_thread(crypto_only, src)
+    elif phase == "read":
+        await asyncio.to_thread(read_only, src)
     elif phase.startswith("minio"):
         await asyncio.to_thread(minio_phase, phase, spec, src, dst)
         result["stored"] = spec["key"]
@@ -204,6 +234,8 @@ def main() -> None:
         size_mb = src.stat().st_size / 1e6
         spec = {"src": str(src)}
         results = {"copy": measure("copy", spec, args.runs)}
+        results["read"] = measure("read", spec, args.runs)
+        results["crypto"] = measure("crypto", spec, args.runs)
         fs_spec = {**spec, "kind": "fs", "root": str(work / "store")}
         results["fs-put"] = measure("fs-put", fs_spec, args.runs)
         results["fs-get"] = measure("fs-get", fs_spec, args.runs)
@@ -246,6 +278,13 @@ def report(
 ) -> None:
     print(f"{size_mb:.0f} MB file in {work.parent}, median of {runs} runs, cpus={os.cpu_count()}")
     print(f"load average before the runs: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
+    copy, read, crypto = (results[p]["cpu_seconds"] for p in ("copy", "read", "crypto"))
+    floor = copy + crypto - read
+    print(
+        f"one-core floor of an encrypted fs phase: {floor:.2f} CPU s"
+        f" (copy {copy:.2f} + read/SHA-256/AES-GCM {crypto:.2f} - read {read:.2f}):"
+        f" best speed ratio on one core {copy / floor:.2f}x"
+    )
     print(
         f"{'phase':<10} {'MB/s':>7} {'CPU s':>6} {'baseline':>10} {'speed ratio':>12}"
         f" {'CPU ratio':>10} {'peak RSS MiB':>13} {'growth MiB':>11}"

@@ -84,6 +84,17 @@ async def live_memberships(db: AsyncSession, user_id: uuid.UUID) -> list[Members
     return list(rows)
 
 
+async def live_organisation_ids(db: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The organisations of the user's live memberships, oldest membership first (one query,
+    plain values: what a login needs to let the user in and name the audit actor)."""
+    rows = await db.scalars(
+        select(Membership.organisation_id)
+        .where(Membership.user_id == user_id, Membership.revoked_at.is_(None))
+        .order_by(Membership.granted_at)
+    )
+    return list(rows)
+
+
 def to_views(memberships: list[Membership]) -> tuple[MembershipView, ...]:
     """Plain values for templates and checks."""
     return tuple(

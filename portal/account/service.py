@@ -43,7 +43,7 @@ from portal.pii import (
     field_context,
     normalise_personnummer,
 )
-from portal.principal import Principal, live_memberships
+from portal.principal import Principal, live_organisation_ids
 
 if TYPE_CHECKING:
     from auth.oidc import PendingAuth, RelyingParty, VerifiedIdentity
@@ -197,17 +197,20 @@ async def _map_identity(db: AsyncSession, vault: Vault, identity: VerifiedIdenti
             pnr = normalise_personnummer(identity.personal_identity_number)
         except InvalidPersonnummer:
             pnr = None
-    link = await db.scalar(
-        select(UserIdentity).where(
-            UserIdentity.issuer == identity.issuer, UserIdentity.subject == identity.subject
+    # The link and its user in one query (an outer join: a link whose user is gone gives None).
+    found = (
+        await db.execute(
+            select(UserIdentity, User)
+            .outerjoin(User, User.id == UserIdentity.user_id)
+            .where(UserIdentity.issuer == identity.issuer, UserIdentity.subject == identity.subject)
         )
-    )
-    if link is not None:
-        user = await db.get(User, link.user_id)
-        if user is not None and pnr is not None and user.pnr_index != vault.index(pnr):
+    ).first()
+    if found is not None:
+        link, linked = found
+        if linked is not None and pnr is not None and linked.pnr_index != vault.index(pnr):
             return None  # the provider now says another person: refuse rather than guess
         link.last_login_at = utcnow()
-        return user
+        return linked
     if pnr is None:
         return None
     user = await db.scalar(select(User).where(User.pnr_index == vault.index(pnr)))
@@ -236,8 +239,10 @@ async def complete_login(
             audit=AuditNote("login.rejected", "denied", details={"reason": exc.reason}),
         ) from exc
     user = await _map_identity(db, vault, identity)
-    memberships = await live_memberships(db, user.id) if user and not user.disabled_at else []
-    if user is None or not memberships:
+    organisations = (
+        await live_organisation_ids(db, user.id) if user and not user.disabled_at else []
+    )
+    if user is None or not organisations:
         log.info("login refused: no user or no live role")
         raise NoAccess(
             audit=AuditNote(
@@ -257,7 +262,7 @@ async def complete_login(
     await audit.record(
         db,
         "login",
-        actor=Actor(user.id, memberships[0].organisation_id),
+        actor=Actor(user.id, organisations[0]),
         details={"acr": identity.acr},
     )
     return LoginResult(new, next_path, user.id)

@@ -49,6 +49,7 @@ class Forger:
         self.raw_token: str | None = None
         self.sign_key: Any = self.key
         self.userinfo: dict[str, Any] = {}
+        self.userinfo_requests = 0
         self.discovery_issuer = ISSUER
         self.after_first_jwks: list[RSAKey] | None = None
 
@@ -102,6 +103,7 @@ class Forger:
             )
         if path == "/userinfo":
             assert request.headers["authorization"] == "Bearer at"
+            self.userinfo_requests += 1
             return httpx.Response(200, json={"sub": "subject-1", **self.userinfo})
         return httpx.Response(404)
 
@@ -295,6 +297,28 @@ async def test_userinfo_for_another_subject_is_rejected(
 ) -> None:
     forger.userinfo = {"sub": "someone-else"}
     assert await rejected(make_forged_rp(), forger) == "userinfo_subject_mismatch"
+
+
+async def test_userinfo_left_out_when_the_id_token_has_every_mapped_claim(
+    make_forged_rp: Callable[..., RelyingParty], forger: Forger
+) -> None:
+    forger.claims = {"family_name": "Jourström", "name": "Jonna Jourström"}
+    forger.userinfo = {"sub": "someone-else"}  # refused, were it read
+    _, identity = await login(make_forged_rp(), forger)
+    assert forger.userinfo_requests == 0
+    assert (identity.given_name, identity.family_name) == ("Jonna", "Jourström")
+    assert identity.personal_identity_number == "197803129829"
+
+
+@pytest.mark.parametrize("missing", [PNR_CLAIM, "given_name", "family_name", "name"])
+async def test_userinfo_asked_when_a_mapped_claim_is_missing(
+    make_forged_rp: Callable[..., RelyingParty], forger: Forger, missing: str
+) -> None:
+    forger.claims = {"family_name": "Jourström", "name": "Jonna Jourström", missing: DROP}
+    forger.userinfo = {missing: "197104309831" if missing == PNR_CLAIM else "Från userinfo"}
+    _, identity = await login(make_forged_rp(), forger)
+    assert forger.userinfo_requests == 1
+    assert identity.claims[missing] == forger.userinfo[missing]
 
 
 async def test_personnummer_only_in_userinfo_is_used(
