@@ -4,6 +4,9 @@ Prints, in one run:
 - login round trip (GET /auth/login → dev IdP form → POST → /auth/callback → start page)
   p50/p95 over N logins one after the other, and p50/p95 with 20 logins at once (20 client
   threads, each logging in again and again; same number of logins);
+- the portal process's CPU time per login (user + system, from /proc: it moves much less with
+  the machine's load than the milliseconds do; the dev IdP runs in the same process, so its
+  share is included), also for the login alone without the start page it lands on;
 - requests/s (measured with wrk) of the authenticated start page and of a bare Litestar "hello"
   route served by the same process, and their ratio.
 
@@ -108,6 +111,13 @@ def _concurrent(url: str, logins: int, workers: int) -> list[float]:
 
 
 PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+def _login_only(url: str) -> None:
+    """One login without loading the start page it redirects to (the login path alone)."""
+    client, callback = login(url, JONNA)
+    client.close()
+    assert callback.status_code in (302, 303) and "jp_session" in callback.cookies
 
 
 @contextlib.contextmanager
@@ -297,18 +307,33 @@ def main() -> None:
         return
 
     with _portal(args.db) as portal:
-        url = portal.url
+        url, pid = portal.url, portal.pid
         login(url, JONNA)  # warm up: discovery, JWKS, templates
+        load = os.getloadavg()[0]
+        cpu_login = _cpu_seconds([pid])
+        for _ in range(args.logins):
+            _login_only(url)
+        cpu0 = _cpu_seconds([pid])
         times = [_round_trip(url) for _ in range(args.logins)]
+        cpu1 = _cpu_seconds([pid])
         t0 = time.perf_counter()
         together = _concurrent(url, args.logins, args.concurrent_logins)
         together_s = time.perf_counter() - t0
+        cpu2 = _cpu_seconds([pid])
         cookie = _cookie(url, JONNA)
         page_rps = _wrk(f"{url}/", cookie, args.seconds, args.concurrency)
         hello_rps = _wrk(f"{url}/bench/hello", "", args.seconds, args.concurrency)
 
+    print(f"load average at the start: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
     print(f"login round trip over {args.logins} logins (start → dev IdP → callback → start page):")
-    print(f"  p50 {statistics.median(times):7.1f} ms   p95 {_percentile(times, 0.95):7.1f} ms")
+    print(
+        f"  p50 {statistics.median(times):7.1f} ms   p95 {_percentile(times, 0.95):7.1f} ms"
+        f"   portal CPU {1000 * (cpu1 - cpu0) / args.logins:.1f} ms per login"
+    )
+    print(
+        f"  the login alone (start → dev IdP → callback, no start page, {args.logins} more):"
+        f" portal CPU {1000 * (cpu0 - cpu_login) / args.logins:.1f} ms per login"
+    )
     print(
         f"the same {args.logins} logins, {args.concurrent_logins} at once "
         f"({args.logins / together_s:.1f} logins/s):"
@@ -317,6 +342,7 @@ def main() -> None:
     print(
         f"  p50 {statistics.median(together):7.1f} ms   p95 {p95_together:7.1f} ms"
         f"   ratio p95 / one-at-a-time p50 {p95_together / statistics.median(times):.1f}"
+        f"   portal CPU {1000 * (cpu2 - cpu1) / args.logins:.1f} ms per login"
     )
     print(
         f"throughput (wrk, {args.concurrency} connections, {args.seconds:.0f} s each, one process,"
