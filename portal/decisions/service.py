@@ -497,7 +497,8 @@ async def list_page(
     size: int = PAGE_SIZE,
 ) -> Page[DecisionOut]:
     """A page of the decisions the principal may see, newest oral decision first (keyset by
-    (oral decision, id)), filtered, after the cursor `before`; with the filtered list's count."""
+    (oral decision, id)), filtered, after the cursor `before`; with the filtered list's count.
+    Audited with the ids shown."""
     cursor = paging.decode(before)
     where = _visible_clause(access_of(user)) & _filter_clause(filters)
     rows = (
@@ -511,6 +512,12 @@ async def list_page(
     total = await db.scalar(select(func.count()).select_from(Decision).where(where))
     now = utcnow()
     shown = [await to_out(db, vault, d, now=now) for d in rows[:size]]
+    # Each decision is decrypted whole (the API's list returns whom it is about): audited with
+    # the ids shown, like the other lists that show persons.
+    await audit.record(
+        db, "decision.list", actor=user.actor(), object_type="decision",
+        details={"decisions": [str(d.id) for d in shown]},
+    )  # fmt: skip
     return paging.page_of(
         shown,
         more=len(rows) > size,

@@ -2,8 +2,9 @@
 
 An organisation's log is every entry about its records (`owner_org_id`) and every action its
 own people took (`actor_org_id`). Filtering by person uses the blind index to find the records
-about that person (advisories, incident reports, decisions) — the personnummer itself is never
-stored in the log. Every review is itself audited.
+about that person (advisories, incident reports, decisions, assignments, placements, police
+requests), and matches the entries about those records and the lists that showed them — the
+personnummer itself is never stored in the log. Every review is itself audited.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -63,6 +64,7 @@ ACTION_LABELS = {
     "decision.sign": "Skrev under beslut",
     "decision.timestamp_renewed": "Förnyade beslutets tidsstämpel",
     "decision.read": "Läste beslut",
+    "decision.list": "Listade beslut",
     "decision.download": "Hämtade beslut (PDF)",
     "attachment.add": "Lade till bilaga",
     "attachment.download": "Hämtade bilaga",
@@ -205,6 +207,18 @@ async def _records_about(db: AsyncSession, index: str) -> set[str]:
     return {str(i) for i in ids}
 
 
+def _about(ids: set[str]) -> ColumnElement[bool]:
+    """Entries about one of these records: the record itself, or a list that showed it (a list's
+    entry has no object id; the ids shown are in its details)."""
+    if not ids:
+        return false()
+    details = cast(AuditEntry.details, Text)
+    return or_(
+        AuditEntry.object_id.in_(ids),
+        AuditEntry.object_id.is_(None) & or_(*(details.contains(i, autoescape=True) for i in ids)),
+    )
+
+
 async def review(
     db: AsyncSession,
     vault: Vault,
@@ -228,7 +242,7 @@ async def review(
     query = _query(org_id, since, until, user_id)
     if personnummer.strip():
         ids = await _records_about(db, vault.index(_personnummer(personnummer)))
-        query = query.where(AuditEntry.object_id.in_(ids or {"-"}))
+        query = query.where(_about(ids))
     total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
     if cursor is not None:
         query = query.where(AuditEntry.seq < cursor[0])

@@ -37,6 +37,7 @@ def test_archivist_reviews_reads_by_person_and_exports_csv(portal: RunningPortal
     jonna.post(f"/api/v1/decisions/{d['id']}/submit")
     hanna = client_as(portal.url, portal.settings, HANNA)
     assert hanna.get(f"/api/v1/decisions/{d['id']}").status_code == 200
+    assert d["id"] in {x["id"] for x in hanna.get("/api/v1/decisions").json()}
 
     anders = client_as(portal.url, portal.settings, ANDERS)
     page = anders.get("/logs")
@@ -59,11 +60,13 @@ def test_archivist_reviews_reads_by_person_and_exports_csv(portal: RunningPortal
         "/logs", data={**base, **_period(), "personal_identity_number": BOY, "format": "html"}
     )
     assert "Läste beslut" in by_person.text and "Hanna Hedlund" in by_person.text
+    # A list that showed the decision is about the person too (its entry has no object id)
+    assert "Listade beslut" in by_person.text
     other = anders.post(
         "/logs",
         data={**base, **_period(), "personal_identity_number": "200908179799", "format": "html"},
     )
-    assert "0 händelser" in other.text
+    assert "0 händelser" in other.text and "Listade beslut" in shown.text
 
     csv = anders.post("/logs", data={**base, **_period(), "format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
