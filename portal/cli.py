@@ -321,10 +321,12 @@ async def _reindex_names(settings: Settings) -> int:
     runtime = build_runtime(settings)
     try:
         async with runtime.sessionmaker() as db, db.begin():
-            advisories, reports = await reindex_names(db, runtime.vault)
+            advisories, reports, placements = await reindex_names(db, runtime.vault)
     finally:
         await runtime.engine.dispose()
-    print(f"name index rebuilt: {advisories} advisories, {reports} reports")
+    print(
+        f"name index rebuilt: {advisories} advisories, {reports} reports, {placements} placements"
+    )
     return 0
 
 

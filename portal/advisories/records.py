@@ -24,6 +24,7 @@ from portal.advisories.models import (
 )
 from portal.advisories.queries import OWNER_TYPE, content_of
 from portal.attachments import service as attachments
+from portal.lookup import names as name_index
 from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
@@ -86,6 +87,7 @@ async def cull(db: AsyncSession, advisory_id: uuid.UUID) -> None:
     for model in (AdvisorySubject, AdvisoryAcknowledgement, AdvisoryVersion):
         await db.execute(delete(model).where(model.advisory_id == advisory_id))
     await attachments.delete_rows(db, OWNER_TYPE, advisory_id)
+    await name_index.forget(db, OWNER_TYPE, advisory_id)
     await db.execute(delete(Advisory).where(Advisory.id == advisory_id))
 
 

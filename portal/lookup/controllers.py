@@ -80,10 +80,11 @@ class LookupApi(Controller):
         data: JSONBody[LookupIn],
     ) -> LookupOut:
         """Advisories (active and expired within 30 days), incident reports and decisions about
-        the person that the caller may see; with `name` instead of a number, advisories and
-        reports whose subjects have every word of it (whole words, case and accents ignored;
-        decisions are found by number only). Audited; an invalid number answers 422; more than
-        `lookup_limit` lookups within `lookup_window_minutes` answer 429."""
+        the person that the caller may see; with `name` instead of a number, advisories,
+        reports and placements whose subjects have every word of it (whole words, case and
+        accents ignored; decisions and assignments are found by number only). Audited; an
+        invalid number answers 422; more than `lookup_limit` lookups within
+        `lookup_window_minutes` answer 429."""
         result = await service.lookup(
             db, vault, user, data.personal_identity_number, now=utcnow(), rate=_rate(settings),
             name=data.name,

@@ -13,6 +13,7 @@ make the index a guessing aid).
 
     tokens(text) -> list[str]
     index_names(db, vault, owner_type, owner_id, names)   replace an owner's rows
+    forget(db, owner_type, owner_id)                        drop them (the record is culled)
     owners_named(db, vault, owner_type, text) -> set[uuid.UUID] | None   (None: no usable token)
 """
 
@@ -53,12 +54,17 @@ async def index_names(
     db: AsyncSession, vault: Vault, owner_type: str, owner_id: uuid.UUID, names: Iterable[str]
 ) -> None:
     """Make `names` the searchable names of the owner (replacing what it had)."""
-    await db.execute(
-        delete(NameToken).where(NameToken.owner_type == owner_type, NameToken.owner_id == owner_id)
-    )
+    await forget(db, owner_type, owner_id)
     hashed = {_hash(vault, t) for name in names for t in tokens(name)}
     db.add_all(NameToken(owner_type=owner_type, owner_id=owner_id, token_index=h) for h in hashed)
     await db.flush()
+
+
+async def forget(db: AsyncSession, owner_type: str, owner_id: uuid.UUID) -> None:
+    """Drop the owner's rows (its record is deleted: nothing may still find it by name)."""
+    await db.execute(
+        delete(NameToken).where(NameToken.owner_type == owner_type, NameToken.owner_id == owner_id)
+    )
 
 
 async def owners_named(

@@ -66,7 +66,7 @@ class LookupOut:
     """The found advisories' plans, instructions, legal basis and contact."""
     placements: list[PlacementSummaryOut]
     """Placements of the person in the register (planned, current, ended within 30 days) that
-    the caller may see: where, and under which legal basis (found by number only)."""
+    the caller may see: where, and under which legal basis (found by number or name)."""
     assignments: list[AssignmentSummaryOut]
     """Open assignments about the person, and those closed within a week, that the caller may
     see (found by number only)."""

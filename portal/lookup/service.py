@@ -1,5 +1,6 @@
 """Look a person up by personnummer during a call: advisories, incident reports, decisions,
-placements (portal.placements.records; by number only).
+placements (portal.placements.records), assignments; by name or alias: advisories, reports and
+placements (portal.lookup.names).
 
 The number is normalised, turned into its blind index and matched on indexed columns only, so
 the cost does not grow with the archive. Each lookup is audited (action "lookup") with the
@@ -62,7 +63,7 @@ class LookupResult:
     """The name searched for (empty for a search by personnummer)."""
     placements: tuple[placement_records.Summary, ...] = ()
     """Planned, current and recently ended placements (the register, FR-B8): where the person
-    is placed and under which legal basis; found by personnummer only."""
+    is placed and under which legal basis; found by personnummer or name."""
     assignments: tuple[assignment_records.Summary, ...] = ()
     """Open assignments (uppdrag) about the person, and those closed within a week: a task the
     jour has for the person tonight; found by personnummer only."""
@@ -158,8 +159,9 @@ async def lookup(
     rate: RateLimit | None = None,
     name: str = "",
 ) -> LookupResult:
-    """Advisories, reports and decisions about the person — by personnummer, or when none is
-    given by name or alias (portal.lookup.names; decisions only by number). InvalidInput for
+    """Advisories, reports, decisions, placements and assignments about the person — by
+    personnummer, or when none is given by name or alias (portal.lookup.names; advisories,
+    reports and placements: decisions and assignments only by number). InvalidInput for
     an invalid number or no usable name; TooManyRequests past `rate`."""
     if not may_look_up(user):
         raise Forbidden(audit=AuditNote("lookup", "denied"))
@@ -216,8 +218,12 @@ async def _by_name(
     report_ids = await names.owners_named(db, vault, "report", name) or set()
     found, plans = await queries.find_by_ids_with_content(db, vault, user, advisory_ids, now=now)
     found_reports = await reports.find_by_ids(db, user, report_ids)
+    found_placements = await placement_records.find_by_name(db, vault, user, name, now=now)
     key = ("person-name", names.search_key(vault, name))
-    return await _result(db, user, "", " ".join(name.split()), found, plans, found_reports, [], key)
+    return await _result(
+        db, user, "", " ".join(name.split()), found, plans, found_reports, [], key,
+        found_placements,
+    )  # fmt: skip
 
 
 async def _result(
@@ -255,9 +261,10 @@ async def _result(
     )  # fmt: skip
 
 
-async def reindex_names(db: AsyncSession, vault: Vault) -> tuple[int, int]:
-    """Rebuild the name index of every advisory (current version) and report; (advisories,
-    reports). For records written before the index existed (`jourpost lookup reindex-names`)."""
+async def reindex_names(db: AsyncSession, vault: Vault) -> tuple[int, int, int]:
+    """Rebuild the name index of every advisory (current version), report and placement
+    (current version); (advisories, reports, placements). For records written before the index
+    existed, or before it covered placements (`jourpost lookup reindex-names`)."""
     from portal.advisories.models import Advisory
     from portal.reports.models import ReportSubject
 
@@ -277,4 +284,5 @@ async def reindex_names(db: AsyncSession, vault: Vault) -> tuple[int, int]:
             )
     for report_id, report_names in by_report.items():
         await names.index_names(db, vault, "report", report_id, report_names)
-    return advisories, len(by_report)
+    placements = await placement_records.reindex_names(db, vault)
+    return advisories, len(by_report), placements

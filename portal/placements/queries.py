@@ -226,6 +226,22 @@ async def find_by_pnr_index(
 ) -> list[Summary]:
     """Planned, current and recently ended placements of one person that the caller may see,
     latest start first. Uses the index on placement_versions.pnr_index; the caller audits."""
+    return await _found(db, vault, user, PlacementVersion.pnr_index == pnr_index, now=now)
+
+
+async def find_by_ids(
+    db: AsyncSession, vault: Vault, user: Principal, ids: set[uuid.UUID], *, now: datetime
+) -> list[Summary]:
+    """Of these placements (found by name, portal.lookup.names), the planned, current and
+    recently ended ones the caller may see, latest start first; the caller audits."""
+    if not ids:
+        return []
+    return await _found(db, vault, user, Placement.id.in_(ids), now=now)
+
+
+async def _found(
+    db: AsyncSession, vault: Vault, user: Principal, which: ColumnElement[bool], *, now: datetime
+) -> list[Summary]:
     recent = today(now) - LOOKUP_ENDED
     pls = (
         await db.scalars(
@@ -238,7 +254,7 @@ async def find_by_pnr_index(
                 ),
             )
             .where(
-                PlacementVersion.pnr_index == pnr_index,
+                which,
                 access.visible(user),
                 or_(Placement.ends_on.is_(None), Placement.ends_on >= recent),
             )

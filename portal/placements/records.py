@@ -12,9 +12,10 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, false, select
+from sqlalchemy import ColumnElement, Select, and_, delete, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.lookup import names as name_index
 from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
@@ -23,13 +24,24 @@ from portal.placements.content import LEGAL_BASES, PLACE_KINDS, SECTIONS, STATUS
 from portal.placements.models import Placement, PlacementVersion
 from portal.placements.queries import Summary
 from portal.principal import Principal
-from portal.records import Hit, Holding, Lifecycle, Person, Record, count_of, in_period, seek
+from portal.records import (
+    Hit,
+    Holding,
+    Lifecycle,
+    Person,
+    Record,
+    count_of,
+    in_period,
+    lifecycle_of,
+    lifecycles_of,
+    seek,
+)
 from portal.timefmt import STOCKHOLM
 
 __all__ = [
-    "KIND", "LABEL", "Summary", "count", "cull", "describe", "describe_section", "find_by_person",
-    "holding", "ids_about", "legal_basis_label", "lifecycle", "lifecycles", "persons_named",
-    "place_kind_label", "search", "status_label",
+    "KIND", "LABEL", "Summary", "count", "cull", "describe", "describe_section", "find_by_name",
+    "find_by_person", "holding", "ids_about", "legal_basis_label", "lifecycle", "lifecycles",
+    "persons_named", "place_kind_label", "reindex_names", "search", "status_label",
 ]  # fmt: skip
 
 
@@ -39,6 +51,36 @@ async def find_by_person(
     """Planned, current and recently ended (30 days) placements of the person with this blind
     index that the caller may see, latest start first (not audited: the caller audits)."""
     return await queries.find_by_pnr_index(db, vault, user, pnr_index, now=now)
+
+
+async def find_by_name(
+    db: AsyncSession, vault: Vault, user: Principal, name: str, *, now: datetime
+) -> list[Summary]:
+    """Planned, current and recently ended (30 days) placements whose person's name (current
+    version) has every word of `name` (portal.lookup.names), that the caller may see, latest
+    start first (not audited: the caller audits)."""
+    ids = await name_index.owners_named(db, vault, KIND, name) or set()
+    return await queries.find_by_ids(db, vault, user, ids, now=now)
+
+
+async def reindex_names(db: AsyncSession, vault: Vault) -> int:
+    """Rebuild the name index of every placement (its current version's name); how many.
+    For placements registered before they were indexed (`jourpost lookup reindex-names`)."""
+    rows = await db.scalars(
+        select(PlacementVersion).join(
+            Placement,
+            and_(
+                PlacementVersion.placement_id == Placement.id,
+                PlacementVersion.version == Placement.current_version,
+            ),
+        )
+    )
+    count = 0
+    for ver in rows.all():
+        name = queries.decode(vault, ver).name
+        await name_index.index_names(db, vault, KIND, ver.placement_id, [name])
+        count += 1
+    return count
 
 
 def describe_section(code: str) -> str:
@@ -79,16 +121,13 @@ def _life(pl: Placement) -> Lifecycle:
 
 async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
     """Every placement (of `org_id`, or all) with its retention anchor (its last day)."""
-    stmt = select(Placement)
-    if org_id:
-        stmt = stmt.where(Placement.organisation_id == org_id)
-    return [_life(pl) for pl in await db.scalars(stmt)]
+    where = Placement.organisation_id == org_id if org_id else None
+    return await lifecycles_of(db, Placement, _life, where)
 
 
 async def lifecycle(db: AsyncSession, placement_id: uuid.UUID) -> Lifecycle | None:
     """One placement's retention facts (None when it does not exist)."""
-    pl = await db.get(Placement, placement_id)
-    return _life(pl) if pl else None
+    return await lifecycle_of(db, Placement, placement_id, _life)
 
 
 async def persons_named(db: AsyncSession, vault: Vault, placement_id: uuid.UUID) -> list[str]:
@@ -107,6 +146,7 @@ async def cull(db: AsyncSession, placement_id: uuid.UUID) -> None:
     from portal.police import records as police
 
     await police.forget_placement(db, placement_id)
+    await name_index.forget(db, KIND, placement_id)
     await db.execute(delete(PlacementVersion).where(PlacementVersion.placement_id == placement_id))
     await db.execute(delete(Placement).where(Placement.id == placement_id))
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import service as audit
 from portal.db.models import Organisation
 from portal.errors import Conflict, InvalidInput
+from portal.lookup import names
 from portal.pii import Vault, field_context
 from portal.placements import access
 from portal.placements.content import PlacementContent, PlacementDraft, to_blob, validate
@@ -68,6 +69,8 @@ async def _add_version(
         )
     )
     await db.flush()
+    # Findable by name too: the new (current) version's name (portal.lookup.names).
+    await names.index_names(db, vault, access.OBJECT_TYPE, pl.id, [content.name])
 
 
 async def create(
