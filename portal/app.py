@@ -31,7 +31,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from auth.errors import ProviderUnavailable
 from auth.roles import ROLE_LABELS, Role
 from auth.sessions import SessionPolicy, cookie_name
-from portal import jobs
+from portal import chair_signing, jobs
 from portal.account.controllers import POST_LOGOUT_PATH, AccountController
 from portal.admin.controllers import AdminController
 from portal.advisories.controllers import AdvisoryApi, AdvisoryPages, JourPages
@@ -225,9 +225,9 @@ def build_runtime(
         metrics=metrics,
     )
     if settings.dev_idp_enabled:
-        state.signing, state.dev_pki = signing.dev_signing(settings)
+        state.signing, state.dev_pki = chair_signing.dev_signing(settings)
     else:
-        state.signing = signing.configured_signing(settings)
+        state.signing = chair_signing.configured_signing(settings)
     state.step_ups[signing.PURPOSE] = signing.step_up(state)
     state.step_ups[police_signing.PURPOSE] = police_signing.step_up(state)
     return state

@@ -66,6 +66,11 @@ class Principal:
         """True when the user holds `role` anywhere."""
         return any(m.role == role for m in self.memberships)
 
+    def unit_in(self, org_id: uuid.UUID) -> uuid.UUID | None:
+        """The user's (first) unit in `org_id`, e.g. the unit that gets the replies to what they
+        send; None when they belong to none there."""
+        return next((m.unit_id for m in self.memberships if m.org_id == org_id and m.unit_id), None)
+
     def actor(self, org_id: uuid.UUID | None = None) -> Actor:
         """The audit actor for an action in `org_id` (default: the user's first organisation)."""
         if org_id is None and self.memberships:

@@ -24,11 +24,12 @@ and, for retention (the `# --- retention, log review, statistics ---` section):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVarTuple
+from typing import Any, Protocol, TypeVar, TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import paging
@@ -37,6 +38,8 @@ from portal.pii import Vault
 from storage import StoredObject
 
 Ts = TypeVarTuple("Ts")
+R = TypeVar("R")
+"""A record feature's row type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,25 @@ def in_period(column: Any, since: datetime | None, until: datetime | None) -> li
         *([column >= since] if since is not None else []),
         *([column < until] if until is not None else []),
     ]
+
+
+async def lifecycles_of(
+    db: AsyncSession,
+    model: type[R],
+    life: Callable[[R], Lifecycle],
+    where: ColumnElement[bool] | None = None,
+) -> list[Lifecycle]:
+    """`life` of every row of `model` (that satisfies `where`, when given)."""
+    stmt = select(model) if where is None else select(model).where(where)
+    return [life(row) for row in await db.scalars(stmt)]
+
+
+async def lifecycle_of(
+    db: AsyncSession, model: type[R], record_id: uuid.UUID, life: Callable[[R], Lifecycle]
+) -> Lifecycle | None:
+    """`life` of one row of `model`; None when it does not exist."""
+    row = await db.get(model, record_id)
+    return life(row) if row else None
 
 
 async def attached_files(

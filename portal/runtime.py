@@ -15,7 +15,7 @@ from storage import EncryptedObjectStore
 if TYPE_CHECKING:
     from auth.oidc import RelyingParty
     from portal.account.service import StepUp
-    from portal.decisions.signing import SigningSetup
+    from portal.chair_signing import SigningSetup
     from portal.metrics import Metrics
     from portal.notify.service import Mailer
     from signing.pki import DevPki

@@ -280,7 +280,7 @@ async def pending_step_up(
 ) -> str | None:
     """The purpose of the step-up this logged-in session is coming back from, or None when the
     callback belongs to a login. A feature starting a step-up keeps its pending request in the
-    session's data under its purpose (see portal.decisions.signing.begin)."""
+    session's data under its purpose (see portal.chair_signing.begin)."""
     session = await db.get(WebSession, hash_token(token)) if token else None
     if session is None or session.user_id is None:
         return None

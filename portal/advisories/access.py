@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, bindparam, false, or_, select
+from sqlalchemy import ColumnElement, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import tenancy
 from portal.advisories.models import Advisory
 from portal.audit.service import Actor
-from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
+from portal.errors import AuditNote, Conflict, Forbidden
 from portal.principal import Principal
 
 
@@ -32,10 +33,9 @@ def jour_orgs(user: Principal) -> set[uuid.UUID]:
 
 def visible(user: Principal) -> ColumnElement[bool]:
     """SQL condition: the advisory is the caller's municipality's or addressed to their jour."""
-    own, jours = own_orgs(user), jour_orgs(user)
-    if not own and not jours:
-        return false()
-    return or_(Advisory.organisation_id.in_(own), Advisory.jour_id.in_(jours))
+    return tenancy.visible(
+        Advisory.organisation_id, own_orgs(user), Advisory.jour_id, jour_orgs(user)
+    )
 
 
 VISIBLE = or_(
@@ -65,15 +65,10 @@ async def get_visible(
     db: AsyncSession, user: Principal, advisory_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> Advisory:
     """The advisory if the caller may see it; else NotFound, audited as not_found or denied."""
-    stmt = select(Advisory).where(Advisory.id == advisory_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    adv = await db.scalar(stmt)
-    if adv is None:
-        raise NotFound(audit=note(action, "not_found", advisory_id, None))
-    if adv.organisation_id not in own_orgs(user) and adv.jour_id not in jour_orgs(user):
-        raise NotFound(audit=note(action, "denied", advisory_id, adv.organisation_id))
-    return adv
+    return await tenancy.get_visible(
+        db, Advisory, advisory_id, action, "advisory",
+        own=own_orgs(user), jours=jour_orgs(user), lock=lock,
+    )  # fmt: skip
 
 
 async def get_for_sender(
@@ -112,12 +107,9 @@ def sender(
     user: Principal, organisation_id: uuid.UUID | None
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
     """(sending municipality, sending unit) for a new advisory; the unit gets the reminders."""
-    own = require_sender(user)
-    if organisation_id is None:
-        if len(own) != 1:
-            raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som skickar."})
-        organisation_id = next(iter(own))
-    elif organisation_id not in own:
-        raise InvalidInput(errors={"organisation_id": "Du kan bara skicka från din egen kommun."})
-    units = [m.unit_id for m in user.memberships if m.org_id == organisation_id and m.unit_id]
-    return organisation_id, units[0] if units else None
+    organisation_id = tenancy.chosen_org(
+        require_sender(user), organisation_id, "organisation_id",
+        choose="Välj vilken kommun som skickar.",
+        not_yours="Du kan bara skicka från din egen kommun.",
+    )  # fmt: skip
+    return organisation_id, user.unit_in(organisation_id)

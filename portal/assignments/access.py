@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import tenancy
 from portal.assignments.models import Assignment, HandoverNote
 from portal.audit.service import Actor
-from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
+from portal.errors import AuditNote, Forbidden, NotFound
 from portal.principal import Principal
 
 
@@ -46,15 +46,10 @@ async def get_visible(
     db: AsyncSession, user: Principal, assignment_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> Assignment:
     """The assignment if the caller may see it; else NotFound, audited as not_found or denied."""
-    stmt = select(Assignment).where(Assignment.id == assignment_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    a = await db.scalar(stmt)
-    if a is None:
-        raise NotFound(audit=note(action, "not_found", assignment_id, None))
-    if a.organisation_id not in own_orgs(user) and a.jour_id not in jour_orgs(user):
-        raise NotFound(audit=note(action, "denied", assignment_id, a.organisation_id))
-    return a
+    return await tenancy.get_visible(
+        db, Assignment, assignment_id, action, "assignment",
+        own=own_orgs(user), jours=jour_orgs(user), lock=lock,
+    )  # fmt: skip
 
 
 async def get_for_jour(
@@ -106,27 +101,21 @@ def sender(
     user: Principal, organisation_id: uuid.UUID | None
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
     """(sending municipality, sending unit) for a new assignment; the unit gets the e-mails."""
-    own = require_sender(user)
-    if organisation_id is None:
-        if len(own) != 1:
-            raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som skickar."})
-        organisation_id = next(iter(own))
-    elif organisation_id not in own:
-        raise InvalidInput(errors={"organisation_id": "Du kan bara skicka från din egen kommun."})
-    units = [m.unit_id for m in user.memberships if m.org_id == organisation_id and m.unit_id]
-    return organisation_id, units[0] if units else None
+    organisation_id = tenancy.chosen_org(
+        require_sender(user), organisation_id, "organisation_id",
+        choose="Välj vilken kommun som skickar.",
+        not_yours="Du kan bara skicka från din egen kommun.",
+    )  # fmt: skip
+    return organisation_id, user.unit_in(organisation_id)
 
 
 def writing_jour(user: Principal, jour_id: uuid.UUID | None) -> uuid.UUID:
     """The jour a new handover note is for (the caller's only one unless named)."""
-    jours = require_jour(user, "handover.create")
-    if jour_id is None:
-        if len(jours) != 1:
-            raise InvalidInput(errors={"jour_id": "Välj vilken socialjour anteckningen gäller."})
-        return next(iter(jours))
-    if jour_id not in jours:
-        raise InvalidInput(errors={"jour_id": "Du kan bara skriva till din egen socialjour."})
-    return jour_id
+    return tenancy.chosen_org(
+        require_jour(user, "handover.create"), jour_id, "jour_id",
+        choose="Välj vilken socialjour anteckningen gäller.",
+        not_yours="Du kan bara skriva till din egen socialjour.",
+    )  # fmt: skip
 
 
 async def get_note(

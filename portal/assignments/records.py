@@ -23,7 +23,18 @@ from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.principal import Principal
-from portal.records import Hit, Holding, Lifecycle, Person, Record, count_of, in_period, seek
+from portal.records import (
+    Hit,
+    Holding,
+    Lifecycle,
+    Person,
+    Record,
+    count_of,
+    in_period,
+    lifecycle_of,
+    lifecycles_of,
+    seek,
+)
 from portal.timefmt import format_local
 
 KIND = "assignment"
@@ -71,16 +82,13 @@ def _life(a: Assignment) -> Lifecycle:
 
 async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
     """Every assignment (of `org_id`, or all) with its retention anchor."""
-    stmt = select(Assignment)
-    if org_id:
-        stmt = stmt.where(Assignment.organisation_id == org_id)
-    return [_life(a) for a in await db.scalars(stmt)]
+    where = Assignment.organisation_id == org_id if org_id else None
+    return await lifecycles_of(db, Assignment, _life, where)
 
 
 async def lifecycle(db: AsyncSession, assignment_id: uuid.UUID) -> Lifecycle | None:
     """One assignment's retention facts (None when it does not exist)."""
-    a = await db.get(Assignment, assignment_id)
-    return _life(a) if a else None
+    return await lifecycle_of(db, Assignment, assignment_id, _life)
 
 
 async def persons_named(db: AsyncSession, vault: Vault, assignment_id: uuid.UUID) -> list[str]:

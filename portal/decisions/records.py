@@ -35,6 +35,8 @@ from portal.records import (
     StoredFile,
     count_of,
     in_period,
+    lifecycle_of,
+    lifecycles_of,
     seek,
 )
 from portal.timefmt import format_local
@@ -54,16 +56,14 @@ def _life(d: Decision) -> Lifecycle:
 async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
     """Every decision (in municipality `org_id`'s archive, or all) with its retention anchor, the
     signed PDF, and whether it is still in progress."""
-    stmt = select(Decision)
-    if org_id:  # the municipality's decisions; a jour's draft is not in its archive
-        stmt = stmt.where(archive_filter(org_id, is_jour=False))
-    return [_life(d) for d in await db.scalars(stmt)]
+    # The municipality's decisions; a jour's draft is not in its archive.
+    where = archive_filter(org_id, is_jour=False) if org_id else None
+    return await lifecycles_of(db, Decision, _life, where)
 
 
 async def lifecycle(db: AsyncSession, decision_id: uuid.UUID) -> Lifecycle | None:
     """One decision's retention facts (None when it does not exist)."""
-    d = await db.get(Decision, decision_id)
-    return _life(d) if d else None
+    return await lifecycle_of(db, Decision, decision_id, _life)
 
 
 async def persons_named(db: AsyncSession, vault: Vault, decision_id: uuid.UUID) -> list[str]:

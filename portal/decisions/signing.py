@@ -2,11 +2,10 @@
 
 Flow (DESIGN.md §5, "federated signing"):
 1. `begin` — only the decision-maker, only while the decision awaits signature. The chair is
-   sent to the identity provider with `prompt=login`, `max_age=0`, the personnummer as
-   `login_hint`, and the oidc-sweden signRequest (`tbs_data` = SHA-256 of the frozen PDF,
-   `sign_message` = a Swedish sentence naming the decision) — where the provider lacks that
-   extension the nonce is bound to the document digest instead. The pending request is kept
-   in the chair's server-side session.
+   sent to the identity provider (the step-up of `portal.chair_signing`) with the oidc-sweden
+   signRequest (`tbs_data` = SHA-256 of the frozen PDF, `sign_message` = a Swedish sentence
+   naming the decision) — where the provider lacks that extension the nonce is bound to the
+   document digest instead. The pending request is kept in the chair's server-side session.
 2. `complete` — the ID token must be fresh and carry the decision-maker's personnummer. Then
    an ephemeral key pair, a short-lived certificate from the portal's signing CA
    (serialNumber PNOSE-<personnummer>, nonRepudiation), and a B-LTA signature with the TSA's
@@ -30,37 +29,33 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
 from auth.roles import Permission
+from portal import chair_signing
 from portal.attachments.store import stored_columns, stored_object
 from portal.audit import service as audit
+from portal.chair_signing import SigningRefused, SigningSetup, SigningUnavailable
 from portal.db.base import utcnow
-from portal.db.models import User, WebSession
+from portal.db.models import User
 from portal.decisions import service
 from portal.decisions.models import Decision
 from portal.decisions.rules import KINDS, in_running_text
-from portal.errors import AuditNote, Conflict, DomainError, Forbidden, NotFound
-from portal.pii import InvalidPersonnummer, Vault, field_context, normalise_personnummer
+from portal.errors import AuditNote, Conflict, Forbidden, NotFound
+from portal.pii import Vault, field_context
 from portal.principal import Principal
 from portal.rosters import service as rosters
-from portal.settings import Settings
 from portal.timefmt import format_local
 from storage import EncryptedObjectStore, StorageError, StoredObject
 
 if TYPE_CHECKING:
-    from asn1crypto import x509
-
     from auth.oidc import RelyingParty, VerifiedIdentity
     from portal.account.service import StepUp
     from portal.runtime import PortalState
-    from signing.pki import DevPki, SigningCA
 
 log = logging.getLogger("jourpost.signing")
 
@@ -68,78 +63,6 @@ RETENTION = dt.timedelta(days=365 * 10 + 3)
 """Signed decisions are kept at least ten years (object lock / filesystem retention)."""
 PURPOSE = "signing"
 """The step-up purpose of a signature: the key of the pending request in the session's data."""
-
-
-class SigningUnavailable(DomainError):
-    """A trust service (TSA, OCSP) could not be reached: nothing was signed; try again."""
-
-    status = 503
-    title = "Underskriften kunde inte slutföras"
-
-
-class SigningRefused(Forbidden):
-    """The identity check at signing failed."""
-
-    title = "Underskriften godtogs inte"
-
-
-class SigningCancelled(DomainError):
-    """The chair cancelled the identity check: nothing is wrong, nothing was signed."""
-
-    status = 409
-    title = "Underskriften avbröts"
-
-
-@dataclass(frozen=True, slots=True)
-class SigningSetup:
-    """What signing needs: the CA, the chain and trust roots, and the timestamp authority."""
-
-    ca: SigningCA
-    """Issues the chairs' short-lived certificates."""
-    chain: tuple[x509.Certificate, ...]
-    """Certificates embedded with the signature (signing CA, root)."""
-    trust_roots: tuple[x509.Certificate, ...]
-    """Roots the revocation data and timestamps validate against."""
-    timestamp_url: str
-    """RFC 3161 timestamp authority."""
-
-
-def dev_signing(settings: Settings) -> tuple[SigningSetup, DevPki]:
-    """The demo/dev CA, TSA and OCSP, served by the portal itself under /dev-trust."""
-    from signing.pki import create_dev_pki
-
-    base = f"{settings.public_url}/dev-trust"
-    pki = create_dev_pki(Path(settings.data_dir) / "pki", base)
-    setup = SigningSetup(pki.issuer, (pki.signing_ca, pki.root), (pki.root,), f"{base}/tsa")
-    return setup, pki
-
-
-def configured_signing(settings: Settings) -> SigningSetup | None:
-    """Production signing from the settings: the CA key behind PKCS#11 (or a file), an external
-    TSA and OCSP service. None when no signing CA is configured (signing then refuses)."""
-    if not settings.signing_ca_cert:
-        return None
-    from signing.keys import FileSignerKey, Pkcs11SignerKey, SignerKey
-    from signing.pki import SigningCA, load_certificate
-
-    key: SignerKey
-    if settings.signing_pkcs11_module:
-        key = Pkcs11SignerKey(
-            module_path=settings.signing_pkcs11_module,
-            token_label=settings.signing_pkcs11_token,
-            pin=settings.signing_pkcs11_pin,
-            key_label=settings.signing_pkcs11_key,
-        )
-    else:
-        key = FileSignerKey.from_pem_file(Path(settings.signing_ca_key_file))
-    ca_cert = load_certificate(Path(settings.signing_ca_cert))
-    roots = tuple(load_certificate(Path(p)) for p in settings.signing_trust_roots)
-    return SigningSetup(
-        SigningCA(ca_cert, key, settings.signing_ocsp_base_url),
-        (ca_cert, *roots),
-        roots,
-        settings.signing_tsa_url,
-    )
 
 
 def _sign_message(d: Decision, committee: str) -> str:
@@ -169,7 +92,7 @@ async def begin(
     """Start the step-up for signing; return the identity provider URL to send the chair to."""
     d = await service.load_visible(db, user, decision_id, "decision.sign")
     if setup is None:
-        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
+        raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
     if d.decision_maker_id != user.user_id:
         raise Forbidden(
             "Endast den som fattade beslutet kan skriva under det.",
@@ -198,29 +121,11 @@ async def begin(
         ),
     )
     out = await service.to_out(db, vault, d)
-    message = _sign_message(d, out.committee)
-    url, pending = await rp.begin(
-        prompt="login",
-        max_age=0,
-        login_hint=await _pnr_of(db, vault, user.user_id),
-        sign_request={
-            "tbs_data": base64.b64encode(bytes.fromhex(d.document_sha256)).decode(),
-            "sign_message": base64.b64encode(message.encode()).decode(),
-        },
-        nonce_binding=d.document_sha256,
-    )
-    session = await db.get(WebSession, user.session_id)
-    assert session is not None
-    session.data = {
-        **session.data,
-        PURPOSE: {
-            "pending": pending.to_dict(),
-            "decision_id": str(d.id),
-            "sha256": d.document_sha256,
-        },
-    }
-    flag_modified(session, "data")
-    return str(url)
+    return await chair_signing.begin(
+        db, rp, user, PURPOSE,
+        login_hint=await _pnr_of(db, vault, user.user_id), sha256=d.document_sha256,
+        message=_sign_message(d, out.committee), record=("decision_id", d.id),
+    )  # fmt: skip
 
 
 async def _may_still_sign(db: AsyncSession, user: Principal, d: Decision, note: AuditNote) -> None:
@@ -282,11 +187,17 @@ async def complete(
 ) -> uuid.UUID:
     """Check the step-up answer, sign, store and deliver; return the decision id."""
     if setup is None:
-        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
-    info = await _take_pending(db, user)
+        raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
+    info = await chair_signing.take_pending(
+        db, user, PURPOSE, none_pending="Ingen underskrift pågår. Börja om från beslutet."
+    )
     decision_id = uuid.UUID(info["decision_id"])
     note = AuditNote("decision.sign", "denied", object_type="decision", object_id=str(decision_id))
-    identity = await _verified_identity(rp, params, info, decision_id, note)
+    identity = await chair_signing.verified_identity(
+        rp, params, info, note, again=(f"/decisions/{decision_id}/sign", "Försök igen"),
+        cancelled="Du avbröt legitimeringen. Beslutet är inte underskrivet; du kan skriva under "
+        "när du är redo.",
+    )  # fmt: skip
     d = await db.get(Decision, decision_id)
     if d is None or d.decision_maker_id != user.user_id:
         raise NotFound(audit=note)
@@ -302,47 +213,6 @@ async def complete(
     return d.id
 
 
-async def _take_pending(db: AsyncSession, user: Principal) -> dict[str, Any]:
-    """The pending signature of the principal's session, removed from it (used once)."""
-    session = await db.get(WebSession, user.session_id)
-    info = dict((session.data or {}).get(PURPOSE) or {}) if session else {}
-    if not info or session is None:
-        raise SigningRefused("Ingen underskrift pågår. Börja om från beslutet.")
-    session.data = {k: v for k, v in session.data.items() if k != PURPOSE}
-    flag_modified(session, "data")
-    return info
-
-
-async def _verified_identity(
-    rp: RelyingParty,
-    params: dict[str, str],
-    info: dict[str, Any],
-    decision_id: uuid.UUID,
-    note: AuditNote,
-) -> VerifiedIdentity:
-    """The identity provider's verified answer to the step-up; cancel and refusal explained."""
-    from auth.errors import LoginRejected
-    from auth.oidc import PendingAuth
-
-    try:
-        return await rp.complete(params, PendingAuth.from_dict(info["pending"]))
-    except LoginRejected as exc:
-        again = (f"/decisions/{decision_id}/sign", "Försök igen")
-        if exc.provider_error == "access_denied":  # the chair pressed "Avbryt" at the provider
-            raise SigningCancelled(
-                "Du avbröt legitimeringen. Beslutet är inte underskrivet; du kan skriva under "
-                "när du är redo.",
-                audit=replace(note, outcome="cancelled"),
-                next_step=again,
-            ) from exc
-        log.info("signing step-up refused: %s", exc.reason)
-        raise SigningRefused(
-            "Legitimeringen för underskriften kunde inte verifieras. Försök igen.",
-            audit=replace(note, details={"reason": exc.reason}),
-            next_step=again,
-        ) from exc
-
-
 async def _check_signer(
     db: AsyncSession,
     vault: Vault,
@@ -354,11 +224,7 @@ async def _check_signer(
     """Refuse unless the provider identified the decision-maker, who may still sign; return
     their personnummer."""
     expected = await _pnr_of(db, vault, user.user_id)
-    try:
-        claimed = normalise_personnummer(identity.personal_identity_number or "")
-    except InvalidPersonnummer:
-        claimed = ""
-    if claimed != expected:
+    if chair_signing.verified_pnr(identity) != expected:
         raise SigningRefused(
             "Legitimeringen gjordes av en annan person än beslutsfattaren.",
             audit=replace(note, details={"reason": "other_person"}),
@@ -405,9 +271,7 @@ async def _sign(
         vault.decrypt(d.document_enc, field_context(Decision.document_enc, d.id))
     )
     key = ec.generate_private_key(ec.SECP256R1())  # ephemeral: used for this one signature
-    given = identity.given_name or ""
-    family = identity.family_name or ""
-    name = " ".join(x for x in (given, family) if x) or out.decision_maker
+    name, given, family = chair_signing.signer_name(identity, out.decision_maker)
     try:
         cert = setup.ca.issue_signer_certificate(
             public_key=key.public_key(),

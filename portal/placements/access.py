@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import tenancy
 from portal.audit.service import Actor
-from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
+from portal.errors import AuditNote, Forbidden
 from portal.placements.models import Placement
 from portal.principal import Principal
 
@@ -36,10 +37,9 @@ def jour_orgs(user: Principal) -> set[uuid.UUID]:
 
 def visible(user: Principal) -> ColumnElement[bool]:
     """SQL condition: the placement is the caller's municipality's or of their jour's members."""
-    own, jours = own_orgs(user), jour_orgs(user)
-    if not own and not jours:
-        return false()
-    return or_(Placement.organisation_id.in_(own), Placement.jour_id.in_(jours))
+    return tenancy.visible(
+        Placement.organisation_id, own_orgs(user), Placement.jour_id, jour_orgs(user)
+    )
 
 
 def actor_for(user: Principal, pl: Placement) -> Actor:
@@ -56,15 +56,10 @@ async def get_visible(
     db: AsyncSession, user: Principal, placement_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> Placement:
     """The placement if the caller may see it; else NotFound, audited as not_found or denied."""
-    stmt = select(Placement).where(Placement.id == placement_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    pl = await db.scalar(stmt)
-    if pl is None:
-        raise NotFound(audit=note(action, "not_found", placement_id, None))
-    if pl.organisation_id not in own_orgs(user) and pl.jour_id not in jour_orgs(user):
-        raise NotFound(audit=note(action, "denied", placement_id, pl.organisation_id))
-    return pl
+    return await tenancy.get_visible(
+        db, Placement, placement_id, action, OBJECT_TYPE,
+        own=own_orgs(user), jours=jour_orgs(user), lock=lock,
+    )  # fmt: skip
 
 
 async def get_for_keeper(
@@ -93,16 +88,11 @@ def require_keeper(user: Principal, action: str = "placement.create") -> set[uui
 
 def keeper_org(user: Principal, organisation_id: uuid.UUID | None) -> uuid.UUID:
     """The municipality a new placement is registered for."""
-    own = require_keeper(user)
-    if organisation_id is None:
-        if len(own) != 1:
-            raise InvalidInput(errors={"organisation_id": "Välj vilken kommun som placerat."})
-        return next(iter(own))
-    if organisation_id not in own:
-        raise InvalidInput(
-            errors={"organisation_id": "Du kan bara registrera placeringar för din egen kommun."}
-        )
-    return organisation_id
+    return tenancy.chosen_org(
+        require_keeper(user), organisation_id, "organisation_id",
+        choose="Välj vilken kommun som placerat.",
+        not_yours="Du kan bara registrera placeringar för din egen kommun.",
+    )  # fmt: skip
 
 
 def may_read_any(user: Principal) -> bool:

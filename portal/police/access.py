@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
+from portal import tenancy
 from portal.audit.service import Actor
 from portal.db.models import Organisation
-from portal.errors import AuditNote, Forbidden, InvalidInput, NotFound
+from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.police.models import PoliceRequest
 from portal.principal import Principal
 
@@ -53,15 +54,10 @@ async def get_visible(
     db: AsyncSession, user: Principal, request_id: uuid.UUID, action: str, *, lock: bool = False
 ) -> PoliceRequest:
     """The request if the caller may see it; else NotFound, audited."""
-    stmt = select(PoliceRequest).where(PoliceRequest.id == request_id)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    r = await db.scalar(stmt)
-    if r is None:
-        raise NotFound(audit=note(action, "not_found", request_id, None))
-    if r.jour_id not in jour_orgs(user) and r.organisation_id not in municipality_orgs(user):
-        raise NotFound(audit=note(action, "denied", request_id, r.organisation_id))
-    return r
+    return await tenancy.get_visible(
+        db, PoliceRequest, request_id, action, OBJECT_TYPE,
+        own=municipality_orgs(user), jours=jour_orgs(user), lock=lock,
+    )  # fmt: skip
 
 
 async def get_for_jour(

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from portal.decisions.signing import SigningSetup, SigningUnavailable
+from portal.chair_signing import SigningSetup, SigningUnavailable
 from portal.timefmt import format_local
 from storage import EncryptedObjectStore, StorageError, StoredObject
 

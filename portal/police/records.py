@@ -28,6 +28,8 @@ from portal.records import (
     StoredFile,
     count_of,
     in_period,
+    lifecycle_of,
+    lifecycles_of,
     seek,
 )
 
@@ -87,16 +89,13 @@ def _life(r: PoliceRequest) -> Lifecycle:
 
 async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
     """Every request (made for `org_id`, or all) with its retention anchor and signed PDF."""
-    stmt = select(PoliceRequest)
-    if org_id:
-        stmt = stmt.where(PoliceRequest.organisation_id == org_id)
-    return [_life(r) for r in await db.scalars(stmt)]
+    where = PoliceRequest.organisation_id == org_id if org_id else None
+    return await lifecycles_of(db, PoliceRequest, _life, where)
 
 
 async def lifecycle(db: AsyncSession, request_id: uuid.UUID) -> Lifecycle | None:
     """One request's retention facts (None when it does not exist)."""
-    r = await db.get(PoliceRequest, request_id)
-    return _life(r) if r else None
+    return await lifecycle_of(db, PoliceRequest, request_id, _life)
 
 
 async def persons_named(db: AsyncSession, vault: Vault, request_id: uuid.UUID) -> list[str]:

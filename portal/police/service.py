@@ -20,9 +20,9 @@ from portal.advisories import queries as advisories
 from portal.advisories.texts import legal_basis as advisory_basis_label
 from portal.attachments.store import stored_columns
 from portal.audit import service as audit
+from portal.chair_signing import SigningSetup
 from portal.db.base import utcnow
 from portal.db.models import Organisation, User
-from portal.decisions.signing import SigningSetup
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import Vault, field_context

@@ -1,6 +1,6 @@
 """The chair decides a police-assistance request: step-up at the identity provider, then sign.
 
-The same step-up as a chair decision (`portal.decisions.signing`, DESIGN.md §5):
+The same step-up as a chair decision (`portal.chair_signing`, DESIGN.md §5):
 1. `begin` — only a chair of the request's municipality, only while it awaits the chair. The
    document naming this chair is rendered (PDF/A; the same request and signer always give the
    same bytes) and the chair is sent to the identity provider with `prompt=login`,
@@ -18,35 +18,28 @@ A second (replayed) completion finds the session's pending request gone and sign
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
 
+from portal import chair_signing
 from portal.audit import service as audit
+from portal.chair_signing import SigningRefused, SigningSetup, SigningUnavailable
 from portal.db.base import utcnow
-from portal.db.models import WebSession
-from portal.decisions.signing import (
-    SigningCancelled,
-    SigningRefused,
-    SigningSetup,
-    SigningUnavailable,
-)
-from portal.errors import AuditNote, Conflict, Forbidden
-from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
+from portal.errors import Conflict, Forbidden
+from portal.pii import Vault
 from portal.police import access, document, rules, service
 from portal.police.models import PoliceRequest
 from portal.principal import Principal
 from storage import EncryptedObjectStore
 
 if TYPE_CHECKING:
-    from auth.oidc import RelyingParty, VerifiedIdentity
+    from auth.oidc import RelyingParty
     from portal.account.service import StepUp
     from portal.runtime import PortalState
 
@@ -97,30 +90,16 @@ async def begin(
     """Start the chair's step-up; return the identity provider URL to send the chair to."""
     r = await _awaiting_chair(db, user, request_id)
     if setup is None:
-        raise SigningUnavailable("Underskrift är inte konfigurerad i den här installationen.")
+        raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
     doc, _, sha256 = await _frozen(db, vault, r, user.user_id)
     message = (
         f"Jag beslutar och undertecknar begäran om handräckning enligt {rules.ACTS[r.act]}, "
         f"{doc.committee}."
     )
-    url, pending = await rp.begin(
-        prompt="login",
-        max_age=0,
-        login_hint=doc.signer_pnr,
-        sign_request={
-            "tbs_data": base64.b64encode(bytes.fromhex(sha256)).decode(),
-            "sign_message": base64.b64encode(message.encode()).decode(),
-        },
-        nonce_binding=sha256,
-    )
-    session = await db.get(WebSession, user.session_id)
-    assert session is not None
-    session.data = {
-        **session.data,
-        PURPOSE: {"pending": pending.to_dict(), "request_id": str(r.id), "sha256": sha256},
-    }
-    flag_modified(session, "data")
-    return str(url)
+    return await chair_signing.begin(
+        db, rp, user, PURPOSE, login_hint=doc.signer_pnr, sha256=sha256, message=message,
+        record=("request_id", r.id),
+    )  # fmt: skip
 
 
 def step_up(runtime: PortalState) -> StepUp:
@@ -158,18 +137,20 @@ async def complete(
     now: datetime,
 ) -> uuid.UUID:
     """Check the step-up answer, sign in the verified chair's name and store; the request id."""
-    info = await _take_pending(db, user)
+    info = await chair_signing.take_pending(
+        db, user, PURPOSE, none_pending="Ingen underskrift pågår. Börja om från begäran."
+    )
     request_id = uuid.UUID(info["request_id"])
     note = access.note(ACTION, "denied", request_id, None)
-    identity = await _verified_identity(rp, params, info, request_id, note)
+    identity = await chair_signing.verified_identity(
+        rp, params, info, note, again=(_page(request_id), "Försök igen"),
+        cancelled="Du avbröt legitimeringen. Begäran är inte beslutad eller underskriven; du "
+        "kan besluta när du är redo.",
+    )  # fmt: skip
     r = await _awaiting_chair(db, user, request_id, lock=True)
     note = replace(note, owner_org_id=r.organisation_id)
     doc, pdf, sha256 = await _frozen(db, vault, r, user.user_id)
-    try:
-        claimed = normalise_personnummer(identity.personal_identity_number or "")
-    except InvalidPersonnummer:
-        claimed = ""
-    if claimed != doc.signer_pnr:
+    if chair_signing.verified_pnr(identity) != doc.signer_pnr:
         raise SigningRefused(
             "Legitimeringen gjordes av en annan person än ordföranden.",
             audit=replace(note, details={"reason": "other_person"}),
@@ -181,13 +162,8 @@ async def complete(
             "Läs den igen och besluta på nytt.",
             audit=replace(note, details={"reason": "document_changed"}),
         )
-    given, family = identity.given_name or "", identity.family_name or ""
-    signer = document.Signer(
-        " ".join(x for x in (given, family) if x) or doc.signer_name or "Okänd",
-        doc.signer_pnr,
-        given or None,
-        family or None,
-    )
+    name, given, family = chair_signing.signer_name(identity, doc.signer_name or "Okänd")
+    signer = document.Signer(name, doc.signer_pnr, given or None, family or None)
     await service.sign(db, vault, setup, files, r, user.user_id, ROLE, now, pdf=pdf, signer=signer)
     await audit.record(
         db, ACTION, actor=user.actor(r.organisation_id), owner_org_id=r.organisation_id,
@@ -195,44 +171,3 @@ async def complete(
         details={"sha256": r.signed_sha256, "acr": identity.acr, "step_up": True},
     )  # fmt: skip
     return r.id
-
-
-async def _take_pending(db: AsyncSession, user: Principal) -> dict[str, Any]:
-    """The pending approval of the principal's session, removed from it (used once)."""
-    session = await db.get(WebSession, user.session_id)
-    info = dict((session.data or {}).get(PURPOSE) or {}) if session else {}
-    if not info or session is None:
-        raise SigningRefused("Ingen underskrift pågår. Börja om från begäran.")
-    session.data = {k: v for k, v in session.data.items() if k != PURPOSE}
-    flag_modified(session, "data")
-    return info
-
-
-async def _verified_identity(
-    rp: RelyingParty,
-    params: dict[str, str],
-    info: dict[str, Any],
-    request_id: uuid.UUID,
-    note: AuditNote,
-) -> VerifiedIdentity:
-    """The identity provider's verified answer; cancel and refusal explained."""
-    from auth.errors import LoginRejected
-    from auth.oidc import PendingAuth
-
-    try:
-        return await rp.complete(params, PendingAuth.from_dict(info["pending"]))
-    except LoginRejected as exc:
-        again = (_page(request_id), "Försök igen")
-        if exc.provider_error == "access_denied":  # the chair pressed "Avbryt" at the provider
-            raise SigningCancelled(
-                "Du avbröt legitimeringen. Begäran är inte beslutad eller underskriven; du kan "
-                "besluta när du är redo.",
-                audit=replace(note, outcome="cancelled"),
-                next_step=again,
-            ) from exc
-        log.info("police request step-up refused: %s", exc.reason)
-        raise SigningRefused(
-            "Legitimeringen för underskriften kunde inte verifieras. Försök igen.",
-            audit=replace(note, details={"reason": exc.reason}),
-            next_step=again,
-        ) from exc

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, FromClause, Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
+from portal.lookup import names as name_index
 from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
@@ -85,6 +86,7 @@ async def cull(db: AsyncSession, report_id: uuid.UUID) -> None:
     for child in (ReportAction, ReportSubject, ReportRead, ReportAddendum):
         await db.execute(delete(child).where(child.report_id == report_id))
     await attachments.delete_rows(db, OWNER_TYPE, report_id)
+    await name_index.forget(db, OWNER_TYPE, report_id)
     await db.execute(delete(Report).where(Report.id == report_id))
 
 
@@ -185,18 +187,38 @@ async def has_reports(db: AsyncSession, jour_id: uuid.UUID) -> bool:
     )
 
 
+def _sealed(vault: Vault, table: FromClause, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with each value of an encrypted column (named without `_enc`) encrypted under
+    its field context (portal.pii.field_context), so no caller spells a context."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        column = table.c.get(f"{name}_enc")
+        if column is None:
+            out[name] = value
+        else:
+            sealed = (
+                value if value is None else vault.encrypt(value, field_context(column, row["id"]))
+            )
+            out[column.name] = sealed
+    return out
+
+
 async def insert_bulk(
     db: AsyncSession,
+    vault: Vault,
     reports: Sequence[Mapping[str, Any]],
     subjects: Sequence[Mapping[str, Any]],
     actions: Sequence[Mapping[str, Any]],
 ) -> None:
     """Insert ready-made rows (column name to value) in batches: the synthetic demo year only;
-    real reports are written through `portal.reports.service`."""
-    for i in range(0, len(reports), 500):
-        await db.execute(insert(Report), list(reports[i : i + 500]))
-    for i in range(0, len(subjects), 500):
-        await db.execute(insert(ReportSubject), list(subjects[i : i + 500]))
+    real reports are written through `portal.reports.service`. An encrypted column is given in
+    clear under its name without `_enc` ("narrative", "pnr") and encrypted here."""
+    report_rows = [_sealed(vault, Report.__table__, r) for r in reports]
+    subject_rows = [_sealed(vault, ReportSubject.__table__, s) for s in subjects]
+    for i in range(0, len(report_rows), 500):
+        await db.execute(insert(Report), report_rows[i : i + 500])
+    for i in range(0, len(subject_rows), 500):
+        await db.execute(insert(ReportSubject), subject_rows[i : i + 500])
     for i in range(0, len(actions), 1000):
         await db.execute(insert(ReportAction), list(actions[i : i + 1000]))
 

@@ -185,11 +185,11 @@ def _report_row(
         "character_code": _pick(rng, year.characters),
         "minutes": max(5, 5 * round(rng.expovariate(1 / MEAN_MINUTES) / 5)),
         "child_involved": is_child,
-        "assessment_enc": None,
-        "assessment_facts_enc": None,
+        "assessment": None,
+        "assessment_facts": None,
         "assessed_at": None,
-        "assessed_by_enc": None,
-        "narrative_enc": vault.encrypt(NARRATIVE, f"reports.narrative:{rid}"),
+        "assessed_by": None,
+        "narrative": NARRATIVE,
         "follow_up_requested": False,
         "follow_up_urgency": None,
         "created_at": occurred + timedelta(minutes=45),
@@ -199,16 +199,10 @@ def _report_row(
         else None,
     }
     if is_child:
-        row["assessment_enc"] = vault.encrypt(
-            "Barnet bedöms inte vara i akut fara.", f"reports.assessment:{rid}"
-        )
-        row["assessment_facts_enc"] = vault.encrypt(
-            "Syntetiska uppgifter.", f"reports.assessment_facts:{rid}"
-        )
+        row["assessment"] = "Barnet bedöms inte vara i akut fara."
+        row["assessment_facts"] = "Syntetiska uppgifter."
         row["assessed_at"] = occurred + timedelta(minutes=30)
-        row["assessed_by_enc"] = vault.encrypt(
-            "Jourens socialsekreterare", f"reports.assessed_by:{rid}"
-        )
+        row["assessed_by"] = "Jourens socialsekreterare"
     return row, rid, category, occurred
 
 
@@ -226,8 +220,8 @@ def _subject(
         "position": 0,
         "identity_unknown": False,
         "pnr_index": vault.index(pnr),
-        "pnr_enc": vault.encrypt(pnr, f"report_subjects.pnr:{sid}"),
-        "name_enc": None,
+        "pnr": pnr,
+        "name": None,
     }
 
 
@@ -269,5 +263,5 @@ async def generate_year(
         reports.append(row)
         subjects.append(subject)
         action_rows += actions
-    await reports_records.insert_bulk(db, reports, subjects, action_rows)
+    await reports_records.insert_bulk(db, vault, reports, subjects, action_rows)
     return len(reports)

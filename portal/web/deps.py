@@ -23,7 +23,7 @@ from portal import settings as _settings
 from portal.account.service import StepUp
 from portal.audit import service as audit
 from portal.audit.service import ANONYMOUS
-from portal.decisions.signing import SigningSetup
+from portal.chair_signing import SigningSetup
 from portal.errors import AuditNote, DomainError, NoAccess, NotAuthenticated
 from portal.metrics import Metrics as _Metrics
 from portal.principal import Principal, resolve_principal

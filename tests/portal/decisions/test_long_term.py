@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from portal.chair_signing import SigningSetup
 from portal.decisions.models import Decision
-from portal.decisions.signing import RenewalReport, SigningSetup, renew_timestamps
+from portal.decisions.signing import RenewalReport, renew_timestamps
 from signing.pki import DevPki
 from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import (
