@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from portal.db.models import WebSession
 from portal.errors import AuditNote, DomainError, Forbidden
-from portal.pii import InvalidPersonnummer, normalise_personnummer
+from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
 from portal.principal import Principal
 from portal.settings import Settings
 
@@ -38,7 +39,10 @@ if TYPE_CHECKING:
     from asn1crypto import x509
 
     from auth.oidc import RelyingParty, VerifiedIdentity
+    from portal.account.service import StepUp
+    from portal.runtime import PortalState
     from signing.pki import DevPki, SigningCA
+    from storage import EncryptedObjectStore
 
 log = logging.getLogger("jourpost.signing")
 
@@ -152,6 +156,31 @@ async def begin(
     }
     flag_modified(session, "data")
     return str(url)
+
+
+Complete = Callable[
+    [AsyncSession, Vault, "RelyingParty", "SigningSetup | None", "EncryptedObjectStore", Principal,
+     dict[str, str]],
+    Awaitable[uuid.UUID],
+]  # fmt: skip
+"""A feature's completion of the step-up: check the answer, sign, store; the signed record."""
+
+
+def step_up(runtime: PortalState, complete: Complete, page: Callable[[uuid.UUID], str]) -> StepUp:
+    """What finishes a feature's step-up (registered under its purpose by build_runtime):
+    `complete` it, counted in the signing metrics, and send the chair to `page` of the record."""
+
+    async def finish(db: AsyncSession, user: Principal, params: dict[str, str]) -> str:
+        assert runtime.relying_party is not None
+        record_id = await runtime.metrics.track_signing(
+            complete(
+                db, runtime.vault, runtime.relying_party, runtime.signing, runtime.object_store,
+                user, params,
+            )
+        )  # fmt: skip
+        return page(record_id)
+
+    return finish
 
 
 async def take_pending(

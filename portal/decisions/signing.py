@@ -151,25 +151,10 @@ async def _may_still_sign(db: AsyncSession, user: Principal, d: Decision, note: 
 
 
 def step_up(runtime: PortalState) -> StepUp:
-    """What finishes the step-up of a signature (registered under PURPOSE by build_runtime):
-    complete it, counted in the metrics, and send the chair back to the decision."""
-
-    async def finish(db: AsyncSession, user: Principal, params: dict[str, str]) -> str:
-        assert runtime.relying_party is not None
-        decision_id = await runtime.metrics.track_signing(
-            complete(
-                db,
-                runtime.vault,
-                runtime.relying_party,
-                runtime.signing,
-                runtime.object_store,
-                user,
-                params,
-            )
-        )
-        return f"/decisions/{decision_id}/sign"
-
-    return finish
+    """What finishes the step-up of a signature: complete it, then back to the decision."""
+    return chair_signing.step_up(
+        runtime, complete, lambda decision_id: f"/decisions/{decision_id}/sign"
+    )
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:

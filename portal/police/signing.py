@@ -103,26 +103,10 @@ async def begin(
 
 
 def step_up(runtime: PortalState) -> StepUp:
-    """What finishes the chair's step-up (registered under PURPOSE by build_runtime): complete
-    it, counted in the signing metrics, and send the chair back to the request."""
-
-    async def finish(db: AsyncSession, user: Principal, params: dict[str, str]) -> str:
-        assert runtime.relying_party is not None
-        request_id = await runtime.metrics.track_signing(
-            complete(
-                db,
-                runtime.vault,
-                runtime.relying_party,
-                runtime.signing,
-                runtime.object_store,
-                user,
-                params,
-                now=utcnow(),
-            )
-        )
-        return f"{_page(request_id)}?saved=1"
-
-    return finish
+    """What finishes the chair's step-up: complete it, then back to the request."""
+    return chair_signing.step_up(
+        runtime, complete, lambda request_id: f"{_page(request_id)}?saved=1"
+    )
 
 
 async def complete(
@@ -134,9 +118,11 @@ async def complete(
     user: Principal,
     params: dict[str, str],
     *,
-    now: datetime,
+    now: datetime | None = None,
 ) -> uuid.UUID:
-    """Check the step-up answer, sign in the verified chair's name and store; the request id."""
+    """Check the step-up answer, sign in the verified chair's name and store (at `now`, default
+    the present); the request id."""
+    now = now or utcnow()
     info = await chair_signing.take_pending(
         db, user, PURPOSE, none_pending="Ingen underskrift pågår. Börja om från begäran."
     )
