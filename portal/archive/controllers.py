@@ -12,14 +12,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, JSONBody
-from litestar.response import Stream, Template
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Stream, Template
 
 from portal.archive import export, service
 from portal.db.base import utcnow
 from portal.errors import BadCursor, Forbidden, InvalidInput, NotFound
 from portal.paging import MAX_PAGE_SIZE, PAGE_SIZE, Page
 from portal.principal import Principal
+from portal.retention import service as retention
 from portal.timefmt import STOCKHOLM
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Signing, Vault
 from portal.web.downloads import stream_file
@@ -28,6 +29,10 @@ from portal.web.render import render
 ALL_KINDS = tuple(service.KINDS)
 SEARCH_FIELDS = ("organisation_id", "date_from", "date_to", "personal_identity_number")
 """The search form's fields besides the types: the next page posts them again."""
+HOLD_FLASH = {
+    "held": "Handlingen är spärrad för gallring.",
+    "released": "Spärren är hävd.",
+}
 
 
 def _orgs(user: Principal) -> list[tuple[uuid.UUID, str]]:
@@ -243,6 +248,37 @@ class ArchivePages(Controller):
             return self._page(user, form=form, page=page, hidden=hidden, errors=problem, status=422)
         return self._page(user, form=form, page=page, hidden=hidden)
 
+    async def _record_page(
+        self,
+        db: Db,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
+        user: Principal,
+        kind: str,
+        record_id: uuid.UUID,
+        **context: Any,
+    ) -> Template:
+        """The record page (opened, integrity-checked and audited on every showing), with its
+        legal hold: in full with place/lift for the owner's archivists, a line for others."""
+        rec, integrity = await service.open_record(
+            db, vault, files, user, kind, record_id, trust_roots=_roots(signing)
+        )
+        return render(
+            "archive/record.html",
+            user,
+            status_code=context.pop("status", 200),
+            record=rec,
+            integrity=integrity,
+            kinds=service.KINDS,
+            signing_time=service.signing_time,
+            hold=await retention.record_hold(db, vault, kind, record_id),
+            may_hold=rec.owner_org_id in service.archive_orgs(user),
+            errors=context.pop("errors", {}),
+            form=context.pop("form", {}),
+            **context,
+        )
+
     @get("/records/{kind:str}/{record_id:uuid}")
     async def record(
         self,
@@ -253,18 +289,78 @@ class ArchivePages(Controller):
         user: CurrentUser,
         kind: FromPath[str],
         record_id: FromPath[uuid.UUID],
+        flash: FromQuery[str | None] = None,
     ) -> Template:
-        rec, integrity = await service.open_record(
-            db, vault, files, user, kind, record_id, trust_roots=_roots(signing)
+        return await self._record_page(
+            db, files, signing, vault, user, kind, record_id, flash=HOLD_FLASH.get(flash or "")
         )
-        return render(
-            "archive/record.html",
-            user,
-            record=rec,
-            integrity=integrity,
-            kinds=service.KINDS,
-            signing_time=service.signing_time,
+
+    @post("/records/{kind:str}/{record_id:uuid}/hold")
+    async def hold(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        files: Files,
+        signing: Signing,
+        vault: Vault,
+        user: CurrentUser,
+        kind: FromPath[str],
+        record_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        """Place a legal hold from the record page: retention's one rule (the owner's archivist,
+        a reason, not held already; the store's holds; `retention.hold` audited)."""
+        _orgs(user)  # 403 for anyone but an archivist
+        reason = str((await request.form()).get("reason", ""))
+        try:
+            await retention.place_hold(
+                db,
+                vault,
+                files.store,
+                actor_orgs=service.archive_orgs(user),
+                actor=user.actor(),
+                record_type=kind,
+                record_id=record_id,
+                reason=reason,
+            )
+        except InvalidInput as exc:
+            return await self._record_page(
+                db, files, signing, vault, user, kind, record_id,
+                status=422, errors=exc.errors, form={"reason": reason},
+            )  # fmt: skip
+        return Redirect(f"/archive/records/{kind}/{record_id}?flash=held#sparr", status_code=303)
+
+    @post("/records/{kind:str}/{record_id:uuid}/hold/lift")
+    async def lift(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        files: Files,
+        vault: Vault,
+        user: CurrentUser,
+        kind: FromPath[str],
+        record_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        """First post: a page asking to confirm; the confirming post lifts (as the retention
+        page does)."""
+        _orgs(user)
+        allowed = service.archive_orgs(user)
+        hold = await retention.liftable_hold(
+            db, vault, actor_orgs=allowed, record_type=kind, record_id=record_id
         )
+        page = f"/archive/records/{kind}/{record_id}"
+        if (await request.form()).get("confirm") != "yes":
+            return render(
+                "retention/lift.html",
+                user,
+                hold=hold,
+                label=service.KINDS.get(kind, kind),
+                action=f"{page}/hold/lift",
+                back=f"{page}#sparr",
+            )
+        await retention.lift_hold(
+            db, files.store, actor_orgs=allowed, actor=user.actor(), hold_id=hold.id, now=utcnow()
+        )
+        return Redirect(f"{page}?flash=released#sparr", status_code=303)
 
     @get("/records/{kind:str}/{record_id:uuid}/files/{number:int}")
     async def download(

@@ -180,14 +180,34 @@ class RetentionPages(Controller):
 
     @post("/holds/{hold_id:uuid}/lift")
     async def lift(
-        self, db: Db, files: Files, user: CurrentUser, hold_id: FromPath[uuid.UUID]
-    ) -> Redirect:
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        files: Files,
+        vault: Vault,
+        user: CurrentUser,
+        hold_id: FromPath[uuid.UUID],
+    ) -> Redirect | Template:
+        """First post: a page asking to confirm; the confirming post lifts."""
+        _org(user, None)  # 403 for anyone but an archivist
+        allowed = archive_orgs(user)
+        hold = await service.active_hold(db, vault, actor_orgs=allowed, hold_id=hold_id)
+        back = f"/retention?org={hold.organisation_id}"
+        if (await request.form()).get("confirm") != "yes":
+            return render(
+                "retention/lift.html",
+                user,
+                hold=hold,
+                label=service.TYPE_LABELS.get(hold.record_type, hold.record_type),
+                action=f"/retention/holds/{hold_id}/lift",
+                back=back,
+            )
         await service.lift_hold(
             db,
             files.store,
-            actor_orgs=archive_orgs(user),
+            actor_orgs=allowed,
             actor=user.actor(),
             hold_id=hold_id,
             now=utcnow(),
         )
-        return Redirect("/retention?flash=released", status_code=303)
+        return Redirect(f"{back}&flash=released", status_code=303)

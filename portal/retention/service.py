@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
 import tomllib
 import uuid
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from portal.audit.service import Actor
 from portal.db.models import Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
+from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.placements import records as placements
 from portal.police import records as police
@@ -342,6 +344,10 @@ async def _cull_one(
     )
 
 
+REASON_MAX = 500
+"""Characters of a hold's reason (a case number and a sentence, not a document)."""
+
+
 async def _lifecycle(db: AsyncSession, record_type: str, record_id: uuid.UUID) -> Lifecycle | None:
     """The record's owner and its files (None when it or its type does not exist)."""
     return await RECORDS[record_type].lifecycle(db, record_id) if record_type in RECORDS else None
@@ -370,14 +376,9 @@ async def _holdable(
         )
     if not reason.strip():
         raise InvalidInput(errors={"reason": "Ange skälet till spärren (t.ex. ärendenummer)."})
-    active = await db.scalar(
-        select(LegalHold.id).where(
-            LegalHold.record_type == record_type,
-            LegalHold.record_id == record_id,
-            LegalHold.lifted_at.is_(None),
-        )
-    )
-    if active is not None:
+    if len(reason.strip()) > REASON_MAX:
+        raise InvalidInput(errors={"reason": f"Skälet får vara högst {REASON_MAX} tecken."})
+    if await _active_hold(db, record_type, record_id) is not None:
         raise Conflict("Handlingen är redan spärrad för gallring.")
     return life
 
@@ -394,7 +395,8 @@ async def place_hold(
     reason: str,
 ) -> LegalHold:
     """Hold a record of one of the archivist's organisations (404, audited, for any other): a
-    legal hold row, its files held in the store too, and an audit entry."""
+    legal hold row, its files held in the store too, and an audit entry whose actor acts in
+    the record's owner (the archive the hold belongs to), whichever page it was placed from."""
     life = await _holdable(
         db, actor_orgs=actor_orgs, record_type=record_type, record_id=record_id, reason=reason
     )
@@ -414,7 +416,7 @@ async def place_hold(
     await audit.record(
         db,
         "retention.hold",
-        actor=actor,
+        actor=dataclasses.replace(actor, org_id=life.owner_org_id),
         owner_org_id=life.owner_org_id,
         object_type=record_type,
         object_id=record_id,
@@ -431,7 +433,8 @@ async def lift_hold(
     hold_id: uuid.UUID,
     now: datetime,
 ) -> None:
-    """Lift an active hold of one of the archivist's organisations."""
+    """Lift an active hold of one of the archivist's organisations (its store holds too); the
+    audit entry's actor acts in the hold's organisation."""
     hold = await db.get(LegalHold, hold_id)
     if hold is None or hold.organisation_id not in actor_orgs or hold.lifted_at is not None:
         raise NotFound(
@@ -446,11 +449,108 @@ async def lift_hold(
     await audit.record(
         db,
         "retention.lift",
-        actor=actor,
+        actor=dataclasses.replace(actor, org_id=hold.organisation_id),
         owner_org_id=hold.organisation_id,
         object_type=hold.record_type,
         object_id=hold.record_id,
     )
+
+
+async def _active_hold(
+    db: AsyncSession, record_type: str, record_id: uuid.UUID
+) -> LegalHold | None:
+    return await db.scalar(
+        select(LegalHold).where(
+            LegalHold.record_type == record_type,
+            LegalHold.record_id == record_id,
+            LegalHold.lifted_at.is_(None),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView:
+    """An active hold as its record's page shows it."""
+
+    id: uuid.UUID
+    """The hold."""
+    record_type: str
+    """The held record's type."""
+    record_id: uuid.UUID
+    """The held record."""
+    organisation_id: uuid.UUID
+    """The organisation whose archive placed it (the record's owner)."""
+    placed_at: datetime
+    """When it was placed (UTC)."""
+    placed_by: str
+    """Who placed it (name)."""
+    reason: str
+    """Why (decrypted; e.g. a court's case number)."""
+
+
+async def record_hold(
+    db: AsyncSession, vault: Vault, record_type: str, record_id: uuid.UUID
+) -> HoldView | None:
+    """The record's active hold, if any, with no access check: for a page that has already
+    opened the record (the archive's record page), which decides what of it to show."""
+    hold = await _active_hold(db, record_type, record_id)
+    return None if hold is None else await _view(db, vault, hold)
+
+
+async def _view(db: AsyncSession, vault: Vault, hold: LegalHold) -> HoldView:
+    names = await user_names(db, vault, [hold.placed_by])
+    return HoldView(
+        hold.id,
+        hold.record_type,
+        hold.record_id,
+        hold.organisation_id,
+        hold.placed_at,
+        names.get(hold.placed_by, ""),
+        vault.decrypt(hold.reason_enc, field_context(LegalHold.reason_enc, hold.id)),
+    )
+
+
+async def active_hold(
+    db: AsyncSession, vault: Vault, *, actor_orgs: set[uuid.UUID], hold_id: uuid.UUID
+) -> HoldView:
+    """An active hold of one of the archivist's organisations (to confirm lifting it); NotFound,
+    audited as `retention.lift`, for any other or a lifted one."""
+    hold = await db.get(LegalHold, hold_id)
+    if hold is None or hold.organisation_id not in actor_orgs or hold.lifted_at is not None:
+        raise NotFound(
+            audit=AuditNote(
+                "retention.lift", "not_found", object_type="legal_hold", object_id=str(hold_id)
+            )
+        )
+    return await _view(db, vault, hold)
+
+
+async def liftable_hold(
+    db: AsyncSession,
+    vault: Vault,
+    *,
+    actor_orgs: set[uuid.UUID],
+    record_type: str,
+    record_id: uuid.UUID,
+) -> HoldView:
+    """The record's active hold when the archivist may lift it; NotFound (audited as
+    `retention.lift`) when the record is not one of their organisations', Conflict when it is
+    not held (any more)."""
+    life = await _lifecycle(db, record_type, record_id)
+    if life is None or life.owner_org_id not in actor_orgs:
+        raise NotFound(
+            audit=AuditNote(
+                "retention.lift",
+                "not_found",
+                owner_org_id=life.owner_org_id if life else None,
+                object_type=record_type if record_type in TYPES else None,
+                object_id=str(record_id),
+            )
+        )
+    view = await record_hold(db, vault, record_type, record_id)
+    if view is None:
+        raise Conflict("Handlingen är inte spärrad för gallring (spärren kan redan vara hävd).")
+    return view
 
 
 async def active_holds(

@@ -159,6 +159,29 @@ def test_reader_uses_nothing_of_a_record_feature_but_records(reader: str) -> Non
     assert offenders == {}
 
 
+# Readers use one another only where listed, each for one reason: one rule per concern, no web
+# of readers calling readers.
+READER_LINKS = {
+    # Who counts as an archivist (the archive's rule) also decides who may cull and hold.
+    ("retention", "portal.archive.service"),
+    # The archive's record page places and lifts legal holds through retention's one rule (the
+    # same checks, store holds and audit entries as the retention page).
+    ("archive", "portal.retention.service"),
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_readers_use_each_other_only_where_listed(reader: str) -> None:
+    """A reader imports another reader's module only where READER_LINKS says why."""
+    used = set()
+    for f in (ROOT / "portal" / reader).rglob("*.py"):
+        for name in _imported_names(f):
+            parts = name.split(".")
+            if len(parts) > 2 and parts[0] == "portal" and parts[1] in set(READERS) - {reader}:
+                used.add((reader, ".".join(parts[:3])))
+    assert used <= READER_LINKS, used - READER_LINKS
+
+
 def test_every_record_feature_has_a_records_interface() -> None:
     """advisories, reports, decisions and rosters each expose one records.py."""
     for feature in RECORD_FEATURES:

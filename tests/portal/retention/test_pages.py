@@ -91,10 +91,12 @@ def test_the_archivist_holds_runs_and_is_refused_elsewhere(portal: RunningPortal
         assert "Gallras nu (0)" in page and "spärrad för gallring (legal hold)" in page
         assert "Tvist" in page
         hold_id = page.split('action="/retention/holds/')[1].split("/lift")[0]
-        assert (
-            c.post(f"/retention/holds/{hold_id}/lift", data={"_csrf_token": token}).status_code
-            == 303
+        ask = c.post(f"/retention/holds/{hold_id}/lift", data={"_csrf_token": token})
+        assert ask.status_code == 200 and "Häva spärren?" in ask.text and "Tvist" in ask.text
+        lifted = c.post(
+            f"/retention/holds/{hold_id}/lift", data={"_csrf_token": token, "confirm": "yes"}
         )
+        assert lifted.status_code == 303 and "flash=released" in lifted.headers["location"]
         unconfirmed = c.post("/retention/run", data={"_csrf_token": token})
         assert unconfirmed.status_code == 422 and "Bekräfta" in unconfirmed.text
         done = c.post("/retention/run", data={"_csrf_token": token, "confirm": "on"})
