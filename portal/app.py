@@ -75,7 +75,7 @@ from portal.retention.controllers import RetentionPages
 from portal.rosters.controllers import RosterApi, RosterPages
 from portal.runtime import PortalState
 from portal.settings import Settings
-from portal.stats.controllers import CostPages, StatsApi, StatsPages
+from portal.stats.controllers import CostKeyApi, CostPages, StatsApi, StatsPages
 from portal.timefmt import format_local
 from portal.web import errors as web_errors
 from portal.web.accesslog import access_log
@@ -314,6 +314,7 @@ def create_app(
         StatsPages,
         CostPages,
         StatsApi,
+        CostKeyApi,
         create_static_files_router(
             path="/static", directories=[PACKAGE / "web" / "static"], include_in_schema=False
         ),

@@ -21,6 +21,7 @@ from portal.audit import service as audit
 from portal.db.models import Membership, Organisation, Unit, User
 from portal.pii import Vault, field_context
 from portal.settings import Settings, load_settings
+from portal.stats import costs
 
 SERVICE_ORG = "Jourpost förvaltning"
 JOUR = "Socialjouren Gävleborg"
@@ -38,6 +39,13 @@ MEMBERS = {
     "Sandviken": "2181",
     "Söderhamn": "2182",
 }
+# The demo jour's cost key is Gävleborg's: shared by population only ("Kostnadsfördelningen mellan
+# länets kommuner baseras på invånarantal", seeds 004:136-142, 998-1000; REQUIREMENTS §4.8 and
+# FR-G6). Gävleborg's budget is not in the sources: the annual cost is an example, Socialjouren
+# Nordväst's 2017 budget (7.714 mkr, seeds 003:125-133; shared/domain/stats/budgets.csv). The
+# invoicing period is not given for Gävleborg either: tertials, as Nordost invoices three times
+# a year (002:211-221).
+DEMO_COST_KEY = costs.Key(population_percent=100, annual_sek=7_714_000, period="tertial")
 UNITS = ("IFO barn och unga", "IFO vuxen", "IFO mottagning")
 UNIT_SLUGS = {"IFO barn och unga": "barn", "IFO vuxen": "vuxen", "IFO mottagning": "mottagning"}
 
@@ -123,6 +131,7 @@ async def seed(db: AsyncSession, vault: Vault) -> None:
         for unit in UNITS:
             await _unit(db, org, unit, _mailbox(name, unit))
     jour.host_municipality_id = orgs[HOST].id
+    await costs.seed_key(db, jour.id, DEMO_COST_KEY)
     for person in DEMO_PERSONS:
         index = vault.index(person.personnummer)
         user = await db.scalar(select(User).where(User.pnr_index == index))
@@ -247,7 +256,5 @@ def demo_settings(data_dir: Path, host: str, port: int) -> Settings:
         data_dir=str(data_dir.resolve()),
         storage_backend="filesystem",
         dev_idp_enabled=True,
-        # An example annual cost for the cost allocation page: Socialjouren Nordväst's budget for
-        # 2017 (shared/domain/stats/budgets.csv); Gävleborg's is not in the sources.
-        cost_annual_sek=7_714_000,
+        # The demo jour's cost key (with its example annual cost) is data: DEMO_COST_KEY.
     )

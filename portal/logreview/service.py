@@ -110,6 +110,7 @@ ACTION_LABELS = {
     "stats.export": "Hämtade statistik",
     "costs.lock": "Låste kostnadsperiod",
     "costs.export": "Hämtade fakturaunderlag",
+    "costs.key": "Ändrade fördelningsnyckeln för kostnaderna",
     "log.review": "Granskade loggen",
     "audit.restore_recorded": "Återläsning av säkerhetskopia noterad",
 }
@@ -131,6 +132,7 @@ OBJECT_LABELS = {
     "person": "Person",
     "user": "Användare",
     "cost_period": "Kostnadsperiod",
+    "cost_key": "Fördelningsnyckel",
     "statistics": "Statistik",
 }
 """Audit object type -> Swedish noun."""

@@ -10,8 +10,8 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
-from litestar.params import FromQuery
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from auth.roles import Role
@@ -20,6 +20,7 @@ from portal.db.base import utcnow
 from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 from portal.stats import costs, periods, present, service
+from portal.stats.schemas import CostKeyIn, CostKeyOut
 from portal.web.deps import CurrentUser, Db, Settings, Vault
 from portal.web.render import render
 
@@ -171,25 +172,60 @@ def _jour_head_org(user: Principal) -> uuid.UUID | None:
     )
 
 
-def _cost_args(s: Settings) -> dict[str, Any]:
-    return {
-        "population_percent": s.cost_population_percent,
-        "annual_sek": s.cost_annual_sek,
-        "populations": service.populations(),
-    }
+def _jour(user: Principal) -> uuid.UUID:
+    jour = _jour_head_org(user)
+    if jour is None:
+        raise Forbidden("Kostnadsfördelningen visas för socialjourens enhetschef.")
+    return jour
+
+
+async def _key(db: Db, vault: Vault, settings: Settings, jour: uuid.UUID) -> costs.Key:
+    return await costs.key_for(db, vault, jour, costs.default_key(settings))
+
+
+KEY_FLASH = {
+    "locked": "Perioden är låst.",
+    "key": "Fördelningsnyckeln är sparad. Låsta perioder behåller nyckeln de låstes med.",
+}
 
 
 class CostPages(Controller):
-    """`/stats/costs`: the invoice basis per period for the jour's unit head; period lock."""
+    """`/stats/costs`: the invoice basis per period for the jour's unit head; the jour's cost
+    key; period lock."""
 
     path = "/stats/costs"
     include_in_schema = False
 
-    def _jour(self, user: Principal) -> uuid.UUID:
-        jour = _jour_head_org(user)
-        if jour is None:
-            raise Forbidden("Kostnadsfördelningen visas för socialjourens enhetschef.")
-        return jour
+    async def _page(
+        self,
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: Principal,
+        period: str | None,
+        **context: Any,
+    ) -> Template:
+        jour = _jour(user)
+        key = await _key(db, vault, settings, jour)
+        errors: dict[str, str] = context.pop("errors", {})
+        try:
+            p = _period(period, key.period)
+        except InvalidInput as exc:
+            errors, p = {**errors, **exc.errors}, periods.of_kind(key.period, utcnow())
+        b = await costs.basis(db, vault, jour, p, key=key, populations=service.populations())
+        return render(
+            "stats/costs.html",
+            user,
+            status_code=context.pop("status", 422 if errors else 200),
+            errors=errors,
+            basis=b,
+            key=key,
+            key_form=context.pop("key_form", None) or _key_form(key),
+            kinds=periods.KINDS,
+            closed=p.end <= utcnow(),
+            choices=periods.recent(key.period, utcnow(), 6),
+            **context,
+        )
 
     @get("/")
     async def page(
@@ -201,24 +237,35 @@ class CostPages(Controller):
         period: FromQuery[str | None] = None,
         flash: FromQuery[str | None] = None,
     ) -> Template:
-        jour = self._jour(user)
-        kind = settings.cost_period
-        errors: dict[str, str] = {}
+        return await self._page(db, settings, vault, user, period, flash=KEY_FLASH.get(flash or ""))
+
+    @post("/key")
+    async def set_key(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
+    ) -> Template | Redirect:
+        jour = _jour(user)
+        form = {k: str(v) for k, v in (await request.form()).items() if k != "_csrf_token"}
+        period = form.get("period") or None
         try:
-            p = _period(period, kind)
+            new = costs.parse_key(
+                form.get("population_percent", ""),
+                form.get("annual_sek", ""),
+                form.get("invoicing_period", ""),
+            )
         except InvalidInput as exc:
-            errors, p = exc.errors, periods.of_kind(kind, utcnow())
-        b = await costs.basis(db, vault, jour, p, **_cost_args(settings))
-        return render(
-            "stats/costs.html",
-            user,
-            status_code=422 if errors else 200,
-            errors=errors,
-            basis=b,
-            closed=p.end <= utcnow(),
-            choices=periods.recent(kind, utcnow(), 6),
-            flash={"locked": "Perioden är låst."}.get(flash or ""),
+            return await self._page(
+                db, settings, vault, user, period, errors=exc.errors, status=422, key_form=form
+            )
+        await costs.set_key(
+            db, vault, user, jour, new, default=costs.default_key(settings), now=utcnow()
         )
+        after = f"period={period}&" if period else ""
+        return Redirect(f"/stats/costs?{after}flash=key", status_code=303)
 
     @post("/lock")
     async def lock(
@@ -229,10 +276,13 @@ class CostPages(Controller):
         vault: Vault,
         user: CurrentUser,
     ) -> Redirect:
-        jour = self._jour(user)
+        jour = _jour(user)
         form = await request.form()
         p = periods.parse(str(form.get("period", "")))
-        await costs.lock(db, vault, user, jour, p, now=utcnow(), **_cost_args(settings))
+        key = await _key(db, vault, settings, jour)
+        await costs.lock(
+            db, vault, user, jour, p, now=utcnow(), key=key, populations=service.populations()
+        )
         return Redirect(f"/stats/costs?period={p.key}&flash=locked", status_code=303)
 
     @get("/export.csv")
@@ -244,9 +294,10 @@ class CostPages(Controller):
         user: CurrentUser,
         period: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        jour = self._jour(user)
-        p = _period(period, settings.cost_period)
-        b = await costs.basis(db, vault, jour, p, **_cost_args(settings))
+        jour = _jour(user)
+        key = await _key(db, vault, settings, jour)
+        p = _period(period, key.period)
+        b = await costs.basis(db, vault, jour, p, key=key, populations=service.populations())
         await audit.record(
             db,
             "costs.export",
@@ -260,6 +311,49 @@ class CostPages(Controller):
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="fakturaunderlag-{p.key}.csv"'},
         )
+
+
+def _key_form(key: costs.Key) -> dict[str, str]:
+    return {
+        "population_percent": str(key.population_percent),
+        "annual_sek": str(key.annual_sek),
+        "invoicing_period": key.period,
+    }
+
+
+def _key_out(jour: uuid.UUID, key: costs.Key) -> CostKeyOut:
+    return CostKeyOut(
+        str(jour), key.population_percent, key.annual_sek, key.period, key.own, key.updated_at
+    )
+
+
+class CostKeyApi(Controller):
+    """`/api/v1/stats/cost-key`: the unit head's jour's cost-allocation key."""
+
+    path = "/api/v1/stats/cost-key"
+    tags = ["Statistik"]  # noqa: RUF012
+
+    @get("", summary="Jourens fördelningsnyckel för kostnaderna (egen eller standard)")
+    async def read(self, db: Db, settings: Settings, vault: Vault, user: CurrentUser) -> CostKeyOut:
+        jour = _jour(user)
+        return _key_out(jour, await _key(db, vault, settings, jour))
+
+    @put("", summary="Ändra jourens fördelningsnyckel (loggas med gamla och nya värden)")
+    async def change(
+        self,
+        db: Db,
+        settings: Settings,
+        vault: Vault,
+        user: CurrentUser,
+        data: JSONBody[CostKeyIn],
+    ) -> CostKeyOut:
+        """The jour's unit head only; locked periods keep the key they were locked with."""
+        jour = _jour(user)
+        new = costs.parse_key(data.population_percent, data.annual_sek, data.invoicing_period)
+        key = await costs.set_key(
+            db, vault, user, jour, new, default=costs.default_key(settings), now=utcnow()
+        )
+        return _key_out(jour, key)
 
 
 class StatsApi(Controller):

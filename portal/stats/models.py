@@ -1,4 +1,5 @@
-"""A closed invoicing period: the cost-allocation basis frozen when the period was locked."""
+"""The cost allocation's tables: each jour's key, and closed invoicing periods (the basis frozen
+when the period was locked, with the key that was used)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,17 @@ class CostPeriodLock(Base):
     population_percent: Mapped[int] = mapped_column()
     annual_sek: Mapped[int] = mapped_column()
     basis: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class CostKey(Base):
+    """A jour's own cost-allocation key (FR-G6); a jour without one uses the instance's default
+    (`cost_population_percent`, `cost_annual_sek`, `cost_period`)."""
+
+    __tablename__ = "cost_keys"
+
+    jour_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    population_percent: Mapped[int] = mapped_column()
+    annual_sek: Mapped[int] = mapped_column()
+    period_kind: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
