@@ -348,13 +348,17 @@ class JourPages(Controller):
     include_in_schema = False
 
     @get("/advisories")
-    async def night_view(self, db: Db, vault: Vault, user: CurrentUser) -> Template:
+    async def night_view(
+        self, db: Db, vault: Vault, user: CurrentUser, before: FromQuery[str | None] = None
+    ) -> Template:
+        """The active advisories of every member municipality, 50 at a time, newest first."""
         now = utcnow()
-        rows = await queries.list_for_jour(db, vault, user, now=now)
+        page = await queries.list_for_jour(db, vault, user, now=now, before=before)
         return render(
             "advisories/night.html",
             user,
-            rows=rows,
+            page=page,
+            rows=page.rows,
             now=now,
             shift_start=queries.shift_start(now),
             texts=texts,
@@ -384,16 +388,17 @@ class AdvisoryApi(Controller):
     ) -> Response[list[AdvisorySummaryOut]]:
         """`view=jour`: active advisories to the jour; `view=sent`: the municipality's own.
 
-        Default: `jour` for jour staff, `sent` otherwise. Other roles get 403. `sent` pages
+        Default: `jour` for jour staff, `sent` otherwise. Other roles get 403. Both page
         newest first, `limit` at a time (keyset): `Link: <…>; rel="next"` gives the next page
-        while there is one and `X-Total-Count` counts the filtered list; it filters by
+        while there is one and `X-Total-Count` counts the (filtered) list; `sent` filters by
         `status` (all, active, expiring, expired, withdrawn), `unit`, `legal_basis` and the
         day posted (`date_from`, `date_to`, Stockholm days, inclusive).
         """
         now = utcnow()
         if view == "jour" or (view is None and access.is_jour_reader(user)):
-            rows = await queries.list_for_jour(db, vault, user, now=now)
-            return Response([summary_out(r) for r in rows])
+            page = await queries.list_for_jour(db, vault, user, now=now, before=before, size=limit)
+            query = list_query(view="jour", limit=limit)
+            return paged(page, [summary_out(r) for r in page.rows], "/api/v1/advisories", query)
         filters = _sent_filter(status, unit, legal_basis, date_from, date_to)
         page = await queries.list_sent(
             db, vault, user, now=now, filters=filters, before=before, size=limit

@@ -362,27 +362,44 @@ async def sender_units(db: AsyncSession, user: Principal) -> list[tuple[uuid.UUI
 
 
 async def list_for_jour(
-    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
-) -> list[Summary]:
-    """The night view: active advisories to the caller's jour, newest first."""
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    *,
+    now: datetime,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page[Summary]:
+    """The night view: a page of the active advisories to the caller's jour (and those expired
+    within NIGHT_VIEW_EXPIRED), newest first, after the cursor `before`, with the count of all;
+    audited with the ids shown."""
     jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
+    cursor = paging.decode(before)
+    where = (
+        Advisory.jour_id.in_(jours)
+        & (Advisory.status == "active")
+        & (Advisory.valid_until > now - NIGHT_VIEW_EXPIRED)
+    )
     advs = (
         await db.scalars(
             select(Advisory)
-            .where(
-                Advisory.jour_id.in_(jours),
-                Advisory.status == "active",
-                Advisory.valid_until > now - NIGHT_VIEW_EXPIRED,
-            )
-            .order_by(Advisory.created_at.desc())
-            .limit(LIST_LIMIT)
+            .where(where, paging.after(Advisory.created_at, Advisory.id, cursor))
+            .order_by(Advisory.created_at.desc(), Advisory.id.desc())
+            .limit(size + 1)
         )
     ).all()
-    rows = await _summaries(db, vault, advs, now)
+    total = await db.scalar(select(func.count()).select_from(Advisory).where(where))
+    rows = await _summaries(db, vault, advs[:size], now)
     await _audit_list(db, user, "jour", rows)
-    return rows
+    return paging.page_of(
+        rows,
+        more=len(advs) > size,
+        cursor=cursor,
+        key=lambda r: (r.created_at, r.id),
+        total=int(total or 0),
+    )
 
 
 @dataclass(frozen=True, slots=True)

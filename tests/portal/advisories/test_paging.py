@@ -165,3 +165,38 @@ def test_the_sent_list_pages_filters_and_keeps_tenants_apart(jp: AdvisoryPortal)
     assert hanna.get("/api/v1/advisories", params={"limit": 201}).status_code == 400
     assert hanna.get("/api/v1/advisories", params={"status": "gammal"}).status_code == 400
     assert hanna.get("/advisories/", params={"unit": "enhet"}).status_code == 400
+
+
+def test_the_jours_night_view_pages_every_active_advisory(jp: AdvisoryPortal) -> None:
+    """The jour's list of active advisories from every member municipality (it stopped at 200
+    without saying so): 50 a page, newest first, each page audited; withdrawn ones left out."""
+    from tests.portal.advisories.helpers import JONNA
+    from tests.portal.paging import walk_pages
+
+    hanna, gunilla, jonna = jp.client(HANNA), jp.client(GUNILLA), jp.client(JONNA)
+    made = [hanna.post("/api/v1/advisories", json=body()).json()["id"] for _ in range(MADE)]
+    made.append(gunilla.post("/api/v1/advisories", json=body()).json()["id"])
+    gone = hanna.post("/api/v1/advisories", json=body()).json()["id"]
+    assert hanna.post(
+        f"/api/v1/advisories/{gone}/withdraw", json={"reason": "Fel"}
+    ).status_code == (204)
+    expected = list(reversed(made))
+
+    ids, sizes, total = walk(jonna, {"view": "jour", "limit": 20})
+    assert ids == expected and total == str(MADE + 1) and gone not in ids
+    assert sizes == [20, 20, MADE + 1 - 40]
+
+    shown, lines = walk_pages(
+        jonna, "/jour/advisories", r'<h2><a href="/advisories/([0-9a-f-]{36})">'
+    )
+    assert shown == expected
+    assert lines == [
+        f"Visar 1–50 av {MADE + 1} aviseringar, nyaste först. Listan fortsätter på nästa sida.",
+        f"Visar 51–{MADE + 1} av {MADE + 1} aviseringar, nyaste först.",
+    ]
+    listed = audit_entries(jp.settings, "advisory.list")
+    assert [(e.details["scope"], e.details["advisories"]) for e in listed[-2:]] == [
+        ("jour", expected[:50]),
+        ("jour", expected[50:]),
+    ]
+    assert jonna.get("/jour/advisories", params={"before": "x"}).status_code == 400
