@@ -82,13 +82,18 @@ def lock_key(job: str) -> int:
 
 async def _purge_sessions(ctx: JobContext) -> int:
     from portal.account.service import purge_sessions
+    from portal.assignments.service import purge_handover
     from portal.drafts.service import purge_expired
 
     async with ctx.maker() as db, db.begin():
         purged = await purge_sessions(db, now=utcnow(), policy=ctx.session_policy)
         drafts = await purge_expired(db, now=utcnow())  # a draft lives beyond its session
-    if purged or drafts:
-        log.info("purged %d browser sessions and %d expired form drafts", purged, drafts)
+        notes = await purge_handover(db, now=utcnow())
+    if purged or drafts or notes:
+        log.info(
+            "purged %d browser sessions, %d expired form drafts and %d old handover notes",
+            purged, drafts, notes,
+        )  # fmt: skip
     return purged
 
 

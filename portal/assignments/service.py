@@ -12,9 +12,9 @@ jour's mailboxes when a new assignment arrives.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assignments import access
@@ -29,6 +29,7 @@ from portal.assignments.content import (
 from portal.assignments.models import Assignment, HandoverNote, HandoverRead
 from portal.assignments.queries import shift_start
 from portal.audit import service as audit
+from portal.audit.service import ANONYMOUS
 from portal.db.models import Organisation, Unit
 from portal.errors import Conflict, InvalidInput
 from portal.notify.service import queue_mail
@@ -277,3 +278,44 @@ async def acknowledge_note(
         db, action, actor=user.actor(n.jour_id), owner_org_id=n.jour_id,
         object_type="handover_note", object_id=n.id,
     )  # fmt: skip
+
+
+HANDOVER_KEEP = timedelta(days=30)
+"""A handover note is deleted this long after it was written (docs/assignments.md, "Retention
+of handover notes"): a working note between shifts, not a record of a case. The handover page
+shows a week; the rest is the margin for a deviation investigation (lex Sarah) to read it."""
+
+
+async def purge_handover(db: AsyncSession, *, now: datetime) -> int:
+    """Delete the handover notes written more than `HANDOVER_KEEP` before `now` with their
+    read receipts, in the caller's transaction; one `handover.cull` audit entry per jour with
+    the number of notes (who wrote what when stays in the log's `handover.create` entries).
+    Returns how many notes went."""
+    cutoff = now - HANDOVER_KEEP
+    per_jour = (
+        await db.execute(
+            select(HandoverNote.jour_id, func.count())
+            .where(HandoverNote.created_at < cutoff)
+            .group_by(HandoverNote.jour_id)
+        )
+    ).all()
+    if not per_jour:
+        return 0
+    old = select(HandoverNote.id).where(HandoverNote.created_at < cutoff)
+    await db.execute(
+        delete(HandoverRead)
+        .where(HandoverRead.note_id.in_(old))
+        .execution_options(synchronize_session=False)
+    )
+    await db.execute(
+        delete(HandoverNote)
+        .where(HandoverNote.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    for jour_id, count in sorted(per_jour, key=lambda r: str(r[0])):
+        await audit.record(
+            db, "handover.cull", actor=ANONYMOUS, owner_org_id=jour_id,
+            object_type="handover_note",
+            details={"notes": int(count), "before": cutoff.isoformat()},
+        )  # fmt: skip
+    return sum(int(c) for _, c in per_jour)

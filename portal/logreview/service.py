@@ -92,6 +92,7 @@ ACTION_LABELS = {
     "handover.create": "Skrev överlämning",
     "handover.acknowledge": "Kvitterade överlämning",
     "handover.list": "Listade överlämningar",
+    "handover.cull": "Raderade gamla överlämningar",
     "delegation.read": "Läste delegeringsordning",
     "delegation.change": "Ändrade delegeringsordning",
     "user.add": "Lade till användare",

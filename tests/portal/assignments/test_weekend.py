@@ -263,3 +263,46 @@ def test_assignments_are_records_for_archive_retention_and_log_review(settings: 
         assert await records.lifecycle(db, done) is None
 
     w.run(ERIK, check)
+
+
+def test_handover_notes_are_deleted_a_month_after_they_were_written(settings: Settings) -> None:
+    """Working notes are not kept forever: the periodic jobs delete a note (and its receipts)
+    `HANDOVER_KEEP` after it was written, with one audit entry per jour; newer notes stay."""
+    from datetime import timedelta
+
+    from portal import jobs
+    from portal.assignments.models import HandoverNote, HandoverRead
+    from portal.db.base import utcnow
+
+    w = World(settings)
+    now = utcnow()
+    old_at = now - service.HANDOVER_KEEP - timedelta(hours=1)
+    young_at = now - service.HANDOVER_KEEP + timedelta(hours=1)
+    old = w.run(JONNA, lambda db, p: service.write_note(db, w.vault, p, "Gammal.", now=old_at))
+    young = w.run(JONNA, lambda db, p: service.write_note(db, w.vault, p, "Ny.", now=young_at))
+    for note in (old, young):
+        w.run(ERIK, lambda db, p, n=note: service.acknowledge_note(db, p, n, now=young_at))
+
+    async def run_jobs() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            await jobs.run_once(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_jobs())
+
+    async def left(db: AsyncSession, p: Principal) -> tuple[list[Any], list[Any], list[Any]]:
+        notes = list(await db.scalars(select(HandoverNote.id)))
+        reads = list(await db.scalars(select(HandoverRead.note_id)))
+        culls = list(
+            await db.scalars(select(AuditEntry.details).where(AuditEntry.action == "handover.cull"))
+        )
+        return notes, reads, culls
+
+    notes, reads, culls = w.run(ERIK, left)
+    assert notes == [young] and reads == [young]
+    assert len(culls) == 1 and culls[0]["notes"] == 1
+    # Nothing more to delete: no second entry.
+    again = w.run(ERIK, lambda db, p: service.purge_handover(db, now=utcnow()))
+    assert again == 0 and len(w.run(ERIK, left)[2]) == 1
