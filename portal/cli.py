@@ -396,7 +396,7 @@ async def _jobs_once(settings: Settings) -> int:
             absolute=timedelta(hours=settings.session_absolute_hours),
         )
         # The same purge as the server's loop: pending, ended and expired sessions.
-        queued = await jobs.run_once(
+        report = await jobs.run_once_report(
             make_sessionmaker(engine),
             build_file_store(settings).store,
             session_policy=policy,
@@ -404,8 +404,20 @@ async def _jobs_once(settings: Settings) -> int:
         )
     finally:
         await engine.dispose()
-    print(f"{queued} expiry reminders queued")
+    for job in jobs.JOB_NAMES:
+        if job in report.ran:
+            print(f"{job}: {report.ran[job]} {JOB_UNITS.get(job, 'done')}")
+        elif job in report.skipped:
+            print(f"{job}: skipped (another instance is running it)")
     return 0
+
+
+JOB_UNITS = {
+    "purge_sessions": "sessions purged",
+    "expiry_reminders": "reminders and notices queued",
+    "audit_anchor": "anchors written",
+}
+"""What `jobs run-once` counts per job (a job not named here prints "done")."""
 
 
 def _print_demo_banner(settings: Settings) -> None:

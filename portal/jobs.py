@@ -99,7 +99,8 @@ async def _purge_sessions(ctx: JobContext) -> int:
 
 async def _expiry_reminders(ctx: JobContext) -> int:
     """Advisories about to expire, assignments past their deadline (escalated), and decisions
-    still waiting for the chair's signature (the chair reminded, then the jour told)."""
+    still waiting for the chair's signature (the chair reminded, then the jour told); returns
+    how many of the three were handled."""
     from portal.advisories.service import send_expiry_reminders
     from portal.assignments.service import escalate_overdue
     from portal.decisions.service import remind_unsigned
@@ -113,7 +114,7 @@ async def _expiry_reminders(ctx: JobContext) -> int:
             "queued %d expiry reminders, escalated %d overdue assignments, %d unsigned decisions",
             queued, overdue, unsigned,
         )  # fmt: skip
-    return queued
+    return queued + overdue + unsigned
 
 
 async def _audit_anchor(ctx: JobContext) -> int:
@@ -263,15 +264,28 @@ async def run_once(
     vault: Vault | None = None,
 ) -> int:
     """Run every job once now (unless another instance is running it); return how many
-    reminders were queued. Raises RuntimeError naming the jobs that failed.
+    reminders and notices were queued (expiring advisories, overdue assignments, unsigned
+    decisions). Raises RuntimeError naming the jobs that failed.
 
     With `store` (the raw object store), the audit chain's head is also anchored there. Pending
     logins and ended sessions are purged; with `session_policy`, sessions past their timeouts too.
     """
+    report = await run_once_report(maker, store, session_policy, metrics, vault)
+    return report.ran.get("expiry_reminders", 0)
+
+
+async def run_once_report(
+    maker: async_sessionmaker[AsyncSession],
+    store: ObjectStore | None = None,
+    session_policy: SessionPolicy | None = None,
+    metrics: Metrics | None = None,
+    vault: Vault | None = None,
+) -> RoundReport:
+    """`run_once`, returning what each job did (`jourpost jobs run-once` prints it)."""
     report = await run_round(JobContext(maker, store, session_policy, vault), metrics=metrics)
     if report.failed:
         raise RuntimeError(f"periodic jobs failed: {', '.join(report.failed)}")
-    return report.ran.get("expiry_reminders", 0)
+    return report
 
 
 async def _loop(ctx: JobContext, interval: float, metrics: Metrics | None) -> None:

@@ -102,6 +102,12 @@ def test_anchors_detect_a_chain_rewritten_with_fresh_hashes(tmp_path: Path) -> N
     jourpost = [sys.executable, "-m", "portal.cli"]
     run = subprocess.run([*jourpost, "jobs", "run-once"], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+    # What each job did, one line per job (it printed only the advisory reminders before).
+    assert run.stdout.splitlines() == [
+        "purge_sessions: 0 sessions purged",
+        "expiry_reminders: 1 reminders and notices queued",  # the demo's expiring advisory
+        "audit_anchor: 1 anchors written",
+    ], run.stdout
     ok = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "1 anchors match" in ok.stdout, ok.stdout + ok.stderr
 
