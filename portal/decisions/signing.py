@@ -12,13 +12,24 @@ Flow (DESIGN.md §5, "federated signing"):
    timestamp and the CA's OCSP response embedded. The signed PDF goes to the object store
    with retention and the decision becomes signed and delivered in the same transaction.
 
-Exactly one signature: the decision moves from awaiting_signature with a conditional UPDATE;
-a second (double-clicked or retried) completion finds it signed and returns it unchanged. If
-the TSA or OCSP responder is unreachable nothing is stored, the decision stays awaiting
+Exactly one signature, and no lock or pooled connection held across a network call:
+1. the step-up answer and the decision are checked in the request's transaction, which is then
+   released (committed: the pending request is used up, the connection goes back, nothing is
+   locked) — a completion that finds the decision signed already returns it unchanged;
+2. the signature is made (TSA, OCSP) and the signed PDF stored under a key of its own for this
+   attempt (locked ten years the moment it is stored) with no transaction open;
+3. a short transaction of its own moves the decision from awaiting_signature to delivered with
+   a conditional UPDATE (the only row lock, held for that transaction) and audits it.
+If the TSA or OCSP responder is unreachable nothing is stored, the decision stays awaiting
 signature, and the chair can try again; the same when the object store can't take the signed
-PDF (503, bounded by the S3 timeouts and attempts). The signature is made and stored under the
-decision's claim (its row lock, one pooled connection): a completion waits for the TSA and S3
-up to their timeouts and keeps that one connection meanwhile.
+PDF (503, bounded by the S3 timeouts and attempts). Meanwhile the decision, the jour's list of
+decisions awaiting signature and the reminder job read and write it as usual.
+
+Two completions racing (a double click, two devices) may both sign and store; the conditional
+UPDATE lets exactly one through. The loser's PDF is then an object no row names, under
+retention for ten years, so it can't be deleted: it is recorded as `decision.sign_superseded`
+in the audit log (its key and SHA-256) and left to `jourpost storage sweep`, which reports it
+among the locked orphans until its retention ends and deletes it then (docs/signing.md).
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.roles import Permission
 from portal import chair_signing
@@ -152,8 +163,22 @@ async def _may_still_sign(db: AsyncSession, user: Principal, d: Decision, note: 
 
 def step_up(runtime: PortalState) -> StepUp:
     """What finishes the step-up of a signature: complete it, then back to the decision."""
+
+    async def completing(
+        db: AsyncSession,
+        vault: Vault,
+        rp: RelyingParty,
+        setup: SigningSetup | None,
+        files: EncryptedObjectStore,
+        user: Principal,
+        params: dict[str, str],
+    ) -> uuid.UUID:
+        return await complete(
+            db, vault, rp, setup, files, user, params, sessions=runtime.sessionmaker
+        )
+
     return chair_signing.step_up(
-        runtime, complete, lambda decision_id: f"/decisions/{decision_id}/sign"
+        runtime, completing, lambda decision_id: f"/decisions/{decision_id}/sign"
     )
 
 
@@ -169,8 +194,14 @@ async def complete(
     files: EncryptedObjectStore,
     user: Principal,
     params: dict[str, str],
+    *,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> uuid.UUID:
-    """Check the step-up answer, sign, store and deliver; return the decision id."""
+    """Check the step-up answer, sign, store and deliver; return the decision id.
+
+    The request's transaction is released before the trust services and the object store are
+    called; the decision is delivered in a short transaction from `sessions` (module docstring).
+    """
     if setup is None:
         raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
     info = await chair_signing.take_pending(
@@ -188,14 +219,30 @@ async def complete(
         raise NotFound(audit=note)
     if d.status in ("signed", "delivered"):
         return d.id  # a retried or double-clicked completion: already signed once
+    sha256 = info["sha256"]
+    if d.status != "awaiting_signature" or d.document_sha256 != sha256:
+        raise Conflict("Beslutet väntar inte längre på underskrift.")
     pnr = await _check_signer(db, vault, user, d, identity, note)
-    if not await _claim(db, d, info["sha256"]):
-        return d.id
-    signed = await _sign(db, vault, setup, d, identity, pnr)
+    unsigned = await _unsigned(db, vault, d)
+    await release(db)  # no connection, transaction or lock held across the network calls
+    signed = await _sign(setup, d, unsigned, identity, pnr)
     now = utcnow()
     stored = await _store(files, d, signed, now)
-    await _deliver(db, user, d, stored, acr=identity.acr, now=now)
+    async with sessions() as tx, tx.begin():
+        delivered = await _deliver(tx, user, d, sha256, stored, acr=identity.acr, now=now)
+    if not delivered:
+        async with sessions() as tx, tx.begin():
+            current = await tx.get(Decision, d.id)
+        if current is None or current.status not in ("signed", "delivered"):
+            raise Conflict("Beslutet väntar inte längre på underskrift.")
     return d.id
+
+
+async def release(db: AsyncSession) -> None:
+    """End the request's transaction now (commit): its pooled connection goes back and its
+    locks are freed. The request's session is not used afterwards (SQLAlchemy refuses inside
+    `provide_db`'s transaction block); later work goes in a transaction of its own."""
+    await db.commit()
 
 
 async def _check_signer(
@@ -218,31 +265,37 @@ async def _check_signer(
     return expected
 
 
-async def _claim(db: AsyncSession, d: Decision, sha256: str) -> bool:
-    """Move the decision from awaiting_signature to signed (conditional UPDATE, row lock until
-    the commit). False: another completion signed it already; Conflict if it no longer waits."""
-    claimed_row = await db.execute(
-        update(Decision)
-        .where(
-            Decision.id == d.id,
-            Decision.status == "awaiting_signature",
-            Decision.document_sha256 == sha256,
-        )
-        .values(status="signed", revision=Decision.revision + 1)
+@dataclass(frozen=True, slots=True)
+class _Unsigned:
+    """What the signature needs from the database, read before the request's transaction ends."""
+
+    pdf: bytes
+    """The frozen PDF."""
+    committee: str
+    """The committee deciding."""
+    decision_maker: str
+    """The decision-maker's name (when the identity provider gives none)."""
+    function: str
+    """The decision-maker's function in the committee."""
+    municipality: str
+    """The municipality's name (the signature's location)."""
+
+
+async def _unsigned(db: AsyncSession, vault: Vault, d: Decision) -> _Unsigned:
+    out = await service.to_out(db, vault, d)
+    assert d.document_enc is not None
+    pdf = base64.b64decode(
+        vault.decrypt(d.document_enc, field_context(Decision.document_enc, d.id))
     )
-    await db.refresh(d)
-    if claimed_row.rowcount == 1:  # type: ignore[attr-defined]
-        return True
-    if d.status in ("signed", "delivered"):
-        return False
-    raise Conflict("Beslutet väntar inte längre på underskrift.")
+    return _Unsigned(
+        pdf, out.committee, out.decision_maker, out.decision_maker_function, out.municipality
+    )
 
 
 async def _sign(
-    db: AsyncSession,
-    vault: Vault,
     setup: SigningSetup,
     d: Decision,
+    unsigned: _Unsigned,
     identity: VerifiedIdentity,
     pnr: str,
 ) -> bytes:
@@ -250,13 +303,8 @@ async def _sign(
     from signing.errors import SigningError, TrustServiceUnavailable
     from signing.pades import sign_pdf
 
-    out = await service.to_out(db, vault, d)
-    assert d.document_enc is not None
-    pdf = base64.b64decode(
-        vault.decrypt(d.document_enc, field_context(Decision.document_enc, d.id))
-    )
     key = ec.generate_private_key(ec.SECP256R1())  # ephemeral: used for this one signature
-    name, given, family = chair_signing.signer_name(identity, out.decision_maker)
+    name, given, family = chair_signing.signer_name(identity, unsigned.decision_maker)
     try:
         cert = setup.ca.issue_signer_certificate(
             public_key=key.public_key(),
@@ -266,18 +314,18 @@ async def _sign(
             surname=family or None,
         )
         return await sign_pdf(
-            pdf,
+            unsigned.pdf,
             signer_cert=cert,
             signer_key=key,
             chain=list(setup.chain),
             timestamp_url=setup.timestamp_url,
             trust_roots=list(setup.trust_roots),
             stamp_text=(
-                f"Digitalt signerat av {name}, {out.decision_maker_function} i "
-                f"{in_running_text(out.committee)}, tid {{time}}"
+                f"Digitalt signerat av {name}, {unsigned.function} i "
+                f"{in_running_text(unsigned.committee)}, tid {{time}}"
             ),
             reason=f"{KINDS[d.kind].title} enligt {KINDS[d.kind].act}",
-            location=out.municipality,
+            location=unsigned.municipality,
         )
     except TrustServiceUnavailable as exc:
         log.warning("signing failed: trust service unavailable")
@@ -295,9 +343,10 @@ async def _store(
 ) -> StoredObject:
     """The signed PDF in the object store, retained for RETENTION."""
     # A key of its own per attempt: the object is locked for ten years the moment it is stored,
-    # and if this transaction never commits (the instance dies, the database goes away) a retry
-    # must not collide with it. An object left behind that way is an orphan for the storage
-    # sweep, never a decision that can no longer be signed.
+    # and another completion may store its own meanwhile, or this one never get to deliver
+    # (the instance dies, the database goes away): a retry must not collide with it. An object
+    # left behind that way is an orphan for the storage sweep, never a decision that can no
+    # longer be signed.
     try:
         return await files.put(
             f"decisions/{d.id}/signed-{uuid.uuid4()}.pdf",
@@ -316,26 +365,45 @@ async def _deliver(
     db: AsyncSession,
     user: Principal,
     d: Decision,
+    sha256: str,
     stored: StoredObject,
     *,
     acr: str,
     now: dt.datetime,
-) -> None:
-    """The decision signed and delivered, pointing at the signed PDF; audited."""
-    d.signed_at = now
-    d.delivered_at = now
-    d.status = "delivered"
-    for column, value in stored_columns(stored, "signed_").items():
-        setattr(d, column, value)
+) -> bool:
+    """The decision signed and delivered, pointing at the signed PDF, if it still awaits the
+    signature of this document (conditional UPDATE); audited. False when another completion
+    (or a change) came first: the PDF just stored is then recorded as superseded."""
+    delivered = await db.execute(
+        update(Decision)
+        .where(
+            Decision.id == d.id,
+            Decision.status == "awaiting_signature",
+            Decision.document_sha256 == sha256,
+        )
+        .values(
+            status="delivered",
+            signed_at=now,
+            delivered_at=now,
+            revision=Decision.revision + 1,
+            **stored_columns(stored, "signed_"),
+        )
+    )
+    won = bool(delivered.rowcount == 1)  # type: ignore[attr-defined]
     await audit.record(
         db,
-        "decision.sign",
+        "decision.sign" if won else "decision.sign_superseded",
         actor=user.actor(d.municipality_id),
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
-        details={"sha256": stored.sha256, "acr": acr},
+        details=(
+            {"sha256": stored.sha256, "acr": acr}
+            if won
+            else {"object_id": stored.object_id, "sha256": stored.sha256}
+        ),
     )
+    return won
 
 
 async def signed_pdf(

@@ -62,6 +62,7 @@ ACTION_LABELS = {
     "decision.update": "Ändrade beslutsutkast",
     "decision.submit": "Skickade beslut för underskrift",
     "decision.sign": "Skrev under beslut",
+    "decision.sign_superseded": "Extra underskrift av beslut sparades men användes inte",
     "decision.timestamp_renewed": "Förnyade beslutets tidsstämpel",
     "decision.read": "Läste beslut",
     "decision.list": "Listade beslut",

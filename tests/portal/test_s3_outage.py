@@ -366,8 +366,8 @@ def test_frozen_s3_while_signing_answers_503_and_signing_again_works(
     """The signed PDF can't be stored: 503 in Swedish within the bound (was 500), nothing
     signed, the decision still awaits signature, and the chair signs once S3 is back.
 
-    (Signing stores under the decision's row lock on one pooled connection, by design of its
-    exactly-once claim: this test does not claim other requests stay fast meanwhile.)"""
+    (That other requests are not held up meanwhile — no row lock, no pooled connection — is
+    tested in tests/portal/decisions/test_signing_concurrency.py.)"""
     from tests.portal.decisions.helpers import OLOF, draft_body, jour_client, roster_with_olof
     from tests.portal.login import csrf_form, login, through_idp
 
