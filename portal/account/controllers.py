@@ -23,6 +23,7 @@ from portal.web.deps import (
     Db,
     OptionalPrincipal,
     RelyingParty,
+    Sessions,
     Settings,
     StepUps,
     Vault,
@@ -63,6 +64,8 @@ def _fresh_login_cookie(settings: Settings, *, on: bool) -> Cookie:
 
 
 def _limiter(state: State) -> service.LoginStartLimiter:
+    """The instance's limiter (its limit and window; the counts are in the database). Benches
+    put one with a huge limit in the app state."""
     limiter = state.get("login_start_limiter")
     if not isinstance(limiter, service.LoginStartLimiter):
         limiter = state["login_start_limiter"] = service.LoginStartLimiter()
@@ -81,6 +84,8 @@ class AccountController(Controller):
         request: Request[Any, Any, Any],
         db: Db,
         state: State,
+        sessions: Sessions,
+        vault: Vault,
         settings: Settings,
         relying_party: RelyingParty,
         next: FromQuery[str | None] = None,
@@ -88,7 +93,12 @@ class AccountController(Controller):
     ) -> Response[Any]:
         """Start a login; `fresh=true` (or a logout in this browser) makes the provider ask anew
         instead of reusing its own session: the next person at a shared computer."""
-        wait = _limiter(state).retry_after(request.client.host if request.client else "")
+        # Counted in a transaction of its own, committed before the identity provider is asked:
+        # the count holds even when this request fails, and no instance waits on its row.
+        async with sessions() as counting, counting.begin():
+            wait = await _limiter(state).retry_after(
+                counting, vault, request.client.host if request.client else ""
+            )
         if wait is not None:
             return _too_many_starts(request, wait)
         token, url = await service.begin_login(

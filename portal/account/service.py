@@ -11,8 +11,9 @@ Threats handled here as well (issue 11):
   authenticated), so no orphan stays usable with an old cookie; the ID token is kept, encrypted,
   in the session for the RP-initiated logout that ends the provider's session too;
 - anonymous floods of `GET /auth/login`: starts are limited per client address
-  (`LoginStartLimiter`), a browser keeps at most one pending row, and `purge_sessions` (run by
-  the periodic jobs) deletes unfinished, ended and expired sessions.
+  (`LoginStartLimiter`, counted in the database for all instances), a browser keeps at most
+  one pending row, and `purge_sessions` (run by the periodic jobs) deletes unfinished, ended
+  and expired sessions and finished login-start windows.
 """
 
 from __future__ import annotations
@@ -20,21 +21,20 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.sessions import SessionPolicy, hash_token, new_token
 from portal.audit import service as audit
 from portal.audit.service import Actor
 from portal.db.base import utcnow
-from portal.db.models import User, UserIdentity, WebSession
+from portal.db.models import LoginStartCount, User, UserIdentity, WebSession
 from portal.errors import AuditNote, Forbidden, NoAccess
 from portal.pii import (
     DecryptionError,
@@ -73,20 +73,23 @@ def safe_next(target: str | None) -> str:
 
 
 class LoginStartLimiter:
-    """Counts login starts per client address in fixed windows (in memory, per instance).
+    """Counts login starts per client address in fixed windows, in the database, so every
+    instance behind the load balancer counts against the same limit.
 
     Each start costs a database row and a request to the identity provider; an anonymous
     client may not make that cost unbounded. IPv6 addresses are counted per /64 (one host
-    usually holds the whole prefix). Several instances each allow the limit: the bound is per
-    instance, which is enough to stop a flood.
+    usually holds the whole prefix). A window starts with the first start after the previous
+    one ended (as the in-memory limiter did). One statement counts a start and returns the
+    count (INSERT .. ON CONFLICT DO UPDATE .. RETURNING: the row's lock orders concurrent
+    starts of every instance, there is no read-modify-write race). The address is kept only as
+    a keyed hash; `purge_sessions` deletes rows whose window has ended.
     """
 
     def __init__(
         self, limit: int = LOGIN_START_LIMIT, window: timedelta = LOGIN_START_WINDOW
     ) -> None:
         self.limit = limit
-        self.window = window.total_seconds()
-        self._counts: dict[str, tuple[float, int]] = {}
+        self.window = window
 
     @staticmethod
     def _key(address: str) -> str:
@@ -98,19 +101,52 @@ class LoginStartLimiter:
             return str(ipaddress.ip_network(f"{ip}/64", strict=False))
         return str(ip)
 
-    def retry_after(self, address: str, now: float | None = None) -> int | None:
-        """Count one start; None when allowed, else the seconds until the window ends."""
-        now = time.monotonic() if now is None else now
-        if len(self._counts) > 10_000:  # forget finished windows; bounded memory
-            self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
-        key = self._key(address)
-        started, count = self._counts.get(key, (now, 0))
-        if now - started >= self.window:
-            started, count = now, 0
-        if count >= self.limit:
-            return max(1, math.ceil(started + self.window - now))
-        self._counts[key] = (started, count + 1)
-        return None
+    async def retry_after(
+        self, db: AsyncSession, vault: Vault, address: str, now: datetime | None = None
+    ) -> int | None:
+        """Count one start (in `db`'s transaction: commit it at once, so a long or failing
+        request doesn't hold the row or undo the count; the address is hashed with `vault`'s
+        blind index key); None when allowed, else the seconds until the window ends."""
+        now = now or utcnow()
+        client = vault.index(f"login-start:{self._key(address)}")
+        row = (
+            await db.execute(_count_start(db.get_bind().dialect.name, client, now, self.window))
+        ).one()
+        count: int = row[0]
+        started: datetime = row[1]
+        if count <= self.limit:
+            return None
+        return max(1, math.ceil((started - now).total_seconds() + self.window.total_seconds()))
+
+
+def _count_start(dialect: str, client: str, now: datetime, window: timedelta) -> Any:
+    """Count a start of `client` at `now`: a new row, a new window when the last one ended,
+    else one more in it. One statement (the row's lock orders concurrent starts); RETURNING
+    the count and the window's start."""
+    c = LoginStartCount
+    ended = c.window_start <= now - window
+    more = {
+        "starts": case((ended, 1), else_=c.starts + 1),
+        "window_start": case((ended, now), else_=c.window_start),
+    }
+    values = {"client": client, "window_start": now, "starts": 1}
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return (
+            pg_insert(c)
+            .values(values)
+            .on_conflict_do_update(index_elements=[c.client], set_=more)
+            .returning(c.starts, c.window_start)
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (
+        sqlite_insert(c)
+        .values(values)
+        .on_conflict_do_update(index_elements=[c.client], set_=more)
+        .returning(c.starts, c.window_start)
+    )
 
 
 async def _end_previous(db: AsyncSession, token: str | None) -> None:
@@ -336,8 +372,9 @@ async def logout(db: AsyncSession, vault: Vault, token: str | None) -> str | Non
 async def purge_sessions(
     db: AsyncSession, *, now: datetime, policy: SessionPolicy | None = None
 ) -> int:
-    """Delete pending logins older than PENDING_LIFETIME, ended sessions and — with the
-    `policy` — sessions past their idle or absolute timeout; return how many rows went.
+    """Delete pending logins older than PENDING_LIFETIME, ended sessions, — with the `policy` —
+    sessions past their idle or absolute timeout, and login-start counts of finished windows;
+    return how many rows went.
 
     Nothing deleted here could still be used: a pending row past its lifetime is refused by the
     callback, an expired session by every request.
@@ -359,4 +396,9 @@ async def purge_sessions(
     result = await db.execute(
         delete(WebSession).where(or_(*dead)).execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    counts = await db.execute(
+        delete(LoginStartCount)
+        .where(LoginStartCount.window_start <= now - LOGIN_START_WINDOW)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) + int(getattr(counts, "rowcount", 0) or 0)

@@ -120,6 +120,21 @@ class WebSession(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class LoginStartCount(Base):
+    """Login starts from one client address in its current window, counted for every instance
+    (portal.account.service.LoginStartLimiter); purged with the sessions."""
+
+    __tablename__ = "login_start_counts"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Keyed hash (HMAC-SHA256, the blind index key) of the address or IPv6 /64: no address
+    is stored."""
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    """When the current window began (its first start)."""
+    starts: Mapped[int] = mapped_column()
+    """Starts counted in it, refused ones included."""
+
+
 class AuditEntry(Base):
     """One append-only, hash-chained audit record (who, what, when, which organisation)."""
 
