@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
@@ -35,7 +35,7 @@ from portal.attachments.service import StorageUnavailable, Upload
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.paging import PAGE_SIZE, period
-from portal.timefmt import format_local
+from portal.timefmt import STOCKHOLM, format_local
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Vault
 from portal.web.downloads import stream_opened
 from portal.web.params import PageLimit, PositiveInt, list_query, paged
@@ -88,6 +88,13 @@ def _sent_filter(
 ) -> queries.SentFilter:
     since, until = period(date_from, date_to)
     return queries.SentFilter(status, unit, legal_basis, since, until)
+
+
+def _aware(since: datetime | None) -> datetime | None:
+    """A `since` filter as given; without a zone it is Stockholm time, as on every page."""
+    if since is None or since.tzinfo is not None:
+        return since
+    return since.replace(tzinfo=STOCKHOLM)
 
 
 def _form_page(
@@ -349,11 +356,14 @@ class JourPages(Controller):
 
     @get("/advisories")
     async def night_view(
-        self, db: Db, vault: Vault, user: CurrentUser, before: FromQuery[str | None] = None
-    ) -> Template:
-        """The active advisories of every member municipality, 50 at a time, newest first."""
+        self, db: Db, vault: Vault, user: CurrentUser, before: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+    ) -> Template:  # fmt: skip
+        """The active advisories of every member municipality, 50 at a time, newest first;
+        `since` (the night dashboard's "Visa alla"): only those new or changed since then."""
         now = utcnow()
-        page = await queries.list_for_jour(db, vault, user, now=now, before=before)
+        since = _aware(since)
+        page = await queries.list_for_jour(db, vault, user, now=now, before=before, since=since)
         return render(
             "advisories/night.html",
             user,
@@ -361,6 +371,8 @@ class JourPages(Controller):
             rows=page.rows,
             now=now,
             shift_start=queries.shift_start(now),
+            since=since,
+            query=list_query(since=queries.since_param(since) if since else None),
             texts=texts,
         )
 
@@ -385,6 +397,7 @@ class AdvisoryApi(Controller):
         date_to: FromQuery[date | None] = None,
         before: FromQuery[str | None] = None,
         limit: PageLimit = PAGE_SIZE,
+        since: FromQuery[datetime | None] = None,
     ) -> Response[list[AdvisorySummaryOut]]:
         """`view=jour`: active advisories to the jour; `view=sent`: the municipality's own.
 
@@ -392,12 +405,20 @@ class AdvisoryApi(Controller):
         newest first, `limit` at a time (keyset): `Link: <…>; rel="next"` gives the next page
         while there is one and `X-Total-Count` counts the (filtered) list; `sent` filters by
         `status` (all, active, expiring, expired, withdrawn), `unit`, `legal_basis` and the
-        day posted (`date_from`, `date_to`, Stockholm days, inclusive).
+        day posted (`date_from`, `date_to`, Stockholm days, inclusive). `jour` takes `since`
+        (ISO 8601; without a zone, Stockholm time): only the advisories posted or changed since
+        then that have not expired, most recently changed first (the night dashboard's "new or
+        changed this shift").
         """
         now = utcnow()
         if view == "jour" or (view is None and access.is_jour_reader(user)):
-            page = await queries.list_for_jour(db, vault, user, now=now, before=before, size=limit)
-            query = list_query(view="jour", limit=limit)
+            since = _aware(since)
+            page = await queries.list_for_jour(
+                db, vault, user, now=now, before=before, size=limit, since=since
+            )
+            query = list_query(
+                view="jour", limit=limit, since=queries.since_param(since) if since else None
+            )
             return paged(page, [summary_out(r) for r in page.rows], "/api/v1/advisories", query)
         filters = _sent_filter(status, unit, legal_basis, date_from, date_to)
         page = await queries.list_sent(

@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -369,24 +369,31 @@ async def list_for_jour(
     now: datetime,
     before: str | None = None,
     size: int = PAGE_SIZE,
+    since: datetime | None = None,
 ) -> Page[Summary]:
     """The night view: a page of the active advisories to the caller's jour (and those expired
     within NIGHT_VIEW_EXPIRED), newest first, after the cursor `before`, with the count of all;
-    audited with the ids shown."""
+    audited with the ids shown.
+
+    With `since` (the night dashboard's "Visa alla"): only the advisories posted or changed at or
+    after `since` that have not expired — the dashboard's definition, `changed_since` — most
+    recently changed first, as the dashboard lists them."""
     jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
     cursor = paging.decode(before)
-    where = (
-        Advisory.jour_id.in_(jours)
-        & (Advisory.status == "active")
-        & (Advisory.valid_until > now - NIGHT_VIEW_EXPIRED)
-    )
+    where = Advisory.jour_id.in_(jours) & (Advisory.status == "active")
+    if since is None:
+        where &= Advisory.valid_until > now - NIGHT_VIEW_EXPIRED
+        time_col = Advisory.created_at
+    else:
+        where &= (Advisory.valid_until > now) & changed_since(since)
+        time_col = Advisory.changed_at
     advs = (
         await db.scalars(
             select(Advisory)
-            .where(where, paging.after(Advisory.created_at, Advisory.id, cursor))
-            .order_by(Advisory.created_at.desc(), Advisory.id.desc())
+            .where(where, paging.after(time_col, Advisory.id, cursor))
+            .order_by(time_col.desc(), Advisory.id.desc())
             .limit(size + 1)
         )
     ).all()
@@ -397,9 +404,21 @@ async def list_for_jour(
         rows,
         more=len(advs) > size,
         cursor=cursor,
-        key=lambda r: (r.created_at, r.id),
+        key=(lambda r: (r.created_at, r.id)) if since is None else (lambda r: (r.changed_at, r.id)),
         total=int(total or 0),
     )
+
+
+def since_param(since: datetime) -> str:
+    """`since` as a link to the filtered night view carries it: ISO 8601 in UTC with "Z" (no "+"
+    to encode in a URL)."""
+    return since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def changed_since(since: Any) -> ColumnElement[bool]:
+    """SQL: the advisory was posted or its content changed at or after `since` (a datetime or a
+    bind parameter). A re-confirmation alone does not count: it changes nothing the jour read."""
+    return or_(Advisory.created_at >= since, Advisory.changed_at >= since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,9 +446,33 @@ class Brief:
     """The jour acknowledged the current content."""
 
 
-# The night dashboard's list, built once: the advisories of `list_for_jour` (same filter, order
-# and limit) with their sender's name and whether the current content is acknowledged, in one
-# statement of plain columns.
+DASHBOARD_LIMIT = 20
+"""Most advisories new or changed this shift that the night dashboard lists (most recently
+changed first); when there are more it says how many and links to the jour's view filtered to
+the shift (`list_for_jour(since=…)`), which pages through all of them. docs/night-shift.md."""
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardAdvisories:
+    """The night dashboard's advisories: the changed ones it lists and the counts it shows."""
+
+    changed: list[Brief]
+    """Not expired, posted or changed since the shift started, most recently changed first; at
+    most DASHBOARD_LIMIT."""
+    changed_total: int
+    """How many there are in all (more than `changed` when the list is capped)."""
+    expiring: int
+    """Active advisories that expire within EXPIRES_SOON."""
+
+
+_CHANGED = changed_since(bindparam("since"))
+_EXPIRING = Advisory.valid_until <= bindparam("soon")
+
+# The night dashboard's advisories, built once, in one statement of plain columns: the jour's
+# active advisories that changed this shift or expire soon, those that changed first (most
+# recently changed first), each with its sender's name and whether the current content is
+# acknowledged, and on every row the counts of both kinds over all of them (window sums, computed
+# before the LIMIT). No rows means no changed and none expiring.
 _DASHBOARD = (
     select(
         Advisory.id,
@@ -444,31 +487,39 @@ _DASHBOARD = (
             AdvisoryAcknowledgement.version >= Advisory.content_version,
         )
         .exists(),
+        _CHANGED,
+        func.sum(case((_CHANGED, 1), else_=0)).over(),
+        func.sum(case((_EXPIRING, 1), else_=0)).over(),
     )
     .join(Organisation, Organisation.id == Advisory.organisation_id)
     .where(
         Advisory.jour_id.in_(bindparam("jours", expanding=True)),
         Advisory.status == "active",
-        Advisory.valid_until > bindparam("expired_after"),
+        Advisory.valid_until > bindparam("now"),
+        or_(_CHANGED, _EXPIRING),
     )
-    .order_by(Advisory.created_at.desc())
-    .limit(LIST_LIMIT)
+    .order_by(case((_CHANGED, 0), else_=1), Advisory.changed_at.desc(), Advisory.id.desc())
+    .limit(DASHBOARD_LIMIT)
 )
 
 
 async def list_for_dashboard(
-    db: AsyncSession, user: Principal, *, now: datetime
-) -> tuple[list[Brief], audit.NewEntry]:
-    """`list_for_jour` as the night dashboard needs it: the same advisories, briefly, in one
-    statement, and the same audit entry (returned for the caller to append with the page's
-    other entries)."""
+    db: AsyncSession, user: Principal, *, now: datetime, since: datetime
+) -> tuple[DashboardAdvisories, audit.NewEntry]:
+    """The night dashboard's advisories: those new or changed at or after `since` (at most
+    DASHBOARD_LIMIT, with the count of all) and how many expire soon, in one statement; and the
+    audit entry of the list, naming exactly the advisories listed (returned for the caller to
+    append with the page's other entries)."""
     jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
-    rows = await db.execute(
-        _DASHBOARD, {"jours": list(jours), "expired_after": now - NIGHT_VIEW_EXPIRED}
-    )
-    briefs = [
+    rows = (
+        await db.execute(
+            _DASHBOARD,
+            {"jours": list(jours), "now": now, "since": since, "soon": now + EXPIRES_SOON},
+        )
+    ).all()
+    changed = [
         Brief(
             id=adv_id,
             organisation_name=org_name,
@@ -480,13 +531,25 @@ async def list_for_dashboard(
             expires_soon=now < valid_until <= now + EXPIRES_SOON,
             acknowledged=bool(acknowledged),
         )
-        for adv_id, org_name, version, created_at, changed_at, valid_until, acknowledged in rows
+        for (
+            adv_id,
+            org_name,
+            version,
+            created_at,
+            changed_at,
+            valid_until,
+            acknowledged,
+            is_changed,
+            *_,
+        ) in rows
+        if is_changed  # the expiring ones after them are only counted
     ]
+    changed_total, expiring = (int(n or 0) for n in rows[0][-2:]) if rows else (0, 0)
     entry = audit.NewEntry(
         "advisory.list", actor=user.actor(), object_type="advisory",
-        details={"scope": "jour", "advisories": [str(b.id) for b in briefs]},
+        details={"scope": "jour", "advisories": [str(b.id) for b in changed]},
     )  # fmt: skip
-    return briefs, entry
+    return DashboardAdvisories(changed, changed_total, expiring), entry
 
 
 async def find_by_ids(

@@ -44,8 +44,12 @@ class Night:
     jour_phone: str
     """The jour's own number, for callers and for the page's header."""
     changed: tuple[AdvisoryBrief, ...]
-    """Active advisories new or changed since the shift started."""
-    expiring: tuple[AdvisoryBrief, ...]
+    """Active advisories new or changed since the shift started, most recently changed first (at
+    most advisories.DASHBOARD_LIMIT)."""
+    changed_total: int
+    """How many advisories are new or changed since the shift started (more than `changed` lists
+    when the list is capped)."""
+    expiring: int
     """Active advisories that expire within two days."""
     awaiting_signature: tuple[tuple[Waiting, timedelta], ...]
     """Decisions sent for signature and not signed, with how long since the oral decision."""
@@ -60,6 +64,16 @@ class Night:
     """Assignments not yet done (sent or accepted), by deadline: on every shift until done."""
     handover: tuple[NoteBrief, ...] = ()
     """Handover notes written since the previous shift started (the outgoing shift's)."""
+
+    @property
+    def changed_capped(self) -> bool:
+        """More advisories changed this shift than the dashboard lists."""
+        return self.changed_total > len(self.changed)
+
+    @property
+    def since_param(self) -> str:
+        """The shift's start as the link to `/jour/advisories?since=` carries it."""
+        return advisories.since_param(self.shift_started)
 
     @property
     def overdue_assignments(self) -> int:
@@ -104,10 +118,8 @@ async def night(db: AsyncSession, vault: Vault, user: Principal, *, now: datetim
     together at the end with one `audit.record_many`.
     """
     start = advisories.shift_start(now)
-    active, advisory_entry = await advisories.list_for_dashboard(db, user, now=now)
+    shown, advisory_entry = await advisories.list_for_dashboard(db, user, now=now, since=start)
     entries = [advisory_entry]
-    current = [a for a in active if not a.expired]
-    changed = [a for a in current if a.created_at >= start or a.changed_at >= start]
     waiting = await decisions.awaiting_signature(db, vault, user)
     on_call = await rosters.first_on_call(db, vault, user, now=now)
     jour_ids = [m.org_id for m in user.memberships if m.org_kind == "jour"]
@@ -133,8 +145,9 @@ async def night(db: AsyncSession, vault: Vault, user: Principal, *, now: datetim
     return Night(
         shift_started=start,
         jour_phone=next((phone for phone, _ in rows if phone), ""),
-        changed=tuple(changed),
-        expiring=tuple(a for a in current if a.expires_soon),
+        changed=tuple(shown.changed),
+        changed_total=shown.changed_total,
+        expiring=shown.expiring,
         awaiting_signature=tuple((d, now - d.oral_decision_at) for d in waiting),
         on_call=tuple(on_call),
         unacknowledged_rosters=sum(1 for o in on_call if o.version_id and not o.acknowledged),

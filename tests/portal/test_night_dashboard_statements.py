@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from auth.sessions import cookie_name
 from portal.advisories import service as advisories
 from portal.advisories.content import AdvisoryDraft, SubjectDraft
+from portal.advisories.queries import DASHBOARD_LIMIT
 from portal.assignments import service as assignments
 from portal.assignments.content import AssignmentDraft
 from portal.db.base import utcnow
@@ -47,6 +48,8 @@ from tests.portal.conftest import prepare_database
 from tests.portal.sessions import open_session
 
 EXTRA_MUNICIPALITIES = 6
+ADVISORIES = DASHBOARD_LIMIT + 4
+"""The busy night's advisories: more than the dashboard lists (it says how many there are)."""
 
 
 @pytest.fixture
@@ -84,7 +87,8 @@ async def _small_night(db: Any, vault: Vault) -> None:
 
 async def _busy_night(db: Any, vault: Vault) -> list[str]:
     """Rosters for every demo municipality and for six more member municipalities (each with
-    an older version, a current one and the jour's receipt), and more of every record."""
+    an older version, a current one and the jour's receipt), and more of every record (more
+    advisories changed this shift than the dashboard lists)."""
     now = utcnow()
     await seed_rosters_everywhere(db, vault, now=now)
     jour_id = await db.scalar(select(Organisation.jour_id).where(Organisation.name == "Gävle"))
@@ -125,12 +129,12 @@ async def _busy_night(db: Any, vault: Vault) -> list[str]:
             if number == 2 and i % 2 == 0:
                 db.add(RosterAck(version_id=version.id, jour_id=jour_id, user_id=jonna.user_id))
     hanna = await _as(db, vault, HANNA)
-    for k in range(4):
+    for k in range(ADVISORIES):
         draft = AdvisoryDraft(
             subjects=[SubjectDraft(personal_identity_number=BOY, name="Kalle Klient")],
             plan=f"Plan {k}.", instructions="Bevilja inte akutboende.", legal_basis="lvu",
             contact_name="Hanna Hedlund", contact_phone="0650-190 00",
-            valid_until=now + timedelta(days=k + 1),
+            valid_until=now + timedelta(days=k % 4 + 1),
         )  # fmt: skip
         await advisories.create(db, vault, hanna, draft, now=now)
     for k in range(3):
@@ -214,6 +218,7 @@ def test_the_dashboard_reads_the_same_statements_however_many_rosters(settings: 
     assert night.count("<li>") >= 10 + EXTRA_MUNICIPALITIES
     assert "Öppna uppdrag (4)" in night
     assert night.count("Anteckning ") == 3
+    assert f"Visar {DASHBOARD_LIMIT} av {ADVISORIES + 3} nya eller ändrade" in night
     # ... and the statements are the same: session, roles, five lists, the jour's phone and
     # unacknowledged reports, and the audit entries appended together (claim, insert, head).
     assert busy == small, (small, busy)
@@ -223,7 +228,7 @@ def test_the_dashboard_reads_the_same_statements_however_many_rosters(settings: 
     jonna_id = asyncio.run(_seed(settings, lambda db, v: _as(db, v, JONNA))).user_id
     advisory, assignment, handover = asyncio.run(_dashboard_audit(settings, jonna_id))
     assert (advisory.action, advisory.details["scope"]) == ("advisory.list", "jour")
-    assert len(advisory.details["advisories"]) == 7
+    assert len(advisory.details["advisories"]) == DASHBOARD_LIMIT
     assert (assignment.action, assignment.details["scope"]) == ("assignment.list", "dashboard")
     assert len(assignment.details["assignments"]) == 4
     assert (handover.action, handover.details["scope"]) == ("handover.list", "dashboard")
