@@ -24,6 +24,7 @@ from portal.advisories.models import (
 )
 from portal.advisories.queries import OWNER_TYPE, content_of
 from portal.attachments import service as attachments
+from portal.db.base import utcnow
 from portal.lookup import names as name_index
 from portal.paging import Key
 from portal.people import user_names
@@ -105,9 +106,11 @@ KIND = "advisory"
 LABEL = "Avisering"
 
 
-def status_label(adv: Advisory) -> str:
-    """The archive's short status of an advisory."""
-    return "återkallad" if adv.status == "withdrawn" else "aktiv/utgången"
+def status_label(adv: Advisory, now: datetime | None = None) -> str:
+    """The archive's short status of an advisory: återkallad, utgången or aktiv (at `now`)."""
+    if adv.status == "withdrawn":
+        return "återkallad"
+    return "utgången" if adv.valid_until <= (now or utcnow()) else "aktiv"
 
 
 LEGAL_BASIS_LABELS = {"lvu": "LVU", "lvm": "LVM", "sol": "SoL", "none": "Ingen"}

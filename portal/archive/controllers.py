@@ -30,7 +30,7 @@ ALL_KINDS = tuple(service.KINDS)
 SEARCH_FIELDS = ("organisation_id", "date_from", "date_to", "personal_identity_number")
 """The search form's fields besides the types: the next page posts them again."""
 HOLD_FLASH = {
-    "held": "Handlingen är spärrad för gallring.",
+    "held": "Spärren är lagd.",
     "released": "Spärren är hävd.",
 }
 

@@ -135,8 +135,9 @@ def test_the_dashboard_lists_its_cap_of_changed_advisories_and_links_to_the_rest
     ids, lines = walk_pages(jonna, link.group(1), r'<h2><a href="/advisories/([0-9a-f-]{36})">')
     assert ids == expected and untouched not in ids
     assert lines == [
-        f"Visar 1–50 av {total} aviseringar, nyaste först. Listan fortsätter på nästa sida.",
-        f"Visar 51–{total} av {total} aviseringar, nyaste först.",
+        f"Visar 1–50 av {total} aviseringar, senast ändrade först."
+        " Listan fortsätter på nästa sida.",
+        f"Visar 51–{total} av {total} aviseringar, senast ändrade först.",
     ]
     # The same in the API, also with the shift's start as Stockholm time without a zone.
     api_ids, sizes, count = walk(

@@ -115,6 +115,7 @@ def test_the_archivist_finds_opens_and_exports(
         assert "Integritetskontroll: godkänd." in advisory.text
         assert "Plan för Kalle.pdf" in advisory.text and "stämmer" in advisory.text
         assert "Bevilja inte akutboende." in advisory.text
+        assert "<dd>aktiv</dd>" in advisory.text.replace("\n", "")  # not "aktiv/utgången"
 
         refs = [f"advisory:{records['advisory']}", f"decision:{records['decision']}"]
         package = c.post(
