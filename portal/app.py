@@ -258,6 +258,7 @@ def create_app(
                 session_policy=state.policy,
                 metrics=state.metrics,
                 vault=state.vault,
+                upload_max_age=timedelta(hours=settings.upload_max_age_hours),
             )
             if settings.run_periodic_jobs
             else None

@@ -363,6 +363,28 @@ async def _storage_sweep(settings: Settings, *, dry_run: bool, grace_hours: floa
     return 1 if report.alarm else 0
 
 
+async def _sweep_uploads(settings: Settings, *, dry_run: bool, hours: float) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from portal.attachments.store import build_file_store
+    from portal.sweep import sweep_uploads
+
+    report = await sweep_uploads(
+        build_file_store(settings).store,
+        now=datetime.now(UTC),
+        max_age=timedelta(hours=hours),
+        dry_run=dry_run,
+    )
+    verb = "would abort" if dry_run else "aborted"
+    print(
+        f"{verb} {len(report.aborted)} incomplete uploads started more than {hours:g} h ago, "
+        f"{report.kept} younger kept"
+    )
+    for upload in report.aborted:
+        print(f"  {upload.key} (started {upload.initiated.isoformat(timespec='seconds')})")
+    return 0
+
+
 async def _keys_rotate(settings: Settings) -> int:
     from portal.app import build_runtime
     from portal.keys.service import rotate
@@ -401,6 +423,7 @@ async def _jobs_once(settings: Settings) -> int:
             build_file_store(settings).store,
             session_policy=policy,
             vault=Vault(settings.keks, settings.current_kek, settings.blind_index_key),
+            upload_max_age=timedelta(hours=settings.upload_max_age_hours),
         )
     finally:
         await engine.dispose()
@@ -416,6 +439,7 @@ JOB_UNITS = {
     "purge_sessions": "sessions purged",
     "expiry_reminders": "reminders and notices queued",
     "audit_anchor": "anchors written",
+    "abort_uploads": "incomplete uploads aborted",
 }
 """What `jobs run-once` counts per job (a job not named here prints "done")."""
 
@@ -482,6 +506,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sweep.add_argument("--dry-run", action="store_true", help="only report")
     sweep.add_argument("--grace-hours", type=float, default=24.0, help="default 24")
+    uploads = storage_sub.add_parser(
+        "sweep-uploads",
+        parents=[on_data],
+        help="abort incomplete uploads (S3 multipart uploads, temporary files) left by an "
+        "instance killed mid-upload",
+    )
+    uploads.add_argument("--dry-run", action="store_true", help="only report")
+    uploads.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=None,
+        help="default JOURPOST_UPLOAD_MAX_AGE_HOURS (24)",
+    )
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser(
@@ -559,7 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs_sub.add_parser(
         "run-once",
         parents=[on_data],
-        help="run the periodic jobs once (session purge, expiry reminders, audit anchor), for cron",
+        help="run the periodic jobs once (session purge, expiry reminders, audit anchor, "
+        "incomplete uploads), for cron",
     )
     args = parser.parse_args(argv)
 
@@ -585,6 +623,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _guarded_serve(settings, insecure=args.insecure_development)
         if args.command == "jobs":
             return asyncio.run(_jobs_once(settings))
+        if args.command == "storage" and args.storage_command == "sweep-uploads":
+            hours = args.older_than_hours or settings.upload_max_age_hours
+            return asyncio.run(_sweep_uploads(settings, dry_run=args.dry_run, hours=hours))
         if args.command == "storage":
             return asyncio.run(
                 _storage_sweep(settings, dry_run=args.dry_run, grace_hours=args.grace_hours)

@@ -1,5 +1,6 @@
 """Periodic jobs of a portal instance: the purge of unfinished, ended and expired browser
-sessions, advisory expiry reminders, and audit-chain anchors.
+sessions, advisory expiry reminders, audit-chain anchors, and aborting uploads a killed
+instance left incomplete.
 
 Run in every instance's lifespan (every 15 minutes, unless `run_periodic_jobs` is false) and by
 `jourpost jobs run-once` (for cron). The e-mail outbox is not one of them: every instance's
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("jourpost.jobs")
 
 INTERVAL_SECONDS = 15 * 60
-JOB_NAMES = ("purge_sessions", "expiry_reminders", "audit_anchor")
+JOB_NAMES = ("purge_sessions", "expiry_reminders", "audit_anchor", "abort_uploads")
 """The periodic jobs, in the order a round runs them (also the `job` label of the metrics)."""
 
 
@@ -64,6 +65,7 @@ class JobContext:
     store: ObjectStore | None = None
     session_policy: SessionPolicy | None = None
     vault: Vault | None = None  # to address the chair's reminder (e-mail encrypted at rest)
+    upload_max_age: timedelta = timedelta(hours=24)  # incomplete uploads older are aborted
 
 
 @dataclass(slots=True)
@@ -127,10 +129,23 @@ async def _audit_anchor(ctx: JobContext) -> int:
     return 0 if seq is None else 1
 
 
+async def _abort_uploads(ctx: JobContext) -> int:
+    """Incomplete uploads older than `upload_max_age` (an instance killed mid-upload): aborted."""
+    from portal.sweep import sweep_uploads
+
+    if ctx.store is None:
+        return 0
+    report = await sweep_uploads(ctx.store, now=utcnow(), max_age=ctx.upload_max_age)
+    if report.aborted:
+        log.info("aborted %d incomplete uploads", len(report.aborted))
+    return len(report.aborted)
+
+
 JOBS: dict[str, Callable[[JobContext], Awaitable[int]]] = {
     "purge_sessions": _purge_sessions,
     "expiry_reminders": _expiry_reminders,
     "audit_anchor": _audit_anchor,
+    "abort_uploads": _abort_uploads,
 }
 
 
@@ -280,9 +295,11 @@ async def run_once_report(
     session_policy: SessionPolicy | None = None,
     metrics: Metrics | None = None,
     vault: Vault | None = None,
+    upload_max_age: timedelta = timedelta(hours=24),
 ) -> RoundReport:
     """`run_once`, returning what each job did (`jourpost jobs run-once` prints it)."""
-    report = await run_round(JobContext(maker, store, session_policy, vault), metrics=metrics)
+    ctx = JobContext(maker, store, session_policy, vault, upload_max_age)
+    report = await run_round(ctx, metrics=metrics)
     if report.failed:
         raise RuntimeError(f"periodic jobs failed: {', '.join(report.failed)}")
     return report
@@ -305,9 +322,10 @@ def start(
     session_policy: SessionPolicy | None = None,
     metrics: Metrics | None = None,
     vault: Vault | None = None,
+    upload_max_age: timedelta = timedelta(hours=24),
 ) -> asyncio.Task[None]:
     """Start the periodic loop (for the app's lifespan)."""
-    ctx = JobContext(maker, store, session_policy, vault)
+    ctx = JobContext(maker, store, session_policy, vault, upload_max_age)
     return asyncio.create_task(_loop(ctx, interval, metrics), name="jourpost-jobs")
 
 

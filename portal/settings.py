@@ -92,6 +92,9 @@ class Settings:
     """How long S3 may stay silent during one request before the attempt fails."""
     s3_max_attempts: int = 3
     """Attempts per S3 request (the first included) before the object store counts as down."""
+    upload_max_age_hours: float = 24.0
+    """Incomplete uploads (S3 multipart uploads, temporary files) left by an instance killed
+    mid-upload are aborted by the periodic jobs once started this long ago."""
     keks: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     """Key-encryption keys by key id (32 bytes each) for files and database fields."""
     current_kek: str = ""
@@ -258,6 +261,8 @@ class Settings:
             problems.append(
                 "JOURPOST_STATS_SUPPRESS_BELOW must be >= 1, JOURPOST_COST_ANNUAL_SEK >= 0"
             )
+        if self.upload_max_age_hours <= 0:
+            problems.append("JOURPOST_UPLOAD_MAX_AGE_HOURS must be > 0")
         if self.db_pool_size < 1 or self.db_max_overflow < 0 or self.s3_max_attempts < 1:
             problems.append(
                 "JOURPOST_DB_POOL_SIZE and JOURPOST_S3_MAX_ATTEMPTS must be >= 1, "

@@ -13,6 +13,12 @@ row: an orphan, holding ciphertext nobody can list, find or cull. `sweep` finds 
 
 Objects that no row names by design are skipped: audit anchors. Run it daily from cron or a
 systemd timer (`jourpost storage sweep`, docs/operations.md); `--dry-run` only reports.
+
+`sweep_uploads` is the same for uploads that never became objects: a portal killed mid-`put`
+leaves an incomplete S3 multipart upload (its parts hold space, no key names it) or a temporary
+file on the filesystem. Those started more than `upload_max_age_hours` (24) ago are aborted —
+no upload of the portal runs that long, so a younger one may still be in progress and is kept.
+Run by the periodic jobs (`abort_uploads`) and `jourpost storage sweep-uploads`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.attachments.models import Attachment
 from portal.decisions.models import Decision
 from storage.errors import ObjectNotFound, RetentionError
-from storage.protocol import ObjectStore
+from storage.protocol import IncompleteUpload, ObjectStore
 
 GRACE = timedelta(hours=24)
 """How old an object with no row must be before it counts as an orphan."""
@@ -122,3 +128,35 @@ async def sweep(
         removed.append(key)
     missing = sorted(k for k in named if k not in seen)
     return SweepReport(len(seen), len(named), tuple(removed), tuple(locked), young, tuple(missing))
+
+
+UPLOAD_MAX_AGE = timedelta(hours=24)
+"""How old an incomplete upload must be before `sweep_uploads` aborts it (the default of the
+`upload_max_age_hours` setting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSweepReport:
+    """What `sweep_uploads` found and did."""
+
+    aborted: tuple[IncompleteUpload, ...]
+    """Incomplete uploads older than the limit, aborted (with dry_run: that would be)."""
+    kept: int
+    """Younger ones, possibly still in progress, left alone."""
+
+
+async def sweep_uploads(
+    store: ObjectStore,
+    *,
+    now: datetime,
+    max_age: timedelta = UPLOAD_MAX_AGE,
+    dry_run: bool = False,
+) -> UploadSweepReport:
+    """Abort the store's incomplete uploads started before `now - max_age`."""
+    found = [upload async for upload in store.incomplete_uploads()]
+    stale = [upload for upload in found if upload.initiated <= now - max_age]
+    kept = len(found) - len(stale)
+    if not dry_run:
+        for upload in stale:
+            await store.abort_upload(upload)
+    return UploadSweepReport(tuple(stale), kept)

@@ -16,13 +16,14 @@ from storage.errors import (
 from storage.filesystem import FilesystemStore
 from storage.keyring import Keyring
 from storage.keys import validate_key
-from storage.protocol import ObjectStore
+from storage.protocol import IncompleteUpload, ObjectStore
 from storage.s3 import S3Store
 
 __all__ = [
     "BackendUnavailable",
     "EncryptedObjectStore",
     "FilesystemStore",
+    "IncompleteUpload",
     "IntegrityError",
     "InvalidKey",
     "Keyring",

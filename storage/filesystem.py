@@ -11,7 +11,9 @@ Threats handled here:
   so a symlink planted inside the root can't lead a write or read outside it either.
 - Torn writes: content goes to a temporary file in the target directory, is fsynced, renamed
   over the target (atomic on POSIX) and the directory fsynced, so after a crash or a failing
-  source the key holds the old or the new content, never a prefix.
+  source the key holds the old or the new content, never a prefix. A process killed mid-write
+  leaves its temporary file (`.tmp-*`, never listed as a key): `incomplete_uploads` lists them
+  and `abort_upload` deletes one (`portal.sweep.sweep_uploads`).
 - Early deletion: delete and overwrite check the sidecar first and refuse while retained or
   held; an unreadable sidecar refuses too (fail closed). This is an application-level guard,
   not WORM media: whoever has shell access to the root can still delete files.
@@ -38,6 +40,7 @@ from storage.errors import (
     RetentionError,
 )
 from storage.keys import validate_key, validate_prefix
+from storage.protocol import IncompleteUpload
 from storage.retention import normalize_retain_until, now
 
 READ_CHUNK = 1 << 20
@@ -190,7 +193,37 @@ class FilesystemStore:
                 if name.startswith(prefix):
                     yield name
 
+    async def incomplete_uploads(self) -> AsyncGenerator[IncompleteUpload, None]:
+        """Temporary files of `put`s (and sidecar writes) still running or left by a process
+        killed mid-write: the `finally` that removes them never ran. Keys can't start with a
+        dot, so no object is ever mistaken for one."""
+        for found in await asyncio.to_thread(self._temporary_files):
+            yield found
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None:
+        """Delete the temporary file (only a temporary file inside the root)."""
+        path = self.root.joinpath(*upload.key.split("/"))
+        if not path.name.startswith(_TEMP_PREFIX) or not path.resolve().is_relative_to(self.root):
+            raise InvalidKey(f"not a temporary file of this store: {upload.key!r}")
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
     # -- blocking helpers (run in a thread) ----------------------------------------------
+
+    def _temporary_files(self) -> list[IncompleteUpload]:
+        found = []
+        for base in (self._objects, self._meta):
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    if not name.startswith(_TEMP_PREFIX):
+                        continue
+                    path = Path(dirpath) / name
+                    try:
+                        stamp = path.stat().st_mtime
+                    except FileNotFoundError:
+                        continue  # renamed into place or removed meanwhile
+                    key = path.relative_to(self.root).as_posix()
+                    found.append(IncompleteUpload(key, datetime.fromtimestamp(stamp, UTC)))
+        return found
 
     def _read_meta(self, key: str) -> tuple[datetime | None, bool]:
         path = self._path(self._meta, key)

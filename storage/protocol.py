@@ -2,8 +2,21 @@
 
 import io
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, cast, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteUpload:
+    """An upload a crashed or killed writer left unfinished: it holds no object, only space."""
+
+    key: str
+    """S3: the object key it was for. Filesystem: the temporary file, relative to the root."""
+    initiated: datetime
+    """When it was started (S3: initiated; filesystem: last written), aware UTC."""
+    upload_id: str = ""
+    """The S3 multipart upload id ("" on the filesystem)."""
 
 
 @runtime_checkable
@@ -60,6 +73,15 @@ class ObjectStore(Protocol):
 
     def list_keys(self, prefix: str = "") -> AsyncGenerator[str, None]:
         """Yield every key starting with `prefix` (in no guaranteed order)."""
+        ...
+
+    def incomplete_uploads(self) -> AsyncGenerator[IncompleteUpload, None]:
+        """Yield the uploads in progress or left behind by a writer that died mid-`put` (S3:
+        the bucket's incomplete multipart uploads; filesystem: temporary files)."""
+        ...
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None:
+        """Discard an incomplete upload (its parts or temporary file); no-op if already gone."""
         ...
 
 

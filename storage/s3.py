@@ -13,9 +13,13 @@ raising `BackendUnavailable`.
 Atomicity: `put` streams the chunks into a multipart upload (or one PUT when they fit in a
 part), which S3 makes visible only when it is completed, after the last chunk; a source that
 fails midway, a cancelled `put` or a failing part makes minio abort the multipart upload, so
-nothing is stored. (Until 4 Dec 2026 the chunks were spooled to a temporary file first; a
-crash of the portal mid-upload now leaves an incomplete multipart upload behind, invisible and
-holding no complete object: give the bucket a lifecycle rule that aborts them after a day.)
+nothing is stored. A portal killed mid-upload (SIGKILL, OOM, power) can't abort it: the
+incomplete multipart upload stays, invisible to `list_keys`, holding no object but its parts'
+space. `incomplete_uploads` lists them (S3 ListMultipartUploads) and `abort_upload` discards
+one; `portal.sweep.sweep_uploads` (a periodic job and `jourpost storage sweep-uploads`) aborts
+those older than a day. A lifecycle rule (AbortIncompleteMultipartUpload) is not relied on:
+SeaweedFS 4.48 accepts and returns it, but acting on it was not shown (its lifecycle work runs
+in separate admin/worker processes; docs/storage.md).
 
 Retention (bucket created with `object_lock=True`): `retain_until` becomes an Object Lock
 COMPLIANCE retain-until date, enforced by the server, which refuses to delete the locked version
@@ -51,6 +55,7 @@ from storage.errors import (
     StorageError,
 )
 from storage.keys import validate_key, validate_prefix
+from storage.protocol import IncompleteUpload
 from storage.retention import normalize_retain_until, now
 
 READ_CHUNK = 1 << 20
@@ -260,6 +265,37 @@ class S3Store:
             for obj in batch:
                 if obj.object_name is not None and not obj.is_dir:
                     yield obj.object_name
+
+    async def incomplete_uploads(self) -> AsyncGenerator[IncompleteUpload, None]:
+        """The bucket's multipart uploads not completed or aborted, `LIST_BATCH` per request."""
+        key_marker: str | None = None
+        upload_id_marker: str | None = None
+        while True:
+            page = await self._run(
+                self.client._list_multipart_uploads,
+                self.bucket,
+                key_marker=key_marker,
+                upload_id_marker=upload_id_marker,
+                max_uploads=LIST_BATCH,
+            )
+            for upload in page.uploads:
+                if upload.object_name and upload.upload_id and upload.initiated_time:
+                    yield IncompleteUpload(
+                        upload.object_name, upload.initiated_time, upload.upload_id
+                    )
+            if not page.is_truncated:
+                return
+            key_marker, upload_id_marker = page.next_key_marker, page.next_upload_id_marker
+
+    async def abort_upload(self, upload: IncompleteUpload) -> None:
+        """Abort the multipart upload (its parts go); gone already is fine."""
+        try:
+            await self._run(
+                self.client._abort_multipart_upload, self.bucket, upload.key, upload.upload_id
+            )
+        except StorageError as exc:
+            if _code(exc) != "NoSuchUpload":
+                raise
 
     # -- helpers -------------------------------------------------------------------------
 

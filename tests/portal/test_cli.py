@@ -107,6 +107,7 @@ def test_anchors_detect_a_chain_rewritten_with_fresh_hashes(tmp_path: Path) -> N
         "purge_sessions: 0 sessions purged",
         "expiry_reminders: 1 reminders and notices queued",  # the demo's expiring advisory
         "audit_anchor: 1 anchors written",
+        "abort_uploads: 0 incomplete uploads aborted",
     ], run.stdout
     ok = subprocess.run([*jourpost, "audit", "verify"], env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "1 anchors match" in ok.stdout, ok.stdout + ok.stderr

@@ -93,3 +93,26 @@ def test_cli_sweep_of_a_demos_data_removes_an_old_orphan(tmp_path: Path) -> None
     assert orphan.exists()
     assert main(["storage", "sweep", "--data", str(data)]) == 0
     assert not orphan.exists()
+
+
+def test_cli_sweep_uploads_and_the_periodic_job_remove_old_temporary_files(
+    tmp_path: Path,
+) -> None:
+    """A demo's filesystem store after a kill mid-upload: its temporary files (the S3 case,
+    incomplete multipart uploads, is in tests/storage/test_incomplete_uploads.py)."""
+    data = tmp_path / "demo"
+    assert main(["demo", "--data", str(data), "--no-serve"]) == 0
+    root = demo_settings(data, "127.0.0.1", 8000).object_root / "objects" / "attachments"
+    root.mkdir(parents=True, exist_ok=True)
+    old, older, fresh = root / ".tmp-old", root / ".tmp-older", root / ".tmp-fresh"
+    for path, age in ((old, timedelta(hours=25)), (older, timedelta(days=3)), (fresh, None)):
+        path.write_bytes(b"part of an upload")
+        if age is not None:
+            stamp = (datetime.now(UTC) - age).timestamp()
+            os.utime(path, (stamp, stamp))
+    assert main(["storage", "sweep-uploads", "--data", str(data), "--dry-run"]) == 0
+    assert old.exists() and older.exists() and fresh.exists()
+    assert main(["storage", "sweep-uploads", "--data", str(data), "--older-than-hours", "48"]) == 0
+    assert old.exists() and not older.exists() and fresh.exists()
+    assert main(["jobs", "run-once", "--data", str(data)]) == 0  # default: a day
+    assert not old.exists() and fresh.exists()
