@@ -96,6 +96,15 @@ def after(time_col: Any, id_col: Any, cursor: Cursor | Key | None) -> ColumnElem
     return or_(time_col < at, (time_col == at) & (id_col < rid))
 
 
+def later(time_col: Any, id_col: Any, key: Key | None) -> ColumnElement[bool]:
+    """SQL: rows after the key in (time, id) ascending order (a list oldest first, such as the
+    retention plan's); every row without one."""
+    if key is None:
+        return true()
+    at, rid = key
+    return or_(time_col > at, (time_col == at) & (id_col > rid))
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One page of a list, newest first."""

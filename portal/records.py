@@ -15,7 +15,8 @@ feature's `records.py`, which answers in these types. Each `records.py` module s
 
 and, for retention (the `# --- retention, log review, statistics ---` section):
 
-    lifecycles(db, org_id=) -> list[Lifecycle]     owner, anchor date, in progress, object keys
+    retention_rows(org_id) -> Anchored             id, anchor, busy of every record, as SQL
+    lifecycles(db, ids) -> list[Lifecycle]         owner, anchor date, in progress, object keys
     lifecycle(db, record_id) -> Lifecycle | None
     persons_named(db, vault, record_id) -> list[str]   personnummer (research-sample exemption)
     cull(db, record_id)                             delete its rows (the caller deletes objects)
@@ -24,12 +25,12 @@ and, for retention (the `# --- retention, log review, statistics ---` section):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import paging
@@ -216,15 +217,40 @@ def in_period(column: Any, since: datetime | None, until: datetime | None) -> li
     ]
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Anchored:
+    """A record type's retention facts as SQL, so that retention selects, pages and counts the
+    due records in the database instead of loading every record (portal/retention/service.py)."""
+
+    rows: Select[uuid.UUID, Any, int]
+    """One row per record (of one organisation, or all): its `id`, its `anchor` (in the
+    column's own type, see `to_sql`) and `busy` (1 while it is in progress, else 0)."""
+    to_sql: Callable[[datetime], Any] = _same
+    """A moment as a value of the `anchor` column (a placement's anchor is a date)."""
+    from_sql: Callable[[Any], datetime] = _same
+    """An `anchor` column value as the moment `Lifecycle.anchor` gives for it."""
+
+
+def busy_flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """SQL: 1 where `condition` holds (the record is in progress), else 0."""
+    return case((condition, 1), else_=0)
+
+
 async def lifecycles_of(
     db: AsyncSession,
     model: type[R],
     life: Callable[[R], Lifecycle],
-    where: ColumnElement[bool] | None = None,
+    id_col: Any,
+    ids: Sequence[uuid.UUID],
 ) -> list[Lifecycle]:
-    """`life` of every row of `model` (that satisfies `where`, when given)."""
-    stmt = select(model) if where is None else select(model).where(where)
-    return [life(row) for row in await db.scalars(stmt)]
+    """`life` of the rows of `model` with these ids (a page of retention's list: bounded)."""
+    if not ids:
+        return []
+    return [life(row) for row in await db.scalars(select(model).where(id_col.in_(list(ids))))]
 
 
 async def lifecycle_of(

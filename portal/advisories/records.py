@@ -9,10 +9,11 @@ of the municipality that sent it (the owner) and of the jour that received it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, case, delete, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.advisories import texts
@@ -30,6 +31,7 @@ from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.records import (
+    Anchored,
     Hit,
     Holding,
     Lifecycle,
@@ -51,15 +53,26 @@ def _life(a: Advisory, objects: list[str]) -> Lifecycle:
     return Lifecycle(a.id, a.organisation_id, anchor, None, objects)
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every advisory (of `org_id`, or all) with its retention anchor and files."""
-    ids: Select[uuid.UUID] = select(Advisory.id)
-    stmt = select(Advisory)
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every advisory (of `org_id`, or all) with its retention anchor, as SQL."""
+    anchor = case(
+        (Advisory.withdrawn_at > Advisory.valid_until, Advisory.withdrawn_at),
+        else_=Advisory.valid_until,
+    )
+    stmt = select(Advisory.id, anchor.label("anchor"), literal(0).label("busy"))
     if org_id:
-        ids = ids.where(Advisory.organisation_id == org_id)
         stmt = stmt.where(Advisory.organisation_id == org_id)
-    keys = await attachments.object_keys(db, OWNER_TYPE, ids)
-    return [_life(a, keys.get(a.id, [])) for a in await db.scalars(stmt)]
+    return Anchored(stmt)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These advisories with their retention anchor and files (one page of retention's list)."""
+    if not ids:
+        return []
+    these: Select[uuid.UUID] = select(Advisory.id).where(Advisory.id.in_(list(ids)))
+    keys = await attachments.object_keys(db, OWNER_TYPE, these)
+    rows = await db.scalars(select(Advisory).where(Advisory.id.in_(list(ids))))
+    return [_life(a, keys.get(a.id, [])) for a in rows]
 
 
 async def lifecycle(db: AsyncSession, advisory_id: uuid.UUID) -> Lifecycle | None:

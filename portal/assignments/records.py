@@ -9,10 +9,11 @@ of a case: they are not archived (docs/assignments.md).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, select
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.assignments import queries
@@ -24,11 +25,13 @@ from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.principal import Principal
 from portal.records import (
+    Anchored,
     Hit,
     Holding,
     Lifecycle,
     Person,
     Record,
+    busy_flag,
     count_of,
     in_period,
     lifecycle_of,
@@ -55,6 +58,7 @@ __all__ = [
     "lifecycle",
     "lifecycles",
     "persons_named",
+    "retention_rows",
     "search",
     "status_label",
 ]
@@ -80,10 +84,24 @@ def _life(a: Assignment) -> Lifecycle:
     return Lifecycle(a.id, a.organisation_id, closed or a.due_at, in_progress, [])
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every assignment (of `org_id`, or all) with its retention anchor."""
-    where = Assignment.organisation_id == org_id if org_id else None
-    return await lifecycles_of(db, Assignment, _life, where)
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every assignment (of `org_id`, or all) with its retention anchor and whether it is
+    still open, as SQL."""
+    stmt = select(
+        Assignment.id,
+        func.coalesce(Assignment.outcome_at, Assignment.withdrawn_at, Assignment.due_at).label(
+            "anchor"
+        ),
+        busy_flag(Assignment.status.in_(OPEN)).label("busy"),
+    )
+    if org_id:
+        stmt = stmt.where(Assignment.organisation_id == org_id)
+    return Anchored(stmt)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These assignments with their retention anchor (one page of retention's list)."""
+    return await lifecycles_of(db, Assignment, _life, Assignment.id, ids)
 
 
 async def lifecycle(db: AsyncSession, assignment_id: uuid.UUID) -> Lifecycle | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +28,14 @@ from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.records import (
+    Anchored,
     Hit,
     Holding,
     Lifecycle,
     Person,
     Record,
     StoredFile,
+    busy_flag,
     count_of,
     in_period,
     lifecycle_of,
@@ -53,12 +56,24 @@ def _life(d: Decision) -> Lifecycle:
     return Lifecycle(d.id, d.municipality_id, d.oral_decision_at, busy, keys)
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every decision (in municipality `org_id`'s archive, or all) with its retention anchor, the
-    signed PDF, and whether it is still in progress."""
-    # The municipality's decisions; a jour's draft is not in its archive.
-    where = archive_filter(org_id, is_jour=False) if org_id else None
-    return await lifecycles_of(db, Decision, _life, where)
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every decision (in municipality `org_id`'s archive, or all) with its retention anchor and
+    whether it is still in progress, as SQL."""
+    stmt = select(
+        Decision.id,
+        Decision.oral_decision_at.label("anchor"),
+        busy_flag(Decision.status.not_in(FINISHED)).label("busy"),
+    )
+    if org_id:
+        # The municipality's decisions; a jour's draft is not in its archive.
+        stmt = stmt.where(archive_filter(org_id, is_jour=False))
+    return Anchored(stmt)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These decisions with their retention anchor, the signed PDF, and whether each is still
+    in progress (one page of retention's list)."""
+    return await lifecycles_of(db, Decision, _life, Decision.id, ids)
 
 
 async def lifecycle(db: AsyncSession, decision_id: uuid.UUID) -> Lifecycle | None:

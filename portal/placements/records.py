@@ -9,10 +9,11 @@ audits the blind index, never the number).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, false, select
+from sqlalchemy import ColumnElement, Select, and_, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.lookup import names as name_index
@@ -25,11 +26,13 @@ from portal.placements.models import Placement, PlacementVersion
 from portal.placements.queries import Summary
 from portal.principal import Principal
 from portal.records import (
+    Anchored,
     Hit,
     Holding,
     Lifecycle,
     Person,
     Record,
+    busy_flag,
     count_of,
     in_period,
     lifecycle_of,
@@ -41,7 +44,8 @@ from portal.timefmt import STOCKHOLM
 __all__ = [
     "KIND", "LABEL", "Summary", "count", "cull", "describe", "describe_section", "find_by_name",
     "find_by_person", "holding", "ids_about", "legal_basis_label", "lifecycle", "lifecycles",
-    "persons_named", "place_kind_label", "reindex_names", "search", "status_label",
+    "persons_named", "place_kind_label", "reindex_names", "retention_rows", "search",
+    "status_label",
 ]  # fmt: skip
 
 
@@ -119,10 +123,28 @@ def _life(pl: Placement) -> Lifecycle:
     return Lifecycle(pl.id, pl.organisation_id, _day(pl.ends_on or pl.starts_on), in_progress)
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every placement (of `org_id`, or all) with its retention anchor (its last day)."""
-    where = Placement.organisation_id == org_id if org_id else None
-    return await lifecycles_of(db, Placement, _life, where)
+def _to_day(moment: datetime) -> date:
+    return moment.astimezone(STOCKHOLM).date()
+
+
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every placement (of `org_id`, or all) with its retention anchor (its last day; the
+    first while it has none) and whether it is ongoing, as SQL. The anchor column is a date:
+    `_day` of it is the moment, and a moment is on or after `_day(d)` exactly when its
+    Stockholm date is on or after `d`, so comparing dates selects the same records."""
+    stmt = select(
+        Placement.id,
+        func.coalesce(Placement.ends_on, Placement.starts_on).label("anchor"),
+        busy_flag(Placement.ends_on.is_(None)).label("busy"),
+    )
+    if org_id:
+        stmt = stmt.where(Placement.organisation_id == org_id)
+    return Anchored(stmt, to_sql=_to_day, from_sql=_day)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These placements with their retention anchor (one page of retention's list)."""
+    return await lifecycles_of(db, Placement, _life, Placement.id, ids)
 
 
 async def lifecycle(db: AsyncSession, placement_id: uuid.UUID) -> Lifecycle | None:

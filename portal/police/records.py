@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +21,14 @@ from portal.police.content import from_blob
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.police.rules import ACTS, PURPOSES, STATUSES
 from portal.records import (
+    Anchored,
     Hit,
     Holding,
     Lifecycle,
     Person,
     Record,
     StoredFile,
+    busy_flag,
     count_of,
     in_period,
     lifecycle_of,
@@ -87,10 +90,22 @@ def _life(r: PoliceRequest) -> Lifecycle:
     return Lifecycle(r.id, r.organisation_id, r.status_at, in_progress, objects)
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every request (made for `org_id`, or all) with its retention anchor and signed PDF."""
-    where = PoliceRequest.organisation_id == org_id if org_id else None
-    return await lifecycles_of(db, PoliceRequest, _life, where)
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every request (made for `org_id`, or all) with its retention anchor and whether it is
+    still open, as SQL."""
+    stmt = select(
+        PoliceRequest.id,
+        PoliceRequest.status_at.label("anchor"),
+        busy_flag(PoliceRequest.status.not_in(FINAL)).label("busy"),
+    )
+    if org_id:
+        stmt = stmt.where(PoliceRequest.organisation_id == org_id)
+    return Anchored(stmt)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These requests with their retention anchor and signed PDF (one page of the list)."""
+    return await lifecycles_of(db, PoliceRequest, _life, PoliceRequest.id, ids)
 
 
 async def lifecycle(db: AsyncSession, request_id: uuid.UUID) -> Lifecycle | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, delete, func, insert, select
+from sqlalchemy import ColumnElement, FromClause, Select, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
@@ -23,6 +23,7 @@ from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.records import (
+    Anchored,
     Hit,
     Holding,
     Lifecycle,
@@ -47,15 +48,22 @@ def _life(r: Report, objects: list[str]) -> Lifecycle:
     return Lifecycle(r.id, r.municipality_id or r.jour_id, r.occurred_at, None, objects)
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every report (of municipality `org_id`, or all) with its retention anchor and files."""
-    ids: Select[uuid.UUID] = select(Report.id)
-    stmt = select(Report)
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every report (of municipality `org_id`, or all) with its retention anchor, as SQL."""
+    stmt = select(Report.id, Report.occurred_at.label("anchor"), literal(0).label("busy"))
     if org_id:
-        ids = ids.where(Report.municipality_id == org_id)
         stmt = stmt.where(Report.municipality_id == org_id)
-    keys = await attachments.object_keys(db, OWNER_TYPE, ids)
-    return [_life(r, keys.get(r.id, [])) for r in await db.scalars(stmt)]
+    return Anchored(stmt)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These reports with their retention anchor and files (one page of retention's list)."""
+    if not ids:
+        return []
+    these: Select[uuid.UUID] = select(Report.id).where(Report.id.in_(list(ids)))
+    keys = await attachments.object_keys(db, OWNER_TYPE, these)
+    rows = await db.scalars(select(Report).where(Report.id.in_(list(ids))))
+    return [_life(r, keys.get(r.id, [])) for r in rows]
 
 
 async def lifecycle(db: AsyncSession, report_id: uuid.UUID) -> Lifecycle | None:

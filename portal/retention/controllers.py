@@ -9,9 +9,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from portal import paging
 from portal.archive.service import archive_orgs
 from portal.db.base import utcnow
-from portal.errors import Forbidden, InvalidInput, NotFound
+from portal.errors import DomainError, Forbidden, InvalidInput, NotFound
 from portal.principal import Principal
 from portal.retention import service
 from portal.web.deps import CurrentUser, Db, Files, Sessions, Settings, Vault
@@ -42,6 +43,16 @@ def _org(user: Principal, raw: str | None) -> tuple[uuid.UUID, list[tuple[uuid.U
     return org, names
 
 
+def _type(raw: str | None, counts: dict[str, service.Counts]) -> str:
+    """The record type whose list is shown: the one asked for, else the first with records whose
+    time is up (else the first type)."""
+    if raw:
+        if raw not in service.TYPES:
+            raise DomainError("Okänd handlingstyp. Välj en av flikarna på sidan.")
+        return raw
+    return next((t for t in service.TYPES if counts[t].due), service.TYPES[0])
+
+
 class RetentionPages(Controller):
     """Culling list, run, holds."""
 
@@ -57,16 +68,37 @@ class RetentionPages(Controller):
         user: Principal,
         org: uuid.UUID,
         orgs: list[tuple[uuid.UUID, str]],
+        record_type: str | None = None,
+        before: str | None = None,
         **extra: Any,
     ) -> Template:
         rules = service.load_rules(settings.retention_rules or None)
-        the_plan = await service.plan(db, vault, files.store, rules, now=utcnow(), org_id=org)
+        now = utcnow()
+        counts = await service.plan_counts(db, rules, now=now, org_id=org)
+        shown = _type(record_type, counts)
+        cursor = paging.decode(before)
+        rows, more = await service.plan_page(
+            db,
+            vault,
+            files.store,
+            rules,
+            shown,
+            now=now,
+            org_id=org,
+            after=cursor.key if cursor else None,
+        )
+        page = paging.page_of(
+            rows, more=more, cursor=cursor, key=lambda c: c.key, total=counts[shown].due
+        )
         holds = await service.active_holds(db, vault, [org])
         return render(
             "retention/retention.html",
             user,
             status_code=extra.pop("status", 200),
-            plan=the_plan,
+            page=page,
+            counts=counts,
+            cullable=sum(n.cullable for n in counts.values()),
+            shown=shown,
             rules=rules,
             holds=holds,
             org=org,
@@ -87,10 +119,21 @@ class RetentionPages(Controller):
         user: CurrentUser,
         org: FromQuery[str | None] = None,
         flash: FromQuery[str | None] = None,
+        type: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Template:
         org_id, orgs = _org(user, org)
         return await self._page(
-            db, files, settings, vault, user, org_id, orgs, flash=FLASH.get(flash or "")
+            db,
+            files,
+            settings,
+            vault,
+            user,
+            org_id,
+            orgs,
+            type,
+            before,
+            flash=FLASH.get(flash or ""),
         )
 
     @post("/run")
@@ -119,9 +162,14 @@ class RetentionPages(Controller):
                 errors={"confirm": "Bekräfta att du har gått igenom listan."},
             )
         rules = service.load_rules(settings.retention_rules or None)
-        the_plan = await service.plan(db, vault, files.store, rules, now=utcnow(), org_id=org_id)
         result = await service.cull(
-            sessions, files.store, the_plan, actor=user.actor(org_id), rules=rules
+            sessions,
+            vault,
+            files.store,
+            rules,
+            now=utcnow(),
+            actor=user.actor(org_id),
+            org_id=org_id,
         )
         return await self._page(db, files, settings, vault, user, org_id, orgs, result=result)
 

@@ -10,9 +10,20 @@ when its anchor date plus the rule's months has passed. A due record is neverthe
 - one of its files is still locked in the object store (retention or legal hold there): it is
   reported as blocked with the date it can go, and nothing of it is deleted.
 
-Culling deletes one record per transaction: every row that belongs to it, an audit entry
-(`retention.cull`, ids and rule only), then its objects in the store; if an object cannot be
-deleted the transaction rolls back and the record stays whole in the database.
+The plan is selected, paged and counted in the database, never loaded whole: each record type's
+`retention_rows` (portal/records.py `Anchored`) gives every record's anchor as SQL, and the due
+ones are read oldest anchor first by (anchor, id) in keyset pages (`plan_page`, `iter_plan`);
+the counts of the whole plan are SQL counts (`plan_counts`). `add_months` clamps the day to the
+month's length while keeping the time of day, so "anchor plus months has passed" is not one
+cutoff on the anchor: `due_bounds` gives a cutoff up to which every record is due and a bound
+past which none is, and the few records between the two (the days at a month's end) are
+re-checked in Python with `add_months` itself.
+
+Culling reads the due records in batches (`CULL_BATCH`, each batch read in a short transaction
+of its own) and deletes one record per transaction: every row that belongs to it, its objects in
+the store, then an audit entry (`retention.cull`, ids and rule only); if an object cannot be
+deleted the transaction rolls back and the record stays whole in the database. A run that is
+killed leaves what it culled culled and the rest for the next run.
 """
 
 from __future__ import annotations
@@ -22,16 +33,17 @@ import contextlib
 import dataclasses
 import tomllib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal import paging
 from portal.advisories import records as advisories
 from portal.assignments import records as assignments
 from portal.audit import service as audit
@@ -39,11 +51,12 @@ from portal.audit.service import Actor
 from portal.db.models import Organisation
 from portal.decisions import records as decisions
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
+from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.placements import records as placements
 from portal.police import records as police
-from portal.records import Lifecycle
+from portal.records import Anchored, Lifecycle, busy_flag
 from portal.reports import records as reports
 from portal.retention.models import LegalHold
 from portal.rosters import records as rosters
@@ -62,9 +75,9 @@ class RecordType(Protocol):
     def LABEL(self) -> str:
         """Its Swedish name."""
 
-    async def lifecycles(
-        self, db: AsyncSession, *, org_id: uuid.UUID | None = ...
-    ) -> list[Lifecycle]: ...
+    def retention_rows(self, org_id: uuid.UUID | None = ...) -> Anchored: ...
+
+    async def lifecycles(self, db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]: ...
 
     async def lifecycle(self, db: AsyncSession, record_id: uuid.UUID) -> Lifecycle | None: ...
 
@@ -138,6 +151,22 @@ def add_months(when: datetime, months: int) -> datetime:
     return when.replace(year=year, month=month, day=day)
 
 
+def due_bounds(now: datetime, months: int) -> tuple[datetime, datetime]:
+    """(sure, until) for a rule of `months`: every anchor on or before `sure` is due at `now`,
+    and no anchor after `until` is. They differ only at a month's end, where `add_months`
+    clamps: at 31 March (or on the last day of any month), 31 January plus 2 months is 31 March
+    but 30 January 14:00 plus 2 months is 30 March 14:00, so whether a day at the end of the
+    month `months` back is due depends on its time of day, not only on a cutoff. Records between
+    the two are re-checked with `add_months`."""
+    sure = add_months(now, -months)
+    last_day = calendar.monthrange(now.year, now.month)[1]
+    if sure.day == now.day and now.day < last_day:
+        return sure, sure  # no clamping either way: exactly the anchors up to `sure`
+    first_of_next = datetime(sure.year, sure.month, 1, tzinfo=sure.tzinfo) + timedelta(days=32)
+    month_end = first_of_next.replace(day=1) - timedelta(microseconds=1)
+    return sure, month_end
+
+
 def birth_day(pnr: str) -> int:
     """Day of birth from a 12-digit personnummer (coordination numbers: day + 60)."""
     day = int(pnr[6:8])
@@ -156,6 +185,8 @@ class Candidate:
     """Whose record it is."""
     due_at: datetime
     """When its retention time ran out."""
+    anchor: datetime
+    """The date its retention time runs from (its place in the plan: by anchor, then id)."""
     action: str = "cull"
     """cull | hold | keep | exempt | in_progress | blocked."""
     reason: str = ""
@@ -165,39 +196,216 @@ class Candidate:
     objects: list[str] = field(default_factory=list)
     """Keys of its objects in the store."""
 
+    @property
+    def key(self) -> Key:
+        """Its place in the plan (keyset paging: oldest anchor first, then id)."""
+        return (self.anchor, self.record_id)
 
-@dataclass(slots=True)
-class Plan:
-    """What culling at `now` would do."""
 
-    now: datetime
-    """The moment the plan is for."""
-    candidates: list[Candidate]
-    """Every record whose time is up."""
-    not_due: dict[str, int]
-    """Records per type whose time is not up."""
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """The whole plan of one record type, counted in the database."""
+
+    due: int
+    """Records whose time is up (each one is in the list, culled or kept)."""
+    held: int
+    """Of those, under an active legal hold."""
+    kept: int
+    """Of those, kept because the rule says `keep` (and not held)."""
+    in_progress: int
+    """Of those, still in progress (and neither held nor kept by the rule)."""
+    not_due: int
+    """Records whose time is not up."""
 
     @property
-    def due(self) -> list[Candidate]:
-        """The records that would be deleted."""
-        return [c for c in self.candidates if c.action == "cull"]
-
-    @property
-    def kept(self) -> list[Candidate]:
-        """The records whose time is up but which are kept, with the reason."""
-        return [c for c in self.candidates if c.action != "cull"]
-
-    def as_json(self, names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
-        """For `--json` and the API."""
-        return {
-            "now": self.now.isoformat(),
-            "cull": [_c(c, names) for c in self.due],
-            "kept": [_c(c, names) for c in self.kept],
-            "not_due": self.not_due,
-        }
+    def cullable(self) -> int:
+        """Due and neither held, kept nor in progress: culled unless the research sample keeps
+        it or a file is locked in the store (both are judged record by record, on the list's
+        pages and when culling)."""
+        return self.due - self.held - self.kept - self.in_progress
 
 
-def _c(c: Candidate, names: dict[uuid.UUID, str] | None) -> dict[str, Any]:
+CULL_BATCH = 200
+"""Records a culling run reads (and then culls, one transaction each) at a time."""
+
+
+def _held(record_type: str, record_id: Any) -> ColumnElement[int]:
+    """SQL: 1 when the record is under an active legal hold, else 0."""
+    return busy_flag(
+        exists().where(
+            LegalHold.record_type == record_type,
+            LegalHold.record_id == record_id,
+            LegalHold.lifted_at.is_(None),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A record whose time is up, as the plan's query found it."""
+
+    record_id: uuid.UUID
+    anchor: datetime
+    held: bool
+
+
+async def _due_rows(
+    db: AsyncSession,
+    record_type: str,
+    rule: Rule,
+    *,
+    now: datetime,
+    org_id: uuid.UUID | None,
+    after: Key | None,
+    limit: int,
+) -> tuple[list[_Due], bool]:
+    """Up to `limit` records of the type whose time is up at `now`, oldest anchor first by
+    (anchor, id), after `after`; and whether more follow. Read `limit + 1` at a time: only
+    the records between `due_bounds` can come back not due, and another read continues after
+    them (a few at a month's end)."""
+    source = RECORDS[record_type].retention_rows(org_id)
+    rows = source.rows.subquery()
+    _, until = due_bounds(now, rule.after_months)
+    found: list[_Due] = []
+    key = after
+    while True:
+        wanted = limit + 1 - len(found)
+        sql_key = None if key is None else (source.to_sql(key[0]), key[1])
+        stmt = (
+            select(rows.c.id, rows.c.anchor, _held(record_type, rows.c.id))
+            .where(
+                rows.c.anchor <= source.to_sql(until),
+                paging.later(rows.c.anchor, rows.c.id, sql_key),
+            )
+            .order_by(rows.c.anchor, rows.c.id)
+            .limit(wanted)
+        )
+        read = list(await db.execute(stmt))
+        for record_id, value, held in read:
+            anchor = source.from_sql(value)
+            key = (anchor, record_id)
+            if add_months(anchor, rule.after_months) <= now:
+                found.append(_Due(record_id, anchor, bool(held)))
+        if len(found) > limit:
+            return found[:limit], True
+        if len(read) < wanted:
+            return found, False
+
+
+async def plan_page(
+    db: AsyncSession,
+    vault: Vault,
+    store: ObjectStore,
+    rules: dict[str, Rule],
+    record_type: str,
+    *,
+    now: datetime,
+    org_id: uuid.UUID | None = None,
+    after: Key | None = None,
+    limit: int = paging.PAGE_SIZE,
+) -> tuple[list[Candidate], bool]:
+    """One page of the plan of one record type: up to `limit` records whose time is up at `now`
+    (of one organisation, or all), oldest anchor first, after the key `after`, each judged (to
+    cull, or kept and why); and whether more follow."""
+    rule = rules[record_type]
+    due, more = await _due_rows(
+        db, record_type, rule, now=now, org_id=org_id, after=after, limit=limit
+    )
+    lives = {
+        life.record_id: life
+        for life in await RECORDS[record_type].lifecycles(db, [d.record_id for d in due])
+    }
+    candidates: list[Candidate] = []
+    for d in due:
+        life = lives.get(d.record_id)
+        if life is None:  # culled since the page's query read it
+            continue
+        c = Candidate(
+            record_type,
+            d.record_id,
+            life.owner_org_id,
+            add_months(d.anchor, rule.after_months),
+            d.anchor,
+            objects=list(life.objects),
+        )
+        await _judge(db, vault, c, rule, d.held, life.in_progress)
+        if c.action == "cull":
+            await _check_store_locks(store, c, now)
+        candidates.append(c)
+    return candidates, more
+
+
+async def iter_plan(
+    db: AsyncSession,
+    vault: Vault,
+    store: ObjectStore,
+    rules: dict[str, Rule],
+    *,
+    now: datetime,
+    org_id: uuid.UUID | None = None,
+    batch: int = CULL_BATCH,
+) -> AsyncIterator[Candidate]:
+    """The whole plan, type by type, read `batch` records at a time (bounded memory: for the
+    command line's dry run, which prints all of it)."""
+    for t in TYPES:
+        after: Key | None = None
+        while True:
+            page, more = await plan_page(
+                db, vault, store, rules, t, now=now, org_id=org_id, after=after, limit=batch
+            )
+            for c in page:
+                yield c
+            if not more or not page:
+                break
+            after = page[-1].key
+
+
+def _how_many(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    """SQL: how many rows satisfy `cond` (0 when none)."""
+    return func.coalesce(func.sum(busy_flag(cond)), 0)
+
+
+async def plan_counts(
+    db: AsyncSession, rules: dict[str, Rule], *, now: datetime, org_id: uuid.UUID | None = None
+) -> dict[str, Counts]:
+    """The whole plan's counts per record type, in the database (two statements a type)."""
+    out: dict[str, Counts] = {}
+    for t in TYPES:
+        rule = rules[t]
+        source = RECORDS[t].retention_rows(org_id)
+        rows = source.rows.subquery()
+        sure, until = due_bounds(now, rule.after_months)
+        held = _held(t, rows.c.id)
+        up_to_sure = rows.c.anchor <= source.to_sql(sure)
+
+        total, due, n_held, n_busy = (
+            await db.execute(
+                select(
+                    func.count(),
+                    _how_many(up_to_sure),
+                    _how_many(up_to_sure & (held == 1)),
+                    _how_many(up_to_sure & (held == 0) & (rows.c.busy == 1)),
+                ).select_from(rows)
+            )
+        ).one()
+        # The days at a month's end between the bounds: re-checked one by one (a few days' worth).
+        window = await db.execute(
+            select(rows.c.anchor, held, rows.c.busy).where(
+                rows.c.anchor > source.to_sql(sure), rows.c.anchor <= source.to_sql(until)
+            )
+        )
+        for value, is_held, busy in window:
+            if add_months(source.from_sql(value), rule.after_months) <= now:
+                due, n_held = due + 1, n_held + bool(is_held)
+                n_busy += bool(busy) and not is_held
+        due, n_held, n_busy = int(due), int(n_held), int(n_busy)
+        kept = due - n_held if rule.keep else 0
+        out[t] = Counts(due, n_held, kept, 0 if rule.keep else n_busy, int(total) - due)
+    return out
+
+
+def candidate_json(c: Candidate, names: dict[uuid.UUID, str] | None = None) -> dict[str, Any]:
+    """A record of the plan for `--json`."""
     return {
         "type": c.record_type,
         "id": str(c.record_id),
@@ -209,54 +417,17 @@ def _c(c: Candidate, names: dict[uuid.UUID, str] | None) -> dict[str, Any]:
     }
 
 
-async def _held(db: AsyncSession) -> set[tuple[str, uuid.UUID]]:
-    rows = await db.execute(
-        select(LegalHold.record_type, LegalHold.record_id).where(LegalHold.lifted_at.is_(None))
-    )
-    return {(t, i) for t, i in rows}
-
-
-async def plan(
-    db: AsyncSession,
-    vault: Vault,
-    store: ObjectStore,
-    rules: dict[str, Rule],
-    *,
-    now: datetime,
-    org_id: uuid.UUID | None = None,
-) -> Plan:
-    """What is due at `now` (for one organisation, or all), and what is kept and why."""
-    held = await _held(db)
-    candidates: list[Candidate] = []
-    not_due: dict[str, int] = {}
-    for t in TYPES:
-        rule = rules[t]
-        not_due[t] = 0
-        for life in await RECORDS[t].lifecycles(db, org_id=org_id):
-            due_at = add_months(life.anchor, rule.after_months)
-            if due_at > now:
-                not_due[t] += 1
-                continue
-            c = Candidate(t, life.record_id, life.owner_org_id, due_at, objects=list(life.objects))
-            await _judge(db, vault, c, rule, held, life.in_progress)
-            if c.action == "cull":
-                await _check_store_locks(store, c, now)
-            candidates.append(c)
-    candidates.sort(key=lambda c: (c.record_type, c.due_at))
-    return Plan(now, candidates, not_due)
-
-
 async def _judge(
     db: AsyncSession,
     vault: Vault,
     c: Candidate,
     rule: Rule,
-    held: set[tuple[str, uuid.UUID]],
+    held: bool,
     in_progress: str | None,
 ) -> None:
     """Step 1 for a due record: kept by a legal hold, by its rule, while in progress, or as
     part of the research sample (the first reason wins); otherwise left to cull."""
-    if (c.record_type, c.record_id) in held:
+    if held:
         c.action, c.reason = "hold", "Bevaras: spärrad för gallring (legal hold)."
     elif rule.keep:
         c.action, c.reason = "keep", "Bevaras enligt gallringsreglerna för typen."
@@ -285,35 +456,74 @@ async def _check_store_locks(store: ObjectStore, c: Candidate, now: datetime) ->
             c.reason = "En fil är låst i lagringen till " + c.blocked_until.date().isoformat() + "."
 
 
+FAILED_LISTED = 100
+"""Failed records a culling run lists (all are counted): the result stays small when the store
+is down for every record."""
+
+
 @dataclass(slots=True)
 class CullResult:
     """What a culling run did."""
 
-    deleted: list[Candidate] = field(default_factory=list)
+    deleted: int = 0
     """Records deleted."""
     failed: list[tuple[Candidate, str]] = field(default_factory=list)
-    """Records that could not be deleted (kept whole), with the reason."""
+    """The first `FAILED_LISTED` records that could not be deleted (kept whole), with why."""
+    failed_count: int = 0
+    """Records that could not be deleted."""
 
 
 async def cull(
     sessionmaker: async_sessionmaker[AsyncSession],
+    vault: Vault,
     store: ObjectStore,
-    the_plan: Plan,
-    *,
-    actor: Actor,
     rules: dict[str, Rule],
+    *,
+    now: datetime,
+    actor: Actor,
+    org_id: uuid.UUID | None = None,
+    batch: int = CULL_BATCH,
 ) -> CullResult:
-    """Delete every record the plan marks for culling, each in its own transaction."""
+    """Delete every record due at `now` (of one organisation, or all) that the plan marks for
+    culling. The plan is read `batch` records at a time, each batch in a short transaction of
+    its own, and each record is culled in a transaction of its own: a run stopped half-way has
+    culled what it culled, and the next run finds the rest."""
     result = CullResult()
-    for c in the_plan.due:
-        try:
+    for t in TYPES:
+        if rules[t].keep:
+            continue  # nothing of the type is ever culled
+        after: Key | None = None
+        while True:
             async with sessionmaker() as db, db.begin():
-                await _cull_one(db, store, c, actor=actor, rule=rules[c.record_type])
-        except StorageError as exc:
-            result.failed.append((c, f"filen kunde inte tas bort ({type(exc).__name__})"))
-            continue
-        result.deleted.append(c)
+                page, more = await plan_page(
+                    db, vault, store, rules, t, now=now, org_id=org_id, after=after, limit=batch
+                )
+            for c in page:
+                if c.action == "cull":
+                    await _cull_each(sessionmaker, store, c, actor, rules[t], result)
+            if not more or not page:
+                break
+            after = page[-1].key
     return result
+
+
+async def _cull_each(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    store: ObjectStore,
+    c: Candidate,
+    actor: Actor,
+    rule: Rule,
+    result: CullResult,
+) -> None:
+    try:
+        async with sessionmaker() as db, db.begin():
+            await _cull_one(db, store, c, actor=actor, rule=rule)
+    except StorageError as exc:
+        result.failed_count += 1
+        if len(result.failed) < FAILED_LISTED:
+            result.failed.append((c, f"filen kunde inte tas bort ({type(exc).__name__})"))
+        return
+    result.deleted += 1
 
 
 async def _cull_one(

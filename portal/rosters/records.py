@@ -9,16 +9,29 @@ as the roster pages label them (`schemas.FUNCTIONS`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from portal.db.models import Organisation
 from portal.paging import Key
 from portal.people import user_names
 from portal.pii import Vault, field_context
-from portal.records import Hit, Holding, Lifecycle, Record, count_of, in_period, seek
+from portal.records import (
+    Anchored,
+    Hit,
+    Holding,
+    Lifecycle,
+    Record,
+    busy_flag,
+    count_of,
+    in_period,
+    seek,
+)
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
 from portal.rosters.schemas import FUNCTIONS
 from portal.timefmt import format_local
@@ -29,22 +42,52 @@ CURRENT = "Listan är kommunens gällande version."
 """Why a roster version is kept although its time is up: it is still the one in force."""
 
 
-async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> list[Lifecycle]:
-    """Every roster version (of municipality `org_id`, or all): its time runs from its last
-    entry's end (or its creation when it has none); the municipality's newest is in force."""
-    newest = dict(
-        (m, n)
-        for m, n in await db.execute(
-            select(RosterVersion.municipality_id, func.max(RosterVersion.number)).group_by(
-                RosterVersion.municipality_id
-            )
-        )
+def _last_end() -> Any:
+    """SQL, per roster version: the end of its last entry (None when it has none)."""
+    return (
+        select(func.max(RosterEntry.valid_to))
+        .where(RosterEntry.version_id == RosterVersion.id)
+        .scalar_subquery()
     )
-    stmt = select(RosterVersion, func.max(RosterEntry.valid_to)).join(
-        RosterEntry, RosterEntry.version_id == RosterVersion.id, isouter=True
+
+
+def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
+    """Every roster version (of municipality `org_id`, or all), as SQL: its time runs from its
+    last entry's end (or its creation when it has none); the municipality's newest is in force
+    (busy)."""
+    newer = aliased(RosterVersion)
+    newest = (
+        select(func.max(newer.number))
+        .where(newer.municipality_id == RosterVersion.municipality_id)
+        .scalar_subquery()
+    )
+    stmt = select(
+        RosterVersion.id,
+        func.coalesce(_last_end(), RosterVersion.created_at).label("anchor"),
+        busy_flag(RosterVersion.number == newest).label("busy"),
     )
     if org_id:
         stmt = stmt.where(RosterVersion.municipality_id == org_id)
+    return Anchored(stmt)
+
+
+async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
+    """These roster versions (one page of retention's list): anchor as in `retention_rows`,
+    and in progress while the version is its municipality's newest."""
+    if not ids:
+        return []
+    versions = list(
+        await db.execute(select(RosterVersion, _last_end()).where(RosterVersion.id.in_(list(ids))))
+    )
+    municipalities = {v.municipality_id for v, _ in versions}
+    newest = dict(
+        (m, n)
+        for m, n in await db.execute(
+            select(RosterVersion.municipality_id, func.max(RosterVersion.number))
+            .where(RosterVersion.municipality_id.in_(municipalities))
+            .group_by(RosterVersion.municipality_id)
+        )
+    )
     return [
         Lifecycle(
             v.id,
@@ -52,7 +95,7 @@ async def lifecycles(db: AsyncSession, *, org_id: uuid.UUID | None = None) -> li
             last or v.created_at,
             CURRENT if newest.get(v.municipality_id) == v.number else None,
         )
-        for v, last in await db.execute(stmt.group_by(RosterVersion.id))
+        for v, last in versions
     ]
 
 

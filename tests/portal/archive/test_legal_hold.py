@@ -96,7 +96,9 @@ def test_the_archivist_holds_from_the_record_page_and_lifts_after_confirming(
     with closing(client_as(portal.url, portal.settings, ANDERS)) as c:
         # The retention list links the due record to its page, where the hold is placed.
         retention = c.get("/retention").text
-        assert f'href="{page_url}#sparr"' in retention and "Gallras nu (1)" in retention
+        assert (
+            f'href="{page_url}#sparr"' in retention and "Gallringsbara nu: 1 handling." in retention
+        )
         page = c.get(page_url)
         assert page.status_code == 200
         assert (
@@ -130,7 +132,10 @@ def test_the_archivist_holds_from_the_record_page_and_lifts_after_confirming(
         # The store holds the file; the retention page lists the hold and keeps the record.
         assert _on_hold_in_store(portal, key)
         retention = c.get("/retention").text
-        assert "Gallras nu (0)" in retention and "spärrad för gallring (legal hold)" in retention
+        assert (
+            "Gallringsbara nu: 0 handlingar." in retention
+            and "spärrad för gallring (legal hold)" in retention
+        )
         listed = retention.split("Spärrar (legal hold)")[1]
         assert f'href="{page_url}#sparr"' in listed and REASON in listed
         run = c.post("/retention/run", data=_form(c, confirm="on"))
@@ -156,7 +161,7 @@ def test_the_archivist_holds_from_the_record_page_and_lifts_after_confirming(
 
         # Without the hold, culling takes the record and its file.
         run = c.post("/retention/run", data=_form(c, confirm="on"))
-        assert "1 handlingar gallrades." in run.text
+        assert "1 handling gallrades." in run.text
         assert c.get(page_url).status_code == 404
     assert [e.object_id for e in audit_entries(portal.settings, "retention.cull")] == [hud]
 
