@@ -368,7 +368,8 @@ def _how_many(cond: ColumnElement[bool]) -> ColumnElement[int]:
 async def plan_counts(
     db: AsyncSession, rules: dict[str, Rule], *, now: datetime, org_id: uuid.UUID | None = None
 ) -> dict[str, Counts]:
-    """The whole plan's counts per record type, in the database (two statements a type)."""
+    """The whole plan's counts per record type, in the database (one statement a type, and one
+    more for the days between `due_bounds` at a month's end)."""
     out: dict[str, Counts] = {}
     for t in TYPES:
         rule = rules[t]
@@ -389,11 +390,16 @@ async def plan_counts(
             )
         ).one()
         # The days at a month's end between the bounds: re-checked one by one (a few days' worth).
-        window = await db.execute(
-            select(rows.c.anchor, held, rows.c.busy).where(
-                rows.c.anchor > source.to_sql(sure), rows.c.anchor <= source.to_sql(until)
-            )
-        )
+        window: list[tuple[Any, int, int]] = []
+        if until > sure:
+            window = [
+                (value, is_held, busy)
+                for value, is_held, busy in await db.execute(
+                    select(rows.c.anchor, held, rows.c.busy).where(
+                        rows.c.anchor > source.to_sql(sure), rows.c.anchor <= source.to_sql(until)
+                    )
+                )
+            ]
         for value, is_held, busy in window:
             if add_months(source.from_sql(value), rule.after_months) <= now:
                 due, n_held = due + 1, n_held + bool(is_held)
