@@ -624,7 +624,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "jobs":
             return asyncio.run(_jobs_once(settings))
         if args.command == "storage" and args.storage_command == "sweep-uploads":
-            hours = args.older_than_hours or settings.upload_max_age_hours
+            hours = args.older_than_hours
+            if hours is None:
+                hours = settings.upload_max_age_hours
+            if hours <= 0:  # 0 would abort uploads still in progress
+                print("--older-than-hours must be above 0", file=sys.stderr)
+                return 2
             return asyncio.run(_sweep_uploads(settings, dry_run=args.dry_run, hours=hours))
         if args.command == "storage":
             return asyncio.run(

@@ -111,6 +111,7 @@ def test_cli_sweep_uploads_and_the_periodic_job_remove_old_temporary_files(
             stamp = (datetime.now(UTC) - age).timestamp()
             os.utime(path, (stamp, stamp))
     assert main(["storage", "sweep-uploads", "--data", str(data), "--dry-run"]) == 0
+    assert main(["storage", "sweep-uploads", "--data", str(data), "--older-than-hours", "0"]) == 2
     assert old.exists() and older.exists() and fresh.exists()
     assert main(["storage", "sweep-uploads", "--data", str(data), "--older-than-hours", "48"]) == 0
     assert old.exists() and not older.exists() and fresh.exists()
