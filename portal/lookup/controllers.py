@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from litestar import Controller, get, post
+from litestar.di import Provide
 from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Template
 
@@ -15,8 +16,12 @@ from portal.errors import AuditNote, Forbidden, InvalidInput
 from portal.lookup import service
 from portal.lookup.schemas import LookupIn, LookupOut, lookup_out
 from portal.placements import records as placement_labels
-from portal.web.deps import CurrentUser, Db, Settings, Vault
+from portal.web.deps import CurrentUser, Db, Settings, Vault, provide_autocommit_db
 from portal.web.render import render
+
+# The lookup reads, then writes one statement (its audit entry): no transaction block on
+# PostgreSQL, two round trips fewer (portal.web.deps.provide_autocommit_db, docs/advisories.md).
+_AUTOCOMMIT = {"db": Provide(provide_autocommit_db)}
 
 
 def _rate(settings: Settings) -> service.RateLimit:
@@ -37,7 +42,7 @@ class LookupPage(Controller):
             raise Forbidden(audit=AuditNote("lookup", "denied"))
         return render("lookup/lookup.html", user, result=None, value="", errors={}, texts=texts)
 
-    @post("/")
+    @post("/", dependencies=_AUTOCOMMIT)
     async def search(
         self,
         db: Db,
@@ -70,7 +75,7 @@ class LookupApi(Controller):
     path = "/api/v1/lookup"
     tags = ["lookup"]  # noqa: RUF012
 
-    @post("/", summary="Look a person up", status_code=200)
+    @post("/", summary="Look a person up", status_code=200, dependencies=_AUTOCOMMIT)
     async def lookup(
         self,
         db: Db,

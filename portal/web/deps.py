@@ -78,6 +78,38 @@ async def provide_db(
         raise
 
 
+async def provide_autocommit_db(
+    request: Request[object, object, State], state: State
+) -> AsyncIterator[AsyncSession]:
+    """`provide_db` without a transaction block, on PostgreSQL, for a handler whose only write
+    is one statement after its reads: the personnummer lookup (reads, then the audit append).
+
+    Every statement commits itself (autocommit): no BEGIN and no COMMIT round trip. Nothing is
+    lost by it: under READ COMMITTED each statement of a transaction takes its own snapshot
+    anyway; the audit append (`portal.audit.service.record`, one statement on PostgreSQL) is
+    committed — durable, synchronous commit — when the server answers it, so the entry is
+    stored before the handler can return anything, and if it fails the handler raises and
+    nothing is returned nor stored. The principal's session touch (`last_seen_at`) commits on
+    its own, even if the request then fails: it records that the user was active, which is
+    true. SQLite (tests, the one-process demo) appends in several statements: a transaction
+    there, as `provide_db`. Registered per handler (`dependencies={"db": ...}`), never app-wide.
+    """
+    ps = portal_state(state)
+    try:
+        async with ps.sessionmaker() as session:
+            if ps.engine.dialect.name == "postgresql":
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                yield session
+                await session.commit()  # nothing to send: only ends the session's state
+            else:
+                async with session.begin():
+                    yield session
+    except DomainError as exc:
+        if exc.audit is not None:
+            await record_refusal(ps, request.scope.get("state", {}).get("principal"), exc.audit)
+        raise
+
+
 async def record_refusal(ps: PortalState, principal: Principal | None, note: AuditNote) -> None:
     """Write an audit entry for a refused request in its own transaction."""
     actor = principal.actor() if principal else ANONYMOUS
