@@ -1,15 +1,20 @@
 """What one `POST /api/v1/lookup` costs, round trip by round trip, and each statement's plan.
 
 A fresh PostgreSQL database is filled as bench_lookup.py fills it (default 10,000 advisories),
-the portal runs in this process (Litestar's AsyncTestClient, no network between client and
-portal), and every call the asyncpg driver makes to the server during one lookup is recorded
-with its wall time: the pool's pre-ping, BEGIN, each prepared statement (and a prepare when the
-statement was not yet cached), COMMIT. The handler's whole time is measured around the request,
-so what is not a round trip is Python (Litestar, SQLAlchemy, decryption, rendering). Then each
-recorded statement runs again under EXPLAIN (ANALYZE) with the same parameters, in a
-transaction that is rolled back, and its plan's execution time is printed.
+the portal runs in this process and thread (httpx's ASGI transport: no network, no test-client
+thread between client and portal), and every call the asyncpg driver makes to the server during
+one lookup is recorded with its wall time: the pool's pre-ping, BEGIN, each prepared statement
+(and a prepare when the statement was not yet cached), COMMIT. The handler's whole time is
+measured around the request, so what is not a round trip is Python (Litestar, SQLAlchemy,
+decryption, rendering). Then each recorded statement runs again under EXPLAIN (ANALYZE) with
+the same parameters, in a transaction that is rolled back, and its plan's execution time is
+printed.
 
-Usage: .venv/bin/python bench/lookup_trace.py [--size 10000] [--lookups 200]
+With `--profile`, cProfile over `--lookups` more lookups: own CPU time per package and the
+functions with the most own time, in ms per lookup (the client's share included: it runs in
+the same process, so read the portal's rows).
+
+Usage: .venv/bin/python bench/lookup_trace.py [--size 10000] [--lookups 200] [--profile [--top 40]]
 Run from any checkout (the portal imported is the one this file sits in), so the same script
 measures two branches: copy it into the other checkout's bench/.
 """
@@ -18,8 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import cProfile
+import io
 import os
+import pstats
 import random
 import secrets
 import statistics
@@ -103,8 +112,28 @@ async def _explain(dsn: str, calls: list[Call]) -> list[tuple[str, str]]:
     return out
 
 
-async def _run(env: dict[str, str], probes: list[str], lookups: int) -> None:
-    from litestar.testing import AsyncTestClient
+def _by_package(stats: Any, lookups: int) -> None:
+    """Own time (cProfile's tottime) per package, in ms per lookup."""
+    totals: collections.Counter[str] = collections.Counter()
+    for (path, _, func), (_, _, tottime, *_) in stats.stats.items():
+        if "site-packages/" in path:
+            package = path.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif "/portal/" in path or "/auth/" in path:
+            package = "portal (this project)"
+        elif path == "~":
+            package = f"builtins ({func.split(' of ')[0].strip('<>{}')[:30]})"
+        else:
+            package = "python stdlib " + Path(path).stem
+        totals[package] += tottime
+    print(f"own CPU time per lookup by package (cProfile, {lookups} lookups), ms per lookup:")
+    for package, seconds in totals.most_common(25):
+        print(f"  {seconds * 1000 / lookups:6.3f}  {package}")
+
+
+async def _run(
+    env: dict[str, str], probes: list[str], lookups: int, profile: bool = False, top: int = 40
+) -> None:
+    import httpx
 
     from auth.sessions import cookie_name
     from portal.app import create_app
@@ -119,7 +148,12 @@ async def _run(env: dict[str, str], probes: list[str], lookups: int) -> None:
     calls: list[Call] = []
     recording = False
     rng = random.Random(5)
-    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
+    # In this thread and event loop (no test client thread between): the profile sees the app.
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.lifespan(),
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
+    ):
         client.cookies.set(cookie_name(False), token)
         await client.get("/healthz")
         client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
@@ -139,6 +173,17 @@ async def _run(env: dict[str, str], probes: list[str], lookups: int) -> None:
             recording = True
             traced = await one()
             recording = False
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(lookups):
+                await one()
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            _by_package(stats, lookups)
+            stats.sort_stats("tottime").print_stats(top)
+            print(out.getvalue())
     dsn = env["JOURPOST_DATABASE_URL"].replace("+asyncpg", "")
     plans = iter(await _explain(dsn, calls))
     print(f"\nOne lookup, in process: {traced * 1000:.2f} ms; {len(calls)} round trips")
@@ -191,6 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument("--profile", action="store_true", help="cProfile more lookups")
+    parser.add_argument("--top", type=int, default=40, help="functions listed with --profile")
     args = parser.parse_args()
     import portal
 
@@ -215,7 +262,7 @@ def main() -> None:
             "JOURPOST_LOOKUP_LIMIT": "1000000",
         }
         asyncio.run(bench_lookup._fill(env, args.size, probes))
-        asyncio.run(_run(env, probes, args.lookups))
+        asyncio.run(_run(env, probes, args.lookups, args.profile, args.top))
         asyncio.run(_floor(env["JOURPOST_DATABASE_URL"].replace("+asyncpg", "")))
     finally:
         subprocess.run(

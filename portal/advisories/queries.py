@@ -688,25 +688,40 @@ def _pnr_lookup() -> Select[*tuple[Any, ...]]:
     )
 
 
-_PNR_LOOKUP = _pnr_lookup()
-"""Built once (building it per request cost more than running it); parameters `pnr_index`,
-`expired_since` and access.VISIBLE's."""
+PNR_LOOKUP = _pnr_lookup()
+"""Built once (building it per request cost more than running it); parameters
+`pnr_lookup_params`. Its rows go to `pnr_lookup_summaries`; portal.lookup.service runs it
+outer-joined to its probe, in one statement."""
+
+
+def pnr_lookup_params(user: Principal, pnr_index: str, *, now: datetime) -> dict[str, Any]:
+    """The parameters of `PNR_LOOKUP`."""
+    return {
+        "pnr_index": pnr_index,
+        "expired_since": now - LOOKUP_EXPIRED,
+        **access.visible_params(user),
+    }
 
 
 async def find_by_pnr_index_with_content(
     db: AsyncSession, vault: Vault, user: Principal, pnr_index: str, *, now: datetime
 ) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
     """`find_by_pnr_index` and each found advisory's current content (the lookup shows both), in
-    one query (`_pnr_lookup`; the same summaries `_summaries_with_content` builds)."""
-    params = {
-        "pnr_index": pnr_index,
-        "expired_since": now - LOOKUP_EXPIRED,
-        **access.visible_params(user),
-    }
-    rows: list[Any] = list((await db.execute(_PNR_LOOKUP, params)).all())
-    by_id: dict[uuid.UUID, list[Any]] = {}
+    one query (`PNR_LOOKUP`; the same summaries `_summaries_with_content` builds)."""
+    conn = await db.connection()  # Core rows: no ORM result machinery
+    rows = (await conn.execute(PNR_LOOKUP, pnr_lookup_params(user, pnr_index, now=now))).all()
+    return pnr_lookup_summaries(vault, rows, now=now)
+
+
+def pnr_lookup_summaries(
+    vault: Vault, rows: Sequence[Sequence[Any]], *, now: datetime
+) -> tuple[list[Summary], dict[uuid.UUID, AdvisoryContent]]:
+    """The summaries and contents `PNR_LOOKUP`'s rows describe (rows in its column order; a row
+    whose first column is None — an outer join that found nothing — is skipped)."""
+    by_id: dict[uuid.UUID, list[Sequence[Any]]] = {}
     for row in rows:
-        by_id.setdefault(row[0], []).append(row)
+        if row[0] is not None:
+            by_id.setdefault(row[0], []).append(row)
     result: list[Summary] = []
     contents: dict[uuid.UUID, AdvisoryContent] = {}
     for adv_id, adv_rows in by_id.items():

@@ -195,7 +195,8 @@ async def record(
             action=action, object_type=object_type, object_id=oid, outcome=outcome,
             details_json=details_json,
         )  # fmt: skip
-        await db.execute(
+        conn = await db.connection()  # a Core statement: no ORM execution machinery
+        await conn.execute(
             _PG_APPEND,
             {
                 "before_at": before_at,

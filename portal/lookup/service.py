@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, select
+from sqlalchemy import Select, String, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.roles import Permission
@@ -145,8 +145,29 @@ def _probe() -> Select[Any]:
     )
 
 
-_PROBE = _probe()
-"""Built once; parameters `pnr_index`, `user_id`, `since`."""
+_PROBE_COLUMNS = 5
+"""`_probe()`'s columns, first in each row of `_PROBE_AND_ADVISORIES`."""
+
+
+def _probe_and_advisories() -> Select[Any]:
+    """`_probe()` and the advisories about the person (queries.PNR_LOOKUP) in one statement, one
+    round trip: the probe's one row outer-joined to the advisory rows, so the probe comes back
+    also when there are none (then one row, the advisory columns null). The advisory rows are
+    in PNR_LOOKUP's order (latest expiry first, then advisory, then subject position)."""
+    probe = _probe().subquery("probe")
+    found = queries.PNR_LOOKUP.subquery("found")
+    # First of its name in PNR_LOOKUP's columns: Advisory.id and Advisory.valid_until (the
+    # version's valid_until and the other ids come after and are renamed id_1, valid_until_1…).
+    return (
+        select(probe, found)
+        .select_from(probe)
+        .outerjoin(found, true())
+        .order_by(found.c.valid_until.desc(), found.c.id, found.c.position)
+    )
+
+
+_PROBE_AND_ADVISORIES = _probe_and_advisories()
+"""Built once; parameters `pnr_index`, `user_id`, `since` and queries.pnr_lookup_params'."""
 
 
 async def lookup(
@@ -177,12 +198,21 @@ async def lookup(
     pnr = normalise_personnummer(personnummer)
     index = vault.index(pnr)
     since = now - (rate.window if rate is not None else timedelta(0))
-    recent, reports_exist, decisions_exist, placements_exist, assignments_exist = (
-        await db.execute(_PROBE, {"pnr_index": index, "user_id": user.user_id, "since": since})
-    ).one()
+    params = {
+        "user_id": user.user_id,
+        "since": since,
+        **queries.pnr_lookup_params(user, index, now=now),
+    }
+    conn = await db.connection()  # Core rows: no ORM result machinery on the hot path
+    rows = (await conn.execute(_PROBE_AND_ADVISORIES, params)).all()
+    recent, reports_exist, decisions_exist, placements_exist, assignments_exist = rows[0][
+        :_PROBE_COLUMNS
+    ]
     if rate is not None and (recent or 0) >= rate.limit:
         raise _refuse(int(recent or 0), rate, user)
-    found, plans = await queries.find_by_pnr_index_with_content(db, vault, user, index, now=now)
+    found, plans = queries.pnr_lookup_summaries(
+        vault, [row[_PROBE_COLUMNS:] for row in rows], now=now
+    )
     found_reports = await reports.find_by_person(db, user, index) if reports_exist else []
     found_decisions = await decisions.find_by_person(db, user, index) if decisions_exist else []
     found_placements = (
