@@ -113,9 +113,11 @@ async def _explain(dsn: str, calls: list[Call]) -> list[tuple[str, str]]:
 
 
 def _by_package(stats: Any, lookups: int) -> None:
-    """Own time (cProfile's tottime) per package, in ms per lookup."""
+    """Own time (cProfile's tottime) and function calls per package, per lookup (calls do not
+    depend on the machine's load; the time does)."""
     totals: collections.Counter[str] = collections.Counter()
-    for (path, _, func), (_, _, tottime, *_) in stats.stats.items():
+    calls: collections.Counter[str] = collections.Counter()
+    for (path, _, func), (_, ncalls, tottime, *_) in stats.stats.items():
         if "site-packages/" in path:
             package = path.split("site-packages/", 1)[1].split("/", 1)[0]
         elif "/portal/" in path or "/auth/" in path:
@@ -125,9 +127,12 @@ def _by_package(stats: Any, lookups: int) -> None:
         else:
             package = "python stdlib " + Path(path).stem
         totals[package] += tottime
-    print(f"own CPU time per lookup by package (cProfile, {lookups} lookups), ms per lookup:")
+        calls[package] += ncalls
+    print(f"own CPU time and calls per lookup by package (cProfile, {lookups} lookups):")
+    print(f"  {'ms':>7} {'calls':>7}  package")
     for package, seconds in totals.most_common(25):
-        print(f"  {seconds * 1000 / lookups:6.3f}  {package}")
+        print(f"  {seconds * 1000 / lookups:7.3f} {calls[package] / lookups:7.0f}  {package}")
+    print(f"  {'':7} {sum(calls.values()) / lookups:7.0f}  all")
 
 
 async def _run(
