@@ -14,6 +14,12 @@ document, `sign_message` = a Swedish sentence naming it); the nonce is bound to 
 pending request is kept in the chair's server-side session under the feature's purpose.
 `take_pending` removes it (so a replayed answer finds nothing and signs nothing), and
 `verified_identity` checks the provider's answer, explaining a cancel or a refusal.
+
+Completing holds no lock or pooled connection across the trust services and the object store
+(docs/signing.md): the feature checks in the request's transaction and `release`s it, signs and
+stores under a key of its own for the attempt, then `deliver`s in a short transaction with a
+conditional UPDATE; a completion that lost the race has its stored PDF audited as
+`<action>_superseded`.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
+from portal.audit import service as audit
 from portal.db.models import WebSession
 from portal.errors import AuditNote, DomainError, Forbidden
 from portal.pii import InvalidPersonnummer, Vault, normalise_personnummer
@@ -42,7 +50,7 @@ if TYPE_CHECKING:
     from portal.account.service import StepUp
     from portal.runtime import PortalState
     from signing.pki import DevPki, SigningCA
-    from storage import EncryptedObjectStore
+    from storage import EncryptedObjectStore, StoredObject
 
 log = logging.getLogger("jourpost.signing")
 
@@ -240,3 +248,41 @@ def signer_name(identity: VerifiedIdentity, fallback: str) -> tuple[str, str, st
     name falls back to `fallback` when the provider gave none."""
     given, family = identity.given_name or "", identity.family_name or ""
     return " ".join(x for x in (given, family) if x) or fallback, given, family
+
+
+async def release(db: AsyncSession) -> None:
+    """End the request's transaction now (commit): its pooled connection goes back and its
+    locks are freed. The request's session is not used afterwards (SQLAlchemy refuses inside
+    `provide_db`'s transaction block); later work goes in a transaction of its own."""
+    await db.commit()
+
+
+async def deliver(
+    db: AsyncSession,
+    conditional: Update,
+    *,
+    action: str,
+    user: Principal,
+    owner_org_id: uuid.UUID,
+    object_type: str,
+    object_id: uuid.UUID,
+    stored: StoredObject,
+    details: dict[str, Any],
+) -> bool:
+    """Point the record at the signed PDF just stored with `conditional` (an UPDATE whose WHERE
+    says the record still awaits this signature); audited as `action` with `details` when it
+    went through. False when another completion (or a change) came first: the stored PDF,
+    which no row names and which is locked for its retention, is then audited as
+    `<action>_superseded` with its key and SHA-256 so it can be found and explained."""
+    result = await db.execute(conditional)
+    won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    await audit.record(
+        db,
+        action if won else f"{action}_superseded",
+        actor=user.actor(owner_org_id),
+        owner_org_id=owner_org_id,
+        object_type=object_type,
+        object_id=object_id,
+        details=details if won else {"object_id": stored.object_id, "sha256": stored.sha256},
+    )
+    return won

@@ -224,7 +224,7 @@ async def complete(
         raise Conflict("Beslutet väntar inte längre på underskrift.")
     pnr = await _check_signer(db, vault, user, d, identity, note)
     unsigned = await _unsigned(db, vault, d)
-    await release(db)  # no connection, transaction or lock held across the network calls
+    await chair_signing.release(db)  # no connection, transaction or lock across the network
     signed = await _sign(setup, d, unsigned, identity, pnr)
     now = utcnow()
     stored = await _store(files, d, signed, now)
@@ -236,13 +236,6 @@ async def complete(
         if current is None or current.status not in ("signed", "delivered"):
             raise Conflict("Beslutet väntar inte längre på underskrift.")
     return d.id
-
-
-async def release(db: AsyncSession) -> None:
-    """End the request's transaction now (commit): its pooled connection goes back and its
-    locks are freed. The request's session is not used afterwards (SQLAlchemy refuses inside
-    `provide_db`'s transaction block); later work goes in a transaction of its own."""
-    await db.commit()
 
 
 async def _check_signer(
@@ -374,7 +367,8 @@ async def _deliver(
     """The decision signed and delivered, pointing at the signed PDF, if it still awaits the
     signature of this document (conditional UPDATE); audited. False when another completion
     (or a change) came first: the PDF just stored is then recorded as superseded."""
-    delivered = await db.execute(
+    return await chair_signing.deliver(
+        db,
         update(Decision)
         .where(
             Decision.id == d.id,
@@ -387,23 +381,15 @@ async def _deliver(
             delivered_at=now,
             revision=Decision.revision + 1,
             **stored_columns(stored, "signed_"),
-        )
-    )
-    won = bool(delivered.rowcount == 1)  # type: ignore[attr-defined]
-    await audit.record(
-        db,
-        "decision.sign" if won else "decision.sign_superseded",
-        actor=user.actor(d.municipality_id),
+        ),
+        action="decision.sign",
+        user=user,
         owner_org_id=d.municipality_id,
         object_type="decision",
         object_id=d.id,
-        details=(
-            {"sha256": stored.sha256, "acr": acr}
-            if won
-            else {"object_id": stored.object_id, "sha256": stored.sha256}
-        ),
+        stored=stored,
+        details={"sha256": stored.sha256, "acr": acr},
     )
-    return won
 
 
 async def signed_pdf(

@@ -87,6 +87,9 @@ ACTION_LABELS = {
     "police_request.update": "Ändrade begäran om handräckning",
     "police_request.check": "Kontrollerade begäran om handräckning",
     "police_request.approve": "Godkände begäran om handräckning",
+    "police_request.approve_superseded": (
+        "Extra underskrift av begäran om handräckning sparades men användes inte"
+    ),
     "police_request.list": "Listade begäranden om handräckning",
     "police_request.read": "Läste begäran om handräckning",
     "police_request.download": "Hämtade begäran om handräckning",

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import chair_signing
 from portal.advisories import queries as advisories
 from portal.advisories.texts import legal_basis as advisory_basis_label
 from portal.attachments.store import stored_columns
@@ -31,7 +32,7 @@ from portal.police import access, delegation, document, rules
 from portal.police.content import RequestContent, RequestDraft, from_blob, person, to_blob, validate
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.principal import Principal
-from storage import EncryptedObjectStore
+from storage import EncryptedObjectStore, StoredObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +183,60 @@ async def sign(
     obj = await document.sign_and_store(
         setup, files, request_id=r.id, document_pdf=pdf,
         signer=signer or document.Signer(doc.signer_name or "Okänd", doc.signer_pnr),
-        signer_role=role, reason=f"Begäran om handräckning enligt {rules.ACTS[r.act]}",
+        signer_role=role, reason=signing_reason(r),
         location=doc.location, now=now,
     )  # fmt: skip
     now = max(now, utcnow())  # the signature's own time (after the trust services answered)
-    r.signed_by, r.signed_at = signer_id, now
-    for column, value in stored_columns(obj, "signed_").items():
+    for column, value in _signed(signer_id, obj, now).items():
         setattr(r, column, value)
-    r.status, r.status_at = "signed", now
     db.add(_event(r, "signed", signer_id, now, vault))
+
+
+def signing_reason(r: PoliceRequest) -> str:
+    """The reason in the request's signature."""
+    return f"Begäran om handräckning enligt {rules.ACTS[r.act]}"
+
+
+def _signed(signer_id: uuid.UUID, obj: StoredObject, now: datetime) -> dict[str, object]:
+    """The columns of a request signed by `signer_id` at `now`, its signed PDF `obj`."""
+    return {
+        "signed_by": signer_id, "signed_at": now, "status": "signed", "status_at": now,
+        **stored_columns(obj, "signed_"),
+    }  # fmt: skip
+
+
+async def deliver_approval(
+    db: AsyncSession,
+    vault: Vault,
+    user: Principal,
+    r: PoliceRequest,
+    obj: StoredObject,
+    now: datetime,
+    *,
+    action: str,
+    acr: str,
+) -> bool:
+    """The chair's signed PDF `obj` (stored with no transaction open) put on the request if it
+    still awaits the chair at the revision checked (conditional UPDATE, a short transaction of
+    the caller's), with its event; audited as `action`. False when another completion or a
+    change (revoked) came first: `obj` is then audited as superseded (`chair_signing.deliver`).
+    `r` is the request as checked, detached from its ended transaction: only its keys are read."""
+    won = await chair_signing.deliver(
+        db,
+        update(PoliceRequest)
+        .where(
+            PoliceRequest.id == r.id,
+            PoliceRequest.status == "awaiting_chair",
+            PoliceRequest.revision == r.revision,
+        )
+        .values(revision=PoliceRequest.revision + 1, **_signed(user.user_id, obj, now)),
+        action=action, user=user, owner_org_id=r.organisation_id,
+        object_type=access.OBJECT_TYPE, object_id=r.id, stored=obj,
+        details={"sha256": obj.sha256, "acr": acr, "step_up": True},
+    )  # fmt: skip
+    if won:
+        db.add(_event(r, "signed", user.user_id, now, vault))
+    return won
 
 
 async def create(

@@ -9,11 +9,20 @@ The same step-up as a chair decision (`portal.chair_signing`, DESIGN.md §5):
    the digest. The pending request is kept in the chair's server-side session under PURPOSE.
 2. `complete` — the ID token must be fresh and carry the same chair's personnummer, who must
    still be a chair of the municipality; the request must still await the chair and render to
-   the same digest (else nothing is signed). The PDF is then signed PAdES-B-LTA with a
-   certificate for the identity the provider verified, stored with retention, and the request
-   becomes signed; audited as `police_request.approve` with the acr.
+   the same digest (else nothing is signed). These checks run in the request's transaction,
+   which is then released (committed: the pending request is used up, the connection goes
+   back, no row lock is held). The PDF is signed PAdES-B-LTA with a certificate for the
+   identity the provider verified and stored with retention under a key of its own for this
+   attempt, with no transaction open; a short transaction of its own then marks the request
+   signed with a conditional UPDATE (still awaiting the chair, same revision) and audits it as
+   `police_request.approve` with the acr.
 
-A second (replayed) completion finds the session's pending request gone and signs nothing.
+A second (replayed) completion finds the session's pending request gone and signs nothing. Two
+completions racing (a double click, two devices, each with its own step-up) may both sign and
+store; the conditional UPDATE lets exactly one through, and the other's PDF (locked for its
+retention, named by no row) is audited as `police_request.approve_superseded` for
+`jourpost storage sweep` (docs/signing.md). TSA/OCSP failure: nothing stored; S3 failure: 503;
+either way the request still awaits the chair, who can approve again.
 """
 
 from __future__ import annotations
@@ -25,10 +34,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal import chair_signing
-from portal.audit import service as audit
 from portal.chair_signing import SigningRefused, SigningSetup, SigningUnavailable
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden
@@ -104,8 +112,22 @@ async def begin(
 
 def step_up(runtime: PortalState) -> StepUp:
     """What finishes the chair's step-up: complete it, then back to the request."""
+
+    async def completing(
+        db: AsyncSession,
+        vault: Vault,
+        rp: RelyingParty,
+        setup: SigningSetup | None,
+        files: EncryptedObjectStore,
+        user: Principal,
+        params: dict[str, str],
+    ) -> uuid.UUID:
+        return await complete(
+            db, vault, rp, setup, files, user, params, sessions=runtime.sessionmaker
+        )
+
     return chair_signing.step_up(
-        runtime, complete, lambda request_id: f"{_page(request_id)}?saved=1"
+        runtime, completing, lambda request_id: f"{_page(request_id)}?saved=1"
     )
 
 
@@ -118,11 +140,17 @@ async def complete(
     user: Principal,
     params: dict[str, str],
     *,
+    sessions: async_sessionmaker[AsyncSession],
     now: datetime | None = None,
 ) -> uuid.UUID:
     """Check the step-up answer, sign in the verified chair's name and store (at `now`, default
-    the present); the request id."""
+    the present); the request id.
+
+    The request's transaction is released before the trust services and the object store are
+    called; the request is signed in a short transaction from `sessions` (module docstring)."""
     now = now or utcnow()
+    if setup is None:
+        raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
     info = await chair_signing.take_pending(
         db, user, PURPOSE, none_pending="Ingen underskrift pågår. Börja om från begäran."
     )
@@ -133,7 +161,7 @@ async def complete(
         cancelled="Du avbröt legitimeringen. Begäran är inte beslutad eller underskriven; du "
         "kan besluta när du är redo.",
     )  # fmt: skip
-    r = await _awaiting_chair(db, user, request_id, lock=True)
+    r = await _awaiting_chair(db, user, request_id)
     note = replace(note, owner_org_id=r.organisation_id)
     doc, pdf, sha256 = await _frozen(db, vault, r, user.user_id)
     if chair_signing.verified_pnr(identity) != doc.signer_pnr:
@@ -150,10 +178,19 @@ async def complete(
         )
     name, given, family = chair_signing.signer_name(identity, doc.signer_name or "Okänd")
     signer = document.Signer(name, doc.signer_pnr, given or None, family or None)
-    await service.sign(db, vault, setup, files, r, user.user_id, ROLE, now, pdf=pdf, signer=signer)
-    await audit.record(
-        db, ACTION, actor=user.actor(r.organisation_id), owner_org_id=r.organisation_id,
-        object_type=access.OBJECT_TYPE, object_id=r.id,
-        details={"sha256": r.signed_sha256, "acr": identity.acr, "step_up": True},
+    await chair_signing.release(db)  # no connection, transaction or lock across the network
+    stored = await document.sign_and_store(
+        setup, files, request_id=r.id, document_pdf=pdf, signer=signer, signer_role=ROLE,
+        reason=service.signing_reason(r), location=doc.location, now=now,
     )  # fmt: skip
+    signed_at = max(now, utcnow())  # the signature's own time (after the trust services answered)
+    async with sessions() as tx, tx.begin():
+        won = await service.deliver_approval(
+            tx, vault, user, r, stored, signed_at, action=ACTION, acr=identity.acr
+        )
+    if not won:
+        async with sessions() as tx, tx.begin():
+            current = await tx.get(PoliceRequest, r.id)
+        if current is None or current.signed_at is None:
+            raise Conflict("Begäran väntar inte på ordförandens beslut.")
     return r.id
