@@ -80,6 +80,7 @@ from portal.timefmt import format_local
 from portal.web import errors as web_errors
 from portal.web.accesslog import access_log
 from portal.web.deps import dependencies
+from portal.web.forwarded import behind_proxies
 from portal.web.headers import build_csp, security_headers
 from portal.web.openapi import document_api
 from portal.web.origin import same_origin_only
@@ -386,6 +387,8 @@ def create_app(
     )
     # One access-log line and the request metrics per request, 404/405 included.
     app.asgi_handler = access_log(app.asgi_handler, state.metrics)
+    # The client's address from X-Forwarded-For, only from trusted proxies (portal.web.forwarded).
+    app.asgi_handler = behind_proxies(app.asgi_handler, settings.trusted_proxies)
     document_api(
         app.openapi_schema,
         session_cookie=cookie_name(settings.https),

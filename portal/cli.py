@@ -67,6 +67,8 @@ def _serve(settings: Settings) -> None:
     # uvicorn's access log is off: it logs raw paths, query strings and client addresses (the
     # login callback's query holds one-time codes); portal.web.accesslog logs route templates.
     # log_config=None: uvicorn's own lines go through the portal's handler (text or JSON).
+    # proxy_headers=False: X-Forwarded-* are believed only from JOURPOST_TRUSTED_PROXIES, by the
+    # app itself (portal.web.forwarded), however it is served.
     uvicorn.run(
         create_app(settings),
         host=settings.host,

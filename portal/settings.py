@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import tomllib
@@ -58,6 +59,11 @@ class Settings:
     """Address `jourpost serve` binds to."""
     port: int = 8000
     """Port `jourpost serve` binds to."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of the reverse proxies in front of the portal. Only from
+    these peers are X-Forwarded-For/-Proto believed: the client is then the right-most address
+    in X-Forwarded-For that is not itself a trusted proxy (portal.web.forwarded). Empty: no
+    forwarded header is believed, the client is the TCP peer."""
     database_url: str = "sqlite+aiosqlite:///var/jourpost.sqlite3"
     """SQLAlchemy async URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."""
     db_pool_size: int = 10
@@ -289,6 +295,14 @@ class Settings:
                 problems.append(
                     "JOURPOST_ARCHIVE_ORG_NUMBERS entries look like 'Name=NNNNNN-NNNN', "
                     f"not {entry!r}"
+                )
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                problems.append(
+                    "JOURPOST_TRUSTED_PROXIES entries are IP addresses or networks "
+                    f"(10.0.0.5, 10.0.0.0/24, ::1), not {entry!r}"
                 )
         if problems:
             raise SettingsError("Invalid configuration:\n  - " + "\n  - ".join(problems))

@@ -20,9 +20,12 @@ def serve(
     """Build the app for a (free) port, serve it, yield its base URL, stop it afterwards."""
     port = port or free_port()
     app = app_factory(port)
+    # proxy_headers off as `jourpost serve` runs it (portal.cli): uvicorn's default would believe
+    # X-Forwarded-For from 127.0.0.1, i.e. from every test client (portal.web.forwarded).
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on",
+        proxy_headers=False,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"portal-{port}", daemon=True)
     thread.start()
