@@ -18,8 +18,9 @@ packages=(
   softhsm2
   # Real browser for end-to-end journeys; HTTP load generator for bench/
   chromium wrk
-  # `nginx -t` and `systemd-analyze verify` of the deployment examples (tests/infra); nothing
-  # is started
+  # `nginx -t` and `systemd-analyze verify` of the deployment examples (tests/infra); nginx is
+  # also run, unprivileged on a loopback port, in front of a test portal
+  # (tests/portal/test_trusted_proxies.py)
   nginx systemd
 )
 # Node.js (independent OpenID provider, axe-core) comes with the machine; install Debian's only if absent.

@@ -24,6 +24,7 @@ import argparse
 import base64
 import contextlib
 import io
+import ipaddress
 import json
 import re
 import secrets
@@ -676,6 +677,55 @@ def test_the_proxy_passes_what_the_portal_needs() -> None:
     assert "include /etc/nginx/snippets/jourpost-proxy.conf;" in site
     mounts = _compose()["services"]["proxy"]["volumes"]
     assert any("jourpost-proxy.conf:/etc/nginx/snippets/jourpost-proxy.conf" in m for m in mounts)
+
+
+def test_the_proxy_overwrites_x_forwarded_for_with_its_peer() -> None:
+    """nginx faces the clients: a client's own X-Forwarded-For is dropped, never appended to
+    (the portal believes the header from this proxy, portal.web.forwarded)."""
+    proxy = (NGINX / "jourpost-proxy.conf").read_text()
+    assert re.findall(r"(?m)^proxy_set_header X-Forwarded-For (\S+);", proxy) == ["$remote_addr"]
+    directives = [line for line in proxy.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in directives if "proxy_add_x_forwarded_for" in line]
+
+
+def _trusted(raw: str) -> tuple[str, ...]:
+    """JOURPOST_TRUSTED_PROXIES as the portal reads and validates it."""
+    from portal.settings import load_settings
+    from tests.portal.test_settings import BASE_ENV
+
+    return load_settings({**BASE_ENV, "JOURPOST_TRUSTED_PROXIES": raw}).trusted_proxies
+
+
+def _covers(trusted: tuple[str, ...], address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(entry) for entry in trusted)
+
+
+def test_every_deployment_trusts_its_proxy_for_the_client_address() -> None:
+    """Each shipped shape names the proxy in front of the portal in JOURPOST_TRUSTED_PROXIES,
+    so the login-start limit is per client, not one bucket for everybody behind the proxy."""
+    # systemd: nginx on the same host proxies to 127.0.0.1 (upstream-local.conf).
+    unit = (SYSTEMD / "jourpost@.service").read_text()
+    (raw,) = re.findall(r"(?m)^Environment=JOURPOST_TRUSTED_PROXIES=(\S+)$", unit)
+    assert re.findall(r"server (127\.0\.0\.1):", (NGINX / "upstream-local.conf").read_text())
+    assert _covers(_trusted(raw), "127.0.0.1") and _covers(_trusted(raw), "::1")
+    # compose: exactly the proxy service's fixed address, outside the range Docker hands out.
+    compose = _compose()
+    proxy_address = compose["services"]["proxy"]["networks"]["backend"]["ipv4_address"]
+    (ipam,) = compose["networks"]["backend"]["ipam"]["config"]
+    assert ipaddress.ip_address(proxy_address) in ipaddress.ip_network(ipam["subnet"])
+    assert ipaddress.ip_address(proxy_address) not in ipaddress.ip_network(ipam["ip_range"])
+    portal_env = compose["x-portal"]["environment"]
+    assert _trusted(str(portal_env["JOURPOST_TRUSTED_PROXIES"])) == (proxy_address,)
+    for name in ("portal-1", "portal-2"):
+        service = compose["services"][name]
+        assert (
+            service.get("environment", portal_env).get("JOURPOST_TRUSTED_PROXIES")
+            == (portal_env["JOURPOST_TRUSTED_PROXIES"])
+        ), name
+    # Kubernetes: the configmap the portal pods read.
+    (configmap,) = [c for c in _of_kind("ConfigMap") if c["metadata"]["name"] == "jourpost-config"]
+    assert _trusted(configmap["data"]["JOURPOST_TRUSTED_PROXIES"])
 
 
 # --- drift against the code ----------------------------------------------------------------

@@ -4,11 +4,16 @@ client address, counted in the database).
 
 The test client connects from 127.0.0.1: it is "the proxy" when 127.0.0.1 is trusted and an
 ordinary (possibly spoofing) client when it is not. Addresses are from the documentation ranges.
+The last test puts a real nginx with the shipped proxy snippet (infra/deploy/nginx) in front,
+clients connecting to it from different loopback addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +26,10 @@ from portal.settings import SettingsError, load_settings
 from tests.conftest import make_settings
 from tests.portal.conftest import prepare_database
 from tests.portal.test_settings import BASE_ENV
+from tests.servers.net import free_port
 from tests.servers.portal import serve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 A, B, C = "198.51.100.1", "198.51.100.2", "198.51.100.9"
 """Clients behind the proxy."""
@@ -110,3 +118,72 @@ def test_trusted_proxies_are_read_as_a_list() -> None:
     s = load_settings({**BASE_ENV, "JOURPOST_TRUSTED_PROXIES": "127.0.0.1, ::1,10.1.0.0/16"})
     assert s.trusted_proxies == ("127.0.0.1", "::1", "10.1.0.0/16")
     assert load_settings(BASE_ENV).trusted_proxies == ()
+
+
+@contextmanager
+def _nginx(upstream: str, prefix: Path) -> Iterator[str]:
+    """A real nginx on a free loopback port passing to `upstream` (host:port) with the shipped
+    proxy settings (infra/deploy/nginx/jourpost-proxy.conf); its base URL."""
+    port = free_port()
+    for sub in ("logs", "tmp"):
+        (prefix / sub).mkdir(parents=True)
+    temp = "".join(
+        f"  {kind}_temp_path {prefix}/tmp/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (prefix / "nginx.conf").write_text(
+        f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\n"
+        f"error_log {prefix}/logs/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n{temp}"
+        f"  upstream jourpost {{ server {upstream}; keepalive 4; }}\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n"
+        f"      include {ROOT}/infra/deploy/nginx/jourpost-proxy.conf;\n"
+        "      proxy_pass http://jourpost;\n    }\n  }\n}\n"
+    )
+    nginx = subprocess.Popen(
+        ["nginx", "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert nginx.poll() is None, nginx.stderr.read() if nginx.stderr else ""
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        nginx.terminate()
+        nginx.wait(20)
+
+
+def _from(local_address: str) -> httpx.Client:
+    """A client whose connections come from this loopback address."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=local_address))
+
+
+def test_through_the_shipped_nginx_proxy_the_limit_is_per_client(
+    database_url: str, tmp_path: Path
+) -> None:
+    """nginx sets X-Forwarded-For to the peer it saw (a client's own header dropped): client A
+    (127.0.0.2) exhausting its 30 starts, even when claiming to be someone else, refuses A,
+    not client B (127.0.0.3)."""
+    (tmp_path / "portal").mkdir()
+    with (
+        _portal(database_url, tmp_path / "portal", ("127.0.0.1",)) as url,
+        _nginx(url.removeprefix("http://"), tmp_path / "nginx") as proxied,
+        _from("127.0.0.2") as a,
+        _from("127.0.0.3") as b,
+    ):
+        html = {"accept": "text/html"}
+        for i in range(LOGIN_START_LIMIT):
+            spoof = {"x-forwarded-for": f"198.51.100.{i + 1}"}  # a new address every time
+            assert a.get(f"{proxied}/auth/login", headers=html | spoof).status_code in (302, 303)
+        assert a.get(f"{proxied}/auth/login", headers=html).status_code == 429
+        assert b.get(f"{proxied}/auth/login", headers=html).status_code in (302, 303)
+        as_a = b.get(f"{proxied}/auth/login", headers=html | {"x-forwarded-for": "127.0.0.2"})
+        assert as_a.status_code in (302, 303)  # B claiming to be A is still B
