@@ -18,14 +18,17 @@ and, for retention (the `# --- retention, log review, statistics ---` section):
     retention_rows(org_id) -> Anchored             id, anchor, busy of every record, as SQL
     lifecycles(db, ids) -> list[Lifecycle]         owner, anchor date, in progress, object keys
     lifecycle(db, record_id) -> Lifecycle | None
-    persons_named(db, vault, record_id) -> list[str]   personnummer (research-sample exemption)
+    persons_named_many(db, vault, ids) -> dict[id, list[str]]   personnummer each names (the
+                                         research-sample exemption: one statement per
+                                         `IN_CHUNK` ids)
+    persons_named(db, vault, record_id) -> list[str]   the same for one record
     cull(db, record_id)                             delete its rows (the caller deletes objects)
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, TypeVarTuple
@@ -238,6 +241,22 @@ class Anchored:
 def busy_flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """SQL: 1 where `condition` holds (the record is in progress), else 0."""
     return case((condition, 1), else_=0)
+
+
+IN_CHUNK = 500
+"""Ids bound in one `IN (…)` list at most: far below SQLite's 32,766 and asyncpg's 32,767 bound
+parameters, and a page (50) or a culling batch (200) fits in one statement."""
+
+
+def chunked(ids: Sequence[uuid.UUID], size: int = IN_CHUNK) -> Iterator[list[uuid.UUID]]:
+    """`ids` in lists of at most `size` (each one statement's `IN` list)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def named_by(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """An empty list of personnummer for each record (what `persons_named_many` fills in)."""
+    return {record_id: [] for record_id in ids}
 
 
 async def lifecycles_of(

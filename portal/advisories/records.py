@@ -38,8 +38,10 @@ from portal.records import (
     Person,
     Record,
     attached_files,
+    chunked,
     count_of,
     in_period,
+    named_by,
     seek,
 )
 from portal.timefmt import format_local
@@ -85,12 +87,28 @@ async def lifecycle(db: AsyncSession, advisory_id: uuid.UUID) -> Lifecycle | Non
     return _life(a, keys.get(a.id, []))
 
 
+async def persons_named_many(
+    db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The personnummer each advisory names, every version's subjects (decrypted; read only
+    when a rule needs them): one statement per `IN_CHUNK` advisories."""
+    named = named_by(ids)
+    for chunk in chunked(ids):
+        rows = await db.execute(
+            select(AdvisorySubject.advisory_id, AdvisorySubject.id, AdvisorySubject.pnr_enc).where(
+                AdvisorySubject.advisory_id.in_(chunk)
+            )
+        )
+        for advisory_id, subject_id, pnr_enc in rows:
+            named[advisory_id].append(
+                vault.decrypt(pnr_enc, field_context(AdvisorySubject.pnr_enc, subject_id))
+            )
+    return named
+
+
 async def persons_named(db: AsyncSession, vault: Vault, advisory_id: uuid.UUID) -> list[str]:
     """The personnummer the advisory names (decrypted; read only when a rule needs them)."""
-    rows = await db.scalars(
-        select(AdvisorySubject).where(AdvisorySubject.advisory_id == advisory_id)
-    )
-    return [vault.decrypt(s.pnr_enc, field_context(AdvisorySubject.pnr_enc, s.id)) for s in rows]
+    return (await persons_named_many(db, vault, [advisory_id]))[advisory_id]
 
 
 async def cull(db: AsyncSession, advisory_id: uuid.UUID) -> None:

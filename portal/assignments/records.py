@@ -32,10 +32,12 @@ from portal.records import (
     Person,
     Record,
     busy_flag,
+    chunked,
     count_of,
     in_period,
     lifecycle_of,
     lifecycles_of,
+    named_by,
     seek,
 )
 from portal.timefmt import format_local
@@ -58,6 +60,7 @@ __all__ = [
     "lifecycle",
     "lifecycles",
     "persons_named",
+    "persons_named_many",
     "retention_rows",
     "search",
     "status_label",
@@ -109,12 +112,27 @@ async def lifecycle(db: AsyncSession, assignment_id: uuid.UUID) -> Lifecycle | N
     return await lifecycle_of(db, Assignment, assignment_id, _life)
 
 
+async def persons_named_many(
+    db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The personnummer each assignment names, if any (decrypted; read only when a rule needs
+    them): one statement per `IN_CHUNK` assignments."""
+    named = named_by(ids)
+    for chunk in chunked(ids):
+        rows = await db.execute(
+            select(Assignment.id, Assignment.pnr_enc).where(Assignment.id.in_(chunk))
+        )
+        for assignment_id, pnr_enc in rows:
+            if pnr_enc:
+                named[assignment_id].append(
+                    vault.decrypt(pnr_enc, field_context(Assignment.pnr_enc, assignment_id))
+                )
+    return named
+
+
 async def persons_named(db: AsyncSession, vault: Vault, assignment_id: uuid.UUID) -> list[str]:
     """The personnummer the assignment names (decrypted; read only when a rule needs them)."""
-    a = await db.get(Assignment, assignment_id)
-    if a is None or not a.pnr_enc:
-        return []
-    return [vault.decrypt(a.pnr_enc, field_context(Assignment.pnr_enc, a.id))]
+    return (await persons_named_many(db, vault, [assignment_id]))[assignment_id]
 
 
 async def cull(db: AsyncSession, assignment_id: uuid.UUID) -> None:

@@ -36,10 +36,12 @@ from portal.records import (
     Record,
     StoredFile,
     busy_flag,
+    chunked,
     count_of,
     in_period,
     lifecycle_of,
     lifecycles_of,
+    named_by,
     seek,
 )
 from portal.timefmt import format_local
@@ -81,13 +83,28 @@ async def lifecycle(db: AsyncSession, decision_id: uuid.UUID) -> Lifecycle | Non
     return await lifecycle_of(db, Decision, decision_id, _life)
 
 
+async def persons_named_many(
+    db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The personnummer of each decision's subject (decrypted), if it has one: one statement
+    per `IN_CHUNK` decisions."""
+    named = named_by(ids)
+    for chunk in chunked(ids):
+        rows = await db.execute(
+            select(Decision.id, Decision.subject_enc).where(Decision.id.in_(chunk))
+        )
+        for decision_id, subject_enc in rows:
+            subject = json.loads(
+                vault.decrypt(subject_enc, field_context(Decision.subject_enc, decision_id))
+            )
+            if subject.get("pnr"):
+                named[decision_id].append(subject["pnr"])
+    return named
+
+
 async def persons_named(db: AsyncSession, vault: Vault, decision_id: uuid.UUID) -> list[str]:
     """The personnummer of the decision's subject (decrypted), if it has one."""
-    d = await db.get(Decision, decision_id)
-    if d is None:
-        return []
-    subject = json.loads(vault.decrypt(d.subject_enc, field_context(Decision.subject_enc, d.id)))
-    return [subject["pnr"]] if subject.get("pnr") else []
+    return (await persons_named_many(db, vault, [decision_id]))[decision_id]
 
 
 async def cull(db: AsyncSession, decision_id: uuid.UUID) -> None:

@@ -29,10 +29,12 @@ from portal.records import (
     Record,
     StoredFile,
     busy_flag,
+    chunked,
     count_of,
     in_period,
     lifecycle_of,
     lifecycles_of,
+    named_by,
     seek,
 )
 
@@ -113,10 +115,26 @@ async def lifecycle(db: AsyncSession, request_id: uuid.UUID) -> Lifecycle | None
     return await lifecycle_of(db, PoliceRequest, request_id, _life)
 
 
+async def persons_named_many(
+    db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The personnummer each request names (decrypted; read only when a rule needs it): one
+    statement per `IN_CHUNK` requests."""
+    named = named_by(ids)
+    for chunk in chunked(ids):
+        rows = await db.execute(
+            select(PoliceRequest.id, PoliceRequest.pnr_enc).where(PoliceRequest.id.in_(chunk))
+        )
+        for request_id, pnr_enc in rows:
+            named[request_id].append(
+                vault.decrypt(pnr_enc, field_context(PoliceRequest.pnr_enc, request_id))
+            )
+    return named
+
+
 async def persons_named(db: AsyncSession, vault: Vault, request_id: uuid.UUID) -> list[str]:
     """The personnummer the request names (decrypted; read only when a rule needs it)."""
-    r = await db.get(PoliceRequest, request_id)
-    return [vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id))] if r else []
+    return (await persons_named_many(db, vault, [request_id]))[request_id]
 
 
 async def cull(db: AsyncSession, request_id: uuid.UUID) -> None:

@@ -17,7 +17,9 @@ the counts of the whole plan are SQL counts (`plan_counts`). `add_months` clamps
 month's length while keeping the time of day, so "anchor plus months has passed" is not one
 cutoff on the anchor: `due_bounds` gives a cutoff up to which every record is due and a bound
 past which none is, and the few records between the two (the days at a month's end) are
-re-checked in Python with `add_months` itself.
+re-checked in Python with `add_months` itself. The research sample is judged a page at a time:
+the persons of the page's records that reach that step are read and decrypted in one statement
+per type (`persons_named_many`), not one per record.
 
 Culling reads the due records in batches (`CULL_BATCH`, each batch read in a short transaction
 of its own) and deletes one record per transaction: every row that belongs to it, its objects in
@@ -81,9 +83,9 @@ class RecordType(Protocol):
 
     async def lifecycle(self, db: AsyncSession, record_id: uuid.UUID) -> Lifecycle | None: ...
 
-    async def persons_named(
-        self, db: AsyncSession, vault: Vault, record_id: uuid.UUID
-    ) -> list[str]: ...
+    async def persons_named_many(
+        self, db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[str]]: ...
 
     async def cull(self, db: AsyncSession, record_id: uuid.UUID) -> None: ...
 
@@ -220,8 +222,8 @@ class Counts:
     @property
     def cullable(self) -> int:
         """Due and neither held, kept nor in progress: culled unless the research sample keeps
-        it or a file is locked in the store (both are judged record by record, on the list's
-        pages and when culling)."""
+        it or a file is locked in the store (both are judged on the list's pages and when
+        culling: the sample a page at a time, the store's locks file by file)."""
         return self.due - self.held - self.kept - self.in_progress
 
 
@@ -311,15 +313,18 @@ async def plan_page(
     due, more = await _due_rows(
         db, record_type, rule, now=now, org_id=org_id, after=after, limit=limit
     )
+    source = RECORDS[record_type]
     lives = {
-        life.record_id: life
-        for life in await RECORDS[record_type].lifecycles(db, [d.record_id for d in due])
+        life.record_id: life for life in await source.lifecycles(db, [d.record_id for d in due])
     }
+    # A record missing from `lives` was culled since the page's query read it.
+    found = [(d, lives[d.record_id]) for d in due if d.record_id in lives]
+    # The research sample: the persons of the page's records that reach that step, read at once
+    # (one statement for the page, not one per record).
+    asked = [d.record_id for d, life in found if _asks_sample(rule, d.held, life.in_progress)]
+    named = await source.persons_named_many(db, vault, asked) if asked else {}
     candidates: list[Candidate] = []
-    for d in due:
-        life = lives.get(d.record_id)
-        if life is None:  # culled since the page's query read it
-            continue
+    for d, life in found:
         c = Candidate(
             record_type,
             d.record_id,
@@ -328,7 +333,7 @@ async def plan_page(
             d.anchor,
             objects=list(life.objects),
         )
-        await _judge(db, vault, c, rule, d.held, life.in_progress)
+        _judge(c, rule, d.held, life.in_progress, named.get(d.record_id, ()))
         if c.action == "cull":
             await _check_store_locks(store, c, now)
         candidates.append(c)
@@ -423,26 +428,29 @@ def candidate_json(c: Candidate, names: dict[uuid.UUID, str] | None = None) -> d
     }
 
 
-async def _judge(
-    db: AsyncSession,
-    vault: Vault,
+def _asks_sample(rule: Rule, held: bool, in_progress: str | None) -> bool:
+    """Whether `_judge` reaches the research sample for a due record (and needs its persons):
+    the rule has one, and no earlier reason keeps the record."""
+    return bool(rule.exempt_birth_days) and not (held or rule.keep or in_progress)
+
+
+def _judge(
     c: Candidate,
     rule: Rule,
     held: bool,
     in_progress: str | None,
+    persons: Sequence[str],
 ) -> None:
     """Step 1 for a due record: kept by a legal hold, by its rule, while in progress, or as
-    part of the research sample (the first reason wins); otherwise left to cull."""
+    part of the research sample (the first reason wins); otherwise left to cull. `persons` are
+    the personnummer the record names (read, for a page at once, only when `_asks_sample`)."""
     if held:
         c.action, c.reason = "hold", "Bevaras: spärrad för gallring (legal hold)."
     elif rule.keep:
         c.action, c.reason = "keep", "Bevaras enligt gallringsreglerna för typen."
     elif in_progress:
         c.action, c.reason = "in_progress", in_progress
-    elif rule.exempt_birth_days and any(
-        birth_day(p) in rule.exempt_birth_days
-        for p in await RECORDS[c.record_type].persons_named(db, vault, c.record_id)
-    ):
+    elif rule.exempt_birth_days and any(birth_day(p) in rule.exempt_birth_days for p in persons):
         days = ", ".join(str(d) for d in rule.exempt_birth_days)
         c.action = "exempt"
         c.reason = f"Bevaras: person född den {days} i månaden (forskningsurval)."

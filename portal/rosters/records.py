@@ -30,6 +30,7 @@ from portal.records import (
     busy_flag,
     count_of,
     in_period,
+    named_by,
     seek,
 )
 from portal.rosters.models import RosterAck, RosterEntry, RosterVersion
@@ -103,6 +104,13 @@ async def lifecycle(db: AsyncSession, version_id: uuid.UUID) -> Lifecycle | None
     """One roster version's owner (None when it does not exist); it has no files."""
     v = await db.get(RosterVersion, version_id)
     return Lifecycle(v.id, v.municipality_id, v.created_at) if v else None
+
+
+async def persons_named_many(
+    db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """A roster names staff, not the people the records are about: none (no statement)."""
+    return named_by(ids)
 
 
 async def persons_named(db: AsyncSession, vault: Vault, version_id: uuid.UUID) -> list[str]:
