@@ -7,11 +7,15 @@ dashboard) and for a handler, and prints for each start page:
 - the SQL statements one GET executes, grouped by their first words;
 - the mean time per GET over `--requests` sequential GETs, beside a bare "hello" route in the
   same app (the ratio is what bench_login.py measures with wrk, without the server and client);
-- with `--profile`, cProfile over the jour page's GETs (cumulative time per function: the
-  handler's share, the middleware's, the template's, the driver's).
+- the process CPU time per GET with the app called directly as an ASGI callable (no HTTP
+  client in the process: what one portal process spends per page; the database's own work runs
+  in PostgreSQL and is not included), hello, handler and jour interleaved in rounds so all
+  three see the same machine;
+- with `--profile`, cProfile over the jour page's GETs (`--who handler`: the handler's; the app
+  called directly; own time per package, then per function sorted by `--sort`).
 
 Usage: .venv/bin/python bench/profile_start_page.py [--db sqlite|postgres] [--requests 300]
-    [--profile [--top 60]]
+    [--profile [--top 60] [--who jour|handler]]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import io
 import pstats
 import re
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,7 +98,7 @@ def _shape(statement: str) -> str:
     return f"{words.split(' ', 1)[0]} {table.group(1) if table else ''}".strip()
 
 
-def _by_package(stats: pstats.Stats, requests: int) -> None:
+def _by_package(stats: pstats.Stats, requests: int, who: str) -> None:
     """Own time (cProfile's tottime) per package, in ms per request."""
     totals: collections.Counter[str] = collections.Counter()
     raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
@@ -107,7 +112,7 @@ def _by_package(stats: pstats.Stats, requests: int) -> None:
         else:
             package = "python stdlib " + Path(path).stem
         totals[package] += tottime
-    print(f"own CPU time per jour page by package (cProfile, {requests} GETs), ms per request:")
+    print(f"own CPU time per {who} page by package (cProfile, {requests} GETs), ms per request:")
     for package, seconds in totals.most_common(25):
         print(f"  {seconds * 1000 / requests:6.2f}  {package}")
 
@@ -121,12 +126,47 @@ async def _mean_ms(client: httpx.AsyncClient, path: str, cookie: str | None, n: 
     return (time.perf_counter() - t0) * 1000 / n
 
 
+async def _asgi_get(app: Any, path: str, cookie: str | None) -> int:
+    """One GET through the ASGI app itself; its status."""
+    headers = [(b"host", b"127.0.0.1:8000"), (b"accept", b"text/html")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _cpu_ms(app: Any, path: str, cookie: str | None, n: int) -> float:
+    t0 = time.process_time()
+    for _ in range(n):
+        status = await _asgi_get(app, path, cookie)
+        assert status == 200, status
+    return (time.process_time() - t0) * 1000 / n
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=60)
+    parser.add_argument("--who", choices=["jour", "handler"], default="jour")
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key (cumulative, ...)")
     args = parser.parse_args()
     with _settings(args.db) as settings:
         await _prepare(settings, seed_demo=True)
@@ -158,15 +198,31 @@ async def main() -> None:
             for who, cookie in people.items():
                 ms = await _mean_ms(client, "/", cookie, args.requests)
                 print(f"  {who:8} start  {ms:7.2f} ms   hello / page {hello_ms / ms:.3f}")
+            rounds = 5
+            cpu: dict[str, list[float]] = {"hello": [], "handler": [], "jour": []}
+            for _ in range(rounds):
+                cpu["hello"].append(await _cpu_ms(app, "/bench/hello", None, args.requests))
+                for who in ("handler", "jour"):
+                    cpu[who].append(await _cpu_ms(app, "/", people[who], args.requests))
+            hello_cpu = statistics.median(cpu["hello"])
+            print(f"process CPU per GET, ASGI app called directly, median of {rounds} rounds:")
+            for who, values in cpu.items():
+                mid = statistics.median(values)
+                low = min(values)
+                print(
+                    f"  {who:8} median {mid:6.3f} ms, min {low:6.3f} ms"
+                    f"  (rounds {' '.join(f'{v:.3f}' for v in values)})"
+                    f"   hello / page {hello_cpu / mid:.3f} (min {min(cpu['hello']) / low:.3f})"
+                )
             if args.profile:
                 profiler = cProfile.Profile()
                 profiler.enable()
-                await _mean_ms(client, "/", people["jour"], args.requests)
+                await _cpu_ms(app, "/", people[args.who], args.requests)  # no client
                 profiler.disable()
                 out = io.StringIO()
                 stats = pstats.Stats(profiler, stream=out)
-                _by_package(stats, args.requests)
-                stats.sort_stats("tottime").print_stats(args.top)
+                _by_package(stats, args.requests, args.who)
+                stats.sort_stats(args.sort).print_stats(args.top)
                 print(out.getvalue())
 
 

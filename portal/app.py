@@ -79,9 +79,9 @@ from portal.stats.controllers import CostKeyApi, CostPages, StatsApi, StatsPages
 from portal.timefmt import format_local
 from portal.web import errors as web_errors
 from portal.web.accesslog import access_log
-from portal.web.deps import dependencies
+from portal.web.deps import dependencies, resolve_one_at_a_time
 from portal.web.forwarded import behind_proxies
-from portal.web.headers import build_csp, security_headers
+from portal.web.headers import SecurityHeaders, build_csp
 from portal.web.openapi import document_api
 from portal.web.origin import same_origin_only
 from portal.web.requests import MAX_FORM_PARTS, PortalRequest, parse_body_first
@@ -133,6 +133,9 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     engine.engine.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     engine.engine.filters["sthlm"] = format_local
     engine.engine.autoescape = True
+    # Templates are compiled once and kept; only development re-reads a changed file (the check
+    # is two stat() calls per page otherwise).
+    engine.engine.auto_reload = settings.mode == "development"
 
 
 def _build_relying_party(settings: Settings) -> RelyingParty:
@@ -371,8 +374,6 @@ def create_app(
                 app, public_url=settings.public_url, exclude=CSRF_EXEMPT, csrf_header="X-CSRFToken"
             )
         ],
-        # Headers on every response, router-made 404/405 included (see portal.web.headers).
-        before_send=[security_headers(csp=csp, hsts=settings.https)],
         # Bodies are parsed once, before the handler, by the guarded request class.
         request_class=PortalRequest,
         before_request=parse_body_first,
@@ -385,8 +386,12 @@ def create_app(
         state=State({"portal": state}),
         request_max_body_size=25 * 1024 * 1024,
     )
-    # One access-log line and the request metrics per request, 404/405 included.
-    app.asgi_handler = access_log(app.asgi_handler, state.metrics)
+    resolve_one_at_a_time(app)
+    # One access-log line, the request metrics and the security headers per request, router-made
+    # 404/405 included (portal.web.accesslog, portal.web.headers).
+    app.asgi_handler = access_log(
+        app.asgi_handler, state.metrics, SecurityHeaders(csp=csp, hsts=settings.https)
+    )
     # The client's address from X-Forwarded-For, only from trusted proxies (portal.web.forwarded).
     app.asgi_handler = behind_proxies(app.asgi_handler, settings.trusted_proxies)
     document_api(

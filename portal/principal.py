@@ -193,7 +193,10 @@ async def resolve_principal(
     """The principal behind a session token, or None (no, unknown, ended or expired session)."""
     if not token:
         return None
-    rows = (await db.execute(_SESSION_USER_AND_ROLES, {"session_id": hash_token(token)})).all()
+    # On the session's Core connection (the request's transaction): a plain cursor result, none
+    # of the ORM session's per-execution work (compile state, ORM result, autoflush).
+    conn = await db.connection()
+    rows = (await conn.execute(_SESSION_USER_AND_ROLES, {"session_id": hash_token(token)})).all()
     if not rows:
         return None
     session = rows[0]
@@ -208,12 +211,12 @@ async def resolve_principal(
         authenticated_at=authenticated_at, last_seen_at=last_seen_at, now=now
     )
     if reason is not None:
-        await db.execute(_END_SESSION, {"session_id": session_id, "at": now})
+        await conn.execute(_END_SESSION, {"session_id": session_id, "at": now})
         return None
     if disabled_at is not None:
         return None
     if now - last_seen_at >= _TOUCH_INTERVAL:
-        await db.execute(_TOUCH_SESSION, {"session_id": session_id, "at": now})
+        await conn.execute(_TOUCH_SESSION, {"session_id": session_id, "at": now})
     return Principal(
         user_id=user_id,
         name=vault.decrypt(name_enc, field_context(User.name_enc, user_id)),

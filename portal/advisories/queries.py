@@ -28,6 +28,7 @@ from portal.advisories.models import (
 from portal.attachments import service as attachments
 from portal.attachments.service import AttachmentView, OpenedFile
 from portal.audit import service as audit
+from portal.db.engine import core_execute
 from portal.db.models import Organisation, Unit, User
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.paging import PAGE_SIZE, Page
@@ -514,7 +515,8 @@ async def list_for_dashboard(
     if not jours:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
     rows = (
-        await db.execute(
+        await core_execute(
+            db,
             _DASHBOARD,
             {"jours": list(jours), "now": now, "since": since, "soon": now + EXPIRES_SOON},
         )

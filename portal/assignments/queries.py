@@ -20,6 +20,7 @@ from portal.assignments import access
 from portal.assignments.content import OPEN, AssignmentContent, from_blob
 from portal.assignments.models import Assignment, HandoverNote, HandoverRead
 from portal.audit import service as audit
+from portal.db.engine import core_execute
 from portal.db.models import Organisation, Unit, User
 from portal.errors import AuditNote, Forbidden
 from portal.paging import PAGE_SIZE, Page
@@ -318,7 +319,7 @@ async def list_for_dashboard(
     jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "jour"}))
-    rows = await db.execute(_DASHBOARD, {"jours": list(jours)})
+    rows = await core_execute(db, _DASHBOARD, {"jours": list(jours)})
     briefs = [
         Brief(
             id=assignment_id,
@@ -456,8 +457,8 @@ async def handover_for_dashboard(
     dashboard shows only the viewer's own receipt), and its audit entry (None when there are no
     notes, as `handover_notes` writes none then), for the caller to append."""
     jours = access.require_jour(user, "handover.list")
-    rows = await db.execute(
-        _DASHBOARD_NOTES, {"jours": list(jours), "since": since, "me": user.user_id}
+    rows = await core_execute(
+        db, _DASHBOARD_NOTES, {"jours": list(jours), "since": since, "me": user.user_id}
     )
     notes = [
         NoteBrief(

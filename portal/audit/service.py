@@ -252,11 +252,92 @@ class NewEntry:
     """Identifiers only, never personal data."""
 
 
+# PostgreSQL: several entries in one statement, chained by the server as `_PG_APPEND` chains
+# one (decision record docs/decisions/0001-audit-append-in-one-statement.md, "record_many"). The
+# head row is locked first; the entries come as parallel arrays (the canonical text around `at`
+# rendered by `_canonical_parts`, the columns as text) numbered 1..n; a recursive CTE walks them
+# in order, each entry's seq the previous one's plus one and its hash SHA-256 over its canonical
+# text with the previous entry's hash; every entry of the batch has the same `at`
+# (clock_timestamp() after the lock). The entries are inserted and the head moved to the last
+# one in the same statement.
+_PG_APPEND_MANY = text(
+    """
+WITH RECURSIVE head AS MATERIALIZED (
+    SELECT seq, hash, clock_timestamp() AS at FROM audit_head WHERE id = 1 FOR UPDATE
+), item AS MATERIALIZED (
+    SELECT * FROM unnest(
+        CAST(:before_at AS text[]), CAST(:after_at AS text[]), CAST(:actor_user_id AS text[]),
+        CAST(:actor_org_id AS text[]), CAST(:owner_org_id AS text[]), CAST(:action AS text[]),
+        CAST(:object_type AS text[]), CAST(:object_id AS text[]), CAST(:outcome AS text[]),
+        CAST(:details AS text[])
+    ) WITH ORDINALITY AS i(before_at, after_at, actor_user_id, actor_org_id, owner_org_id,
+                           action, object_type, object_id, outcome, details, n)
+), chain(n, seq, at, prev_hash, hash) AS (
+    SELECT CAST(0 AS bigint), seq, at, CAST(NULL AS varchar), CAST(hash AS varchar) FROM head
+    UNION ALL
+    SELECT item.n, chain.seq + 1, chain.at, chain.hash, CAST(encode(sha256(convert_to(
+        item.before_at || to_char(chain.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        || item.after_at || chain.hash || '","seq":' || (chain.seq + 1)::text || '}',
+        'UTF8')), 'hex') AS varchar)
+    FROM chain JOIN item ON item.n = chain.n + 1
+), appended AS (
+    INSERT INTO audit_entries (seq, at, actor_user_id, actor_org_id, owner_org_id, action,
+                               object_type, object_id, outcome, details, prev_hash, hash)
+    SELECT chain.seq, chain.at, CAST(item.actor_user_id AS uuid),
+           CAST(item.actor_org_id AS uuid), CAST(item.owner_org_id AS uuid), item.action,
+           item.object_type, item.object_id, item.outcome, CAST(item.details AS json),
+           chain.prev_hash, chain.hash
+    FROM chain JOIN item ON item.n = chain.n
+)
+UPDATE audit_head SET seq = last.seq, hash = last.hash
+FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) AS last
+WHERE audit_head.id = 1
+"""
+)
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+async def _record_many_pg(db: AsyncSession, entries: Sequence[NewEntry]) -> None:
+    columns: dict[str, list[str | None]] = {
+        key: []
+        for key in (
+            "before_at", "after_at", "actor_user_id", "actor_org_id", "owner_org_id", "action",
+            "object_type", "object_id", "outcome", "details",
+        )
+    }  # fmt: skip
+    for e in entries:
+        oid = _str_or_none(e.object_id)
+        details_json = _encode_details(e.details or {})
+        before_at, after_at = _canonical_parts(
+            actor_user_id=e.actor.user_id, actor_org_id=e.actor.org_id,
+            owner_org_id=e.owner_org_id, action=e.action, object_type=e.object_type,
+            object_id=oid, outcome=e.outcome, details_json=details_json,
+        )  # fmt: skip
+        columns["before_at"].append(before_at)
+        columns["after_at"].append(after_at)
+        columns["actor_user_id"].append(_str_or_none(e.actor.user_id))
+        columns["actor_org_id"].append(_str_or_none(e.actor.org_id))
+        columns["owner_org_id"].append(_str_or_none(e.owner_org_id))
+        columns["action"].append(e.action)
+        columns["object_type"].append(e.object_type)
+        columns["object_id"].append(oid)
+        columns["outcome"].append(e.outcome)
+        columns["details"].append(details_json)
+    await (await db.connection()).execute(_PG_APPEND_MANY, columns)
+
+
 async def record_many(db: AsyncSession, entries: Sequence[NewEntry]) -> None:
-    """Append several entries in the caller's transaction, in order, with one claim of the head,
-    one multi-row insert and one head update (the same chain `record` would write one by one:
-    each entry still hashes its own fields and its predecessor's hash)."""
+    """Append several entries in the caller's transaction, in order (the same chain `record`
+    would write one by one: each entry still hashes its own fields and its predecessor's hash).
+    On PostgreSQL one statement (`_PG_APPEND_MANY`); on SQLite one claim of the head, one
+    multi-row insert and one head update."""
     if not entries:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        await _record_many_pg(db, entries)
         return
     claimed = await db.execute(
         update(AuditHead)

@@ -15,9 +15,10 @@ An outage must cost a request seconds, not minutes, so every wait on PostgreSQL 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -129,6 +130,21 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+async def core_execute(
+    db: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> CursorResult[*tuple[Any, ...]]:
+    """Execute `statement` on the session's connection, in the session's transaction, as Core.
+
+    For statements of plain columns on hot paths (the principal per request, the night
+    dashboard's lists): the ORM session's `execute` costs about 0.1 ms more per statement (ORM
+    compile state and execution options, the ORM result wrapper), and there are no entities to
+    load. Nothing is autoflushed first: use it for reads that do not depend on objects added to
+    the session in the same request (or flush them before).
+    """
+    conn = await db.connection()
+    return await conn.execute(statement, params)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

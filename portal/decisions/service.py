@@ -30,6 +30,7 @@ from auth.roles import Permission
 from portal import paging
 from portal.audit import service as audit
 from portal.db.base import utcnow
+from portal.db.engine import core_execute
 from portal.db.models import Organisation, Unit, User
 from portal.decisions.models import Decision
 from portal.decisions.rules import ENDED, KINDS, deadlines, decision_sentence
@@ -426,7 +427,8 @@ async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) ->
     first, in one statement; only the decision makers' names are decrypted. Not audited, like
     `list_visible`."""
     access = access_of(user)
-    rows = await db.execute(
+    rows = await core_execute(
+        db,
         _AWAITING,
         {
             "jours": list(access.jours),

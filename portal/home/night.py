@@ -22,6 +22,7 @@ from portal.assignments import queries as assignments
 from portal.assignments.queries import Brief as AssignmentBrief
 from portal.assignments.queries import NoteBrief
 from portal.audit import service as audit
+from portal.db.engine import core_execute
 from portal.db.models import Organisation
 from portal.decisions import service as decisions
 from portal.decisions.service import Waiting
@@ -136,7 +137,8 @@ async def night(db: AsyncSession, vault: Vault, user: Principal, *, now: datetim
         if handover_entry is not None:
             entries.append(handover_entry)
     rows = (
-        await db.execute(
+        await core_execute(
+            db,
             _PHONE_AND_UNACKNOWLEDGED,
             {"jours": list(dict.fromkeys(jour_ids)), "since": now - UNACKNOWLEDGED_WINDOW},
         )

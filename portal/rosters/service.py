@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased, selectinload
 from auth.roles import Permission, Role
 from portal.audit import service as audit
 from portal.db.base import utcnow
+from portal.db.engine import core_execute
 from portal.db.models import Membership, Organisation, User
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
@@ -378,7 +379,8 @@ async def first_on_call(
     """For each visible municipality (`visible_municipalities`), by name: the first on call now
     and whether the caller's jour acknowledged the roster in force (`on_call_now`'s first line,
     in one statement; only the shown name and phone are decrypted)."""
-    rows = await db.execute(
+    rows = await core_execute(
+        db,
         _FIRST_ON_CALL,
         {
             "now": now,

@@ -7,7 +7,9 @@ X-Request-ID is not trusted: it could carry anything) and returned in the X-Requ
 every log line written while the request is served carries it (portal.logs).
 
 Installed around Litestar's own handler (`app.asgi_handler`), so router-made 404/405 answers
-are logged too, with the route `<unmatched>`.
+are logged too, with the route `<unmatched>`. The same wrapper sets the security headers
+(portal.web.headers) on every response: one layer and one header rewrite per request instead of
+two (issue 16: the start page's per-request cost).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from portal.logs import request_id
 
 if TYPE_CHECKING:
     from portal.metrics import Metrics
+    from portal.web.headers import SecurityHeaders
 
 log = logging.getLogger("jourpost.access")
 
@@ -50,8 +53,11 @@ def route_of(scope: Scope) -> str:
     return UNMATCHED_ROUTE
 
 
-def access_log(app: ASGIApp, metrics: Metrics | None = None) -> ASGIApp:
-    """Wrap `app`: log each HTTP request, count it in `metrics`, add the X-Request-ID header."""
+def access_log(
+    app: ASGIApp, metrics: Metrics | None = None, security: SecurityHeaders | None = None
+) -> ASGIApp:
+    """Wrap `app`: log each HTTP request, count it in `metrics`, add the X-Request-ID header
+    and the `security` headers."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -66,7 +72,12 @@ def access_log(app: ASGIApp, metrics: Metrics | None = None) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", []), (HEADER, rid.encode())]
+                headers = message.get("headers", [])
+                if security is not None:
+                    headers = security.apply(headers, path=scope["path"], status=status)
+                else:
+                    headers = list(headers)
+                headers.append((HEADER, rid.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
+from litestar.routes import HTTPRoute
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.oidc import RelyingParty as _RelyingParty
@@ -69,9 +70,15 @@ async def provide_db(
     transaction of its own after the request's transaction rolled back, so the trace survives.
     """
     ps = portal_state(state)
+    # Not `async with session, session.begin()`: the session begins its transaction itself at
+    # the first statement, and the explicit begin is one more greenlet hop per request.
+    session = ps.sessionmaker()
     try:
-        async with ps.sessionmaker() as session, session.begin():
+        try:
             yield session
+            await session.commit()
+        finally:
+            await session.close()  # rolls back whatever was not committed
     except DomainError as exc:
         if exc.audit is not None:
             await record_refusal(ps, request.scope.get("state", {}).get("principal"), exc.audit)
@@ -178,3 +185,25 @@ def dependencies() -> dict[str, Provide]:
         "step_ups": _of("step_ups"),
         "runtime": Provide(portal_state, sync_to_thread=False),
     }
+
+
+def resolve_one_at_a_time(app: Litestar) -> None:
+    """Resolve every route's dependencies one after the other instead of concurrently.
+
+    Litestar groups a handler's dependencies in batches (those whose own dependencies are
+    resolved) and resolves a batch of more than one in an anyio task group: a task per
+    dependency. Ours are the request's session (no I/O until it is used), the principal (after
+    it) and attributes of the runtime container: nothing waits on I/O concurrently, and the
+    task group with three or four tasks was a tenth of a start page's CPU (issue 16). Each
+    batch is split into batches of one, in the same order of batches, so a dependency still
+    comes after everything it depends on. Routes registered later keep Litestar's batches.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for _handler, kwargs_model in route.route_handler_map.values():
+            kwargs_model.dependency_batches = [
+                {dependency}
+                for batch in kwargs_model.dependency_batches
+                for dependency in sorted(batch, key=lambda d: d.key)
+            ]

@@ -7,10 +7,9 @@ jour worker's screen in a shared police-building office must not be recoverable 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 
-from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+Header = tuple[bytes, bytes]
 
 
 def build_csp(form_targets: str) -> str:
@@ -22,29 +21,43 @@ def build_csp(form_targets: str) -> str:
     )
 
 
-def security_headers(*, csp: str, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
-    """A `before_send` hook that adds the security headers to each HTTP response.
+_NO_STORE: Header = (b"cache-control", b"no-store")
 
-    It is an application-level hook, not a route middleware: Litestar's router answers unknown
-    paths (404) and wrong methods (405) before any route middleware runs, and so do exception
-    handlers outside a route; `before_send` wraps the one `send` every response goes through,
-    mounted apps (the development identity provider) included.
+
+class SecurityHeaders:
+    """The security headers of every HTTP response, encoded once.
+
+    Applied by the outermost middleware (portal.web.accesslog), not by a route middleware:
+    Litestar's router answers unknown paths (404) and wrong methods (405) before any route
+    middleware runs, and so do exception handlers outside a route; the outermost `send` is the
+    one every response goes through, mounted apps (the development identity provider)
+    included. A header the response already has under one of these names is replaced.
     """
 
-    async def add_headers(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        headers = MutableScopeHeaders.from_message(message)
-        headers["Content-Security-Policy"] = csp
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if hsts:
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        static = str(scope.get("path", "")).startswith("/static/") and message["status"] < 400
-        if not static:
-            headers["Cache-Control"] = "no-store"
+    __slots__ = ("_always", "_names", "_names_static")
 
-    return add_headers
+    def __init__(self, *, csp: str, hsts: bool) -> None:
+        always: list[Header] = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        if hsts:
+            always.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self._always = tuple(always)
+        self._names_static = frozenset(name for name, _ in always)
+        self._names = self._names_static | {_NO_STORE[0]}
+
+    def apply(self, headers: Iterable[Header], *, path: str, status: int) -> list[Header]:
+        """`headers` with the security headers set; `Cache-Control: no-store` on everything but
+        static files answered successfully."""
+        static = status < 400 and path.startswith("/static/")
+        names = self._names_static if static else self._names
+        kept = [h for h in headers if h[0].lower() not in names]
+        kept.extend(self._always)
+        if not static:
+            kept.append(_NO_STORE)
+        return kept

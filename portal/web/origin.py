@@ -70,17 +70,16 @@ def same_origin_only(
     public_origin = origin_of(public_url)
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        # A mounted app sees its own path ("/par"); the full one is in raw_path (as Litestar's
-        # CSRF middleware does it).
-        mounted = getattr(scope.get("route_handler"), "is_mount", False)
-        path = scope["raw_path"].decode("latin-1") if mounted else scope["path"]
-        if (
-            scope["type"] == ScopeType.HTTP
-            and scope["method"] not in _SAFE
-            and not path.startswith(exclude)
-            and (why := refusal(Headers.from_scope(scope), public_origin, csrf_header))
-        ):
-            raise PermissionDeniedException(why)
+        # Safe methods first: a GET costs one comparison here.
+        if scope["type"] == ScopeType.HTTP and scope["method"] not in _SAFE:
+            # A mounted app sees its own path ("/par"); the full one is in raw_path (as
+            # Litestar's CSRF middleware does it).
+            mounted = getattr(scope.get("route_handler"), "is_mount", False)
+            path = scope["raw_path"].decode("latin-1") if mounted else scope["path"]
+            if not path.startswith(exclude) and (
+                why := refusal(Headers.from_scope(scope), public_origin, csrf_header)
+            ):
+                raise PermissionDeniedException(why)
         await app(scope, receive, send)
 
     return middleware

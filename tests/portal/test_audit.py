@@ -171,6 +171,58 @@ class _RolledBack(Exception):
     """Raised to roll a writer's transaction back."""
 
 
+async def test_batch_hashed_entries_equal_the_python_definition(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """`record_many` (on PostgreSQL one statement, audit._PG_APPEND_MANY, chained by the server)
+    stores entries whose hashes are `entry_hash` of the stored fields, each linked to the one
+    before, between single appends, for awkward text, nulls and empty details too."""
+    from sqlalchemy import event
+
+    org, user = uuid.uuid4(), uuid.uuid4()
+    awkward = 'id "x" \\ \u2028 \x01 ä \U0001f600'
+    entries = [
+        audit.NewEntry(
+            "a.b", actor=audit.Actor(user, org), outcome="denied", owner_org_id=org,
+            object_type="tÿpe", object_id=awkward,
+            details={"b": [1, "ä"], "a": {"z": None, "y": 1.5}, "s": awkward},
+        ),
+        audit.NewEntry("plain"),
+        audit.NewEntry("third", actor=audit.Actor(None, org), object_id=uuid.UUID(int=7)),
+    ]  # fmt: skip
+    statements: list[str] = []
+
+    def count(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        statements.append(statement)
+
+    await _append(migrated_engine, 1)
+    event.listen(migrated_engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with make_sessionmaker(migrated_engine)() as db, db.begin():
+            await audit.record_many(db, entries)
+    finally:
+        event.remove(migrated_engine.sync_engine, "before_cursor_execute", count)
+    await _append(migrated_engine, 1)
+    if migrated_engine.dialect.name == "postgresql":
+        assert len([s for s in statements if "audit" in s]) == 1, statements
+    async with make_sessionmaker(migrated_engine)() as db:
+        rows = (await db.scalars(select(AuditEntry).order_by(AuditEntry.seq))).all()
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert [r.action for r in rows[1:4]] == ["a.b", "plain", "third"]
+    assert rows[1].object_id == awkward and rows[1].details["s"] == awkward
+    assert rows[2].details == {} and rows[2].actor_user_id is None
+    assert rows[3].object_id == str(uuid.UUID(int=7)) and rows[3].actor_org_id == org
+    for e in rows:
+        assert e.hash == audit.entry_hash(
+            seq=e.seq, at=e.at, actor_user_id=e.actor_user_id, actor_org_id=e.actor_org_id,
+            owner_org_id=e.owner_org_id, action=e.action, object_type=e.object_type,
+            object_id=e.object_id, outcome=e.outcome, details=e.details, prev_hash=e.prev_hash,
+        )  # fmt: skip
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+    assert all(a.at <= b.at for a, b in itertools.pairwise(rows))
+    assert (await _verify(migrated_engine)).ok
+
+
 async def test_server_hashed_entry_equals_the_python_definition(
     migrated_engine: AsyncEngine,
 ) -> None:

@@ -219,10 +219,12 @@ def test_the_dashboard_reads_the_same_statements_however_many_rosters(settings: 
     assert "Öppna uppdrag (4)" in night
     assert night.count("Anteckning ") == 3
     assert f"Visar {DASHBOARD_LIMIT} av {ADVISORIES + 3} nya eller ändrade" in night
-    # ... and the statements are the same: session, roles, five lists, the jour's phone and
-    # unacknowledged reports, and the audit entries appended together (claim, insert, head).
+    # ... and the statements are the same: session with roles (one), five lists, the jour's
+    # phone and unacknowledged reports, and the lists' audit entries appended together: one
+    # statement on PostgreSQL (audit._PG_APPEND_MANY, since 5 Dec: was claim, insert, head), those
+    # three on SQLite. 8 and 10 are today's counts: fewer is fine, more is a regression.
     assert busy == small, (small, busy)
-    assert small <= 12, small
+    assert small <= (8 if settings.database_url.startswith("postgresql") else 10), small
 
     # The lists are audited as their own pages audit them: the ids shown, per list.
     jonna_id = asyncio.run(_seed(settings, lambda db, v: _as(db, v, JONNA))).user_id
