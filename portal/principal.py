@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from auth.roles import ROLE_PERMISSIONS, Permission, Role
@@ -188,14 +188,18 @@ async def membership_views(db: AsyncSession, user_id: uuid.UUID) -> tuple[Member
 
 
 async def resolve_principal(
-    db: AsyncSession, token: str | None, policy: SessionPolicy, vault: Vault
+    conn: AsyncConnection, token: str | None, policy: SessionPolicy, vault: Vault
 ) -> Principal | None:
-    """The principal behind a session token, or None (no, unknown, ended or expired session)."""
+    """The principal behind a session token, or None (no, unknown, ended or expired session).
+
+    `conn` is a Core connection (a plain cursor result: none of the ORM session's
+    per-execution work); per request it is an autocommit connection outside the request's
+    transaction (portal.web.deps.provide_principal), so a page that reads nothing else needs
+    no BEGIN and COMMIT, and ending an expired session or touching `last_seen_at` is committed
+    at once, whatever the request does next.
+    """
     if not token:
         return None
-    # On the session's Core connection (the request's transaction): a plain cursor result, none
-    # of the ORM session's per-execution work (compile state, ORM result, autoflush).
-    conn = await db.connection()
     rows = (await conn.execute(_SESSION_USER_AND_ROLES, {"session_id": hash_token(token)})).all()
     if not rows:
         return None

@@ -63,6 +63,9 @@ class PortalState:
     portal.account.service.pending_step_up."""
     bucket_ready: bool = False
     """The S3 bucket was found or created with object lock (see `ensure_bucket`)."""
+    autocommit_engine: AsyncEngine | None = None
+    """`engine` in autocommit mode, for the principal's read on every request (outside the
+    request's transaction: portal.web.deps.provide_principal); None: derived from `engine`."""
 
     async def ensure_bucket(self) -> None:
         """Find or create the S3 bucket once; raise (storage.StorageError) while that fails.
