@@ -227,7 +227,11 @@ def build_runtime(
         relying_party=relying_party,
         object_store=object_store if object_store is not None else _instrumented(settings, metrics),
         metrics=metrics,
-        autocommit_engine=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        principal_engine=(
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        ),
     )
     if settings.dev_idp_enabled:
         state.signing, state.dev_pki = chair_signing.dev_signing(settings)

@@ -192,11 +192,11 @@ async def resolve_principal(
 ) -> Principal | None:
     """The principal behind a session token, or None (no, unknown, ended or expired session).
 
-    `conn` is a Core connection (a plain cursor result: none of the ORM session's
-    per-execution work); per request it is an autocommit connection outside the request's
-    transaction (portal.web.deps.provide_principal), so a page that reads nothing else needs
-    no BEGIN and COMMIT, and ending an expired session or touching `last_seen_at` is committed
-    at once, whatever the request does next.
+    `conn` is a Core connection of its own, not in a caller's transaction (a plain cursor
+    result: none of the ORM session's per-execution work; per request an autocommit connection
+    on PostgreSQL, portal.web.deps.provide_principal, so a page that reads nothing else needs no
+    BEGIN and COMMIT). Ending an expired session or touching `last_seen_at` is committed here at
+    once, whatever the request does next.
     """
     if not token:
         return None
@@ -216,11 +216,13 @@ async def resolve_principal(
     )
     if reason is not None:
         await conn.execute(_END_SESSION, {"session_id": session_id, "at": now})
+        await conn.commit()
         return None
     if disabled_at is not None:
         return None
     if now - last_seen_at >= _TOUCH_INTERVAL:
         await conn.execute(_TOUCH_SESSION, {"session_id": session_id, "at": now})
+        await conn.commit()
     return Principal(
         user_id=user_id,
         name=vault.decrypt(name_enc, field_context(User.name_enc, user_id)),

@@ -63,9 +63,11 @@ class PortalState:
     portal.account.service.pending_step_up."""
     bucket_ready: bool = False
     """The S3 bucket was found or created with object lock (see `ensure_bucket`)."""
-    autocommit_engine: AsyncEngine | None = None
-    """`engine` in autocommit mode, for the principal's read on every request (outside the
-    request's transaction: portal.web.deps.provide_principal); None: derived from `engine`."""
+    principal_engine: AsyncEngine | None = None
+    """What the principal is read with on every request, outside the request's transaction
+    (portal.web.deps.provide_principal): `engine` in autocommit mode on PostgreSQL (no BEGIN and
+    COMMIT round trips), `engine` itself on SQLite (there switching a connection to autocommit
+    and back costs two hops to aiosqlite's thread); None: `engine`."""
 
     async def ensure_bucket(self) -> None:
         """Find or create the S3 bucket once; raise (storage.StorageError) while that fails.

@@ -138,18 +138,18 @@ async def provide_principal(
 ) -> Principal | None:
     """The logged-in user, or None.
 
-    Read on a pooled connection of its own in autocommit mode, returned to the pool before the
-    handler runs, not in the request's transaction: the read is one statement (READ COMMITTED
-    gives it the same view either way), and a page that reads nothing else — the handler's
-    start page — then costs one round trip instead of three (BEGIN, the read, COMMIT).
+    Read on a pooled connection of its own (autocommit on PostgreSQL), returned to the pool
+    before the handler runs, not in the request's transaction: the read is one statement (READ
+    COMMITTED gives it the same view either way), and a page that reads nothing else — the
+    handler's start page — then costs one round trip instead of three (BEGIN, the read,
+    COMMIT).
     """
     ps = portal_state(state)
     token = request.cookies.get(cookie_name(ps.settings.https))
     if not token:
         principal = None
     else:
-        engine = ps.autocommit_engine or ps.engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
+        async with (ps.principal_engine or ps.engine).connect() as conn:
             principal = await resolve_principal(conn, token, ps.policy, ps.vault)
     request.scope["state"]["principal"] = principal
     return principal
