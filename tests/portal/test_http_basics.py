@@ -185,3 +185,27 @@ def test_unsafe_requests_from_another_origin_are_refused(portal: RunningPortal) 
     ok = jonna.post("/lookup", data=form, headers={**page, "origin": portal.url})
     assert ok.status_code == 200, ok.text[:300]
     jonna.close()
+
+
+def test_dependencies_are_resolved_one_at_a_time_in_dependency_order(
+    portal: RunningPortal,
+) -> None:
+    """`resolve_one_at_a_time` (portal.web.deps): every route's dependencies in batches of one
+    (no task group per request), each after the dependencies it needs; none lost."""
+    from litestar.routes import HTTPRoute
+
+    checked = 0
+    for route in portal.app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler, kwargs_model in route.route_handler_map.values():
+            batches = kwargs_model.dependency_batches
+            assert all(len(batch) == 1 for batch in batches), handler
+            order = [dependency.key for batch in batches for dependency in batch]
+            assert len(order) == len(set(order)), handler
+            for position, batch in enumerate(batches):
+                for dependency in batch:
+                    for needed in dependency.dependencies:
+                        assert needed.key in order[:position], (handler, dependency.key)
+            checked += "principal" in order and "db" in order
+    assert checked > 10  # the pages of logged-in users
