@@ -30,10 +30,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 
 from portal.audit import service as audit
@@ -166,12 +166,23 @@ async def begin(
     return str(url)
 
 
-Complete = Callable[
-    [AsyncSession, Vault, "RelyingParty", "SigningSetup | None", "EncryptedObjectStore", Principal,
-     dict[str, str]],
-    Awaitable[uuid.UUID],
-]  # fmt: skip
-"""A feature's completion of the step-up: check the answer, sign, store; the signed record."""
+class Complete(Protocol):
+    """A feature's completion of the step-up: check the answer in the request's transaction
+    `db`, sign and store outside it, deliver in a short transaction from `sessions`; returns
+    the signed record's id."""
+
+    def __call__(
+        self,
+        db: AsyncSession,
+        vault: Vault,
+        rp: RelyingParty,
+        setup: SigningSetup | None,
+        files: EncryptedObjectStore,
+        user: Principal,
+        params: dict[str, str],
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> Awaitable[uuid.UUID]: ...
 
 
 def step_up(runtime: PortalState, complete: Complete, page: Callable[[uuid.UUID], str]) -> StepUp:
@@ -183,7 +194,7 @@ def step_up(runtime: PortalState, complete: Complete, page: Callable[[uuid.UUID]
         record_id = await runtime.metrics.track_signing(
             complete(
                 db, runtime.vault, runtime.relying_party, runtime.signing, runtime.object_store,
-                user, params,
+                user, params, sessions=runtime.sessionmaker,
             )
         )  # fmt: skip
         return page(record_id)

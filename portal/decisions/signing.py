@@ -163,22 +163,8 @@ async def _may_still_sign(db: AsyncSession, user: Principal, d: Decision, note: 
 
 def step_up(runtime: PortalState) -> StepUp:
     """What finishes the step-up of a signature: complete it, then back to the decision."""
-
-    async def completing(
-        db: AsyncSession,
-        vault: Vault,
-        rp: RelyingParty,
-        setup: SigningSetup | None,
-        files: EncryptedObjectStore,
-        user: Principal,
-        params: dict[str, str],
-    ) -> uuid.UUID:
-        return await complete(
-            db, vault, rp, setup, files, user, params, sessions=runtime.sessionmaker
-        )
-
     return chair_signing.step_up(
-        runtime, completing, lambda decision_id: f"/decisions/{decision_id}/sign"
+        runtime, complete, lambda decision_id: f"/decisions/{decision_id}/sign"
     )
 
 

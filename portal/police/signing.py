@@ -112,22 +112,8 @@ async def begin(
 
 def step_up(runtime: PortalState) -> StepUp:
     """What finishes the chair's step-up: complete it, then back to the request."""
-
-    async def completing(
-        db: AsyncSession,
-        vault: Vault,
-        rp: RelyingParty,
-        setup: SigningSetup | None,
-        files: EncryptedObjectStore,
-        user: Principal,
-        params: dict[str, str],
-    ) -> uuid.UUID:
-        return await complete(
-            db, vault, rp, setup, files, user, params, sessions=runtime.sessionmaker
-        )
-
     return chair_signing.step_up(
-        runtime, completing, lambda request_id: f"{_page(request_id)}?saved=1"
+        runtime, complete, lambda request_id: f"{_page(request_id)}?saved=1"
     )
 
 
