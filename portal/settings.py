@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import os
 import re
 import tomllib
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from auth.oidc import DEFAULT_ACCEPTED_ACR
+from portal.clientip import canonical_entry
 
 Mode = Literal["production", "development", "demo"]
 
@@ -63,7 +63,8 @@ class Settings:
     """Addresses or networks (CIDR) of the reverse proxies in front of the portal. Only from
     these peers are X-Forwarded-For/-Proto believed: the client is then the right-most address
     in X-Forwarded-For that is not itself a trusted proxy (portal.web.forwarded). Empty: no
-    forwarded header is believed, the client is the TCP peer."""
+    forwarded header is believed, the client is the TCP peer. Read in canonical form: an
+    IPv4-mapped entry (::ffff:10.0.0.5, ::ffff:10.0.0.0/120) as IPv4 (portal.clientip)."""
     database_url: str = "sqlite+aiosqlite:///var/jourpost.sqlite3"
     """SQLAlchemy async URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."""
     db_pool_size: int = 10
@@ -296,16 +297,19 @@ class Settings:
                     "JOURPOST_ARCHIVE_ORG_NUMBERS entries look like 'Name=NNNNNN-NNNN', "
                     f"not {entry!r}"
                 )
+        proxies: list[str] = []
         for entry in self.trusted_proxies:
             try:
-                ipaddress.ip_network(entry)
+                proxies.append(canonical_entry(entry))
             except ValueError:
                 problems.append(
                     "JOURPOST_TRUSTED_PROXIES entries are IP addresses or networks "
-                    f"(10.0.0.5, 10.0.0.0/24, ::1), not {entry!r}"
+                    f"(10.0.0.5, 10.0.0.0/24, ::1, ::ffff:10.0.0.5), not {entry!r}"
                 )
         if problems:
             raise SettingsError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+        if tuple(proxies) != self.trusted_proxies:
+            return replace(self, trusted_proxies=tuple(proxies))
         return self
 
 

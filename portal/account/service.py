@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.sessions import SessionPolicy, hash_token, new_token
 from portal.audit import service as audit
 from portal.audit.service import Actor
+from portal.clientip import canonical_address
 from portal.db.base import utcnow
 from portal.db.models import LoginStartCount, User, UserIdentity, WebSession
 from portal.errors import AuditNote, Forbidden, NoAccess
@@ -92,10 +93,13 @@ class LoginStartLimiter:
         self.window = window
 
     @staticmethod
-    def _key(address: str) -> str:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
+    def key(address: str) -> str:
+        """What `address` is counted as: an IPv4 address itself (an IPv4-mapped IPv6 address
+        `::ffff:a.b.c.d` included: it is that IPv4 client, and as IPv6 every mapped address
+        would share the one /64 `::/64`), an IPv6 address its /64, anything else (not an
+        address) its text."""
+        ip = canonical_address(address)
+        if ip is None:
             return address
         if ip.version == 6:
             return str(ipaddress.ip_network(f"{ip}/64", strict=False))
@@ -108,7 +112,7 @@ class LoginStartLimiter:
         request doesn't hold the row or undo the count; the address is hashed with `vault`'s
         blind index key); None when allowed, else the seconds until the window ends."""
         now = now or utcnow()
-        client = vault.index(f"login-start:{self._key(address)}")
+        client = vault.index(f"login-start:{self.key(address)}")
         row = (
             await db.execute(_count_start(db.get_bind().dialect.name, client, now, self.window))
         ).one()
