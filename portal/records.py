@@ -17,6 +17,7 @@ and, for retention (the `# --- retention, log review, statistics ---` section):
 
     retention_rows(org_id) -> Anchored             id, anchor, busy of every record, as SQL
     lifecycles(db, ids) -> list[Lifecycle]         owner, anchor date, in progress, object keys
+                                         (any number of ids: one statement per `IN_CHUNK`)
     lifecycle(db, record_id) -> Lifecycle | None
     persons_named_many(db, vault, ids) -> dict[id, list[str]]   personnummer each names (the
                                          research-sample exemption: one statement per
@@ -28,8 +29,8 @@ and, for retention (the `# --- retention, log review, statistics ---` section):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, TypeVarTuple
 
@@ -44,6 +45,7 @@ from storage import StoredObject
 Ts = TypeVarTuple("Ts")
 R = TypeVar("R")
 """A record feature's row type."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +256,17 @@ def chunked(ids: Sequence[uuid.UUID], size: int = IN_CHUNK) -> Iterator[list[uui
         yield list(ids[start : start + size])
 
 
+async def in_chunks(
+    ids: Sequence[uuid.UUID], read: Callable[[list[uuid.UUID]], Awaitable[Iterable[T]]]
+) -> list[T]:
+    """What `read` gives for each `chunked` list of `ids`, one after the other: a reader of an
+    `IN` list that takes any number of ids (nothing is read for none)."""
+    out: list[T] = []
+    for chunk in chunked(ids):
+        out.extend(await read(chunk))
+    return out
+
+
 def named_by(ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     """An empty list of personnummer for each record (what `persons_named_many` fills in)."""
     return {record_id: [] for record_id in ids}
@@ -266,10 +279,34 @@ async def lifecycles_of(
     id_col: Any,
     ids: Sequence[uuid.UUID],
 ) -> list[Lifecycle]:
-    """`life` of the rows of `model` with these ids (a page of retention's list: bounded)."""
-    if not ids:
-        return []
-    return [life(row) for row in await db.scalars(select(model).where(id_col.in_(list(ids))))]
+    """`life` of the rows of `model` with these ids (any number: `IN_CHUNK` a statement)."""
+
+    async def read(chunk: list[uuid.UUID]) -> list[Lifecycle]:
+        return [life(row) for row in await db.scalars(select(model).where(id_col.in_(chunk)))]
+
+    return await in_chunks(ids, read)
+
+
+async def lifecycles_with_files(
+    db: AsyncSession,
+    model: type[R],
+    life: Callable[[R], Lifecycle],
+    id_col: Any,
+    owner_type: str,
+    ids: Sequence[uuid.UUID],
+) -> list[Lifecycle]:
+    """`lifecycles_of` for a record type whose files are attachments (`owner_type`): each with
+    the store keys of its attachments (any number of ids: two statements per `IN_CHUNK`)."""
+    from portal.attachments.service import object_keys
+
+    async def read(chunk: list[uuid.UUID]) -> list[Lifecycle]:
+        these: Select[uuid.UUID] = select(id_col).where(id_col.in_(chunk))
+        keys = await object_keys(db, owner_type, these)
+        rows = await db.scalars(select(model).where(id_col.in_(chunk)))
+        lives = (life(row) for row in rows)
+        return [replace(lf, objects=keys.get(lf.record_id, [])) for lf in lives]
+
+    return await in_chunks(ids, read)
 
 
 async def lifecycle_of(

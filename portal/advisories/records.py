@@ -41,6 +41,7 @@ from portal.records import (
     chunked,
     count_of,
     in_period,
+    lifecycles_with_files,
     named_by,
     seek,
 )
@@ -49,10 +50,10 @@ from portal.timefmt import format_local
 # --- retention, log review, statistics ---
 
 
-def _life(a: Advisory, objects: list[str]) -> Lifecycle:
+def _life(a: Advisory) -> Lifecycle:
     # The time runs from the end of validity, or from the withdrawal if that came later.
     anchor = max(a.valid_until, a.withdrawn_at or a.valid_until)
-    return Lifecycle(a.id, a.organisation_id, anchor, None, objects)
+    return Lifecycle(a.id, a.organisation_id, anchor)
 
 
 def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
@@ -68,23 +69,13 @@ def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
 
 
 async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
-    """These advisories with their retention anchor and files (one page of retention's list)."""
-    if not ids:
-        return []
-    these: Select[uuid.UUID] = select(Advisory.id).where(Advisory.id.in_(list(ids)))
-    keys = await attachments.object_keys(db, OWNER_TYPE, these)
-    rows = await db.scalars(select(Advisory).where(Advisory.id.in_(list(ids))))
-    return [_life(a, keys.get(a.id, [])) for a in rows]
+    """These advisories with their retention anchor and files (any number of ids)."""
+    return await lifecycles_with_files(db, Advisory, _life, Advisory.id, OWNER_TYPE, ids)
 
 
 async def lifecycle(db: AsyncSession, advisory_id: uuid.UUID) -> Lifecycle | None:
     """One advisory's retention facts (None when it does not exist)."""
-    a = await db.get(Advisory, advisory_id)
-    if a is None:
-        return None
-    this: Select[uuid.UUID] = select(Advisory.id).where(Advisory.id == a.id)
-    keys = await attachments.object_keys(db, OWNER_TYPE, this)
-    return _life(a, keys.get(a.id, []))
+    return next(iter(await lifecycles(db, [advisory_id])), None)
 
 
 async def persons_named_many(

@@ -32,7 +32,9 @@ from portal.records import (
     StoredFile,
     chunked,
     count_of,
+    in_chunks,
     in_period,
+    lifecycles_with_files,
     named_by,
     seek,
 )
@@ -45,9 +47,9 @@ from portal.timefmt import format_local
 # --- retention, log review, statistics ---
 
 
-def _life(r: Report, objects: list[str]) -> Lifecycle:
+def _life(r: Report) -> Lifecycle:
     # A report belongs to its municipality; one without a member municipality to the jour.
-    return Lifecycle(r.id, r.municipality_id or r.jour_id, r.occurred_at, None, objects)
+    return Lifecycle(r.id, r.municipality_id or r.jour_id, r.occurred_at)
 
 
 def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
@@ -59,23 +61,13 @@ def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
 
 
 async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
-    """These reports with their retention anchor and files (one page of retention's list)."""
-    if not ids:
-        return []
-    these: Select[uuid.UUID] = select(Report.id).where(Report.id.in_(list(ids)))
-    keys = await attachments.object_keys(db, OWNER_TYPE, these)
-    rows = await db.scalars(select(Report).where(Report.id.in_(list(ids))))
-    return [_life(r, keys.get(r.id, [])) for r in rows]
+    """These reports with their retention anchor and files (any number of ids)."""
+    return await lifecycles_with_files(db, Report, _life, Report.id, OWNER_TYPE, ids)
 
 
 async def lifecycle(db: AsyncSession, report_id: uuid.UUID) -> Lifecycle | None:
     """One report's retention facts (None when it does not exist)."""
-    r = await db.get(Report, report_id)
-    if r is None:
-        return None
-    this: Select[uuid.UUID] = select(Report.id).where(Report.id == r.id)
-    keys = await attachments.object_keys(db, OWNER_TYPE, this)
-    return _life(r, keys.get(r.id, []))
+    return next(iter(await lifecycles(db, [report_id])), None)
 
 
 async def persons_named_many(
@@ -334,10 +326,16 @@ async def describe_many(
     db: AsyncSession, vault: Vault, record_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Record]:
     """`describe` of several reports with one query per kind of row (the archive export reads
-    records in batches); missing ids are absent."""
-    reports = list(await db.scalars(select(Report).where(Report.id.in_(list(record_ids)))))
+    records in batches of 100; any number is read `IN_CHUNK` at a time); missing ids are absent."""
+    return dict(await in_chunks(record_ids, lambda chunk: _describe_chunk(db, vault, chunk)))
+
+
+async def _describe_chunk(
+    db: AsyncSession, vault: Vault, chunk: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, Record]]:
+    reports = list(await db.scalars(select(Report).where(Report.id.in_(chunk))))
     if not reports:
-        return {}
+        return []
     ids = [r.id for r in reports]
     outs = await describe_reports(db, vault, reports)
     reads: dict[uuid.UUID, list[ReportRead]] = {}
@@ -347,19 +345,22 @@ async def describe_many(
         reads.setdefault(read.report_id, []).append(read)
     names = await user_names(db, vault, [x.user_id for rows in reads.values() for x in rows])
     files = await attachments.stored_attachments_of(db, vault, owner_type=OWNER_TYPE, owner_ids=ids)
-    return {
-        r.id: _record(
-            r,
-            outs[r.id],
-            reads.get(r.id, []),
-            names,
-            [
-                StoredFile(a.view.name, a.view.content_type, a.stored, a.view.id)
-                for a in files.get(r.id, [])
-            ],
+    return [
+        (
+            r.id,
+            _record(
+                r,
+                outs[r.id],
+                reads.get(r.id, []),
+                names,
+                [
+                    StoredFile(a.view.name, a.view.content_type, a.stored, a.view.id)
+                    for a in files.get(r.id, [])
+                ],
+            ),
         )
         for r in reports
-    }
+    ]
 
 
 def _record(

@@ -29,6 +29,7 @@ from portal.records import (
     Record,
     busy_flag,
     count_of,
+    in_chunks,
     in_period,
     named_by,
     seek,
@@ -73,31 +74,36 @@ def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
 
 
 async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]:
-    """These roster versions (one page of retention's list): anchor as in `retention_rows`,
-    and in progress while the version is its municipality's newest."""
-    if not ids:
-        return []
-    versions = list(
-        await db.execute(select(RosterVersion, _last_end()).where(RosterVersion.id.in_(list(ids))))
-    )
-    municipalities = {v.municipality_id for v, _ in versions}
-    newest = dict(
-        (m, n)
-        for m, n in await db.execute(
-            select(RosterVersion.municipality_id, func.max(RosterVersion.number))
-            .where(RosterVersion.municipality_id.in_(municipalities))
-            .group_by(RosterVersion.municipality_id)
+    """These roster versions (any number of ids): anchor as in `retention_rows`, and in
+    progress while the version is its municipality's newest."""
+
+    async def read(chunk: list[uuid.UUID]) -> list[Lifecycle]:
+        versions = list(
+            await db.execute(select(RosterVersion, _last_end()).where(RosterVersion.id.in_(chunk)))
         )
-    )
-    return [
-        Lifecycle(
-            v.id,
-            v.municipality_id,
-            last or v.created_at,
-            CURRENT if newest.get(v.municipality_id) == v.number else None,
+        if not versions:
+            return []
+        # At most one municipality per version of the chunk: bounded like the chunk.
+        municipalities = {v.municipality_id for v, _ in versions}
+        newest = dict(
+            (m, n)
+            for m, n in await db.execute(
+                select(RosterVersion.municipality_id, func.max(RosterVersion.number))
+                .where(RosterVersion.municipality_id.in_(municipalities))
+                .group_by(RosterVersion.municipality_id)
+            )
         )
-        for v, last in versions
-    ]
+        return [
+            Lifecycle(
+                v.id,
+                v.municipality_id,
+                last or v.created_at,
+                CURRENT if newest.get(v.municipality_id) == v.number else None,
+            )
+            for v, last in versions
+        ]
+
+    return await in_chunks(ids, read)
 
 
 async def lifecycle(db: AsyncSession, version_id: uuid.UUID) -> Lifecycle | None:

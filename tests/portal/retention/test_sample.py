@@ -13,8 +13,10 @@ PostgreSQL.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.advisories.models import Advisory, AdvisorySubject, AdvisoryVersion
@@ -448,3 +451,52 @@ async def test_more_ids_than_one_in_list_are_read_in_chunks(db: Db) -> None:
     assert named[sampled] == one == [BORN_15TH]
     assert named[other] == [BORN_10TH]
     assert set(named) == set(ids) and sum(map(len, named.values())) == 2
+
+
+# --- more ids than a statement may bind ------------------------------------------------------
+
+ASYNCPG_MAX_ARGS = 32767
+"""asyncpg refuses a statement with more bound parameters than this."""
+
+
+def _bind_limit(dialect: str) -> int:
+    """The most bound parameters one statement may have on the backend: asyncpg's, or what the
+    SQLite library in use was compiled with (32,766 upstream; 250,000 in some builds)."""
+    if dialect == "postgresql":
+        return ASYNCPG_MAX_ARGS
+    with closing(sqlite3.connect(":memory:")) as conn:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+
+
+async def test_any_number_of_ids_is_read_in_chunks_by_every_type(db: Db) -> None:
+    """Each type's `lifecycles` and `persons_named_many` take more ids than one statement may
+    bind (retention's callers hand them a page or a culling batch; nothing stops a bigger one):
+    the real records among them come back, the rest (unknown ids) are absent."""
+    real: dict[str, uuid.UUID] = {}
+    async with db.maker() as s, s.begin():
+        for t, make in MAKERS.items():
+            real[t] = await make(db, s, [BORN_15TH])
+        real["roster"] = await _roster(db, s, 1)
+        dialect = s.get_bind().dialect.name
+    assert set(real) == set(service.TYPES)
+    limit = _bind_limit(dialect)
+    unknown = [uuid.uuid4() for _ in range(limit + 1)]
+    half = len(unknown) // 2
+
+    # The premise: one IN list of them is refused by this backend.
+    with pytest.raises(DBAPIError):
+        async with db.maker() as s, s.begin():
+            await s.execute(select(Report.id).where(Report.id.in_(unknown)))
+
+    async with db.maker() as s, s.begin():
+        for t, source in service.RECORDS.items():
+            # The real record in the middle of the unknown ones: neither in the first chunk nor
+            # the last.
+            ids = [*unknown[:half], real[t], *unknown[half:]]
+            lives = await source.lifecycles(s, ids)
+            assert [life.record_id for life in lives] == [real[t]], t
+            assert lives[0].owner_org_id == db.hud, t
+            named = await source.persons_named_many(s, db.vault, ids)
+            assert len(named) == len(ids), t
+            assert named[real[t]] == ([] if t == "roster" else [BORN_15TH]), t
+            assert not any(named[i] for i in unknown), t
