@@ -111,6 +111,7 @@ ACTION_LABELS = {
     "retention.cull": "Gallrade handling",
     "retention.hold": "Spärrade handling för gallring",
     "retention.lift": "Hävde gallringsspärr",
+    "retention.hold_list": "Listade gallringsspärrar",
     "stats.read": "Begärde statistik",
     "stats.export": "Hämtade statistik",
     "costs.lock": "Låste kostnadsperiod",

@@ -70,6 +70,7 @@ class RetentionPages(Controller):
         orgs: list[tuple[uuid.UUID, str]],
         record_type: str | None = None,
         before: str | None = None,
+        holds_before: str | None = None,
         **extra: Any,
     ) -> Template:
         rules = service.load_rules(settings.retention_rules or None)
@@ -90,7 +91,10 @@ class RetentionPages(Controller):
         page = paging.page_of(
             rows, more=more, cursor=cursor, key=lambda c: c.key, total=counts[shown].due
         )
-        holds = await service.active_holds(db, vault, [org])
+        holds_cursor = paging.decode(holds_before, "holds")
+        holds = await service.hold_page(
+            db, vault, org_id=org, actor=user.actor(org), cursor=holds_cursor
+        )
         return render(
             "retention/retention.html",
             user,
@@ -101,6 +105,9 @@ class RetentionPages(Controller):
             shown=shown,
             rules=rules,
             holds=holds,
+            # Each list's pager keeps the other list's place.
+            plan_query={"before": before} if cursor else {},
+            holds_query={"holds": holds_before} if holds_cursor else {},
             org=org,
             orgs=orgs,
             labels=service.TYPE_LABELS,
@@ -121,6 +128,7 @@ class RetentionPages(Controller):
         flash: FromQuery[str | None] = None,
         type: FromQuery[str | None] = None,
         before: FromQuery[str | None] = None,
+        holds: FromQuery[str | None] = None,
     ) -> Template:
         org_id, orgs = _org(user, org)
         return await self._page(
@@ -133,6 +141,7 @@ class RetentionPages(Controller):
             orgs,
             type,
             before,
+            holds,
             flash=FLASH.get(flash or ""),
         )
 

@@ -16,7 +16,11 @@ class LegalHold(Base):
     """A hold placed by an archivist on one record (lifted, never deleted)."""
 
     __tablename__ = "legal_holds"
-    __table_args__ = (Index("ix_legal_holds_record", "record_type", "record_id"),)
+    __table_args__ = (
+        Index("ix_legal_holds_record", "record_type", "record_id"),
+        # The retention page's list of an organisation's holds, newest first (keyset pages).
+        Index("ix_legal_holds_org_placed", "organisation_id", "placed_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     record_type: Mapped[str] = mapped_column(String(20))

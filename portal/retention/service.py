@@ -26,6 +26,9 @@ of its own) and deletes one record per transaction: every row that belongs to it
 the store, then an audit entry (`retention.cull`, ids and rule only); if an object cannot be
 deleted the transaction rolls back and the record stays whole in the database. A run that is
 killed leaves what it culled culled and the rest for the next run.
+
+The active legal holds are listed in keyset pages too, newest first (`hold_page`), each page
+audited with the ids of the holds it shows.
 """
 
 from __future__ import annotations
@@ -722,16 +725,24 @@ async def record_hold(
 
 
 async def _view(db: AsyncSession, vault: Vault, hold: LegalHold) -> HoldView:
-    names = await user_names(db, vault, [hold.placed_by])
-    return HoldView(
-        hold.id,
-        hold.record_type,
-        hold.record_id,
-        hold.organisation_id,
-        hold.placed_at,
-        names.get(hold.placed_by, ""),
-        vault.decrypt(hold.reason_enc, field_context(LegalHold.reason_enc, hold.id)),
-    )
+    return (await _views(db, vault, [hold]))[0]
+
+
+async def _views(db: AsyncSession, vault: Vault, holds: Sequence[LegalHold]) -> list[HoldView]:
+    """The holds as shown, with who placed them (one statement for the names of all)."""
+    names = await user_names(db, vault, [h.placed_by for h in holds])
+    return [
+        HoldView(
+            h.id,
+            h.record_type,
+            h.record_id,
+            h.organisation_id,
+            h.placed_at,
+            names.get(h.placed_by, ""),
+            vault.decrypt(h.reason_enc, field_context(LegalHold.reason_enc, h.id)),
+        )
+        for h in holds
+    ]
 
 
 async def active_hold(
@@ -777,18 +788,44 @@ async def liftable_hold(
     return view
 
 
-async def active_holds(
-    db: AsyncSession, vault: Vault, orgs: Sequence[uuid.UUID]
-) -> list[tuple[LegalHold, str]]:
-    """Active holds of the organisations, with their (decrypted) reasons."""
-    rows = await db.scalars(
-        select(LegalHold)
-        .where(LegalHold.organisation_id.in_(list(orgs)), LegalHold.lifted_at.is_(None))
-        .order_by(LegalHold.placed_at)
+async def hold_page(
+    db: AsyncSession,
+    vault: Vault,
+    *,
+    org_id: uuid.UUID,
+    actor: Actor,
+    cursor: paging.Cursor | None = None,
+    limit: int = paging.PAGE_SIZE,
+) -> paging.Page[HoldView]:
+    """One page of the organisation's active holds, newest first by (placed_at, id) after the
+    cursor, with their (decrypted) reasons and the count of all; audited as
+    `retention.hold_list` naming exactly the holds shown (the reasons are read)."""
+    active = (LegalHold.organisation_id == org_id, LegalHold.lifted_at.is_(None))
+    rows = list(
+        await db.scalars(
+            select(LegalHold)
+            .where(*active, paging.after(LegalHold.placed_at, LegalHold.id, cursor))
+            .order_by(LegalHold.placed_at.desc(), LegalHold.id.desc())
+            .limit(limit + 1)
+        )
     )
-    return [
-        (h, vault.decrypt(h.reason_enc, field_context(LegalHold.reason_enc, h.id))) for h in rows
-    ]
+    total = await db.scalar(select(func.count()).select_from(LegalHold).where(*active))
+    page = paging.page_of(
+        await _views(db, vault, rows[:limit]),
+        more=len(rows) > limit,
+        cursor=cursor,
+        key=lambda h: (h.placed_at, h.id),
+        total=int(total or 0),
+    )
+    await audit.record(
+        db,
+        "retention.hold_list",
+        actor=actor,
+        owner_org_id=org_id,
+        object_type="legal_hold",
+        details={"holds": [str(h.id) for h in page.rows], "from": page.first},
+    )
+    return page
 
 
 async def org_names(db: AsyncSession) -> dict[uuid.UUID, str]:

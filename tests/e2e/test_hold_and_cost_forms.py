@@ -1,7 +1,8 @@
 """Three forms added in session 6 under the same checks as the journeys (issue 14): the jour unit
 head's cost key (`/stats/costs`), the legal hold on the archive's record page (`#sparr`: place it,
-then lift it after the confirmation) and the lift confirmation from the retention page; and the
-night dashboard's "Visa alla" (the night view filtered to the shift).
+then lift it after the confirmation) and the lift confirmation from the retention page; the
+retention page's list of holds over more than one page; and the night dashboard's "Visa alla"
+(the night view filtered to the shift).
 
 Each is opened as its demo person, checked with axe-core (WCAG 2.1 A/AA), lang="sv" and no
 sideways scrolling at 360 px and again at a desktop width, and at 360 px also for 44 px touch
@@ -11,6 +12,7 @@ keyboard alone (Tab to the field, type, Tab to the button, Enter) until the conf
 
 from __future__ import annotations
 
+import re
 from contextlib import closing
 from typing import Any
 
@@ -179,6 +181,59 @@ def test_k_the_archivist_holds_and_lifts_from_the_record_page_and_the_retention_
         _both_widths(page, "k7-retention-lifted")
     finally:
         page.context.close()
+
+
+HELD_FOR_PAGING = 55
+"""Holds placed for the list's second page (50 a page)."""
+
+
+def test_m_the_retention_page_lists_its_holds_in_pages(demo: Demo, browser: Any) -> None:
+    """With more holds than one page: the retention page's list of holds under the same checks
+    on its first and second page (two paged lists on one page: each its own summary, its own
+    labelled navigation and link texts), reached with the keyboard; the holds are lifted after."""
+    with closing(_api_client(demo, ANDERS)) as anders:
+        found = anders.post(
+            "/api/v1/archive/search", json={"types": ["report"], "limit": HELD_FOR_PAGING}
+        )
+        assert found.status_code == 201, found.status_code
+        ids = [r["id"] for r in found.json()["records"]]
+        assert len(ids) == HELD_FOR_PAGING, "the demo has too few reports of Hudiksvall's"
+        token = http.csrf_form(anders)
+        for n, record_id in enumerate(ids):
+            held = anders.post(
+                "/retention/holds",
+                data={**token, "record_type": "report", "record_id": record_id,
+                      "reason": f"Tillsynsärende {n + 1}"},
+            )  # fmt: skip
+            assert held.status_code == 303, held.text
+    page = new_page(browser)
+    login(page, demo.url, ANDERS)
+    try:
+        page.goto(f"{demo.url}/retention#sparrar")
+        text = page.content()
+        assert f"Visar 1–50 av {HELD_FOR_PAGING} aktiva spärrar, nyaste först." in text
+        _both_widths(page, "m1-retention-holds-first-page")
+        tab_to(
+            page, "e => e.getAttribute('rel') === 'next' && e.href.includes('holds=')", limit=400
+        )
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        text = page.content()
+        assert f"Visar 51–{HELD_FOR_PAGING} av {HELD_FOR_PAGING} aktiva spärrar" in text
+        assert "Tillsynsärende 1 " in text  # the oldest last
+        _both_widths(page, "m2-retention-holds-second-page")
+    finally:
+        page.context.close()
+        with closing(_api_client(demo, ANDERS)) as anders:  # the demo's other tests see none
+            token = http.csrf_form(anders)
+            while holds := re.findall(
+                r'action="/retention/holds/([0-9a-f-]{36})/lift"', anders.get("/retention").text
+            ):
+                for hold_id in holds:
+                    lifted = anders.post(
+                        f"/retention/holds/{hold_id}/lift", data={**token, "confirm": "yes"}
+                    )
+                    assert lifted.status_code == 303, lifted.text
 
 
 def test_l_the_night_view_filtered_to_the_shift(demo: Demo, browser: Any) -> None:

@@ -376,10 +376,11 @@ async def test_a_held_record_has_its_files_held_in_the_store_until_lifted(world:
     store, key = world.files.store, world.keys["rep_held"]  # type: ignore[attr-defined]
     assert (await store.lock_state(key))[1] is True
     async with world.db.begin():
-        hold = (await service.active_holds(world.db, world.vault, [world.hud]))[0][0]
-        assert (await service.active_holds(world.db, world.vault, [world.hud]))[0][
-            1
-        ] == "Begärd av förvaltningsrätten"
+        holds = await service.hold_page(
+            world.db, world.vault, org_id=world.hud, actor=Actor(world.user, world.hud)
+        )
+        [hold] = holds.rows
+        assert hold.reason == "Begärd av förvaltningsrätten"
         await service.lift_hold(
             world.db,
             store,

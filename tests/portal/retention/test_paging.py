@@ -24,20 +24,22 @@ from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal import paging
 from portal.attachments.models import Attachment
 from portal.attachments.store import build_file_store
 from portal.audit.service import ANONYMOUS, Actor
 from portal.db.base import utcnow
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import AuditEntry, Organisation, User
-from portal.pii import Vault
+from portal.pii import Vault, field_context
 from portal.reports.models import Report, ReportSubject
 from portal.retention import service
+from portal.retention.models import LegalHold
 from storage.errors import BackendUnavailable
 from tests.conftest import make_settings
 from tests.portal.conftest import RunningPortal, prepare_database
 from tests.portal.paging import next_href, summary, walk_pages
-from tests.portal.reports.helpers import with_db
+from tests.portal.reports.helpers import audit_entries, with_db
 from tests.portal.sessions import client_as
 
 ANDERS = "198311099876"  # Hudiksvall's archivist
@@ -153,6 +155,144 @@ def test_the_plan_pages_every_due_record_once_and_counts_the_whole_plan(
     # Gävle's archive is not Hudiksvall's archivist's to see.
     gavle = with_db(portal.settings, _org_id("Gävle"))
     assert anders.get("/retention", params={"org": str(gavle)}).status_code == 404
+
+
+# --- the list of legal holds, in pages ------------------------------------------------------
+
+HOLDS = 2 * paging.PAGE_SIZE + 7
+HOLD_ROW = (
+    r'<li><a href="/archive/records/report/([0-9a-f-]{36})#sparr">[^<]*</a> — ([^(]*) \(spärrad '
+)
+
+
+def _holds_next(html: str) -> str | None:
+    """The holds list's "Nästa sida" link (unescaped), None on its last page."""
+    found = re.search(
+        r'<a class="button" rel="next" href="([^"]+)">Nästa sida'
+        r'<span class="visually-hidden"> med spärrar</span></a>',
+        html,
+    )
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def _holds_summary(html: str) -> str:
+    found = re.search(r'<p class="paging-summary" id="holds-summary">([^<]*)</p>', html)
+    assert found is not None, "no summary of the holds on the page"
+    return found.group(1)
+
+
+def _seed_holds(portal: RunningPortal, now: datetime) -> dict[str, Any]:
+    """HOLDS active holds of Hudiksvall's (a third placed at one moment, so pages split among
+    equal times by id), some lifted ones and Gävle's, each held record a made-up id."""
+    vault = Vault(
+        portal.settings.keks, portal.settings.current_kek, portal.settings.blind_index_key
+    )
+
+    async def seed(db: AsyncSession) -> dict[str, Any]:
+        orgs = {n: i for i, n in await db.execute(select(Organisation.id, Organisation.name))}
+        placer = await db.scalar(select(User.id).limit(1))
+        rows: list[dict[str, Any]] = []
+
+        def hold(org: str, n: int, placed_at: datetime, lifted: bool = False) -> dict[str, Any]:
+            hid = uuid.uuid4()
+            reason = vault.encrypt(f"Mål {n}", field_context(LegalHold.reason_enc, hid))
+            row = {
+                "id": hid,
+                "record_type": "report",
+                "record_id": uuid.uuid4(),
+                "organisation_id": orgs[org],
+                "reason_enc": reason,
+                "placed_by": placer,
+                "placed_at": placed_at,
+                "lifted_by": placer if lifted else None,
+                "lifted_at": now if lifted else None,
+            }
+            rows.append(row)
+            return row
+
+        active = [
+            hold("Hudiksvall", n, now - timedelta(hours=1 if n % 3 == 0 else n))
+            for n in range(HOLDS)
+        ]
+        lifted = [hold("Hudiksvall", 1000 + n, now - timedelta(hours=n), True) for n in range(4)]
+        gavle = [hold("Gävle", 2000 + n, now - timedelta(hours=n)) for n in range(3)]
+        await db.execute(insert(LegalHold), rows)
+        newest_first = sorted(active, key=lambda r: (r["placed_at"], r["id"]), reverse=True)
+        return {
+            "order": [str(r["record_id"]) for r in newest_first],
+            "holds": [str(r["id"]) for r in newest_first],
+            "reasons": [
+                vault.decrypt(r["reason_enc"], field_context(LegalHold.reason_enc, r["id"]))
+                for r in newest_first
+            ],
+            "others": {str(r["record_id"]) for r in lifted + gavle},
+        }
+
+    return with_db(portal.settings, seed)
+
+
+def test_the_holds_are_listed_in_pages_each_audited_with_the_holds_it_shows(
+    portal: RunningPortal,
+) -> None:
+    now = utcnow()
+    made = _seed_holds(portal, now)
+
+    async def due(db: AsyncSession) -> list[uuid.UUID]:  # the plan has a second page too
+        return await _insert_reports(db, "Hudiksvall", [service.add_months(now, -61)] * 60)
+
+    with_db(portal.settings, due)
+    anders = client_as(portal.url, portal.settings, ANDERS)
+    listed_before = len(audit_entries(portal.settings, "retention.hold_list"))
+
+    # Page by page: every active hold of Hudiksvall's once, newest first, nothing else.
+    shown: list[list[tuple[str, str]]] = []
+    lines: list[str] = []
+    pages: list[str] = []
+    url: str | None = "/retention?type=report"
+    while url:
+        r = anders.get(url)
+        assert r.status_code == 200, r.text
+        pages.append(r.text)
+        shown.append(re.findall(HOLD_ROW, r.text.split('id="sparrar"')[1]))
+        lines.append(_holds_summary(r.text))
+        url = _holds_next(r.text)
+    assert [len(p) for p in shown] == [50, 50, HOLDS - 100]
+    assert [i for p in shown for i, _ in p] == made["order"]
+    assert [why for p in shown for _, why in p] == made["reasons"]  # decrypted on the page
+    assert not made["others"] & {i for p in shown for i, _ in p}
+    assert lines == [
+        f"Visar 1–50 av {HOLDS} aktiva spärrar, nyaste först. Listan fortsätter på nästa sida.",
+        f"Visar 51–100 av {HOLDS} aktiva spärrar, nyaste först. Listan fortsätter på nästa sida.",
+        f"Visar 101–{HOLDS} av {HOLDS} aktiva spärrar, nyaste först.",
+    ]
+    # The plan's list stays on its first page while the holds are paged.
+    assert all(summary(p).startswith("Visar 1–50 av 60 handlingar") for p in pages)
+    assert "Första sidan<span" in pages[1] and "Första sidan<span" not in pages[0]
+
+    # Each page's audit entry names exactly the holds it showed, in Hudiksvall's archive.
+    listed = audit_entries(portal.settings, "retention.hold_list")[listed_before:]
+    assert [e.details["holds"] for e in listed] == [
+        made["holds"][:50],
+        made["holds"][50:100],
+        made["holds"][100:],
+    ]
+    assert [e.details["from"] for e in listed] == [1, 51, 101]
+    hud = with_db(portal.settings, _org_id("Hudiksvall"))
+    assert all(e.owner_org_id == e.actor_org_id == hud for e in listed)
+
+    # Each list's pager keeps the other list's place.
+    plan_next = next_href(pages[1])
+    assert plan_next is not None and "holds=" in plan_next
+    both = anders.get(plan_next)
+    assert summary(both.text).startswith("Visar 51–60 av 60 handlingar")
+    assert _holds_summary(both.text).startswith(f"Visar 51–100 av {HOLDS}")
+    back = _holds_next(both.text)
+    assert back is not None and "before=" in back
+    assert summary(anders.get(back).text).startswith("Visar 51–60 av 60 handlingar")
+
+    # A holds cursor that does not decode is the client's mistake, in Swedish.
+    bad = anders.get("/retention", params={"holds": "igår"})
+    assert bad.status_code == 400 and "Sidmarkeringen går inte att läsa" in bad.text
 
 
 def _org_id(name: str) -> Any:
