@@ -62,6 +62,33 @@ def portal(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
 
 
 @pytest.fixture
+def one_connection(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
+    """The demo portal with ONE pooled database connection (PostgreSQL; SQLite has no pool)
+    and no periodic jobs: a request that keeps its connection leaves none for the others
+    (the signing-concurrency tests, tests/portal/signing_helpers.py)."""
+    from portal.app import create_app
+
+    holder: dict[str, Any] = {}
+
+    def factory(port: int) -> object:
+        settings = make_settings(
+            tmp_path,
+            database_url,
+            public_url=f"http://127.0.0.1:{port}",
+            db_pool_size=1,
+            db_max_overflow=0,
+            run_periodic_jobs=False,
+        )
+        asyncio.run(prepare_database(settings))
+        holder["settings"] = settings
+        holder["app"] = create_app(settings)
+        return holder["app"]
+
+    with serve(factory) as url:
+        yield RunningPortal(url, holder["settings"], holder["app"])
+
+
+@pytest.fixture
 def portal_s3(database_url: str, tmp_path: Path, seaweed: SeaweedFS) -> Iterator[RunningPortal]:
     """The demo portal with its files in a real S3 server (object lock on, a fresh bucket)."""
     import uuid

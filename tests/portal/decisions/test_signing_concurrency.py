@@ -9,66 +9,31 @@ NOWAIT; every one of these must finish while the completion is still blocked (bo
 on a lock they would not finish until the test releases the store). Two completions racing
 keep exactly one signature; the other's stored PDF is recorded as superseded.
 
-The portal of the first test has ONE pooled connection (PostgreSQL): the reads get it only if
-the blocked completion gave its own back.
+The portal of the first test has ONE pooled connection (PostgreSQL; the `one_connection`
+fixture): the reads get it only if the blocked completion gave its own back. The hanging store
+and the bounded reads are in tests/portal/signing_helpers.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select, text
 
 from portal.db.base import utcnow
-from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import AuditEntry
 from portal.decisions.models import Decision
 from portal.decisions.service import remind_unsigned
 from portal.pii import Vault
-from tests.conftest import make_settings
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import RunningPortal
 from tests.portal.decisions.helpers import OLOF, draft_body, jour_client, roster_with_olof
 from tests.portal.login import csrf_form, login, through_idp
-from tests.servers.portal import serve
-
-WAIT = 60.0
-"""Seconds any step may take before the test gives up (far above the normal fraction of a
-second; a step that waits on a lock held by the blocked completion never gets there)."""
-
-_T = TypeVar("_T")
-
-
-class _HangsAfterStoring:
-    """The portal's object store, but `put` waits after storing until `go` is set (or, with
-    `together`, until that many puts have stored: completions racing into the same moment)."""
-
-    def __init__(self, real: Any, *, together: int = 1) -> None:
-        self._real = real
-        self.go = threading.Event()
-        self.entered = threading.Event()
-        self.barrier = threading.Barrier(together, timeout=WAIT)
-        self.keys: list[str] = []
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._real, name)
-
-    async def put(self, key: str, chunks: object, **kw: object) -> object:
-        stored = await self._real.put(key, chunks, **kw)
-        self.keys.append(key)
-        await asyncio.to_thread(self.barrier.wait)
-        self.entered.set()
-        if not await asyncio.to_thread(self.go.wait, WAIT):
-            raise RuntimeError("the test never released the store")
-        return stored
+from tests.portal.signing_helpers import WAIT, HangsAfterStoring, run_db, still_blocked
 
 
 def _awaiting(portal: RunningPortal) -> str:
@@ -77,20 +42,6 @@ def _awaiting(portal: RunningPortal) -> str:
     d = jonna.post("/api/v1/decisions", json=draft_body(known)).json()
     assert jonna.post(f"/api/v1/decisions/{d['id']}/submit").status_code == 200
     return str(d["id"])
-
-
-def _db(portal: RunningPortal, work: Callable[[Any], Coroutine[Any, Any, _T]]) -> _T:
-    """Run `work(session)` in a transaction on an engine of the test's own, bounded by WAIT."""
-
-    async def run() -> _T:
-        engine = make_engine(portal.settings.database_url)
-        try:
-            async with make_sessionmaker(engine)() as db, db.begin():
-                return await asyncio.wait_for(work(db), WAIT)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def _vault(portal: RunningPortal) -> Vault:
@@ -106,36 +57,6 @@ def _started_signing(portal: RunningPortal, decision_id: str) -> tuple[httpx.Cli
     return olof, start.headers["location"]
 
 
-def _still_blocked(pending: Future[Any]) -> None:
-    assert not pending.done(), "the completion ended before the check: it did not block"
-
-
-@pytest.fixture
-def one_connection(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
-    """The demo portal with ONE pooled database connection (PostgreSQL; SQLite has no pool)
-    and no periodic jobs: a request that keeps its connection leaves none for the others."""
-    from portal.app import create_app
-
-    holder: dict[str, Any] = {}
-
-    def factory(port: int) -> object:
-        settings = make_settings(
-            tmp_path,
-            database_url,
-            public_url=f"http://127.0.0.1:{port}",
-            db_pool_size=1,
-            db_max_overflow=0,
-            run_periodic_jobs=False,
-        )
-        asyncio.run(prepare_database(settings))
-        holder["settings"] = settings
-        holder["app"] = create_app(settings)
-        return holder["app"]
-
-    with serve(factory) as url:
-        yield RunningPortal(url, holder["settings"], holder["app"])
-
-
 def test_a_completion_blocked_in_the_store_blocks_no_one_else(
     one_connection: RunningPortal,
 ) -> None:
@@ -145,7 +66,7 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
     real = state.object_store
     olof, authorize = _started_signing(portal, decision_id)
     jonna = jour_client(portal)
-    hanging = _HangsAfterStoring(real)
+    hanging = HangsAfterStoring(real)
     state.object_store = hanging
     try:
         with ThreadPoolExecutor(1) as pool:
@@ -158,9 +79,9 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
                 night = jonna.get("/", timeout=WAIT)
                 assert night.status_code == 200, night.text
                 assert f'<a href="/decisions/{decision_id}">' in night.text
-                _still_blocked(completion)
+                still_blocked(completion)
                 # The reminder job claims the decision's row with a conditional UPDATE.
-                reminded = _db(
+                reminded = run_db(
                     portal,
                     lambda db: remind_unsigned(
                         db, _vault(portal), now=utcnow() + timedelta(days=2)
@@ -169,7 +90,7 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
                 assert reminded >= 1
                 if portal.settings.database_url.startswith("postgresql"):
                     # No row lock on the decision.
-                    locked = _db(
+                    locked = run_db(
                         portal,
                         lambda db: db.scalar(
                             text("SELECT id FROM decisions WHERE id = :id FOR UPDATE NOWAIT"),
@@ -177,7 +98,7 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
                         ),
                     )
                     assert locked is not None
-                _still_blocked(completion)
+                still_blocked(completion)
             finally:
                 hanging.go.set()
             done = completion.result(timeout=WAIT)
@@ -197,7 +118,7 @@ def test_two_completions_at_once_keep_one_signature_and_record_the_other(
     real = state.object_store
     phone, to_phone = _started_signing(portal, decision_id)
     laptop, to_laptop = _started_signing(portal, decision_id)
-    racing = _HangsAfterStoring(real, together=2)  # both have stored before either delivers
+    racing = HangsAfterStoring(real, together=2)  # both have stored before either delivers
     racing.go.set()
     state.object_store = racing
     try:
@@ -223,7 +144,7 @@ def test_two_completions_at_once_keep_one_signature_and_record_the_other(
         )
         return d, list(entries)
 
-    d, entries = _db(portal, outcome)
+    d, entries = run_db(portal, outcome)
     assert d.status == "delivered" and d.signed_object_id in racing.keys
     assert sorted(e.action for e in entries if e.outcome != "denied") == [
         "decision.sign",

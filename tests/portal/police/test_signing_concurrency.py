@@ -1,6 +1,7 @@
 """The chair's approval of a police request holds no lock or pooled connection while it talks
 to the TSA and the object store (as a decision's signature:
-tests/portal/decisions/test_signing_concurrency.py, whose hanging store and fixture these reuse).
+tests/portal/decisions/test_signing_concurrency.py; the hanging store, the refusing store and
+the `one_connection` fixture are shared: tests/portal/signing_helpers.py, tests/portal/conftest.py).
 
 While a completion waits in a store that hangs after taking the file, the jour reads the
 request (an audited read) and lists it as awaiting the chair, (PostgreSQL) its row can be
@@ -23,21 +24,12 @@ from sqlalchemy import select, text
 
 from portal.db.models import AuditEntry
 from portal.police.models import PoliceRequest, PoliceRequestEvent
-from storage import StorageError
 from tests.portal.advisories.helpers import JONNA, OLOF
 from tests.portal.conftest import RunningPortal
-from tests.portal.decisions.test_signing_concurrency import (
-    WAIT,
-    _db,
-    _HangsAfterStoring,
-    _still_blocked,
-    one_connection,
-)
 from tests.portal.login import csrf_form, login, through_idp
 from tests.portal.police.helpers import awaiting_chair
 from tests.portal.sessions import client_as
-
-__all__ = ["one_connection"]  # the fixture, imported for pytest
+from tests.portal.signing_helpers import WAIT, HangsAfterStoring, Refuses, run_db, still_blocked
 
 
 def _started(portal: RunningPortal, rid: str) -> tuple[httpx.Client, str]:
@@ -63,7 +55,7 @@ def _outcome(
         )
         return r, list(entries), list(events)
 
-    return _db(portal, read)
+    return run_db(portal, read)
 
 
 def test_a_completion_blocked_in_the_store_blocks_no_one_else(
@@ -75,7 +67,7 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
     real = state.object_store
     olof, authorize = _started(portal, rid)
     jonna = client_as(portal.url, portal.settings, JONNA)
-    hanging = _HangsAfterStoring(real)
+    hanging = HangsAfterStoring(real)
     state.object_store = hanging
     try:
         with ThreadPoolExecutor(1) as pool:
@@ -87,9 +79,9 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
                 assert read.json()["request"]["status"] == "awaiting_chair"
                 listed = jonna.get("/api/v1/police-requests", timeout=WAIT)
                 assert listed.status_code == 200 and rid in listed.text
-                _still_blocked(completion)
+                still_blocked(completion)
                 if portal.settings.database_url.startswith("postgresql"):
-                    locked = _db(
+                    locked = run_db(
                         portal,
                         lambda db: db.scalar(
                             text("SELECT id FROM police_requests WHERE id = :id FOR UPDATE NOWAIT"),
@@ -97,7 +89,7 @@ def test_a_completion_blocked_in_the_store_blocks_no_one_else(
                         ),
                     )
                     assert locked is not None
-                _still_blocked(completion)
+                still_blocked(completion)
             finally:
                 hanging.go.set()
             done = completion.result(timeout=WAIT)
@@ -121,7 +113,7 @@ def test_revoking_while_the_chair_s_completion_stores_wins_and_records_its_pdf(
     real = state.object_store
     olof, authorize = _started(portal, rid)
     jonna = client_as(portal.url, portal.settings, JONNA)
-    hanging = _HangsAfterStoring(real)
+    hanging = HangsAfterStoring(real)
     state.object_store = hanging
     try:
         with ThreadPoolExecutor(1) as pool:
@@ -135,7 +127,7 @@ def test_revoking_while_the_chair_s_completion_stores_wins_and_records_its_pdf(
                     timeout=WAIT,
                 )
                 assert revoked.status_code == 200, revoked.text
-                _still_blocked(completion)
+                still_blocked(completion)
             finally:
                 hanging.go.set()
             late = completion.result(timeout=WAIT)
@@ -160,7 +152,7 @@ def test_two_completions_at_once_keep_one_signature_and_record_the_other(
     real = state.object_store
     phone, to_phone = _started(portal, rid)
     laptop, to_laptop = _started(portal, rid)
-    racing = _HangsAfterStoring(real, together=2)  # both have stored before either delivers
+    racing = HangsAfterStoring(real, together=2)  # both have stored before either delivers
     racing.go.set()
     state.object_store = racing
     try:
@@ -193,19 +185,6 @@ def test_two_completions_at_once_keep_one_signature_and_record_the_other(
     assert signed.status_code == 200 and signed.content.startswith(b"%PDF-")
 
 
-class _Refuses:
-    """The portal's object store, but `put` fails as S3 does when it is down."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._real, name)
-
-    async def put(self, key: str, chunks: object, **kw: object) -> object:
-        raise StorageError("the object store is down")
-
-
 def test_a_failing_store_answers_503_signs_nothing_and_the_chair_approves_again(
     portal: RunningPortal,
 ) -> None:
@@ -213,7 +192,7 @@ def test_a_failing_store_answers_503_signs_nothing_and_the_chair_approves_again(
     state = portal.app.state.portal
     real = state.object_store
     olof, authorize = _started(portal, rid)
-    state.object_store = _Refuses(real)
+    state.object_store = Refuses(real)
     try:
         failed = through_idp(olof, authorize, OLOF)
     finally:
