@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments.models import Attachment
 from portal.decisions.models import Decision
+from portal.police.models import PoliceRequest
 from storage.errors import ObjectNotFound, RetentionError
 from storage.protocol import IncompleteUpload, ObjectStore
 
@@ -79,15 +80,10 @@ class SweepReport:
 async def referenced_keys(db: AsyncSession) -> set[str]:
     """Every object key a database row names."""
     keys = set((await db.scalars(select(Attachment.object_id))).all())
-    keys |= {
-        k
-        for k in (
-            await db.scalars(
-                select(Decision.signed_object_id).where(Decision.signed_object_id.is_not(None))
-            )
-        ).all()
-        if k
-    }
+    for column in (Decision.signed_object_id, PoliceRequest.signed_object_id):
+        keys |= {
+            k for k in (await db.scalars(select(column).where(column.is_not(None)))).all() if k
+        }
     return keys
 
 
