@@ -263,8 +263,10 @@ def signer_name(identity: VerifiedIdentity, fallback: str) -> tuple[str, str, st
 
 async def release(db: AsyncSession) -> None:
     """End the request's transaction now (commit): its pooled connection goes back and its
-    locks are freed. The request's session is not used afterwards (SQLAlchemy refuses inside
-    `provide_db`'s transaction block); later work goes in a transaction of its own."""
+    locks are freed. Later writes go in a short transaction of their own (`sessions()`); a
+    statement in the request's session afterwards begins a new transaction, taking a pooled
+    connection again (the police API reads the request it has just recorded that way). Also
+    used by the jour's own signing under delegation (`portal.police.service.create`)."""
     await db.commit()
 
 

@@ -33,7 +33,7 @@ from portal.police.schemas import (
     form_values,
     summary_out,
 )
-from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Signing, Vault
+from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Sessions, Signing, Vault
 from portal.web.downloads import stream_file
 from portal.web.params import PageLimit, list_query, paged
 from portal.web.render import render
@@ -117,6 +117,7 @@ class PoliceRequestPages(Controller):
         request: AnyRequest,
         db: Db,
         files: Files,
+        sessions: Sessions,
         signing: Signing,
         vault: Vault,
         user: CurrentUser,
@@ -133,7 +134,7 @@ class PoliceRequestPages(Controller):
             return await self._form(db, user, values, {}, check=found)
         try:
             request_id = await service.create(
-                db, vault, signing, files, user, draft, now=now,
+                db, vault, signing, files, user, draft, sessions=sessions, now=now,
                 errors=parse_errors,
             )  # fmt: skip
         except InvalidInput as exc:
@@ -238,6 +239,7 @@ class PoliceRequestApi(Controller):
         self,
         db: Db,
         files: Files,
+        sessions: Sessions,
         signing: Signing,
         vault: Vault,
         user: CurrentUser,
@@ -248,7 +250,7 @@ class PoliceRequestApi(Controller):
         jour's delegation the request is signed at once (`signed`); where the municipality's
         delegation matrix says the chair decides, it is `awaiting_chair`."""
         request_id = await service.create(
-            db, vault, signing, files, user, data.draft(), now=utcnow()
+            db, vault, signing, files, user, data.draft(), sessions=sessions, now=utcnow()
         )
         d = await queries.get(db, vault, user, request_id)
         return CreatedOut(request_id, d.summary.status)

@@ -9,19 +9,20 @@ an event with its time and is audited; reads are in `portal.police.queries`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal import chair_signing
 from portal.advisories import queries as advisories
 from portal.advisories.texts import legal_basis as advisory_basis_label
 from portal.attachments.store import stored_columns
 from portal.audit import service as audit
-from portal.chair_signing import SigningSetup
+from portal.chair_signing import SigningSetup, SigningUnavailable
 from portal.db.base import utcnow
 from portal.db.models import Organisation, User
 from portal.errors import AuditNote, Conflict, InvalidInput, NotFound
@@ -33,6 +34,8 @@ from portal.police.content import RequestContent, RequestDraft, from_blob, perso
 from portal.police.models import PoliceRequest, PoliceRequestEvent
 from portal.principal import Principal
 from storage import EncryptedObjectStore, StoredObject
+
+log = logging.getLogger("jourpost.police")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,34 +165,30 @@ async def document_for(
     return Document(pdf_html, name, pnr, committee, org.name)
 
 
-async def sign(
+async def sign_released(
     db: AsyncSession,
-    vault: Vault,
     setup: SigningSetup | None,
     files: EncryptedObjectStore,
     r: PoliceRequest,
-    signer_id: uuid.UUID,
+    doc: Document,
+    *,
+    signer: document.Signer,
     role: str,
     now: datetime,
-    *,
     pdf: bytes | None = None,
-    signer: document.Signer | None = None,
-) -> None:
-    """Sign the document (`pdf`, or rendered now) in the signer's name (`signer`: as the
-    identity provider verified them, else as registered); store it on the request."""
-    doc = await document_for(db, vault, r, signer_id)
+) -> tuple[StoredObject, datetime]:
+    """Release the caller's transaction `db` (`chair_signing.release`: no connection,
+    transaction or lock across the network), then sign `pdf` (rendered from `doc` when None)
+    in `signer`'s name and store it under a key of its own; the stored PDF and the signature's
+    own time (after the trust services answered). SigningUnavailable: nothing stored."""
+    await chair_signing.release(db)
     if pdf is None:
         pdf = await document.render(doc.html)
-    obj = await document.sign_and_store(
-        setup, files, request_id=r.id, document_pdf=pdf,
-        signer=signer or document.Signer(doc.signer_name or "Okänd", doc.signer_pnr),
-        signer_role=role, reason=signing_reason(r),
-        location=doc.location, now=now,
+    stored = await document.sign_and_store(
+        setup, files, request_id=r.id, document_pdf=pdf, signer=signer, signer_role=role,
+        reason=signing_reason(r), location=doc.location, now=now,
     )  # fmt: skip
-    now = max(now, utcnow())  # the signature's own time (after the trust services answered)
-    for column, value in _signed(signer_id, obj, now).items():
-        setattr(r, column, value)
-    db.add(_event(r, "signed", signer_id, now, vault))
+    return stored, max(now, utcnow())
 
 
 def signing_reason(r: PoliceRequest) -> str:
@@ -247,6 +246,7 @@ async def create(
     user: Principal,
     draft: RequestDraft,
     *,
+    sessions: async_sessionmaker[AsyncSession],
     now: datetime,
     errors: dict[str, str] | None = None,
 ) -> uuid.UUID:
@@ -254,6 +254,16 @@ async def create(
 
     Blocked by the legal-basis check: InvalidInput on `act` with the explanation (audited as
     "blocked"); a warning not confirmed: InvalidInput on `confirm_unregistered`.
+
+    Where the chair decides, the request is recorded in the caller's transaction `db`, awaiting
+    the chair. Under the jour's delegation it is signed *before* it is recorded, so no
+    transaction or pooled connection is held across the trust services and the object store:
+    every input is checked and the document rendered from the request as it will be stored
+    (nothing of it added to `db`), the caller's transaction is released (the check's audit
+    entry is committed), the PDF is signed and stored with no transaction open, and the
+    request goes in already signed, with its events and audit entry, in one short transaction
+    of its own from `sessions`. A trust service or the store failing (SigningUnavailable)
+    leaves no request at all (docs/signing.md).
     """
     jour_id = access.require_jour(user)
     errors = dict(errors or {})
@@ -289,19 +299,46 @@ async def create(
     r.content_enc = vault.encrypt(
         _blob(content, check), field_context(PoliceRequest.content_enc, r.id)
     )
+    if decided_by == "chair":
+        await _record(db, vault, user, r, check.outcome)
+        return r.id
+    if setup is None:
+        raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
+    doc = await document_for(db, vault, r, user.user_id)
+    signer = document.Signer(doc.signer_name or "Okänd", doc.signer_pnr)
+    obj, signed_at = await sign_released(
+        db, setup, files, r, doc, signer=signer, role="socialsekreterare, socialjouren", now=now
+    )
+    for column, value in _signed(user.user_id, obj, signed_at).items():
+        setattr(r, column, value)
+    try:
+        async with sessions() as tx, tx.begin():
+            await _record(tx, vault, user, r, check.outcome)
+    except Exception:
+        # The PDF stays, locked for its retention and named by no row: `jourpost storage
+        # sweep` lists it among the locked orphans. The key holds no personal data.
+        log.warning("police request not recorded; its signed PDF %s is an orphan", obj.object_id)
+        raise
+    return r.id
+
+
+async def _record(
+    db: AsyncSession, vault: Vault, user: Principal, r: PoliceRequest, check: str
+) -> None:
+    """Insert the new request `r` (signed already, or awaiting the chair) with its events, and
+    audit its creation with the check's outcome."""
     db.add(r)
     await db.flush()
-    db.add(_event(r, "created", user.user_id, now, vault))
-    if decided_by == "jour":
-        await sign(db, vault, setup, files, r, user.user_id, "socialsekreterare, socialjouren", now)
+    db.add(_event(r, "created", r.created_by, r.created_at, vault))
+    if r.signed_by is not None and r.signed_at is not None:
+        db.add(_event(r, "signed", r.signed_by, r.signed_at, vault))
     await db.flush()
     await audit.record(
-        db, "police_request.create", actor=user.actor(jour_id), owner_org_id=org.id,
+        db, "police_request.create", actor=user.actor(r.jour_id), owner_org_id=r.organisation_id,
         object_type=access.OBJECT_TYPE, object_id=r.id,
-        details={"act": r.act, "check": check.outcome, "decided_by": decided_by,
+        details={"act": r.act, "check": check, "decided_by": r.decided_by,
                  "status": r.status, "sha256": r.signed_sha256},
     )  # fmt: skip
-    return r.id
 
 
 async def record_blocked(db: AsyncSession, user: Principal, note: AuditNote) -> None:

@@ -164,12 +164,9 @@ async def complete(
         )
     name, given, family = chair_signing.signer_name(identity, doc.signer_name or "Okänd")
     signer = document.Signer(name, doc.signer_pnr, given or None, family or None)
-    await chair_signing.release(db)  # no connection, transaction or lock across the network
-    stored = await document.sign_and_store(
-        setup, files, request_id=r.id, document_pdf=pdf, signer=signer, signer_role=ROLE,
-        reason=service.signing_reason(r), location=doc.location, now=now,
-    )  # fmt: skip
-    signed_at = max(now, utcnow())  # the signature's own time (after the trust services answered)
+    stored, signed_at = await service.sign_released(
+        db, setup, files, r, doc, pdf=pdf, signer=signer, role=ROLE, now=now
+    )
     async with sessions() as tx, tx.begin():
         won = await service.deliver_approval(
             tx, vault, user, r, stored, signed_at, action=ACTION, acr=identity.acr
