@@ -18,6 +18,7 @@ from auth.roles import ROLE_PERMISSIONS, Permission, Role
 from auth.sessions import SessionPolicy, hash_token
 from portal.audit.service import Actor
 from portal.db.base import utcnow
+from portal.db.fast import Read
 from portal.db.models import Membership, Organisation, Unit, User, WebSession
 from portal.pii import Vault, field_context
 
@@ -118,8 +119,9 @@ def to_views(memberships: list[Membership]) -> tuple[MembershipView, ...]:
 
 # Hot path: built once at import, executed on every authenticated request: the session, its
 # user and the user's live roles in one statement (one row per role; one row with empty role
-# columns when there is none), plain rows: no ORM objects to build, track and flush at commit.
-_SESSION_USER_AND_ROLES = (
+# columns when there is none), plain rows: no ORM objects to build, track and flush at commit;
+# on PostgreSQL run on asyncpg directly (portal.db.fast).
+_SESSION_USER_AND_ROLES = Read(
     select(
         WebSession.id,
         WebSession.ended_at,
@@ -200,7 +202,7 @@ async def resolve_principal(
     """
     if not token:
         return None
-    rows = (await conn.execute(_SESSION_USER_AND_ROLES, {"session_id": hash_token(token)})).all()
+    rows = await _SESSION_USER_AND_ROLES.all(conn, {"session_id": hash_token(token)})
     if not rows:
         return None
     session = rows[0]

@@ -1,0 +1,155 @@
+"""portal.db.fast.Read: the same rows as SQLAlchemy, in the same transaction, the same errors.
+
+Read runs a compiled SELECT on asyncpg beneath SQLAlchemy's pooled connection and relies on
+private members of SQLAlchemy's asyncpg adapter: these tests fail if an upgrade moves them, if
+a Read would answer differently from `AsyncConnection.execute` (values and types), if it ran
+outside the request's transaction, or if a broken link were no longer reported as the outage
+portal.db.faults turns into a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from sqlalchemy import Integer, bindparam, func, literal, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from auth.sessions import hash_token, new_token
+from portal import principal
+from portal.db.base import utcnow
+from portal.db.engine import make_engine, make_sessionmaker
+from portal.db.fast import Read
+from portal.db.faults import is_outage
+from portal.db.models import Membership, User, WebSession
+from portal.demo import seed
+from portal.pii import Vault
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def seeded(database_url: str, tmp_path) -> AsyncIterator[tuple[AsyncEngine, str]]:  # type: ignore[no-untyped-def]
+    """An engine on a demo-seeded database and a session token of a user with roles."""
+    settings = make_settings(tmp_path, database_url)
+    engine = make_engine(database_url)
+    vault = Vault(settings.keks, settings.current_kek, settings.blind_index_key)
+    async with make_sessionmaker(engine)() as db, db.begin():
+        await seed(db, vault)
+        user_id = await db.scalar(select(Membership.user_id).limit(1))
+        token, key = new_token()
+        db.add(
+            WebSession(id=key, user_id=user_id, authenticated_at=utcnow(), last_seen_at=utcnow())
+        )
+    try:
+        yield engine, token
+    finally:
+        await engine.dispose()
+
+
+async def _both(engine: AsyncEngine, read: Read, params: dict[str, object]) -> tuple[list, list]:  # type: ignore[type-arg]
+    async with engine.connect() as conn:
+        fast = [tuple(row) for row in await read.all(conn, params)]
+        slow = [tuple(row) for row in (await conn.execute(read.statement, params)).all()]
+    return fast, slow
+
+
+async def test_the_principals_read_gives_the_same_rows_and_types_as_sqlalchemy(
+    seeded: tuple[AsyncEngine, str],
+) -> None:
+    engine, token = seeded
+    read = principal._SESSION_USER_AND_ROLES
+    fast, slow = await _both(engine, read, {"session_id": hash_token(token)})
+    assert fast and fast == slow
+    assert any(row[7] is not None for row in fast)  # the user has roles: every column non-null
+    for f, s in zip(fast, slow, strict=True):
+        assert [type(v) for v in f] == [type(v) for v in s]
+    assert all(v.tzinfo is not None for v in fast[0][2:4])  # UTC-aware, as UTCDateTime gives
+    assert await _both(engine, read, {"session_id": hash_token("no-such-token")}) == ([], [])
+
+
+async def test_a_read_in_a_transaction_runs_inside_it(seeded: tuple[AsyncEngine, str]) -> None:
+    """BEGIN is sent before the read (as the adapter's own cursor does), so the read sees the
+    transaction's writes and its now(); in autocommit nothing is begun."""
+    engine, _ = seeded
+    now = Read(select(func.now()))
+    user = Read(select(User.id).where(User.id == bindparam("id")))
+    async with make_sessionmaker(engine)() as db:
+        conn = await db.connection()
+        first = (await now.all(conn, {}))[0][0]
+        await asyncio.sleep(0.02)
+        assert (await conn.execute(select(func.now()))).scalar_one() == first
+        assert (await now.all(conn, {}))[0][0] == first  # one transaction: one now()
+        user_id = uuid.uuid4()
+        db.add(User(id=user_id, pnr_index=f"fast-{user_id}", pnr_enc="x", name_enc="x"))
+        await db.flush()
+        assert [tuple(r) for r in await user.all(conn, {"id": user_id})] == [(user_id,)]
+        await db.rollback()
+    async with engine.connect() as conn:
+        assert await user.all(conn, {"id": user_id}) == []  # the write was in that transaction
+    if engine.dialect.name == "postgresql":
+        auto = engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with auto.connect() as conn:
+            first = (await now.all(conn, {}))[0][0]
+            await asyncio.sleep(0.02)
+            assert (await now.all(conn, {}))[0][0] - first >= timedelta(milliseconds=15)
+
+
+async def test_statements_with_expanding_lists_are_refused() -> None:
+    with pytest.raises(TypeError, match="expanding"):
+        Read(select(User.id).where(User.id.in_(bindparam("ids", expanding=True))))
+
+
+async def test_a_statement_error_is_sqlalchemys_and_not_an_outage(
+    seeded: tuple[AsyncEngine, str],
+) -> None:
+    engine, _ = seeded
+    broken = Read(select(func.no_such_function(bindparam("x", type_=Integer))))
+    async with engine.connect() as conn:
+        with pytest.raises(sa_exc.DBAPIError) as raised:
+            await broken.all(conn, {"x": 0})
+        assert not is_outage(raised.value)
+        assert not raised.value.connection_invalidated
+    async with engine.connect() as conn:  # the pool is fine
+        assert [tuple(r) for r in await Read(select(literal(2))).all(conn, {})] == [(2,)]
+
+
+@pytest.mark.postgres
+async def test_a_broken_link_is_an_outage_and_the_connection_is_replaced(
+    pg_url: str,
+) -> None:
+    """The backend is terminated under a checked-out connection: the read raises what
+    SQLAlchemy raises for it (an invalidated connection: 503 by portal.db.faults), and the
+    next checkout works on a new connection."""
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0)
+    pid_of = Read(select(func.pg_backend_pid()))
+    try:
+        async with engine.connect() as conn:
+            pid = (await pid_of.all(conn, {}))[0][0]
+            admin = await asyncpg.connect(pg_url.replace("+asyncpg", ""))
+            try:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            finally:
+                await admin.close()
+            await asyncio.sleep(0.1)
+            with pytest.raises(sa_exc.DBAPIError) as raised:
+                await pid_of.all(conn, {})
+            assert raised.value.connection_invalidated
+            assert is_outage(raised.value)
+        async with engine.connect() as conn:
+            assert (await pid_of.all(conn, {}))[0][0] != pid
+    finally:
+        await engine.dispose()
+
+
+async def test_a_missing_parameter_is_refused(seeded: tuple[AsyncEngine, str]) -> None:
+    engine, _ = seeded
+    async with engine.connect() as conn:
+        with pytest.raises(sa_exc.SQLAlchemyError, match="session_id"):
+            await principal._SESSION_USER_AND_ROLES.all(conn, {})
