@@ -18,7 +18,7 @@ from auth.roles import ROLE_PERMISSIONS, Permission, Role
 from auth.sessions import SessionPolicy, hash_token
 from portal.audit.service import Actor
 from portal.db.base import utcnow
-from portal.db.fast import Read
+from portal.db.fast import Prepared
 from portal.db.models import Membership, Organisation, Unit, User, WebSession
 from portal.pii import Vault, field_context
 
@@ -121,7 +121,7 @@ def to_views(memberships: list[Membership]) -> tuple[MembershipView, ...]:
 # user and the user's live roles in one statement (one row per role; one row with empty role
 # columns when there is none), plain rows: no ORM objects to build, track and flush at commit;
 # on PostgreSQL run on asyncpg directly (portal.db.fast).
-_SESSION_USER_AND_ROLES = Read(
+_SESSION_USER_AND_ROLES = Prepared(
     select(
         WebSession.id,
         WebSession.ended_at,

@@ -26,6 +26,7 @@ from sqlalchemy import Row, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.db.base import utcnow
+from portal.db.fast import Prepared
 from portal.db.models import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -121,8 +122,9 @@ _APPEND = insert(AuditEntry)
 # verification), the previous hash and seq, which are the last two keys. The entry is inserted
 # and the head advanced in the same statement. One round trip; the head stays locked from this
 # statement to the commit.
-_PG_APPEND = text(
-    """
+_PG_APPEND = Prepared(
+    text(
+        """
 WITH head AS MATERIALIZED (
     SELECT seq + 1 AS seq, hash AS prev_hash, clock_timestamp() AS at
     FROM audit_head WHERE id = 1 FOR UPDATE
@@ -144,6 +146,7 @@ WITH head AS MATERIALIZED (
 )
 UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1
 """
+    )
 )
 
 
@@ -196,8 +199,8 @@ async def record(
             details_json=details_json,
         )  # fmt: skip
         conn = await db.connection()  # a Core statement: no ORM execution machinery
-        await conn.execute(
-            _PG_APPEND,
+        await _PG_APPEND.run(
+            conn,
             {
                 "before_at": before_at,
                 "after_at": after_at,
@@ -260,8 +263,9 @@ class NewEntry:
 # text with the previous entry's hash; every entry of the batch has the same `at`
 # (clock_timestamp() after the lock). The entries are inserted and the head moved to the last
 # one in the same statement.
-_PG_APPEND_MANY = text(
-    """
+_PG_APPEND_MANY = Prepared(
+    text(
+        """
 WITH RECURSIVE head AS MATERIALIZED (
     SELECT seq, hash, clock_timestamp() AS at FROM audit_head WHERE id = 1 FOR UPDATE
 ), item AS MATERIALIZED (
@@ -293,6 +297,7 @@ UPDATE audit_head SET seq = last.seq, hash = last.hash
 FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) AS last
 WHERE audit_head.id = 1
 """
+    )
 )
 
 
@@ -326,7 +331,7 @@ async def _record_many_pg(db: AsyncSession, entries: Sequence[NewEntry]) -> None
         columns["object_id"].append(oid)
         columns["outcome"].append(e.outcome)
         columns["details"].append(details_json)
-    await (await db.connection()).execute(_PG_APPEND_MANY, columns)
+    await _PG_APPEND_MANY.run(await db.connection(), columns)
 
 
 async def record_many(db: AsyncSession, entries: Sequence[NewEntry]) -> None:

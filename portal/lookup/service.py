@@ -24,6 +24,7 @@ from portal.advisories.content import AdvisoryContent
 from portal.advisories.queries import Summary
 from portal.assignments import records as assignment_records
 from portal.audit import service as audit
+from portal.db.fast import Prepared
 from portal.db.models import AuditEntry
 from portal.decisions import records as decision_records
 from portal.decisions import service as decisions
@@ -166,7 +167,7 @@ def _probe_and_advisories() -> Select[Any]:
     )
 
 
-_PROBE_AND_ADVISORIES = _probe_and_advisories()
+_PROBE_AND_ADVISORIES = Prepared(_probe_and_advisories())  # on asyncpg directly (portal.db.fast)
 """Built once; parameters `pnr_index`, `user_id`, `since` and queries.pnr_lookup_params'."""
 
 
@@ -204,7 +205,7 @@ async def lookup(
         **queries.pnr_lookup_params(user, index, now=now),
     }
     conn = await db.connection()  # Core rows: no ORM result machinery on the hot path
-    rows = (await conn.execute(_PROBE_AND_ADVISORIES, params)).all()
+    rows = await _PROBE_AND_ADVISORIES.all(conn, params)
     recent, reports_exist, decisions_exist, placements_exist, assignments_exist = rows[0][
         :_PROBE_COLUMNS
     ]

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from sqlalchemy import Integer, bindparam, func, literal, select
+from sqlalchemy import Integer, bindparam, func, literal, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,7 +24,7 @@ from auth.sessions import hash_token, new_token
 from portal import principal
 from portal.db.base import utcnow
 from portal.db.engine import make_engine, make_sessionmaker
-from portal.db.fast import Read
+from portal.db.fast import Prepared
 from portal.db.faults import is_outage
 from portal.db.models import Membership, User, WebSession
 from portal.demo import seed
@@ -53,7 +53,9 @@ async def seeded(database_url: str, tmp_path) -> AsyncIterator[tuple[AsyncEngine
         await engine.dispose()
 
 
-async def _both(engine: AsyncEngine, read: Read, params: dict[str, object]) -> tuple[list, list]:  # type: ignore[type-arg]
+async def _both(
+    engine: AsyncEngine, read: Prepared, params: dict[str, object]
+) -> tuple[list, list]:  # type: ignore[type-arg]
     async with engine.connect() as conn:
         fast = [tuple(row) for row in await read.all(conn, params)]
         slow = [tuple(row) for row in (await conn.execute(read.statement, params)).all()]
@@ -78,8 +80,8 @@ async def test_a_read_in_a_transaction_runs_inside_it(seeded: tuple[AsyncEngine,
     """BEGIN is sent before the read (as the adapter's own cursor does), so the read sees the
     transaction's writes and its now(); in autocommit nothing is begun."""
     engine, _ = seeded
-    now = Read(select(func.now()))
-    user = Read(select(User.id).where(User.id == bindparam("id")))
+    now = Prepared(select(func.now()))
+    user = Prepared(select(User.id).where(User.id == bindparam("id")))
     async with make_sessionmaker(engine)() as db:
         conn = await db.connection()
         first = (await now.all(conn, {}))[0][0]
@@ -101,23 +103,76 @@ async def test_a_read_in_a_transaction_runs_inside_it(seeded: tuple[AsyncEngine,
             assert (await now.all(conn, {}))[0][0] - first >= timedelta(milliseconds=15)
 
 
-async def test_statements_with_expanding_lists_are_refused() -> None:
-    with pytest.raises(TypeError, match="expanding"):
-        Read(select(User.id).where(User.id.in_(bindparam("ids", expanding=True))))
+@pytest.mark.parametrize("size", [0, 1, 3])
+async def test_expanding_lists_give_the_same_rows_as_sqlalchemys_in(
+    seeded: tuple[AsyncEngine, str], size: int
+) -> None:
+    """IN and NOT IN lists (one array parameter each on PostgreSQL), a list used twice and a
+    plain parameter between them: the same rows as SQLAlchemy's rendered lists, empty ones
+    included (IN () matches nothing, NOT IN () everything)."""
+    engine, _ = seeded
+    async with engine.connect() as conn:
+        ids = [row[0] for row in (await conn.execute(select(User.id).order_by(User.id))).all()]
+    assert len(ids) > 4
+    statement = Prepared(
+        select(User.id, User.created_at)
+        .where(
+            User.id.in_(bindparam("some", expanding=True)),
+            User.id.not_in(bindparam("others", expanding=True)),
+            User.created_at <= bindparam("until"),
+            User.id.in_(bindparam("some", expanding=True)) | (User.id == bindparam("one")),
+        )
+        .order_by(User.id)
+    )
+    params = {"some": ids[:size], "others": ids[1:2], "until": utcnow(), "one": ids[-1]}
+    fast, slow = await _both(engine, statement, params)
+    assert fast == slow
+    assert [row[0] for row in fast] == [i for i in ids[:size] if i != ids[1]]
+    everything = Prepared(select(User.id).where(User.id.not_in(bindparam("none", expanding=True))))
+    assert len((await _both(engine, everything, {"none": []}))[0]) == len(ids)
+
+
+async def test_text_statements_and_statements_without_rows(
+    seeded: tuple[AsyncEngine, str],
+) -> None:
+    """A text() statement with a parameter used twice; `run` for one that returns no rows, in
+    the caller's transaction (rolled back with it)."""
+    engine, _ = seeded
+    twice = Prepared(text("SELECT CAST(:a AS integer) + CAST(:a AS integer), CAST(:b AS text)"))
+    fast, slow = await _both(engine, twice, {"a": 20, "b": "x"})
+    assert fast == slow == [(40, "x")]
+    rename = Prepared(text("UPDATE users SET pnr_index = :to WHERE pnr_index = :was"))
+    async with make_sessionmaker(engine)() as db:
+        conn = await db.connection()
+        was = (await conn.execute(select(User.pnr_index).limit(1))).scalar_one()
+        await rename.run(conn, {"to": "renamed", "was": was})
+        assert (
+            await conn.execute(select(func.count()).where(User.pnr_index == "renamed"))
+        ).scalar_one() == 1
+        await db.rollback()
+    async with engine.connect() as conn:
+        assert (
+            await conn.execute(select(func.count()).where(User.pnr_index == was))
+        ).scalar_one() == 1
+
+
+async def test_parameters_rendered_per_call_other_than_in_lists_are_refused() -> None:
+    with pytest.raises(TypeError, match="rendered per call"):
+        Prepared(select(User.id).limit(bindparam("n", literal_execute=True)))
 
 
 async def test_a_statement_error_is_sqlalchemys_and_not_an_outage(
     seeded: tuple[AsyncEngine, str],
 ) -> None:
     engine, _ = seeded
-    broken = Read(select(func.no_such_function(bindparam("x", type_=Integer))))
+    broken = Prepared(select(func.no_such_function(bindparam("x", type_=Integer))))
     async with engine.connect() as conn:
         with pytest.raises(sa_exc.DBAPIError) as raised:
             await broken.all(conn, {"x": 0})
         assert not is_outage(raised.value)
         assert not raised.value.connection_invalidated
     async with engine.connect() as conn:  # the pool is fine
-        assert [tuple(r) for r in await Read(select(literal(2))).all(conn, {})] == [(2,)]
+        assert [tuple(r) for r in await Prepared(select(literal(2))).all(conn, {})] == [(2,)]
 
 
 @pytest.mark.postgres
@@ -128,7 +183,7 @@ async def test_a_broken_link_is_an_outage_and_the_connection_is_replaced(
     SQLAlchemy raises for it (an invalidated connection: 503 by portal.db.faults), and the
     next checkout works on a new connection."""
     engine = make_engine(pg_url, pool_size=1, max_overflow=0)
-    pid_of = Read(select(func.pg_backend_pid()))
+    pid_of = Prepared(select(func.pg_backend_pid()))
     try:
         async with engine.connect() as conn:
             pid = (await pid_of.all(conn, {}))[0][0]
