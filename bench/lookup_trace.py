@@ -68,7 +68,9 @@ def _recording(calls: list[Call], on: Callable[[], bool]) -> Iterator[None]:
                 return await original(self, *args, **kwargs)
             finally:
                 sql = sql_of(self, *args)
-                calls.append((kind, sql, tuple(args[1:] if kind == "query" else args), 0.0))
+                calls.append(
+                    (kind, sql, tuple(args[1:] if kind in ("query", "fetch") else args), 0.0)
+                )
                 calls[-1] = (*calls[-1][:3], time.perf_counter() - started)
 
         originals.append((owner, name, original))
@@ -76,6 +78,7 @@ def _recording(calls: list[Call], on: Callable[[], bool]) -> Iterator[None]:
 
     wrap(asyncpg.Connection, "execute", "simple", lambda self, q, *a: q)
     wrap(asyncpg.Connection, "fetchrow", "query", lambda self, q, *a: q)
+    wrap(asyncpg.Connection, "fetch", "fetch", lambda self, q, *a: q)  # portal.db.fast
     wrap(asyncpg.Connection, "prepare", "prepare", lambda self, q, *a: q)
     wrap(PreparedStatement, "fetch", "execute", lambda self, *a: self.get_query())
     try:
@@ -93,7 +96,7 @@ async def _explain(dsn: str, calls: list[Call]) -> list[tuple[str, str]]:
     conn = await asyncpg.connect(dsn)
     try:
         for kind, sql, args, _ in calls:
-            if kind != "execute":
+            if kind not in ("execute", "fetch"):
                 continue
             tr = conn.transaction()
             await tr.start()
@@ -195,7 +198,7 @@ async def _run(
     print(f"{'#':>3} {'kind':<8}{'ms':>7}  {'server (EXPLAIN ANALYZE)':<26}statement")
     for i, (kind, sql, _, took) in enumerate(calls, 1):
         server = ""
-        if kind == "execute":
+        if kind in ("execute", "fetch"):
             first, timing = next(plans)
             server = f"{timing:<12} {first[:13]}"
         print(f"{i:>3} {kind:<8}{took * 1000:>7.3f}  {server:<26}{' '.join(sql.split())[:90]}")
