@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, delete, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.attachments import service as attachments
@@ -53,10 +64,17 @@ def _life(r: Report) -> Lifecycle:
 
 
 def retention_rows(org_id: uuid.UUID | None = None) -> Anchored:
-    """Every report (of municipality `org_id`, or all) with its retention anchor, as SQL."""
+    """Every report (owned by `org_id`, or all) with its retention anchor, as SQL. The owner is
+    `_life`'s: the addressed municipality, or the jour for a report without a member
+    municipality (such a report is in the jour's plan, and its archivist culls it)."""
     stmt = select(Report.id, Report.occurred_at.label("anchor"), literal(0).label("busy"))
     if org_id:
-        stmt = stmt.where(Report.municipality_id == org_id)
+        stmt = stmt.where(
+            or_(
+                Report.municipality_id == org_id,
+                and_(Report.municipality_id.is_(None), Report.jour_id == org_id),
+            )
+        )
     return Anchored(stmt)
 
 

@@ -107,9 +107,9 @@ async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecyc
 
 
 async def lifecycle(db: AsyncSession, version_id: uuid.UUID) -> Lifecycle | None:
-    """One roster version's owner (None when it does not exist); it has no files."""
-    v = await db.get(RosterVersion, version_id)
-    return Lifecycle(v.id, v.municipality_id, v.created_at) if v else None
+    """One roster version's retention facts, as `lifecycles` gives them (None when it does not
+    exist); it has no files."""
+    return next(iter(await lifecycles(db, [version_id])), None)
 
 
 async def persons_named_many(
