@@ -31,7 +31,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from auth.errors import ProviderUnavailable
 from auth.roles import ROLE_LABELS, Role
 from auth.sessions import SessionPolicy, cookie_name
-from portal import chair_signing, jobs
+from portal import chair_signing, jobs, paging
 from portal.account.controllers import POST_LOGOUT_PATH, AccountController
 from portal.admin.controllers import AdminController
 from portal.advisories.controllers import AdvisoryApi, AdvisoryPages, JourPages
@@ -132,6 +132,7 @@ def _configure_jinja(engine: JinjaTemplateEngine, settings: Settings) -> None:
     # The page script warns two minutes before the idle timeout (static/js/session-timeout.js).
     engine.engine.globals["session_idle_seconds"] = settings.session_idle_minutes * 60
     engine.engine.filters["sthlm"] = format_local
+    engine.engine.filters["num"] = paging.count_text
     engine.engine.autoescape = True
     # Templates are compiled once and kept; only development re-reads a changed file (the check
     # is two stat() calls per page otherwise).

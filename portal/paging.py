@@ -88,6 +88,12 @@ def decode_seq(cursor: str | None, field: str = "before") -> tuple[int, int] | N
     return seq, offset
 
 
+def count_text(n: int) -> str:
+    """A count as Swedish pages print it: a space between thousands ("1 055", "12 345 678").
+    The `num` filter of the templates: the paging summary's numbers, the retention plan's."""
+    return f"{n:,}".replace(",", " ")
+
+
 def after(time_col: Any, id_col: Any, cursor: Cursor | Key | None) -> ColumnElement[bool]:
     """SQL: rows after the cursor in (time, id) descending order; every row without one."""
     if cursor is None:

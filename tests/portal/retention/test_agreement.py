@@ -32,7 +32,6 @@ from portal.decisions.models import Decision
 from portal.pii import Vault
 from portal.placements.models import Placement
 from portal.police.models import PoliceRequest
-from portal.records import Lifecycle
 from portal.reports.models import Report
 from portal.retention import service
 from portal.rosters import records as roster_records
