@@ -181,9 +181,10 @@ async def _delete_quietly(files: EncryptedObjectStore, object_id: str) -> None:
 async def release(db: AsyncSession) -> None:
     """End the request's transaction now: its pooled connection goes back, its locks are freed.
 
-    What the request wrote so far is committed. The request's session must not be used after
-    this (SQLAlchemy refuses inside `provide_db`'s transaction block); later database work goes
-    in a short transaction of its own (`recording`, or the caller's `sessions()`).
+    What the request wrote so far is committed. Later writes go in a short transaction of their
+    own (`recording`, or the caller's `sessions()`); a statement in the request's session
+    afterwards begins a new transaction, taking a pooled connection again (as
+    `portal.chair_signing.release`).
     """
     await db.commit()
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.response import Redirect, Stream, Template
 
+from portal.chair_signing import SigningUnavailable
 from portal.db.base import utcnow
 from portal.errors import InvalidInput
 from portal.paging import PAGE_SIZE, period
@@ -33,7 +34,16 @@ from portal.police.schemas import (
     form_values,
     summary_out,
 )
-from portal.web.deps import CurrentUser, Db, Files, RelyingParty, Sessions, Signing, Vault
+from portal.web.deps import (
+    CurrentUser,
+    Db,
+    Files,
+    Metrics,
+    RelyingParty,
+    Sessions,
+    Signing,
+    Vault,
+)
 from portal.web.downloads import stream_file
 from portal.web.params import PageLimit, list_query, paged
 from portal.web.render import render
@@ -99,11 +109,18 @@ class PoliceRequestPages(Controller):
     async def _form(
         self, db: Db, user: CurrentUser, values: dict[str, str], errors: dict[str, str],
         *, status: int = 200, check: service.Assessment | None = None,
+        unavailable: str | None = None, confirmed: bool = False,
     ) -> Template:  # fmt: skip
+        if not values.get("submission_key") or "submission_key" in errors:
+            # A form without a key of its own, or whose key made another request already
+            # (sent, then edited after going back), gets a fresh one: sent again, it makes a
+            # request. Every other answer keeps the key, so a retry that crosses the first
+            # attempt still makes one request (docs/police-requests.md, "Sent twice").
+            values = {**values, "submission_key": service.new_submission_key()}
         return render(
             "police/form.html", user, status_code=status, form=values, errors=errors,
             check=check, members=await access.members(db, user), acts=rules.ACTS,
-            purposes=rules.PURPOSES,
+            purposes=rules.PURPOSES, unavailable=unavailable, confirmed=confirmed,
         )  # fmt: skip
 
     @get("/new")
@@ -117,6 +134,7 @@ class PoliceRequestPages(Controller):
         request: AnyRequest,
         db: Db,
         files: Files,
+        metrics: Metrics,
         sessions: Sessions,
         signing: Signing,
         vault: Vault,
@@ -133,15 +151,24 @@ class PoliceRequestPages(Controller):
                 return await self._form(db, user, values, exc.errors, status=422)
             return await self._form(db, user, values, {}, check=found)
         try:
-            request_id = await service.create(
+            made = await service.create(
                 db, vault, signing, files, user, draft, sessions=sessions, now=now,
-                errors=parse_errors,
+                errors=parse_errors, key=service.submission_key(values["submission_key"]),
+                track=metrics.track_signing,
             )  # fmt: skip
         except InvalidInput as exc:
             if exc.audit is not None:  # a blocked request stays on record
                 await service.record_blocked(db, user, exc.audit)
             return await self._form(db, user, values, exc.errors, status=422)
-        return Redirect(f"/police-requests/{request_id}?saved=1", status_code=303)
+        except SigningUnavailable as exc:
+            # TSA, OCSP or the store down: nothing was made, but what the worker typed must not
+            # be lost. The form comes back filled in (a confirmed warning still confirmed), with
+            # the same key, to send again with one click.
+            return await self._form(
+                db, user, values, {}, status=503, unavailable=exc.message,
+                confirmed=draft.confirm_unregistered,
+            )  # fmt: skip
+        return Redirect(f"/police-requests/{made.request_id}?saved=1", status_code=303)
 
     @get("/{request_id:uuid}")
     async def detail(
@@ -234,26 +261,42 @@ class PoliceRequestApi(Controller):
         found = await service.check_only(db, vault, user, data.draft(), now=utcnow())
         return check_out(found)
 
-    @post("/", summary="Make a request")
+    @post("/", summary="Make a request", status_code=201)
     async def create(
         self,
         db: Db,
         files: Files,
+        metrics: Metrics,
         sessions: Sessions,
         signing: Signing,
         vault: Vault,
         user: CurrentUser,
         data: JSONBody[PoliceRequestIn],
-    ) -> CreatedOut:
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                description="A one-time key of this request (8-64 characters of letters, "
+                "digits and ._:~+/=-), e.g. a UUID. Sent again with the same key (a retry "
+                "after a timeout), the request already made is answered (200, same body) and "
+                "no second one is made.",
+            ),
+        ] = None,
+    ) -> Response[CreatedOut]:
         """Check and record the request. Blocked by the check: 422 with the explanation on
         `act` (audited); a warning not confirmed: 422 on `confirm_unregistered`. Under the
         jour's delegation the request is signed at once (`signed`); where the municipality's
-        delegation matrix says the chair decides, it is `awaiting_chair`."""
-        request_id = await service.create(
-            db, vault, signing, files, user, data.draft(), sessions=sessions, now=utcnow()
+        delegation matrix says the chair decides, it is `awaiting_chair`. With an
+        `Idempotency-Key` the caller already used: 200 with the request it made (even when
+        the two calls raced), 422 on `submission_key` if this body asks for something else."""
+        made = await service.create(
+            db, vault, signing, files, user, data.draft(), sessions=sessions, now=utcnow(),
+            key=service.submission_key(idempotency_key), track=metrics.track_signing,
+        )  # fmt: skip
+        d = await queries.get(db, vault, user, made.request_id)
+        return Response(
+            CreatedOut(made.request_id, d.summary.status), status_code=200 if made.repeated else 201
         )
-        d = await queries.get(db, vault, user, request_id)
-        return CreatedOut(request_id, d.summary.status)
 
     @get("/{request_id:uuid}", summary="Read a request")
     async def read(

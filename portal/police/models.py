@@ -22,7 +22,13 @@ class PoliceRequest(Base):
     """A request for police assistance, from the jour on behalf of a municipality's committee."""
 
     __tablename__ = "police_requests"
-    __table_args__ = (Index("ix_police_requests_jour_created", "jour_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_police_requests_jour_created", "jour_id", "created_at"),
+        # One request per submission of a form or API call (docs/police-requests.md,
+        # "Sent twice"): a repeat of the same key, even racing on another instance, can't
+        # insert a second request. NULL (no key given) never collides.
+        Index("uq_police_requests_submission", "created_by", "submission_key", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -48,6 +54,10 @@ class PoliceRequest(Base):
     signed_size: Mapped[int | None] = mapped_column()
     signed_kek_id: Mapped[str | None] = mapped_column(String(40))
     signed_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    submission_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The one-time key of the form or API call that made the request (the form's hidden
+    field, the API's Idempotency-Key header), unique per creating user; None when none was
+    given. Not personal data (random, chosen by the form or the client)."""
 
 
 class PoliceRequestEvent(Base):

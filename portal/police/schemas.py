@@ -215,6 +215,7 @@ FORM_FIELDS = (
     "grounds",
     "police_station",
     "contact_phone",
+    "submission_key",  # the one-time key of this form (hidden; service.submission_key)
 )
 
 
@@ -234,7 +235,9 @@ def draft_from_form(form: Any) -> tuple[RequestDraft, dict[str, str]]:
         except ValueError:
             errors["organisation_id"] = "Välj en av jourens kommuner."
     draft = RequestDraft(
-        **{k: _text(form, k) for k in FORM_FIELDS if k != "organisation_id"},
+        **{
+            k: _text(form, k) for k in FORM_FIELDS if k not in ("organisation_id", "submission_key")
+        },
         organisation_id=org,
         confirm_unregistered=_text(form, "confirm_unregistered") == "on",
     )

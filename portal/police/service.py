@@ -10,11 +10,14 @@ an event with its time and is audited; reads are in `portal.police.queries`.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal import chair_signing
@@ -238,6 +241,76 @@ async def deliver_approval(
     return won
 
 
+_SUBMISSION_KEY = re.compile(r"[A-Za-z0-9._:~+/=-]{8,64}")
+
+REUSED_KEY = (
+    "Formuläret har redan skickats en gång med andra uppgifter, så inget nytt har skapats. "
+    "Kontrollera uppgifterna och skicka igen."
+)
+"""Why a submission key already used for another request is refused."""
+
+
+def submission_key(raw: str | None) -> str | None:
+    """A one-time submission key as given (the form's hidden field, the API's Idempotency-Key
+    header, surrounding quotes of a structured-header string dropped); None when none was
+    given. InvalidInput unless it is 8-64 characters of letters, digits and `._:~+/=-`."""
+    if raw is None or not raw.strip():
+        return None
+    key = raw.strip().removeprefix('"').removesuffix('"')
+    if not _SUBMISSION_KEY.fullmatch(key):
+        raise InvalidInput(
+            errors={"submission_key": "Ogiltig Idempotency-Key: 8–64 tecken, bokstäver a–z, "
+                    "siffror och ._:~+/=-."}
+        )  # fmt: skip
+    return key
+
+
+def new_submission_key() -> str:
+    """A fresh key for a form about to be rendered."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """What `create` answered."""
+
+    request_id: uuid.UUID
+    """The request."""
+    repeated: bool = False
+    """True when the submission key had made the request already (a form sent twice, an API
+    call retried): this call made nothing new and `request_id` is the earlier request."""
+
+
+async def _by_key(db: AsyncSession, user: Principal, key: str) -> PoliceRequest | None:
+    return await db.scalar(
+        select(PoliceRequest).where(
+            PoliceRequest.created_by == user.user_id, PoliceRequest.submission_key == key
+        )
+    )
+
+
+def _same(vault: Vault, r: PoliceRequest, org_id: uuid.UUID, content: RequestContent) -> bool:
+    """Whether the recorded request `r` says what `content` for `org_id` says."""
+    stored = from_blob(
+        vault.decrypt(r.content_enc, field_context(PoliceRequest.content_enc, r.id)),
+        vault.decrypt(r.pnr_enc, field_context(PoliceRequest.pnr_enc, r.id)),
+        act=r.act, purpose=r.purpose,
+    )  # fmt: skip
+    return r.organisation_id == org_id and stored.content == content
+
+
+def _repeat(vault: Vault, r: PoliceRequest, org_id: uuid.UUID, content: RequestContent) -> Made:
+    """The answer to a repeat of the submission that made `r`; InvalidInput (nothing made)
+    when the repeat asks for something else under the same key."""
+    if not _same(vault, r, org_id, content):
+        raise InvalidInput(REUSED_KEY, errors={"submission_key": REUSED_KEY})
+    return Made(r.id, repeated=True)
+
+
+Track = Callable[[Awaitable[Made]], Awaitable[Made]]
+"""Counts a signing attempt and its outcome (`portal.metrics.Metrics.track_signing`)."""
+
+
 async def create(
     db: AsyncSession,
     vault: Vault,
@@ -249,21 +322,31 @@ async def create(
     sessions: async_sessionmaker[AsyncSession],
     now: datetime,
     errors: dict[str, str] | None = None,
-) -> uuid.UUID:
-    """Check, record and (under delegation) sign a request; returns its id.
+    key: str | None = None,
+    track: Track | None = None,
+) -> Made:
+    """Check, record and (under delegation) sign a request; returns it.
 
     Blocked by the legal-basis check: InvalidInput on `act` with the explanation (audited as
     "blocked"); a warning not confirmed: InvalidInput on `confirm_unregistered`.
 
-    Where the chair decides, the request is recorded in the caller's transaction `db`, awaiting
-    the chair. Under the jour's delegation it is signed *before* it is recorded, so no
-    transaction or pooled connection is held across the trust services and the object store:
-    every input is checked and the document rendered from the request as it will be stored
-    (nothing of it added to `db`), the caller's transaction is released (the check's audit
-    entry is committed), the PDF is signed and stored with no transaction open, and the
-    request goes in already signed, with its events and audit entry, in one short transaction
-    of its own from `sessions`. A trust service or the store failing (SigningUnavailable)
-    leaves no request at all (docs/signing.md).
+    `key` is the submission's one-time key (`submission_key`): a request the caller already
+    made with it is answered (`Made.repeated`, audited as `police_request.create_repeated`)
+    instead of a second one, if the repeat says the same (else InvalidInput on
+    `submission_key`). Two submissions with the same key racing both get this far; the
+    database's unique index lets one request in, and the other is answered with it, its
+    signed PDF (if any) audited as `police_request.create_superseded` (docs/police-requests.md).
+
+    The request is recorded in one short transaction of its own from `sessions`, after the
+    caller's transaction `db` is released (the check's audit entry is committed). Where the
+    chair decides, it is recorded awaiting the chair. Under the jour's delegation it is signed
+    *before* it is recorded, so no transaction or pooled connection is held across the trust
+    services and the object store: every input is checked and the document rendered from the
+    request as it will be stored (nothing of it added to `db`), the caller's transaction is
+    released, the PDF is signed and stored with no transaction open, and the request goes in
+    already signed, with its events and audit entry. A trust service or the store failing
+    (SigningUnavailable) leaves no request at all (docs/signing.md). The signing and
+    recording are counted by `track` (the signing metrics), as the chair's signatures are.
     """
     jour_id = access.require_jour(user)
     errors = dict(errors or {})
@@ -274,6 +357,14 @@ async def create(
         errors.update(exc.errors)
     content = validate(draft, errors=errors)
     assert org is not None
+    if key is not None and (earlier := await _by_key(db, user, key)) is not None:
+        made = _repeat(vault, earlier, org.id, content)
+        await audit.record(
+            db, "police_request.create_repeated", actor=user.actor(earlier.jour_id),
+            owner_org_id=earlier.organisation_id, object_type=access.OBJECT_TYPE,
+            object_id=earlier.id,
+        )  # fmt: skip
+        return made
     jour_id = org.jour_id or jour_id
     found = await assess(db, vault, user, content.personnummer, content.act, now=now)
     check = found.check
@@ -293,33 +384,82 @@ async def create(
         stat_code=rules.stat_code(content.act, content.purpose),
         legal_check="ok" if check.outcome == "allowed" else "warning_confirmed",
         placement_id=found.placement_id, decided_by=decided_by, status="awaiting_chair",
-        status_at=now, pnr_index=found.pnr_index,
+        status_at=now, pnr_index=found.pnr_index, submission_key=key,
     )  # fmt: skip
     r.pnr_enc = vault.encrypt(content.personnummer, field_context(PoliceRequest.pnr_enc, r.id))
     r.content_enc = vault.encrypt(
         _blob(content, check), field_context(PoliceRequest.content_enc, r.id)
     )
     if decided_by == "chair":
-        await _record(db, vault, user, r, check.outcome)
-        return r.id
-    if setup is None:
-        raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
+        await chair_signing.release(db)
+        return await _insert(sessions, vault, user, r, check.outcome, content, None)
     doc = await document_for(db, vault, r, user.user_id)
-    signer = document.Signer(doc.signer_name or "Okänd", doc.signer_pnr)
-    obj, signed_at = await sign_released(
-        db, setup, files, r, doc, signer=signer, role="socialsekreterare, socialjouren", now=now
-    )
-    for column, value in _signed(user.user_id, obj, signed_at).items():
-        setattr(r, column, value)
+
+    async def sign_and_record() -> Made:
+        if setup is None:
+            raise SigningUnavailable(chair_signing.NOT_CONFIGURED)
+        signer = document.Signer(doc.signer_name or "Okänd", doc.signer_pnr)
+        obj, signed_at = await sign_released(
+            db, setup, files, r, doc, signer=signer, role="socialsekreterare, socialjouren",
+            now=now,
+        )  # fmt: skip
+        for column, value in _signed(user.user_id, obj, signed_at).items():
+            setattr(r, column, value)
+        return await _insert(sessions, vault, user, r, check.outcome, content, obj)
+
+    return await (track or _untracked)(sign_and_record())
+
+
+async def _untracked(attempt: Awaitable[Made]) -> Made:
+    return await attempt
+
+
+async def _insert(
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    user: Principal,
+    r: PoliceRequest,
+    check: str,
+    content: RequestContent,
+    obj: StoredObject | None,
+) -> Made:
+    """Record the new request `r` (its signed PDF `obj`, None while it awaits the chair) in a
+    short transaction of its own. When another submission with the same key got in first (the
+    unique index refuses `r`), that request is the answer and `obj` is audited as
+    `police_request.create_superseded` (locked for its retention, named by no row)."""
     try:
         async with sessions() as tx, tx.begin():
-            await _record(tx, vault, user, r, check.outcome)
+            await _record(tx, vault, user, r, check)
+        return Made(r.id)
+    except IntegrityError:
+        if r.submission_key is None:
+            _orphaned(obj)
+            raise
+        async with sessions() as tx, tx.begin():
+            winner = await _by_key(tx, user, r.submission_key)
+            if winner is None:  # refused for another reason
+                _orphaned(obj)
+                raise
+            if obj is not None:
+                await audit.record(
+                    tx, "police_request.create_superseded", actor=user.actor(winner.jour_id),
+                    owner_org_id=winner.organisation_id, object_type=access.OBJECT_TYPE,
+                    object_id=winner.id,
+                    details={"object_id": obj.object_id, "sha256": obj.sha256},
+                )  # fmt: skip
+                log.info("police request submitted twice; the later PDF %s is superseded",
+                         obj.object_id)  # fmt: skip
+        return _repeat(vault, winner, r.organisation_id, content)
     except Exception:
+        _orphaned(obj)
+        raise
+
+
+def _orphaned(obj: StoredObject | None) -> None:
+    if obj is not None:
         # The PDF stays, locked for its retention and named by no row: `jourpost storage
         # sweep` lists it among the locked orphans. The key holds no personal data.
         log.warning("police request not recorded; its signed PDF %s is an orphan", obj.object_id)
-        raise
-    return r.id
 
 
 async def _record(

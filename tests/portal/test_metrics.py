@@ -212,6 +212,40 @@ def test_signing_attempts_successes_and_failures_are_counted(metered: RunningPor
     assert value(samples, "jourpost_signing_successes_total") == 1
 
 
+def test_the_jour_s_own_signing_of_a_police_request_is_counted(metered: RunningPortal) -> None:
+    """Under delegation the jour worker signs the request as they make it: counted as the
+    chair's completions are. A failing TSA is a failed attempt; a repeat of the same
+    submission (Idempotency-Key) signs nothing and is not counted."""
+    from dataclasses import replace
+
+    from tests.portal.advisories.helpers import HANNA, JONNA
+    from tests.portal.placements.helpers import register
+    from tests.portal.police.helpers import org_id, request_body
+    from tests.portal.sessions import client_as
+
+    register(client_as(metered.url, metered.settings, HANNA))
+    hud = org_id(metered, "Hudiksvall")
+    jonna = client_as(metered.url, metered.settings, JONNA)
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    made = jonna.post("/api/v1/police-requests", json=request_body(hud), headers=key)
+    assert made.status_code == 201 and made.json()["status"] == "signed", made.text
+    again = jonna.post("/api/v1/police-requests", json=request_body(hud), headers=key)
+    assert again.status_code == 200, again.text
+    state = metered.app.state.portal
+    real = state.signing
+    state.signing = replace(real, timestamp_url="http://127.0.0.1:9/tsa")
+    try:
+        form = {**request_body(hud), "_csrf_token": jonna.cookies["csrftoken"]}
+        failed = jonna.post("/police-requests/new", data=form)
+    finally:
+        state.signing = real
+    assert failed.status_code == 503, failed.text
+    _, samples = scrape(metered)
+    assert value(samples, "jourpost_signing_attempts_total") == 2
+    assert value(samples, "jourpost_signing_successes_total") == 1
+    assert value(samples, "jourpost_signing_failures_total") == 1
+
+
 def test_object_store_errors_are_counted_by_operation(metered: RunningPortal) -> None:
     _, before = scrape(metered)
     assert value(before, "jourpost_object_store_errors_total", operation="ping") == 0

@@ -11,9 +11,9 @@ stored with nothing open; the request goes in, already signed, in one short tran
   the jour lists the requests (the new one is not there: nothing is recorded yet) and makes an
   audited legal-basis check; both must finish while the request is still blocked.
 - A TSA that can't be reached or a store that refuses: 503 with the Swedish message (problem+json
-  on the API, the error page on the form), no request, no event, no `police_request.create`
-  entry; the check's audit entry stays (the person was looked up). The same form sent again
-  goes through.
+  on the API; on the page, the form again with what was typed and its submission key), no
+  request, no event, no `police_request.create` entry; the check's audit entry stays (the person
+  was looked up). The form sent again as it came back goes through.
 - A PDF stored for a request that was never recorded (the store took the file, then the answer
   was lost — as when the process dies between storing and recording) is a locked orphan that
   `jourpost storage sweep` reports; a recorded request's PDF is not an orphan.
@@ -24,6 +24,7 @@ stored with nothing open; the request goes in, already signed, in one short tran
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -183,12 +184,23 @@ def test_a_failing_tsa_or_store_leaves_no_request_and_says_so(
     assert api.json()["title"] == "Underskriften kunde inte slutföras"
     assert message in api.json()["detail"]
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
-    assert message in page.text and "Kalle" not in page.text
+    assert message in page.text and "Ingen begäran har skapats" in page.text
+    # The form comes back as it was typed, to send again with one click.
+    for field in ("personal_identity_number", "name", "destination", "police_station",
+                  "contact_phone"):  # fmt: skip
+        assert f'value="{form[field]}"' in page.text, field
+    for field in ("whereabouts", "grounds"):
+        assert f">{form[field]}</textarea>" in page.text, field
+    assert f'<option value="{hud}" selected>' in page.text
+    assert '<option value="lvu" selected>' in page.text
+    assert '<option value="return" selected>' in page.text
+    [key] = re.findall(r'name="submission_key" value="([0-9a-f]{32})"', page.text)
     requests, events, created, checks = _recorded(portal)
     assert (requests, events, created) == (0, 0, [])
     assert [c.outcome for c in checks] == ["ok", "ok"]  # the lookups stay on record
 
-    again = jonna.post("/police-requests/new", data=form)  # the form, made again
+    # The form, sent again as it came back (its key too) once the service answers.
+    again = jonna.post("/police-requests/new", data={**form, "submission_key": key})
     assert again.status_code == 303, again.text
     rid = again.headers["location"].removeprefix("/police-requests/").removesuffix("?saved=1")
     assert jonna.get(f"/api/v1/police-requests/{rid}").json()["request"]["status"] == "signed"
