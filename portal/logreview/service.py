@@ -90,6 +90,13 @@ ACTION_LABELS = {
     "police_request.approve_superseded": (
         "Extra underskrift av begäran om handräckning sparades men användes inte"
     ),
+    "police_request.create_repeated": (
+        "Skickade begäran om handräckning igen (samma formulär): ingen ny begäran"
+    ),
+    "police_request.create_superseded": (
+        "Begäran om handräckning skickades två gånger samtidigt: extra underskrift sparades "
+        "men användes inte"
+    ),
     "police_request.list": "Listade begäranden om handräckning",
     "police_request.read": "Läste begäran om handräckning",
     "police_request.download": "Hämtade begäran om handräckning",

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.response import Redirect, Stream, Template
 
@@ -261,7 +262,17 @@ class PoliceRequestApi(Controller):
         found = await service.check_only(db, vault, user, data.draft(), now=utcnow())
         return check_out(found)
 
-    @post("/", summary="Make a request", status_code=201)
+    @post(
+        "/",
+        summary="Make a request",
+        status_code=201,
+        responses={
+            200: ResponseSpec(
+                CreatedOut,
+                description="Idempotency-Key already used by the caller: the request it made",
+            )
+        },
+    )
     async def create(
         self,
         db: Db,
