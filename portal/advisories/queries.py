@@ -30,6 +30,7 @@ from portal.attachments.service import AttachmentView, OpenedFile
 from portal.audit import service as audit
 from portal.db.engine import core_execute
 from portal.db.models import Organisation, Unit, User
+from portal.db.reads import Read, Rows
 from portal.errors import AuditNote, Forbidden, NotFound
 from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
@@ -504,23 +505,25 @@ _DASHBOARD = (
 )
 
 
-async def list_for_dashboard(
-    db: AsyncSession, user: Principal, *, now: datetime, since: datetime
-) -> tuple[DashboardAdvisories, audit.NewEntry]:
-    """The night dashboard's advisories: those new or changed at or after `since` (at most
-    DASHBOARD_LIMIT, with the count of all) and how many expire soon, in one statement; and the
-    audit entry of the list, naming exactly the advisories listed (returned for the caller to
-    append with the page's other entries)."""
+def dashboard_read(user: Principal, *, now: datetime, since: datetime) -> Read:
+    """The night dashboard's advisories as a read (`portal.db.reads`): those new or changed at
+    or after `since` and those expiring soon, in one statement; `dashboard_from_rows` turns its
+    rows into what the dashboard shows and the list's audit entry."""
     jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("advisory.list", "denied", details={"scope": "jour"}))
-    rows = (
-        await core_execute(
-            db,
-            _DASHBOARD,
-            {"jours": list(jours), "now": now, "since": since, "soon": now + EXPIRES_SOON},
-        )
-    ).all()
+    return Read(
+        _DASHBOARD, {"jours": list(jours), "now": now, "since": since, "soon": now + EXPIRES_SOON}
+    )
+
+
+def dashboard_from_rows(
+    rows: Rows, user: Principal, *, now: datetime
+) -> tuple[DashboardAdvisories, audit.NewEntry]:
+    """The rows of `dashboard_read`: the changed advisories (at most DASHBOARD_LIMIT, with the
+    count of all) and how many expire soon; and the audit entry of the list, naming exactly the
+    advisories listed (for the caller to append with the page's other entries)."""
+    soon = now + EXPIRES_SOON
     changed = [
         Brief(
             id=adv_id,
@@ -530,7 +533,7 @@ async def list_for_dashboard(
             changed_at=changed_at,
             valid_until=valid_until,
             expired=valid_until <= now,
-            expires_soon=now < valid_until <= now + EXPIRES_SOON,
+            expires_soon=now < valid_until <= soon,
             acknowledged=bool(acknowledged),
         )
         for (
@@ -552,6 +555,15 @@ async def list_for_dashboard(
         details={"scope": "jour", "advisories": [str(b.id) for b in changed]},
     )  # fmt: skip
     return DashboardAdvisories(changed, changed_total, expiring), entry
+
+
+async def list_for_dashboard(
+    db: AsyncSession, user: Principal, *, now: datetime, since: datetime
+) -> tuple[DashboardAdvisories, audit.NewEntry]:
+    """`dashboard_read` executed alone, parsed by `dashboard_from_rows`."""
+    read = dashboard_read(user, now=now, since=since)
+    rows = (await core_execute(db, read.statement, read.params)).all()
+    return dashboard_from_rows(rows, user, now=now)
 
 
 async def find_by_ids(

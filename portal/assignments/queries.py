@@ -22,6 +22,7 @@ from portal.assignments.models import Assignment, HandoverNote, HandoverRead
 from portal.audit import service as audit
 from portal.db.engine import core_execute
 from portal.db.models import Organisation, Unit, User
+from portal.db.reads import Read, Rows
 from portal.errors import AuditNote, Forbidden
 from portal.paging import PAGE_SIZE, Page
 from portal.people import user_names
@@ -311,15 +312,20 @@ _DASHBOARD = (
 )
 
 
-async def list_for_dashboard(
-    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
-) -> tuple[list[Brief], audit.NewEntry]:
-    """The open assignments of `list_for_jour(open_only=True)`, briefly, in one statement, and
-    the same audit entry (returned for the caller to append with the page's other entries)."""
+def dashboard_read(user: Principal) -> Read:
+    """The open assignments of `list_for_jour(open_only=True)`, briefly, as a read
+    (`portal.db.reads`, one statement); `dashboard_from_rows` parses its rows."""
     jours = access.jour_orgs(user)
     if not jours:
         raise Forbidden(audit=AuditNote("assignment.list", "denied", details={"scope": "jour"}))
-    rows = await core_execute(db, _DASHBOARD, {"jours": list(jours)})
+    return Read(_DASHBOARD, {"jours": list(jours)})
+
+
+def dashboard_from_rows(
+    rows: Rows, vault: Vault, user: Principal, *, now: datetime
+) -> tuple[list[Brief], audit.NewEntry]:
+    """The rows of `dashboard_read`, and the same audit entry as `list_for_jour(open_only=True)`
+    (for the caller to append with the page's other entries)."""
     briefs = [
         Brief(
             id=assignment_id,
@@ -341,6 +347,15 @@ async def list_for_dashboard(
         details={"scope": "dashboard", "assignments": [str(b.id) for b in briefs]},
     )  # fmt: skip
     return briefs, entry
+
+
+async def list_for_dashboard(
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
+) -> tuple[list[Brief], audit.NewEntry]:
+    """`dashboard_read` executed alone, parsed by `dashboard_from_rows`."""
+    read = dashboard_read(user)
+    rows = (await core_execute(db, read.statement, read.params)).all()
+    return dashboard_from_rows(rows, vault, user, now=now)
 
 
 async def get(
@@ -450,16 +465,19 @@ _DASHBOARD_NOTES = (
 )
 
 
-async def handover_for_dashboard(
-    db: AsyncSession, vault: Vault, user: Principal, *, since: datetime
-) -> tuple[list[NoteBrief], audit.NewEntry | None]:
-    """`handover_notes(scope="dashboard")` in one statement, without the readers' names (the
-    dashboard shows only the viewer's own receipt), and its audit entry (None when there are no
-    notes, as `handover_notes` writes none then), for the caller to append."""
+def handover_dashboard_read(user: Principal, *, since: datetime) -> Read:
+    """`handover_notes(scope="dashboard")` as a read (`portal.db.reads`, one statement), without
+    the readers' names (the dashboard shows only the viewer's own receipt);
+    `handover_from_rows` parses its rows."""
     jours = access.require_jour(user, "handover.list")
-    rows = await core_execute(
-        db, _DASHBOARD_NOTES, {"jours": list(jours), "since": since, "me": user.user_id}
-    )
+    return Read(_DASHBOARD_NOTES, {"jours": list(jours), "since": since, "me": user.user_id})
+
+
+def handover_from_rows(
+    rows: Rows, vault: Vault, user: Principal
+) -> tuple[list[NoteBrief], audit.NewEntry | None]:
+    """The rows of `handover_dashboard_read`, and their audit entry (None when there are no
+    notes, as `handover_notes` writes none then), for the caller to append."""
     notes = [
         NoteBrief(
             id=note_id,
@@ -475,11 +493,21 @@ async def handover_for_dashboard(
     ]
     if not notes:
         return [], None
+    jours = access.jour_orgs(user)
     entry = audit.NewEntry(
         "handover.list", actor=user.actor(next(iter(jours))), object_type="handover_note",
         details={"scope": "dashboard", "notes": [str(n.id) for n in notes]},
     )  # fmt: skip
     return notes, entry
+
+
+async def handover_for_dashboard(
+    db: AsyncSession, vault: Vault, user: Principal, *, since: datetime
+) -> tuple[list[NoteBrief], audit.NewEntry | None]:
+    """`handover_dashboard_read` executed alone, parsed by `handover_from_rows`."""
+    read = handover_dashboard_read(user, since=since)
+    rows = (await core_execute(db, read.statement, read.params)).all()
+    return handover_from_rows(rows, vault, user)
 
 
 async def handover_notes(

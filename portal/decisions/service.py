@@ -32,6 +32,7 @@ from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.engine import core_execute
 from portal.db.models import Organisation, Unit, User
+from portal.db.reads import Read, Rows
 from portal.decisions.models import Decision
 from portal.decisions.rules import ENDED, KINDS, deadlines, decision_sentence
 from portal.decisions.schemas import DeadlineOut, DecisionBrief, DecisionIn, DecisionOut
@@ -422,13 +423,12 @@ _AWAITING = (
 )
 
 
-async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) -> list[Waiting]:
+def awaiting_read(user: Principal) -> Read:
     """The decisions the principal may see that await their signature, newest oral decision
-    first, in one statement; only the decision makers' names are decrypted. Not audited, like
-    `list_visible`."""
+    first, as a read (`portal.db.reads`, one statement); `awaiting_from_rows` parses its rows.
+    Not audited, like `list_visible`."""
     access = access_of(user)
-    rows = await core_execute(
-        db,
+    return Read(
         _AWAITING,
         {
             "jours": list(access.jours),
@@ -436,6 +436,10 @@ async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) ->
             "user_id": access.user_id,
         },
     )
+
+
+def awaiting_from_rows(rows: Rows, vault: Vault) -> list[Waiting]:
+    """The rows of `awaiting_read`; only the decision makers' names are decrypted."""
     return [
         Waiting(
             id=decision_id,
@@ -448,6 +452,12 @@ async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) ->
         )
         for decision_id, kind, municipality, maker_id, name_enc, oral_decision_at in rows
     ]
+
+
+async def awaiting_signature(db: AsyncSession, vault: Vault, user: Principal) -> list[Waiting]:
+    """`awaiting_read` executed alone, parsed by `awaiting_from_rows`."""
+    read = awaiting_read(user)
+    return awaiting_from_rows((await core_execute(db, read.statement, read.params)).all(), vault)
 
 
 LIST_FILTERS = {

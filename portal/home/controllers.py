@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import Provide
 from litestar.params import FromQuery
 from litestar.response import Template
 
@@ -13,10 +14,15 @@ from portal.decisions.rules import KINDS
 from portal.decisions.signing import pending_for
 from portal.errors import AuditNote, NoAccess
 from portal.home.night import age, is_jour, night
-from portal.web.deps import Db, OptionalPrincipal, Settings, Vault
+from portal.web.deps import Db, OptionalPrincipal, Settings, Vault, provide_autocommit_db
 from portal.web.render import render
 
 SIGNING_ROLES = (Role.CHAIR, Role.SUBSTITUTE)
+
+# Reads, then at most one write: the night dashboard's audit append (one statement on
+# PostgreSQL). Without a transaction block there: no BEGIN and COMMIT round trips
+# (portal.web.deps.provide_autocommit_db; docs/night-shift.md).
+_AUTOCOMMIT = {"db": Provide(provide_autocommit_db)}
 
 
 class HomeController(Controller):
@@ -24,7 +30,7 @@ class HomeController(Controller):
 
     include_in_schema = False
 
-    @get("/")
+    @get("/", dependencies=_AUTOCOMMIT)
     async def start(
         self,
         db: Db,

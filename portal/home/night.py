@@ -1,9 +1,9 @@
 """The jour's night dashboard: what changed since the shift started and what waits, at a glance.
 
 Shown on the start page of jour staff and the jour head. Everything is read through the owning
-features' services (their visibility rules and audit entries), in one statement per list
-whatever the number of municipalities and records, and nothing is decrypted that the page does
-not show.
+features' reads (their statements, visibility rules and audit entries), all lists in one
+statement on PostgreSQL (`portal.db.reads`; one per list on SQLite) whatever the number of
+municipalities and records, and nothing is decrypted that the page does not show.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from portal.assignments import queries as assignments
 from portal.assignments.queries import Brief as AssignmentBrief
 from portal.assignments.queries import NoteBrief
 from portal.audit import service as audit
-from portal.db.engine import core_execute
 from portal.db.models import Organisation
+from portal.db.reads import Read, read_together
 from portal.decisions import service as decisions
 from portal.decisions.service import Waiting
 from portal.pii import Vault
@@ -109,51 +109,69 @@ _PHONE_AND_UNACKNOWLEDGED = select(
 ).where(Organisation.id.in_(bindparam("jours", expanding=True)))
 
 
+def reads_for(user: Principal, *, now: datetime) -> list[Read]:
+    """The dashboard's reads for `user` at `now`, each its feature's (`portal.db.reads`): the
+    advisories, the decisions awaiting signature, the first on call per municipality, the
+    jour's phone with its unacknowledged reports, and — for those who carry out assignments —
+    the open assignments and the handover notes."""
+    jour_ids = [m.org_id for m in user.memberships if m.org_kind == "jour"]
+    reads = [
+        advisories.dashboard_read(user, now=now, since=advisories.shift_start(now)),
+        decisions.awaiting_read(user),
+        rosters.first_on_call_read(user, now=now),
+        Read(
+            _PHONE_AND_UNACKNOWLEDGED,
+            {"jours": list(dict.fromkeys(jour_ids)), "since": now - UNACKNOWLEDGED_WINDOW},
+        ),
+    ]
+    if assignment_access.jour_orgs(user):
+        reads.append(assignments.dashboard_read(user))
+        since = assignments.previous_shift_start(now)
+        reads.append(assignments.handover_dashboard_read(user, since=since))
+    return reads
+
+
 async def night(db: AsyncSession, vault: Vault, user: Principal, *, now: datetime) -> Night:
     """Read the dashboard for `user` at `now`.
 
-    A fixed number of statements whatever the number of municipalities, rosters and records
-    (tests/portal/test_night_dashboard.py counts them): one per list, each feature's own
-    (its visibility rule and its audit entry), with plain columns and only what the page shows
-    decrypted; the lists' audit entries (the same ones the lists' own pages write) are appended
-    together at the end with one `audit.record_many`.
+    Every list is its feature's own read (its visibility rule, its audit entry), with plain
+    columns and only what the page shows decrypted; the reads run together
+    (`portal.db.reads.read_together`: one statement on PostgreSQL, one per list on SQLite,
+    whatever the number of municipalities, rosters and records —
+    tests/portal/test_night_dashboard_statements.py counts them), and the lists' audit entries
+    (the same ones the lists' own pages write) are appended together at the end with one
+    `audit.record_many`.
     """
     start = advisories.shift_start(now)
-    shown, advisory_entry = await advisories.list_for_dashboard(db, user, now=now, since=start)
+    handles_assignments = bool(assignment_access.jour_orgs(user))
+    rows = await read_together(db, reads_for(user, now=now))
+    advisory_rows, waiting_rows, on_call_rows, phone_rows, *assignment_rows = rows
+    shown, advisory_entry = advisories.dashboard_from_rows(advisory_rows, user, now=now)
     entries = [advisory_entry]
-    waiting = await decisions.awaiting_signature(db, vault, user)
-    on_call = await rosters.first_on_call(db, vault, user, now=now)
-    jour_ids = [m.org_id for m in user.memberships if m.org_kind == "jour"]
+    waiting = decisions.awaiting_from_rows(waiting_rows, vault)
+    on_call = rosters.first_on_call_from_rows(on_call_rows, vault)
     open_assignments: list[AssignmentBrief] = []
     handover: list[NoteBrief] = []
-    if assignment_access.jour_orgs(user):
-        open_assignments, assignment_entry = await assignments.list_for_dashboard(
-            db, vault, user, now=now
+    if handles_assignments:
+        open_rows, note_rows = assignment_rows
+        open_assignments, assignment_entry = assignments.dashboard_from_rows(
+            open_rows, vault, user, now=now
         )
         entries.append(assignment_entry)
-        handover, handover_entry = await assignments.handover_for_dashboard(
-            db, vault, user, since=assignments.previous_shift_start(now)
-        )
+        handover, handover_entry = assignments.handover_from_rows(note_rows, vault, user)
         if handover_entry is not None:
             entries.append(handover_entry)
-    rows = (
-        await core_execute(
-            db,
-            _PHONE_AND_UNACKNOWLEDGED,
-            {"jours": list(dict.fromkeys(jour_ids)), "since": now - UNACKNOWLEDGED_WINDOW},
-        )
-    ).all()
     await audit.record_many(db, entries)
     return Night(
         shift_started=start,
-        jour_phone=next((phone for phone, _ in rows if phone), ""),
+        jour_phone=next((phone for phone, _ in phone_rows if phone), ""),
         changed=tuple(shown.changed),
         changed_total=shown.changed_total,
         expiring=shown.expiring,
         awaiting_signature=tuple((d, now - d.oral_decision_at) for d in waiting),
         on_call=tuple(on_call),
         unacknowledged_rosters=sum(1 for o in on_call if o.version_id and not o.acknowledged),
-        unacknowledged_reports=int(rows[0][1] or 0) if rows else 0,
+        unacknowledged_reports=int(phone_rows[0][1] or 0) if phone_rows else 0,
         open_assignments=tuple(open_assignments),
         handover=tuple(handover),
     )

@@ -20,6 +20,7 @@ from portal.audit import service as audit
 from portal.db.base import utcnow
 from portal.db.engine import core_execute
 from portal.db.models import Membership, Organisation, User
+from portal.db.reads import Read, Rows
 from portal.errors import AuditNote, Conflict, Forbidden, InvalidInput, NotFound
 from portal.people import user_names
 from portal.pii import Vault, field_context
@@ -373,14 +374,11 @@ _FIRST_ON_CALL = (
 )
 
 
-async def first_on_call(
-    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
-) -> list[FirstOnCall]:
-    """For each visible municipality (`visible_municipalities`), by name: the first on call now
-    and whether the caller's jour acknowledged the roster in force (`on_call_now`'s first line,
-    in one statement; only the shown name and phone are decrypted)."""
-    rows = await core_execute(
-        db,
+def first_on_call_read(user: Principal, *, now: datetime) -> Read:
+    """For each visible municipality (`visible_municipalities`): the first on call now and
+    whether the caller's jour acknowledged the roster in force (`on_call_now`'s first line), as a
+    read (`portal.db.reads`, one statement); `first_on_call_from_rows` parses its rows."""
+    return Read(
         _FIRST_ON_CALL,
         {
             "now": now,
@@ -388,6 +386,11 @@ async def first_on_call(
             "jours": list(user.orgs_with(Permission.READ_ROSTERS)),
         },
     )
+
+
+def first_on_call_from_rows(rows: Rows, vault: Vault) -> list[FirstOnCall]:
+    """The rows of `first_on_call_read`, by municipality name; only the shown name and phone
+    are decrypted."""
     result = []
     for row in rows:
         mid, name, version_id, acked, entry_id, user_id = row[:6]
@@ -407,6 +410,15 @@ async def first_on_call(
             )
         result.append(FirstOnCall(mid, name, version_id, bool(acked), first))
     return sorted(result, key=lambda f: f.municipality)
+
+
+async def first_on_call(
+    db: AsyncSession, vault: Vault, user: Principal, *, now: datetime
+) -> list[FirstOnCall]:
+    """`first_on_call_read` executed alone, parsed by `first_on_call_from_rows`."""
+    read = first_on_call_read(user, now=now)
+    rows = (await core_execute(db, read.statement, read.params)).all()
+    return first_on_call_from_rows(rows, vault)
 
 
 async def function_at(

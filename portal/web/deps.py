@@ -102,18 +102,21 @@ async def provide_autocommit_db(
     nothing is returned nor stored. The principal's session touch (`last_seen_at`) commits on
     its own, even if the request then fails: it records that the user was active, which is
     true. SQLite (tests, the one-process demo) appends in several statements: a transaction
-    there, as `provide_db`. Registered per handler (`dependencies={"db": ...}`), never app-wide.
+    there, as `provide_db`. Registered per handler (`dependencies={"db": ...}`), never app-wide:
+    the personnummer lookup and the start page (the night dashboard: its lists in one read, then
+    their audit entries in one append; a chair's card: one read).
     """
     ps = portal_state(state)
     try:
-        async with ps.sessionmaker() as session:
-            if ps.engine.dialect.name == "postgresql":
-                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        if ps.engine.dialect.name == "postgresql" and ps.principal_engine is not None:
+            # Bound to the engine in autocommit mode: a connection is taken from the pool only
+            # if the handler executes something (the start page of a handler does not).
+            async with ps.sessionmaker(bind=ps.principal_engine) as session:
                 yield session
                 await session.commit()  # nothing to send: only ends the session's state
-            else:
-                async with session.begin():
-                    yield session
+        else:
+            async with ps.sessionmaker() as session, session.begin():
+                yield session
     except DomainError as exc:
         if exc.audit is not None:
             await record_refusal(ps, request.scope.get("state", {}).get("principal"), exc.audit)
