@@ -6,10 +6,10 @@ bound parameters; this module only puts them side by side. On PostgreSQL every r
 column of a single row, `ARRAY(SELECT ROW(q.*) FROM (<the read>) AS q)`: asyncpg decodes the
 array of anonymous records into a list of tuples of the read's columns, in the read's order
 (each read keeps its ORDER BY and LIMIT inside its subquery). Each read's bound parameters are
-renamed with a prefix of its own (two reads may use the same name for different values). On
-SQLite the reads run one after the other as they are (`core_execute`); the rows are the same
-tuples of plain columns either way, so the features parse them with one function whichever
-database ran them.
+renamed with a prefix of its own (two reads may use the same name for different values), and
+its lists are written out as one parameter per element (`_renamed`). On SQLite the reads run
+one after the other as they are (`core_execute`); the rows are the same tuples of plain
+columns either way, so the features parse them with one function whichever database ran them.
 
 What differs: on PostgreSQL the values inside the records are asyncpg's (no SQLAlchemy result
 processing): timestamps are aware UTC datetimes, ids `uuid.UUID`s (asyncpg's subclass), bytea
@@ -18,13 +18,14 @@ processing): timestamps are aware UTC datetimes, ids `uuid.UUID`s (asyncpg's sub
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, false, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from portal.db.engine import core_execute
@@ -52,45 +53,98 @@ async def read_together(db: AsyncSession, reads: Sequence[Read]) -> list[Rows]:
         return []
     if db.get_bind().dialect.name != "postgresql":
         return [(await core_execute(db, r.statement, r.params)).all() for r in reads]
-    key = tuple(r.statement for r in reads)
+    lengths = tuple(
+        tuple((k, len(v)) for k, v in r.params.items() if isinstance(v, list | tuple))
+        for r in reads
+    )
+    conn = await db.connection()
+    key = (conn.dialect.server_version_info, tuple(r.statement for r in reads), lengths)
     combined = _COMBINED.get(key)
     if combined is None:
-        combined = _COMBINED[key] = _combine([(r.statement, set(r.params)) for r in reads])
-    params = {
-        f"q{i}_{name}": value for i, r in enumerate(reads) for name, value in r.params.items()
-    }
-    row = (await core_execute(db, combined, params)).one()
-    return [list(rows) for rows in row]
+        if len(_COMBINED) >= _COMBINED_MAX:
+            _COMBINED.clear()
+        compiled = _combine(reads).compile(dialect=conn.dialect)
+        assert compiled.positiontup is not None
+        combined = _COMBINED[key] = _Compiled(
+            compiled.string, tuple(compiled.positiontup), compiled.params
+        )
+    params = dict(combined.literals)
+    for i, r in enumerate(reads):
+        for name, value in r.params.items():
+            if isinstance(value, list | tuple):
+                params.update((f"q{i}_{name}_{j}", v) for j, v in enumerate(value))
+            else:
+                params[f"q{i}_{name}"] = value
+    result = await conn.exec_driver_sql(combined.sql, tuple(params[n] for n in combined.names))
+    return [list(rows) for rows in result.one()]
 
 
-_COMBINED: dict[tuple[AnySelect, ...], AnySelect] = {}
-"""The combined statements, built on first use per combination of reads (a handful: the
-statements are module-level constants)."""
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A combined statement compiled once: its SQL and its parameters' names in order, with the
+    values of its literal ones."""
+
+    sql: str
+    names: tuple[str, ...]
+    literals: Mapping[str, Any]
 
 
-def _combine(reads: Sequence[tuple[AnySelect, Collection[str]]]) -> AnySelect:
+_COMBINED: dict[
+    tuple[Any, tuple[AnySelect, ...], tuple[tuple[tuple[str, int], ...], ...]], _Compiled
+]
+_COMBINED = {}
+"""The combined statements, compiled on first use per server version, combination of reads and
+lengths of their list parameters (a handful: the statements are module-level constants, the
+lists are a user's organisations). Executed as compiled SQL (`exec_driver_sql`): SQLAlchemy
+would otherwise hash the large statement's cache key on every execution (a quarter of its
+client CPU). The parameters are passed as they are, without the columns' bind processing: the
+reads' values are organisation and user ids, aware datetimes and strings, which asyncpg takes
+as they are (`test_night_dashboard_statements` compares the rows with each read's alone)."""
+_COMBINED_MAX = 256
+"""Beyond this many variants the cache starts again (it never grows without bound)."""
+
+
+def _combine(reads: Sequence[Read]) -> AnySelect:
     columns = []
-    for i, (statement, names) in enumerate(reads):
-        sub = _renamed(statement, f"q{i}_", names).subquery(f"q{i}")
+    for i, r in enumerate(reads):
+        sub = _renamed(r.statement, f"q{i}_", r.params).subquery(f"q{i}")
         rows = select(func.row(*sub.c)).select_from(sub).scalar_subquery()
         columns.append(func.array(rows).label(f"q{i}"))
     return select(*columns)
 
 
-def _renamed(statement: AnySelect, prefix: str, names: Collection[str]) -> AnySelect:
-    """`statement` with its named parameters prefixed (literal values' anonymous parameters are
-    left as they are).
+def _renamed(statement: AnySelect, prefix: str, params: Mapping[str, Any]) -> AnySelect:
+    """`statement` with its named parameters prefixed, and every expanding IN written out for
+    the lengths of this execution's lists: `x IN (:q0_jours_0, :q0_jours_1)` for a named list,
+    `x IN ('sent', 'accepted')` as bound literals for a literal one, false for an empty list.
 
-    An expanding IN stays one: the SQL then varies with the lengths of the lists (a handful of
-    variants per user shape, each prepared once by asyncpg) and PostgreSQL knows each list's
-    length when it plans. As `= ANY(array)` the SQL was the same on every execution (0.07 ms
-    less client CPU per page) but PostgreSQL, estimating ten elements per array, kept
-    re-planning the statement with custom plans instead of reusing a generic one: 1.0 ms of
-    server CPU per execution instead of 0.33 (docs/night-shift.md)."""
+    SQLAlchemy would otherwise render each expanding IN into the SQL on every execution (a
+    quarter of the combined read's client CPU). Written as `= ANY(array)` instead, the SQL was
+    the same on every execution but PostgreSQL, estimating ten elements per array, re-planned
+    the statement every time with a custom plan instead of reusing a generic one: 1.0 ms of
+    server CPU per execution instead of 0.33 (docs/night-shift.md). With one parameter per
+    element PostgreSQL knows each list's length and settles on a generic plan."""
 
     def replace(element: ExternallyTraversible, **_kw: Any) -> Any:
-        if isinstance(element, BindParameter) and element.key in names:
-            return bindparam(prefix + element.key, type_=element.type, expanding=element.expanding)
+        if (
+            isinstance(element, BinaryExpression)
+            and element.operator is operators.in_op
+            and isinstance(element.right, BindParameter)
+            and element.right.expanding
+        ):
+            right = element.right
+            if right.key in params:
+                count = len(params[right.key])
+                items = [
+                    bindparam(f"{prefix}{right.key}_{j}", type_=right.type) for j in range(count)
+                ]
+            else:
+                items = [literal(v, right.type) for v in right.value or ()]
+            return element.left.in_(items) if items else false()
+        if isinstance(element, BindParameter) and element.key in params:
+            if element.expanding:
+                raise ValueError(f"list parameter {element.key!r} outside IN")
+            return bindparam(prefix + element.key, type_=element.type)
         return None
 
     opts: dict[str, Any] = {}
