@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from portal.db.engine import core_execute
+from portal.db.fast import Prepared
 
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -57,49 +58,30 @@ async def read_together(db: AsyncSession, reads: Sequence[Read]) -> list[Rows]:
         tuple((k, len(v)) for k, v in r.params.items() if isinstance(v, list | tuple))
         for r in reads
     )
-    conn = await db.connection()
-    key = (conn.dialect.server_version_info, tuple(r.statement for r in reads), lengths)
+    key = (tuple(r.statement for r in reads), lengths)
     combined = _COMBINED.get(key)
     if combined is None:
         if len(_COMBINED) >= _COMBINED_MAX:
             _COMBINED.clear()
-        compiled = _combine(reads).compile(dialect=conn.dialect)
-        assert compiled.positiontup is not None
-        combined = _COMBINED[key] = _Compiled(
-            compiled.string, tuple(compiled.positiontup), compiled.params
-        )
-    params = dict(combined.literals)
+        combined = _COMBINED[key] = Prepared(_combine(reads))
+    params: dict[str, Any] = {}
     for i, r in enumerate(reads):
         for name, value in r.params.items():
             if isinstance(value, list | tuple):
                 params.update((f"q{i}_{name}_{j}", v) for j, v in enumerate(value))
             else:
                 params[f"q{i}_{name}"] = value
-    result = await conn.exec_driver_sql(combined.sql, tuple(params[n] for n in combined.names))
-    return [list(rows) for rows in result.one()]
+    (row,) = await combined.all(await db.connection(), params)
+    return [list(rows) for rows in row]
 
 
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A combined statement compiled once: its SQL and its parameters' names in order, with the
-    values of its literal ones."""
-
-    sql: str
-    names: tuple[str, ...]
-    literals: Mapping[str, Any]
-
-
-_COMBINED: dict[
-    tuple[Any, tuple[AnySelect, ...], tuple[tuple[tuple[str, int], ...], ...]], _Compiled
-]
+_COMBINED: dict[tuple[tuple[AnySelect, ...], tuple[tuple[tuple[str, int], ...], ...]], Prepared]
 _COMBINED = {}
-"""The combined statements, compiled on first use per server version, combination of reads and
-lengths of their list parameters (a handful: the statements are module-level constants, the
-lists are a user's organisations). Executed as compiled SQL (`exec_driver_sql`): SQLAlchemy
-would otherwise hash the large statement's cache key on every execution (a quarter of its
-client CPU). The parameters are passed as they are, without the columns' bind processing: the
-reads' values are organisation and user ids, aware datetimes and strings, which asyncpg takes
-as they are (`test_night_dashboard_statements` compares the rows with each read's alone)."""
+"""The combined statements, compiled on first use per combination of reads and lengths of their
+list parameters (a handful: the statements are module-level constants, the lists are a user's
+organisations), as `portal.db.fast.Prepared`: run on asyncpg directly, with the columns' bind
+processing. Through `AsyncConnection.execute` SQLAlchemy would also hash the large statement's
+cache key on every execution (a quarter of its client CPU)."""
 _COMBINED_MAX = 256
 """Beyond this many variants the cache starts again (it never grows without bound)."""
 

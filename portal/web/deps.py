@@ -113,7 +113,9 @@ async def provide_autocommit_db(
             # if the handler executes something (the start page of a handler does not).
             async with ps.sessionmaker(bind=ps.principal_engine) as session:
                 yield session
-                await session.commit()  # nothing to send: only ends the session's state
+                # Every statement has committed itself; only ORM objects would need a flush.
+                if session.new or session.dirty or session.deleted:
+                    await session.commit()
         else:
             async with ps.sessionmaker() as session, session.begin():
                 yield session
