@@ -181,6 +181,20 @@ async def _run(
             recording = True
             traced = await one()
             recording = False
+        # PostgreSQL's plan cache on a pooled connection after the lookups: a statement planned
+        # afresh on every execution (custom plans) pays its planning time each time.
+        async with app.state["portal"].engine.connect() as conn:
+            cached = (
+                await conn.exec_driver_sql(
+                    "SELECT generic_plans, custom_plans,"
+                    " left(regexp_replace(statement, '\\s+', ' ', 'g'), 70)"
+                    " FROM pg_prepared_statements WHERE generic_plans + custom_plans > 20"
+                    " ORDER BY custom_plans DESC"
+                )
+            ).all()
+        print("plan cache of one pooled connection (statements executed more than 20 times):")
+        for generic, custom, head in cached:
+            print(f"  generic {generic:5}  custom {custom:5}  {head}")
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
