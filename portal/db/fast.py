@@ -28,7 +28,8 @@ tests/portal/test_fast_read.py fails if an upgrade moves them, and checks that e
 Expanding IN lists (`col.in_(bindparam("ids", expanding=True))`: SQLAlchemy renders one
 placeholder per element, so the SQL depends on the list's length) become one array parameter,
 `col = ANY($n::type[])` (`NOT IN`: `col <> ALL(...)`) — PostgreSQL plans an IN list as exactly
-that; an empty list matches nothing (NOT IN: everything), as SQLAlchemy's empty IN does.
+that; an empty list matches nothing (NOT IN: everything), as SQLAlchemy's empty IN does. For a
+new statement check that PostgreSQL settles on a generic plan (decision 0002).
 
 SQLAlchemy's `before_cursor_execute` listeners are called as `execute` calls them (with no
 cursor and no execution context), so the tests' and the benches' statement counters still see
