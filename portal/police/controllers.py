@@ -110,8 +110,10 @@ class PoliceRequestPages(Controller):
     async def _form(
         self, db: Db, user: CurrentUser, values: dict[str, str], errors: dict[str, str],
         *, status: int = 200, check: service.Assessment | None = None,
-        unavailable: str | None = None, confirmed: bool = False,
+        unavailable: str | None = None,
     ) -> Template:  # fmt: skip
+        """The form, filled in with `values` (portal.police.schemas.form_values: every field,
+        the warning confirmation included), on every render and re-render alike."""
         if not values.get("submission_key") or "submission_key" in errors:
             # A form without a key of its own, or whose key made another request already
             # (sent, then edited after going back), gets a fresh one: sent again, it makes a
@@ -121,7 +123,7 @@ class PoliceRequestPages(Controller):
         return render(
             "police/form.html", user, status_code=status, form=values, errors=errors,
             check=check, members=await access.members(db, user), acts=rules.ACTS,
-            purposes=rules.PURPOSES, unavailable=unavailable, confirmed=confirmed,
+            purposes=rules.PURPOSES, unavailable=unavailable,
         )  # fmt: skip
 
     @get("/new")
@@ -166,8 +168,7 @@ class PoliceRequestPages(Controller):
             # be lost. The form comes back filled in (a confirmed warning still confirmed), with
             # the same key, to send again with one click.
             return await self._form(
-                db, user, values, {}, status=503, unavailable=exc.message,
-                confirmed=draft.confirm_unregistered,
+                db, user, values, {}, status=503, unavailable=exc.message
             )  # fmt: skip
         return Redirect(f"/police-requests/{made.request_id}?saved=1", status_code=303)
 

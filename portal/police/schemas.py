@@ -245,5 +245,11 @@ def draft_from_form(form: Any) -> tuple[RequestDraft, dict[str, str]]:
 
 
 def form_values(form: Any = None) -> dict[str, str]:
-    """Values to fill the form with."""
-    return {k: _text(form, k) if form is not None else "" for k in FORM_FIELDS}
+    """Values to fill the form with: every text field as posted, and the warning confirmation
+    (`confirm_unregistered`, "on" when ticked, else ""), so that every re-render of the form
+    (the check step, a validation error, a 503) shows exactly what the worker entered."""
+    if form is None:
+        return dict.fromkeys((*FORM_FIELDS, "confirm_unregistered"), "")
+    values = {k: _text(form, k) for k in FORM_FIELDS}
+    values["confirm_unregistered"] = "on" if _text(form, "confirm_unregistered") == "on" else ""
+    return values

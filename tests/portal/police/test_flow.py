@@ -4,6 +4,8 @@ allowed), the signed PDF for the police, the request's life, and statistics code
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,3 +161,47 @@ def test_nothing_registered_warns_until_confirmed(portal: RunningPortal) -> None
     page = jonna.get(f"/police-requests/{r.json()['id']}")
     assert page.status_code == 200 and "Varning bekräftad" in page.text
     assert "Hämta underskriven begäran" in page.text
+
+
+_CHECKBOX = re.compile(r'<input type="checkbox" id="confirm_unregistered"[^>]*>')
+
+
+def _ticked(page: str) -> bool:
+    [box] = _CHECKBOX.findall(page)
+    return " checked" in box
+
+
+def test_a_validation_error_keeps_every_value_and_the_ticked_confirmation(
+    portal: RunningPortal,
+) -> None:
+    """The form re-rendered after a validation error (and after the check step) shows what the
+    worker entered: the text fields, the selects, and the warning confirmation still ticked."""
+    jonna = client_as(portal.url, portal.settings, JONNA)
+    hud = org_id(portal, "Hudiksvall")
+    assert not _ticked(jonna.get("/police-requests/new").text)
+    form = {
+        **request_body(hud, police_station="", purpose="transport"),
+        "confirm_unregistered": "on",
+        "step": "create",
+        "_csrf_token": jonna.cookies["csrftoken"],
+    }
+    page = jonna.post("/police-requests/new", data=form)
+    assert page.status_code == 422, page.text
+    assert "Begäran kan inte skapas:" in page.text
+    assert _ticked(page.text)
+    text = html.unescape(page.text)
+    for field in ("personal_identity_number", "name", "destination", "contact_phone"):
+        assert f'name="{field}"' in text and f'value="{form[field]}"' in text, field
+    for field in ("whereabouts", "grounds"):
+        assert f">{form[field]}</textarea>" in text, field
+    assert f'<option value="{hud}" selected>' in text
+    assert '<option value="transport" selected>' in text
+    assert '<option value="lvu" selected>' in text
+    assert _count(portal) == 0
+
+    # The check step keeps it too; unticked stays unticked.
+    checked = jonna.post("/police-requests/new", data={**form, "step": "check"})
+    assert checked.status_code == 200 and _ticked(checked.text)
+    unticked = {k: v for k, v in form.items() if k != "confirm_unregistered"}
+    again = jonna.post("/police-requests/new", data=unticked)
+    assert again.status_code == 422 and not _ticked(again.text)
