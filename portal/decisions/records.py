@@ -79,7 +79,9 @@ async def lifecycles(db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecyc
 
 
 async def lifecycle(db: AsyncSession, decision_id: uuid.UUID) -> Lifecycle | None:
-    """One decision's retention facts (None when it does not exist)."""
+    """One decision's retention facts (None when it does not exist). Its owner is the
+    municipality even while it is a draft, which the municipality's archive does not hold yet
+    (`holding`): retention places a hold only on a record its owner's archive holds."""
     return await lifecycle_of(db, Decision, decision_id, _life)
 
 

@@ -61,7 +61,7 @@ from portal.people import user_names
 from portal.pii import Vault, field_context
 from portal.placements import records as placements
 from portal.police import records as police
-from portal.records import Anchored, Lifecycle, busy_flag
+from portal.records import Anchored, Holding, Lifecycle, busy_flag
 from portal.reports import records as reports
 from portal.retention.models import LegalHold
 from portal.rosters import records as rosters
@@ -85,6 +85,8 @@ class RecordType(Protocol):
     async def lifecycles(self, db: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Lifecycle]: ...
 
     async def lifecycle(self, db: AsyncSession, record_id: uuid.UUID) -> Lifecycle | None: ...
+
+    async def holding(self, db: AsyncSession, record_id: uuid.UUID) -> Holding | None: ...
 
     async def persons_named_many(
         self, db: AsyncSession, vault: Vault, ids: Sequence[uuid.UUID]
@@ -580,6 +582,14 @@ async def _lifecycle(db: AsyncSession, record_type: str, record_id: uuid.UUID) -
     return await RECORDS[record_type].lifecycle(db, record_id) if record_type in RECORDS else None
 
 
+async def _in_owners_archive(db: AsyncSession, record_type: str, life: Lifecycle) -> bool:
+    """Whether the owner's archive holds the record (the feature's one visibility rule,
+    `holding`): not so for a chair decision still a draft, the jour's working material until it
+    is sent for signature, although the municipality owns it."""
+    found = await RECORDS[record_type].holding(db, life.record_id)
+    return found is not None and life.owner_org_id in found.holders
+
+
 async def _holdable(
     db: AsyncSession,
     *,
@@ -588,10 +598,15 @@ async def _holdable(
     record_id: uuid.UUID,
     reason: str,
 ) -> Lifecycle:
-    """The record to hold: one of the archivist's organisations' (404, audited, for any other),
-    with a reason, and not held already."""
+    """The record to hold: one of the archivist's organisations' and in that organisation's
+    archive (404, audited, for any other — a record the archivist cannot open in their archive
+    is answered as one of another organisation's), with a reason, and not held already."""
     life = await _lifecycle(db, record_type, record_id)
-    if life is None or life.owner_org_id not in actor_orgs:
+    if (
+        life is None
+        or life.owner_org_id not in actor_orgs
+        or not await _in_owners_archive(db, record_type, life)
+    ):
         raise NotFound(
             audit=AuditNote(
                 "retention.hold",
@@ -621,7 +636,8 @@ async def place_hold(
     record_id: uuid.UUID,
     reason: str,
 ) -> LegalHold:
-    """Hold a record of one of the archivist's organisations (404, audited, for any other): a
+    """Hold a record in the archive of one of the archivist's organisations, its owner (404,
+    audited, for any other, and for a record its owner's archive does not hold yet): a
     legal hold row, its files held in the store too, and an audit entry whose actor acts in
     the record's owner (the archive the hold belongs to), whichever page it was placed from."""
     life = await _holdable(

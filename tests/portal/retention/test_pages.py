@@ -5,12 +5,14 @@ from __future__ import annotations
 from contextlib import closing
 from datetime import timedelta
 
-from sqlalchemy import select
+import httpx
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.base import utcnow
 from portal.db.models import Organisation, User
 from portal.reports.models import Report
+from portal.retention.models import LegalHold
 from portal.retention.service import add_months
 from tests.portal.conftest import RunningPortal
 from tests.portal.reports.helpers import audit_entries, with_db
@@ -108,3 +110,55 @@ def test_the_archivist_holds_runs_and_is_refused_elsewhere(portal: RunningPortal
     assert [e.object_id for e in culled] == [ids["hud"]]
     with closing(client_as(portal.url, portal.settings, HANNA)) as hanna:
         assert hanna.get("/retention").status_code == 403
+
+
+def test_a_draft_decision_not_in_the_archive_cannot_be_held(portal: RunningPortal) -> None:
+    """A chair decision still a draft is the jour's working material: Hudiksvall owns it but its
+    archive does not hold it yet, so Hudiksvall's archivist can neither open nor hold it — the
+    hold is answered as for another organisation's record (404, `retention.hold` /
+    `not_found`), and nothing is stored. Once sent for signature, it is in the archive and the
+    same hold is placed."""
+    from tests.portal.decisions.helpers import draft_body, jour_client, roster_with_olof
+
+    gavle = _old_reports(portal)["gavle"]
+    jonna = jour_client(portal)
+    made = jonna.post("/api/v1/decisions", json=draft_body(roster_with_olof(portal)))
+    assert made.status_code == 201, made.text
+    draft = made.json()["id"]
+    with closing(client_as(portal.url, portal.settings, ANDERS)) as c:
+        token = c.cookies["csrftoken"]
+        assert c.get(f"/archive/records/decision/{draft}").status_code == 404
+
+        def hold(record_type: str, record_id: str) -> httpx.Response:
+            data = {"_csrf_token": token, "record_type": record_type, "record_id": record_id}
+            return c.post("/retention/holds", data={**data, "reason": "Tvist"})
+
+        others = hold("report", gavle)
+        refused = hold("decision", draft)
+        assert refused.status_code == others.status_code == 404, refused.text
+        assert refused.headers["content-type"] == others.headers["content-type"]
+        on_page = c.post(
+            f"/archive/records/decision/{draft}/hold",
+            data={"_csrf_token": token, "reason": "Tvist"},
+        )
+        assert on_page.status_code == 404, on_page.text
+        *_, other_entry, entry, page_entry = audit_entries(portal.settings, "retention.hold")
+        assert other_entry.outcome == entry.outcome == page_entry.outcome == "not_found"
+        assert entry.object_id == page_entry.object_id == draft
+        assert entry.object_type == page_entry.object_type == "decision"
+        assert "Tvist" not in c.get("/retention").text  # no hold was stored
+        assert _holds(portal) == 0
+
+        assert jonna.post(f"/api/v1/decisions/{draft}/submit").status_code == 200
+        assert c.get(f"/archive/records/decision/{draft}").status_code == 200
+        held = hold("decision", draft)
+        assert held.status_code == 303, held.text
+        assert audit_entries(portal.settings, "retention.hold")[-1].outcome == "ok"
+        assert _holds(portal) == 1
+
+
+def _holds(portal: RunningPortal) -> int:
+    async def work(db: AsyncSession) -> int:
+        return int(await db.scalar(select(func.count()).select_from(LegalHold)) or 0)
+
+    return with_db(portal.settings, work)
