@@ -45,10 +45,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
@@ -57,6 +59,18 @@ _MISSING = object()
 _EXPANDING = re.compile(r"(NOT )?IN \(__\[POSTCOMPILE_(\w+)\]\)")
 
 Process = Callable[[Any], Any] | None
+
+
+def _element_type(type_: TypeEngine[Any]) -> str:
+    """The SQL type of an IN list's array, without a length or precision: a cast to
+    `varchar(n)` or `numeric(p, s)` would cut or round the values (a value longer than the
+    column would then match its first n characters), which SQLAlchemy's own casts avoid too."""
+    base = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+    if isinstance(base, sqltypes.String):
+        return "VARCHAR"
+    if isinstance(base, sqltypes.Numeric):
+        return "NUMERIC"
+    return _DIALECT.type_compiler_instance.process(type_)
 
 
 class Prepared:
@@ -76,7 +90,7 @@ class Prepared:
 
         def as_array(match: re.Match[str]) -> str:
             name = match.group(2)
-            element = _DIALECT.type_compiler_instance.process(binds[name].type)
+            element = _element_type(binds[name].type)
             operator = "<> ALL" if match.group(1) else "= ANY"
             return f"{operator}(${number[name]}::{element}[])"
 

@@ -15,7 +15,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 from litestar.routes import HTTPRoute
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from auth.oidc import RelyingParty as _RelyingParty
 from auth.sessions import cookie_name
@@ -88,6 +90,21 @@ async def provide_db(
         raise
 
 
+class NoOrmWrites(Session):
+    """The ORM session behind `provide_autocommit_db`: it refuses to flush. In autocommit each
+    statement of a flush would commit on its own, so a failure part-way would leave a partial
+    write; a handler that writes through the ORM must use `provide_db`."""
+
+    REFUSAL = (
+        "provide_autocommit_db: ORM writes need provide_db (each statement would commit alone)"
+    )
+
+
+@event.listens_for(NoOrmWrites, "before_flush")
+def _refuse_flush(session: Session, _context: object, _instances: object) -> None:
+    raise RuntimeError(NoOrmWrites.REFUSAL)
+
+
 async def provide_autocommit_db(
     request: Request[object, object, State], state: State
 ) -> AsyncIterator[AsyncSession]:
@@ -111,11 +128,14 @@ async def provide_autocommit_db(
         if ps.engine.dialect.name == "postgresql" and ps.principal_engine is not None:
             # Bound to the engine in autocommit mode: a connection is taken from the pool only
             # if the handler executes something (the start page of a handler does not).
-            async with ps.sessionmaker(bind=ps.principal_engine) as session:
+            async with ps.sessionmaker(
+                bind=ps.principal_engine, sync_session_class=NoOrmWrites
+            ) as session:
                 yield session
-                # Every statement has committed itself; only ORM objects would need a flush.
+                # Every statement has committed itself. ORM objects left pending would each be
+                # written and committed on its own: refused (NoOrmWrites refuses a flush too).
                 if session.new or session.dirty or session.deleted:
-                    await session.commit()
+                    raise RuntimeError(NoOrmWrites.REFUSAL)
         else:
             async with ps.sessionmaker() as session, session.begin():
                 yield session

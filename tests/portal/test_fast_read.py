@@ -29,6 +29,7 @@ from portal.db.faults import is_outage
 from portal.db.models import Membership, User, WebSession
 from portal.demo import seed
 from portal.pii import Vault
+from portal.web.deps import NoOrmWrites
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.asyncio
@@ -211,3 +212,37 @@ async def test_a_missing_parameter_is_refused(seeded: tuple[AsyncEngine, str]) -
     async with engine.connect() as conn:
         with pytest.raises(sa_exc.SQLAlchemyError, match="session_id"):
             await principal._SESSION_USER_AND_ROLES.all(conn, {})
+
+
+async def test_a_list_on_a_sized_text_column_matches_only_whole_values(
+    seeded: tuple[AsyncEngine, str],
+) -> None:
+    """The array's cast has no length: `::VARCHAR(64)[]` would cut a longer value to the
+    column's 64 characters, and it would then match the row holding those 64."""
+    engine, _ = seeded
+    async with engine.connect() as conn:
+        index = (await conn.execute(select(User.pnr_index).limit(1))).scalar_one()
+    assert len(index) == 64
+    statement = Prepared(
+        select(User.pnr_index).where(User.pnr_index.in_(bindparam("ix", expanding=True)))
+    )
+    assert "VARCHAR(64)" not in statement.sql
+    assert await _both(engine, statement, {"ix": [index + "-longer"]}) == ([], [])
+    assert await _both(engine, statement, {"ix": [index]}) == ([(index,)], [(index,)])
+
+
+async def test_the_autocommit_session_refuses_orm_writes(seeded: tuple[AsyncEngine, str]) -> None:
+    """`provide_autocommit_db`'s session class: a flush (explicit, or the autoflush before a
+    query) raises and writes nothing — in autocommit each statement would commit alone."""
+    engine, _ = seeded
+    sessions = make_sessionmaker(engine)
+    user_id = uuid.uuid4()
+    async with sessions(sync_session_class=NoOrmWrites) as db:
+        db.add(User(id=user_id, pnr_index=f"orm-{user_id}", pnr_enc="x", name_enc="x"))
+        with pytest.raises(RuntimeError, match="provide_db"):
+            await db.flush()
+        with pytest.raises(RuntimeError, match="provide_db"):
+            await db.execute(select(User.id).limit(1))  # autoflush first
+        await db.rollback()
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(User.id).where(User.id == user_id))).all() == []
