@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, false, func, literal, select
+from sqlalchemy import Select, bindparam, false, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
-from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
+from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse, traverse
 
 from portal.db.engine import core_execute
 from portal.db.fast import Prepared
@@ -54,9 +54,10 @@ async def read_together(db: AsyncSession, reads: Sequence[Read]) -> list[Rows]:
         return []
     if db.get_bind().dialect.name != "postgresql":
         return [(await core_execute(db, r.statement, r.params)).all() for r in reads]
+    lists = [_lists_of(r.statement) for r in reads]
     lengths = tuple(
-        tuple((k, len(v)) for k, v in r.params.items() if isinstance(v, list | tuple))
-        for r in reads
+        tuple((k, len(v)) for k, v in r.params.items() if k in names)
+        for r, names in zip(reads, lists, strict=True)
     )
     key = (tuple(r.statement for r in reads), lengths)
     combined = _COMBINED.get(key)
@@ -65,9 +66,9 @@ async def read_together(db: AsyncSession, reads: Sequence[Read]) -> list[Rows]:
             _COMBINED.clear()
         combined = _COMBINED[key] = Prepared(_combine(reads))
     params: dict[str, Any] = {}
-    for i, r in enumerate(reads):
+    for i, (r, names) in enumerate(zip(reads, lists, strict=True)):
         for name, value in r.params.items():
-            if isinstance(value, list | tuple):
+            if name in names:
                 params.update((f"q{i}_{name}_{j}", v) for j, v in enumerate(value))
             else:
                 params[f"q{i}_{name}"] = value
@@ -82,6 +83,26 @@ list parameters (a handful: the statements are module-level constants, the lists
 organisations), as `portal.db.fast.Prepared`: run on asyncpg directly, with the columns' bind
 processing. Through `AsyncConnection.execute` SQLAlchemy would also hash the large statement's
 cache key on every execution (a quarter of its client CPU)."""
+_LISTS: dict[AnySelect, frozenset[str]] = {}
+
+
+def _lists_of(statement: AnySelect) -> frozenset[str]:
+    """The names of `statement`'s expanding (IN list) parameters: only those are written out
+    one parameter per element (an array-valued parameter of another kind stays one value)."""
+    names = _LISTS.get(statement)
+    if names is None:
+        names = _LISTS[statement] = frozenset(
+            b.key for b in _binds(statement) if isinstance(b, BindParameter) and b.expanding
+        )
+    return names
+
+
+def _binds(statement: AnySelect) -> list[BindParameter[Any]]:
+    found: list[BindParameter[Any]] = []
+    traverse(statement, {}, {"bindparam": found.append})
+    return found
+
+
 _COMBINED_MAX = 256
 """Beyond this many variants the cache starts again (it never grows without bound)."""
 
@@ -98,7 +119,8 @@ def _combine(reads: Sequence[Read]) -> AnySelect:
 def _renamed(statement: AnySelect, prefix: str, params: Mapping[str, Any]) -> AnySelect:
     """`statement` with its named parameters prefixed, and every expanding IN written out for
     the lengths of this execution's lists: `x IN (:q0_jours_0, :q0_jours_1)` for a named list,
-    `x IN ('sent', 'accepted')` as bound literals for a literal one, false for an empty list.
+    `x IN ('sent', 'accepted')` as bound literals for a literal one, false for an empty list
+    (NOT IN the same, true for an empty list).
 
     SQLAlchemy would otherwise render each expanding IN into the SQL on every execution (a
     quarter of the combined read's client CPU). Written as `= ANY(array)` instead, the SQL was
@@ -110,7 +132,7 @@ def _renamed(statement: AnySelect, prefix: str, params: Mapping[str, Any]) -> An
     def replace(element: ExternallyTraversible, **_kw: Any) -> Any:
         if (
             isinstance(element, BinaryExpression)
-            and element.operator is operators.in_op
+            and element.operator in (operators.in_op, operators.not_in_op)
             and isinstance(element.right, BindParameter)
             and element.right.expanding
         ):
@@ -122,6 +144,8 @@ def _renamed(statement: AnySelect, prefix: str, params: Mapping[str, Any]) -> An
                 ]
             else:
                 items = [literal(v, right.type) for v in right.value or ()]
+            if element.operator is operators.not_in_op:
+                return element.left.not_in(items) if items else true()
             return element.left.in_(items) if items else false()
         if isinstance(element, BindParameter) and element.key in params:
             if element.expanding:

@@ -27,6 +27,7 @@ from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.fast import Prepared
 from portal.db.faults import is_outage
 from portal.db.models import Membership, User, WebSession
+from portal.db.reads import Read, read_together
 from portal.demo import seed
 from portal.pii import Vault
 from portal.web.deps import NoOrmWrites
@@ -246,3 +247,29 @@ async def test_the_autocommit_session_refuses_orm_writes(seeded: tuple[AsyncEngi
         await db.rollback()
     async with engine.connect() as conn:
         assert (await conn.execute(select(User.id).where(User.id == user_id))).all() == []
+
+
+async def test_reads_together_take_in_and_not_in_lists_empty_or_not(
+    seeded: tuple[AsyncEngine, str],
+) -> None:
+    """portal.db.reads: IN and NOT IN lists (also empty, also one name in two reads) give the
+    rows each read gives alone."""
+    engine, _ = seeded
+    ordered = select(User.id).order_by(User.id)
+    not_in = ordered.where(User.id.not_in(bindparam("ids", expanding=True)))
+    is_in = ordered.where(User.id.in_(bindparam("ids", expanding=True)))
+    async with engine.connect() as conn:
+        ids = [r[0] for r in (await conn.execute(ordered)).all()]
+    reads = [
+        Read(not_in, {"ids": ids[:2]}),
+        Read(is_in, {"ids": ids[:2]}),
+        Read(not_in, {"ids": []}),
+        Read(is_in, {"ids": []}),
+    ]
+    async with make_sessionmaker(engine)() as db:
+        together = [[tuple(row) for row in rows] for rows in await read_together(db, reads)]
+        alone = [
+            [tuple(row) for row in (await db.execute(r.statement, r.params)).all()] for r in reads
+        ]
+    assert together == alone
+    assert [len(rows) for rows in together] == [len(ids) - 2, 2, len(ids), 0]
