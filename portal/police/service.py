@@ -244,7 +244,7 @@ async def deliver_approval(
 _SUBMISSION_KEY = re.compile(r"[A-Za-z0-9._:~+/=-]{8,64}")
 
 REUSED_KEY = (
-    "Formuläret har redan skickats en gång med andra uppgifter, så inget nytt har skapats. "
+    "Begäran har redan skickats en gång med andra uppgifter, så ingen ny begäran har skapats. "
     "Kontrollera uppgifterna och skicka igen."
 )
 """Why a submission key already used for another request is refused."""
@@ -259,8 +259,8 @@ def submission_key(raw: str | None) -> str | None:
     key = raw.strip().removeprefix('"').removesuffix('"')
     if not _SUBMISSION_KEY.fullmatch(key):
         raise InvalidInput(
-            errors={"submission_key": "Ogiltig Idempotency-Key: 8–64 tecken, bokstäver a–z, "
-                    "siffror och ._:~+/=-."}
+            errors={"submission_key": "Ogiltig Idempotency-Key: 8–64 tecken, bokstäver A–Z "
+                    "och a–z, siffror och ._:~+/=-."}
         )  # fmt: skip
     return key
 
@@ -431,14 +431,16 @@ async def _insert(
         async with sessions() as tx, tx.begin():
             await _record(tx, vault, user, r, check)
         return Made(r.id)
-    except IntegrityError:
+    except IntegrityError as exc:
         if r.submission_key is None:
             _orphaned(obj)
+            _raise_if_changed_meanwhile(exc)
             raise
         async with sessions() as tx, tx.begin():
             winner = await _by_key(tx, user, r.submission_key)
             if winner is None:  # refused for another reason
                 _orphaned(obj)
+                _raise_if_changed_meanwhile(exc)
                 raise
             if obj is not None:
                 await audit.record(
@@ -453,6 +455,21 @@ async def _insert(
     except Exception:
         _orphaned(obj)
         raise
+
+
+CHANGED_MEANWHILE = (
+    "Uppgifterna som begäran bygger på ändrades medan den signerades, så den kunde inte sparas. "
+    "Kontrollera uppgifterna och skicka igen."
+)
+
+
+def _raise_if_changed_meanwhile(exc: IntegrityError) -> None:
+    """A refused insert of a new request other than the submission key's, because a row it
+    refers to went away while it was being signed (a placement culled, a user removed), is a
+    Conflict: 409 with a Swedish message. Any other refusal is left as it is (a bug: 500)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code == "23503" or "FOREIGN KEY constraint failed" in str(exc.orig):
+        raise Conflict(CHANGED_MEANWHILE) from exc
 
 
 def _orphaned(obj: StoredObject | None) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.db.base import utcnow
 from portal.db.models import AuditEntry
@@ -238,3 +238,41 @@ def test_a_pdf_stored_for_a_request_never_recorded_is_a_locked_orphan_for_the_sw
     # its row, so neither an orphan nor missing.
     assert [o.key for o in report.locked] == [orphan]
     assert report.removed == () and not report.alarm and report.rows == 1
+
+
+def test_a_placement_gone_while_the_request_was_signed_is_a_conflict(
+    portal: RunningPortal,
+) -> None:
+    """The request refers to the person's placement; the placement is deleted (say, culled)
+    while the TSA holds the signing up: the insert is refused by its foreign key and the answer
+    is 409 with a Swedish message, not a 500; no request is recorded, and the PDF stored for it
+    is a locked orphan for the sweep."""
+    hud, jonna = _ready(portal)
+    state = portal.app.state.portal
+    real_signing = state.signing
+    tsa = HangingTsa(real_signing.timestamp_url)
+
+    async def drop_placements(db: Any) -> None:
+        await db.execute(text("DELETE FROM placement_versions"))
+        await db.execute(text("DELETE FROM placements"))
+
+    with tsa.serving():
+        state.signing = replace(real_signing, timestamp_url=tsa.url)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                making = pool.submit(
+                    jonna.post, "/api/v1/police-requests", json=request_body(hud), timeout=WAIT
+                )
+                assert tsa.entered.wait(WAIT), "the request never reached the TSA"
+                try:
+                    run_db(portal, drop_placements)
+                finally:
+                    tsa.go.set()
+                made = making.result(timeout=WAIT)
+        finally:
+            state.signing = real_signing
+    assert made.status_code == 409, made.text
+    assert made.headers["content-type"].startswith("application/problem+json")
+    assert "ändrades medan den signerades" in made.json()["detail"]
+    requests, events, created, _ = _recorded(portal)
+    assert (requests, events, created) == (0, 0, [])

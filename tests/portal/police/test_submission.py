@@ -149,7 +149,7 @@ def test_a_key_reused_for_another_request_is_refused_and_makes_nothing(
     changed = _form(jonna, hud, key, whereabouts="Hos mormor på Kyrkogatan 1, Delsbo")
     page = jonna.post("/police-requests/new", data=changed)
     assert page.status_code == 422, page.text
-    assert "Formuläret har redan skickats en gång med andra uppgifter" in page.text
+    assert "Begäran har redan skickats en gång med andra uppgifter" in page.text
     assert "Hos mormor på Kyrkogatan 1, Delsbo" in page.text  # what was typed stays
     [fresh] = _KEY.findall(page.text)
     assert fresh != key  # sent again as it stands, it makes the new request
