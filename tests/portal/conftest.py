@@ -43,22 +43,36 @@ async def prepare_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-@pytest.fixture
-def portal(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
-    """The demo portal (dev identity provider mounted) on a free port."""
+@contextmanager
+def running_portal(
+    tmp_path: Path, database_url: str, *, prepare: bool = True, **overrides: Any
+) -> Iterator[RunningPortal]:
+    """Serve the portal on a free port (its public URL set to it) with `overrides` of its
+    settings; `prepare` migrates and seeds the demo data first."""
     from portal.app import create_app
 
     holder: dict[str, Any] = {}
 
     def factory(port: int) -> object:
-        settings = make_settings(tmp_path, database_url, public_url=f"http://127.0.0.1:{port}")
-        asyncio.run(prepare_database(settings))
+        settings = make_settings(
+            tmp_path, database_url, public_url=f"http://127.0.0.1:{port}", **overrides
+        )
+        settings.object_root.mkdir(parents=True, exist_ok=True)
+        if prepare:
+            asyncio.run(prepare_database(settings))
         holder["settings"] = settings
         holder["app"] = create_app(settings)
         return holder["app"]
 
     with serve(factory) as url:
         yield RunningPortal(url, holder["settings"], holder["app"])
+
+
+@pytest.fixture
+def portal(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]:
+    """The demo portal (dev identity provider mounted) on a free port."""
+    with running_portal(tmp_path, database_url) as running:
+        yield running
 
 
 @pytest.fixture
@@ -66,26 +80,10 @@ def one_connection(database_url: str, tmp_path: Path) -> Iterator[RunningPortal]
     """The demo portal with ONE pooled database connection (PostgreSQL; SQLite has no pool)
     and no periodic jobs: a request that keeps its connection leaves none for the others
     (the signing-concurrency tests, tests/portal/signing_helpers.py)."""
-    from portal.app import create_app
-
-    holder: dict[str, Any] = {}
-
-    def factory(port: int) -> object:
-        settings = make_settings(
-            tmp_path,
-            database_url,
-            public_url=f"http://127.0.0.1:{port}",
-            db_pool_size=1,
-            db_max_overflow=0,
-            run_periodic_jobs=False,
-        )
-        asyncio.run(prepare_database(settings))
-        holder["settings"] = settings
-        holder["app"] = create_app(settings)
-        return holder["app"]
-
-    with serve(factory) as url:
-        yield RunningPortal(url, holder["settings"], holder["app"])
+    with running_portal(
+        tmp_path, database_url, db_pool_size=1, db_max_overflow=0, run_periodic_jobs=False
+    ) as running:
+        yield running
 
 
 @pytest.fixture
@@ -93,29 +91,17 @@ def portal_s3(database_url: str, tmp_path: Path, seaweed: SeaweedFS) -> Iterator
     """The demo portal with its files in a real S3 server (object lock on, a fresh bucket)."""
     import uuid
 
-    from portal.app import create_app
-
-    holder: dict[str, Any] = {}
-
-    def factory(port: int) -> object:
-        settings = make_settings(
-            tmp_path,
-            database_url,
-            public_url=f"http://127.0.0.1:{port}",
-            storage_backend="s3",
-            s3_endpoint=seaweed.endpoint,
-            s3_access_key=seaweed.access_key,
-            s3_secret_key=seaweed.secret_key,
-            s3_bucket=f"jp-{uuid.uuid4().hex[:12]}",
-            s3_secure=False,
-        )
-        asyncio.run(prepare_database(settings))
-        holder["settings"] = settings
-        holder["app"] = create_app(settings)
-        return holder["app"]
-
-    with serve(factory) as url:
-        yield RunningPortal(url, holder["settings"], holder["app"])
+    with running_portal(
+        tmp_path,
+        database_url,
+        storage_backend="s3",
+        s3_endpoint=seaweed.endpoint,
+        s3_access_key=seaweed.access_key,
+        s3_secret_key=seaweed.secret_key,
+        s3_bucket=f"jp-{uuid.uuid4().hex[:12]}",
+        s3_secure=False,
+    ) as running:
+        yield running
 
 
 @contextmanager

@@ -33,11 +33,9 @@ from sqlalchemy import text
 from portal.db.engine import STATEMENT_GRACE
 from portal.health.service import CHECK_TIMEOUT
 from portal.web.deps import Db
-from tests.conftest import make_settings
 from tests.portal.advisories.helpers import HANNA, JONNA, body
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import RunningPortal, running_portal
 from tests.portal.sessions import client_as
-from tests.servers.portal import serve
 from tests.servers.postgres import PrivatePostgres, missing_reason, private_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -79,21 +77,8 @@ def pg() -> Iterator[PrivatePostgres]:
 @pytest.fixture
 def jp(pg: PrivatePostgres, tmp_path: Path) -> Iterator[RunningPortal]:
     """The demo portal on the private server's `postgres` database, short timeouts."""
-    from portal.app import create_app
-
-    holder: dict[str, Any] = {}
-
-    def factory(port: int) -> object:
-        settings = make_settings(
-            tmp_path, pg.url(), public_url=f"http://127.0.0.1:{port}", **LIMITS
-        )
-        asyncio.run(prepare_database(settings))
-        holder["settings"] = settings
-        holder["app"] = create_app(settings)
-        return holder["app"]
-
-    with serve(factory) as url:
-        yield RunningPortal(url, holder["settings"], holder["app"])
+    with running_portal(tmp_path, pg.url(), **LIMITS) as running:
+        yield running
 
 
 def _client(jp: RunningPortal, personnummer: str) -> httpx.Client:

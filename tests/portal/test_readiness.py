@@ -27,11 +27,10 @@ import pytest
 
 from portal.health.service import CHECK_TIMEOUT
 from portal.settings import Settings
-from tests.conftest import drop_pg_database, make_pg_database, make_settings
+from tests.conftest import drop_pg_database, make_pg_database
 from tests.portal.advisories.helpers import HANNA, JONNA, body, pdf_bytes
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import running_portal
 from tests.portal.sessions import client_as
-from tests.servers.portal import serve
 from tests.servers.seaweedfs import SeaweedFS, reserve_ports, seaweedfs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -50,30 +49,6 @@ def empty_pg_url(pg_server: str) -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(name)
-
-
-@contextmanager
-def running_portal(
-    tmp_path: Path, database_url: str, *, prepare: bool = True, **overrides: Any
-) -> Iterator[RunningPortal]:
-    """Serve a portal; `prepare` migrates and seeds the demo data first."""
-    from portal.app import create_app
-
-    holder: dict[str, Any] = {}
-
-    def factory(port: int) -> object:
-        settings = make_settings(
-            tmp_path, database_url, public_url=f"http://127.0.0.1:{port}", **overrides
-        )
-        settings.object_root.mkdir(parents=True, exist_ok=True)
-        if prepare:
-            asyncio.run(prepare_database(settings))
-        holder["settings"] = settings
-        holder["app"] = create_app(settings)
-        return holder["app"]
-
-    with serve(factory) as url:
-        yield RunningPortal(url, holder["settings"], holder["app"])
 
 
 def _ready(url: str) -> tuple[httpx.Response, float]:

@@ -31,12 +31,10 @@ import httpx
 import pytest
 
 from portal.settings import Settings
-from tests.conftest import make_settings
 from tests.portal.advisories.helpers import HANNA, JONNA, body, pdf_bytes
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import RunningPortal, running_portal
 from tests.portal.reports.helpers import BARN, report_payload, unit_ids
 from tests.portal.sessions import client_as
-from tests.servers.portal import serve
 from tests.servers.seaweedfs import SeaweedFS, seaweedfs
 
 pytestmark = pytest.mark.postgres
@@ -63,37 +61,22 @@ def weed() -> Iterator[SeaweedFS]:
 @pytest.fixture
 def outage_portal(pg_url: str, tmp_path: Path, weed: SeaweedFS) -> Iterator[RunningPortal]:
     """The portal on S3 with one pooled connection and short S3 timeouts."""
-    import asyncio
-
-    from portal.app import create_app
-
-    holder: dict[str, Any] = {}
-
-    def factory(port: int) -> object:
-        settings = make_settings(
-            tmp_path,
-            pg_url,
-            public_url=f"http://127.0.0.1:{port}",
-            storage_backend="s3",
-            s3_endpoint=weed.endpoint,
-            s3_access_key=weed.access_key,
-            s3_secret_key=weed.secret_key,
-            s3_bucket=f"jp-{uuid.uuid4().hex[:12]}",
-            s3_secure=False,
-            s3_connect_timeout_seconds=CONNECT_TIMEOUT,
-            s3_read_timeout_seconds=READ_TIMEOUT,
-            s3_max_attempts=ATTEMPTS,
-            db_pool_size=1,
-            db_max_overflow=0,
-            run_periodic_jobs=False,
-        )
-        asyncio.run(prepare_database(settings))
-        holder["settings"] = settings
-        holder["app"] = create_app(settings)
-        return holder["app"]
-
-    with serve(factory) as url:
-        portal = RunningPortal(url, holder["settings"], holder["app"])
+    with running_portal(
+        tmp_path,
+        pg_url,
+        storage_backend="s3",
+        s3_endpoint=weed.endpoint,
+        s3_access_key=weed.access_key,
+        s3_secret_key=weed.secret_key,
+        s3_bucket=f"jp-{uuid.uuid4().hex[:12]}",
+        s3_secure=False,
+        s3_connect_timeout_seconds=CONNECT_TIMEOUT,
+        s3_read_timeout_seconds=READ_TIMEOUT,
+        s3_max_attempts=ATTEMPTS,
+        db_pool_size=1,
+        db_max_overflow=0,
+        run_periodic_jobs=False,
+    ) as portal:
         _until(lambda: _bucket_ready(weed, portal.settings), 30.0, "the bucket was not created")
         yield portal
 

@@ -25,20 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.advisories.models import Advisory
 from portal.assignments.models import Assignment
-from portal.attachments.store import build_file_store
-from portal.db.engine import make_engine, make_sessionmaker
-from portal.db.models import Organisation, User
 from portal.decisions.models import Decision
-from portal.pii import Vault
 from portal.placements.models import Placement
 from portal.police.models import PoliceRequest
 from portal.reports.models import Report
 from portal.retention import service
 from portal.rosters import records as roster_records
 from portal.rosters.models import RosterEntry, RosterVersion
-from tests.conftest import make_settings
-from tests.portal.conftest import prepare_database
 from tests.portal.retention import test_sample as sample
+from tests.portal.retention.helpers import seeded
 
 NOW = sample.NOW
 
@@ -86,22 +81,19 @@ async def _roster(
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    settings = make_settings(tmp_path, database_url)
-    await prepare_database(settings)
-    engine = make_engine(database_url)
-    maker = make_sessionmaker(engine)
-    async with maker() as s, s.begin():
-        orgs = {n: i for i, n in await s.execute(select(Organisation.id, Organisation.name))}
-        user = await s.scalar(select(User.id).limit(1))
-        assert user is not None
-        d = sample.Db(
-            maker,
-            Vault(settings.keks, settings.current_kek, settings.blind_index_key),
-            build_file_store(settings),
-            orgs["Socialjouren Gävleborg"],
-            orgs["Hudiksvall"],
-            user,
-        )
+    async with seeded(database_url, tmp_path) as w:
+        world = await _build(
+            sample.Db(
+                w.maker, w.vault, w.files, w.orgs["Socialjouren Gävleborg"],
+                w.orgs["Hudiksvall"], w.user,
+            )
+        )  # fmt: skip
+        yield world
+
+
+async def _build(d: sample.Db) -> World:
+    """The records of every type in the states where the plan and the judgement could differ."""
+    async with d.maker() as s, s.begin():
         ids: dict[str, uuid.UUID] = {}
         for kind, make in sample.MAKERS.items():
             ids[f"{kind}_closed"] = await make(d, s, [sample.BORN_10TH])
@@ -146,8 +138,7 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
         )
         ids["roster_empty"] = await _roster(d, s, 3, created_months_ago=27, periods=[])
         ids["roster_newest"] = await _roster(d, s, 4, created_months_ago=0, periods=[(0, 6)])
-    yield World(d, ids)
-    await engine.dispose()
+    return World(d, ids)
 
 
 def _type_of(name: str) -> str:

@@ -26,20 +26,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal import paging
 from portal.attachments.models import Attachment
-from portal.attachments.store import build_file_store
 from portal.audit.service import ANONYMOUS, Actor
 from portal.db.base import utcnow
-from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import AuditEntry, Organisation, User
 from portal.pii import Vault, field_context
 from portal.reports.models import Report, ReportSubject
 from portal.retention import service
 from portal.retention.models import LegalHold
 from storage.errors import BackendUnavailable
-from tests.conftest import make_settings
-from tests.portal.conftest import RunningPortal, prepare_database
+from tests.portal.conftest import RunningPortal
 from tests.portal.paging import next_href, summary, walk_pages
 from tests.portal.reports.helpers import audit_entries, with_db
+from tests.portal.retention.helpers import seeded
 from tests.portal.sessions import client_as
 
 ANDERS = "198311099876"  # Hudiksvall's archivist
@@ -361,24 +359,10 @@ class Db:
 
 @pytest.fixture
 async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Db]:
-    settings = make_settings(tmp_path, database_url)
-    await prepare_database(settings)
-    engine = make_engine(database_url)
-    maker = make_sessionmaker(engine)
-    async with maker() as s, s.begin():
-        orgs = {n: i for i, n in await s.execute(select(Organisation.id, Organisation.name))}
-        user = await s.scalar(select(User.id).limit(1))
-    assert user is not None
-    yield Db(
-        settings,
-        maker,
-        Vault(settings.keks, settings.current_kek, settings.blind_index_key),
-        build_file_store(settings),
-        orgs["Hudiksvall"],
-        orgs["Gävle"],
-        user,
-    )
-    await engine.dispose()
+    async with seeded(database_url, tmp_path) as w:
+        yield Db(
+            w.settings, w.maker, w.vault, w.files, w.orgs["Hudiksvall"], w.orgs["Gävle"], w.user
+        )
 
 
 def _one_month_reports() -> dict[str, service.Rule]:

@@ -30,11 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.advisories.models import Advisory, AdvisorySubject, AdvisoryVersion
 from portal.assignments.models import Assignment
-from portal.attachments.store import build_file_store
 from portal.audit.service import ANONYMOUS
 from portal.db.base import utcnow
-from portal.db.engine import make_engine, make_sessionmaker
-from portal.db.models import Organisation, User
 from portal.decisions.models import Decision
 from portal.pii import Vault, field_context
 from portal.placements.models import Placement, PlacementVersion
@@ -44,8 +41,7 @@ from portal.reports import records as reports
 from portal.reports.models import Report, ReportSubject
 from portal.retention import service
 from portal.rosters.models import RosterEntry, RosterVersion
-from tests.conftest import make_settings
-from tests.portal.conftest import prepare_database
+from tests.portal.retention.helpers import seeded
 
 NOW = utcnow()
 OLD = service.add_months(NOW, -84)  # seven years ago: every type's time is up
@@ -72,23 +68,11 @@ class Db:
 
 @pytest.fixture
 async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Db]:
-    settings = make_settings(tmp_path, database_url)
-    await prepare_database(settings)
-    engine = make_engine(database_url)
-    maker = make_sessionmaker(engine)
-    async with maker() as s, s.begin():
-        orgs = {n: i for i, n in await s.execute(select(Organisation.id, Organisation.name))}
-        user = await s.scalar(select(User.id).limit(1))
-    assert user is not None
-    yield Db(
-        maker,
-        Vault(settings.keks, settings.current_kek, settings.blind_index_key),
-        build_file_store(settings),
-        orgs["Socialjouren Gävleborg"],
-        orgs["Hudiksvall"],
-        user,
-    )
-    await engine.dispose()
+    async with seeded(database_url, tmp_path) as w:
+        yield Db(
+            w.maker, w.vault, w.files, w.orgs["Socialjouren Gävleborg"], w.orgs["Hudiksvall"],
+            w.user,
+        )  # fmt: skip
 
 
 def _rules() -> dict[str, service.Rule]:
