@@ -126,6 +126,10 @@ class Settings:
     """A session ends after this long without a request."""
     session_absolute_hours: int = 12
     """A session ends this long after login whatever the activity."""
+    login_start_limit: int = 30
+    """Login starts one client address (IPv6: one /64) may make per minute, counted for all
+    instances together; more answer 429. Raise it when many users share one address (an office
+    behind NAT at a shift change)."""
     lookup_limit: int = 30
     """Person lookups one user may make within `lookup_window_minutes`; more answer 429."""
     lookup_window_minutes: int = 10
@@ -262,6 +266,8 @@ class Settings:
             problems.append("JOURPOST_COST_POPULATION_PERCENT must be between 0 and 100")
         if self.cost_period not in ("tertial", "quarter", "year"):
             problems.append("JOURPOST_COST_PERIOD must be tertial, quarter or year")
+        if self.login_start_limit < 1:
+            problems.append("JOURPOST_LOGIN_START_LIMIT must be >= 1")
         if self.lookup_limit < 1 or self.lookup_window_minutes < 1:
             problems.append("JOURPOST_LOOKUP_LIMIT and JOURPOST_LOOKUP_WINDOW_MINUTES must be >= 1")
         if self.stats_suppress_below < 1 or self.cost_annual_sek < 0:

@@ -63,12 +63,13 @@ def _fresh_login_cookie(settings: Settings, *, on: bool) -> Cookie:
     )
 
 
-def _limiter(state: State) -> service.LoginStartLimiter:
-    """The instance's limiter (its limit and window; the counts are in the database). Benches
-    put one with a huge limit in the app state."""
+def _limiter(state: State, settings: Settings) -> service.LoginStartLimiter:
+    """The instance's limiter (its limit, JOURPOST_LOGIN_START_LIMIT, and window; the counts
+    are in the database). Benches put one with a huge limit in the app state."""
     limiter = state.get("login_start_limiter")
     if not isinstance(limiter, service.LoginStartLimiter):
-        limiter = state["login_start_limiter"] = service.LoginStartLimiter()
+        limiter = service.LoginStartLimiter(limit=settings.login_start_limit)
+        state["login_start_limiter"] = limiter
     return limiter
 
 
@@ -96,7 +97,7 @@ class AccountController(Controller):
         # Counted in a transaction of its own, committed before the identity provider is asked:
         # the count holds even when this request fails, and no instance waits on its row.
         async with sessions() as counting, counting.begin():
-            wait = await _limiter(state).retry_after(
+            wait = await _limiter(state, settings).retry_after(
                 counting, vault, request.client.host if request.client else ""
             )
         if wait is not None:

@@ -52,7 +52,9 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data = tmp_path_factory.mktemp("demo") / "data"
     jourpost = str(Path(sys.executable).parent / "jourpost")
-    with running_demo(data, free_port()) as url:
+    # Every journey logs its people in from one address (127.0.0.1), often more than the
+    # default 30 login starts a minute: the limit itself is tested in tests/portal/test_logout.py.
+    with running_demo(data, free_port(), env={"JOURPOST_LOGIN_START_LIMIT": "1000"}) as url:
         yield Demo(url, data, jourpost)
 
 

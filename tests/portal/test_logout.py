@@ -24,7 +24,9 @@ from portal.account import service
 from portal.db.base import utcnow
 from portal.db.engine import make_engine, make_sessionmaker
 from portal.db.models import WebSession
-from tests.portal.conftest import RunningPortal, portal_at_oidc_provider
+from portal.settings import SettingsError
+from tests.conftest import make_settings
+from tests.portal.conftest import RunningPortal, portal_at_oidc_provider, running_portal
 from tests.portal.login import csrf_form, login, submit_idp_page
 from tests.servers.forms import form_with_field, forms
 
@@ -137,6 +139,17 @@ def test_login_starts_are_limited_per_client_address(portal: RunningPortal) -> N
     assert 0 < int(refused.headers["retry-after"]) <= service.LOGIN_START_WINDOW.total_seconds()
     assert "För många inloggningsförsök" in refused.text and 'lang="sv"' in refused.text
     assert "set-cookie" not in refused.headers or "jp_session" not in refused.headers["set-cookie"]
+
+
+def test_the_login_start_limit_is_a_setting(database_url: str, tmp_path: Path) -> None:
+    """JOURPOST_LOGIN_START_LIMIT (an office behind one NAT address at a shift change needs
+    more than the default): three starts, then 429; zero is refused at start-up."""
+    with running_portal(tmp_path, database_url, login_start_limit=3) as portal:
+        for _ in range(3):
+            assert httpx.get(f"{portal.url}/auth/login").status_code in (302, 303)
+        assert httpx.get(f"{portal.url}/auth/login").status_code == 429
+    with pytest.raises(SettingsError, match="JOURPOST_LOGIN_START_LIMIT"):
+        make_settings(tmp_path, database_url, login_start_limit=0)
 
 
 async def _age(url: str, token_hashes: dict[str, dict[str, timedelta]]) -> None:
