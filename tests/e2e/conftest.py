@@ -7,6 +7,8 @@ fails the tests; nothing is skipped. Screenshots go to test-artifacts/e2e/.
 
 from __future__ import annotations
 
+import base64
+import secrets
 import shutil
 import sys
 from collections.abc import Iterator
@@ -52,10 +54,28 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data = tmp_path_factory.mktemp("demo") / "data"
     jourpost = str(Path(sys.executable).parent / "jourpost")
-    # Every journey logs its people in from one address (127.0.0.1), often more than the
-    # default 30 login starts a minute: the limit itself is tested in tests/portal/test_logout.py.
-    with running_demo(data, free_port(), env={"JOURPOST_LOGIN_START_LIMIT": "1000"}) as url:
+    _demo_secrets(data)
+    with running_demo(data, free_port()) as url:
         yield Demo(url, data, jourpost)
+
+
+def _demo_secrets(data: Path) -> None:
+    """The demo's secrets file written beforehand (`jourpost demo` writes it only when missing),
+    with one setting more: the journeys log their people in from one address (127.0.0.1), more
+    than the default 30 login starts a minute (JOURPOST_LOGIN_START_LIMIT); the limit itself is
+    tested in tests/portal/test_logout.py."""
+
+    def b64() -> str:
+        return base64.b64encode(secrets.token_bytes(32)).decode()
+
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / "secrets.toml"
+    path.write_text(
+        f'keks = {{ demo1 = "{b64()}" }}\ncurrent_kek = "demo1"\nblind_index_key = "{b64()}"\n'
+        f'secret_key = "{b64()}"\noidc_client_secret = "{secrets.token_urlsafe(24)}"\n'
+        "login_start_limit = 1000\n"
+    )
+    path.chmod(0o600)
 
 
 @pytest.fixture(scope="module")
