@@ -9,6 +9,7 @@ never carry ids or personal data.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 import uuid
@@ -249,10 +250,24 @@ def test_the_jour_s_own_signing_of_a_police_request_is_counted(metered: RunningP
 def test_object_store_errors_are_counted_by_operation(metered: RunningPortal) -> None:
     _, before = scrape(metered)
     assert value(before, "jourpost_object_store_errors_total", operation="ping") == 0
-    objects = metered.settings.object_root / "objects"
-    shutil.rmtree(objects)
-    objects.write_bytes(b"not a directory")  # the store's root is broken
+    break_store_root(metered.settings.object_root / "objects")
     ready = httpx.get(f"{metered.url}/readyz").json()  # the probe pings the store
     assert ready["status"] != "ok"
     _, after = scrape(metered)
     assert value(after, "jourpost_object_store_errors_total", operation="ping") >= 1
+
+
+def break_store_root(objects: Path) -> None:
+    """Put a file where the store's object directory is. The portal's jobs keep running
+    (the audit anchor writes an object), so a put may recreate the directory between the
+    removal and the write: a file is renamed into place, which fails on a directory."""
+    broken = objects.with_name("objects.broken")
+    broken.write_bytes(b"not a directory")
+    for _ in range(100):
+        shutil.rmtree(objects, ignore_errors=True)
+        try:
+            os.rename(broken, objects)
+        except OSError:  # a job made the directory again in between
+            continue
+        return
+    raise AssertionError("the object directory kept coming back")
