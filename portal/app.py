@@ -55,7 +55,7 @@ from portal.home.controllers import HomeController
 from portal.logreview.controllers import LogReviewPages
 from portal.logs import logging_config
 from portal.lookup.controllers import LookupApi, LookupPage
-from portal.metrics import InstrumentedStore, Metrics, MetricsController
+from portal.metrics import Metrics, MetricsController, instrumented
 from portal.notify.service import start_dispatcher, stop_dispatcher
 from portal.pii import Vault
 from portal.placements.controllers import PlacementApi, PlacementPages
@@ -199,7 +199,7 @@ def _trust_services_handler(pki: DevPki) -> ControllerRouterHandler:
 def _instrumented(settings: Settings, metrics: Metrics) -> EncryptedObjectStore:
     """The file store from the settings, its backend wrapped to count errors in `metrics`."""
     files = build_file_store(settings)
-    files.store = InstrumentedStore(files.store, metrics)
+    files.store = instrumented(files.store, metrics)
     return files
 
 

@@ -26,11 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import io
 import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -46,6 +47,7 @@ from portal.notify.models import OutboxMail
 from portal.settings import Settings
 from storage import ObjectStore
 from storage.errors import ObjectNotFound, RetentionError
+from storage.protocol import FileObjectStore, file_store
 
 log = logging.getLogger("jourpost.metrics")
 
@@ -245,6 +247,42 @@ class InstrumentedStore:
         except Exception:
             self.metrics.store_errors.labels("list_keys").inc()
             raise
+
+
+class InstrumentedFileStore(InstrumentedStore):
+    """`InstrumentedStore` over a store that hands out files (the filesystem backend).
+
+    It offers the file methods itself, so `EncryptedObjectStore` keeps the file fast path
+    (`storage.protocol.file_store` looks them up on the class: forwarding them through
+    `__getattr__` would silently turn it off). A failed `put_file` counts as a failed put,
+    a failed `open_file` as a failed get; a read of the opened file that fails later is not
+    counted (a local disk's EIO, which the request's 503 and the log report).
+    """
+
+    inner: FileObjectStore
+
+    async def put_file(
+        self,
+        key: str,
+        fill: Callable[[BinaryIO], Awaitable[None]],
+        *,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Store what `fill` writes (see storage.FileObjectStore.put_file)."""
+        await self._call("put", lambda: self.inner.put_file(key, fill, retain_until=retain_until))
+
+    async def open_file(self, key: str) -> io.BufferedReader:
+        """The object's file (see storage.FileObjectStore.open_file)."""
+        result: io.BufferedReader = await self._call("get", lambda: self.inner.open_file(key))
+        return result
+
+
+def instrumented(store: ObjectStore, metrics: Metrics) -> InstrumentedStore:
+    """`store` wrapped to count its failures, keeping its file methods if it has them."""
+    files = file_store(store)
+    if files is not None:
+        return InstrumentedFileStore(files, metrics)
+    return InstrumentedStore(store, metrics)
 
 
 def _bearer_matches(header: str | None, token: str) -> bool:

@@ -15,13 +15,13 @@ from collections.abc import AsyncGenerator, AsyncIterable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from storage import segments
 from storage.errors import IntegrityError
 from storage.keyring import Keyring
 from storage.keys import validate_key
-from storage.pipeline import readahead
+from storage.pipeline import in_worker, readahead
 from storage.protocol import ObjectStore, file_store
 
 
@@ -58,25 +58,41 @@ class EncryptedObjectStore:
     async def put(
         self,
         object_id: str,
-        chunks: AsyncIterable[bytes],
+        source: AsyncIterable[bytes] | IO[bytes],
         *,
         retain_until: datetime | None = None,
     ) -> StoredObject:
-        """Encrypt `chunks` under a fresh data key and store them atomically under `object_id`."""
+        """Encrypt `source` under a fresh data key and store it atomically under `object_id`.
+
+        `source` is an async iterable of chunks, or a readable binary file (seekable: an
+        upload's spooled file), stored from its current position to its end. A file is read
+        in the storage threads: into the filesystem store, each segment is read, sealed and
+        written in one thread call (`segments.encrypt_readable_to_file`).
+        """
         validate_key(object_id)
         # A fresh key per object: segment nonces are counters, safe only if a key seals once.
         data_key = os.urandom(segments.DATA_KEY_SIZE)
         kek_id, wrapped_key = self.keyring.wrap(object_id, data_key)
         measure = _Measure()
-        if (files := file_store(self.store)) is not None:
+        files = file_store(self.store)
+        if files is not None and not isinstance(source, AsyncIterable):
+            readable = source
+
+            async def fill_from_file(file: BinaryIO) -> None:
+                await segments.encrypt_readable_to_file(
+                    data_key, object_id, readable, file, digest=measure
+                )
+
+            await files.put_file(object_id, fill_from_file, retain_until=retain_until)
+            return StoredObject(object_id, measure.size, measure.hexdigest(), kek_id, wrapped_key)
+        chunks = source if isinstance(source, AsyncIterable) else _read_in_worker(source)
+        if files is not None:
             # Sealed and written in one hop per segment, hashed beside it; the source read
             # ahead in its own task.
-            async with aclosing(readahead(chunks)) as source:
+            async with aclosing(readahead(chunks)) as ahead:
 
                 async def fill(file: BinaryIO) -> None:
-                    await segments.encrypt_to_file(
-                        data_key, object_id, source, file, digest=measure
-                    )
+                    await segments.encrypt_to_file(data_key, object_id, ahead, file, digest=measure)
 
                 await files.put_file(object_id, fill, retain_until=retain_until)
             return StoredObject(object_id, measure.size, measure.hexdigest(), kek_id, wrapped_key)
@@ -84,9 +100,9 @@ class EncryptedObjectStore:
         # in a worker thread, the backend's writes. Each closed explicitly, also when the
         # backend fails midway: the tasks reading ahead stop and the source is closed now.
         async with (
-            aclosing(readahead(chunks)) as source,
+            aclosing(readahead(chunks)) as ahead,
             aclosing(
-                readahead(segments.encrypt(data_key, object_id, source, digest=measure))
+                readahead(segments.encrypt(data_key, object_id, ahead, digest=measure))
             ) as ciphertext,
         ):
             await self.store.put(object_id, ciphertext, retain_until=retain_until)
@@ -117,8 +133,9 @@ class EncryptedObjectStore:
         if (files := file_store(self.store)) is not None:
             file = await files.open_file(object_id)
             try:
+                # decrypt_file reads and opens the next batch while this one is consumed.
                 segments_ = segments.decrypt_file(data_key, object_id, file, digest=measure)
-                async with aclosing(readahead(segments_)) as plaintext:
+                async with aclosing(segments_) as plaintext:
                     async for chunk in plaintext:
                         yield chunk
             finally:
@@ -143,6 +160,12 @@ class EncryptedObjectStore:
         data_key = keyring.unwrap(stored.kek_id, stored.object_id, stored.wrapped_key)
         kek_id, wrapped_key = keyring.wrap(stored.object_id, data_key)
         return replace(stored, kek_id=kek_id, wrapped_key=wrapped_key)
+
+
+async def _read_in_worker(source: IO[bytes]) -> AsyncGenerator[bytes, None]:
+    """A readable file's chunks (a segment each), read on the storage threads."""
+    while chunk := await in_worker(source.read, segments.SEGMENT_SIZE):
+        yield chunk
 
 
 class _Measure:

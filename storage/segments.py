@@ -17,17 +17,18 @@ unauthenticated bytes; it may see the verified segments before a later one fails
 then discard the whole download (the error is raised before the stream ends).
 """
 
+import asyncio
 import io
 import os
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import IntegrityError
-from storage.pipeline import Buffer, Digest, HashLane, in_worker, submit
+from storage.pipeline import HASH_DEPTH, Buffer, Digest, HashLane, in_worker, submit
 
 MAGIC = b"JPOSTENC"
 """First bytes of every Jourpost ciphertext."""
@@ -43,8 +44,21 @@ DATA_KEY_SIZE = 32
 """Bytes in a per-object data key (AES-256)."""
 
 _SEALED_SIZE = SEGMENT_SIZE + TAG_SIZE
+FILE_BATCH = 4
+"""Segments per worker-thread call when a file is stored from a file (`encrypt_readable_to_file`):
+each call and each hashing update is a thread hand-off and a wake-up of the event loop, which
+on this project's VMs costs more than sealing a segment. Two buffers of this many segments
+(8 MiB) are the price: peak RSS stays far below 64 MiB."""
 
-__all__ = ["Buffer", "Digest", "decrypt", "decrypt_file", "encrypt", "encrypt_to_file"]
+__all__ = [
+    "Buffer",
+    "Digest",
+    "decrypt",
+    "decrypt_file",
+    "encrypt",
+    "encrypt_readable_to_file",
+    "encrypt_to_file",
+]
 
 
 def _nonce(index: int, last: bool) -> bytes:
@@ -122,7 +136,7 @@ async def encrypt(
     into `digest` (if given) in the hashing lane: the event loop stays free and the work can
     overlap the other stages' I/O.
     """
-    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest, HASH_DEPTH)
     yield HEADER
     pending, index = _Pending(), 0
     async for chunk in plaintext:
@@ -154,7 +168,7 @@ async def decrypt(
     the hashing lane, beside the opening of the next segment: the digest is complete once this
     generator is exhausted.
     """
-    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest, HASH_DEPTH)
     pending, index, header_seen = _Pending(), 0, False
     async for chunk in ciphertext:
         pending.add(chunk)
@@ -195,7 +209,7 @@ async def encrypt_to_file(
     through, without copying it; and its lock makes a `close` from a cancelled caller wait
     for a write still running in the thread.)
     """
-    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest, HASH_DEPTH)
     out = bytearray(_SEALED_SIZE)
     file.write(HEADER)  # buffered: goes out with the first segment
     pending, index = _Pending(), 0
@@ -228,6 +242,73 @@ def _seal_to(
     file.write(sealed)
 
 
+async def encrypt_readable_to_file(
+    data_key: bytes,
+    object_id: str,
+    source: IO[bytes],
+    file: BinaryIO,
+    *,
+    digest: Digest | None = None,
+) -> None:
+    """Write what `encrypt` yields for the rest of `source` (from its position) to `file`.
+
+    The fast path for a file to a file (an upload's spooled file into `FilesystemStore`):
+    `FILE_BATCH` segments at a time are read into one of two reused buffers, sealed and written
+    in one worker-thread call, and hashed in the hashing lane while the next ones are read. No
+    chunk objects and no thread hop of its own for the read. The size of `source` at the start
+    gives the segments; a source that changes size meanwhile fails (`ValueError`), and the
+    store keeps nothing of it.
+    """
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    size = await in_worker(_remaining, source)
+    count = max(1, -(-size // SEGMENT_SIZE))
+    batch = min(FILE_BATCH, count)
+    # Two buffers: one hashed (a lane of depth 1) while the next is read into the other.
+    buffers = [bytearray(min(size, batch * SEGMENT_SIZE)) for _ in range(2)]
+    out = bytearray(min(size, SEGMENT_SIZE) + TAG_SIZE)
+    file.write(HEADER)  # buffered: goes out with the first segment
+    for turn, first in enumerate(range(0, count, batch)):
+        n = min(batch, count - first)
+        length = min(size - first * SEGMENT_SIZE, n * SEGMENT_SIZE)
+        view = memoryview(buffers[turn % 2])[:length]
+        await in_worker(_read_seal_many, source, file, aead, oid, first, count, view, out)
+        await lane.update(view)
+    await lane.drain()
+    if await in_worker(source.read, 1):
+        raise ValueError("the source grew while it was being stored")
+
+
+def _remaining(source: IO[bytes]) -> int:
+    here = source.tell()
+    end = source.seek(0, os.SEEK_END)
+    source.seek(here)
+    return max(0, end - here)
+
+
+def _read_seal_many(
+    source: IO[bytes],
+    file: BinaryIO,
+    aead: AESGCM,
+    oid: bytes,
+    first: int,
+    count: int,
+    view: memoryview,
+    out: bytearray,
+) -> None:
+    """Fill `view` from `source`, then seal and write it as segments `first`, `first + 1`, ..."""
+    done = 0
+    while done < len(view):
+        read = source.readinto(view[done:])  # type: ignore[attr-defined]  # IO lacks it
+        if not read:
+            raise ValueError("the source shrank while it was being stored")
+        done += read
+    index = first
+    for start in range(0, max(1, len(view)), SEGMENT_SIZE):  # one (empty) segment at least
+        segment = view[start : start + SEGMENT_SIZE]
+        _seal_to(file, aead, oid, index, index == count - 1, segment, out)
+        index += 1
+
+
 async def decrypt_file(
     data_key: bytes,
     object_id: str,
@@ -238,11 +319,13 @@ async def decrypt_file(
     """What `decrypt` yields, read from an open ciphertext file (`FilesystemStore.open_file`).
 
     The file's size (of the inode opened) gives the segment boundaries, so each sealed segment
-    is read whole into one reused buffer (`readinto`) and opened in the same worker-thread call:
-    no joining of read chunks, one thread hop per segment. A file shorter or longer than its
-    size at the start fails as a truncated or extended ciphertext does.
+    is read whole into one reused buffer (`readinto`) and opened in the same worker-thread
+    call: no joining of read chunks, one thread hop per segment. The next segment is read and
+    opened while the consumer takes this one (no read-ahead task needed), and the plaintext is
+    hashed in the hashing lane. A file shorter or longer than its size at the start fails as a
+    truncated or extended ciphertext does.
     """
-    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest)
+    aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest, HASH_DEPTH)
     size = (await in_worker(os.fstat, file.fileno())).st_size
     buffer = bytearray(max(len(HEADER), min(_SEALED_SIZE, size)))
     _check_header(bytes(await in_worker(_read_exactly, file, buffer, min(len(HEADER), size))))
@@ -252,27 +335,29 @@ async def decrypt_file(
         count += 1  # a shorter last segment
     if count == 0:  # no segment at all: cut after the header
         raise IntegrityError("segment 0 failed authentication")
-    for index in range(count):
+
+    def start(index: int) -> "asyncio.Future[bytes]":
         last = index == count - 1
         length = rest if last and rest else _SEALED_SIZE
-        segment = await in_worker(_read_open, file, buffer, length, aead, oid, index, last)
-        await lane.update(segment)
-        if last:
-            await lane.drain()
-        yield segment
+        return submit(_read_open, file, buffer, length, aead, oid, index, last)
+
+    job: asyncio.Future[bytes] | None = start(0)
+    try:
+        for index in range(count):
+            assert job is not None
+            segment = await job
+            job = start(index + 1) if index + 1 < count else None
+            await lane.update(segment)
+            if job is None:
+                await lane.drain()
+            yield segment
+    finally:
+        if job is not None:  # closed early: the thread must be done with the file and buffer
+            await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()  # retrieved: an early close is no failure to report
     if await in_worker(file.read, 1):
         raise IntegrityError("ciphertext extended while being read")
-
-
-def _read_exactly(file: io.BufferedReader, buffer: bytearray, length: int) -> memoryview:
-    view = memoryview(buffer)[:length]
-    done = 0
-    while done < length:
-        read = file.readinto(view[done:])
-        if not read:
-            raise IntegrityError("ciphertext truncated while being read")
-        done += read
-    return view
 
 
 def _read_open(
@@ -285,6 +370,17 @@ def _read_open(
     last: bool,
 ) -> bytes:
     return _open(aead, oid, index, last, _read_exactly(file, buffer, length))
+
+
+def _read_exactly(file: io.BufferedReader, buffer: bytearray, length: int) -> memoryview:
+    view = memoryview(buffer)[:length]
+    done = 0
+    while done < length:
+        read = file.readinto(view[done:])
+        if not read:
+            raise IntegrityError("ciphertext truncated while being read")
+        done += read
+    return view
 
 
 def _check_header(header: bytes) -> None:

@@ -57,7 +57,6 @@ from storage import EncryptedObjectStore, StorageError, StoredObject
 
 log = logging.getLogger("jourpost.attachments")
 
-_CHUNK = 1 << 20
 MAX_FILES_PER_UPLOAD = 10
 """Most files accepted in one upload (each is checked, encrypted and stored in the request)."""
 _background: set[asyncio.Task[None]] = set()
@@ -159,12 +158,6 @@ async def check_uploads(uploads: Sequence[Upload], field: str = "attachments") -
     return [await check_upload(u, field) for u in uploads]
 
 
-async def _read_chunks(file: IO[bytes]) -> AsyncGenerator[bytes, None]:
-    file.seek(0)
-    while chunk := await asyncio.to_thread(file.read, _CHUNK):
-        yield chunk
-
-
 def _spawn(coro: Coroutine[Any, Any, None]) -> None:
     task = asyncio.get_running_loop().create_task(coro)
     _background.add(task)
@@ -193,7 +186,10 @@ async def _store(files: EncryptedObjectStore, upload: Upload, checked: CheckedFi
     attachment_id = uuid.uuid4()
     object_id = f"attachments/{attachment_id.hex}"
     try:
-        stored = await files.put(object_id, _read_chunks(upload.file))
+        # The spooled file itself: read in the storage threads, and into the filesystem store
+        # read, sealed and written in one thread call per batch of segments.
+        await asyncio.to_thread(upload.file.seek, 0)
+        stored = await files.put(object_id, upload.file)
     except StorageError as exc:
         log.warning("object store refused %s: %s", object_id, type(exc).__name__)
         raise StorageUnavailable() from exc

@@ -271,3 +271,34 @@ def break_store_root(objects: Path) -> None:
             continue
         return
     raise AssertionError("the object directory kept coming back")
+
+
+def test_the_portal_s_filesystem_store_keeps_its_file_path(metered: RunningPortal) -> None:
+    """The error-counting wrapper must not hide the filesystem store's file methods: without
+    them every upload and download would take the slower streamed path."""
+    from storage.protocol import file_store
+
+    files = metered.app.state.portal.object_store
+    assert file_store(files.store) is files.store
+
+
+async def test_file_path_failures_are_counted_as_put_and_get(tmp_path: Path) -> None:
+    from portal.metrics import Metrics, instrumented
+    from storage import FilesystemStore
+    from storage.errors import ObjectNotFound
+
+    metrics = Metrics()
+    store = instrumented(FilesystemStore(tmp_path), metrics)
+
+    async def broken_fill(file: Any) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        await store.put_file("attachments/x", broken_fill)
+    with pytest.raises(ObjectNotFound):  # an answer, not a failure
+        await store.open_file("attachments/missing")
+    (tmp_path / "objects" / "attachments" / "dir").mkdir(parents=True)
+    with pytest.raises(ObjectNotFound):
+        await store.open_file("attachments/dir")
+    counted = {op: metrics.store_errors.labels(op)._value.get() for op in ("put", "get")}
+    assert counted == {"put": 1, "get": 0}

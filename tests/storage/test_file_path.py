@@ -9,10 +9,11 @@ fail on a file that changes size while it is being read.
 import asyncio
 import hashlib
 import io
+import tempfile
 import threading
 from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import pytest
 
@@ -20,7 +21,15 @@ from storage import EncryptedObjectStore, FilesystemStore, Keyring, ObjectStore,
 from storage.errors import IntegrityError
 from storage.pipeline import HashLane
 from storage.protocol import file_store
-from storage.segments import SEGMENT_SIZE, decrypt, decrypt_file, encrypt, encrypt_to_file
+from storage.segments import (
+    FILE_BATCH,
+    SEGMENT_SIZE,
+    decrypt,
+    decrypt_file,
+    encrypt,
+    encrypt_readable_to_file,
+    encrypt_to_file,
+)
 from tests.storage.helpers import MiB, chunks, collect, random_bytes, read_until_error
 from tests.storage.test_format_compat import FIXTURES, KEY, MULTI, MULTI_CIPHERTEXT_SHA256
 
@@ -176,3 +185,177 @@ async def test_a_forwarding_wrapper_keeps_its_own_put_and_get(tmp_path: Path) ->
     stored = await encrypted.put("w", chunks(data))
     assert await collect(encrypted.get(stored)) == data
     assert calls == ["put", "get"]
+
+
+# -- storing from a file (an upload's spooled file) ----------------------------------------
+
+
+async def write_from_file(path: Path, source: IO[bytes], oid: str = OID) -> str:
+    digest = hashlib.sha256()
+    with path.open("wb") as file:
+        await encrypt_readable_to_file(KEY, oid, source, file, digest=digest)
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        0,
+        1,
+        SEGMENT_SIZE - 1,
+        SEGMENT_SIZE,
+        SEGMENT_SIZE + 1,
+        FILE_BATCH * SEGMENT_SIZE,
+        FILE_BATCH * SEGMENT_SIZE + 1,
+        (2 * FILE_BATCH + 1) * SEGMENT_SIZE + 12345,
+    ],
+)
+async def test_from_a_file_the_same_bytes_as_the_stream(tmp_path: Path, size: int) -> None:
+    """Read from where the file stands (here after a 5-byte prefix) to its end, in batches of
+    FILE_BATCH segments: the bytes of `encrypt`, the plaintext's SHA-256."""
+    data = random_bytes(size)
+    (tmp_path / "src").write_bytes(b"skip!" + data)
+    with (tmp_path / "src").open("rb") as source:
+        source.seek(5)
+        sha = await write_from_file(tmp_path / "obj", source)
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "obj").read_bytes() == await collect(encrypt(KEY, OID, chunks(data, MiB)))
+    assert await read_file(tmp_path / "obj") == (data, sha)
+
+
+async def test_from_a_spooled_file_still_in_memory(tmp_path: Path) -> None:
+    """Litestar's uploads are SpooledTemporaryFiles: one still in memory is read as it is
+    (asking for its file number would write it to disk)."""
+    data = random_bytes(300_000)
+    with tempfile.SpooledTemporaryFile(max_size=MiB) as spooled:
+        spooled.write(data)
+        spooled.seek(0)
+        await write_from_file(tmp_path / "obj", cast(IO[bytes], spooled))
+        assert not spooled._rolled  # type: ignore[attr-defined]
+    assert (await read_file(tmp_path / "obj"))[0] == data
+
+
+@pytest.mark.parametrize("change", ["grow", "shrink"])
+async def test_a_source_changing_size_fails_and_nothing_is_stored(
+    tmp_path: Path, change: str
+) -> None:
+    """The size at the start gives the segments. A source that grows or shrinks meanwhile
+    fails the put: the key stays absent and no temporary file is left."""
+    data = random_bytes(3 * FILE_BATCH * SEGMENT_SIZE)
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+
+    class Changing(io.FileIO):
+        reads = 0
+
+        def readinto(self, buffer: Any) -> int:
+            Changing.reads += 1
+            if Changing.reads == 2:  # after the first batch was read
+                with path.open("r+b") as other:
+                    if change == "grow":
+                        other.seek(0, io.SEEK_END)
+                        other.write(b"more")
+                    else:
+                        other.truncate(FILE_BATCH * SEGMENT_SIZE + 10)
+            return super().readinto(buffer)
+
+    store = FilesystemStore(tmp_path / "store")
+    encrypted = EncryptedObjectStore(store, Keyring.from_base64({"k": Keyring.generate_key()}, "k"))
+    with Changing(path, "rb") as source, pytest.raises(ValueError, match=r"grew|shrank"):
+        await encrypted.put("attachments/changing", cast(IO[bytes], source))
+    assert not await store.exists("attachments/changing")
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
+
+
+async def test_a_file_source_into_a_store_without_files(tmp_path: Path) -> None:
+    """Into a store that hands out no files (S3), a file source is read in the storage
+    threads and goes through the streamed path: the same object."""
+    store = FilesystemStore(tmp_path)
+
+    class Streamed:
+        async def put(self, key: str, chunks: AsyncIterable[bytes], **kw: Any) -> None:
+            await store.put(key, chunks, **kw)
+
+        def get(self, key: str) -> AsyncGenerator[bytes, None]:
+            return store.get(key)
+
+    keyring = Keyring.from_base64({"k": Keyring.generate_key()}, "k")
+    streamed = EncryptedObjectStore(cast(ObjectStore, Streamed()), keyring)
+    data = random_bytes(2 * MiB + 3)
+    stored = await streamed.put("s", io.BytesIO(data))
+    assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert await collect(EncryptedObjectStore(store, keyring).get(stored)) == data
+
+
+# -- the hashing lane ------------------------------------------------------------------------
+
+
+async def test_hash_lane_queues_up_to_its_depth_and_keeps_the_order() -> None:
+    """With depth 3 an update returns at once while fewer than 3 wait; the thread takes them
+    in order, one at a time, without the event loop in between."""
+    release = threading.Event()
+    seen: list[bytes] = []
+    threads: set[str] = set()
+
+    class Gated:
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            release.wait(5)
+            threads.add(threading.current_thread().name)
+            seen.append(bytes(data))
+
+    lane = HashLane(Gated(), depth=3)
+    parts = [bytes([i]) * 100 for i in range(8)]
+    for part in parts[:3]:
+        await asyncio.wait_for(lane.update(part), 1)  # room in the queue: no wait
+    fourth = asyncio.ensure_future(lane.update(parts[3]))
+    await asyncio.sleep(0.05)
+    assert not fourth.done() and seen == []  # the lane is full until the thread moves on
+    release.set()
+    await fourth
+    for part in parts[4:]:
+        await lane.update(part)
+    await lane.drain()
+    assert seen == parts
+    assert len(threads) == 1
+
+
+async def test_hash_lane_failure_is_raised_once_queued_work_is_dropped() -> None:
+    calls = 0
+
+    class BreaksSecond:
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise ValueError("broken digest")
+
+    lane = HashLane(BreaksSecond(), depth=3)
+    with pytest.raises(ValueError, match="broken digest"):
+        for _ in range(20):
+            await lane.update(b"x" * 10)
+            await asyncio.sleep(0.01)
+    with pytest.raises(ValueError, match="broken digest"):
+        await lane.drain()
+    assert calls == 2  # nothing hashed after the failure
+
+
+async def test_hash_lane_waiter_cancelled_while_the_thread_finishes() -> None:
+    """A stream cancelled while it waits for the lane leaves the lane usable for nothing
+    else, but the hashing thread must not fail resolving the abandoned wait."""
+    release = threading.Event()
+
+    class Gated:
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            release.wait(5)
+
+    lane = HashLane(Gated())
+    await lane.update(b"a")
+    waiting = asyncio.ensure_future(lane.drain())
+    await asyncio.sleep(0.02)
+    waiting.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.sleep(0.02)  # the thread's call_soon_threadsafe ran on a cancelled future
+    await lane.update(b"b")
+    await lane.drain()
