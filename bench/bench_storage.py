@@ -48,6 +48,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a plain script from anywhere
@@ -221,7 +222,7 @@ def child(phase: str, spec_json: str) -> None:
     )
 
 
-def measure(phase: str, spec: dict[str, str], runs: int) -> dict[str, float]:
+def measure(phase: str, spec: dict[str, str], runs: int) -> dict[str, Any]:
     samples = []
     for run in range(runs):
         # A new file (or key) per run, for every phase alike: the store always writes new files
@@ -245,10 +246,11 @@ def measure(phase: str, spec: dict[str, str], runs: int) -> dict[str, float]:
         spec["plain_key"] = str(samples[-1]["stored"])
     elif "stored" in samples[-1]:
         spec["stored"] = json.dumps(samples[-1]["stored"])
-    return {
+    figures = {
         key: statistics.median(float(s[key]) for s in samples)
         for key in ("seconds", "cpu_seconds", "peak_rss_mib", "growth_mib", "faults")
     }
+    return {**figures, "runs": [float(s["seconds"]) for s in samples]}
 
 
 def main() -> None:
@@ -320,7 +322,7 @@ BASELINE = {
 
 
 def report(
-    results: dict[str, dict[str, float]], size_mb: float, runs: int, work: Path, load: float
+    results: dict[str, dict[str, Any]], size_mb: float, runs: int, work: Path, load: float
 ) -> None:
     print(f"{size_mb:.0f} MB file in {work.parent}, median of {runs} runs, cpus={os.cpu_count()}")
     print(f"load average before the runs: {load:.2f}; after: {os.getloadavg()[0]:.2f}")
@@ -346,6 +348,9 @@ def report(
             f" {BASELINE.get(phase, '-'):>10} {ratios}"
             f" {r['peak_rss_mib']:>13.1f} {r['growth_mib']:>11.1f} {r['faults']:>7.0f}"
         )
+    print("seconds of each run, in order:")
+    for phase, r in results.items():
+        print(f"  {phase:<13} " + " ".join(f"{t:.3f}" for t in r["runs"]))
 
 
 if __name__ == "__main__":
