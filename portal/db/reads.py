@@ -5,7 +5,8 @@ Each read stays its owning feature's statement, built once there with its visibi
 bound parameters; this module only puts them side by side. On PostgreSQL every read becomes one
 column of a single row, `ARRAY(SELECT ROW(q.*) FROM (<the read>) AS q)`: asyncpg decodes the
 array of anonymous records into a list of tuples of the read's columns, in the read's order
-(each read keeps its ORDER BY and LIMIT inside its subquery). Each read's bound parameters are
+(each read keeps its ORDER BY and LIMIT inside its subquery, and an ordered read also numbers
+its rows in that order, by which the array is ordered). Each read's bound parameters are
 renamed with a prefix of its own (two reads may use the same name for different values), and
 its lists are written out as one parameter per element (`_renamed`). On SQLite the reads run
 one after the other as they are (`core_execute`); the rows are the same tuples of plain
@@ -110,10 +111,25 @@ _COMBINED_MAX = 256
 def _combine(reads: Sequence[Read]) -> AnySelect:
     columns = []
     for i, r in enumerate(reads):
-        sub = _renamed(r.statement, f"q{i}_", r.params).subquery(f"q{i}")
-        rows = select(func.row(*sub.c)).select_from(sub).scalar_subquery()
+        read = _renamed(r.statement, f"q{i}_", r.params)
+        order = read._order_by_clauses
+        if not order:
+            sub = read.subquery(f"q{i}")
+            rows = select(func.row(*sub.c)).select_from(sub).scalar_subquery()
+        else:
+            # An ordered read keeps its order in the array by its rows' positions in that order
+            # (a window over the same ORDER BY, computed before the LIMIT), not by trusting a
+            # subquery's output order to survive the outer SELECT, which PostgreSQL does not
+            # promise.
+            positioned = read.add_columns(func.row_number().over(order_by=order).label(_POS))
+            sub = positioned.subquery(f"q{i}")
+            shown = [c for c in sub.c if c.key != _POS]
+            rows = select(func.row(*shown)).select_from(sub).order_by(sub.c[_POS]).scalar_subquery()
         columns.append(func.array(rows).label(f"q{i}"))
     return select(*columns)
+
+
+_POS = "read_position"
 
 
 def _renamed(statement: AnySelect, prefix: str, params: Mapping[str, Any]) -> AnySelect:

@@ -273,3 +273,38 @@ async def test_reads_together_take_in_and_not_in_lists_empty_or_not(
         ]
     assert together == alone
     assert [len(rows) for rows in together] == [len(ids) - 2, 2, len(ids), 0]
+
+
+async def test_an_ordered_read_is_ordered_by_its_rows_positions(
+    seeded: tuple[AsyncEngine, str],
+) -> None:
+    """portal.db.reads: an ordered read (here by an expression with a bound parameter, with a
+    LIMIT) keeps its order inside the array by numbering its rows in that order and ordering
+    the array's subquery by the number, which PostgreSQL guarantees; an unordered read is left
+    as it is. The rows are those of the read alone."""
+    from sqlalchemy import case, literal_column
+
+    from portal.db import reads as reads_module
+
+    engine, _ = seeded
+    async with engine.connect() as conn:
+        ids = [r[0] for r in (await conn.execute(select(User.id).order_by(User.id))).all()]
+    first = bindparam("first")
+    ordered = (
+        select(User.id, literal_column("'x'").label("tag"))
+        .order_by(case((User.id == first, 0), else_=1), User.id.desc())
+        .limit(3)
+    )
+    unordered = select(User.id).where(User.id == bindparam("first"))
+    reads = [Read(ordered, {"first": ids[0]}), Read(unordered, {"first": ids[-1]})]
+    async with make_sessionmaker(engine)() as db:
+        together = [[tuple(row) for row in rows] for rows in await read_together(db, reads)]
+        alone = [
+            [tuple(row) for row in (await db.execute(r.statement, r.params)).all()] for r in reads
+        ]
+    assert together == alone
+    assert together[0][0][0] == ids[0] and [r[0] for r in together[0][1:]] == ids[::-1][:2]
+    if engine.dialect.name == "postgresql":
+        sql = str(reads_module._combine(reads).compile(dialect=engine.dialect))
+        assert sql.count("row_number() OVER (ORDER BY") == 1
+        assert "ORDER BY q0.read_position" in sql
