@@ -126,10 +126,12 @@ class HashLane:
             raise self._failure
 
     def _run(self) -> None:
-        """On a hashing thread: hash the queued updates in order until the queue is empty."""
+        """On a hashing thread: hash the queued updates in order until the queue is empty, or
+        hand the thread over after `_TURN` updates (to the back of the pool's queue) so that
+        other streams' lanes get their turn while a long stream keeps its lane full."""
         digest = self._digest
         assert digest is not None
-        while True:
+        for _ in range(_TURN):
             with self._lock:
                 if not self._queue:
                     self._running = False
@@ -160,6 +162,11 @@ class HashLane:
                 loop.call_soon_threadsafe(_resolve, waiter)
             if failed is not None:
                 return
+        _hashers.submit(self._run)  # still running: the rest after the other lanes' turns
+
+
+_TURN = 8
+"""Updates a lane hashes before it lets the other lanes waiting for a hashing thread go first."""
 
 
 def _resolve(waiter: "asyncio.Future[None]") -> None:

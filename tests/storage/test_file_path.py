@@ -359,3 +359,29 @@ async def test_hash_lane_waiter_cancelled_while_the_thread_finishes() -> None:
     await asyncio.sleep(0.02)  # the thread's call_soon_threadsafe ran on a cancelled future
     await lane.update(b"b")
     await lane.drain()
+
+
+async def test_hash_lanes_take_turns_on_the_hashing_threads() -> None:
+    """Two long streams keeping their lanes full must not hold both hashing threads until they
+    end: a third stream's update is hashed after a turn of theirs, not after all of them."""
+    done: list[str] = []
+
+    class Slow:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            threading.Event().wait(0.005)
+            done.append(self.name)
+
+    long_a, long_b = HashLane(Slow("a"), depth=60), HashLane(Slow("b"), depth=60)
+    for _ in range(60):
+        await long_a.update(b"x")
+        await long_b.update(b"x")
+    await asyncio.sleep(0.01)  # both lanes are on the two hashing threads now
+    short = HashLane(Slow("c"))
+    await short.update(b"x")
+    await short.drain()
+    assert done.count("a") < 60 and done.count("b") < 60, "c waited for a and b to end"
+    await asyncio.gather(long_a.drain(), long_b.drain())
+    assert done.count("a") == done.count("b") == 60
