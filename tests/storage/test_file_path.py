@@ -30,7 +30,14 @@ from storage.segments import (
     encrypt_readable_to_file,
     encrypt_to_file,
 )
-from tests.storage.helpers import MiB, chunks, collect, random_bytes, read_until_error
+from tests.storage.helpers import (
+    MiB,
+    StreamedOnly,
+    chunks,
+    collect,
+    random_bytes,
+    read_until_error,
+)
 from tests.storage.test_format_compat import FIXTURES, KEY, MULTI, MULTI_CIPHERTEXT_SHA256
 
 OID = "attachments/file-path"
@@ -271,16 +278,8 @@ async def test_a_file_source_into_a_store_without_files(tmp_path: Path) -> None:
     """Into a store that hands out no files (S3), a file source is read in the storage
     threads and goes through the streamed path: the same object."""
     store = FilesystemStore(tmp_path)
-
-    class Streamed:
-        async def put(self, key: str, chunks: AsyncIterable[bytes], **kw: Any) -> None:
-            await store.put(key, chunks, **kw)
-
-        def get(self, key: str) -> AsyncGenerator[bytes, None]:
-            return store.get(key)
-
     keyring = Keyring.from_base64({"k": Keyring.generate_key()}, "k")
-    streamed = EncryptedObjectStore(cast(ObjectStore, Streamed()), keyring)
+    streamed = EncryptedObjectStore(cast(ObjectStore, StreamedOnly(store)), keyring)
     data = random_bytes(2 * MiB + 3)
     stored = await streamed.put("s", io.BytesIO(data))
     assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())

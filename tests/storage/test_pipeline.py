@@ -2,17 +2,17 @@
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
 from storage import EncryptedObjectStore, FilesystemStore, Keyring, ObjectStore
 from storage.pipeline import in_worker, readahead
 from storage.segments import SEGMENT_SIZE, decrypt, encrypt
-from tests.storage.helpers import MiB, chunks, collect, random_bytes
+from tests.storage.helpers import MiB, StreamedOnly, chunks, collect, random_bytes
 
 KEY = bytes(32)
 
@@ -115,24 +115,11 @@ async def test_producer_reusing_its_buffer(piece: int) -> None:
     assert await collect(decrypt(KEY, "o", chunks(ciphertext, piece))) == data
 
 
-class _Streamed:
-    """The filesystem store without its file methods: `get` goes through the streamed path."""
-
-    def __init__(self, inner: FilesystemStore) -> None:
-        self.inner = inner
-
-    async def put(self, key: str, chunks: AsyncIterable[bytes], **kw: Any) -> None:
-        await self.inner.put(key, chunks, **kw)
-
-    def get(self, key: str) -> AsyncGenerator[bytes, None]:
-        return self.inner.get(key)
-
-
 @pytest.mark.parametrize("path", ["file", "streamed"])
 async def test_download_closed_early_leaves_no_task_or_open_file(tmp_path: Path, path: str) -> None:
     store = FilesystemStore(tmp_path)
     encrypted = EncryptedObjectStore(
-        store if path == "file" else cast(ObjectStore, _Streamed(store)),
+        store if path == "file" else cast(ObjectStore, StreamedOnly(store)),
         Keyring.from_base64({"k": Keyring.generate_key()}, "k"),
     )
     stored = await encrypted.put("big", chunks(random_bytes(5 * MiB), MiB))
