@@ -236,10 +236,15 @@ def _client(url: str, token: str) -> httpx.Client:
     return client
 
 
-def _measure(clients: list[httpx.Client], probes: list[str], lookups: int) -> list[list[float]]:
-    """Alternate between the portals, so background load hits every archive size alike."""
+def _measure(
+    clients: list[httpx.Client], probes: list[str], lookups: int
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Alternate between the portals, so background load hits every archive size alike; after
+    each lookup the same client also gets `/healthz` (no session, no database): the floor of
+    any request through this client, the network stack and the framework on this machine."""
     rng = random.Random(3)
     times: list[list[float]] = [[] for _ in clients]
+    floors: list[list[float]] = [[] for _ in clients]
     for i in range(lookups + 50):
         pnr = rng.choice(probes)
         for k, client in enumerate(clients):
@@ -247,9 +252,13 @@ def _measure(clients: list[httpx.Client], probes: list[str], lookups: int) -> li
             r = client.post("/api/v1/lookup", json={"personal_identity_number": pnr})
             elapsed = time.perf_counter() - t0
             assert r.status_code == 200 and len(r.json()["advisories"]) == 3, r.text[:300]
+            t1 = time.perf_counter()
+            assert client.get("/healthz").status_code == 200
+            floor = time.perf_counter() - t1
             if i >= 50:  # warm-up excluded
                 times[k].append(elapsed * 1000)
-    return times
+                floors[k].append(floor * 1000)
+    return times, floors
 
 
 def _start(
@@ -327,15 +336,18 @@ def main() -> None:
         clients = [_client(url, token) for urls, token, _ in started for url in urls]
         for client in clients:
             stack.callback(client.close)
-        times = [sorted(t) for t in _measure(clients, probes, args.lookups)]
+        measured, floors = _measure(clients, probes, args.lookups)
+        times = [sorted(t) for t in measured]
     load_after = os.getloadavg()
     stats = [
         {
             "p50": statistics.median(t),
             "p95": t[int(len(t) * 0.95) - 1],
             "mean": statistics.fmean(t),
+            "floor50": statistics.median(f),
+            "floor95": sorted(f)[int(len(f) * 0.95) - 1],
         }
-        for t in times
+        for t, f in zip(times, floors, strict=True)
     ]
     print(f"\nPOST /api/v1/lookup, {args.lookups} lookups per portal (alternating, after 50")
     print("warm-up each), one uvicorn worker per portal, PostgreSQL; load average")
@@ -350,6 +362,8 @@ def main() -> None:
             ("p50", "p50 latency (ms)"),
             ("p95", "p95 latency (ms)"),
             ("mean", "mean (ms)"),
+            ("floor50", "GET /healthz p50"),
+            ("floor95", "GET /healthz p95"),
         ):
             a, b = stats[k][key], stats[n + k][key]
             print(f"{row:<22}{a:>14.2f}{b:>14.2f}{b / a:>10.2f}")
