@@ -1,10 +1,11 @@
 """Uploads left behind by a writer killed mid-`put` are listed and, once old, aborted.
 
-A real subprocess streams an object into the store (a real SeaweedFS, and the filesystem) and
-is SIGKILLed partway — after S3 has a 5 MiB part of its multipart upload, after the filesystem
-has a temporary file — so no `finally` runs. The upload is then listed by
-`incomplete_uploads`, no key shows it, and `portal.sweep.sweep_uploads` with its clock moved
-a day on aborts it while a fresh upload still in progress (a second writer, alive) is kept.
+A real subprocess streams an object into the store (a real SeaweedFS, and the filesystem),
+from chunks or encrypted from a file as the portal stores an upload, and is SIGKILLed partway:
+after S3 has a 5 MiB part of its multipart upload, after the filesystem has a temporary file,
+so no `finally` runs. The upload is then listed by `incomplete_uploads`, no key shows it, and
+`portal.sweep.sweep_uploads` with its clock moved a day on aborts it while a fresh upload
+still in progress (a second writer, alive) is kept.
 """
 
 from __future__ import annotations
@@ -30,11 +31,31 @@ WAIT = 60.0
 """Seconds a step may take before the test gives up."""
 
 _WRITER = """
-import asyncio, sys
-from storage import FilesystemStore, S3Store
+import asyncio, base64, io, sys, time
+from storage import EncryptedObjectStore, FilesystemStore, Keyring, S3Store
+
+MiB = 1 << 20
+
+class Stalling(io.RawIOBase):
+    # An upload's file (12 MiB) whose reads stop for good after 6 MiB (a disk gone slow).
+    pos = 0
+    def readable(self): return True
+    def seekable(self): return True
+    def tell(self): return self.pos
+    def seek(self, offset, whence=0):
+        self.pos = {0: 0, 1: self.pos, 2: 12 * MiB}[whence] + offset
+        return self.pos
+    def readinto(self, buffer):
+        if self.pos >= 6 * MiB:
+            print("PARTWAY", flush=True)
+            time.sleep(3600)  # killed here, mid-upload
+        n = min(len(buffer), 6 * MiB - self.pos)
+        buffer[:n] = b"x" * n
+        self.pos += n
+        return n
 
 async def main() -> None:
-    kind, where, key = sys.argv[1], sys.argv[2], sys.argv[3]
+    kind, where, key, source = sys.argv[1:5]
     if kind == "filesystem":
         store = FilesystemStore(where)
     else:
@@ -43,12 +64,16 @@ async def main() -> None:
 
     async def chunks():
         for _ in range(6):  # 6 MiB: more than one 5 MiB part
-            yield b"x" * (1 << 20)
+            yield b"x" * MiB
         print("PARTWAY", flush=True)
         await asyncio.sleep(3600)  # killed here, mid-upload
         yield b""
 
-    await store.put(key, chunks())
+    if source == "chunks":
+        await store.put(key, chunks())
+    else:  # as the portal stores an upload: encrypted, from its file
+        keyring = Keyring.from_base64({"k": base64.b64encode(bytes(32)).decode()}, "k")
+        await EncryptedObjectStore(store, keyring).put(key, Stalling())
 
 asyncio.run(main())
 """
@@ -64,12 +89,13 @@ def _where(store: ObjectStore, request: pytest.FixtureRequest) -> tuple[str, str
 
 @contextmanager
 def _writer(
-    store: ObjectStore, request: pytest.FixtureRequest, key: str
+    store: ObjectStore, request: pytest.FixtureRequest, key: str, source: str = "chunks"
 ) -> Iterator[subprocess.Popen[str]]:
-    """A process putting `key`, stopped partway (it printed PARTWAY); killed on exit."""
+    """A process putting `key` (from chunks, or encrypted from a file), stopped partway (it
+    printed PARTWAY); killed on exit."""
     kind, where = _where(store, request)
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, kind, where, key],
+        [sys.executable, "-c", _WRITER, kind, where, key, source],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -111,10 +137,13 @@ async def _until_listed(store: ObjectStore, key_part: str) -> IncompleteUpload:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.parametrize("source", ["chunks", "file"])
 async def test_a_killed_upload_is_listed_and_aborted_once_old(
-    store: ObjectStore, request: pytest.FixtureRequest
+    store: ObjectStore, request: pytest.FixtureRequest, source: str
 ) -> None:
-    with _writer(store, request, "killed/file") as killed:
+    """From chunks into the bare store, or encrypted from a file as the portal stores an
+    upload (into the filesystem: four segments read, sealed and written per thread call)."""
+    with _writer(store, request, "killed/file", source) as killed:
         old = await _until_listed(store, "killed/")  # listed while the writer lives
         os.kill(killed.pid, signal.SIGKILL)
     assert [k async for k in store.list_keys()] == []  # no object, only the leftover
@@ -123,7 +152,7 @@ async def test_a_killed_upload_is_listed_and_aborted_once_old(
     # A second writer starts strictly later (S3 times have whole seconds) and stays alive.
     later = old.initiated + timedelta(seconds=1.5)
     await _until(lambda: datetime.now(UTC) >= later, "the clock did not move")
-    with _writer(store, request, "fresh/file"):
+    with _writer(store, request, "fresh/file", source):
         fresh = await _until_listed(store, "fresh/")
         assert fresh.initiated > old.initiated
 
