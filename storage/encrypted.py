@@ -133,7 +133,7 @@ class EncryptedObjectStore:
         if (files := file_store(self.store)) is not None:
             file = await files.open_file(object_id)
             try:
-                # decrypt_file reads and opens the next batch while this one is consumed.
+                # decrypt_file reads and opens the next segment while this one is consumed.
                 segments_ = segments.decrypt_file(data_key, object_id, file, digest=measure)
                 async with aclosing(segments_) as plaintext:
                     async for chunk in plaintext:

@@ -48,7 +48,7 @@ WORKERS = min(2, os.cpu_count() or 1)
 HASH_DEPTH = 3
 """Updates a stream may hand its hashing lane ahead (`HashLane`), when its buffers are
 immutable: the hashing thread goes from one to the next without waiting for the event loop
-(each wait for it cost a wake-up on both sides, ~15 % of a download's time here)."""
+(each wait for it cost a wake-up on both sides, ~20 % of a download's time here)."""
 _workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="storage-crypto")
 _hashers = ThreadPoolExecutor(WORKERS, thread_name_prefix="storage-hash")
 
