@@ -47,7 +47,13 @@ from portal.notify.models import OutboxMail
 from portal.settings import Settings
 from storage import ObjectStore
 from storage.errors import ObjectNotFound, RetentionError
-from storage.protocol import FileObjectStore, file_store
+from storage.protocol import (
+    FileObjectStore,
+    ObjectReader,
+    ReaderObjectStore,
+    file_store,
+    reader_store,
+)
 
 log = logging.getLogger("jourpost.metrics")
 
@@ -277,11 +283,55 @@ class InstrumentedFileStore(InstrumentedStore):
         return result
 
 
+class InstrumentedReaderStore(InstrumentedStore):
+    """`InstrumentedStore` over a store that opens readers (the S3 backend).
+
+    It offers `open_reader` itself, for the reason `InstrumentedFileStore` offers the file
+    methods. A failed `open_reader` counts as a failed get, and so does a read of the opened
+    object that fails later (over S3 that is a broken or silent connection, which `get`
+    counted too).
+    """
+
+    inner: ReaderObjectStore
+
+    async def open_reader(self, key: str) -> ObjectReader:
+        """The object, open for reading (see storage.ReaderObjectStore.open_reader)."""
+        reader: ObjectReader = await self._call("get", lambda: self.inner.open_reader(key))
+        return _CountedReader(reader, self.metrics)
+
+
+class _CountedReader:
+    """An `ObjectReader` whose failed reads are counted as failed gets."""
+
+    def __init__(self, inner: ObjectReader, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.size = inner.size
+        self.submit = inner.submit
+
+    def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
+        try:
+            return self.inner.read_exactly(buffer, length)
+        except Exception:
+            self.metrics.store_errors.labels("get").inc()
+            raise
+
+    def at_end(self) -> bool:
+        return self.inner.at_end()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def instrumented(store: ObjectStore, metrics: Metrics) -> InstrumentedStore:
-    """`store` wrapped to count its failures, keeping its file methods if it has them."""
+    """`store` wrapped to count its failures, keeping its file methods or its readers if it
+    has them."""
     files = file_store(store)
     if files is not None:
         return InstrumentedFileStore(files, metrics)
+    readers = reader_store(store)
+    if readers is not None:
+        return InstrumentedReaderStore(readers, metrics)
     return InstrumentedStore(store, metrics)
 
 

@@ -22,7 +22,7 @@ from storage.errors import IntegrityError
 from storage.keyring import Keyring
 from storage.keys import validate_key
 from storage.pipeline import in_worker, readahead
-from storage.protocol import ObjectStore, file_store
+from storage.protocol import ObjectStore, file_store, reader_store
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,16 @@ class EncryptedObjectStore:
                         yield chunk
             finally:
                 file.close()
+            return
+        if (readers := reader_store(self.store)) is not None:
+            reader = await readers.open_reader(object_id)
+            try:
+                segments_ = segments.decrypt_reader(data_key, object_id, reader, digest=measure)
+                async with aclosing(segments_) as plaintext:
+                    async for chunk in plaintext:
+                        yield chunk
+            finally:
+                reader.close()  # decrypt_reader has waited for its last read to finish
             return
         async with (
             aclosing(readahead(self.store.get(object_id))) as ciphertext,

@@ -1,10 +1,13 @@
 """The interface every object store backend implements."""
 
+import asyncio
 import io
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol, cast, runtime_checkable
+from typing import Any, BinaryIO, Protocol, TypeVar, cast, runtime_checkable
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,4 +122,57 @@ def file_store(store: ObjectStore) -> FileObjectStore | None:
     cls = type(store)
     if callable(getattr(cls, "put_file", None)) and callable(getattr(cls, "open_file", None)):
         return cast(FileObjectStore, store)
+    return None
+
+
+class ObjectReader(Protocol):
+    """An object's stored bytes, open for reading, with their size known when opened
+    (`ReaderObjectStore.open_reader`).
+
+    `read_exactly` and `at_end` block: run them with `submit`, which starts them on the
+    threads the backend reads on (the S3 store's own pool). A reader is used by one task at a
+    time; close it when done, also after a failure or an early stop.
+    """
+
+    size: int
+    """Bytes the object holds."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any) -> "asyncio.Future[_T]":
+        """Start the blocking `fn(*args)` on the reader's threads now; await the result later."""
+        ...
+
+    def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
+        """The next `length` bytes, read into the start of `buffer` (blocking).
+
+        Raises if the object ends before: the backend's error (S3: `BackendUnavailable`).
+        """
+        ...
+
+    def at_end(self) -> bool:
+        """Whether nothing follows what was read (blocking)."""
+        ...
+
+    def close(self) -> None:
+        """Release the file or connection (blocking only briefly)."""
+        ...
+
+
+class ReaderObjectStore(ObjectStore, Protocol):
+    """A store that can also open an object with its size known up front (the S3 backend).
+
+    `EncryptedObjectStore` then reads each sealed segment whole and opens it in the same
+    thread hop (`storage.segments.decrypt_reader`) instead of joining the response's chunks;
+    same contract as `get` otherwise.
+    """
+
+    async def open_reader(self, key: str) -> ObjectReader:
+        """The object, open for reading; `ObjectNotFound` if absent."""
+        ...
+
+
+def reader_store(store: ObjectStore) -> ReaderObjectStore | None:
+    """`store` if its class offers `open_reader`, else None (looked up on the class, as
+    `file_store` does, for the same reason)."""
+    if callable(getattr(type(store), "open_reader", None)):
+        return cast(ReaderObjectStore, store)
     return None

@@ -35,6 +35,7 @@ Without object lock the bucket is assumed unversioned and `retain_until` is refu
 import asyncio
 import concurrent.futures
 import functools
+import http.client
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from minio.commonconfig import COMPLIANCE
 from minio.datatypes import Object
 from minio.error import MinioException, S3Error
 from minio.retention import Retention
+from urllib3 import BaseHTTPResponse
 
 from storage.errors import (
     BackendUnavailable,
@@ -210,6 +212,18 @@ class S3Store:
             response.close()
             response.release_conn()
 
+    async def open_reader(self, key: str) -> "S3Reader":
+        """The object's GET response as an `ObjectReader` (storage.protocol), its size the
+        response's Content-Length; `ObjectNotFound` if absent. The caller closes it."""
+        validate_key(key)
+        response = await self._run(self.client.get_object, self.bucket, key, key=key)
+        try:
+            return S3Reader(response, self._threads)
+        except BaseException:
+            response.close()
+            response.release_conn()
+            raise
+
     async def delete(self, key: str) -> None:
         """Delete every version; `RetentionError` if the server (or our check) refuses."""
         validate_key(key)
@@ -369,6 +383,63 @@ class S3Store:
                 if _code(exc) == "AccessDenied":
                     raise RetentionError(f"{key!r} is locked (the server refused)") from exc
                 raise
+
+
+class S3Reader:
+    """A GET response as an `ObjectReader` (storage.protocol), read on the store's threads.
+
+    `read_exactly` reads straight into the caller's buffer from the response's underlying
+    `http.client` stream: through urllib3's `read` each read is copied into a new `bytes`
+    (and its `readinto` copies once more), and a sealed segment spanning two such reads had
+    to be joined as well. S3 sends an object's bytes as they are stored, with a
+    Content-Length and no content coding (urllib3 asks for `Accept-Encoding: identity`), so
+    urllib3's decoding has nothing to do here. A response that ends before its Content-Length,
+    a read timeout or a broken connection raises `BackendUnavailable`, as `get` does.
+    """
+
+    def __init__(self, response: BaseHTTPResponse, threads: ThreadPoolExecutor) -> None:
+        length = response.headers.get("Content-Length")
+        raw = getattr(response, "_fp", None)
+        if length is None or not length.isdigit():
+            raise BackendUnavailable("S3 answered a GET without a Content-Length")
+        if raw is None or not callable(getattr(raw, "readinto", None)):
+            raise TypeError("urllib3's response no longer exposes its http.client stream")
+        self.size = int(length)
+        self._left = self.size
+        self._response = response
+        self._raw = raw
+        self._threads = threads
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any) -> "asyncio.Future[_T]":
+        """Start the blocking `fn(*args)` on the store's threads."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._threads, functools.partial(fn, *args))
+
+    def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
+        """The next `length` bytes of the body, read into the start of `buffer`."""
+        if length > self._left:
+            raise ValueError("read past the response's Content-Length")
+        view = memoryview(buffer)[:length]
+        done = 0
+        try:
+            while done < length:
+                read = self._raw.readinto(view[done:])
+                if not read:
+                    raise BackendUnavailable("S3 response ended before its Content-Length")
+                done += read
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            raise BackendUnavailable(f"S3 not reachable: {type(exc).__name__}") from exc
+        self._left -= length
+        return view
+
+    def at_end(self) -> bool:
+        """Whether the whole body was read (the response carries no more than that)."""
+        return self._left == 0
+
+    def close(self) -> None:
+        """Close the response and hand its connection back (as `get` does)."""
+        self._response.close()
+        self._response.release_conn()
 
 
 def retry_policy(max_attempts: int) -> urllib3.Retry:

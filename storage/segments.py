@@ -22,6 +22,7 @@ import io
 import os
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable
+from contextlib import aclosing
 from typing import IO, BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import IntegrityError
 from storage.pipeline import HASH_DEPTH, Buffer, Digest, HashLane, in_worker, submit
+from storage.protocol import ObjectReader
 
 MAGIC = b"JPOSTENC"
 """First bytes of every Jourpost ciphertext."""
@@ -55,6 +57,7 @@ __all__ = [
     "Digest",
     "decrypt",
     "decrypt_file",
+    "decrypt_reader",
     "encrypt",
     "encrypt_readable_to_file",
     "encrypt_to_file",
@@ -318,17 +321,37 @@ async def decrypt_file(
 ) -> AsyncGenerator[bytes, None]:
     """What `decrypt` yields, read from an open ciphertext file (`FilesystemStore.open_file`).
 
-    The file's size (of the inode opened) gives the segment boundaries, so each sealed segment
-    is read whole into one reused buffer (`readinto`) and opened in the same worker-thread
-    call: no joining of read chunks, one thread hop per segment. The next segment is read and
-    opened while the consumer takes this one (no read-ahead task needed), and the plaintext is
-    hashed in the hashing lane. A file shorter or longer than its size at the start fails as a
-    truncated or extended ciphertext does.
+    `decrypt_reader` over the file, its size that of the inode opened: a file shorter or longer
+    than that at the start fails as a truncated or extended ciphertext does. The caller closes
+    the file.
+    """
+    size = (await in_worker(os.fstat, file.fileno())).st_size
+    reader = _FileReader(file, size)
+    async with aclosing(decrypt_reader(data_key, object_id, reader, digest=digest)) as plaintext:
+        async for segment in plaintext:
+            yield segment
+
+
+async def decrypt_reader(
+    data_key: bytes,
+    object_id: str,
+    reader: ObjectReader,
+    *,
+    digest: Digest | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """What `decrypt` yields, read from a ciphertext whose size is known up front.
+
+    The size gives the segment boundaries, so each sealed segment is read whole into one reused
+    buffer (`reader.read_exactly`) and opened in the same call on the reader's threads: no
+    joining of read chunks, one thread hop per segment. The next segment is read and opened
+    while the consumer takes this one (no read-ahead task needed), and the plaintext is hashed
+    in the hashing lane. The caller closes the reader.
     """
     aead, oid, lane = AESGCM(data_key), object_id.encode(), HashLane(digest, HASH_DEPTH)
-    size = (await in_worker(os.fstat, file.fileno())).st_size
+    size = reader.size
     buffer = bytearray(max(len(HEADER), min(_SEALED_SIZE, size)))
-    _check_header(bytes(await in_worker(_read_exactly, file, buffer, min(len(HEADER), size))))
+    header = await reader.submit(reader.read_exactly, buffer, min(len(HEADER), size))
+    _check_header(bytes(header))
     body = size - len(HEADER)
     count, rest = divmod(body, _SEALED_SIZE)
     if rest:
@@ -339,7 +362,7 @@ async def decrypt_file(
     def start(index: int) -> "asyncio.Future[bytes]":
         last = index == count - 1
         length = rest if last and rest else _SEALED_SIZE
-        return submit(_read_open, file, buffer, length, aead, oid, index, last)
+        return reader.submit(_read_open, reader, buffer, length, aead, oid, index, last)
 
     job: asyncio.Future[bytes] | None = start(0)
     try:
@@ -352,16 +375,16 @@ async def decrypt_file(
                 await lane.drain()
             yield segment
     finally:
-        if job is not None:  # closed early: the thread must be done with the file and buffer
+        if job is not None:  # closed early: the thread must be done with the reader and buffer
             await asyncio.wait([job])
             if not job.cancelled():
                 job.exception()  # retrieved: an early close is no failure to report
-    if await in_worker(file.read, 1):
+    if not await reader.submit(reader.at_end):
         raise IntegrityError("ciphertext extended while being read")
 
 
 def _read_open(
-    file: io.BufferedReader,
+    reader: ObjectReader,
     buffer: bytearray,
     length: int,
     aead: AESGCM,
@@ -369,7 +392,25 @@ def _read_open(
     index: int,
     last: bool,
 ) -> bytes:
-    return _open(aead, oid, index, last, _read_exactly(file, buffer, length))
+    return _open(aead, oid, index, last, reader.read_exactly(buffer, length))
+
+
+class _FileReader:
+    """An open ciphertext file as an `ObjectReader`, read on the storage threads."""
+
+    def __init__(self, file: io.BufferedReader, size: int) -> None:
+        self.file = file
+        self.size = size
+        self.submit = submit
+
+    def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
+        return _read_exactly(self.file, buffer, length)
+
+    def at_end(self) -> bool:
+        return not self.file.read(1)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _read_exactly(file: io.BufferedReader, buffer: bytearray, length: int) -> memoryview:

@@ -37,6 +37,7 @@ from tests.portal.decisions.helpers import (
 )
 from tests.portal.login import csrf_form, login, through_idp
 from tests.servers.portal import serve
+from tests.servers.seaweedfs import SeaweedFS
 
 TOKEN = "skrapnyckel-" + "x" * 24
 PNR = "191212121212"
@@ -302,3 +303,44 @@ async def test_file_path_failures_are_counted_as_put_and_get(tmp_path: Path) -> 
         await store.open_file("attachments/dir")
     counted = {op: metrics.store_errors.labels(op)._value.get() for op in ("put", "get")}
     assert counted == {"put": 1, "get": 0}
+
+
+async def test_s3_reads_failing_mid_download_are_counted_as_get(
+    seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    """The wrapper keeps the S3 store's `open_reader` (the segment-by-segment download) and
+    counts a read that fails after the object was opened, as `get` counted it."""
+    from portal.metrics import Metrics, instrumented
+    from storage import BackendUnavailable, EncryptedObjectStore, Keyring, S3Store
+    from storage.protocol import reader_store
+    from tests.servers.faulty_proxy import FaultyProxy
+    from tests.storage.helpers import chunks, collect, random_bytes, s3_store
+
+    direct = s3_store(seaweed, tmp_path)
+    await direct.ensure_bucket()
+    keyring = Keyring.from_base64({"k1": Keyring.generate_key()}, "k1")
+    data = random_bytes(3 << 20)
+    stored = await EncryptedObjectStore(direct, keyring).put("attachments/x", chunks(data))
+    host, port = seaweed.endpoint.rsplit(":", 1)
+    with FaultyProxy((host, int(port))) as proxy:
+        metrics = Metrics()
+        store = instrumented(
+            S3Store.connect(
+                proxy.endpoint,
+                seaweed.access_key,
+                seaweed.secret_key,
+                direct.bucket,
+                secure=False,
+                region="us-east-1",
+                read_timeout=1.0,
+                max_attempts=1,
+            ),
+            metrics,
+        )
+        assert reader_store(store) is store
+        encrypted = EncryptedObjectStore(store, keyring)
+        assert await collect(encrypted.get(stored)) == data
+        proxy.arm("cut", after=(3 << 20) // 2)
+        with pytest.raises(BackendUnavailable):
+            await collect(encrypted.get(stored))
+    assert metrics.store_errors.labels("get")._value.get() == 1
