@@ -46,7 +46,7 @@ from portal.db.base import utcnow
 from portal.notify.models import OutboxMail
 from portal.settings import Settings
 from storage import ObjectStore
-from storage.errors import ObjectNotFound, RetentionError
+from storage.errors import IntegrityError, ObjectNotFound, RetentionError
 from storage.protocol import (
     FileObjectStore,
     ObjectReader,
@@ -255,34 +255,6 @@ class InstrumentedStore:
             raise
 
 
-class InstrumentedFileStore(InstrumentedStore):
-    """`InstrumentedStore` over a store that hands out files (the filesystem backend).
-
-    It offers the file methods itself, so `EncryptedObjectStore` keeps the file fast path
-    (`storage.protocol.file_store` looks them up on the class: forwarding them through
-    `__getattr__` would silently turn it off). A failed `put_file` counts as a failed put,
-    a failed `open_file` as a failed get; a read of the opened file that fails later is not
-    counted (a local disk's EIO, which the request's 503 and the log report).
-    """
-
-    inner: FileObjectStore
-
-    async def put_file(
-        self,
-        key: str,
-        fill: Callable[[BinaryIO], Awaitable[None]],
-        *,
-        retain_until: datetime | None = None,
-    ) -> None:
-        """Store what `fill` writes (see storage.FileObjectStore.put_file)."""
-        await self._call("put", lambda: self.inner.put_file(key, fill, retain_until=retain_until))
-
-    async def open_file(self, key: str) -> io.BufferedReader:
-        """The object's file (see storage.FileObjectStore.open_file)."""
-        result: io.BufferedReader = await self._call("get", lambda: self.inner.open_file(key))
-        return result
-
-
 class InstrumentedReaderStore(InstrumentedStore):
     """`InstrumentedStore` over a store that opens readers (the S3 backend).
 
@@ -312,6 +284,8 @@ class _CountedReader:
     def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
         try:
             return self.inner.read_exactly(buffer, length)
+        except IntegrityError:  # the content is wrong (a file cut under the reader), not the store
+            raise
         except Exception:
             self.metrics.store_errors.labels("get").inc()
             raise
@@ -321,6 +295,34 @@ class _CountedReader:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class InstrumentedFileStore(InstrumentedReaderStore):
+    """`InstrumentedStore` over a store that hands out files (the filesystem backend).
+
+    It offers the file methods itself, so `EncryptedObjectStore` keeps the file fast path
+    (`storage.protocol.file_store` looks them up on the class: forwarding them through
+    `__getattr__` would silently turn it off). A failed `put_file` counts as a failed put,
+    a failed `open_file` or `open_reader` as a failed get, and so does a read of an opened
+    reader that fails later (a local disk's EIO).
+    """
+
+    inner: FileObjectStore
+
+    async def put_file(
+        self,
+        key: str,
+        fill: Callable[[BinaryIO], Awaitable[None]],
+        *,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Store what `fill` writes (see storage.FileObjectStore.put_file)."""
+        await self._call("put", lambda: self.inner.put_file(key, fill, retain_until=retain_until))
+
+    async def open_file(self, key: str) -> io.BufferedReader:
+        """The object's file (see storage.FileObjectStore.open_file)."""
+        result: io.BufferedReader = await self._call("get", lambda: self.inner.open_file(key))
+        return result
 
 
 def instrumented(store: ObjectStore, metrics: Metrics) -> InstrumentedStore:

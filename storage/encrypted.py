@@ -130,18 +130,9 @@ class EncryptedObjectStore:
         self, data_key: bytes, object_id: str, measure: "_Measure"
     ) -> AsyncGenerator[bytes, None]:
         """The verified plaintext segments, one read ahead (see storage.pipeline)."""
-        if (files := file_store(self.store)) is not None:
-            file = await files.open_file(object_id)
-            try:
-                # decrypt_file reads and opens the next segment while this one is consumed.
-                segments_ = segments.decrypt_file(data_key, object_id, file, digest=measure)
-                async with aclosing(segments_) as plaintext:
-                    async for chunk in plaintext:
-                        yield chunk
-            finally:
-                file.close()
-            return
         if (readers := reader_store(self.store)) is not None:
+            # Both backends: each sealed segment read whole and opened in one thread hop, the
+            # next one read while this one is consumed (segments.decrypt_reader).
             reader = await readers.open_reader(object_id)
             try:
                 segments_ = segments.decrypt_reader(data_key, object_id, reader, digest=measure)

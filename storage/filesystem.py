@@ -40,6 +40,7 @@ from storage.errors import (
     RetentionError,
 )
 from storage.keys import validate_key, validate_prefix
+from storage.pipeline import submit
 from storage.protocol import IncompleteUpload
 from storage.retention import normalize_retain_until, now
 
@@ -147,6 +148,17 @@ class FilesystemStore:
             return await asyncio.to_thread(path.open, "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(key) from None
+
+    async def open_reader(self, key: str) -> "FileReader":
+        """The object's file as an `ObjectReader` (storage.protocol), its size that of the inode
+        opened; `ObjectNotFound` if absent. The caller closes it."""
+        file = await self.open_file(key)
+        try:
+            size = (await asyncio.to_thread(os.fstat, file.fileno())).st_size
+        except BaseException:
+            file.close()
+            raise
+        return FileReader(file, size)
 
     async def delete(self, key: str) -> None:
         """Remove the object and its sidecar, unless retained or held."""
@@ -366,3 +378,36 @@ def _next_keys(walker: Iterator[tuple[str, list[str], list[str]]], base: Path) -
     rel = Path(dirpath).relative_to(base).as_posix()
     prefix = "" if rel == "." else rel + "/"
     return sorted(prefix + f for f in filenames if not f.startswith("."))
+
+
+class FileReader:
+    """An open file as an `ObjectReader` (storage.protocol), read on the storage threads.
+
+    `size` is taken when the file is opened. A file that turns out shorter while it is read
+    raises `IntegrityError` (a ciphertext cut under the reader), and `at_end` tells whether it
+    grew.
+    """
+
+    def __init__(self, file: io.BufferedReader, size: int) -> None:
+        self.file = file
+        self.size = size
+        self.submit = submit
+
+    def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
+        """The next `length` bytes, read into the start of `buffer`."""
+        view = memoryview(buffer)[:length]
+        done = 0
+        while done < length:
+            read = self.file.readinto(view[done:])
+            if not read:
+                raise IntegrityError("ciphertext truncated while being read")
+            done += read
+        return view
+
+    def at_end(self) -> bool:
+        """Whether nothing follows what was read."""
+        return not self.file.read(1)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.file.close()

@@ -88,43 +88,6 @@ class ObjectStore(Protocol):
         ...
 
 
-@runtime_checkable
-class FileObjectStore(ObjectStore, Protocol):
-    """A store that can also hand out its objects as files (the filesystem backend).
-
-    `EncryptedObjectStore` uses these to seal and write, or read and open, each segment in one
-    thread hop (`storage.segments.encrypt_to_file` / `decrypt_file`); same contract as `put` /
-    `get` otherwise.
-    """
-
-    async def put_file(
-        self,
-        key: str,
-        fill: Callable[[BinaryIO], Awaitable[None]],
-        *,
-        retain_until: datetime | None = None,
-    ) -> None:
-        """Atomically store what `await fill(file)` writes to the (temporary) file."""
-        ...
-
-    async def open_file(self, key: str) -> io.BufferedReader:
-        """The object's file, open for reading; `ObjectNotFound` if absent."""
-        ...
-
-
-def file_store(store: ObjectStore) -> FileObjectStore | None:
-    """`store` if its class offers the file methods, else None.
-
-    Looked up on the class, not the instance: a wrapper that forwards unknown attributes to an
-    inner store (`__getattr__`, as fault-injecting test stores do) must keep its own `put` and
-    `get` in use rather than have the inner store's file methods bypass them.
-    """
-    cls = type(store)
-    if callable(getattr(cls, "put_file", None)) and callable(getattr(cls, "open_file", None)):
-        return cast(FileObjectStore, store)
-    return None
-
-
 class ObjectReader(Protocol):
     """An object's stored bytes, open for reading, with their size known when opened
     (`ReaderObjectStore.open_reader`).
@@ -175,4 +138,42 @@ def reader_store(store: ObjectStore) -> ReaderObjectStore | None:
     `file_store` does, for the same reason)."""
     if callable(getattr(type(store), "open_reader", None)):
         return cast(ReaderObjectStore, store)
+    return None
+
+
+@runtime_checkable
+class FileObjectStore(ReaderObjectStore, Protocol):
+    """A store that can also hand out its objects as files (the filesystem backend).
+
+    `EncryptedObjectStore` uses `put_file` to seal and write each segment in one thread hop
+    (`storage.segments.encrypt_to_file`), and reads, as from any `ReaderObjectStore`, through
+    `open_reader`; same contract as `put` / `get` otherwise.
+    """
+
+    async def put_file(
+        self,
+        key: str,
+        fill: Callable[[BinaryIO], Awaitable[None]],
+        *,
+        retain_until: datetime | None = None,
+    ) -> None:
+        """Atomically store what `await fill(file)` writes to the (temporary) file."""
+        ...
+
+    async def open_file(self, key: str) -> io.BufferedReader:
+        """The object's file, open for reading; `ObjectNotFound` if absent."""
+        ...
+
+
+def file_store(store: ObjectStore) -> FileObjectStore | None:
+    """`store` if its class offers the file methods, else None.
+
+    Looked up on the class, not the instance: a wrapper that forwards unknown attributes to an
+    inner store (`__getattr__`, as fault-injecting test stores do) must keep its own `put` and
+    `get` in use rather than have the inner store's file methods bypass them.
+    """
+    cls = type(store)
+    methods = ("put_file", "open_file", "open_reader")
+    if all(callable(getattr(cls, name, None)) for name in methods):
+        return cast(FileObjectStore, store)
     return None

@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.errors import IntegrityError
+from storage.filesystem import FileReader
 from storage.pipeline import HASH_DEPTH, Buffer, Digest, HashLane, in_worker, submit
 from storage.protocol import ObjectReader
 
@@ -326,7 +327,7 @@ async def decrypt_file(
     the file.
     """
     size = (await in_worker(os.fstat, file.fileno())).st_size
-    reader = _FileReader(file, size)
+    reader = FileReader(file, size)
     async with aclosing(decrypt_reader(data_key, object_id, reader, digest=digest)) as plaintext:
         async for segment in plaintext:
             yield segment
@@ -393,35 +394,6 @@ def _read_open(
     last: bool,
 ) -> bytes:
     return _open(aead, oid, index, last, reader.read_exactly(buffer, length))
-
-
-class _FileReader:
-    """An open ciphertext file as an `ObjectReader`, read on the storage threads."""
-
-    def __init__(self, file: io.BufferedReader, size: int) -> None:
-        self.file = file
-        self.size = size
-        self.submit = submit
-
-    def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
-        return _read_exactly(self.file, buffer, length)
-
-    def at_end(self) -> bool:
-        return not self.file.read(1)
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _read_exactly(file: io.BufferedReader, buffer: bytearray, length: int) -> memoryview:
-    view = memoryview(buffer)[:length]
-    done = 0
-    while done < length:
-        read = file.readinto(view[done:])
-        if not read:
-            raise IntegrityError("ciphertext truncated while being read")
-        done += read
-    return view
 
 
 def _check_header(header: bytes) -> None:

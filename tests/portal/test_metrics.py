@@ -287,6 +287,7 @@ async def test_file_path_failures_are_counted_as_put_and_get(tmp_path: Path) -> 
     from portal.metrics import Metrics, instrumented
     from storage import FilesystemStore
     from storage.errors import ObjectNotFound
+    from storage.protocol import file_store, reader_store
 
     metrics = Metrics()
     store = instrumented(FilesystemStore(tmp_path), metrics)
@@ -301,6 +302,10 @@ async def test_file_path_failures_are_counted_as_put_and_get(tmp_path: Path) -> 
     (tmp_path / "objects" / "attachments" / "dir").mkdir(parents=True)
     with pytest.raises(ObjectNotFound):
         await store.open_file("attachments/dir")
+    with pytest.raises(ObjectNotFound):
+        await store.open_reader("attachments/missing")
+    # Downloads read through the wrapper's reader, which counts a read failing after the open.
+    assert file_store(store) is store and reader_store(store) is store
     counted = {op: metrics.store_errors.labels(op)._value.get() for op in ("put", "get")}
     assert counted == {"put": 1, "get": 0}
 
