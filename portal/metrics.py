@@ -279,7 +279,6 @@ class _CountedReader:
         self.inner = inner
         self.metrics = metrics
         self.size = inner.size
-        self.submit = inner.submit
 
     def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
         try:

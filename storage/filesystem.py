@@ -40,7 +40,6 @@ from storage.errors import (
     RetentionError,
 )
 from storage.keys import validate_key, validate_prefix
-from storage.pipeline import submit
 from storage.protocol import IncompleteUpload
 from storage.retention import normalize_retain_until, now
 
@@ -381,7 +380,7 @@ def _next_keys(walker: Iterator[tuple[str, list[str], list[str]]], base: Path) -
 
 
 class FileReader:
-    """An open file as an `ObjectReader` (storage.protocol), read on the storage threads.
+    """An open file as an `ObjectReader` (storage.protocol).
 
     `size` is taken when the file is opened. A file that turns out shorter while it is read
     raises `IntegrityError` (a ciphertext cut under the reader), and `at_end` tells whether it
@@ -391,7 +390,6 @@ class FileReader:
     def __init__(self, file: io.BufferedReader, size: int) -> None:
         self.file = file
         self.size = size
-        self.submit = submit
 
     def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
         """The next `length` bytes, read into the start of `buffer`."""

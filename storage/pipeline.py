@@ -27,6 +27,10 @@ to wait for the hashing. That matters on the VMs this runs on, where a thread ha
 tens of microseconds: with one update in flight and a round trip through the loop per segment,
 the hashing thread sat idle ~20 % of a download. The hashing threads allocate nothing large,
 so they add no malloc arena slack.
+
+A download reads and opens its segments on a thread of its own (`start_download`), which feeds
+its lane from there (`HashLane.put`): it waits for its consumer, which the two crypto threads
+must never do (storage.segments.decrypt_reader).
 """
 
 import asyncio
@@ -49,8 +53,11 @@ HASH_DEPTH = 3
 """Updates a stream may hand its hashing lane ahead (`HashLane`), when its buffers are
 immutable: the hashing thread goes from one to the next without waiting for the event loop
 (each wait for it cost a wake-up on both sides, ~20 % of a download's time here)."""
+DOWNLOADS = 128
+"""Downloads that can have a reading thread at once (`start_download`); more wait for one."""
 _workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="storage-crypto")
 _hashers = ThreadPoolExecutor(WORKERS, thread_name_prefix="storage-hash")
+_downloads = ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="storage-download")
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -74,6 +81,15 @@ def submit(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> "asynci
     return loop.run_in_executor(_workers, functools.partial(fn, *args, **kwargs))
 
 
+def start_download(fn: Callable[[], None]) -> None:
+    """Run `fn`, a download's reading loop (`storage.segments.decrypt_reader`), on a thread of
+    its own for as long as it takes. It waits for its consumer there, so it must not hold one
+    of the few crypto threads other streams need; the threads are kept and reused (starting a
+    thread blocks the event loop until it runs: 20 small downloads at once took a third
+    longer with a new thread each)."""
+    _downloads.submit(fn)
+
+
 class HashLane:
     """Feeds `digest` on a hashing thread, in order, with up to `depth` updates handed over.
 
@@ -94,6 +110,7 @@ class HashLane:
         self._running = False  # a job is taking updates on a hashing thread
         self._failure: BaseException | None = None
         self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None], int] | None = None
+        self._hashed = threading.Condition(self._lock)  # a thread waiting in `put` / `wait`
 
     async def update(self, *data: Buffer) -> None:
         """Wait until fewer than `depth` updates are queued, then queue hashing the `data`."""
@@ -106,6 +123,32 @@ class HashLane:
             start, self._running = not self._running, True
         if start:
             _hashers.submit(self._run)
+
+    def put(self, *data: Buffer) -> None:
+        """`update` for a thread that may block (a download's reading thread): wait until fewer
+        than `depth` updates are queued, then queue hashing the `data`."""
+        if self._digest is None:
+            return
+        with self._lock:
+            while self._failure is None and self._queued >= self._depth:
+                self._hashed.wait()
+            if self._failure is not None:
+                raise self._failure
+            self._queue.append(data)
+            self._queued += 1
+            start, self._running = not self._running, True
+        if start:
+            _hashers.submit(self._run)
+
+    def wait(self) -> None:
+        """`drain` for a thread that may block: wait until everything queued is hashed."""
+        if self._digest is None:
+            return
+        with self._lock:
+            while self._failure is None and self._queued > 0:
+                self._hashed.wait()
+            if self._failure is not None:
+                raise self._failure
 
     async def drain(self) -> None:
         """Wait until everything handed over is hashed (raise what the digest raised)."""
@@ -157,6 +200,7 @@ class HashLane:
                     wake = None
                 if failed is not None:
                     self._running = False
+                self._hashed.notify_all()
             if wake is not None:
                 loop, waiter, _ = wake
                 loop.call_soon_threadsafe(_resolve, waiter)

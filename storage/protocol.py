@@ -1,13 +1,10 @@
 """The interface every object store backend implements."""
 
-import asyncio
 import io
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol, TypeVar, cast, runtime_checkable
-
-_T = TypeVar("_T")
+from typing import BinaryIO, Protocol, cast, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +89,13 @@ class ObjectReader(Protocol):
     """An object's stored bytes, open for reading, with their size known when opened
     (`ReaderObjectStore.open_reader`).
 
-    `read_exactly` and `at_end` block: run them with `submit`, which starts them on the
-    threads the backend reads on (the S3 store's own pool). A reader is used by one task at a
-    time; close it when done, also after a failure or an early stop.
+    `read_exactly` and `at_end` block: a download calls them on a thread of its own
+    (`storage.segments.decrypt_reader`). A reader is used by one thread at a time; close it
+    when done, also after a failure or an early stop.
     """
 
     size: int
     """Bytes the object holds."""
-
-    def submit(self, fn: Callable[..., _T], /, *args: Any) -> "asyncio.Future[_T]":
-        """Start the blocking `fn(*args)` on the reader's threads now; await the result later."""
-        ...
 
     def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
         """The next `length` bytes, read into the start of `buffer` (blocking).

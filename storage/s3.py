@@ -218,7 +218,7 @@ class S3Store:
         validate_key(key)
         response = await self._run(self.client.get_object, self.bucket, key, key=key)
         try:
-            return S3Reader(response, self._threads)
+            return S3Reader(response)
         except BaseException:
             response.close()
             response.release_conn()
@@ -386,7 +386,7 @@ class S3Store:
 
 
 class S3Reader:
-    """A GET response as an `ObjectReader` (storage.protocol), read on the store's threads.
+    """A GET response as an `ObjectReader` (storage.protocol).
 
     `read_exactly` reads straight into the caller's buffer from the response's underlying
     `http.client` stream: through urllib3's `read` each read is copied into a new `bytes`
@@ -397,7 +397,7 @@ class S3Reader:
     a read timeout or a broken connection raises `BackendUnavailable`, as `get` does.
     """
 
-    def __init__(self, response: BaseHTTPResponse, threads: ThreadPoolExecutor) -> None:
+    def __init__(self, response: BaseHTTPResponse) -> None:
         length = response.headers.get("Content-Length")
         raw = getattr(response, "_fp", None)
         if length is None or not length.isdigit():
@@ -408,12 +408,6 @@ class S3Reader:
         self._left = self.size
         self._response = response
         self._raw = raw
-        self._threads = threads
-
-    def submit(self, fn: Callable[..., _T], /, *args: Any) -> "asyncio.Future[_T]":
-        """Start the blocking `fn(*args)` on the store's threads."""
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._threads, functools.partial(fn, *args))
 
     def read_exactly(self, buffer: bytearray, length: int) -> memoryview:
         """The next `length` bytes of the body, read into the start of `buffer`."""

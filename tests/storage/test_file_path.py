@@ -23,6 +23,7 @@ from storage.pipeline import HashLane
 from storage.protocol import file_store
 from storage.segments import (
     FILE_BATCH,
+    READ_AHEAD,
     SEGMENT_SIZE,
     decrypt,
     decrypt_file,
@@ -381,3 +382,69 @@ async def test_hash_lanes_take_turns_on_the_hashing_threads() -> None:
     assert done.count("a") < 60 and done.count("b") < 60, "c waited for a and b to end"
     await asyncio.gather(long_a.drain(), long_b.drain())
     assert done.count("a") == done.count("b") == 60
+
+
+def test_hash_lane_put_from_a_thread_waits_for_room_and_wait_raises_failures() -> None:
+    """`put` and `wait`, as a download's own thread calls them: `put` blocks while `depth`
+    updates are queued, and a digest's failure is raised by the next `put` or `wait`."""
+    release = threading.Event()
+    seen: list[bytes] = []
+
+    class Gated:
+        def update(self, data: bytes | bytearray | memoryview, /) -> None:
+            release.wait(5)
+            if data == b"bad":
+                raise ValueError("broken digest")
+            seen.append(bytes(data))
+
+    lane = HashLane(Gated(), depth=2)
+    lane.put(b"1")
+    lane.put(b"2")
+    third = threading.Thread(target=lane.put, args=(b"3",))
+    third.start()
+    third.join(0.05)
+    assert third.is_alive() and seen == []  # two queued: the third waits for room
+    release.set()
+    third.join(5)
+    lane.wait()
+    assert seen == [b"1", b"2", b"3"]
+    lane.put(b"bad")
+    with pytest.raises(ValueError, match="broken digest"):
+        lane.wait()
+    with pytest.raises(ValueError, match="broken digest"):
+        lane.put(b"4")
+    assert seen == [b"1", b"2", b"3"]
+
+
+# -- the download's own thread ---------------------------------------------------------------
+
+
+async def test_a_download_reads_ahead_only_read_ahead_segments(tmp_path: Path) -> None:
+    """A slow consumer holds the download's thread `READ_AHEAD` segments ahead of it; closed
+    early, the thread stops reading."""
+    store = FilesystemStore(tmp_path)
+    encrypted = EncryptedObjectStore(store, Keyring.from_base64({"k": Keyring.generate_key()}, "k"))
+    stored = await encrypted.put("big", chunks(random_bytes(8 * MiB), MiB))
+    reads = 0
+    open_reader = store.open_reader
+
+    async def counting_reader(key: str) -> Any:
+        reader = await open_reader(key)
+        read_exactly = reader.read_exactly
+
+        def counted(buffer: bytearray, length: int) -> memoryview:
+            nonlocal reads
+            reads += 1
+            return read_exactly(buffer, length)
+
+        reader.read_exactly = counted  # type: ignore[method-assign]
+        return reader
+
+    store.open_reader = counting_reader  # type: ignore[method-assign]
+    stream = encrypted.get(stored)
+    await anext(stream)
+    await asyncio.sleep(0.2)  # time enough to read all 8 segments, were it not held back
+    assert reads == 1 + 1 + READ_AHEAD  # the header, the segment taken, those ready
+    await stream.aclose()
+    await asyncio.sleep(0.1)
+    assert reads == 1 + 1 + READ_AHEAD  # nothing read after the close
