@@ -376,7 +376,7 @@ async def decrypt_reader(
 
     def run() -> None:
         try:
-            for segment in _open_all(reader, aead, oid, lane, room, stop):
+            for segment in _open_all(reader, aead, oid, lane, room, stop, loop):
                 hand(segment)
             hand(None)
         except BaseException as exc:  # raised by the consumer, after the segments before it
@@ -410,6 +410,7 @@ def _open_all(
     lane: HashLane,
     room: threading.Semaphore,
     stop: threading.Event,
+    loop: asyncio.AbstractEventLoop,
 ) -> Iterator[bytes]:
     """On the download's thread: the opened segments, each once there is room for it and the
     lane has taken it; the last one once the lane has hashed everything."""
@@ -423,7 +424,11 @@ def _open_all(
     if count == 0:  # no segment at all: cut after the header
         raise IntegrityError("segment 0 failed authentication")
     for index in range(count):
-        room.acquire()
+        # Checked every second: a consumer dropped without being closed, its event loop gone,
+        # must not leave this thread waiting for ever (the pool's threads are joined at exit).
+        while not room.acquire(timeout=1.0):
+            if loop.is_closed():
+                return
         if stop.is_set():
             return
         last = index == count - 1
