@@ -129,10 +129,10 @@ class EncryptedObjectStore:
     async def _open(
         self, data_key: bytes, object_id: str, measure: "_Measure"
     ) -> AsyncGenerator[bytes, None]:
-        """The verified plaintext segments, one read ahead (see storage.pipeline)."""
+        """The verified plaintext segments, read ahead (see storage.pipeline)."""
         if (readers := reader_store(self.store)) is not None:
-            # Both backends: each sealed segment read whole and opened in one thread hop, the
-            # next one read while this one is consumed (segments.decrypt_reader).
+            # Both backends: each sealed segment read whole and opened on the download's own
+            # thread, a few ahead of this consumer (segments.decrypt_reader).
             reader = await readers.open_reader(object_id)
             try:
                 segments_ = segments.decrypt_reader(data_key, object_id, reader, digest=measure)

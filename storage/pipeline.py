@@ -206,7 +206,7 @@ class HashLane:
                 self._hashed.notify_all()
             if wake is not None:
                 loop, waiter, _ = wake
-                loop.call_soon_threadsafe(_resolve, waiter)
+                loop.call_soon_threadsafe(resolve, waiter)
             if failed is not None:
                 return
         _hashers.submit(self._run)  # still running: the rest after the other lanes' turns
@@ -216,8 +216,10 @@ _TURN = 8
 """Updates a lane hashes before it lets the other lanes waiting for a hashing thread go first."""
 
 
-def _resolve(waiter: "asyncio.Future[None]") -> None:
-    if not waiter.done():  # its awaiter may have been cancelled meanwhile
+def resolve(waiter: "asyncio.Future[None]") -> None:
+    """Set `waiter`'s result unless it is done (called on its loop, from a thread that has
+    finished what it waits for: its awaiter may have been cancelled meanwhile)."""
+    if not waiter.done():
         waiter.set_result(None)
 
 

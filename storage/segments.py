@@ -38,6 +38,7 @@ from storage.pipeline import (
     Digest,
     HashLane,
     in_worker,
+    resolve,
     start_download,
     submit,
 )
@@ -384,7 +385,7 @@ async def decrypt_reader(
                 hand(exc)
         finally:
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, finished)
+                loop.call_soon_threadsafe(resolve, finished)
 
     start_download(run)
     try:
@@ -440,11 +441,6 @@ def _open_all(
         yield segment
     if not reader.at_end():
         raise IntegrityError("ciphertext extended while being read")
-
-
-def _resolve(future: "asyncio.Future[None]") -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _check_header(header: bytes) -> None:
